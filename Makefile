@@ -1,0 +1,38 @@
+# Tasks of the loyalty engine. `make run` and `make test` work on a fresh machine.
+SHELL := /bin/bash
+PY := .venv/bin/python
+export LOYALTY_LOG_FORMAT ?= console
+
+.PHONY: setup infra run test test-unit lint typecheck schemas stop clean
+
+setup:  ## Python environment from the lock file (installs uv when missing)
+	@command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet uv
+	uv sync --frozen
+
+infra:  ## Kafka and PostgreSQL on this machine (no Docker needed); idempotent
+	bash deploy/local/postgres.sh start
+	bash deploy/local/kafka.sh start
+
+run: setup infra  ## the three services and a simulated shop; Ctrl-C stops everything
+	.venv/bin/loyalty migrate
+	.venv/bin/loyalty demo
+
+test: setup  ## the whole suite; infrastructure is found or started by the tests themselves
+	.venv/bin/pytest
+
+test-unit: setup
+	.venv/bin/pytest tests/unit
+
+lint:
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+
+typecheck:
+	.venv/bin/mypy
+
+schemas:  ## regenerate the committed JSON Schemas of the events
+	$(PY) -m shared.events.schemas
+
+stop:  ## stop the local Kafka broker and PostgreSQL
+	bash deploy/local/kafka.sh stop
+	bash deploy/local/postgres.sh stop

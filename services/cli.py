@@ -1,0 +1,145 @@
+"""The `loyalty` command: run a service, migrate, publish an event, simulate a shop."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Sequence
+
+import uvicorn
+
+from services.registry import SERVICES
+from shared.logs import configure_logging
+from shared.settings import CommonSettings
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="loyalty", description=__doc__)
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run one service (earn, tiering or notify)")
+    run.add_argument("service", choices=sorted(SERVICES))
+    run.add_argument("--port", type=int, help="HTTP port (default: the service's own)")
+    run.set_defaults(func=_run)
+
+    migrate = sub.add_parser("migrate", help="apply database migrations and create topics")
+    migrate.add_argument(
+        "services", nargs="*", metavar="SERVICE", help="earn, tiering, notify (default: all)"
+    )
+    migrate.set_defaults(func=_migrate)
+
+    publish = sub.add_parser("publish", help="publish one event to its topic")
+    publish.add_argument("type", help="event type, e.g. order.paid")
+    publish.add_argument("--customer", default="c-1001", help="customer id (the subject)")
+    publish.add_argument("--data", help="the event's data as JSON (default: a sample)")
+    publish.add_argument("--id", help="event id (default: a new UUID)")
+    publish.set_defaults(func=_publish)
+
+    simulate = sub.add_parser("simulate", help="a small shop: sign-ups and orders over time")
+    simulate.add_argument("--customers", type=int, default=50)
+    simulate.add_argument("--rate", type=float, default=5.0, help="events per second")
+    simulate.add_argument("--duration", type=float, default=0, help="seconds; 0 runs until Ctrl-C")
+    simulate.add_argument("--seed", type=int, default=None)
+    simulate.set_defaults(func=_simulate)
+
+    demo = sub.add_parser("demo", help="the three services and the simulated shop, until Ctrl-C")
+    demo.add_argument("--rate", type=float, default=5.0, help="simulated events per second")
+    demo.set_defaults(func=_demo)
+    return parser
+
+
+def _run(args: argparse.Namespace) -> int:
+    entry = SERVICES[args.service]
+    settings = entry.settings()
+    configure_logging(fmt=settings.log_format, level=settings.log_level, service=args.service)
+    app, _runtime = entry.bootstrap(settings)
+    config = uvicorn.Config(
+        app,
+        host=settings.http_host,
+        port=args.port or settings.http_port or 8000,
+        lifespan="on",
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=int(settings.graceful_timeout_s),
+    )
+    server = uvicorn.Server(config)
+    server.run()
+    return 0 if server.started else 1
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    unknown = sorted(set(args.services) - set(SERVICES))
+    if unknown:
+        print(f"unknown service(s): {', '.join(unknown)}; choose from {', '.join(sorted(SERVICES))}")
+        return 2
+    from shared.db import create_pool
+    from shared.runtime import prepare_database
+    from shared.topics import ALL_TOPICS, ensure_topics, topics_with_dlq
+
+    settings = CommonSettings()
+    configure_logging(fmt=settings.log_format, level=settings.log_level, service="migrate")
+
+    async def migrate() -> None:
+        pool = await create_pool(settings.database_url.get_secret_value(), min_size=1, max_size=2)
+        try:
+            for name in args.services or sorted(SERVICES):
+                entry = SERVICES[name]
+                applied = await prepare_database(pool, entry.definition(entry.settings()))
+                print(f"{name}: {len(applied)} migration(s) applied", *applied, sep="\n  ")
+        finally:
+            await pool.close()
+        created = await ensure_topics(
+            settings.kafka_bootstrap_servers,
+            topics_with_dlq(ALL_TOPICS),
+            partitions=settings.topic_partitions,
+        )
+        print(f"topics: {len(created)} created")
+
+    asyncio.run(migrate())
+    return 0
+
+
+def _publish(args: argparse.Namespace) -> int:
+    from services.samples import publish_one
+
+    settings = CommonSettings()
+    data = json.loads(args.data) if args.data else None
+    event, topic = asyncio.run(
+        publish_one(settings.kafka_bootstrap_servers, args.type, args.customer, data, args.id)
+    )
+    print(f"published to {topic}:", event, sep="\n")
+    return 0
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from services.simulate import run_simulation
+
+    settings = CommonSettings()
+    configure_logging(fmt=settings.log_format, level=settings.log_level, service="simulate")
+    asyncio.run(
+        run_simulation(
+            settings.kafka_bootstrap_servers,
+            customers=args.customers,
+            rate=args.rate,
+            duration=args.duration,
+            seed=args.seed,
+        )
+    )
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from services.demo import run_demo
+
+    return run_demo(rate=args.rate)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""services.earn: earning rules, the points ledger, redemptions and expiry."""

@@ -1,0 +1,1 @@
+"""Pure earning rules: no I/O, no clock."""

@@ -1,0 +1,89 @@
+"""Use cases of the earn service: decide with the domain, persist in the caller's transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import asyncpg
+import structlog
+
+from services.earn.adapters.ledger import SCHEMA, NewEntry, WrittenEntry, append_entries
+from services.earn.domain.points import EarnRate, points_for
+from shared import metrics
+from shared.consumer import Incoming, Rejection
+from shared.errors import RejectedMessage
+from shared.events import PointsEarned, encode_event, make_event
+from shared.outbox import OutboxMessage, enqueue
+
+log = structlog.get_logger(__name__)
+
+SOURCE = "loyalty/earn"
+
+
+async def award_points(
+    conn: asyncpg.Connection,
+    events: Sequence[Incoming],
+    *,
+    rates: Mapping[str, EarnRate],
+) -> list[Rejection]:
+    """order.paid earns points at the base rate of its currency: one ledger entry per order.
+
+    The entry id derives from the input event id, so a replay can never credit twice even if
+    the inbox were bypassed. Other order events are recorded (inbox) and left to later rules.
+    """
+    entries: list[NewEntry] = []
+    rejections: list[Rejection] = []
+    for incoming in events:
+        event = incoming.event
+        if event is None or event.type != "order.paid":
+            continue
+        order = event.data
+        rate = rates.get(order.currency)
+        if rate is None:
+            error = RejectedMessage(
+                f"no earning rate is configured for currency {order.currency}",
+                error_class="NoEarnRate",
+            )
+            rejections.append(Rejection(incoming, error))
+            continue
+        points = points_for(order.totals.total.amount, rate)
+        if points == 0:
+            continue
+        entries.append(
+            NewEntry(
+                entry_id=f"earn:{event.id}",
+                customer_id=order.customer_id,
+                kind="earned",
+                delta=points,
+                reason="order.paid",
+                order_id=order.order_id,
+                source_event_id=event.id,
+                occurred_at=event.time,
+            )
+        )
+    written = await append_entries(conn, entries)
+    await enqueue(conn, SCHEMA, [_points_earned(w) for w in written])
+    for w in written:
+        metrics.POINTS_ISSUED.labels("earn", "points").inc(w.entry.delta)
+    return rejections
+
+
+def _points_earned(written: WrittenEntry) -> OutboxMessage:
+    entry = written.entry
+    event = make_event(
+        "points.earned",
+        source=SOURCE,
+        subject=entry.customer_id,
+        id=entry.entry_id,
+        time=entry.occurred_at,
+        data=PointsEarned(
+            entry_id=entry.entry_id,
+            customer_id=entry.customer_id,
+            delta=entry.delta,
+            balance_after=written.balance_after,
+            reason=entry.reason,
+            order_id=entry.order_id,
+            source_event_id=entry.source_event_id,
+        ),
+    )
+    return OutboxMessage("loyalty.points", entry.customer_id.encode(), encode_event(event))

@@ -1,0 +1,1 @@
+"""services.notify: welcome, reminders, tier and points news; email and Web Push."""

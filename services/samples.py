@@ -1,0 +1,101 @@
+"""Sample events, for `loyalty publish` and the simulated shop."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from decimal import Decimal
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+
+from shared.errors import RejectedMessage
+from shared.events import CloudEvent, encode_event, make_event, topic_for
+from shared.events.catalog import TOPICS
+
+SOURCE = "loyalty/samples"
+
+PRODUCTS = (
+    ("TEA-01", "Lotus tea 200 g", "grocery", Decimal(89_000)),
+    ("CUP-02", "Bat Trang tea cup", "home", Decimal(145_000)),
+    ("SLK-03", "Silk scarf", "fashion", Decimal(459_000)),
+    ("COF-04", "Robusta coffee 500 g", "grocery", Decimal(129_000)),
+    ("LAC-05", "Lacquer tray", "home", Decimal(690_000)),
+)
+NAMES = ("Nguyễn Thị Lan", "Trần Văn Minh", "Lê Hoàng Anh", "Phạm Thu Hà", "Alex Morgan")
+
+
+def sample_data(event_type: str, customer_id: str, rng: random.Random | None = None) -> dict[str, Any]:
+    """Plausible data for an input event type, in VND."""
+    rng = rng or random.Random()  # noqa: S311 - sample data, not security
+    ref = uuid.uuid4().hex[:10]
+    if event_type in ("customer.signed_up", "customer.updated"):
+        return {
+            "customer_id": customer_id,
+            "email": f"{customer_id}@example.com",
+            "name": rng.choice(NAMES),
+            "locale": "vi-VN",
+            "time_zone": "Asia/Ho_Chi_Minh",
+            "consent": {"email": True, "push": False},
+        }
+    if event_type in ("order.placed", "order.paid"):
+        return _order(customer_id, f"o-{ref}", rng)
+    if event_type in ("order.completed", "order.cancelled"):
+        return {"order_id": f"o-{ref}", "customer_id": customer_id}
+    if event_type == "order.refunded":
+        return {
+            "order_id": f"o-{ref}", "customer_id": customer_id,
+            "refund": {"amount": "89000", "currency": "VND"}, "full": False,
+        }
+    if event_type == "cart.abandoned":
+        cart = _order(customer_id, f"o-{ref}", rng)
+        return {
+            "cart_id": f"cart-{ref}", "customer_id": customer_id, "currency": "VND",
+            "items": cart["items"], "total": cart["totals"]["total"],
+            "cart_url": f"https://shop.example.com/cart/{ref}",
+        }
+    if event_type == "review.posted":
+        return {"review_id": f"r-{ref}", "customer_id": customer_id, "rating": rng.randint(3, 5)}
+    if event_type == "newsletter.subscribed":
+        return {"subscription_id": f"n-{ref}", "customer_id": customer_id}
+    if event_type == "social.shared":
+        return {"share_id": f"s-{ref}", "customer_id": customer_id, "network": "facebook",
+                "url": "https://shop.example.com/p/TEA-01"}
+    raise RejectedMessage(f"no sample for event type {event_type!r}", error_class="UnknownType")
+
+
+def _order(customer_id: str, order_id: str, rng: random.Random) -> dict[str, Any]:
+    lines = rng.sample(PRODUCTS, k=rng.randint(1, 3))
+    items = [
+        {"sku": sku, "name": name, "category": cat, "quantity": rng.randint(1, 2),
+         "unit_price": str(price)}
+        for sku, name, cat, price in lines
+    ]
+    total = sum(Decimal(i["unit_price"]) * i["quantity"] for i in items)
+    return {
+        "order_id": order_id, "customer_id": customer_id, "currency": "VND", "items": items,
+        "totals": {"total": {"amount": str(total), "currency": "VND"}},
+    }
+
+
+def build(event_type: str, customer_id: str, data: dict[str, Any], event_id: str | None = None) -> CloudEvent[Any]:
+    """Validate `data` against the contract of its type and wrap it in a CloudEvent."""
+    topic = topic_for(event_type)
+    model = TOPICS[topic][event_type].model_validate(data)
+    return make_event(event_type, source=SOURCE, subject=customer_id, data=model, id=event_id)
+
+
+async def publish_one(
+    bootstrap: str, event_type: str, customer_id: str, data: dict[str, Any] | None, event_id: str | None
+) -> tuple[str, str]:
+    """Publish one event, keyed by customer; returns its JSON and the topic."""
+    event = build(event_type, customer_id, data or sample_data(event_type, customer_id), event_id)
+    topic = topic_for(event_type)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        body = encode_event(event)
+        await producer.send_and_wait(topic, body, key=customer_id.encode())
+    finally:
+        await producer.stop()
+    return body.decode(), topic

@@ -1,0 +1,81 @@
+"""A small simulated shop: customers sign up, browse, abandon carts and order over time."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import random
+import time
+
+import structlog
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from services.samples import build, sample_data
+from shared.events import encode_event, topic_for
+
+log = structlog.get_logger("simulate")
+
+# What a customer does on a visit, with its weight.
+ACTIONS = (("order", 6), ("cart.abandoned", 2), ("review.posted", 1), ("newsletter.subscribed", 1))
+
+
+async def run_simulation(
+    bootstrap: str, *, customers: int, rate: float, duration: float, seed: int | None = None
+) -> dict[str, int]:
+    """Publish events at about `rate` per second; log the points the engine sends back."""
+    rng = random.Random(seed)  # noqa: S311 - simulation, not security
+    run_id = f"{int(time.time()):x}"
+    ids = [f"sim-{run_id}-{n:04d}" for n in range(customers)]
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    await producer.start()
+    watcher = asyncio.create_task(_watch_points(bootstrap, f"sim-{run_id}-"))
+    counts: dict[str, int] = {}
+    signed_up: set[str] = set()
+    started = time.monotonic()
+    try:
+        while duration <= 0 or time.monotonic() - started < duration:
+            customer = rng.choice(ids)
+            kinds = ["customer.signed_up"] if customer not in signed_up else _visit(rng)
+            signed_up.add(customer)
+            for kind in kinds:
+                event = build(kind, customer, sample_data(kind, customer, rng))
+                await producer.send(topic_for(kind), encode_event(event), key=customer.encode())
+                counts[kind] = counts.get(kind, 0) + 1
+                log.info("shop_event", type=kind, customer_id=customer)
+            await asyncio.sleep(len(kinds) / rate)
+    finally:
+        with contextlib.suppress(Exception):
+            await producer.flush()
+        await producer.stop()
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
+        log.info("simulation_done", **counts)
+    return counts
+
+
+def _visit(rng: random.Random) -> list[str]:
+    action = rng.choices([a for a, _ in ACTIONS], weights=[w for _, w in ACTIONS])[0]
+    return ["order.placed", "order.paid"] if action == "order" else [action]
+
+
+async def _watch_points(bootstrap: str, prefix: str) -> None:
+    """Log points.earned for this run's customers, so a newcomer sees points appear."""
+    consumer = AIOKafkaConsumer(
+        "loyalty.points", bootstrap_servers=bootstrap, auto_offset_reset="latest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    try:
+        async for record in consumer:
+            if not (record.key or b"").decode().startswith(prefix):
+                continue
+            event = json.loads(record.value)
+            data = event["data"]
+            log.info(
+                "points_seen", type=event["type"], customer_id=event["subject"],
+                delta=data.get("delta"), balance_after=data.get("balance_after"),
+            )
+    finally:
+        await consumer.stop()

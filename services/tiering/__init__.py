@@ -1,0 +1,1 @@
+"""services.tiering: tier qualification, upgrades and downgrades, tier.changed events."""

@@ -1,0 +1,63 @@
+"""The Kafka broker factory and the wiring of batch consumers to FastStream subscribers."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+
+from shared.consumer import BatchConsumer
+from shared.settings import CommonSettings
+
+
+def make_broker(settings: CommonSettings, service: str) -> KafkaBroker:
+    """A broker whose subscribers get time to finish in-flight batches on shutdown."""
+    return KafkaBroker(
+        settings.kafka_bootstrap_servers,
+        client_id=f"loyalty-{service}",
+        graceful_timeout=settings.graceful_timeout_s,
+        request_timeout_ms=15_000,
+        # One line per message at INFO would drown the service's own logs at thousands per second.
+        logger=logging.getLogger("faststream"),
+        log_level=logging.DEBUG,
+    )
+
+
+async def _raw(_msg: Any) -> None:
+    # The records are parsed by the batch consumer itself, so that a body which is not JSON
+    # reaches it as bytes (and the dead-letter queue) instead of failing inside the framework.
+    return None
+
+
+def subscribe_batches(
+    broker: KafkaBroker,
+    consumer: BatchConsumer,
+    *,
+    group_id: str,
+    max_records: int,
+    batch_timeout_ms: int,
+) -> None:
+    """Feed `consumer` with batches of its topic.
+
+    NACK_ON_ERROR commits the offsets only after the handler returned, and on an exception seeks
+    every partition of the batch back to its first record, so nothing is committed unprocessed.
+    (FastStream's default for Kafka commits on receipt: at most once.)
+    """
+
+    @broker.subscriber(
+        consumer.topic,
+        group_id=group_id,
+        batch=True,
+        max_records=max_records,
+        batch_timeout_ms=batch_timeout_ms,
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        decoder=_raw,
+        title=f"{consumer.service}:{consumer.topic}",
+    )
+    async def consume_batch(message: KafkaMessage) -> None:
+        records = message.raw_message
+        await consumer.process(records if isinstance(records, tuple) else (records,))

@@ -1,0 +1,200 @@
+"""Batch consumption: parse, deduplicate, apply in one transaction, dead-letter, then commit.
+
+The offsets of a batch are committed by the subscriber only after `BatchConsumer.process`
+returns, that is after the transaction holding the effects, the inbox rows and the dead
+letters has committed. A transient failure is retried with backoff; if it lasts, the batch is
+handed back uncommitted (the subscriber seeks back) so nothing is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+import structlog
+from aiokafka import ConsumerRecord
+
+from shared import metrics
+from shared.clock import Clock
+from shared.errors import Bug, RejectedMessage, TransientFailure
+from shared.events import CloudEvent, parse_event
+from shared.outbox import OutboxMessage, enqueue
+from shared.retry import Backoff, is_transient
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """A consumed record and, when it parsed, its event."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    headers: tuple[tuple[str, bytes], ...]
+    event: CloudEvent[Any] | None
+
+    @property
+    def inbox_key(self) -> str:
+        # Unparseable records have no event id; their position identifies them instead.
+        if self.event is not None:
+            return self.event.id
+        return f"{self.topic}/{self.partition}/{self.offset}"
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """An input that can never be processed, and why."""
+
+    incoming: Incoming
+    error: RejectedMessage
+
+
+# A handler applies the effects of new events on `conn` (inside the caller's transaction) and
+# returns the events it refused; it must not have written anything for those.
+BatchHandler = Callable[[asyncpg.Connection, Sequence[Incoming]], Awaitable[Sequence[Rejection]]]
+
+
+def to_incoming(record: ConsumerRecord[Any, Any]) -> Incoming | Rejection:
+    """Parse one Kafka record into an event, or say why it is rejected."""
+    value: bytes = record.value or b""
+    headers = tuple((k, v or b"") for k, v in (record.headers or ()))
+    base = Incoming(record.topic, record.partition, record.offset, record.key, value, headers, None)
+    try:
+        event = parse_event(record.topic, value)
+    except RejectedMessage as error:
+        return Rejection(base, error)
+    return Incoming(record.topic, record.partition, record.offset, record.key, value, headers, event)
+
+
+def dead_letter(rejection: Rejection, *, service: str, now: datetime) -> OutboxMessage:
+    """The DLQ record: original key, bytes and headers, plus why, where and when."""
+    source = rejection.incoming
+    extra = (
+        ("x-dlq-error-class", rejection.error.error_class.encode()),
+        ("x-dlq-error-message", rejection.error.reason[:1000].encode()),
+        ("x-dlq-service", service.encode()),
+        ("x-dlq-time", now.isoformat().encode()),
+        ("x-dlq-topic", source.topic.encode()),
+        ("x-dlq-partition", str(source.partition).encode()),
+        ("x-dlq-offset", str(source.offset).encode()),
+    )
+    return OutboxMessage(f"{source.topic}.dlq", source.key, source.value, source.headers + extra)
+
+
+class BatchConsumer:
+    """Processes the batches of one topic for one service."""
+
+    def __init__(
+        self,
+        *,
+        service: str,
+        schema: str,
+        topic: str,
+        handler: BatchHandler,
+        clock: Clock,
+        retry_window_s: float = 60.0,
+        max_backoff_s: float = 10.0,
+    ) -> None:
+        self.service = service
+        self.schema = schema
+        self.topic = topic
+        self._pool: asyncpg.Pool | None = None
+        self._handler = handler
+        self._clock = clock
+        self._on_commit: Callable[[], None] = lambda: None
+        self._retry_window_s = retry_window_s
+        self._max_backoff_s = max_backoff_s
+        self.stopping = False
+        self.last_batch_at = time.monotonic()
+
+    def bind(self, pool: asyncpg.Pool, on_commit: Callable[[], None]) -> None:
+        """Give the consumer its pool, and what to call once a batch committed."""
+        self._pool = pool
+        self._on_commit = on_commit
+
+    async def process(self, records: Sequence[ConsumerRecord[Any, Any]]) -> None:
+        """Apply a batch; returns only once its effects are committed."""
+        started = time.perf_counter()
+        parsed = [to_incoming(r) for r in records]
+        backoff = Backoff(cap=self._max_backoff_s)
+        deadline = time.monotonic() + self._retry_window_s
+        while True:
+            try:
+                outcome = await self._apply(parsed)
+                break
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                metrics.TRANSIENT_FAILURES.labels(self.service, self.topic).inc()
+                if self.stopping or time.monotonic() > deadline:
+                    raise TransientFailure(f"giving the batch back after: {exc!r}") from exc
+                delay = backoff.next_delay()
+                log.warning("batch_retry", topic=self.topic, error=repr(exc), delay_s=round(delay, 2))
+                await asyncio.sleep(delay)
+        self.last_batch_at = time.monotonic()
+        self._on_commit()
+        self._count(outcome, len(records))
+        metrics.BATCH_SIZE.labels(self.service, self.topic).observe(len(records))
+        metrics.BATCH_DURATION.labels(self.service, self.topic).observe(time.perf_counter() - started)
+
+    async def _apply(self, parsed: Sequence[Incoming | Rejection]) -> tuple[int, int]:
+        if self._pool is None:
+            raise Bug(f"consumer of {self.topic} used before bind()")
+        async with self._pool.acquire() as conn, conn.transaction():
+            fresh = await self._claim(conn, parsed)
+            events = [p for p in fresh if isinstance(p, Incoming)]
+            rejections = [p for p in fresh if isinstance(p, Rejection)]
+            rejections += await self._handler(conn, events) if events else []
+            now = self._clock.now()
+            await enqueue(
+                conn, self.schema, [dead_letter(r, service=self.service, now=now) for r in rejections]
+            )
+        for r in rejections:
+            log.warning(
+                "message_dead_lettered",
+                topic=r.incoming.topic,
+                partition=r.incoming.partition,
+                offset=r.incoming.offset,
+                error_class=r.error.error_class,
+                reason=r.error.reason[:300],
+            )
+        return len(fresh) - len(rejections), len(rejections)
+
+    async def _claim(
+        self, conn: asyncpg.Connection, parsed: Sequence[Incoming | Rejection]
+    ) -> list[Incoming | Rejection]:
+        """Record ids in the inbox; keep only the first sighting of ids never seen before."""
+        keys = [_inbox_key(p) for p in parsed]
+        rows = await conn.fetch(
+            f"""INSERT INTO {self.schema}.inbox (event_id, topic)
+                SELECT k, $2 FROM unnest($1::text[]) AS k
+                ON CONFLICT DO NOTHING RETURNING event_id""",
+            keys,
+            self.topic,
+        )
+        new = {row["event_id"] for row in rows}
+        fresh = []
+        for key, item in zip(keys, parsed, strict=True):
+            if key in new:
+                new.discard(key)
+                fresh.append(item)
+        return fresh
+
+    def _count(self, outcome: tuple[int, int], total: int) -> None:
+        processed, dead = outcome
+        counter = metrics.MESSAGES_CONSUMED
+        counter.labels(self.service, self.topic, "processed").inc(processed)
+        counter.labels(self.service, self.topic, "dead_lettered").inc(dead)
+        counter.labels(self.service, self.topic, "duplicate").inc(total - processed - dead)
+
+
+def _inbox_key(item: Incoming | Rejection) -> str:
+    return item.inbox_key if isinstance(item, Incoming) else item.incoming.inbox_key

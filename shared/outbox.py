@@ -1,0 +1,161 @@
+"""Outbox: events written in the effect's transaction, relayed to Kafka by a background task."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import asyncpg
+import structlog
+from aiokafka import AIOKafkaProducer
+
+from shared import metrics
+from shared.retry import Backoff, is_transient
+
+log = structlog.get_logger(__name__)
+
+Header = tuple[str, bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxMessage:
+    """One Kafka record to publish once the transaction that wrote it commits."""
+
+    topic: str
+    key: bytes | None
+    value: bytes
+    headers: tuple[Header, ...] = field(default=())
+
+
+async def enqueue(conn: asyncpg.Connection, schema: str, messages: Sequence[OutboxMessage]) -> None:
+    """Write messages to the outbox; the caller owns the transaction."""
+    if not messages:
+        return
+    await conn.copy_records_to_table(
+        "outbox",
+        schema_name=schema,
+        columns=["topic", "key", "value", "header_names", "header_values"],
+        records=[
+            (m.topic, m.key, m.value, [h[0] for h in m.headers], [h[1] for h in m.headers])
+            for m in messages
+        ],
+    )
+
+
+class OutboxRelay:
+    """Moves committed outbox rows to Kafka.
+
+    Each pass locks up to `batch_size` of the oldest rows with FOR UPDATE SKIP LOCKED, so
+    replicas relaying at once never take the same row; the rows are deleted in the same
+    transaction only after Kafka acknowledged every record (acks=all, idempotent producer).
+    A crash between the acknowledgement and the commit republishes those rows: consumers
+    deduplicate by event id, so delivery is at least once and effects exactly once.
+    """
+
+    def __init__(
+        self,
+        *,
+        pool: asyncpg.Pool,
+        schema: str,
+        bootstrap_servers: str,
+        service: str,
+        batch_size: int = 1000,
+        idle_poll_s: float = 0.2,
+        producer_factory: Callable[[], AIOKafkaProducer] | None = None,
+    ) -> None:
+        self._pool = pool
+        self._schema = schema
+        self._service = service
+        self._batch_size = batch_size
+        self._idle_poll_s = idle_poll_s
+        self._producer = (producer_factory or self._default_producer(bootstrap_servers, service))()
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+        self.last_pass_at = time.monotonic()
+
+    @staticmethod
+    def _default_producer(bootstrap: str, service: str) -> Callable[[], AIOKafkaProducer]:
+        return lambda: AIOKafkaProducer(
+            bootstrap_servers=bootstrap,
+            client_id=f"loyalty-{service}-outbox",
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=2,
+            max_batch_size=256 * 1024,
+            request_timeout_ms=15_000,
+        )
+
+    def wake(self) -> None:
+        """Called after a transaction that wrote to the outbox commits: relay without waiting."""
+        self._wake.set()
+
+    async def start(self) -> None:
+        await self._producer.start()
+        self._task = asyncio.create_task(self._run(), name=f"outbox-relay-{self._schema}")
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        """Stop after a last drain, so events of committed work are not left waiting."""
+        self._stopping = True
+        self._wake.set()
+        if self._task is not None:
+            try:
+                await asyncio.wait_for(self._task, timeout)
+            except TimeoutError:
+                log.warning("outbox_relay_stop_timeout", schema=self._schema)
+        await self._producer.stop()
+
+    async def _run(self) -> None:
+        backoff = Backoff()
+        while True:
+            try:
+                relayed = await self.relay_once()
+                backoff.reset()
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                log.warning("outbox_relay_retry", schema=self._schema, error=repr(exc))
+                await asyncio.sleep(backoff.next_delay())
+                continue
+            if self._stopping and relayed == 0:
+                return
+            if relayed < self._batch_size and not self._stopping:
+                self._wake.clear()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), self._idle_poll_s)
+                except TimeoutError:
+                    pass
+
+    async def relay_once(self) -> int:
+        """Publish one batch of outbox rows; returns how many were published."""
+        self.last_pass_at = time.monotonic()
+        async with self._pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(
+                f"""SELECT id, topic, key, value, header_names, header_values
+                    FROM {self._schema}.outbox ORDER BY id
+                    LIMIT $1 FOR UPDATE SKIP LOCKED""",
+                self._batch_size,
+            )
+            if not rows:
+                metrics.OUTBOX_BACKLOG.labels(self._service).set(0)
+                return 0
+            pending = [
+                await self._producer.send(
+                    row["topic"],
+                    value=row["value"],
+                    key=row["key"],
+                    headers=list(zip(row["header_names"], row["header_values"], strict=True)),
+                )
+                for row in rows
+            ]
+            await asyncio.gather(*pending)
+            await conn.execute(
+                f"DELETE FROM {self._schema}.outbox WHERE id = ANY($1::bigint[])",
+                [row["id"] for row in rows],
+            )
+        for row in rows:
+            metrics.OUTBOX_PUBLISHED.labels(self._service, row["topic"]).inc()
+        metrics.OUTBOX_BACKLOG.labels(self._service).set(len(rows))
+        return len(rows)

@@ -1,0 +1,48 @@
+"""Which failures are transient, and how long to wait before trying again."""
+
+from __future__ import annotations
+
+import random
+
+import asyncpg
+from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError, NotLeaderForPartitionError
+
+from shared.errors import TransientFailure
+
+_TRANSIENT: tuple[type[BaseException], ...] = (
+    TransientFailure,
+    OSError,  # connection refused or reset, name resolution
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.SerializationError,
+    asyncpg.DeadlockDetectedError,
+    asyncpg.AdminShutdownError,
+    KafkaConnectionError,
+    KafkaTimeoutError,
+    NotLeaderForPartitionError,
+)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True when trying again later may succeed: the database or broker is briefly unavailable."""
+    return isinstance(exc, _TRANSIENT)
+
+
+class Backoff:
+    """Exponential backoff with full jitter, capped."""
+
+    def __init__(self, *, base: float = 0.1, cap: float = 10.0) -> None:
+        self._base = base
+        self._cap = cap
+        self._attempt = 0
+
+    def reset(self) -> None:
+        self._attempt = 0
+
+    def next_delay(self) -> float:
+        ceiling = min(self._cap, self._base * 2**self._attempt)
+        self._attempt += 1
+        return random.uniform(ceiling / 2, ceiling)  # noqa: S311 - jitter, not security

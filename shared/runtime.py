@@ -1,0 +1,188 @@
+"""The life of a service process: pool, migrations, topics, consumers, outbox relay, HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import structlog
+from faststream.asgi import AsgiFastStream, AsgiResponse, get
+from faststream.kafka import KafkaBroker
+from prometheus_client import make_asgi_app
+
+from shared.broker import make_broker, subscribe_batches
+from shared.clock import Clock, SystemClock
+from shared.consumer import BatchConsumer, BatchHandler
+from shared.db import apply_migrations, create_pool
+from shared.errors import Bug
+from shared.outbox import OutboxRelay
+from shared.settings import CommonSettings
+from shared.topics import ALL_TOPICS, ensure_topics, topics_with_dlq
+
+log = structlog.get_logger(__name__)
+
+MESSAGING_MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+@dataclass(frozen=True)
+class ServiceDefinition:
+    """What makes one service different from the others."""
+
+    name: str
+    schema: str
+    migrations: Path
+    handlers: dict[str, BatchHandler]  # topic -> handler
+    produces: tuple[str, ...] = ()
+
+
+@dataclass
+class Runtime:
+    """The live parts of a service; built before start, filled in by the lifespan."""
+
+    definition: ServiceDefinition
+    settings: CommonSettings
+    clock: Clock
+    broker: KafkaBroker
+    consumers: list[BatchConsumer] = field(default_factory=list)
+    pool: asyncpg.Pool | None = None
+    relay: OutboxRelay | None = None
+
+    def require_pool(self) -> asyncpg.Pool:
+        if self.pool is None:
+            raise Bug("the database pool is used before the service started")
+        return self.pool
+
+
+async def prepare_database(pool: asyncpg.Pool, definition: ServiceDefinition) -> list[str]:
+    """Apply the shared messaging tables and the service's own migrations to its schema."""
+    async with pool.acquire() as conn:
+        return await apply_migrations(
+            conn,
+            definition.schema,
+            [("messaging", MESSAGING_MIGRATIONS), (definition.name, definition.migrations)],
+        )
+
+
+def build_app(
+    definition: ServiceDefinition, settings: CommonSettings, *, clock: Clock | None = None
+) -> tuple[AsgiFastStream, Runtime]:
+    """The ASGI application of a service and the runtime it manages; nothing starts yet."""
+    broker = make_broker(settings, definition.name)
+    runtime = Runtime(definition, settings, clock or SystemClock(), broker)
+    for topic, handler in definition.handlers.items():
+        consumer = BatchConsumer(
+            service=definition.name,
+            schema=definition.schema,
+            topic=topic,
+            handler=handler,
+            clock=runtime.clock,
+            max_backoff_s=settings.retry_max_backoff_s,
+        )
+        runtime.consumers.append(consumer)
+        subscribe_batches(
+            broker,
+            consumer,
+            group_id=f"loyalty-{definition.name}",
+            max_records=settings.batch_max_records,
+            batch_timeout_ms=settings.batch_timeout_ms,
+        )
+
+    async def on_startup() -> None:
+        await _start_infrastructure(runtime)
+
+    async def after_startup() -> None:
+        if runtime.relay is not None:
+            await runtime.relay.start()
+        log.info("service_started", service=definition.name)
+
+    async def on_shutdown() -> None:
+        for consumer in runtime.consumers:
+            consumer.stopping = True
+
+    async def after_shutdown() -> None:
+        if runtime.relay is not None:
+            await runtime.relay.stop()
+        if runtime.pool is not None:
+            await runtime.pool.close()
+        log.info("service_stopped", service=definition.name)
+
+    app = AsgiFastStream(
+        broker,
+        asgi_routes=[
+            ("/healthz", _healthz),
+            ("/readyz", _readyz(runtime)),
+            ("/metrics", make_asgi_app()),
+        ],
+        on_startup=[on_startup],
+        after_startup=[after_startup],
+        on_shutdown=[on_shutdown],
+        after_shutdown=[after_shutdown],
+        asyncapi_path="/docs/asyncapi",
+        logger=logging.getLogger("faststream"),
+    )
+    return app, runtime
+
+
+async def _start_infrastructure(runtime: Runtime) -> None:
+    settings, definition = runtime.settings, runtime.definition
+    runtime.pool = await create_pool(
+        settings.database_url.get_secret_value(),
+        min_size=settings.db_pool_min,
+        max_size=settings.db_pool_max,
+    )
+    applied = await prepare_database(runtime.pool, definition)
+    log.info("database_ready", schema=definition.schema, migrations_applied=len(applied))
+    topics = topics_with_dlq(ALL_TOPICS)
+    await ensure_topics(settings.kafka_bootstrap_servers, topics, partitions=settings.topic_partitions)
+    runtime.relay = OutboxRelay(
+        pool=runtime.pool,
+        schema=definition.schema,
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        service=definition.name,
+        batch_size=settings.outbox_batch_size,
+        idle_poll_s=settings.outbox_idle_poll_s,
+    )
+    for consumer in runtime.consumers:
+        consumer.bind(runtime.pool, runtime.relay.wake)
+
+
+@get(include_in_schema=False)
+async def _healthz(scope: Any) -> AsgiResponse:
+    """Liveness: the process serves requests. Dependencies are for /readyz."""
+    return AsgiResponse(b'{"status":"ok"}', 200, {"content-type": "application/json"})
+
+
+def _readyz(runtime: Runtime) -> Any:
+    @get(include_in_schema=False)
+    async def readyz(scope: Any) -> AsgiResponse:
+        """Readiness: the database and the broker answer within two seconds."""
+        checks = {"database": await _database_answers(runtime), "broker": False}
+        try:
+            checks["broker"] = bool(await runtime.broker.ping(timeout=2.0))
+        except Exception:  # noqa: BLE001 - any failure to answer means not ready
+            checks["broker"] = False
+        ready = all(checks.values())
+        body = ",".join(f'"{k}":{str(v).lower()}' for k, v in checks.items())
+        status = b'"ready"' if ready else b'"not_ready"'
+        return AsgiResponse(
+            b'{"status":' + status + b',"checks":{' + body.encode() + b"}}",
+            200 if ready else 503,
+            {"content-type": "application/json"},
+        )
+
+    return readyz
+
+
+async def _database_answers(runtime: Runtime) -> bool:
+    if runtime.pool is None:
+        return False
+    try:
+        async with asyncio.timeout(2.0):
+            async with runtime.pool.acquire() as conn:
+                return bool(await conn.fetchval("SELECT 1") == 1)
+    except Exception:  # noqa: BLE001 - any failure to answer means not ready
+        return False

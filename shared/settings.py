@@ -1,0 +1,33 @@
+"""Settings every service shares, read from LOYALTY_* environment variables."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "postgresql://loyalty:loyalty@127.0.0.1:5432/loyalty"
+DEFAULT_KAFKA = "127.0.0.1:9092"
+
+
+class CommonSettings(BaseSettings):
+    """What every service needs: where Kafka and PostgreSQL are, how to log, how to batch."""
+
+    model_config = SettingsConfigDict(env_prefix="LOYALTY_", extra="forbid", frozen=True)
+
+    database_url: SecretStr = SecretStr(DEFAULT_DATABASE_URL)
+    kafka_bootstrap_servers: str = DEFAULT_KAFKA
+    log_format: Literal["json", "console"] = "json"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    http_host: str = "127.0.0.1"
+    http_port: int | None = Field(default=None, ge=1, le=65535)
+    db_pool_min: int = Field(default=2, ge=1)
+    db_pool_max: int = Field(default=10, ge=1)
+    topic_partitions: int = Field(default=4, ge=1)
+    batch_max_records: int = Field(default=500, ge=1, le=10_000)
+    batch_timeout_ms: int = Field(default=100, ge=1)
+    outbox_batch_size: int = Field(default=1000, ge=1)
+    outbox_idle_poll_s: float = Field(default=0.2, gt=0)
+    retry_max_backoff_s: float = Field(default=10.0, gt=0)
+    graceful_timeout_s: float = Field(default=30.0, gt=0)

@@ -1,0 +1,79 @@
+"""Services as separate processes, started the way an operator starts them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from shared.infrastructure import Endpoints
+
+LOGS = Path(".local/test-logs")
+
+
+class ServiceProcess:
+    """`loyalty run <service>` in a child process, with its log kept in a file."""
+
+    def __init__(self, service: str, port: int, *extra_env: tuple[str, str]) -> None:
+        self.service = service
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self._env = {**os.environ, "LOYALTY_LOG_FORMAT": "json", **dict(extra_env)}
+        self.process: subprocess.Popen[bytes] | None = None
+        LOGS.mkdir(parents=True, exist_ok=True)
+        self.log_path = LOGS / f"{service}-{port}.log"
+
+    def start(self, ready_timeout: float = 60.0) -> ServiceProcess:
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "services.cli", "run", self.service, "--port", str(self.port)],
+                env=self._env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + ready_timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"{self.service} exited: {self.log_path.read_text()[-3000:]}")
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise AssertionError(f"{self.service} not ready: {self.log_path.read_text()[-3000:]}")
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stop(self) -> int:
+        """SIGTERM and wait: the exit code of a clean shutdown is 0."""
+        if self.process is None or self.process.poll() is not None:
+            return self.process.returncode if self.process else 0
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=60)
+
+
+@pytest.fixture
+def spawn(infrastructure: Endpoints) -> Iterator[type[ServiceProcess]]:
+    started: list[ServiceProcess] = []
+
+    class Tracked(ServiceProcess):
+        def start(self, ready_timeout: float = 60.0) -> ServiceProcess:
+            started.append(self)
+            return super().start(ready_timeout)
+
+    yield Tracked
+    for service in started:
+        if service.process is not None and service.process.poll() is None:
+            service.process.kill()
+            service.process.wait(timeout=10)

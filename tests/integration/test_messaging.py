@@ -1,0 +1,120 @@
+"""Inbox, outbox relay and migrations on the real database and broker."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from shared.clock import SystemClock
+from shared.consumer import BatchConsumer, Incoming, Rejection
+from shared.db import apply_migrations
+from shared.errors import Bug
+from shared.infrastructure import Endpoints
+from shared.outbox import OutboxMessage, OutboxRelay, enqueue
+from shared.runtime import MESSAGING_MIGRATIONS
+from support import TopicTail, encoded, order_paid, unique
+
+
+@pytest.fixture
+async def scratch_schema(db: asyncpg.Pool) -> AsyncIterator[str]:
+    """A schema of its own with the inbox and outbox tables, dropped afterwards."""
+    schema = unique("t").replace("-", "_")
+    async with db.acquire() as conn:
+        await apply_migrations(conn, schema, [("messaging", MESSAGING_MIGRATIONS)])
+    try:
+        yield schema
+    finally:
+        await db.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+async def test_two_relays_publish_every_outbox_row_exactly_once(
+    db: asyncpg.Pool, scratch_schema: str, infrastructure: Endpoints
+) -> None:
+    marker = unique("relay").encode()
+    async with db.acquire() as conn, conn.transaction():
+        await enqueue(
+            conn,
+            scratch_schema,
+            [OutboxMessage("loyalty.points", marker, str(i).encode()) for i in range(2000)],
+        )
+    relays = [
+        OutboxRelay(
+            pool=db,
+            schema=scratch_schema,
+            bootstrap_servers=infrastructure.kafka_bootstrap,
+            service="test",
+            batch_size=100,
+            idle_poll_s=0.05,
+        )
+        for _ in range(2)
+    ]
+    async with TopicTail(infrastructure.kafka_bootstrap, "loyalty.points") as tail:
+        for relay in relays:
+            await relay.start()
+        seen = await tail.collect(lambda r: r.key == marker, count=2000, timeout=60)
+        for relay in relays:
+            await relay.stop()
+        await asyncio.sleep(0.5)
+        seen += await tail.collect(lambda r: r.key == marker, count=0, timeout=1)
+
+    values = sorted(int(r.value) for r in seen)
+    assert values == list(range(2000))
+    assert await db.fetchval(f"SELECT count(*) FROM {scratch_schema}.outbox") == 0
+
+
+async def test_batch_survives_a_lost_database_connection_and_applies_once(
+    db: asyncpg.Pool, scratch_schema: str
+) -> None:
+    calls = 0
+
+    async def handler(conn: asyncpg.Connection, events: Sequence[Incoming]) -> list[Rejection]:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            # A real connection loss in the middle of the transaction.
+            await conn.execute("SELECT pg_terminate_backend(pg_backend_pid())")
+        return []
+
+    consumer = BatchConsumer(
+        service="test", schema=scratch_schema, topic="shop.orders", handler=handler,
+        clock=SystemClock(), max_backoff_s=0.2,
+    )
+    consumer.bind(db, lambda: None)
+    record = _record(order_paid(unique("c")))
+
+    await consumer.process([record])
+    await consumer.process([record])  # redelivered after the commit: a duplicate
+
+    assert calls == 2
+    assert await db.fetchval(f"SELECT count(*) FROM {scratch_schema}.inbox") == 1
+
+
+async def test_migrations_apply_once_and_refuse_an_edited_file(
+    db: asyncpg.Pool, scratch_schema: str, tmp_path: Path
+) -> None:
+    (tmp_path / "0001_things.sql").write_text("CREATE TABLE things (id int PRIMARY KEY);")
+    components = [("messaging", MESSAGING_MIGRATIONS), ("demo", tmp_path)]
+    async with db.acquire() as conn:
+        first = await apply_migrations(conn, scratch_schema, components)
+        second = await apply_migrations(conn, scratch_schema, components)
+        (tmp_path / "0001_things.sql").write_text("CREATE TABLE things (id bigint);")
+        with pytest.raises(Bug, match="changed after it was applied"):
+            await apply_migrations(conn, scratch_schema, components)
+
+    assert first == ["demo/0001_things.sql"]
+    assert second == []
+
+
+def _record(event: object) -> object:
+    from aiokafka import ConsumerRecord
+
+    value = encoded(event)  # type: ignore[arg-type]
+    return ConsumerRecord(
+        topic="shop.orders", partition=0, offset=0, timestamp=0, timestamp_type=0,
+        key=b"k", value=value, checksum=None, serialized_key_size=1,
+        serialized_value_size=len(value), headers=(),
+    )
