@@ -77,7 +77,9 @@ def _run(args: argparse.Namespace) -> int:
 def _migrate(args: argparse.Namespace) -> int:
     unknown = sorted(set(args.services) - set(SERVICES))
     if unknown:
-        print(f"unknown service(s): {', '.join(unknown)}; choose from {', '.join(sorted(SERVICES))}")
+        print(
+            f"unknown service(s): {', '.join(unknown)}; choose from {', '.join(sorted(SERVICES))}"
+        )
         return 2
     from shared.db import create_pool
     from shared.runtime import prepare_database

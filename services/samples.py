@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import uuid
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -25,60 +26,112 @@ PRODUCTS = (
 NAMES = ("Nguyễn Thị Lan", "Trần Văn Minh", "Lê Hoàng Anh", "Phạm Thu Hà", "Alex Morgan")
 
 
-def sample_data(event_type: str, customer_id: str, rng: random.Random | None = None) -> dict[str, Any]:
+def sample_data(
+    event_type: str, customer_id: str, rng: random.Random | None = None
+) -> dict[str, Any]:
     """Plausible data for an input event type, in VND."""
-    rng = rng or random.Random()  # noqa: S311 - sample data, not security
-    ref = uuid.uuid4().hex[:10]
-    if event_type in ("customer.signed_up", "customer.updated"):
-        return {
-            "customer_id": customer_id,
-            "email": f"{customer_id}@example.com",
-            "name": rng.choice(NAMES),
-            "locale": "vi-VN",
-            "time_zone": "Asia/Ho_Chi_Minh",
-            "consent": {"email": True, "push": False},
-        }
-    if event_type in ("order.placed", "order.paid"):
-        return _order(customer_id, f"o-{ref}", rng)
-    if event_type in ("order.completed", "order.cancelled"):
-        return {"order_id": f"o-{ref}", "customer_id": customer_id}
-    if event_type == "order.refunded":
-        return {
-            "order_id": f"o-{ref}", "customer_id": customer_id,
-            "refund": {"amount": "89000", "currency": "VND"}, "full": False,
-        }
-    if event_type == "cart.abandoned":
-        cart = _order(customer_id, f"o-{ref}", rng)
-        return {
-            "cart_id": f"cart-{ref}", "customer_id": customer_id, "currency": "VND",
-            "items": cart["items"], "total": cart["totals"]["total"],
-            "cart_url": f"https://shop.example.com/cart/{ref}",
-        }
-    if event_type == "review.posted":
-        return {"review_id": f"r-{ref}", "customer_id": customer_id, "rating": rng.randint(3, 5)}
-    if event_type == "newsletter.subscribed":
-        return {"subscription_id": f"n-{ref}", "customer_id": customer_id}
-    if event_type == "social.shared":
-        return {"share_id": f"s-{ref}", "customer_id": customer_id, "network": "facebook",
-                "url": "https://shop.example.com/p/TEA-01"}
-    raise RejectedMessage(f"no sample for event type {event_type!r}", error_class="UnknownType")
+    builder = _SAMPLES.get(event_type)
+    if builder is None:
+        known = ", ".join(sorted(_SAMPLES))
+        raise RejectedMessage(
+            f"no sample for event type {event_type!r}; known: {known}", error_class="UnknownType"
+        )
+    return builder(customer_id, uuid.uuid4().hex[:10], rng or random.Random())  # noqa: S311
 
 
-def _order(customer_id: str, order_id: str, rng: random.Random) -> dict[str, Any]:
+def _customer(customer_id: str, _ref: str, rng: random.Random) -> dict[str, Any]:
+    return {
+        "customer_id": customer_id,
+        "email": f"{customer_id}@example.com",
+        "name": rng.choice(NAMES),
+        "locale": "vi-VN",
+        "time_zone": "Asia/Ho_Chi_Minh",
+        "consent": {"email": True, "push": False},
+    }
+
+
+def _order_ref(customer_id: str, ref: str, _rng: random.Random) -> dict[str, Any]:
+    return {"order_id": f"o-{ref}", "customer_id": customer_id}
+
+
+def _refund(customer_id: str, ref: str, _rng: random.Random) -> dict[str, Any]:
+    return {
+        "order_id": f"o-{ref}",
+        "customer_id": customer_id,
+        "refund": {"amount": "89000", "currency": "VND"},
+        "full": False,
+    }
+
+
+def _cart(customer_id: str, ref: str, rng: random.Random) -> dict[str, Any]:
+    cart = _order(customer_id, ref, rng)
+    return {
+        "cart_id": f"cart-{ref}",
+        "customer_id": customer_id,
+        "currency": "VND",
+        "items": [{k: v for k, v in item.items() if k != "category"} for item in cart["items"]],
+        "total": cart["totals"]["total"],
+        "cart_url": f"https://shop.example.com/cart/{ref}",
+    }
+
+
+def _review(customer_id: str, ref: str, rng: random.Random) -> dict[str, Any]:
+    return {"review_id": f"r-{ref}", "customer_id": customer_id, "rating": rng.randint(3, 5)}
+
+
+def _newsletter(customer_id: str, ref: str, _rng: random.Random) -> dict[str, Any]:
+    return {"subscription_id": f"n-{ref}", "customer_id": customer_id}
+
+
+def _share(customer_id: str, ref: str, _rng: random.Random) -> dict[str, Any]:
+    return {
+        "share_id": f"s-{ref}",
+        "customer_id": customer_id,
+        "network": "facebook",
+        "url": "https://shop.example.com/p/TEA-01",
+    }
+
+
+def _order(customer_id: str, ref: str, rng: random.Random) -> dict[str, Any]:
     lines = rng.sample(PRODUCTS, k=rng.randint(1, 3))
     items = [
-        {"sku": sku, "name": name, "category": cat, "quantity": rng.randint(1, 2),
-         "unit_price": str(price)}
+        {
+            "sku": sku,
+            "name": name,
+            "category": cat,
+            "quantity": rng.randint(1, 2),
+            "unit_price": str(price),
+        }
         for sku, name, cat, price in lines
     ]
     total = sum(Decimal(i["unit_price"]) * i["quantity"] for i in items)
     return {
-        "order_id": order_id, "customer_id": customer_id, "currency": "VND", "items": items,
+        "order_id": f"o-{ref}",
+        "customer_id": customer_id,
+        "currency": "VND",
+        "items": items,
         "totals": {"total": {"amount": str(total), "currency": "VND"}},
     }
 
 
-def build(event_type: str, customer_id: str, data: dict[str, Any], event_id: str | None = None) -> CloudEvent[Any]:
+_SAMPLES: dict[str, Callable[[str, str, random.Random], dict[str, Any]]] = {
+    "customer.signed_up": _customer,
+    "customer.updated": _customer,
+    "order.placed": _order,
+    "order.paid": _order,
+    "order.completed": _order_ref,
+    "order.cancelled": _order_ref,
+    "order.refunded": _refund,
+    "cart.abandoned": _cart,
+    "review.posted": _review,
+    "newsletter.subscribed": _newsletter,
+    "social.shared": _share,
+}
+
+
+def build(
+    event_type: str, customer_id: str, data: dict[str, Any], event_id: str | None = None
+) -> CloudEvent[Any]:
     """Validate `data` against the contract of its type and wrap it in a CloudEvent."""
     topic = topic_for(event_type)
     model = TOPICS[topic][event_type].model_validate(data)
@@ -86,7 +139,11 @@ def build(event_type: str, customer_id: str, data: dict[str, Any], event_id: str
 
 
 async def publish_one(
-    bootstrap: str, event_type: str, customer_id: str, data: dict[str, Any] | None, event_id: str | None
+    bootstrap: str,
+    event_type: str,
+    customer_id: str,
+    data: dict[str, Any] | None,
+    event_id: str | None,
 ) -> tuple[str, str]:
     """Publish one event, keyed by customer; returns its JSON and the topic."""
     event = build(event_type, customer_id, data or sample_data(event_type, customer_id), event_id)

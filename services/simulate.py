@@ -63,7 +63,9 @@ def _visit(rng: random.Random) -> list[str]:
 async def _watch_points(bootstrap: str, prefix: str) -> None:
     """Log points.earned for this run's customers, so a newcomer sees points appear."""
     consumer = AIOKafkaConsumer(
-        "loyalty.points", bootstrap_servers=bootstrap, auto_offset_reset="latest",
+        "loyalty.points",
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="latest",
         enable_auto_commit=False,
     )
     await consumer.start()
@@ -74,8 +76,11 @@ async def _watch_points(bootstrap: str, prefix: str) -> None:
             event = json.loads(record.value)
             data = event["data"]
             log.info(
-                "points_seen", type=event["type"], customer_id=event["subject"],
-                delta=data.get("delta"), balance_after=data.get("balance_after"),
+                "points_seen",
+                type=event["type"],
+                customer_id=event["subject"],
+                delta=data.get("delta"),
+                balance_after=data.get("balance_after"),
             )
     finally:
         await consumer.stop()

@@ -71,7 +71,9 @@ def to_incoming(record: ConsumerRecord[Any, Any]) -> Incoming | Rejection:
         event = parse_event(record.topic, value)
     except RejectedMessage as error:
         return Rejection(base, error)
-    return Incoming(record.topic, record.partition, record.offset, record.key, value, headers, event)
+    return Incoming(
+        record.topic, record.partition, record.offset, record.key, value, headers, event
+    )
 
 
 def dead_letter(rejection: Rejection, *, service: str, now: datetime) -> OutboxMessage:
@@ -137,13 +139,17 @@ class BatchConsumer:
                 if self.stopping or time.monotonic() > deadline:
                     raise TransientFailure(f"giving the batch back after: {exc!r}") from exc
                 delay = backoff.next_delay()
-                log.warning("batch_retry", topic=self.topic, error=repr(exc), delay_s=round(delay, 2))
+                log.warning(
+                    "batch_retry", topic=self.topic, error=repr(exc), delay_s=round(delay, 2)
+                )
                 await asyncio.sleep(delay)
         self.last_batch_at = time.monotonic()
         self._on_commit()
         self._count(outcome, len(records))
         metrics.BATCH_SIZE.labels(self.service, self.topic).observe(len(records))
-        metrics.BATCH_DURATION.labels(self.service, self.topic).observe(time.perf_counter() - started)
+        metrics.BATCH_DURATION.labels(self.service, self.topic).observe(
+            time.perf_counter() - started
+        )
 
     async def _apply(self, parsed: Sequence[Incoming | Rejection]) -> tuple[int, int]:
         if self._pool is None:
@@ -155,7 +161,9 @@ class BatchConsumer:
             rejections += await self._handler(conn, events) if events else []
             now = self._clock.now()
             await enqueue(
-                conn, self.schema, [dead_letter(r, service=self.service, now=now) for r in rejections]
+                conn,
+                self.schema,
+                [dead_letter(r, service=self.service, now=now) for r in rejections],
             )
         for r in rejections:
             log.warning(

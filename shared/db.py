@@ -97,7 +97,9 @@ async def apply_migrations(
                 checksum = applied.get((component, migration.version))
                 if checksum is not None:
                     if checksum != migration.checksum:
-                        raise Bug(f"{schema}/{component}/{migration.name} changed after it was applied")
+                        raise Bug(
+                            f"{schema}/{component}/{migration.name} changed after it was applied"
+                        )
                     continue
                 await _apply_one(conn, schema, component, migration)
                 done.append(f"{component}/{migration.name}")

@@ -8,6 +8,7 @@ import asyncpg
 
 from shared.consumer import BatchHandler, Incoming, Rejection
 
+
 def journal_handler(schema: str) -> BatchHandler:
     """A batch handler that records every new event in <schema>.received_events.
 

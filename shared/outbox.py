@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -123,10 +124,8 @@ class OutboxRelay:
                 return
             if relayed < self._batch_size and not self._stopping:
                 self._wake.clear()
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self._idle_poll_s)
-                except TimeoutError:
-                    pass
 
     async def relay_once(self) -> int:
         """Publish one batch of outbox rows; returns how many were published."""

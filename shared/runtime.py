@@ -137,7 +137,9 @@ async def _start_infrastructure(runtime: Runtime) -> None:
     applied = await prepare_database(runtime.pool, definition)
     log.info("database_ready", schema=definition.schema, migrations_applied=len(applied))
     topics = topics_with_dlq(ALL_TOPICS)
-    await ensure_topics(settings.kafka_bootstrap_servers, topics, partitions=settings.topic_partitions)
+    await ensure_topics(
+        settings.kafka_bootstrap_servers, topics, partitions=settings.topic_partitions
+    )
     runtime.relay = OutboxRelay(
         pool=runtime.pool,
         schema=definition.schema,

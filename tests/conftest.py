@@ -7,10 +7,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
 
 from shared.infrastructure import Endpoints, provide_infrastructure
 
 _LEVELS = ("unit", "integration", "e2e")
+
+# The broker and the database share this machine's cores with the tests: a property test's
+# example may take longer than hypothesis' 200 ms deadline without anything being wrong.
+settings.register_profile("loyalty", deadline=None)
+settings.load_profile("loyalty")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
 from shared.events import CloudEvent, encode_event, make_event
 from shared.events.catalog import TOPICS
@@ -38,8 +38,13 @@ def order_paid(
             "customer_id": customer_id,
             "currency": currency,
             "items": [
-                {"sku": "SKU-1", "name": "Tea set", "category": "home", "quantity": 1,
-                 "unit_price": str(amount)}
+                {
+                    "sku": "SKU-1",
+                    "name": "Tea set",
+                    "category": "home",
+                    "quantity": 1,
+                    "unit_price": str(amount),
+                }
             ],
             "totals": {"total": {"amount": str(amount), "currency": currency}},
         }
@@ -56,6 +61,31 @@ def order_paid(
 
 def encoded(event: CloudEvent[Any]) -> bytes:
     return encode_event(event)
+
+
+def consumer_record(
+    value: bytes,
+    *,
+    topic: str = "shop.orders",
+    partition: int = 0,
+    offset: int = 0,
+    key: bytes = b"c-1",
+    headers: tuple[tuple[str, bytes], ...] = (),
+) -> ConsumerRecord[bytes, bytes]:
+    """A record as aiokafka hands it to a consumer."""
+    return ConsumerRecord(
+        topic=topic,
+        partition=partition,
+        offset=offset,
+        timestamp=0,
+        timestamp_type=0,
+        key=key,
+        value=value,
+        checksum=None,
+        serialized_key_size=len(key),
+        serialized_value_size=len(value),
+        headers=headers,
+    )
 
 
 async def eventually(
@@ -85,14 +115,15 @@ class TopicTail:
         self._consumer: AIOKafkaConsumer | None = None
 
     async def __aenter__(self) -> TopicTail:
-        consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, enable_auto_commit=False)
+        # Subscribed without a group: every partition is assigned as soon as it starts.
+        consumer = AIOKafkaConsumer(
+            self._topic, bootstrap_servers=self._bootstrap, enable_auto_commit=False
+        )
         await consumer.start()
-        partitions = consumer.partitions_for_topic(self._topic)
-        if not partitions:
+        tps = sorted(consumer.assignment())
+        if not tps:
             await consumer.stop()
             raise AssertionError(f"topic {self._topic} has no partitions")
-        tps = [TopicPartition(self._topic, p) for p in partitions]
-        consumer.assign(tps)
         ends = await consumer.end_offsets(tps)
         for tp in tps:
             consumer.seek(tp, ends[tp])

@@ -12,7 +12,14 @@ from shared.journal import journal_handler
 from shared.runtime import Runtime, ServiceDefinition, build_app
 
 SCHEMA = "notify"
-CONSUMES = ("shop.customers", "shop.orders", "shop.carts", "shop.engagement", "loyalty.points", "loyalty.tiers")
+CONSUMES = (
+    "shop.customers",
+    "shop.orders",
+    "shop.carts",
+    "shop.engagement",
+    "loyalty.points",
+    "loyalty.tiers",
+)
 
 
 def definition(settings: NotifySettings) -> ServiceDefinition:

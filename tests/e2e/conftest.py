@@ -33,7 +33,15 @@ class ServiceProcess:
     def start(self, ready_timeout: float = 60.0) -> ServiceProcess:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "services.cli", "run", self.service, "--port", str(self.port)],
+                [
+                    sys.executable,
+                    "-m",
+                    "services.cli",
+                    "run",
+                    self.service,
+                    "--port",
+                    str(self.port),
+                ],
                 env=self._env,
                 stdout=log,
                 stderr=subprocess.STDOUT,

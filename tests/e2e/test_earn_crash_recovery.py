@@ -7,9 +7,9 @@ from collections import Counter
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
+from support import encoded, eventually, order_paid, unique
 
 from shared.infrastructure import Endpoints
-from support import encoded, eventually, order_paid, unique
 
 
 async def test_sigkill_mid_stream_then_restart_ends_with_exactly_one_entry_per_event(

@@ -7,10 +7,10 @@ import json
 import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
+from support import TopicTail, encoded, eventually, order_paid, unique
 
 from shared.infrastructure import Endpoints
 from shared.runtime import Runtime
-from support import TopicTail, encoded, eventually, order_paid, unique
 
 
 async def entries_of(db: asyncpg.Pool, customer_id: str) -> list[asyncpg.Record]:
@@ -94,7 +94,9 @@ async def test_ledger_refuses_update_and_delete(
     earn: Runtime, db: asyncpg.Pool, producer: AIOKafkaProducer
 ) -> None:
     customer = unique("c")
-    await producer.send_and_wait("shop.orders", encoded(order_paid(customer)), key=customer.encode())
+    await producer.send_and_wait(
+        "shop.orders", encoded(order_paid(customer)), key=customer.encode()
+    )
     await eventually(lambda: entries_of(db, customer), lambda rows: len(rows) == 1)
 
     with pytest.raises(asyncpg.InsufficientPrivilegeError, match="append-only"):

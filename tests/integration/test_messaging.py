@@ -8,6 +8,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from support import TopicTail, consumer_record, encoded, order_paid, unique
 
 from shared.clock import SystemClock
 from shared.consumer import BatchConsumer, Incoming, Rejection
@@ -16,7 +17,10 @@ from shared.errors import Bug
 from shared.infrastructure import Endpoints
 from shared.outbox import OutboxMessage, OutboxRelay, enqueue
 from shared.runtime import MESSAGING_MIGRATIONS
-from support import TopicTail, encoded, order_paid, unique
+from shared.topics import ensure_topics
+
+# A topic of the tests' own: relaying test bytes to a real topic would feed them to the services.
+RELAY_TOPIC = "tests.outbox-relay"
 
 
 @pytest.fixture
@@ -39,7 +43,7 @@ async def test_two_relays_publish_every_outbox_row_exactly_once(
         await enqueue(
             conn,
             scratch_schema,
-            [OutboxMessage("loyalty.points", marker, str(i).encode()) for i in range(2000)],
+            [OutboxMessage(RELAY_TOPIC, marker, str(i).encode()) for i in range(2000)],
         )
     relays = [
         OutboxRelay(
@@ -52,7 +56,8 @@ async def test_two_relays_publish_every_outbox_row_exactly_once(
         )
         for _ in range(2)
     ]
-    async with TopicTail(infrastructure.kafka_bootstrap, "loyalty.points") as tail:
+    await ensure_topics(infrastructure.kafka_bootstrap, [RELAY_TOPIC], partitions=4)
+    async with TopicTail(infrastructure.kafka_bootstrap, RELAY_TOPIC) as tail:
         for relay in relays:
             await relay.start()
         seen = await tail.collect(lambda r: r.key == marker, count=2000, timeout=60)
@@ -80,11 +85,15 @@ async def test_batch_survives_a_lost_database_connection_and_applies_once(
         return []
 
     consumer = BatchConsumer(
-        service="test", schema=scratch_schema, topic="shop.orders", handler=handler,
-        clock=SystemClock(), max_backoff_s=0.2,
+        service="test",
+        schema=scratch_schema,
+        topic="shop.orders",
+        handler=handler,
+        clock=SystemClock(),
+        max_backoff_s=0.2,
     )
     consumer.bind(db, lambda: None)
-    record = _record(order_paid(unique("c")))
+    record = consumer_record(encoded(order_paid(unique("c"))))
 
     await consumer.process([record])
     await consumer.process([record])  # redelivered after the commit: a duplicate
@@ -107,14 +116,3 @@ async def test_migrations_apply_once_and_refuse_an_edited_file(
 
     assert first == ["demo/0001_things.sql"]
     assert second == []
-
-
-def _record(event: object) -> object:
-    from aiokafka import ConsumerRecord
-
-    value = encoded(event)  # type: ignore[arg-type]
-    return ConsumerRecord(
-        topic="shop.orders", partition=0, offset=0, timestamp=0, timestamp_type=0,
-        key=b"k", value=value, checksum=None, serialized_key_size=1,
-        serialized_value_size=len(value), headers=(),
-    )

@@ -31,7 +31,9 @@ class WrittenEntry:
     balance_after: int
 
 
-async def append_entries(conn: asyncpg.Connection, entries: Sequence[NewEntry]) -> list[WrittenEntry]:
+async def append_entries(
+    conn: asyncpg.Connection, entries: Sequence[NewEntry]
+) -> list[WrittenEntry]:
     """Append entries and move the balances in one set-based pass; the caller owns the transaction.
 
     Balances are upserted once per customer, in customer order (so two batches touching the
@@ -66,13 +68,26 @@ async def append_entries(conn: asyncpg.Connection, entries: Sequence[NewEntry]) 
         "ledger",
         schema_name=SCHEMA,
         columns=[
-            "entry_id", "customer_id", "kind", "delta", "balance_after",
-            "reason", "order_id", "source_event_id", "occurred_at",
+            "entry_id",
+            "customer_id",
+            "kind",
+            "delta",
+            "balance_after",
+            "reason",
+            "order_id",
+            "source_event_id",
+            "occurred_at",
         ],
         records=[
             (
-                w.entry.entry_id, w.entry.customer_id, w.entry.kind, w.entry.delta,
-                w.balance_after, w.entry.reason, w.entry.order_id, w.entry.source_event_id,
+                w.entry.entry_id,
+                w.entry.customer_id,
+                w.entry.kind,
+                w.entry.delta,
+                w.balance_after,
+                w.entry.reason,
+                w.entry.order_id,
+                w.entry.source_event_id,
                 w.entry.occurred_at,
             )
             for w in written

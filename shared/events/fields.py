@@ -1,0 +1,192 @@
+"""The base contract model and the constrained field types that every event shares."""
+
+from __future__ import annotations
+
+from datetime import date
+from functools import cache
+from typing import Annotated, Any, Final, cast
+from urllib.parse import urlsplit
+from zoneinfo import available_timezones
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    StrictInt,
+    StringConstraints,
+)
+from pydantic_core import core_schema
+
+__all__ = [
+    "Birthday",
+    "Contract",
+    "CustomerId",
+    "EventId",
+    "HttpsUrl",
+    "Identifier",
+    "Label",
+    "Locale",
+    "LongText",
+    "PositiveCount",
+    "ShopId",
+    "Slug",
+    "SourceUri",
+    "TimeZoneName",
+    "Timestamp",
+    "WebUrl",
+]
+
+
+class Contract(BaseModel):
+    """Base of every contract model: immutable, and an unknown field is an error, not a surprise."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+# Ids travel as Kafka keys, URL path segments and log fields: printable ASCII without spaces keeps
+# them safe in all three.
+Identifier = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=128, pattern=r"^[!-~]+$"),
+    Field(description="Printable ASCII without spaces, 1 to 128 characters."),
+]
+CustomerId = Identifier
+ShopId = Identifier
+
+EventId = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=256, pattern=r"^\S(?:.*\S)?$"),
+    Field(description="Unique per source; the idempotency key. No surrounding whitespace."),
+]
+
+# The characters RFC 3986 allows in a URI-reference; CloudEvents sources may be absolute URIs,
+# URNs or relative paths such as "/shops/42".
+SourceUri = Annotated[
+    str,
+    StringConstraints(
+        min_length=1, max_length=2048, pattern=r"^[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+$"
+    ),
+    Field(description="A non-empty URI-reference (RFC 3986)."),
+]
+
+Label = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=255, pattern=r"\S"),
+    Field(description="Free text, 1 to 255 characters, not blank."),
+]
+LongText = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=1000, pattern=r"\S"),
+    Field(description="Free text, 1 to 1000 characters, not blank."),
+]
+Slug = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_.-]*$"),
+    Field(description="Lower-case machine name such as 'facebook' or 'cart.abandoned'."),
+]
+
+PositiveCount = Annotated[StrictInt, Field(gt=0, le=1_000_000)]
+
+
+def _not_a_number(value: object) -> object:
+    # Lax parsing would read a number as a Unix timestamp: the contract says RFC 3339 text.
+    if isinstance(value, int | float):
+        msg = "must be an RFC 3339 string, not a number"
+        raise ValueError(msg)  # noqa: TRY004 - pydantic turns ValueError into a validation error
+    return value
+
+
+class _TextOnlyInJson:
+    """Annotated marker: in JSON a date or time must be a string (strict, checked in pydantic-core);
+    Python callers may pass the object itself or its text, but never a number."""
+
+    @classmethod
+    def __get_pydantic_core_schema__(
+        cls, source: type[Any], handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        lax = handler(source)
+        if lax["type"] not in {"date", "datetime"}:
+            msg = f"{cls.__name__} applies to date and datetime, not {lax['type']}"
+            raise TypeError(msg)
+        strict = cast(core_schema.CoreSchema, {**lax, "strict": True})
+        return core_schema.json_or_python_schema(
+            json_schema=strict,
+            python_schema=core_schema.no_info_before_validator_function(_not_a_number, lax),
+            serialization=lax.get("serialization"),
+        )
+
+
+Timestamp = Annotated[
+    AwareDatetime,
+    _TextOnlyInJson,
+    Field(description="RFC 3339 date-time with a zone offset, such as 2025-01-31T09:30:00Z."),
+]
+
+Birthday = Annotated[
+    date,
+    Field(ge=date(1900, 1, 1), description="Calendar date, YYYY-MM-DD."),
+    _TextOnlyInJson,
+]
+
+# BCP 47 (RFC 5646) language tags, without the grandfathered irregular ones: language, optional
+# script, optional region, variants, extensions and a private-use part: "vi-VN", "zh-Hant-TW".
+_BCP47: Final = (
+    r"^[A-Za-z]{2,3}(?:-[A-Za-z]{4})?(?:-(?:[A-Za-z]{2}|[0-9]{3}))?"
+    r"(?:-(?:[A-Za-z0-9]{5,8}|[0-9][A-Za-z0-9]{3}))*"
+    r"(?:-[A-WY-Za-wy-z0-9](?:-[A-Za-z0-9]{2,8})+)*"
+    r"(?:-[Xx](?:-[A-Za-z0-9]{1,8})+)?$"
+)
+Locale = Annotated[
+    str,
+    StringConstraints(max_length=35, pattern=_BCP47),
+    Field(description="BCP 47 language tag such as 'vi-VN' or 'en-US'."),
+]
+
+
+@cache
+def _time_zones() -> frozenset[str]:
+    # Read once: listing the tz database walks the file system.
+    return frozenset(available_timezones())
+
+
+def _known_time_zone(name: str) -> str:
+    if name not in _time_zones():
+        msg = "must be an IANA time zone name such as 'Asia/Ho_Chi_Minh'"
+        raise ValueError(msg)
+    return name
+
+
+TimeZoneName = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=64),
+    AfterValidator(_known_time_zone),
+    Field(description="IANA time zone name such as 'Asia/Ho_Chi_Minh'."),
+]
+
+
+def _url_check(schemes: frozenset[str]) -> AfterValidator:
+    def check(url: str) -> str:
+        parts = urlsplit(url)
+        if parts.scheme not in schemes or not parts.hostname:
+            msg = f"must be an absolute {' or '.join(sorted(schemes))} URL with a host"
+            raise ValueError(msg)
+        return url
+
+    return AfterValidator(check)
+
+
+HttpsUrl = Annotated[
+    str,
+    StringConstraints(max_length=2048, pattern=r"^https://\S+$"),
+    _url_check(frozenset({"https"})),
+    Field(description="Absolute https URL."),
+]
+WebUrl = Annotated[
+    str,
+    StringConstraints(max_length=2048, pattern=r"^https?://\S+$"),
+    _url_check(frozenset({"http", "https"})),
+    Field(description="Absolute http or https URL."),
+]

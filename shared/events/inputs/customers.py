@@ -1,0 +1,141 @@
+"""Data of the shop.customers topic: customer.signed_up and customer.updated."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Annotated, Self
+
+from pydantic import (
+    AfterValidator,
+    EmailStr,
+    Field,
+    StrictBool,
+    StringConstraints,
+    model_validator,
+)
+
+from shared.events.fields import (
+    Birthday,
+    Contract,
+    CustomerId,
+    HttpsUrl,
+    Locale,
+    ShopId,
+    TimeZoneName,
+)
+
+__all__ = [
+    "ChannelConsent",
+    "CustomerSignedUp",
+    "CustomerUpdated",
+    "PersonName",
+    "WebPushKeys",
+    "WebPushSubscription",
+]
+
+PersonName = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=200, pattern=r"\S"),
+    Field(description="The name to greet the customer with, 1 to 200 characters."),
+]
+
+
+def _base64url_of(length: int) -> AfterValidator:
+    def check(text: str) -> str:
+        try:
+            raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        except (binascii.Error, ValueError):
+            raw = b""
+        if len(raw) != length:
+            msg = f"must be base64url text of {length} bytes"
+            raise ValueError(msg)
+        return text
+
+    return AfterValidator(check)
+
+
+_BASE64URL = StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_-]+={0,2}$")
+
+
+class WebPushKeys(Contract):
+    """The subscription's encryption keys (RFC 8291), as the browser gives them."""
+
+    # An uncompressed P-256 public key is 65 bytes; the authentication secret is 16.
+    p256dh: Annotated[str, _BASE64URL, _base64url_of(65)]
+    auth: Annotated[str, _BASE64URL, _base64url_of(16)]
+
+
+class WebPushSubscription(Contract):
+    """A browser's Web Push subscription: where to deliver and how to encrypt."""
+
+    endpoint: HttpsUrl
+    keys: WebPushKeys
+
+
+class ChannelConsent(Contract):
+    """Marketing consent per channel; anything not granted is refused."""
+
+    email: StrictBool = False
+    push: StrictBool = False
+
+
+class CustomerSignedUp(Contract):
+    """A customer created an account."""
+
+    customer_id: CustomerId
+    email: EmailStr
+    name: PersonName
+    locale: Locale
+    time_zone: TimeZoneName
+    birthday: Birthday | None = None
+    consent: ChannelConsent = Field(default_factory=ChannelConsent)
+    push_subscription: WebPushSubscription | None = None
+    referrer_id: CustomerId | None = Field(
+        default=None, description="The customer who referred this one, if any."
+    )
+    shop_id: ShopId = "default"
+
+    @model_validator(mode="after")
+    def _not_self_referred(self) -> Self:
+        if self.referrer_id == self.customer_id:
+            msg = "referrer_id must differ from customer_id"
+            raise ValueError(msg)
+        return self
+
+
+class CustomerUpdated(Contract):
+    """A customer changed their profile, consent or push subscription.
+
+    Only the fields given (not null) change; at least one must be given. `consent`, when given,
+    states both channels, so that granting one can never silently withdraw the other.
+    """
+
+    customer_id: CustomerId
+    email: EmailStr | None = None
+    name: PersonName | None = None
+    locale: Locale | None = None
+    time_zone: TimeZoneName | None = None
+    birthday: Birthday | None = None
+    consent: ChannelConsent | None = None
+    push_subscription: WebPushSubscription | None = None
+    referrer_id: CustomerId | None = None
+    shop_id: ShopId = "default"
+
+    @model_validator(mode="after")
+    def _changes_something(self) -> Self:
+        changed = [
+            name
+            for name in type(self).model_fields
+            if name not in {"customer_id", "shop_id"} and getattr(self, name) is not None
+        ]
+        if not changed:
+            msg = "at least one field to update must be given"
+            raise ValueError(msg)
+        if self.consent is not None and self.consent.model_fields_set != {"email", "push"}:
+            msg = "consent must state both email and push"
+            raise ValueError(msg)
+        if self.referrer_id == self.customer_id:
+            msg = "referrer_id must differ from customer_id"
+            raise ValueError(msg)
+        return self

@@ -1,0 +1,78 @@
+"""The run command: three services and the simulated shop, stopped cleanly by Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from shared.infrastructure import Endpoints
+
+PORTS = {"earn": 8001, "tiering": 8002, "notify": 8003}
+CONSUMED = re.compile(
+    r'loyalty_messages_consumed_total\{outcome="processed",service="(\w+)",topic="([\w.]+)"\} (\d+)'
+)
+
+
+def consumed(port: int) -> dict[str, int]:
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
+    return {m.group(2): int(float(m.group(3))) for m in CONSUMED.finditer(text)}
+
+
+def test_demo_runs_three_healthy_services_fed_by_the_shop_and_stops_on_ctrl_c(
+    infrastructure: Endpoints, tmp_path: Path
+) -> None:
+    env = {**os.environ, "LOYALTY_LOG_FORMAT": "console"}
+    # A file, not a pipe: the services inherit it and must never block on a full pipe.
+    log_path = tmp_path / "demo.log"
+    log = log_path.open("wb")
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "services.cli", "demo", "--rate", "40"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 90
+        seen: dict[str, dict[str, int]] = {}
+        while time.monotonic() < deadline:
+            assert demo.poll() is None, log_path.read_text()[-3000:]
+            try:
+                seen = {name: consumed(port) for name, port in PORTS.items()}
+            except httpx.HTTPError:
+                time.sleep(0.5)
+                continue
+            if (
+                seen["earn"].get("shop.orders", 0) > 0
+                and seen["notify"].get("shop.customers", 0) > 0
+            ):
+                break
+            time.sleep(0.5)
+        health = {
+            n: httpx.get(f"http://127.0.0.1:{p}/healthz", timeout=2).status_code
+            for n, p in PORTS.items()
+        }
+    finally:
+        demo.send_signal(signal.SIGINT)
+        demo.wait(timeout=90)
+        log.close()
+        output = log_path.read_text()
+
+    assert health == {"earn": 200, "tiering": 200, "notify": 200}
+    assert seen["earn"]["shop.orders"] > 0
+    assert seen["tiering"]["shop.orders"] > 0
+    assert seen["notify"]["shop.customers"] > 0
+    assert demo.returncode == 0, output[-3000:]
+    assert "points_seen" in output
+    for port in PORTS.values():
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+        except httpx.HTTPError:
+            continue
+        raise AssertionError(f"a service still answers on port {port} after Ctrl-C")

@@ -1,0 +1,78 @@
+"""Pure parts of the messaging plumbing: dead-letter records, retry timing, migration files."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from aiokafka import ConsumerRecord
+from support import consumer_record, encoded, order_paid
+
+from shared.consumer import Incoming, Rejection, dead_letter, to_incoming
+from shared.db import load_migrations
+from shared.errors import Bug
+from shared.retry import Backoff, is_transient
+
+
+def record(value: bytes, *, headers: tuple[tuple[str, bytes], ...] = ()) -> ConsumerRecord:  # type: ignore[type-arg]
+    return consumer_record(value, partition=2, offset=41, headers=headers)
+
+
+def test_unparseable_record_becomes_a_rejection_keyed_by_its_position() -> None:
+    result = to_incoming(record(b"\x00not json"))
+    assert isinstance(result, Rejection)
+    assert result.error.error_class == "InvalidJson"
+    assert result.incoming.inbox_key == "shop.orders/2/41"
+
+
+def test_dead_letter_keeps_key_bytes_and_headers_and_says_why() -> None:
+    rejected = to_incoming(record(b"{", headers=(("trace", b"abc"),)))
+    assert isinstance(rejected, Rejection)
+    at = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+    message = dead_letter(rejected, service="earn", now=at)
+
+    headers = dict(message.headers)
+    assert (message.topic, message.key, message.value) == ("shop.orders.dlq", b"c-1", b"{")
+    assert headers["trace"] == b"abc"
+    assert headers["x-dlq-error-class"] == b"InvalidJson"
+    assert headers["x-dlq-service"] == b"earn"
+    assert headers["x-dlq-time"] == b"2026-01-02T03:04:05+00:00"
+    assert (headers["x-dlq-partition"], headers["x-dlq-offset"]) == (b"2", b"41")
+
+
+def test_backoff_grows_and_stays_under_its_cap() -> None:
+    backoff = Backoff(base=0.1, cap=1.0)
+    delays = [backoff.next_delay() for _ in range(10)]
+    assert delays[0] <= 0.1
+    assert all(d <= 1.0 for d in delays)
+    assert delays[-1] >= 0.5
+    backoff.reset()
+    assert backoff.next_delay() <= 0.1
+
+
+def test_connection_errors_are_transient_and_bugs_are_not() -> None:
+    assert is_transient(ConnectionRefusedError())
+    assert not is_transient(Bug("broken"))
+    assert not is_transient(ValueError("bad"))
+
+
+def test_migration_files_must_be_numbered_without_gaps(tmp_path: Path) -> None:
+    (tmp_path / "0001_first.sql").write_text("SELECT 1;")
+    (tmp_path / "0003_third.sql").write_text("SELECT 1;")
+    with pytest.raises(Bug, match="without gaps"):
+        load_migrations(tmp_path)
+
+
+def test_migration_files_must_be_named_as_numbered_snake_case(tmp_path: Path) -> None:
+    (tmp_path / "1_First.sql").write_text("SELECT 1;")
+    with pytest.raises(Bug, match="NNNN_snake_case"):
+        load_migrations(tmp_path)
+
+
+def test_parsed_record_is_keyed_by_its_event_id() -> None:
+    event = order_paid("c-1", event_id="evt-1")
+    result = to_incoming(record(encoded(event)))
+    assert isinstance(result, Incoming)
+    assert result.inbox_key == "evt-1"
