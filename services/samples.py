@@ -93,18 +93,12 @@ def _share(customer_id: str, ref: str, _rng: random.Random) -> dict[str, Any]:
 
 
 def _order(customer_id: str, ref: str, rng: random.Random) -> dict[str, Any]:
-    lines = rng.sample(PRODUCTS, k=rng.randint(1, 3))
+    lines = [(product, rng.randint(1, 2)) for product in rng.sample(PRODUCTS, k=rng.randint(1, 3))]
     items = [
-        {
-            "sku": sku,
-            "name": name,
-            "category": cat,
-            "quantity": rng.randint(1, 2),
-            "unit_price": str(price),
-        }
-        for sku, name, cat, price in lines
+        {"sku": sku, "name": name, "category": cat, "quantity": qty, "unit_price": str(price)}
+        for (sku, name, cat, price), qty in lines
     ]
-    total = sum(Decimal(i["unit_price"]) * i["quantity"] for i in items)
+    total = sum((product[3] * qty for product, qty in lines), Decimal(0))
     return {
         "order_id": f"o-{ref}",
         "customer_id": customer_id,

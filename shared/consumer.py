@@ -21,6 +21,7 @@ from aiokafka import ConsumerRecord
 
 from shared import metrics
 from shared.clock import Clock
+from shared.db import Connection
 from shared.errors import Bug, RejectedMessage, TransientFailure
 from shared.events import CloudEvent, parse_event
 from shared.outbox import OutboxMessage, enqueue
@@ -59,7 +60,7 @@ class Rejection:
 
 # A handler applies the effects of new events on `conn` (inside the caller's transaction) and
 # returns the events it refused; it must not have written anything for those.
-BatchHandler = Callable[[asyncpg.Connection, Sequence[Incoming]], Awaitable[Sequence[Rejection]]]
+BatchHandler = Callable[[Connection, Sequence[Incoming]], Awaitable[Sequence[Rejection]]]
 
 
 def to_incoming(record: ConsumerRecord[Any, Any]) -> Incoming | Rejection:
@@ -177,7 +178,7 @@ class BatchConsumer:
         return len(fresh) - len(rejections), len(rejections)
 
     async def _claim(
-        self, conn: asyncpg.Connection, parsed: Sequence[Incoming | Rejection]
+        self, conn: Connection, parsed: Sequence[Incoming | Rejection]
     ) -> list[Incoming | Rejection]:
         """Record ids in the inbox; keep only the first sighting of ids never seen before."""
         keys = [_inbox_key(p) for p in parsed]

@@ -6,13 +6,18 @@ import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeAlias
 
 import asyncpg
 import structlog
+from asyncpg.pool import PoolConnectionProxy
 
 from shared.errors import Bug
 
 log = structlog.get_logger(__name__)
+
+# What a handler is given: a plain connection, or one lent by the pool.
+Connection: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 _SCHEMA_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
@@ -61,7 +66,7 @@ def load_migrations(directory: Path) -> list[Migration]:
 
 
 async def apply_migrations(
-    conn: asyncpg.Connection, schema: str, components: list[tuple[str, Path]]
+    conn: Connection, schema: str, components: list[tuple[str, Path]]
 ) -> list[str]:
     """Apply, per component, the migrations not applied yet, each in its own transaction.
 
@@ -108,9 +113,7 @@ async def apply_migrations(
         await conn.execute("SELECT pg_advisory_unlock($1)", lock_key)
 
 
-async def _apply_one(
-    conn: asyncpg.Connection, schema: str, component: str, migration: Migration
-) -> None:
+async def _apply_one(conn: Connection, schema: str, component: str, migration: Migration) -> None:
     async with conn.transaction():
         await conn.execute(f"SET LOCAL search_path TO {schema}, public")
         await conn.execute(migration.sql)

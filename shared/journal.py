@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import asyncpg
-
 from shared.consumer import BatchHandler, Incoming, Rejection
+from shared.db import Connection
 
 
 def journal_handler(schema: str) -> BatchHandler:
@@ -15,7 +14,7 @@ def journal_handler(schema: str) -> BatchHandler:
     The table is created by the service's own migrations (its columns are listed below).
     """
 
-    async def record(conn: asyncpg.Connection, events: Sequence[Incoming]) -> list[Rejection]:
+    async def record(conn: Connection, events: Sequence[Incoming]) -> list[Rejection]:
         rows = [
             (e.event.id, e.topic, e.event.type, e.event.subject, e.event.time)
             for e in events

@@ -13,6 +13,7 @@ import structlog
 from aiokafka import AIOKafkaProducer
 
 from shared import metrics
+from shared.db import Connection
 from shared.retry import Backoff, is_transient
 
 log = structlog.get_logger(__name__)
@@ -30,7 +31,7 @@ class OutboxMessage:
     headers: tuple[Header, ...] = field(default=())
 
 
-async def enqueue(conn: asyncpg.Connection, schema: str, messages: Sequence[OutboxMessage]) -> None:
+async def enqueue(conn: Connection, schema: str, messages: Sequence[OutboxMessage]) -> None:
     """Write messages to the outbox; the caller owns the transaction."""
     if not messages:
         return

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
-
 from shared.infrastructure import Endpoints, provide_infrastructure
 
 _LEVELS = ("unit", "integration", "e2e")

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-import asyncpg
 import structlog
 
 from services.earn.adapters.ledger import SCHEMA, NewEntry, WrittenEntry, append_entries
 from services.earn.domain.points import EarnRate, points_for
 from shared import metrics
 from shared.consumer import Incoming, Rejection
+from shared.db import Connection
 from shared.errors import RejectedMessage
 from shared.events import PointsEarned, encode_event, make_event
 from shared.outbox import OutboxMessage, enqueue
@@ -21,7 +21,7 @@ SOURCE = "loyalty/earn"
 
 
 async def award_points(
-    conn: asyncpg.Connection,
+    conn: Connection,
     events: Sequence[Incoming],
     *,
     rates: Mapping[str, EarnRate],

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-import asyncpg
+from shared.db import Connection
 
 SCHEMA = "earn"
 
@@ -31,9 +31,7 @@ class WrittenEntry:
     balance_after: int
 
 
-async def append_entries(
-    conn: asyncpg.Connection, entries: Sequence[NewEntry]
-) -> list[WrittenEntry]:
+async def append_entries(conn: Connection, entries: Sequence[NewEntry]) -> list[WrittenEntry]:
     """Append entries and move the balances in one set-based pass; the caller owns the transaction.
 
     Balances are upserted once per customer, in customer order (so two batches touching the
@@ -96,7 +94,7 @@ async def append_entries(
     return written
 
 
-async def balance(conn: asyncpg.Connection, customer_id: str) -> int:
+async def balance(conn: Connection, customer_id: str) -> int:
     """The customer's points balance; 0 for a customer never credited."""
     value = await conn.fetchval(
         f"SELECT points_balance FROM {SCHEMA}.accounts WHERE customer_id = $1", customer_id
