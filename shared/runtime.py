@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 import asyncpg
 import structlog
 from faststream.asgi import AsgiFastStream, AsgiResponse, get
+from faststream.asgi.types import ASGIApp, Receive, Scope, Send
 from faststream.kafka import KafkaBroker
 from prometheus_client import make_asgi_app
 
@@ -37,6 +39,9 @@ class ServiceDefinition:
     migrations: Path
     handlers: dict[str, BatchHandler]  # topic -> handler
     produces: tuple[str, ...] = ()
+    # The service's own HTTP API (a FastAPI app, say), built once the runtime exists; it is
+    # served for every path that the operational routes (/healthz, /metrics...) do not take.
+    http_api: Callable[[Runtime], ASGIApp] | None = None
 
 
 @dataclass
@@ -110,7 +115,7 @@ def build_app(
             await runtime.pool.close()
         log.info("service_stopped", service=definition.name)
 
-    app = AsgiFastStream(
+    app = _ServiceApp(
         broker,
         asgi_routes=[
             ("/healthz", _healthz),
@@ -124,7 +129,21 @@ def build_app(
         asyncapi_path="/docs/asyncapi",
         logger=logging.getLogger("faststream"),
     )
+    if definition.http_api is not None:
+        app.api = definition.http_api(runtime)
     return app, runtime
+
+
+class _ServiceApp(AsgiFastStream):
+    """AsgiFastStream whose unmatched HTTP paths go to the service's own API, if it has one."""
+
+    api: ASGIApp | None = None
+
+    async def not_found(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.api is not None and scope["type"] == "http":
+            await self.api(scope, receive, send)
+            return
+        await super().not_found(scope, receive, send)
 
 
 async def _start_infrastructure(runtime: Runtime) -> None:
