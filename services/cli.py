@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import uvicorn
 
@@ -69,9 +70,23 @@ def _run(args: argparse.Namespace) -> int:
         access_log=False,
         timeout_graceful_shutdown=int(settings.graceful_timeout_s),
     )
-    server = uvicorn.Server(config)
+    server = _Server(config)
     server.run()
     return 0 if server.started else 1
+
+
+class _Server(uvicorn.Server):
+    """uvicorn, minus re-raising SIGTERM after the graceful shutdown it triggered.
+
+    uvicorn ends a signalled process by raising the signal again, so a clean stop would exit
+    as "killed by SIGTERM"; a supervisor should see 0 when in-flight work was drained.
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        with super().capture_signals():
+            yield
+            self._captured_signals.clear()
 
 
 def _migrate(args: argparse.Namespace) -> int:

@@ -14,6 +14,7 @@ from aiokafka import AIOKafkaProducer
 
 from shared import metrics
 from shared.db import Connection
+from shared.errors import Bug
 from shared.retry import Backoff, is_transient
 
 log = structlog.get_logger(__name__)
@@ -72,7 +73,10 @@ class OutboxRelay:
         self._service = service
         self._batch_size = batch_size
         self._idle_poll_s = idle_poll_s
-        self._producer = (producer_factory or self._default_producer(bootstrap_servers, service))()
+        self._producer_factory = producer_factory or self._default_producer(
+            bootstrap_servers, service
+        )
+        self._producer: AIOKafkaProducer | None = None
         self._wake = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
@@ -95,6 +99,7 @@ class OutboxRelay:
         self._wake.set()
 
     async def start(self) -> None:
+        self._producer = self._producer_factory()
         await self._producer.start()
         self._task = asyncio.create_task(self._run(), name=f"outbox-relay-{self._schema}")
 
@@ -107,7 +112,8 @@ class OutboxRelay:
                 await asyncio.wait_for(self._task, timeout)
             except TimeoutError:
                 log.warning("outbox_relay_stop_timeout", schema=self._schema)
-        await self._producer.stop()
+        if self._producer is not None:
+            await self._producer.stop()
 
     async def _run(self) -> None:
         backoff = Backoff()
@@ -131,6 +137,9 @@ class OutboxRelay:
     async def relay_once(self) -> int:
         """Publish one batch of outbox rows; returns how many were published."""
         self.last_pass_at = time.monotonic()
+        producer = self._producer
+        if producer is None:
+            raise Bug("the outbox relay runs before start()")
         async with self._pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(
                 f"""SELECT id, topic, key, value, header_names, header_values
@@ -142,7 +151,7 @@ class OutboxRelay:
                 metrics.OUTBOX_BACKLOG.labels(self._service).set(0)
                 return 0
             pending = [
-                await self._producer.send(
+                await producer.send(
                     row["topic"],
                     value=row["value"],
                     key=row["key"],

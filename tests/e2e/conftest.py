@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -18,13 +19,19 @@ from shared.infrastructure import Endpoints
 LOGS = Path(".local/test-logs")
 
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 class ServiceProcess:
     """`loyalty run <service>` in a child process, with its log kept in a file."""
 
-    def __init__(self, service: str, port: int, *extra_env: tuple[str, str]) -> None:
+    def __init__(self, service: str, port: int | None = None, *extra_env: tuple[str, str]) -> None:
         self.service = service
-        self.port = port
-        self.url = f"http://127.0.0.1:{port}"
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
         self._env = {**os.environ, "LOYALTY_LOG_FORMAT": "json", **dict(extra_env)}
         self.process: subprocess.Popen[bytes] | None = None
         LOGS.mkdir(parents=True, exist_ok=True)
