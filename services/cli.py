@@ -50,6 +50,10 @@ def _parser() -> argparse.ArgumentParser:
     simulate.add_argument("--seed", type=int, default=None)
     simulate.set_defaults(func=_simulate)
 
+    asyncapi = sub.add_parser("asyncapi", help="write each service's AsyncAPI document")
+    asyncapi.add_argument("--check", action="store_true", help="only report drift; exit 1 if any")
+    asyncapi.set_defaults(func=_asyncapi)
+
     demo = sub.add_parser("demo", help="the three services and the simulated shop, until Ctrl-C")
     demo.add_argument("--rate", type=float, default=5.0, help="simulated events per second")
     demo.set_defaults(func=_demo)
@@ -149,6 +153,17 @@ def _simulate(args: argparse.Namespace) -> int:
             seed=args.seed,
         )
     )
+    return 0
+
+
+def _asyncapi(args: argparse.Namespace) -> int:
+    from services.asyncapi import DEFAULT_DIR, drift, write
+
+    if args.check:
+        stale = drift()
+        print(*(f"differs from the code: {name}" for name in stale), sep="\n")
+        return 1 if stale else 0
+    print(*(str(DEFAULT_DIR / name) for name in write()), sep="\n")
     return 0
 
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Union
 
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
 from shared.consumer import BatchConsumer
+from shared.events import TOPICS
+from shared.events.catalog import event_model
 from shared.settings import CommonSettings
 
 
@@ -57,7 +59,31 @@ def subscribe_batches(
         ack_policy=AckPolicy.NACK_ON_ERROR,
         decoder=_raw,
         title=f"{consumer.service}:{consumer.topic}",
+        description=_accepts(consumer.topic),
     )
     async def consume_batch(message: KafkaMessage) -> None:
         records = message.raw_message
         await consumer.process(records if isinstance(records, tuple) else (records,))
+
+
+def _accepts(topic: str) -> str:
+    types = ", ".join(sorted(TOPICS.get(topic, {})))
+    return (
+        f"CloudEvents 1.0 JSON keyed by customer id; types: {types}. Bad input goes to {topic}.dlq."
+    )
+
+
+def document_publishers(broker: KafkaBroker, topics: tuple[str, ...]) -> None:
+    """Describe the topics a service emits in its AsyncAPI document.
+
+    The events themselves are sent by the outbox relay, never through these publishers: they
+    exist so that the document carries each topic's event schemas.
+    """
+    for topic in topics:
+        models = tuple(event_model(t) for t in sorted(TOPICS[topic]))
+        broker.publisher(
+            topic,
+            title=f"{topic}:publish",
+            description=f"Published through the outbox; types: {', '.join(sorted(TOPICS[topic]))}.",
+            schema=Union[models] if len(models) > 1 else models[0],  # noqa: UP007 - runtime union
+        )

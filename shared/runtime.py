@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +15,10 @@ import structlog
 from faststream.asgi import AsgiFastStream, AsgiResponse, get
 from faststream.asgi.types import ASGIApp, Receive, Scope, Send
 from faststream.kafka import KafkaBroker
+from faststream.specification import AsyncAPI
 from prometheus_client import make_asgi_app
 
-from shared.broker import make_broker, subscribe_batches
+from shared.broker import document_publishers, make_broker, subscribe_batches
 from shared.clock import Clock, SystemClock
 from shared.consumer import BatchConsumer, BatchHandler
 from shared.db import apply_migrations, create_pool
@@ -72,11 +74,19 @@ async def prepare_database(pool: asyncpg.Pool, definition: ServiceDefinition) ->
         )
 
 
+def package_version() -> str:
+    try:
+        return metadata.version("loyalty-engine")
+    except metadata.PackageNotFoundError:
+        return "0.0.0"
+
+
 def build_app(
     definition: ServiceDefinition, settings: CommonSettings, *, clock: Clock | None = None
 ) -> tuple[AsgiFastStream, Runtime]:
     """The ASGI application of a service and the runtime it manages; nothing starts yet."""
     broker = make_broker(settings, definition.name)
+    document_publishers(broker, definition.produces)
     runtime = Runtime(definition, settings, clock or SystemClock(), broker)
     for topic, handler in definition.handlers.items():
         consumer = BatchConsumer(
@@ -127,6 +137,12 @@ def build_app(
         on_shutdown=[on_shutdown],
         after_shutdown=[after_shutdown],
         asyncapi_path="/docs/asyncapi",
+        specification=AsyncAPI(
+            broker,
+            title=f"loyalty-{definition.name}",
+            version=package_version(),
+            description=f"The {definition.name} service of the loyalty engine.",
+        ),
         logger=logging.getLogger("faststream"),
     )
     if definition.http_api is not None:
