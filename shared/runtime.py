@@ -74,6 +74,10 @@ async def prepare_database(pool: asyncpg.Pool, definition: ServiceDefinition) ->
         )
 
 
+def consumer_group(settings: CommonSettings, service: str) -> str:
+    return f"{settings.consumer_group_prefix}-{service}"
+
+
 def package_version() -> str:
     try:
         return metadata.version("loyalty-engine")
@@ -101,7 +105,7 @@ def build_app(
         subscribe_batches(
             broker,
             consumer,
-            group_id=f"loyalty-{definition.name}",
+            group_id=consumer_group(settings, definition.name),
             max_records=settings.batch_max_records,
             batch_timeout_ms=settings.batch_timeout_ms,
         )

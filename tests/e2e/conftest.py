@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -9,11 +10,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import pytest
+from support import start_group_at_end, unique
 
+from services.registry import SERVICES
 from shared.infrastructure import Endpoints
 
 LOGS = Path(".local/test-logs")
@@ -80,10 +84,27 @@ class ServiceProcess:
 
 @pytest.fixture
 def spawn(infrastructure: Endpoints) -> Iterator[type[ServiceProcess]]:
+    """Start services in consumer groups of the test's own, positioned at the topics' ends."""
     started: list[ServiceProcess] = []
+    prefix = unique("e2e")
+    positioned: set[str] = set()
 
     class Tracked(ServiceProcess):
+        def __init__(self, service: str, port: int | None = None, *env: tuple[str, str]) -> None:
+            super().__init__(service, port, ("LOYALTY_CONSUMER_GROUP_PREFIX", prefix), *env)
+
         def start(self, ready_timeout: float = 60.0) -> ServiceProcess:
+            if self.service not in positioned:
+                entry = SERVICES[self.service]
+                topics = list(entry.definition(entry.settings()).handlers)
+                group = f"{prefix}-{self.service}"
+                # start() is called from sync and async tests alike: position in a thread.
+                with ThreadPoolExecutor(1) as pool:
+                    pool.submit(
+                        asyncio.run,
+                        start_group_at_end(infrastructure.kafka_bootstrap, group, topics),
+                    ).result()
+                positioned.add(self.service)
             started.append(self)
             return super().start(ready_timeout)
 
