@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 export LOYALTY_LOG_FORMAT ?= console
 
-.PHONY: setup infra run test test-unit lint typecheck schemas stop clean
+.PHONY: setup infra run test test-unit lint typecheck schemas bench stop clean
 
 setup:  ## Python environment from the lock file (installs uv when missing)
 	@command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -32,6 +32,9 @@ typecheck:
 
 schemas:  ## regenerate the committed JSON Schemas of the events
 	$(PY) -m shared.events.schemas
+
+bench: setup infra  ## benchmarks (not tests): print figures, write bench/results/latest.json
+	$(PY) -m bench.earn
 
 stop:  ## stop the local Kafka broker and PostgreSQL
 	bash deploy/local/kafka.sh stop

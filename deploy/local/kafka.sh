@@ -4,12 +4,14 @@
 #   deploy/local/kafka.sh start|stop|status|logs [-f]
 #
 # The broker's classpath is resolved from Maven Central through deploy/local/kafka/pom.xml.
-# State (jars, data, logs, configuration, pid file) lives in <repo>/.local/kafka/.
+# State (jars, data, logs, configuration, pid file) lives in <repo>/.local/kafka/, or in
+# LOYALTY_KAFKA_STATE_DIR, so that a second broker (the benchmark's) can run beside the first.
 #
 # Environment:
 #   LOYALTY_KAFKA_PORT             client listener port on 127.0.0.1 (default 9092)
 #   LOYALTY_KAFKA_CONTROLLER_PORT  KRaft controller port on 127.0.0.1 (default 9093)
 #   LOYALTY_KAFKA_START_TIMEOUT    seconds to wait for the broker to answer (default 60)
+#   LOYALTY_KAFKA_STATE_DIR        where the broker's state lives (default <repo>/.local/kafka)
 #   JAVA_HOME                      when set, $JAVA_HOME/bin/java is used instead of java on PATH
 #
 # Exit codes: 0 success; 1 failure; 2 a port is taken by another process; 3 (status) not running.
@@ -18,7 +20,7 @@ set -euo pipefail
 SCRIPT_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)
 REPO_ROOT=$(cd -- "$SCRIPT_DIR/../.." && pwd -P)
 POM="$SCRIPT_DIR/kafka/pom.xml"
-STATE="$REPO_ROOT/.local/kafka"
+STATE="${LOYALTY_KAFKA_STATE_DIR:-$REPO_ROOT/.local/kafka}"
 LIBS="$STATE/libs"
 DATA="$STATE/data"
 LOGS="$STATE/logs"

@@ -1,0 +1,161 @@
+"""Benchmark of earn: drain rate, latency at an offered rate, memory, and the two limits.
+
+    .venv/bin/python -m bench.earn [--events 200000] [--customers 20000] [--partitions 4]
+
+Runs against a broker and a database of its own (127.0.0.1:19092, database loyalty_bench),
+prints a table and writes bench/results/latest.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from typing import Any
+
+import asyncpg
+
+from bench import infra, limits, loadgen, report
+from bench.service import ServiceProcess
+from shared.topics import ALL_TOPICS, ensure_topics, topics_with_dlq
+
+
+async def main(args: argparse.Namespace) -> dict[str, Any]:
+    kafka = infra.fresh_broker()
+    database = await infra.fresh_database()
+    await ensure_topics(kafka, topics_with_dlq(ALL_TOPICS), partitions=args.partitions)
+    figures: dict[str, Any] = {
+        "events": args.events,
+        "customers": args.customers,
+        "partitions": args.partitions,
+        "batch": args.batch,
+    }
+    load = loadgen.generate(args.events, args.customers, prefix="b")
+    figures["preload_s"] = round(await loadgen.preload(kafka, "shop.orders", load), 2)
+    figures["limit_consumer_eps"] = round(
+        await limits.bare_consumer(kafka, "shop.orders", args.events)
+    )
+    figures["limit_ledger_write_rps"] = round(
+        await limits.bare_ledger_write(database, load, batch=args.batch)
+    )
+    for replicas in (1, 2):
+        database = await infra.fresh_database()
+        run = await drain(kafka, database, load, replicas=replicas, batch=args.batch)
+        figures[f"drain_{replicas}_replica"] = run
+    for rate in args.rates:
+        figures[f"latency_at_{rate}_eps"] = await latency(kafka, database, rate, args.latency_s)
+    lower = min(figures["limit_consumer_eps"], figures["limit_ledger_write_rps"])
+    figures["drain_share_of_lower_limit"] = round(figures["drain_1_replica"]["eps"] / lower, 3)
+    infra.stop_broker()
+    return figures
+
+
+def service_env(kafka: str, database: str, group: str, batch: int) -> dict[str, str]:
+    return {
+        "LOYALTY_KAFKA_BOOTSTRAP_SERVERS": kafka,
+        "LOYALTY_DATABASE_URL": database,
+        "LOYALTY_CONSUMER_GROUP_PREFIX": group,
+        "LOYALTY_BATCH_MAX_RECORDS": str(batch),
+    }
+
+
+async def drain(
+    kafka: str, database: str, load: loadgen.Load, *, replicas: int, batch: int
+) -> dict[str, Any]:
+    """Start earn on the preloaded topic; time until every entry is committed and relayed."""
+    env = service_env(kafka, database, f"bench-drain{replicas}-{time.time_ns()}", batch)
+    services = [ServiceProcess("earn", env).start() for _ in range(replicas)]
+    conn = await asyncpg.connect(database)
+    try:
+        done_at = await _wait_drained(conn, len(load.records))
+        first = await conn.fetchval("SELECT extract(epoch FROM min(recorded_at)) FROM earn.ledger")
+        rss = [round(s.peak_rss_mb(), 1) for s in services]
+        correct = await report.verify(conn, load.expected_points)
+    finally:
+        await conn.close()
+        for service in services:
+            service.stop()
+    seconds = done_at - float(first)
+    return {
+        "eps": round(len(load.records) / seconds),
+        "seconds": round(seconds, 2),
+        "peak_rss_mb": rss,
+        **correct,
+    }
+
+
+async def _wait_drained(conn: asyncpg.Connection, expected: int, timeout: float = 900) -> float:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        entries = await conn.fetchval("SELECT coalesce(max(seq), 0) FROM earn.ledger")
+        if entries >= expected:
+            backlog = await conn.fetchval("SELECT EXISTS (SELECT 1 FROM earn.outbox)")
+            if not backlog and await conn.fetchval("SELECT count(*) FROM earn.ledger") >= expected:
+                return time.time()
+        await asyncio.sleep(0.05)
+    raise TimeoutError(f"earn did not drain {expected} events in {timeout}s")
+
+
+async def latency(kafka: str, database: str, rate: int, seconds: float) -> dict[str, Any]:
+    """Offer `rate` events per second to a running earn; latency from event time to commit."""
+    env = service_env(kafka, database, f"bench-latency-{time.time_ns()}", 500)
+    service = ServiceProcess("earn", env).start()
+    prefix = f"l{rate}-"
+    try:
+        await asyncio.sleep(5)  # joins its group and takes its partitions
+        sent = await loadgen.offer(kafka, "shop.orders", rate=rate, seconds=seconds, prefix=prefix)
+        conn = await asyncpg.connect(database)
+        try:
+            await _wait_count(conn, prefix, sent)
+            row = await conn.fetchrow(
+                """SELECT percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP
+                          (ORDER BY extract(epoch FROM recorded_at - occurred_at)) AS p,
+                          max(extract(epoch FROM recorded_at - occurred_at)) AS worst
+                   FROM earn.ledger WHERE customer_id LIKE $1""",
+                prefix + "%",
+            )
+        finally:
+            await conn.close()
+        rss = round(service.peak_rss_mb(), 1)
+    finally:
+        service.stop()
+    p50, p95, p99 = (round(v * 1000, 1) for v in row["p"])
+    return {
+        "sent": sent,
+        "p50_ms": p50,
+        "p95_ms": p95,
+        "p99_ms": p99,
+        "max_ms": round(float(row["worst"]) * 1000, 1),
+        "peak_rss_mb": rss,
+    }
+
+
+async def _wait_count(conn: asyncpg.Connection, prefix: str, expected: int) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        n = await conn.fetchval(
+            "SELECT count(*) FROM earn.ledger WHERE customer_id LIKE $1", prefix + "%"
+        )
+        if n >= expected:
+            return
+        await asyncio.sleep(0.2)
+    raise TimeoutError(f"only part of {expected} offered events reached the ledger")
+
+
+def cli() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--customers", type=int, default=20_000)
+    parser.add_argument("--partitions", type=int, default=4)
+    parser.add_argument("--batch", type=int, default=500, help="records per consumed batch")
+    parser.add_argument("--rates", type=int, nargs="*", default=[1000, 5000])
+    parser.add_argument("--latency-s", type=float, default=10.0)
+    args = parser.parse_args()
+    figures = asyncio.run(main(args))
+    report.emit("earn", figures)
+
+
+if __name__ == "__main__":
+    cli()

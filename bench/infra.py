@@ -1,0 +1,61 @@
+"""The benchmark's own broker and database, so that a run never touches development data."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+
+from shared.infrastructure import local_database_url
+
+REPO = Path(__file__).resolve().parent.parent
+STATE = REPO / ".local" / "bench-kafka"
+KAFKA_PORT = 19092
+CONTROLLER_PORT = 19093
+DATABASE = "loyalty_bench"
+
+
+@dataclass(frozen=True)
+class BenchInfra:
+    kafka: str
+    database_url: str
+
+
+def _kafka_env() -> dict[str, str]:
+    return {
+        **os.environ,
+        "LOYALTY_KAFKA_STATE_DIR": str(STATE),
+        "LOYALTY_KAFKA_PORT": str(KAFKA_PORT),
+        "LOYALTY_KAFKA_CONTROLLER_PORT": str(CONTROLLER_PORT),
+    }
+
+
+def fresh_broker() -> str:
+    """A broker with empty storage on its own ports (the jars are kept between runs)."""
+    script = REPO / "deploy" / "local" / "kafka.sh"
+    subprocess.run(["bash", str(script), "stop"], env=_kafka_env(), check=True)  # noqa: S603, S607
+    shutil.rmtree(STATE / "data", ignore_errors=True)
+    subprocess.run(["bash", str(script), "start"], env=_kafka_env(), check=True)  # noqa: S603, S607
+    return f"127.0.0.1:{KAFKA_PORT}"
+
+
+def stop_broker() -> None:
+    script = REPO / "deploy" / "local" / "kafka.sh"
+    subprocess.run(["bash", str(script), "stop"], env=_kafka_env(), check=True)  # noqa: S603, S607
+
+
+async def fresh_database() -> str:
+    """Drop and create the benchmark database on the local server; returns its URL."""
+    admin_url = os.environ.get("LOYALTY_DATABASE_URL") or local_database_url(os.environ)
+    conn = await asyncpg.connect(admin_url)
+    try:
+        await conn.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
+        await conn.execute(f"CREATE DATABASE {DATABASE}")
+    finally:
+        await conn.close()
+    base, _, _ = admin_url.rpartition("/")
+    return f"{base}/{DATABASE}"

@@ -1,0 +1,113 @@
+"""Order events for the benchmark: generated once, produced as fast as the broker takes them."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from aiokafka import AIOKafkaProducer
+
+from services.earn.domain.points import EarnRate, points_for
+from shared.events import encode_event, make_event
+from shared.events.catalog import TOPICS
+
+VND_RATE = EarnRate(per_amount=Decimal(10_000), points=1)
+OrderPaid = TOPICS["shop.orders"]["order.paid"]
+
+
+@dataclass(frozen=True)
+class Load:
+    records: list[tuple[bytes, bytes]]  # (key, value)
+    expected_points: Counter[str]
+
+
+def order_paid_bytes(customer: str, order: str, amount: Decimal, at: datetime) -> bytes:
+    data = OrderPaid.model_validate(
+        {
+            "order_id": order,
+            "customer_id": customer,
+            "currency": "VND",
+            "items": [
+                {
+                    "sku": "SKU-1",
+                    "name": "Tea set",
+                    "category": "home",
+                    "quantity": 1,
+                    "unit_price": str(amount),
+                }
+            ],
+            "totals": {"total": {"amount": str(amount), "currency": "VND"}},
+        }
+    )
+    event = make_event("order.paid", source="bench/shop", subject=customer, data=data, time=at)
+    return encode_event(event)
+
+
+def generate(events: int, customers: int, *, prefix: str, seed: int = 7) -> Load:
+    """`events` order.paid events spread over `customers`, with the points each should earn."""
+    rng = random.Random(seed)  # noqa: S311 - load generation
+    now = datetime.now(UTC)
+    expected: Counter[str] = Counter()
+    records = []
+    for n in range(events):
+        customer = f"{prefix}{n % customers:06d}"
+        amount = Decimal(rng.randrange(50, 2_000)) * 1000
+        records.append(
+            (customer.encode(), order_paid_bytes(customer, f"{prefix}o{n}", amount, now))
+        )
+        expected[customer] += points_for(amount, VND_RATE)
+    return Load(records, expected)
+
+
+def producer(bootstrap: str) -> AIOKafkaProducer:
+    return AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", linger_ms=10, max_batch_size=512 * 1024
+    )
+
+
+async def preload(bootstrap: str, topic: str, load: Load) -> float:
+    """Produce every record; returns the seconds it took."""
+    started = time.perf_counter()
+    kafka = producer(bootstrap)
+    await kafka.start()
+    try:
+        pending = []
+        for key, value in load.records:
+            pending.append(await kafka.send(topic, value, key=key))
+            if len(pending) >= 5000:
+                await asyncio.gather(*pending)
+                pending.clear()
+        await asyncio.gather(*pending)
+    finally:
+        await kafka.stop()
+    return time.perf_counter() - started
+
+
+async def offer(bootstrap: str, topic: str, *, rate: int, seconds: float, prefix: str) -> int:
+    """Produce fresh order.paid events at `rate` per second, each timed at its sending."""
+    # No linger: the latency measured is the service's, not the load generator's batching.
+    kafka = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=0)
+    await kafka.start()
+    sent = 0
+    tick = 0.01
+    started = time.perf_counter()
+    try:
+        while (elapsed := time.perf_counter() - started) < seconds:
+            due = int(elapsed * rate) + 1
+            while sent < due:
+                customer = f"{prefix}{sent % 5000:05d}"
+                value = order_paid_bytes(
+                    customer, f"{prefix}o{sent}", Decimal(100_000), datetime.now(UTC)
+                )
+                await kafka.send(topic, value, key=customer.encode())
+                sent += 1
+            await asyncio.sleep(tick)
+        await kafka.flush()
+    finally:
+        await kafka.stop()
+    return sent

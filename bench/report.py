@@ -1,0 +1,97 @@
+"""Correctness checks, the printed table and bench/results/latest.json."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+async def verify(conn: asyncpg.Connection, expected: Counter[str]) -> dict[str, Any]:
+    """Per customer, the ledger sum and the balance equal the expected points; no duplicates."""
+    rows = await conn.fetch(
+        """SELECT l.customer_id, sum(l.delta) AS points, count(*) AS entries,
+                  count(DISTINCT l.source_event_id) AS sources, a.points_balance
+           FROM earn.ledger l JOIN earn.accounts a USING (customer_id)
+           GROUP BY l.customer_id, a.points_balance"""
+    )
+    wrong = [
+        r["customer_id"]
+        for r in rows
+        if r["points"] != expected[r["customer_id"]] or r["points"] != r["points_balance"]
+    ]
+    duplicates = sum(r["entries"] - r["sources"] for r in rows)
+    missing = len(set(expected) - {r["customer_id"] for r in rows})
+    return {
+        "correct": not wrong and not duplicates and not missing,
+        "customers_wrong": len(wrong),
+        "duplicate_entries": duplicates,
+        "customers_missing": missing,
+    }
+
+
+def machine() -> dict[str, Any]:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    mem_kb = int(Path("/proc/meminfo").read_text().split()[1])
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gb": round(mem_kb / 1024 / 1024, 1),
+        "python": platform.python_version(),
+    }
+
+
+def commit() -> str:
+    out = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"],  # noqa: S607 - git from PATH
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=RESULTS.parent.parent,
+    )
+    return out.stdout.strip() or "unknown"
+
+
+def emit(name: str, figures: dict[str, Any]) -> Path:
+    """Print the figures as a table and write them, with commit and machine, as JSON."""
+    print(f"\n{name} benchmark")
+    for key, value in _flatten(figures):
+        print(f"  {key:42} {value}")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / "latest.json"
+    existing = json.loads(path.read_text()) if path.exists() else {}
+    existing[name] = {
+        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "commit": commit(),
+        "machine": machine(),
+        "figures": figures,
+    }
+    path.write_text(json.dumps(existing, indent=2) + "\n")
+    print(f"\nwritten to {path}")
+    return path
+
+
+def _flatten(figures: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    out: list[tuple[str, Any]] = []
+    for key, value in figures.items():
+        if isinstance(value, dict):
+            out += _flatten(value, f"{prefix}{key}.")
+        else:
+            out.append((f"{prefix}{key}", value))
+    return out
