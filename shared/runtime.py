@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -44,6 +45,9 @@ class ServiceDefinition:
     # The service's own HTTP API (a FastAPI app, say), built once the runtime exists; it is
     # served for every path that the operational routes (/healthz, /metrics...) do not take.
     http_api: Callable[[Runtime], ASGIApp] | None = None
+    # Long-running work of the service besides consuming (a scheduler, say): each callable is
+    # started as a task once the service is up, and cancelled and awaited on shutdown.
+    background: tuple[Callable[[Runtime], Awaitable[None]], ...] = ()
 
 
 @dataclass
@@ -57,6 +61,7 @@ class Runtime:
     consumers: list[BatchConsumer] = field(default_factory=list)
     pool: asyncpg.Pool | None = None
     relay: OutboxRelay | None = None
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     def require_pool(self) -> asyncpg.Pool:
         if self.pool is None:
@@ -116,11 +121,14 @@ def build_app(
     async def after_startup() -> None:
         if runtime.relay is not None:
             await runtime.relay.start()
+        for work in definition.background:
+            runtime.tasks.append(asyncio.create_task(_background(work, runtime)))
         log.info("service_started", service=definition.name)
 
     async def on_shutdown() -> None:
         for consumer in runtime.consumers:
             consumer.stopping = True
+        await _stop_background(runtime)
 
     async def after_shutdown() -> None:
         if runtime.relay is not None:
@@ -152,6 +160,26 @@ def build_app(
     if definition.http_api is not None:
         app.api = definition.http_api(runtime)
     return app, runtime
+
+
+async def _background(work: Callable[[Runtime], Awaitable[None]], runtime: Runtime) -> None:
+    try:
+        await work(runtime)
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        # Nobody awaits the task until shutdown: a background task that dies must say so at once.
+        log.exception("background_task_died", service=runtime.definition.name)
+        raise
+
+
+async def _stop_background(runtime: Runtime) -> None:
+    for task in runtime.tasks:
+        task.cancel()
+    for task in runtime.tasks:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await asyncio.wait_for(task, runtime.settings.graceful_timeout_s)
+    runtime.tasks.clear()
 
 
 class _ServiceApp(AsgiFastStream):
