@@ -9,6 +9,7 @@ handed back uncommitted (the subscriber seeks back) so nothing is lost.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from aiokafka import ConsumerRecord
 
 from shared import metrics
 from shared.clock import Clock
+from shared.correlation import causes, correlation_of
 from shared.db import Connection
 from shared.errors import Bug, RejectedMessage, TransientFailure
 from shared.events import CloudEvent, parse_event
@@ -43,11 +45,18 @@ class Incoming:
     event: CloudEvent[Any] | None
 
     @property
+    def position(self) -> str:
+        return f"{self.topic}/{self.partition}/{self.offset}"
+
+    @property
     def inbox_key(self) -> str:
         # Unparseable records have no event id; their position identifies them instead.
-        if self.event is not None:
-            return self.event.id
-        return f"{self.topic}/{self.partition}/{self.offset}"
+        return self.event.id if self.event is not None else self.position
+
+    @property
+    def correlation_id(self) -> str:
+        """The id of the input that started this chain (see shared.correlation)."""
+        return correlation_of(self.headers, self.inbox_key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,12 +136,35 @@ class BatchConsumer:
         """Apply a batch; returns only once its effects are committed."""
         started = time.perf_counter()
         parsed = [to_incoming(r) for r in records]
+        with structlog.contextvars.bound_contextvars(topic=self.topic):
+            try:
+                applied, rejected = await self._apply_with_retries(parsed)
+            except Exception as exc:
+                reason = "transient_exhausted" if isinstance(exc, TransientFailure) else "bug"
+                metrics.BATCHES_FAILED.labels(self.service, self.topic, reason).inc()
+                if reason == "bug":  # crash loudly, with the traceback
+                    log.exception("batch_given_back", reason=reason, size=len(parsed))
+                else:
+                    log.warning("batch_given_back", reason=reason, error=repr(exc))
+                raise
+            self.last_batch_at = time.monotonic()
+            metrics.CONSUMER_LAST_COMMIT.labels(self.service, self.topic).set(time.time())
+            self._on_commit()
+            self._count((len(applied), len(rejected)), len(records))
+            metrics.BATCH_SIZE.labels(self.service, self.topic).observe(len(records))
+            metrics.BATCH_DURATION.labels(self.service, self.topic).observe(
+                time.perf_counter() - started
+            )
+            self._log_outcome(applied, rejected)
+
+    async def _apply_with_retries(
+        self, parsed: Sequence[Incoming | Rejection]
+    ) -> tuple[list[Incoming], list[Rejection]]:
         backoff = Backoff(cap=self._max_backoff_s)
         deadline = time.monotonic() + self._retry_window_s
         while True:
             try:
-                outcome = await self._apply(parsed)
-                break
+                return await self._apply(parsed)
             except Exception as exc:
                 if not is_transient(exc):
                     raise
@@ -144,49 +176,89 @@ class BatchConsumer:
                     "batch_retry", topic=self.topic, error=repr(exc), delay_s=round(delay, 2)
                 )
                 await asyncio.sleep(delay)
-        self.last_batch_at = time.monotonic()
-        self._on_commit()
-        self._count(outcome, len(records))
-        metrics.BATCH_SIZE.labels(self.service, self.topic).observe(len(records))
-        metrics.BATCH_DURATION.labels(self.service, self.topic).observe(
-            time.perf_counter() - started
-        )
 
-    async def _apply(self, parsed: Sequence[Incoming | Rejection]) -> tuple[int, int]:
+    async def _apply(
+        self, parsed: Sequence[Incoming | Rejection]
+    ) -> tuple[list[Incoming], list[Rejection]]:
+        """One transaction: claim, apply, dead-letter; returns what was applied and refused."""
         if self._pool is None:
             raise Bug(f"consumer of {self.topic} used before bind()")
         async with self._pool.acquire() as conn, conn.transaction():
             fresh = await self._claim(conn, parsed)
             events = [p for p in fresh if isinstance(p, Incoming)]
             rejections = [p for p in fresh if isinstance(p, Rejection)]
-            rejections += await self._handler(conn, events) if events else []
+            with causes({e.inbox_key: e.correlation_id for e in events}):
+                refused = list(await self._handler(conn, events)) if events else []
+            await self._release(conn, [r.incoming for r in refused])
+            rejections += refused
             now = self._clock.now()
             await enqueue(
                 conn,
                 self.schema,
                 [dead_letter(r, service=self.service, now=now) for r in rejections],
             )
-        for r in rejections:
+        refused_keys = {r.incoming.inbox_key for r in refused}
+        return [e for e in events if e.inbox_key not in refused_keys], rejections
+
+    async def _release(self, conn: Connection, refused: Sequence[Incoming]) -> None:
+        """A refused event is not processed: key its inbox row by position instead of id.
+
+        Redelivery of the same record still finds it (no second dead letter), while the same
+        event replayed from the dead-letter topic, at a new position, is applied anew.
+        """
+        if not refused:
+            return
+        await conn.execute(
+            f"""WITH released AS (
+                    DELETE FROM {self.schema}.inbox WHERE event_id = ANY($1::text[]))
+                INSERT INTO {self.schema}.inbox (event_id, topic)
+                SELECT unnest($2::text[]), $3 ON CONFLICT DO NOTHING""",
+            [i.inbox_key for i in refused],
+            [i.position for i in refused],
+            self.topic,
+        )
+
+    def _log_outcome(self, applied: Sequence[Incoming], rejected: Sequence[Rejection]) -> None:
+        for r in rejected:
             log.warning(
                 "message_dead_lettered",
-                topic=r.incoming.topic,
                 partition=r.incoming.partition,
                 offset=r.incoming.offset,
+                event_id=r.incoming.event.id if r.incoming.event is not None else None,
+                correlation_id=r.incoming.correlation_id,
                 error_class=r.error.error_class,
                 reason=r.error.reason[:300],
             )
-        return len(fresh) - len(rejections), len(rejections)
+        # One line per event only when asked for: at INFO it would drown everything else.
+        if applied and log.is_enabled_for(logging.DEBUG):
+            for e in applied:
+                log.debug(
+                    "event_applied",
+                    partition=e.partition,
+                    offset=e.offset,
+                    event_id=e.inbox_key,
+                    event_type=e.event.type if e.event is not None else None,
+                    correlation_id=e.correlation_id,
+                )
 
     async def _claim(
         self, conn: Connection, parsed: Sequence[Incoming | Rejection]
     ) -> list[Incoming | Rejection]:
-        """Record ids in the inbox; keep only the first sighting of ids never seen before."""
+        """Record ids in the inbox; keep only the first sighting of ids never seen before.
+
+        A record whose position is in the inbox was refused before (see _release): a
+        redelivery of it is a duplicate too.
+        """
         keys = [_inbox_key(p) for p in parsed]
+        positions = [_incoming(p).position for p in parsed]
         rows = await conn.fetch(
             f"""INSERT INTO {self.schema}.inbox (event_id, topic)
-                SELECT k, $2 FROM unnest($1::text[]) AS k
+                SELECT k.key, $3 FROM unnest($1::text[], $2::text[]) AS k(key, position)
+                WHERE NOT EXISTS (
+                    SELECT 1 FROM {self.schema}.inbox i WHERE i.event_id = k.position)
                 ON CONFLICT DO NOTHING RETURNING event_id""",
             keys,
+            positions,
             self.topic,
         )
         new = {row["event_id"] for row in rows}
@@ -205,5 +277,9 @@ class BatchConsumer:
         counter.labels(self.service, self.topic, "duplicate").inc(total - processed - dead)
 
 
+def _incoming(item: Incoming | Rejection) -> Incoming:
+    return item if isinstance(item, Incoming) else item.incoming
+
+
 def _inbox_key(item: Incoming | Rejection) -> str:
-    return item.inbox_key if isinstance(item, Incoming) else item.incoming.inbox_key
+    return _incoming(item).inbox_key

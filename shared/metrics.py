@@ -33,11 +33,91 @@ OUTBOX_PUBLISHED = Counter(
 )
 OUTBOX_BACKLOG = Gauge(
     "loyalty_outbox_backlog",
-    "Events waiting in the outbox at the last relay pass.",
+    "Events waiting in the outbox (counted every monitoring interval).",
     ["service"],
 )
 POINTS_ISSUED = Counter(
     "loyalty_points_issued",
     "Points credited to customers by earning entries.",
     ["service", "currency"],
+)
+BATCHES_FAILED = Counter(
+    "loyalty_batches_failed",
+    "Batches handed back uncommitted (redelivered later): reason transient_exhausted or bug.",
+    ["service", "topic", "reason"],
+)
+CONSUMER_LAG = Gauge(
+    "loyalty_consumer_lag",
+    "Records of an assigned partition not yet committed by the group (end offset - committed).",
+    ["service", "topic", "partition"],
+)
+CONSUMER_LAST_COMMIT = Gauge(
+    "loyalty_consumer_last_commit_timestamp_seconds",
+    "Unix time at which this process last committed a batch of the topic.",
+    ["service", "topic"],
+)
+OUTBOX_OLDEST_AGE = Gauge(
+    "loyalty_outbox_oldest_age_seconds",
+    "Age of the oldest event waiting in the outbox; 0 when it is empty.",
+    ["service"],
+)
+OUTBOX_RELAY_UP = Gauge(
+    "loyalty_outbox_relay_up",
+    "1 while the outbox relay task runs, 0 once it has died.",
+    ["service"],
+)
+DB_POOL_CONNECTIONS = Gauge(
+    "loyalty_db_pool_connections",
+    "Connections of the database pool, by state: in_use or idle.",
+    ["service", "state"],
+)
+DB_POOL_MAX = Gauge(
+    "loyalty_db_pool_max_connections",
+    "The most connections the database pool may open.",
+    ["service"],
+)
+READY = Gauge(
+    "loyalty_ready",
+    "1 when the process is ready to serve (every readiness check passes), else 0.",
+    ["service"],
+)
+READINESS_CHECK = Gauge(
+    "loyalty_readiness_check",
+    "Result of one readiness check (database, broker, consumers, outbox_relay): 1 passes.",
+    ["service", "check"],
+)
+SCHEDULER_BACKLOG = Gauge(
+    "loyalty_scheduler_backlog",
+    "Scheduled messages whose time has come and which are not sent yet.",
+    ["service"],
+)
+SCHEDULER_OLDEST_DUE_AGE = Gauge(
+    "loyalty_scheduler_oldest_due_age_seconds",
+    "How long the oldest due scheduled message has waited past its time; 0 when none.",
+    ["service"],
+)
+POINTS_REVERSED = Counter(
+    "loyalty_points_reversed",
+    "Points taken back by reversal entries (cancelled or refunded orders).",
+    ["service", "reason"],
+)
+POINTS_REDEEMED = Counter(
+    "loyalty_points_redeemed",
+    "Points spent by customers.",
+    ["service"],
+)
+POINTS_EXPIRED = Counter(
+    "loyalty_points_expired",
+    "Points that reached their expiry date unspent.",
+    ["service"],
+)
+TIER_CHANGES = Counter(
+    "loyalty_tier_changes",
+    "Tier changes, by direction (up or down) and the tier reached.",
+    ["service", "direction", "tier"],
+)
+NOTIFICATIONS = Counter(
+    "loyalty_notifications",
+    "Messages handled, by trigger, channel and outcome (sent, failed or suppressed).",
+    ["service", "trigger", "channel", "outcome"],
 )

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import asyncpg
 import structlog
 from aiokafka import AIOKafkaProducer
 
 from shared import metrics
+from shared.correlation import CORRELATION_HEADER, header_value, inherited_header
 from shared.db import Connection
 from shared.errors import Bug
 from shared.retry import Backoff, is_transient
@@ -33,17 +36,22 @@ class OutboxMessage:
 
 
 async def enqueue(conn: Connection, schema: str, messages: Sequence[OutboxMessage]) -> None:
-    """Write messages to the outbox; the caller owns the transaction."""
+    """Write messages to the outbox; the caller owns the transaction.
+
+    A message caused by an input of the batch being applied inherits its correlation id.
+    """
     if not messages:
         return
+    records = []
+    for m in messages:
+        inherited = inherited_header(m.topic, m.value, m.headers)
+        headers = m.headers if inherited is None else (*m.headers, inherited)
+        records.append((m.topic, m.key, m.value, [h[0] for h in headers], [h[1] for h in headers]))
     await conn.copy_records_to_table(
         "outbox",
         schema_name=schema,
         columns=["topic", "key", "value", "header_names", "header_values"],
-        records=[
-            (m.topic, m.key, m.value, [h[0] for h in m.headers], [h[1] for h in m.headers])
-            for m in messages
-        ],
+        records=records,
     )
 
 
@@ -102,6 +110,17 @@ class OutboxRelay:
         self._producer = self._producer_factory()
         await self._producer.start()
         self._task = asyncio.create_task(self._run(), name=f"outbox-relay-{self._schema}")
+        self._task.add_done_callback(self._on_exit)
+
+    @property
+    def failed(self) -> bool:
+        """True once the relay task has ended without being asked to stop: readiness fails."""
+        return self._task is not None and self._task.done() and not self._stopping
+
+    def _on_exit(self, task: asyncio.Task[None]) -> None:
+        # Nobody awaits the task until stop(); a relay that dies must say so at once.
+        if not task.cancelled() and task.exception() is not None:
+            log.error("outbox_relay_died", schema=self._schema, exc_info=task.exception())
 
     async def stop(self, timeout: float = 10.0) -> None:
         """Stop after a last drain, so events of committed work are not left waiting."""
@@ -148,7 +167,6 @@ class OutboxRelay:
                 self._batch_size,
             )
             if not rows:
-                metrics.OUTBOX_BACKLOG.labels(self._service).set(0)
                 return 0
             pending = [
                 await producer.send(
@@ -159,12 +177,24 @@ class OutboxRelay:
                 )
                 for row in rows
             ]
-            await asyncio.gather(*pending)
+            delivered = await asyncio.gather(*pending)
             await conn.execute(
                 f"DELETE FROM {self._schema}.outbox WHERE id = ANY($1::bigint[])",
                 [row["id"] for row in rows],
             )
         for row in rows:
             metrics.OUTBOX_PUBLISHED.labels(self._service, row["topic"]).inc()
-        metrics.OUTBOX_BACKLOG.labels(self._service).set(len(rows))
+        if log.is_enabled_for(logging.DEBUG):
+            self._log_relayed(rows, delivered)
         return len(rows)
+
+    def _log_relayed(self, rows: Sequence[asyncpg.Record], delivered: Sequence[Any]) -> None:
+        for row, meta in zip(rows, delivered, strict=True):
+            headers = tuple(zip(row["header_names"], row["header_values"], strict=True))
+            log.debug(
+                "event_relayed",
+                topic=row["topic"],
+                partition=meta.partition,
+                offset=meta.offset,
+                correlation_id=header_value(headers, CORRELATION_HEADER),
+            )

@@ -24,6 +24,7 @@ from shared.clock import Clock, SystemClock
 from shared.consumer import BatchConsumer, BatchHandler
 from shared.db import apply_migrations, create_pool
 from shared.errors import Bug
+from shared.monitoring import Monitor
 from shared.outbox import OutboxRelay
 from shared.settings import CommonSettings
 from shared.topics import ALL_TOPICS, ensure_topics, topics_with_dlq
@@ -115,12 +116,15 @@ def build_app(
             batch_timeout_ms=settings.batch_timeout_ms,
         )
 
+    monitor = Monitor(runtime)
+
     async def on_startup() -> None:
         await _start_infrastructure(runtime)
 
     async def after_startup() -> None:
         if runtime.relay is not None:
             await runtime.relay.start()
+        monitor.start()
         for work in definition.background:
             runtime.tasks.append(asyncio.create_task(_background(work, runtime)))
         log.info("service_started", service=definition.name)
@@ -131,6 +135,7 @@ def build_app(
         await _stop_background(runtime)
 
     async def after_shutdown() -> None:
+        await monitor.stop()
         if runtime.relay is not None:
             await runtime.relay.stop()
         if runtime.pool is not None:
@@ -141,7 +146,7 @@ def build_app(
         broker,
         asgi_routes=[
             ("/healthz", _healthz),
-            ("/readyz", _readyz(runtime)),
+            ("/readyz", _readyz(monitor)),
             ("/metrics", make_asgi_app()),
         ],
         on_startup=[on_startup],
@@ -225,33 +230,15 @@ async def _healthz(scope: Any) -> AsgiResponse:
     return AsgiResponse(b'{"status":"ok"}', 200, {"content-type": "application/json"})
 
 
-def _readyz(runtime: Runtime) -> Any:
+def _readyz(monitor: Monitor) -> Any:
     @get(include_in_schema=False)
     async def readyz(scope: Any) -> AsgiResponse:
-        """Readiness: the database and the broker answer within two seconds."""
-        checks = {"database": await _database_answers(runtime), "broker": False}
-        try:
-            checks["broker"] = bool(await runtime.broker.ping(timeout=2.0))
-        except Exception:  # noqa: BLE001 - any failure to answer means not ready
-            checks["broker"] = False
-        ready = all(checks.values())
-        body = ",".join(f'"{k}":{str(v).lower()}' for k, v in checks.items())
-        status = b'"ready"' if ready else b'"not_ready"'
+        """Readiness: database and broker answer, no consumer is stuck, the relay runs."""
+        readiness = await monitor.readiness()
         return AsgiResponse(
-            b'{"status":' + status + b',"checks":{' + body.encode() + b"}}",
-            200 if ready else 503,
+            readiness.to_json(),
+            200 if readiness.ready else 503,
             {"content-type": "application/json"},
         )
 
     return readyz
-
-
-async def _database_answers(runtime: Runtime) -> bool:
-    if runtime.pool is None:
-        return False
-    try:
-        async with asyncio.timeout(2.0):
-            async with runtime.pool.acquire() as conn:
-                return bool(await conn.fetchval("SELECT 1") == 1)
-    except Exception:  # noqa: BLE001 - any failure to answer means not ready
-        return False
