@@ -11,6 +11,7 @@ from collections.abc import Iterator, Sequence
 
 import uvicorn
 
+from services.dlq.commands import add_dlq_commands
 from services.registry import SERVICES
 from shared.logs import configure_logging
 from shared.settings import CommonSettings
@@ -57,6 +58,8 @@ def _parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="the three services and the simulated shop, until Ctrl-C")
     demo.add_argument("--rate", type=float, default=5.0, help="simulated events per second")
     demo.set_defaults(func=_demo)
+
+    add_dlq_commands(sub)
     return parser
 
 

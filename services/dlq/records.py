@@ -1,0 +1,173 @@
+"""Dead letters as read back from the <topic>.dlq topics, with what their headers say."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from shared.correlation import header_value
+from shared.topics import ALL_TOPICS, dlq
+
+Header = tuple[str, bytes]
+
+DLQ_HEADER_PREFIX = "x-dlq-"
+# Added on replay so that a record dead-lettered again shows where it was replayed from.
+REPLAY_OF_HEADER = "x-replay-of"
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """One record of a dead-letter topic."""
+
+    dlq_topic: str
+    partition: int
+    offset: int
+    timestamp_ms: int
+    key: bytes | None
+    value: bytes
+    headers: tuple[Header, ...]
+
+    @property
+    def position(self) -> str:
+        return f"{self.dlq_topic}/{self.partition}/{self.offset}"
+
+    @property
+    def identity(self) -> tuple[str, int, int, int]:
+        """Position plus timestamp: a recreated topic reusing offsets is not mistaken for it."""
+        return (self.dlq_topic, self.partition, self.offset, self.timestamp_ms)
+
+    @property
+    def original_topic(self) -> str:
+        return header_value(self.headers, "x-dlq-topic") or self.dlq_topic.removesuffix(".dlq")
+
+    @property
+    def error_class(self) -> str:
+        return header_value(self.headers, "x-dlq-error-class") or "unknown"
+
+    @property
+    def error_message(self) -> str:
+        return header_value(self.headers, "x-dlq-error-message") or ""
+
+    @property
+    def service(self) -> str:
+        return header_value(self.headers, "x-dlq-service") or "unknown"
+
+    @property
+    def dead_lettered_at(self) -> str:
+        stamp = header_value(self.headers, "x-dlq-time")
+        return stamp or datetime.fromtimestamp(self.timestamp_ms / 1000, UTC).isoformat()
+
+    def replay_headers(self) -> list[Header]:
+        """The original headers, without the dead-letter ones, plus where this replay came from."""
+        kept = [
+            (k, v)
+            for k, v in self.headers
+            if not k.startswith(DLQ_HEADER_PREFIX) and k != REPLAY_OF_HEADER
+        ]
+        return [*kept, (REPLAY_OF_HEADER, self.position.encode())]
+
+
+def dlq_topics(topic: str | None) -> list[str]:
+    """The dead-letter topics to look at: one (named with or without .dlq) or all of them."""
+    if topic is None:
+        return [dlq(t) for t in ALL_TOPICS]
+    return [topic if topic.endswith(".dlq") else dlq(topic)]
+
+
+def _from_record(record: Any) -> DeadLetter:
+    return DeadLetter(
+        dlq_topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        timestamp_ms=record.timestamp,
+        key=record.key,
+        value=record.value or b"",
+        headers=tuple((k, v or b"") for k, v in (record.headers or ())),
+    )
+
+
+class DeadLetterReader:
+    """Reads dead-letter topics without a consumer group: nothing is committed by looking."""
+
+    def __init__(self, bootstrap: str) -> None:
+        self._bootstrap = bootstrap
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap, enable_auto_commit=False, request_timeout_ms=15_000
+        )
+
+    async def __aenter__(self) -> DeadLetterReader:
+        await self._consumer.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._consumer.stop()
+
+    async def partitions(self, topics: Iterable[str]) -> list[TopicPartition]:
+        admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap, request_timeout_ms=15_000)
+        await admin.start()
+        try:
+            existing = set(await admin.list_topics())
+            wanted = [t for t in dict.fromkeys(topics) if t in existing]
+            described = await admin.describe_topics(wanted) if wanted else []
+        finally:
+            await admin.close()
+        return [
+            TopicPartition(topic["topic"], p["partition"])
+            for topic in described
+            for p in sorted(topic["partitions"], key=lambda p: int(p["partition"]))
+        ]
+
+    async def read(self, topics: Iterable[str], *, newest: int | None = None) -> list[DeadLetter]:
+        """Every record present now (or the `newest` of each partition), in partition order."""
+        tps = await self.partitions(topics)
+        if not tps:
+            return []
+        starts = await self._consumer.beginning_offsets(tps)
+        ends = await self._consumer.end_offsets(tps)
+        wanted = {
+            tp: (max(starts[tp], ends[tp] - newest) if newest is not None else starts[tp], ends[tp])
+            for tp in tps
+        }
+        return await self._read_ranges({tp: r for tp, r in wanted.items() if r[0] < r[1]})
+
+    async def one(self, topic: str, partition: int, offset: int) -> DeadLetter | None:
+        """The record at a position, or None when there is none (never was, or expired)."""
+        tp = TopicPartition(topic, partition)
+        if tp not in await self.partitions([topic]):
+            return None
+        start = (await self._consumer.beginning_offsets([tp]))[tp]
+        end = (await self._consumer.end_offsets([tp]))[tp]
+        if not start <= offset < end:
+            return None
+        found = await self._read_ranges({tp: (offset, offset + 1)})
+        return found[0] if found else None
+
+    async def _read_ranges(self, ranges: dict[TopicPartition, tuple[int, int]]) -> list[DeadLetter]:
+        if not ranges:
+            return []
+        self._consumer.assign(list(ranges))
+        for tp, (start, _) in ranges.items():
+            self._consumer.seek(tp, start)
+        found: list[DeadLetter] = []
+        pending = dict(ranges)
+        while pending:
+            batch = await self._consumer.getmany(*pending, timeout_ms=1000)
+            for tp, records in batch.items():
+                end = pending[tp][1]
+                found.extend(_from_record(r) for r in records if r.offset < end)
+                if records and records[-1].offset >= end - 1:
+                    del pending[tp]
+                    self._consumer.pause(tp)
+            if not batch and await self._reached_ends(pending):
+                break  # only compaction or transaction markers were left before the end
+        self._consumer.unsubscribe()
+        return sorted(found, key=lambda d: (d.dlq_topic, d.partition, d.offset))
+
+    async def _reached_ends(self, pending: dict[TopicPartition, tuple[int, int]]) -> bool:
+        positions = [await self._consumer.position(tp) for tp in pending]
+        return all(pos >= end for pos, (_, end) in zip(positions, pending.values(), strict=True))

@@ -1,0 +1,138 @@
+"""Dead letters listed, inspected and replayed after a fix, on the real broker and database."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+from aiokafka import AIOKafkaProducer
+from faststream.asgi import AsgiFastStream
+from pydantic import SecretStr
+from support import TopicTail, encoded, eventually, order_paid, start_group_at_end, unique
+
+from services.dlq.replay import Selection, replay
+from services.earn.bootstrap import bootstrap as earn_bootstrap
+from services.earn.domain.points import EarnRate
+from services.earn.settings import EarnSettings
+from shared.infrastructure import Endpoints
+
+USD = EarnRate(per_amount=Decimal(1), points=1)
+
+
+@pytest.fixture
+async def own_database(infrastructure: Endpoints) -> AsyncIterator[str]:
+    """A database of this test's own: no other earn instance of the session shares its inbox."""
+    name = unique("loyalty_dlq").replace("-", "_")
+    admin = await asyncpg.connect(infrastructure.database_url)
+    await admin.execute(f"CREATE DATABASE {name}")
+    parts = urlsplit(infrastructure.database_url)
+    try:
+        yield urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
+    finally:
+        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        await admin.close()
+
+
+def earn_app(
+    infrastructure: Endpoints, database_url: str, prefix: str, **rates: EarnRate
+) -> AsgiFastStream:
+    settings = EarnSettings(
+        consumer_group_prefix=prefix,
+        kafka_bootstrap_servers=infrastructure.kafka_bootstrap,
+        database_url=SecretStr(database_url),
+        earn_rates=rates,
+        log_format="console",
+        batch_timeout_ms=20,
+        outbox_idle_poll_s=0.05,
+    )
+    app, _runtime = earn_bootstrap(settings)
+    return app
+
+
+def loyalty(database_url: str, *args: str) -> str:
+    env = {**os.environ, "LOYALTY_DATABASE_URL": database_url, "LOYALTY_LOG_FORMAT": "console"}
+    done = subprocess.run(
+        [sys.executable, "-m", "services.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return done.stdout
+
+
+async def test_dead_letter_replayed_twice_after_the_fix_yields_exactly_one_entry(
+    infrastructure: Endpoints, producer: AIOKafkaProducer, own_database: str
+) -> None:
+    customer = unique("c")
+    order = order_paid(customer, total="30", currency="EUR")
+    prefix = unique("dlq")
+    await start_group_at_end(infrastructure.kafka_bootstrap, f"{prefix}-earn", ["shop.orders"])
+    selection = Selection(["shop.orders.dlq"], error_class="NoEarnRate", key=customer)
+
+    # Before the fix: earn has no rate for EUR and dead-letters the order.
+    broken = earn_app(infrastructure, own_database, prefix, USD=USD)
+    await broken.start()
+    try:
+        async with TopicTail(infrastructure.kafka_bootstrap, "shop.orders.dlq") as tail:
+            await producer.send_and_wait("shop.orders", encoded(order), key=customer.encode())
+            dead = await tail.collect(lambda r: r.key == customer.encode(), count=1)
+    finally:
+        await broken.stop()
+    position = f"shop.orders.dlq/{dead[0].partition}/{dead[0].offset}"
+
+    # The fix: EUR earns one point per euro. The same consumer group carries on.
+    fixed = earn_app(infrastructure, own_database, prefix, USD=USD, EUR=USD)
+    await fixed.start()
+    db = await asyncpg.connect(own_database)
+    try:
+        first = await replay(
+            bootstrap=infrastructure.kafka_bootstrap,
+            database_url=own_database,
+            selection=selection,
+        )
+
+        async def entries() -> list[asyncpg.Record]:
+            return await db.fetch(
+                "SELECT delta, source_event_id FROM earn.ledger WHERE customer_id = $1", customer
+            )
+
+        await eventually(entries, lambda rows: len(rows) == 1, timeout=30)
+        second = await replay(
+            bootstrap=infrastructure.kafka_bootstrap,
+            database_url=own_database,
+            selection=selection,
+        )
+        # A replay that died before recording its work republishes; that must change nothing.
+        again = first.replayed[0]
+        await producer.send_and_wait(
+            again.original_topic, again.value, key=again.key, headers=again.replay_headers()
+        )
+        await asyncio.sleep(2)  # a second entry, if the inbox let one through, would land now
+        final = await entries()
+        balance = await db.fetchval(
+            "SELECT points_balance FROM earn.accounts WHERE customer_id = $1", customer
+        )
+        listing = loyalty(own_database, "dlq", "list", "--topic", "shop.orders", "--limit", "500")
+        shown = loyalty(own_database, "dlq", "inspect", "shop.orders", *position.split("/")[1:])
+    finally:
+        await db.close()
+        await fixed.stop()
+
+    assert position in {d.position for d in first.replayed}
+    assert not {d.position for d in first.replayed} & {d.position for d in second.replayed}
+    assert second.already_replayed >= 1
+    assert [(r["delta"], r["source_event_id"]) for r in final] == [(30, order.id)]
+    assert balance == 30
+    line = next(line for line in listing.splitlines() if line.startswith(position + " "))
+    assert line.split()[-2:] == ["NoEarnRate", "yes"]
+    assert "x-dlq-error-class: NoEarnRate" in shown
+    assert f'"id": "{order.id}"' in shown
