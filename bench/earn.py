@@ -16,7 +16,8 @@ from typing import Any
 import asyncpg
 
 from bench import infra, limits, loadgen, report
-from bench.service import ServiceProcess
+from bench.service import bench_service
+from services.processes import ServiceProcess
 from shared.topics import ALL_TOPICS, ensure_topics, topics_with_dlq
 
 
@@ -64,7 +65,9 @@ async def drain(
 ) -> dict[str, Any]:
     """Start earn on the preloaded topic; time until every entry is committed and relayed."""
     env = service_env(kafka, database, f"bench-drain{replicas}-{time.time_ns()}", batch)
-    services = [ServiceProcess("earn", env).start() for _ in range(replicas)]
+    services = [bench_service("earn", env).launch() for _ in range(replicas)]
+    for service in services:
+        await asyncio.to_thread(_wait_ready, service)
     conn = await asyncpg.connect(database)
     try:
         done_at = await _wait_drained(conn, len(load.records))
@@ -84,6 +87,14 @@ async def drain(
     }
 
 
+def _wait_ready(service: ServiceProcess, timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not service.ready():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{service.service} not ready in {timeout}s")
+        time.sleep(0.2)
+
+
 async def _wait_drained(conn: asyncpg.Connection, expected: int, timeout: float = 900) -> float:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -99,7 +110,7 @@ async def _wait_drained(conn: asyncpg.Connection, expected: int, timeout: float 
 async def latency(kafka: str, database: str, rate: int, seconds: float) -> dict[str, Any]:
     """Offer `rate` events per second to a running earn; latency from event time to commit."""
     env = service_env(kafka, database, f"bench-latency-{time.time_ns()}", 500)
-    service = ServiceProcess("earn", env).start()
+    service = bench_service("earn", env).start()
     prefix = f"l{rate}-"
     try:
         await asyncio.sleep(5)  # joins its group and takes its partitions

@@ -57,6 +57,9 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="the three services and the simulated shop, until Ctrl-C")
     demo.add_argument("--rate", type=float, default=5.0, help="simulated events per second")
+    demo.add_argument(
+        "--base-port", type=int, help="HTTP ports base, base+1, base+2 (default: 8001-8003)"
+    )
     demo.set_defaults(func=_demo)
 
     add_dlq_commands(sub)
@@ -173,7 +176,7 @@ def _asyncapi(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from services.demo import run_demo
 
-    return run_demo(rate=args.rate)
+    return run_demo(rate=args.rate, base_port=args.base_port)
 
 
 if __name__ == "__main__":

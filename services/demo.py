@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
-import subprocess
 import sys
 import time
 
-import httpx
-
+from services.processes import ServiceDidNotStart, ServiceProcess
 from services.registry import SERVICES
 from services.simulate import run_simulation
 from shared.logs import configure_logging
@@ -20,27 +17,34 @@ from shared.settings import CommonSettings
 READY_TIMEOUT_S = 90.0
 
 
-def run_demo(*, rate: float) -> int:
+def run_demo(*, rate: float, base_port: int | None = None) -> int:
     """Start the services, feed them until Ctrl-C or SIGTERM, then stop them in order.
 
     Returns 0 after a clean run, 1 when a service failed to start or died on the way.
     """
     settings = CommonSettings()
     configure_logging(fmt=settings.log_format, level=settings.log_level, service="demo")
-    ports = {name: SERVICES[name].settings().http_port or 8000 for name in SERVICES}
     # SIGTERM (from a supervisor or `timeout`) stops the demo the way Ctrl-C does.
     signal.signal(signal.SIGTERM, _interrupt)
-    children = {name: _spawn(name) for name in SERVICES}
+    children = {
+        name: ServiceProcess(
+            name,
+            port=base_port + n if base_port else entry.settings().http_port,
+            own_session=True,
+        ).launch()
+        for n, (name, entry) in enumerate(SERVICES.items())
+    }
     ok = False
     try:
-        ok = _wait_until_healthy(children, ports)
+        ok = _wait_until_ready(children)
         if ok:
-            _announce(ports)
+            _announce(children)
             ok = asyncio.run(_feed(settings.kafka_bootstrap_servers, rate, children))
     except KeyboardInterrupt:
         pass
     finally:
-        _stop(children)
+        for child in children.values():
+            child.stop(timeout=45)
     return 0 if ok else 1
 
 
@@ -48,11 +52,11 @@ def _interrupt(_signum: int, _frame: object) -> None:
     raise KeyboardInterrupt
 
 
-async def _feed(bootstrap: str, rate: float, children: dict[str, subprocess.Popen[bytes]]) -> bool:
+async def _feed(bootstrap: str, rate: float, children: dict[str, ServiceProcess]) -> bool:
     """Run the shop until interrupted; False as soon as a service dies."""
     shop = asyncio.create_task(run_simulation(bootstrap, customers=50, rate=rate, duration=0))
     while not shop.done():
-        dead = [name for name, child in children.items() if child.poll() is not None]
+        dead = [name for name, child in children.items() if not child.running()]
         if dead:
             print(f"service(s) stopped unexpectedly: {', '.join(dead)}", file=sys.stderr)
             shop.cancel()
@@ -64,12 +68,12 @@ async def _feed(bootstrap: str, rate: float, children: dict[str, subprocess.Pope
     return True
 
 
-def _announce(ports: dict[str, int]) -> None:
+def _announce(children: dict[str, ServiceProcess]) -> None:
     print(
         "\nAll three services are up:",
         *(
-            f"  {name:8} http://127.0.0.1:{port}/healthz  /readyz  /metrics  /docs/asyncapi"
-            for name, port in ports.items()
+            f"  {name:8} {child.url}/healthz  /readyz  /metrics  /docs/asyncapi"
+            for name, child in children.items()
         ),
         "The simulated shop starts now; Ctrl-C stops everything.\n",
         sep="\n",
@@ -77,47 +81,18 @@ def _announce(ports: dict[str, int]) -> None:
     )
 
 
-def _spawn(name: str) -> subprocess.Popen[bytes]:
-    # Each service in its own process group, so the terminal's Ctrl-C reaches only the demo,
-    # which then stops the services in order with SIGTERM (they drain and commit).
-    return subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "run", name],
-        env=os.environ.copy(),
-        start_new_session=True,
-    )
-
-
-def _wait_until_healthy(
-    children: dict[str, subprocess.Popen[bytes]], ports: dict[str, int]
-) -> bool:
+def _wait_until_ready(children: dict[str, ServiceProcess]) -> bool:
     deadline = time.monotonic() + READY_TIMEOUT_S
     pending = set(children)
-    while pending and time.monotonic() < deadline:
-        for name in sorted(pending):
-            if children[name].poll() is not None:
-                print(f"{name} exited with code {children[name].returncode}", file=sys.stderr)
-                return False
-            with contextlib.suppress(httpx.HTTPError):
-                if (
-                    httpx.get(f"http://127.0.0.1:{ports[name]}/readyz", timeout=1).status_code
-                    == 200
-                ):
-                    pending.discard(name)
-        time.sleep(0.5)
+    try:
+        while pending and time.monotonic() < deadline:
+            pending -= {name for name in pending if children[name].ready()}
+            time.sleep(0.5)
+    except ServiceDidNotStart as exc:
+        print(exc, file=sys.stderr)
+        return False
     if pending:
         print(
             f"not ready after {READY_TIMEOUT_S:.0f}s: {', '.join(sorted(pending))}", file=sys.stderr
         )
     return not pending
-
-
-def _stop(children: dict[str, subprocess.Popen[bytes]]) -> None:
-    for child in children.values():
-        if child.poll() is None:
-            child.send_signal(signal.SIGTERM)
-    for name, child in children.items():
-        try:
-            child.wait(timeout=45)
-        except subprocess.TimeoutExpired:
-            print(f"{name} did not stop in 45s; killing it", file=sys.stderr)
-            child.kill()

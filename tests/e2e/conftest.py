@@ -3,83 +3,27 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import httpx
 import pytest
 from support import start_group_at_end, unique
 
+from services import processes
 from services.registry import SERVICES
 from shared.infrastructure import Endpoints
 
 LOGS = Path(".local/test-logs")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class ServiceProcess:
-    """`loyalty run <service>` in a child process, with its log kept in a file."""
+class ServiceProcess(processes.ServiceProcess):
+    """`loyalty run <service>` in a child process, its log kept under .local/test-logs."""
 
     def __init__(self, service: str, port: int | None = None, *extra_env: tuple[str, str]) -> None:
-        self.service = service
-        self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self._env = {**os.environ, "LOYALTY_LOG_FORMAT": "json", **dict(extra_env)}
-        self.process: subprocess.Popen[bytes] | None = None
-        LOGS.mkdir(parents=True, exist_ok=True)
-        self.log_path = LOGS / f"{service}-{port}.log"
-
-    def start(self, ready_timeout: float = 60.0) -> ServiceProcess:
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "services.cli",
-                    "run",
-                    self.service,
-                    "--port",
-                    str(self.port),
-                ],
-                env=self._env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + ready_timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"{self.service} exited: {self.log_path.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        raise AssertionError(f"{self.service} not ready: {self.log_path.read_text()[-3000:]}")
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=10)
-
-    def stop(self) -> int:
-        """SIGTERM and wait: the exit code of a clean shutdown is 0."""
-        if self.process is None or self.process.poll() is not None:
-            return self.process.returncode if self.process else 0
-        self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout=60)
+        super().__init__(
+            service, port=port, env={"LOYALTY_LOG_FORMAT": "json", **dict(extra_env)}, log_dir=LOGS
+        )
 
 
 @pytest.fixture
@@ -110,6 +54,4 @@ def spawn(infrastructure: Endpoints) -> Iterator[type[ServiceProcess]]:
 
     yield Tracked
     for service in started:
-        if service.process is not None and service.process.poll() is None:
-            service.process.kill()
-            service.process.wait(timeout=10)
+        service.kill()

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import random
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -14,7 +17,22 @@ import httpx
 
 from shared.infrastructure import Endpoints
 
-PORTS = {"earn": 8001, "tiering": 8002, "notify": 8003}
+
+def free_base_port() -> int:
+    """Three consecutive free ports, so the test never meets another run's services."""
+    for _ in range(50):
+        base = random.randrange(20_000, 40_000)
+        with contextlib.ExitStack() as stack:
+            try:
+                for offset in range(3):
+                    sock = stack.enter_context(socket.socket())
+                    sock.bind(("127.0.0.1", base + offset))
+            except OSError:
+                continue
+            return base
+    raise AssertionError("no three consecutive free ports")
+
+
 CONSUMED = re.compile(
     r'loyalty_messages_consumed_total\{outcome="processed",service="(\w+)",topic="([\w.]+)"\} (\d+)'
 )
@@ -28,12 +46,14 @@ def consumed(port: int) -> dict[str, int]:
 def test_demo_runs_three_healthy_services_fed_by_the_shop_and_stops_on_ctrl_c(
     infrastructure: Endpoints, tmp_path: Path
 ) -> None:
+    base = free_base_port()
+    ports = {"earn": base, "tiering": base + 1, "notify": base + 2}
     env = {**os.environ, "LOYALTY_LOG_FORMAT": "console"}
     # A file, not a pipe: the services inherit it and must never block on a full pipe.
     log_path = tmp_path / "demo.log"
     log = log_path.open("wb")
     demo = subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "demo", "--rate", "40"],
+        [sys.executable, "-m", "services.cli", "demo", "--rate", "40", "--base-port", str(base)],
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -44,7 +64,7 @@ def test_demo_runs_three_healthy_services_fed_by_the_shop_and_stops_on_ctrl_c(
         while time.monotonic() < deadline:
             assert demo.poll() is None, log_path.read_text()[-3000:]
             try:
-                seen = {name: consumed(port) for name, port in PORTS.items()}
+                seen = {name: consumed(port) for name, port in ports.items()}
             except httpx.HTTPError:
                 time.sleep(0.5)
                 continue
@@ -56,7 +76,7 @@ def test_demo_runs_three_healthy_services_fed_by_the_shop_and_stops_on_ctrl_c(
             time.sleep(0.5)
         health = {
             n: httpx.get(f"http://127.0.0.1:{p}/healthz", timeout=2).status_code
-            for n, p in PORTS.items()
+            for n, p in ports.items()
         }
     finally:
         demo.send_signal(signal.SIGINT)
@@ -70,7 +90,7 @@ def test_demo_runs_three_healthy_services_fed_by_the_shop_and_stops_on_ctrl_c(
     assert seen["notify"]["shop.customers"] > 0
     assert demo.returncode == 0, output[-3000:]
     assert "points_seen" in output
-    for port in PORTS.values():
+    for port in ports.values():
         try:
             httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
         except httpx.HTTPError:
