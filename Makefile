@@ -5,9 +5,10 @@ export LOYALTY_LOG_FORMAT ?= console
 
 .PHONY: setup infra run test test-unit lint typecheck schemas bench stop clean
 
-setup:  ## Python environment from the lock file (installs uv when missing)
+setup:  ## Python environment from the lock file (installs uv when missing), and the ops checkers
 	@command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet uv
 	uv sync --frozen
+	bash deploy/local/ops-tools.sh
 
 infra:  ## Kafka and PostgreSQL on this machine (no Docker needed); idempotent
 	bash deploy/local/postgres.sh start
