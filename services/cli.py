@@ -12,6 +12,7 @@ from collections.abc import Iterator, Sequence
 import uvicorn
 
 from services.dlq.commands import add_dlq_commands
+from services.notify.commands import add_notify_commands
 from services.registry import SERVICES
 from shared.logs import configure_logging
 from shared.settings import CommonSettings
@@ -63,6 +64,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=_demo)
 
     add_dlq_commands(sub)
+    add_notify_commands(sub)
     return parser
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import secrets
 import signal
 import sys
 import time
@@ -26,6 +28,8 @@ def run_demo(*, rate: float, base_port: int | None = None) -> int:
     configure_logging(fmt=settings.log_format, level=settings.log_level, service="demo")
     # SIGTERM (from a supervisor or `timeout`) stops the demo the way Ctrl-C does.
     signal.signal(signal.SIGTERM, _interrupt)
+    # notify signs unsubscribe links; a demo without a configured secret gets a throwaway one.
+    os.environ.setdefault("LOYALTY_UNSUBSCRIBE_SECRET", secrets.token_urlsafe(32))
     children = {
         name: ServiceProcess(
             name,

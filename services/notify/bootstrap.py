@@ -1,39 +1,114 @@
-"""The one place that wires the notify service: settings, clock, handlers, runtime."""
+"""The one place that wires the notify service: settings, clock, handlers, worker, HTTP API."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
+import asyncpg
 from faststream.asgi import AsgiFastStream
+from faststream.asgi.types import ASGIApp
 
+from services.notify import handlers
+from services.notify.adapters.channel import Channel
+from services.notify.adapters.email import SmtpChannel
+from services.notify.adapters.projections import SCHEMA
+from services.notify.adapters.push import WebPushChannel
+from services.notify.delivery import Deliverer
+from services.notify.domain.messages import TEMPLATES
+from services.notify.http import build_api
+from services.notify.rendering import Renderer
 from services.notify.settings import NotifySettings
-from shared.clock import Clock
+from services.notify.worker import Worker
+from shared.clock import Clock, SystemClock
 from shared.journal import journal_handler
 from shared.runtime import Runtime, ServiceDefinition, build_app
 
-SCHEMA = "notify"
-CONSUMES = (
-    "shop.customers",
-    "shop.orders",
-    "shop.carts",
-    "shop.engagement",
-    "loyalty.points",
-    "loyalty.tiers",
-)
+__all__ = ["SCHEMA", "bootstrap", "definition", "make_worker"]
 
 
-def definition(settings: NotifySettings) -> ServiceDefinition:
+def make_renderer(settings: NotifySettings) -> Renderer:
+    renderer = Renderer(
+        max_bytes=settings.template_max_bytes,
+        default_locale=settings.default_locale,
+        default_currency=settings.default_currency,
+    )
+    missing = renderer.missing(TEMPLATES)
+    if missing:
+        raise ValueError(f"notify templates are missing: {', '.join(missing)}")
+    return renderer
+
+
+def make_channels(settings: NotifySettings, clock: Clock) -> dict[str, Channel]:
+    """Email always; Web Push when a VAPID key is configured."""
+    channels: dict[str, Channel] = {"email": SmtpChannel(settings, clock)}
+    if settings.vapid_private_key is not None:
+        channels["push"] = WebPushChannel(settings, clock)
+    return channels
+
+
+def make_worker(
+    pool: asyncpg.Pool,
+    settings: NotifySettings,
+    clock: Clock,
+    on_commit: Callable[[], None] = lambda: None,
+) -> Worker:
+    deliverer = Deliverer(
+        settings=settings,
+        renderer=make_renderer(settings),
+        channels=make_channels(settings, clock),
+        secret=settings.require_secrets(),
+        on_commit=on_commit,
+    )
+    return Worker(pool=pool, clock=clock, deliverer=deliverer)
+
+
+def definition(settings: NotifySettings, clock: Clock | None = None) -> ServiceDefinition:
+    clock = clock or SystemClock()
+
+    async def deliver(runtime: Runtime) -> None:
+        relay = runtime.relay
+        worker = make_worker(
+            runtime.require_pool(),
+            settings,
+            runtime.clock,
+            relay.wake if relay is not None else lambda: None,
+        )
+        await worker.run_forever()
+
+    def api(runtime: Runtime) -> ASGIApp:
+        return build_api(runtime, settings)
+
     return ServiceDefinition(
         name="notify",
         schema=SCHEMA,
         migrations=Path(__file__).parent / "migrations",
-        handlers={topic: journal_handler(SCHEMA) for topic in CONSUMES},
+        handlers={
+            "shop.customers": partial(handlers.on_customers, clock=clock),
+            "shop.orders": partial(handlers.on_orders, clock=clock),
+            "shop.carts": partial(handlers.on_carts, clock=clock, settings=settings),
+            "shop.engagement": journal_handler(SCHEMA),
+            "loyalty.points": partial(handlers.on_points, clock=clock),
+            "loyalty.tiers": partial(handlers.on_tiers, clock=clock),
+        },
         produces=("loyalty.notifications",),
+        http_api=api,
+        background=(deliver,) if settings.worker_enabled else (),
     )
 
 
 def bootstrap(
     settings: NotifySettings | None = None, *, clock: Clock | None = None
 ) -> tuple[AsgiFastStream, Runtime]:
+    """The notify application; it refuses to start, with a clear error, when it could not send."""
     settings = settings or NotifySettings()
-    return build_app(definition(settings), settings, clock=clock)
+    clock = clock or SystemClock()
+    app, runtime = build_app(definition(settings, clock), settings, clock=clock)
+
+    async def check_sending_settings() -> None:
+        settings.require_secrets()
+        make_renderer(settings)
+
+    app.on_startup(check_sending_settings)
+    return app, runtime

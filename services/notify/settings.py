@@ -1,11 +1,144 @@
-"""Settings of the notify service (LOYALTY_* environment variables)."""
+"""Settings of the notify service (LOYALTY_* environment variables), checked at start."""
 
 from __future__ import annotations
+
+import base64
+import binascii
+from datetime import time, timedelta
+from pathlib import Path
+from typing import Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from shared.settings import CommonSettings
 
 
+class ReminderStep(BaseModel):
+    """One cart reminder: sent `after_minutes` after the cart was left, with a coupon or not."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    after_minutes: int = Field(gt=0, le=60 * 24 * 30)
+    coupon: str | None = Field(default=None, min_length=1, max_length=64)
+
+
+def _default_steps() -> tuple[ReminderStep, ...]:
+    return (
+        ReminderStep(after_minutes=60),
+        ReminderStep(after_minutes=24 * 60, coupon="COMEBACK10"),
+    )
+
+
 class NotifySettings(CommonSettings):
-    """The shared settings; the notify rules add theirs here."""
+    """Where to send from and how: SMTP, VAPID, quiet hours, cap, reminder steps, links."""
 
     http_port: int | None = 8003
+
+    # Email over SMTP
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(default=1025, ge=1, le=65535)
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    # none: plain TCP (a local relay); starttls: upgrade after connecting; tls: TLS from the start
+    smtp_tls: Literal["none", "starttls", "tls"] = "none"
+    smtp_validate_certs: bool = True
+    smtp_ca_file: Path | None = None
+    smtp_timeout_s: float = Field(default=10.0, gt=0)
+    smtp_pool_size: int = Field(default=4, ge=1, le=100)
+    mail_from: str = "Loyalty <loyalty@localhost>"
+    mail_unsubscribe_mailto: str | None = None
+
+    # Web Push (RFC 8030, 8291, 8292): the VAPID private key as base64url of its 32 raw bytes
+    vapid_private_key: SecretStr | None = None
+    vapid_subject: str = "mailto:loyalty@localhost"
+    push_ttl_s: int = Field(default=24 * 3600, ge=0, le=28 * 24 * 3600)
+    push_timeout_s: float = Field(default=10.0, gt=0)
+    # A CA bundle trusted for push endpoints besides the system's (a private push service).
+    push_ca_file: Path | None = None
+
+    # Rules
+    quiet_hours_start: time = time(21, 0)
+    quiet_hours_end: time = time(8, 0)
+    frequency_cap: int = Field(default=2, ge=1)
+    frequency_window_days: int = Field(default=7, ge=1)
+    cart_reminder_steps: tuple[ReminderStep, ...] = Field(default_factory=_default_steps)
+    winback_days: int = Field(default=180, ge=1)
+    winback_coupon: str = "WELCOMEBACK"
+    winback_min_order: str = "300000"
+    birthday_voucher: str = "BIRTHDAY"
+    default_locale: str = "vi-VN"
+    default_currency: str = "VND"
+
+    # Delivery; worker_enabled=false leaves sending to `loyalty notify run-due` (or another replica)
+    worker_enabled: bool = True
+    # Serve only customers whose id starts with this ('' serves all): splits the work of
+    # separate deployments (or test sessions) that share one database.
+    worker_scope: str = Field(default="", max_length=64)
+    max_attempts: int = Field(default=6, ge=1, le=50)
+    retry_base_s: float = Field(default=60.0, gt=0)
+    lease_s: float = Field(default=120.0, gt=0)
+    worker_batch: int = Field(default=50, ge=1, le=1000)
+    worker_idle_s: float = Field(default=5.0, gt=0)
+    template_max_bytes: int = Field(default=256 * 1024, ge=1024)
+
+    # Links and unsubscribe tokens
+    public_base_url: str = "http://127.0.0.1:8003"
+    unsubscribe_secret: SecretStr | None = None
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _absolute_url(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("public_base_url must be an absolute http(s) URL")
+        return value.rstrip("/")
+
+    @field_validator("vapid_private_key")
+    @classmethod
+    def _vapid_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        text = value.get_secret_value().strip()
+        try:
+            raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        except (binascii.Error, ValueError):
+            raw = b""
+        if len(raw) != 32:
+            raise ValueError("vapid_private_key must be base64url of a 32-byte P-256 private key")
+        return SecretStr(text)
+
+    @field_validator("vapid_subject")
+    @classmethod
+    def _vapid_subject(cls, value: str) -> str:
+        if not value.startswith(("mailto:", "https://")):
+            raise ValueError("vapid_subject must be a mailto: or https: URI (RFC 8292)")
+        return value
+
+    @field_validator("cart_reminder_steps")
+    @classmethod
+    def _steps_in_order(cls, steps: tuple[ReminderStep, ...]) -> tuple[ReminderStep, ...]:
+        delays = [s.after_minutes for s in steps]
+        if delays != sorted(set(delays)):
+            raise ValueError("cart_reminder_steps must have increasing, distinct after_minutes")
+        return steps
+
+    @model_validator(mode="after")
+    def _coherent(self) -> Self:
+        if (self.smtp_user is None) != (self.smtp_password is None):
+            raise ValueError("smtp_user and smtp_password are given together or not at all")
+        return self
+
+    @property
+    def frequency_window(self) -> timedelta:
+        return timedelta(days=self.frequency_window_days)
+
+    def require_secrets(self) -> str:
+        """The unsubscribe signing secret; a clear error when it is missing or weak."""
+        if self.unsubscribe_secret is None:
+            raise ValueError(
+                "LOYALTY_UNSUBSCRIBE_SECRET must be set (32 or more characters): it signs "
+                "the unsubscribe links of every message"
+            )
+        secret = self.unsubscribe_secret.get_secret_value()
+        if len(secret) < 32:
+            raise ValueError("LOYALTY_UNSUBSCRIBE_SECRET must have 32 or more characters")
+        return secret

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from datetime import datetime
 
 import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
+from faststream.asgi import AsgiFastStream
+from notify_support import PushReceiver, SmtpInbox, vapid_private_key
 from pydantic import SecretStr
 from support import start_group_at_end, unique
 
 from services.earn.bootstrap import bootstrap as earn_bootstrap
 from services.earn.settings import EarnSettings
+from services.notify.bootstrap import bootstrap as notify_bootstrap
+from services.notify.bootstrap import make_worker
+from services.notify.settings import NotifySettings
+from shared.clock import FixedClock
 from shared.infrastructure import Endpoints
 from shared.runtime import Runtime, consumer_group
 
@@ -66,3 +74,95 @@ async def producer(infrastructure: Endpoints) -> AsyncIterator[AIOKafkaProducer]
         yield producer
     finally:
         await producer.stop()
+
+
+# --- notify: a real SMTP server, a decrypting push receiver, the service without its worker ---
+
+NOTIFY_SCOPE = unique("nt")
+
+
+def notify_customer() -> str:
+    """A customer id inside this session's notify scope (see LOYALTY_WORKER_SCOPE)."""
+    return unique(NOTIFY_SCOPE)
+
+
+@pytest.fixture(scope="session")
+def smtp() -> Iterator[SmtpInbox]:
+    inbox = SmtpInbox().start()
+    try:
+        yield inbox
+    finally:
+        inbox.stop()
+
+
+@pytest.fixture(scope="session")
+async def push_receiver(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[PushReceiver]:
+    receiver = await PushReceiver(tmp_path_factory.mktemp("push")).start()
+    try:
+        yield receiver
+    finally:
+        await receiver.stop()
+
+
+@pytest.fixture(scope="session")
+def notify_settings(
+    infrastructure: Endpoints, smtp: SmtpInbox, push_receiver: PushReceiver
+) -> NotifySettings:
+    return NotifySettings(
+        consumer_group_prefix=GROUP_PREFIX,
+        kafka_bootstrap_servers=infrastructure.kafka_bootstrap,
+        database_url=SecretStr(infrastructure.database_url),
+        log_format="console",
+        batch_timeout_ms=20,
+        outbox_idle_poll_s=0.05,
+        smtp_port=smtp.port,
+        mail_from="Loyalty Shop <loyalty@shop.example>",
+        vapid_private_key=SecretStr(vapid_private_key()),
+        vapid_subject="mailto:ops@shop.example",
+        push_ca_file=push_receiver.cert_path,
+        public_base_url="https://notify.shop.example",
+        unsubscribe_secret=SecretStr("s" * 40),
+        worker_enabled=False,  # tests send with explicit times through run_due
+        worker_scope=NOTIFY_SCOPE,
+    )
+
+
+@pytest.fixture(scope="session")
+async def notify(notify_settings: NotifySettings) -> AsyncIterator[tuple[AsgiFastStream, Runtime]]:
+    """The notify service (consumers, relay, HTTP API), started once for the session."""
+    app, runtime = notify_bootstrap(notify_settings)
+    await start_group_at_end(
+        notify_settings.kafka_bootstrap_servers,
+        consumer_group(notify_settings, "notify"),
+        list(runtime.definition.handlers),
+    )
+    await app.start()
+    try:
+        yield app, runtime
+    finally:
+        await app.stop()
+
+
+RunDue = Callable[..., Awaitable[Counter[str]]]
+
+
+@pytest.fixture
+def run_due(notify: tuple[AsgiFastStream, Runtime], notify_settings: NotifySettings) -> RunDue:
+    """One worker pass at an explicit time, as `loyalty notify run-due --at` does."""
+    runtime = notify[1]
+
+    async def run(at: datetime, settings: NotifySettings | None = None) -> Counter[str]:
+        relay = runtime.relay
+        worker = make_worker(
+            runtime.require_pool(),
+            settings or notify_settings,
+            FixedClock(at),
+            relay.wake if relay is not None else lambda: None,
+        )
+        try:
+            return await worker.run_due(at)
+        finally:
+            for channel in worker.deliverer.channels.values():
+                await channel.close()
+
+    return run

@@ -1,0 +1,1 @@
+"""Pure notify rules: what to send when, and whether a message may go now; no I/O, no clock."""

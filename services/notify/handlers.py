@@ -1,0 +1,173 @@
+"""Batch handlers: keep notify's projections and plan the messages each event asks for."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import structlog
+
+from services.notify.adapters import outcomes, projections, schedule
+from services.notify.adapters.projections import CustomerPatch
+from services.notify.domain import triggers
+from services.notify.domain.messages import PlannedMessage, cart_cancel_key
+from services.notify.settings import NotifySettings
+from shared.clock import Clock
+from shared.consumer import Incoming, Rejection
+from shared.db import Connection
+from shared.events import CustomerSignedUp, CustomerUpdated
+from shared.outbox import enqueue
+
+log = structlog.get_logger(__name__)
+
+ORDERED = frozenset({"order.placed", "order.paid", "order.completed"})
+
+
+async def on_customers(
+    conn: Connection, events: Sequence[Incoming], *, clock: Clock
+) -> list[Rejection]:
+    """Profile, consent and push subscription; a welcome for each sign-up."""
+    patches: dict[str, CustomerPatch] = {}
+    plans: list[PlannedMessage] = []
+    for incoming in events:
+        event = incoming.event
+        if event is None:
+            continue
+        data = event.data
+        fields = _signed_up(data) if isinstance(data, CustomerSignedUp) else _updated(data)
+        if isinstance(data, CustomerSignedUp):
+            fields["signed_up_at"] = event.time.isoformat()
+            plans += triggers.welcome(data, at=event.time)
+        previous = patches.get(data.customer_id)
+        merged = {**previous.fields, **fields} if previous else fields
+        patches[data.customer_id] = CustomerPatch(data.customer_id, merged, event.time)
+    await projections.patch_customers(conn, list(patches.values()))
+    await schedule.schedule(conn, plans, clock.now())
+    return []
+
+
+def _signed_up(data: CustomerSignedUp) -> dict[str, Any]:
+    return {
+        "email": data.email,
+        "name": data.name,
+        "locale": data.locale,
+        "time_zone": data.time_zone,
+        "birthday": data.birthday.isoformat() if data.birthday else None,
+        "consent_email": data.consent.email,
+        "consent_push": data.consent.push,
+        "push_subscription": (
+            data.push_subscription.model_dump(mode="json") if data.push_subscription else None
+        ),
+    }
+
+
+def _updated(data: CustomerUpdated) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        name: getattr(data, name)
+        for name in ("email", "name", "locale", "time_zone")
+        if getattr(data, name) is not None
+    }
+    if data.birthday is not None:
+        fields["birthday"] = data.birthday.isoformat()
+    if data.consent is not None:
+        fields["consent_email"] = data.consent.email
+        fields["consent_push"] = data.consent.push
+    if data.push_subscription is not None:
+        fields["push_subscription"] = data.push_subscription.model_dump(mode="json")
+    return fields
+
+
+async def on_orders(
+    conn: Connection, events: Sequence[Incoming], *, clock: Clock
+) -> list[Rejection]:
+    """An order cancels the customer's pending cart reminders and feeds win-back."""
+    orders = [
+        (e.event.data.order_id, e.event.data.customer_id, e.event.time)
+        for e in events
+        if e.event is not None and e.event.type in ORDERED
+    ]
+    latest = await projections.record_orders(conn, orders)
+    now = clock.now()
+    keys = {customer: cart_cancel_key(customer) for customer in latest}
+    cancelled = await schedule.cancel_for_orders(conn, latest, keys, now)
+    await enqueue(
+        conn, projections.SCHEMA, [outcomes.suppressed(m, "ordered", now) for m in cancelled]
+    )
+    for message in cancelled:
+        log.info(
+            "notification_cancelled",
+            notification_id=message.notification_id,
+            customer_id=message.customer_id,
+            reason="ordered",
+        )
+    return []
+
+
+async def on_carts(
+    conn: Connection, events: Sequence[Incoming], *, clock: Clock, settings: NotifySettings
+) -> list[Rejection]:
+    """Cart reminders in the configured steps."""
+    carts = [e.event for e in events if e.event is not None]
+    with_push = await projections.push_subscribers(conn, [c.data.customer_id for c in carts])
+    steps = [(s.after_minutes, s.coupon) for s in settings.cart_reminder_steps]
+    plans: list[PlannedMessage] = []
+    for event in carts:
+        plans += triggers.cart_reminders(
+            event.data, at=event.time, steps=steps, has_push=event.data.customer_id in with_push
+        )
+    await schedule.schedule(conn, plans, clock.now())
+    return []
+
+
+async def on_points(
+    conn: Connection, events: Sequence[Incoming], *, clock: Clock
+) -> list[Rejection]:
+    """Balances; a daily digest of points earned; a warning before points expire."""
+    present = [e.event for e in events if e.event is not None]
+    customers = [e.data.customer_id for e in present]
+    with_push = await projections.push_subscribers(conn, customers)
+    zones = await projections.time_zones(conn, customers)
+    balances: dict[str, tuple[int, datetime]] = {}
+    digests: list[PlannedMessage] = []
+    plans: list[PlannedMessage] = []
+    for event in present:
+        data, customer = event.data, event.data.customer_id
+        has_push = customer in with_push
+        if event.type == "points.expiring":
+            balances[customer] = (data.balance, event.time)
+            plans += triggers.points_expiring(event.id, data, at=event.time, has_push=has_push)
+            continue
+        balances[customer] = (data.balance_after, event.time)
+        if event.type == "points.earned":
+            day = event.time.astimezone(ZoneInfo(zones.get(customer, "UTC"))).date()
+            digests += triggers.points_digest(
+                customer, data.delta, at=event.time, local_day=day, has_push=has_push
+            )
+    await projections.set_balances(conn, balances)
+    await schedule.add_to_digest(conn, digests, clock.now())
+    await schedule.schedule(conn, plans, clock.now())
+    return []
+
+
+async def on_tiers(
+    conn: Connection, events: Sequence[Incoming], *, clock: Clock
+) -> list[Rejection]:
+    """The tier and its benefits; upgraded, downgraded and at-risk messages."""
+    present = [e.event for e in events if e.event is not None]
+    with_push = await projections.push_subscribers(conn, [e.data.customer_id for e in present])
+    tiers: dict[str, tuple[str, str, list[str], datetime]] = {}
+    plans: list[PlannedMessage] = []
+    for event in present:
+        data = event.data
+        has_push = data.customer_id in with_push
+        if event.type == "tier.changed":
+            name = data.tier_name or data.to_tier
+            tiers[data.customer_id] = (data.to_tier, name, list(data.benefits), data.effective_at)
+            plans += triggers.tier_changed(event.id, data, at=event.time, has_push=has_push)
+        else:
+            plans += triggers.tier_at_risk(event.id, data, at=event.time, has_push=has_push)
+    await projections.set_tiers(conn, tiers)
+    await schedule.schedule(conn, plans, clock.now())
+    return []

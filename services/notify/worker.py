@@ -1,0 +1,109 @@
+"""The delivery worker: claim due messages with SKIP LOCKED in short transactions and send them."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import asyncpg
+import structlog
+
+from services.notify.adapters import recurring, schedule
+from services.notify.delivery import Deliverer
+from shared.clock import Clock
+from shared.db import Connection
+from shared.retry import Backoff, is_transient
+
+log = structlog.get_logger(__name__)
+
+SWEEP_EVERY = timedelta(minutes=10)
+
+
+@dataclass
+class Worker:
+    """Sends what is due. Any number of workers, in any number of processes, share the work."""
+
+    pool: asyncpg.Pool
+    clock: Clock
+    deliverer: Deliverer
+    last_sweep: datetime | None = field(default=None)
+
+    async def run_due(self, at: datetime | None = None) -> Counter[str]:
+        """Process everything due at `at` (default: now) once; returns outcomes counted."""
+        now = at or self.clock.now()
+        await self.sweep(now)
+        outcomes: Counter[str] = Counter()
+        settings = self.deliverer.settings
+        while True:
+            lease = timedelta(seconds=settings.lease_s)
+            async with self.pool.acquire() as conn:
+                async with conn.transaction():
+                    claimed = await schedule.claim_due(
+                        conn, now, now + lease, settings.worker_batch, settings.worker_scope
+                    )
+                for message in claimed:
+                    outcomes[await self._deliver(conn, message, now)] += 1
+            if len(claimed) < settings.worker_batch or outcomes["busy"]:
+                return outcomes
+            if at is None:
+                now = self.clock.now()
+
+    async def _deliver(self, conn: Connection, message: schedule.Claimed, now: datetime) -> str:
+        try:
+            return await self.deliverer.deliver(conn, message, now)
+        except Exception as exc:
+            if is_transient(exc):
+                raise  # the database is away: end the pass; the lease brings the row back
+            # One message's bug must not hold up the others: its lease expires, it is tried
+            # again and, after max_attempts, recorded as failed.
+            log.exception("notification_crashed", notification_id=message.notification_id)
+            return "crashed"
+
+    async def sweep(self, now: datetime) -> None:
+        """Plan birthdays and win-backs at most every SWEEP_EVERY (always for run-due)."""
+        if self.last_sweep is not None and now - self.last_sweep < SWEEP_EVERY:
+            return
+        settings = self.deliverer.settings
+        async with self.pool.acquire() as conn:
+            birthdays = await recurring.plan_birthdays(
+                conn,
+                now,
+                voucher=settings.birthday_voucher,
+                zone="UTC",
+                scope=settings.worker_scope,
+            )
+            winbacks = await recurring.plan_winbacks(
+                conn,
+                now,
+                days=settings.winback_days,
+                coupon=settings.winback_coupon,
+                min_order=settings.winback_min_order,
+                scope=settings.worker_scope,
+            )
+        self.last_sweep = now
+        if birthdays or winbacks:
+            log.info("recurring_planned", birthdays=birthdays, winbacks=winbacks)
+
+    async def run_forever(self) -> None:
+        """The service's background loop: a pass, then a pause when nothing was due."""
+        backoff = Backoff(cap=self.deliverer.settings.worker_idle_s * 4)
+        try:
+            while True:
+                try:
+                    outcomes = await self.run_due()
+                    backoff.reset()
+                except Exception as exc:
+                    if not is_transient(exc):
+                        raise
+                    log.warning("delivery_pass_retry", error=repr(exc))
+                    await asyncio.sleep(backoff.next_delay())
+                    continue
+                if outcomes:
+                    log.info("delivery_pass", **dict(outcomes))
+                if not outcomes or outcomes["busy"]:
+                    await asyncio.sleep(self.deliverer.settings.worker_idle_s)
+        finally:
+            for channel in self.deliverer.channels.values():
+                await channel.close()
