@@ -38,17 +38,36 @@ class Worker:
         settings = self.deliverer.settings
         while True:
             lease = timedelta(seconds=settings.lease_s)
-            async with self.pool.acquire() as conn:
-                async with conn.transaction():
-                    claimed = await schedule.claim_due(
-                        conn, now, now + lease, settings.worker_batch, settings.worker_scope
-                    )
-                for message in claimed:
-                    outcomes[await self._deliver(conn, message, now)] += 1
+            async with self.pool.acquire() as conn, conn.transaction():
+                claimed = await schedule.claim_due(
+                    conn, now, now + lease, settings.worker_batch, settings.worker_scope
+                )
+            outcomes.update(await self._deliver_all(claimed, now))
             if len(claimed) < settings.worker_batch or outcomes["busy"]:
                 return outcomes
             if at is None:
                 now = self.clock.now()
+
+    async def _deliver_all(self, claimed: list[schedule.Claimed], now: datetime) -> list[str]:
+        """Customers in parallel (up to worker_concurrency, each with its own connection), one
+        customer's messages in order, transactional first. Every started message finishes
+        before a transient failure ends the pass: none is left half-recorded."""
+        slots = asyncio.Semaphore(self.deliverer.settings.worker_concurrency)
+        by_customer: dict[str, list[schedule.Claimed]] = {}
+        for message in claimed:
+            by_customer.setdefault(message.customer_id, []).append(message)
+
+        async def one_customer(messages: list[schedule.Claimed]) -> list[str]:
+            async with slots, self.pool.acquire() as conn:
+                return [await self._deliver(conn, m, now) for m in messages]
+
+        results = await asyncio.gather(
+            *(one_customer(m) for m in by_customer.values()), return_exceptions=True
+        )
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        return [outcome for r in results if isinstance(r, list) for outcome in r]
 
     async def _deliver(self, conn: Connection, message: schedule.Claimed, now: datetime) -> str:
         try:

@@ -1,0 +1,105 @@
+"""`loyalty notify run-due --at` and `loyalty notify preview`, run the way an operator runs them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+from notify_support import SmtpInbox, signed_up
+from support import TopicTail, encoded, eventually, unique
+
+from shared.infrastructure import Endpoints
+
+T0 = datetime(2026, 11, 2, 3, 0, tzinfo=UTC)  # 10:00 in Ho Chi Minh City
+
+
+def loyalty(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "services.cli", *args],
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+async def test_run_due_at_a_given_time_sends_what_is_due_and_publishes_the_outcome(
+    infrastructure: Endpoints, spawn: type
+) -> None:
+    scope = unique("e2e-cmd")
+    inbox = SmtpInbox().start()
+    env = {
+        "LOYALTY_SMTP_PORT": str(inbox.port),
+        "LOYALTY_UNSUBSCRIBE_SECRET": "c" * 40,
+        "LOYALTY_WORKER_SCOPE": scope,
+    }
+    service = spawn("notify", None, *env.items(), ("LOYALTY_WORKER_ENABLED", "false"))
+    db = await asyncpg.connect(infrastructure.database_url)
+    producer = AIOKafkaProducer(bootstrap_servers=infrastructure.kafka_bootstrap, acks="all")
+    await producer.start()
+    customer = f"{scope}-1"
+    try:
+        await asyncio.to_thread(service.start)
+        event = signed_up(customer, T0, email=f"{customer}@mail.example", locale="en-US")
+        await producer.send_and_wait("shop.customers", encoded(event), key=customer.encode())
+        await eventually(
+            lambda: db.fetchval(
+                "SELECT count(*) FROM notify.scheduled WHERE customer_id = $1", customer
+            ),
+            lambda n: n == 1,
+        )
+        async with TopicTail(infrastructure.kafka_bootstrap, "loyalty.notifications") as tail:
+            early = await asyncio.to_thread(
+                loyalty,
+                "notify",
+                "run-due",
+                "--at",
+                (T0 - timedelta(minutes=1)).isoformat(),
+                env=env,
+            )
+            due = await asyncio.to_thread(
+                loyalty,
+                "notify",
+                "run-due",
+                "--at",
+                (T0 + timedelta(minutes=1)).isoformat(),
+                env=env,
+            )
+            published = await tail.collect(lambda r: r.key == customer.encode(), count=1)
+    finally:
+        await producer.stop()
+        await db.close()
+        inbox.stop()
+
+    assert early.returncode == 0, early.stderr[-2000:]
+    assert "nothing due" in early.stdout
+    assert due.returncode == 0, due.stderr[-2000:]
+    assert "sent=1" in due.stdout
+    assert [m.message["Subject"] for m in inbox.to(f"{customer}@mail.example")] == [
+        "Welcome, Nguyễn Văn An!"
+    ]
+    assert json.loads(published[0].value)["type"] == "notification.sent"
+
+
+def test_preview_writes_every_part_of_a_template_in_the_asked_locale(tmp_path: Path) -> None:
+    result = loyalty(
+        "notify", "preview", "cart_reminder", "--locale", "vi-VN", "--out", str(tmp_path)
+    )
+
+    assert result.returncode == 0, result.stderr[-2000:]
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == [
+        "cart_reminder.vi-VN.html",
+        "cart_reminder.vi-VN.push.json",
+        "cart_reminder.vi-VN.subject.txt",
+        "cart_reminder.vi-VN.txt",
+    ]
+    assert "1.234.567\xa0₫" in (tmp_path / "cart_reminder.vi-VN.txt").read_text()

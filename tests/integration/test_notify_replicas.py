@@ -1,0 +1,66 @@
+"""Several workers share one schedule: SKIP LOCKED claims, and each message goes once."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+from conftest import notify_customer
+from faststream.asgi import AsgiFastStream
+from notify_support import SmtpInbox, signed_up
+from support import encoded, eventually
+
+from services.notify.bootstrap import make_worker
+from services.notify.settings import NotifySettings
+from shared.clock import FixedClock
+from shared.runtime import Runtime
+
+T0 = datetime(2026, 10, 5, 3, 0, tzinfo=UTC)  # 10:00 in Ho Chi Minh City
+CUSTOMERS = 24
+
+
+async def test_two_workers_with_their_own_pools_send_each_message_exactly_once(
+    notify: tuple[AsgiFastStream, Runtime],
+    smtp: SmtpInbox,
+    db: asyncpg.Pool,
+    producer: AIOKafkaProducer,
+    notify_settings: NotifySettings,
+) -> None:
+    customers = [notify_customer() for _ in range(CUSTOMERS)]
+    for customer in customers:
+        event = signed_up(customer, T0, email=f"{customer}@mail.example")
+        await producer.send("shop.customers", encoded(event), key=customer.encode())
+    await producer.flush()
+    await eventually(
+        lambda: db.fetchval(
+            "SELECT count(*) FROM notify.scheduled WHERE customer_id = ANY($1::text[])", customers
+        ),
+        lambda n: n == CUSTOMERS,
+    )
+    settings = notify_settings.model_copy(update={"worker_batch": 4, "worker_concurrency": 2})
+    at = T0 + timedelta(minutes=1)
+    pools = [
+        await asyncpg.create_pool(settings.database_url.get_secret_value(), min_size=1, max_size=3)
+        for _ in range(2)
+    ]
+    workers = [make_worker(pool, settings, FixedClock(at)) for pool in pools]
+    try:
+        outcomes = await asyncio.gather(*(w.run_due(at) for w in workers))
+    finally:
+        for worker in workers:
+            for channel in worker.deliverer.channels.values():
+                await channel.close()
+        for pool in pools:
+            await pool.close()
+
+    received = Counter(m.rcpt_tos[0] for c in customers for m in smtp.to(f"{c}@mail.example"))
+    assert received == Counter(f"{c}@mail.example" for c in customers)
+    assert all(o["sent"] > 0 for o in outcomes)
+    statuses = await db.fetch(
+        "SELECT status, attempts FROM notify.scheduled WHERE customer_id = ANY($1::text[])",
+        customers,
+    )
+    assert {(r["status"], r["attempts"]) for r in statuses} == {("sent", 1)}
