@@ -9,7 +9,8 @@ import os
 import socket
 import ssl
 import threading
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -28,6 +29,18 @@ from support import unique
 
 from shared.events import CloudEvent, make_event
 from shared.events.catalog import TOPICS
+
+# This session's customers: its workers serve only ids with this prefix (LOYALTY_WORKER_SCOPE),
+# so sessions sharing the database never send each other's messages.
+NOTIFY_SCOPE = unique("nt")
+
+# One worker pass at an explicit time (the `run_due` fixture).
+RunDue = Callable[..., Awaitable[Counter[str]]]
+
+
+def notify_customer() -> str:
+    """A customer id inside this session's notify scope."""
+    return unique(NOTIFY_SCOPE)
 
 
 def b64url(raw: bytes) -> str:

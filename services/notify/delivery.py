@@ -28,6 +28,7 @@ from services.notify.domain.rules import retry_delay as backoff
 from services.notify.domain.tokens import sign_unsubscribe
 from services.notify.rendering import Renderer, TemplateProblem
 from services.notify.settings import NotifySettings
+from shared import metrics
 from shared.db import Connection
 from shared.errors import Bug
 from shared.outbox import OutboxMessage, enqueue
@@ -241,6 +242,7 @@ class Deliverer:
                 await enqueue(conn, SCHEMA, [event])
         if event is not None:
             self.on_commit()
+            metrics.NOTIFICATIONS.labels("notify", message.trigger, message.channel, status).inc()
 
 
 async def _customer(conn: Connection, customer_id: str) -> asyncpg.Record | None:

@@ -14,6 +14,7 @@ from services.notify.adapters.projections import CustomerPatch
 from services.notify.domain import triggers
 from services.notify.domain.messages import PlannedMessage, cart_cancel_key
 from services.notify.settings import NotifySettings
+from shared import metrics
 from shared.clock import Clock
 from shared.consumer import Incoming, Rejection
 from shared.db import Connection
@@ -96,6 +97,7 @@ async def on_orders(
         conn, projections.SCHEMA, [outcomes.suppressed(m, "ordered", now) for m in cancelled]
     )
     for message in cancelled:
+        metrics.NOTIFICATIONS.labels("notify", message.trigger, message.channel, "suppressed").inc()
         log.info(
             "notification_cancelled",
             notification_id=message.notification_id,

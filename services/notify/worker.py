@@ -12,6 +12,7 @@ import structlog
 
 from services.notify.adapters import recurring, schedule
 from services.notify.delivery import Deliverer
+from shared import metrics
 from shared.clock import Clock
 from shared.db import Connection
 from shared.retry import Backoff, is_transient
@@ -80,6 +81,14 @@ class Worker:
             log.exception("notification_crashed", notification_id=message.notification_id)
             return "crashed"
 
+    async def measure(self) -> None:
+        """The scheduler gauges: what is due and not sent, and the oldest one's delay."""
+        now = self.clock.now()
+        async with self.pool.acquire() as conn:
+            due, oldest = await schedule.backlog(conn, now, self.deliverer.settings.worker_scope)
+        metrics.SCHEDULER_BACKLOG.labels("notify").set(due)
+        metrics.SCHEDULER_OLDEST_DUE_AGE.labels("notify").set(oldest)
+
     async def sweep(self, now: datetime) -> None:
         """Plan birthdays and win-backs at most every SWEEP_EVERY (always for run-due)."""
         if self.last_sweep is not None and now - self.last_sweep < SWEEP_EVERY:
@@ -112,11 +121,15 @@ class Worker:
             while True:
                 try:
                     outcomes = await self.run_due()
+                    await self.measure()
                     backoff.reset()
                 except Exception as exc:
-                    if not is_transient(exc):
-                        raise
-                    log.warning("delivery_pass_retry", error=repr(exc))
+                    # A pass that fails is logged (a bug with its traceback) and tried again:
+                    # a worker that stopped for good would leave every customer unmessaged.
+                    if is_transient(exc):
+                        log.warning("delivery_pass_retry", error=repr(exc))
+                    else:
+                        log.exception("delivery_pass_crashed")
                     await asyncio.sleep(backoff.next_delay())
                     continue
                 if outcomes:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 
 import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
 from faststream.asgi import AsgiFastStream
-from notify_support import PushReceiver, SmtpInbox, vapid_private_key
+from notify_support import NOTIFY_SCOPE, PushReceiver, RunDue, SmtpInbox, vapid_private_key
 from pydantic import SecretStr
 from support import start_group_at_end, unique
 
@@ -78,14 +78,6 @@ async def producer(infrastructure: Endpoints) -> AsyncIterator[AIOKafkaProducer]
 
 # --- notify: a real SMTP server, a decrypting push receiver, the service without its worker ---
 
-NOTIFY_SCOPE = unique("nt")
-
-
-def notify_customer() -> str:
-    """A customer id inside this session's notify scope (see LOYALTY_WORKER_SCOPE)."""
-    return unique(NOTIFY_SCOPE)
-
-
 @pytest.fixture(scope="session")
 def smtp() -> Iterator[SmtpInbox]:
     inbox = SmtpInbox().start()
@@ -141,9 +133,6 @@ async def notify(notify_settings: NotifySettings) -> AsyncIterator[tuple[AsgiFas
         yield app, runtime
     finally:
         await app.stop()
-
-
-RunDue = Callable[..., Awaitable[Counter[str]]]
 
 
 @pytest.fixture

@@ -12,9 +12,15 @@ import asyncpg
 import httpx
 from aiokafka import AIOKafkaProducer
 from babel.numbers import format_currency
-from conftest import RunDue, notify_customer
 from faststream.asgi import AsgiFastStream
-from notify_support import SmtpInbox, cart_abandoned, order_placed, signed_up
+from notify_support import (
+    RunDue,
+    SmtpInbox,
+    cart_abandoned,
+    notify_customer,
+    order_placed,
+    signed_up,
+)
 from support import TopicTail, encoded, eventually
 
 from shared.events import CloudEvent

@@ -9,9 +9,15 @@ from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
-from conftest import RunDue, notify_customer
 from faststream.asgi import AsgiFastStream
-from notify_support import PushReceiver, SmtpInbox, cart_abandoned, signed_up
+from notify_support import (
+    PushReceiver,
+    RunDue,
+    SmtpInbox,
+    cart_abandoned,
+    notify_customer,
+    signed_up,
+)
 from py_vapid import Vapid02
 from support import TopicTail, encoded, eventually
 

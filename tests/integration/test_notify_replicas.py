@@ -8,9 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
-from conftest import notify_customer
 from faststream.asgi import AsgiFastStream
-from notify_support import SmtpInbox, signed_up
+from notify_support import SmtpInbox, notify_customer, signed_up
 from support import encoded, eventually
 
 from services.notify.bootstrap import make_worker

@@ -7,9 +7,8 @@ from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
-from conftest import RunDue, notify_customer
 from faststream.asgi import AsgiFastStream
-from notify_support import SmtpInbox, event_of, order_placed, signed_up
+from notify_support import RunDue, SmtpInbox, event_of, notify_customer, order_placed, signed_up
 from support import encoded, eventually, unique
 
 from shared.events import CloudEvent

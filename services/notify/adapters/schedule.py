@@ -255,3 +255,16 @@ async def ordered_since(conn: Connection, customer_id: str, since: datetime) -> 
             since,
         )
     )
+
+
+async def backlog(conn: Connection, now: datetime, scope: str = "") -> tuple[int, float]:
+    """Due messages not sent yet, and how long the oldest has waited past its time (seconds)."""
+    row = await conn.fetchrow(
+        f"""SELECT count(*) AS n, min(due_at) AS oldest FROM {SCHEMA}.scheduled
+            WHERE status IN ('pending', 'sending') AND due_at <= $1 AND customer_id LIKE $2""",
+        now,
+        scope_pattern(scope),
+    )
+    if row is None or row["oldest"] is None:
+        return 0, 0.0
+    return int(row["n"]), (now - row["oldest"]).total_seconds()
