@@ -78,6 +78,7 @@ async def producer(infrastructure: Endpoints) -> AsyncIterator[AIOKafkaProducer]
 
 # --- notify: a real SMTP server, a decrypting push receiver, the service without its worker ---
 
+
 @pytest.fixture(scope="session")
 def smtp() -> Iterator[SmtpInbox]:
     inbox = SmtpInbox().start()
