@@ -8,7 +8,12 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 log = structlog.get_logger(__name__)
 
 INPUT_TOPICS = ("shop.customers", "shop.orders", "shop.carts", "shop.engagement")
-OUTPUT_TOPICS = ("loyalty.points", "loyalty.tiers", "loyalty.notifications")
+OUTPUT_TOPICS = (
+    "loyalty.points",
+    "loyalty.tiers",
+    "loyalty.memberships",
+    "loyalty.notifications",
+)
 ALL_TOPICS = INPUT_TOPICS + OUTPUT_TOPICS
 
 

@@ -43,6 +43,8 @@ from shared.events.money import (
 from shared.events.outputs import (
     Basis,
     Channel,
+    MembershipPurchased,
+    Multiplier,
     NotificationFailed,
     NotificationOutcome,
     NotificationSent,
@@ -73,7 +75,9 @@ __all__ = [
     "CustomerUpdated",
     "DataT",
     "LineItem",
+    "MembershipPurchased",
     "Money",
+    "Multiplier",
     "NewsletterSubscribed",
     "NonNegativeDecimal",
     "NotificationFailed",

@@ -64,6 +64,7 @@ TOPICS: Final = _frozen(
             "tier.changed": outputs.TierChanged,
             "tier.at_risk": outputs.TierAtRisk,
         },
+        "loyalty.memberships": {"membership.purchased": outputs.MembershipPurchased},
         "loyalty.notifications": {
             "notification.sent": outputs.NotificationSent,
             "notification.failed": outputs.NotificationFailed,

@@ -22,6 +22,8 @@ from shared.events.money import Currency, NonNegativeDecimal, check_minor_units
 __all__ = [
     "Basis",
     "Channel",
+    "MembershipPurchased",
+    "Multiplier",
     "NotificationFailed",
     "NotificationOutcome",
     "NotificationSent",
@@ -111,6 +113,20 @@ TierName = Annotated[Identifier, Field(description="A tier's code, such as 'gold
 Basis = Literal["spend", "points"]
 
 
+def _at_least_one(value: Decimal) -> Decimal:
+    if value < 1:
+        msg = "must be at least 1"
+        raise ValueError(msg)
+    return value
+
+
+Multiplier = Annotated[
+    NonNegativeDecimal,
+    AfterValidator(_at_least_one),
+    Field(description="Factor applied to base points earned in this tier; at least 1."),
+]
+
+
 def _check_basis(basis: Basis, amount: Decimal, currency: str | None, *, what: str) -> None:
     if basis == "spend":
         if currency is None:
@@ -131,6 +147,7 @@ class TierChanged(Contract):
 
     `qualifying_amount` is what the customer reached in the qualification window: money in
     `currency` when `basis` is 'spend', whole points (and no currency) when it is 'points'.
+    `multiplier` is what earn applies to base points for orders paid after `effective_at`.
     """
 
     customer_id: CustomerId
@@ -142,6 +159,11 @@ class TierChanged(Contract):
     basis: Basis
     currency: Currency | None = None
     effective_at: Timestamp
+    multiplier: Multiplier = Decimal(1)
+    tier_name: Label | None = Field(default=None, description="The new tier's display name.")
+    benefits: list[LongText] = Field(
+        default_factory=list, max_length=50, description="The new tier's benefits, for messages."
+    )
 
     @model_validator(mode="after")
     def _coherent(self) -> Self:
@@ -168,6 +190,26 @@ class TierAtRisk(Contract):
     @model_validator(mode="after")
     def _coherent(self) -> Self:
         _check_basis(self.basis, self.needed_amount, self.currency, what="needed_amount")
+        return self
+
+
+# loyalty.memberships
+
+
+class MembershipPurchased(Contract):
+    """A customer paid for a membership: it grants `tier` from `starts_at` until `ends_at`."""
+
+    customer_id: CustomerId
+    tier: TierName
+    starts_at: Timestamp
+    ends_at: Timestamp
+    order_id: Identifier = Field(description="The order that paid for the membership.")
+
+    @model_validator(mode="after")
+    def _ends_after_start(self) -> Self:
+        if self.ends_at <= self.starts_at:
+            msg = "ends_at must be later than starts_at"
+            raise ValueError(msg)
         return self
 
 
