@@ -8,7 +8,7 @@ from pathlib import Path
 from faststream.asgi import AsgiFastStream
 
 from services.earn.adapters.ledger import SCHEMA
-from services.earn.handlers import award_points
+from services.earn.handlers import award_points, record_tier_changes
 from services.earn.settings import EarnSettings
 from shared.clock import Clock
 from shared.runtime import Runtime, ServiceDefinition, build_app
@@ -19,7 +19,10 @@ def definition(settings: EarnSettings) -> ServiceDefinition:
         name="earn",
         schema=SCHEMA,
         migrations=Path(__file__).parent / "migrations",
-        handlers={"shop.orders": partial(award_points, rates=settings.earn_rates)},
+        handlers={
+            "shop.orders": partial(award_points, rates=settings.earn_rates),
+            "loyalty.tiers": record_tier_changes,
+        },
         produces=("loyalty.points",),
     )
 

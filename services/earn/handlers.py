@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 import structlog
 
 from services.earn.adapters.ledger import SCHEMA, NewEntry, WrittenEntry, append_entries
+from services.earn.adapters.tiers import TierSeen, multipliers_at, record_tiers
 from services.earn.domain.points import EarnRate, points_for
 from shared import metrics
 from shared.consumer import Incoming, Rejection
@@ -26,17 +27,17 @@ async def award_points(
     *,
     rates: Mapping[str, EarnRate],
 ) -> list[Rejection]:
-    """order.paid earns points at the base rate of its currency: one ledger entry per order.
+    """order.paid earns points at the base rate of its currency, times the multiplier of the
+    customer's tier when the order was paid: one ledger entry per order.
 
     The entry id derives from the input event id, so a replay can never credit twice even if
     the inbox were bypassed. Other order events are recorded (inbox) and left to later rules.
     """
     entries: list[NewEntry] = []
     rejections: list[Rejection] = []
-    for incoming in events:
-        event = incoming.event
-        if event is None or event.type != "order.paid":
-            continue
+    paid = [(i, e) for i in events if (e := i.event) is not None and e.type == "order.paid"]
+    multipliers = await multipliers_at(conn, [(e.subject, e.time) for _, e in paid])
+    for (incoming, event), multiplier in zip(paid, multipliers, strict=True):
         order = event.data
         rate = rates.get(order.currency)
         if rate is None:
@@ -46,7 +47,7 @@ async def award_points(
             )
             rejections.append(Rejection(incoming, error))
             continue
-        points = points_for(order.totals.total.amount, rate)
+        points = points_for(order.totals.total.amount, rate, multiplier)
         if points == 0:
             continue
         entries.append(
@@ -66,6 +67,26 @@ async def award_points(
     for w in written:
         metrics.POINTS_ISSUED.labels("earn", "points").inc(w.entry.delta)
     return rejections
+
+
+async def record_tier_changes(conn: Connection, events: Sequence[Incoming]) -> list[Rejection]:
+    """tier.changed tells earn the multiplier from its effective time on; tier.at_risk is not
+    earn's concern."""
+    await record_tiers(
+        conn,
+        [
+            TierSeen(
+                event_id=event.id,
+                customer_id=event.data.customer_id,
+                tier=event.data.to_tier,
+                multiplier=event.data.multiplier,
+                effective_at=event.data.effective_at,
+            )
+            for incoming in events
+            if (event := incoming.event) is not None and event.type == "tier.changed"
+        ],
+    )
+    return []
 
 
 def _points_earned(written: WrittenEntry) -> OutboxMessage:

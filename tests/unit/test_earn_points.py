@@ -61,3 +61,19 @@ def test_bad_rates_are_refused_at_start(monkeypatch: pytest.MonkeyPatch, bad: st
     monkeypatch.setenv("LOYALTY_EARN_RATES", bad)
     with pytest.raises(ValueError, match="earn_rates"):
         EarnSettings()
+
+
+@pytest.mark.parametrize(
+    ("amount", "multiplier", "points"),
+    [
+        ("259000", "1", 25),
+        ("259000", "1.25", 31),  # 25 base points x 1.25 = 31.25
+        ("10000", "1.5", 1),  # 1 x 1.5 = 1.5
+        ("20000", "1.5", 3),
+        ("9999", "3", 0),  # no base points, nothing to multiply
+    ],
+)
+def test_tier_multiplier_applies_to_the_base_points_then_rounds_down(
+    amount: str, multiplier: str, points: int
+) -> None:
+    assert points_for(Decimal(amount), VND, Decimal(multiplier)) == points

@@ -1,0 +1,58 @@
+"""Earn's projection of customer tiers (from loyalty.tiers): the multiplier at a given time."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from services.earn.adapters.ledger import SCHEMA
+from shared.db import Connection
+
+
+@dataclass(frozen=True, slots=True)
+class TierSeen:
+    """A tier.changed event as earn keeps it."""
+
+    event_id: str
+    customer_id: str
+    tier: str
+    multiplier: Decimal
+    effective_at: datetime
+
+
+async def record_tiers(conn: Connection, changes: Sequence[TierSeen]) -> None:
+    if not changes:
+        return
+    await conn.execute(
+        f"""INSERT INTO {SCHEMA}.customer_tiers
+                (event_id, customer_id, tier, multiplier, effective_at)
+            SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::numeric[],
+                                 $5::timestamptz[])
+            ON CONFLICT (event_id) DO NOTHING""",
+        [c.event_id for c in changes],
+        [c.customer_id for c in changes],
+        [c.tier for c in changes],
+        [c.multiplier for c in changes],
+        [c.effective_at for c in changes],
+    )
+
+
+async def multipliers_at(conn: Connection, paid: Sequence[tuple[str, datetime]]) -> list[Decimal]:
+    """For each (customer, paid at): the multiplier of the tier in force just before; 1 when
+    earn knows of no tier change by then."""
+    if not paid:
+        return []
+    rows = await conn.fetch(
+        f"""SELECT o.n, t.multiplier
+            FROM unnest($1::text[], $2::timestamptz[]) WITH ORDINALITY AS o(customer_id, at, n)
+            LEFT JOIN LATERAL (
+                SELECT multiplier FROM {SCHEMA}.customer_tiers c
+                WHERE c.customer_id = o.customer_id AND c.effective_at < o.at
+                ORDER BY c.effective_at DESC, c.seq DESC LIMIT 1) t ON true
+            ORDER BY o.n""",
+        [customer for customer, _ in paid],
+        [at for _, at in paid],
+    )
+    return [row["multiplier"] or Decimal(1) for row in rows]
