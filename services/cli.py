@@ -14,6 +14,7 @@ import uvicorn
 from services.dlq.commands import add_dlq_commands
 from services.notify.commands import add_notify_commands
 from services.registry import SERVICES
+from services.tiering.commands import add_tiering_commands
 from shared.logs import configure_logging
 from shared.settings import CommonSettings
 
@@ -65,6 +66,7 @@ def _parser() -> argparse.ArgumentParser:
 
     add_dlq_commands(sub)
     add_notify_commands(sub)
+    add_tiering_commands(sub)
     return parser
 
 

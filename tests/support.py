@@ -30,8 +30,9 @@ def order_paid(
     currency: str = "VND",
     order_id: str | None = None,
     event_id: str | None = None,
+    at: datetime | None = None,
 ) -> CloudEvent[Any]:
-    """An order.paid event for one line whose price is the whole total."""
+    """An order.paid event for one line whose price is the whole total (paid now unless `at`)."""
     model = TOPICS["shop.orders"]["order.paid"]
     amount = Decimal(total)
     data = model.model_validate(
@@ -57,6 +58,68 @@ def order_paid(
         subject=customer_id,
         data=data,
         id=event_id,
+        time=at or datetime.now(UTC),
+    )
+
+
+def order_refunded(
+    customer_id: str,
+    order_id: str,
+    *,
+    amount: str | None = None,
+    currency: str = "VND",
+    at: datetime | None = None,
+) -> CloudEvent[Any]:
+    """A partial refund of `amount`, or a full refund when no amount is given."""
+    data = TOPICS["shop.orders"]["order.refunded"].model_validate(
+        {
+            "order_id": order_id,
+            "customer_id": customer_id,
+            "refund": {"amount": amount or "0", "currency": currency},
+            "full": amount is None,
+        }
+    )
+    return make_event(
+        "order.refunded",
+        source="tests/shop",
+        subject=customer_id,
+        data=data,
+        time=at or datetime.now(UTC),
+    )
+
+
+def order_cancelled(
+    customer_id: str, order_id: str, *, at: datetime | None = None
+) -> CloudEvent[Any]:
+    data = TOPICS["shop.orders"]["order.cancelled"].model_validate(
+        {"order_id": order_id, "customer_id": customer_id}
+    )
+    return make_event(
+        "order.cancelled",
+        source="tests/shop",
+        subject=customer_id,
+        data=data,
+        time=at or datetime.now(UTC),
+    )
+
+
+def membership_purchased(
+    customer_id: str, tier: str, *, starts_at: datetime, ends_at: datetime
+) -> CloudEvent[Any]:
+    data = TOPICS["loyalty.memberships"]["membership.purchased"].model_validate(
+        {
+            "customer_id": customer_id,
+            "tier": tier,
+            "starts_at": starts_at,
+            "ends_at": ends_at,
+            "order_id": unique("m"),
+        }
+    )
+    return make_event(
+        "membership.purchased",
+        source="tests/shop",
+        subject=customer_id,
+        data=data,
         time=datetime.now(UTC),
     )
 
@@ -164,6 +227,17 @@ class TopicTail:
     async def __aexit__(self, *exc: object) -> None:
         if self._consumer is not None:
             await self._consumer.stop()
+
+    async def settle(self, accept: Callable[[Any], bool], *, seconds: float) -> list[Any]:
+        """Every record that `accept` within `seconds`: to show that nothing more arrives."""
+        assert self._consumer is not None
+        found: list[Any] = []
+        deadline = asyncio.get_running_loop().time() + seconds
+        while (left := deadline - asyncio.get_running_loop().time()) > 0:
+            batch = await self._consumer.getmany(timeout_ms=int(min(left, 0.5) * 1000) + 1)
+            for records in batch.values():
+                found.extend(r for r in records if accept(r))
+        return found
 
     async def collect(
         self, accept: Callable[[Any], bool], *, count: int, timeout: float = 30.0

@@ -1,32 +1,80 @@
-"""The one place that wires the tiering service: settings, clock, handlers, runtime."""
+"""The one place that wires the tiering service: settings, programme, clock, handlers, runtime."""
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
+from typing import Final
 
 from faststream.asgi import AsgiFastStream
+from faststream.asgi.types import ASGIApp
 
+from services.tiering.domain.rules import Basis, Programme
+from services.tiering.evaluation import evaluate_periodically
+from services.tiering.handlers import apply_activity, apply_memberships
+from services.tiering.http import build_api
+from services.tiering.programme import load_programme
 from services.tiering.settings import TieringSettings
-from shared.clock import Clock
-from shared.journal import journal_handler
+from shared.clock import Clock, SystemClock
 from shared.runtime import Runtime, ServiceDefinition, build_app
 
-SCHEMA = "tiering"
-CONSUMES = ("shop.orders", "loyalty.points")
+SCHEMA: Final = "tiering"
+MIGRATIONS: Final = Path(__file__).parent / "migrations"
+MEMBERSHIPS: Final = "loyalty.memberships"
 
 
-def definition(settings: TieringSettings) -> ServiceDefinition:
+def basis_topic(programme: Programme) -> str:
+    """The topic whose events move the qualifying totals."""
+    return "shop.orders" if programme.basis is Basis.SPEND else "loyalty.points"
+
+
+def definition(
+    settings: TieringSettings,
+    *,
+    clock: Clock | None = None,
+    programme: Programme | None = None,
+) -> ServiceDefinition:
+    """Raises ProgrammeError, naming the setting, when the programme file is not valid."""
+    programme = programme or load_programme(settings.tiering_programme)
+    clock = clock or SystemClock()
+
+    def http_api(runtime: Runtime) -> ASGIApp:
+        key = settings.tiering_admin_api_key
+        return build_api(runtime, programme=programme, admin_api_key=key)
+
     return ServiceDefinition(
         name="tiering",
         schema=SCHEMA,
-        migrations=Path(__file__).parent / "migrations",
-        handlers={topic: journal_handler(SCHEMA) for topic in CONSUMES},
+        migrations=MIGRATIONS,
+        handlers={
+            basis_topic(programme): partial(
+                apply_activity, programme=programme, schema=SCHEMA, clock=clock
+            ),
+            MEMBERSHIPS: partial(
+                apply_memberships, programme=programme, schema=SCHEMA, clock=clock
+            ),
+        },
         produces=("loyalty.tiers",),
+        http_api=http_api,
+        background=(
+            partial(
+                evaluate_periodically,
+                programme=programme,
+                chunk=settings.tiering_evaluation_chunk,
+                interval_s=settings.tiering_evaluation_interval_s,
+                retention_days=settings.tiering_parked_retention_days,
+            ),
+        ),
     )
 
 
 def bootstrap(
-    settings: TieringSettings | None = None, *, clock: Clock | None = None
+    settings: TieringSettings | None = None,
+    *,
+    clock: Clock | None = None,
+    programme: Programme | None = None,
 ) -> tuple[AsgiFastStream, Runtime]:
     settings = settings or TieringSettings()
-    return build_app(definition(settings), settings, clock=clock)
+    clock = clock or SystemClock()
+    service = definition(settings, clock=clock, programme=programme)
+    return build_app(service, settings, clock=clock)

@@ -1,12 +1,14 @@
-"""An earn service running in the test process against the real broker and database."""
+"""Earn and tiering services running in the test process against the real broker and database."""
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
+import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 from faststream.asgi import AsgiFastStream
@@ -19,9 +21,13 @@ from services.earn.settings import EarnSettings
 from services.notify.bootstrap import bootstrap as notify_bootstrap
 from services.notify.bootstrap import make_worker
 from services.notify.settings import NotifySettings
+from services.tiering.bootstrap import bootstrap as tiering_bootstrap
+from services.tiering.settings import TieringSettings
 from shared.clock import FixedClock
 from shared.infrastructure import Endpoints
 from shared.runtime import Runtime, consumer_group
+
+ADMIN_API_KEY = "test-admin-key"
 
 # The session's own consumer groups, started at the topics' ends: its services see only what
 # its tests publish, whatever earlier runs or concurrent sessions left in the topics.
@@ -52,6 +58,45 @@ async def earn(infrastructure: Endpoints) -> AsyncIterator[Runtime]:
     await app.start()
     try:
         yield runtime
+    finally:
+        await app.stop()
+
+
+@dataclass(frozen=True)
+class TieringService:
+    """The running tiering service and a client of its HTTP API."""
+
+    runtime: Runtime
+    api: httpx.AsyncClient
+
+
+def tiering_settings(infrastructure: Endpoints) -> TieringSettings:
+    return TieringSettings(
+        consumer_group_prefix=GROUP_PREFIX,
+        kafka_bootstrap_servers=infrastructure.kafka_bootstrap,
+        database_url=SecretStr(infrastructure.database_url),
+        log_format="console",
+        batch_timeout_ms=20,
+        outbox_idle_poll_s=0.05,
+        tiering_admin_api_key=SecretStr(ADMIN_API_KEY),
+    )
+
+
+@pytest.fixture(scope="session")
+async def tiering(infrastructure: Endpoints) -> AsyncIterator[TieringService]:
+    """The tiering service with the shipped programme (VND, rolling 365 days), for the session."""
+    settings = tiering_settings(infrastructure)
+    app, runtime = tiering_bootstrap(settings)
+    await start_group_at_end(
+        settings.kafka_bootstrap_servers,
+        consumer_group(settings, "tiering"),
+        list(runtime.definition.handlers),
+    )
+    await app.start()
+    transport = httpx.ASGITransport(app=app)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://tiering") as api:
+            yield TieringService(runtime, api)
     finally:
         await app.stop()
 

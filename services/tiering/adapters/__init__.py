@@ -1,0 +1,1 @@
+"""Adapters of the tiering service: SQL repositories and the events it publishes."""

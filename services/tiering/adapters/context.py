@@ -1,0 +1,68 @@
+"""Everything the rules read about a set of locked customers, and writing back what they decide."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from services.tiering.adapters.contributions import load_activity
+from services.tiering.adapters.customers import StoredCustomer, save_customers
+from services.tiering.adapters.floors import load_floors
+from services.tiering.adapters.history import record_changes
+from services.tiering.adapters.publishing import change_id, tier_at_risk, tier_changed
+from services.tiering.domain.activity import Activity
+from services.tiering.domain.calendar import earliest_day_needed
+from services.tiering.domain.rules import Programme, WindowKind
+from services.tiering.domain.state import AtRisk, Floor, TierChange, TierState
+from shared.db import Connection
+from shared.outbox import enqueue
+
+
+@dataclass
+class Context:
+    """The activity and floors of the customers a batch works on."""
+
+    activity: dict[str, Activity]
+    floors: dict[str, list[Floor]]
+
+
+def earliest(state: TierState, *instants: datetime) -> datetime:
+    """The first instant the rules may look at for this customer: its own catch-up start."""
+    known = [state.evaluated_until, state.review_at, state.below_since, *instants]
+    return min(at for at in known if at is not None)
+
+
+async def load_context(
+    conn: Connection,
+    schema: str,
+    programme: Programme,
+    from_instant: Mapping[str, datetime],
+) -> Context:
+    """Activity from the first day each customer's checks can read; floors that still matter."""
+    since = {c: earliest_day_needed(programme, at) for c, at in from_instant.items()}
+    lifetime = programme.window.kind is WindowKind.LIFETIME
+    activity = await load_activity(conn, schema, since, keep_before=lifetime)
+    oldest = min(from_instant.values(), default=None)
+    floors = await load_floors(conn, schema, from_instant, ending_after=oldest)
+    return Context(activity, floors)
+
+
+async def persist(
+    conn: Connection,
+    schema: str,
+    programme: Programme,
+    *,
+    customers: Sequence[StoredCustomer],
+    changes: Sequence[TierChange],
+    warnings: Sequence[AtRisk],
+    now: datetime,
+) -> int:
+    """Write states, append new history and enqueue its events; returns the events enqueued."""
+    await save_customers(conn, schema, customers)
+    identified = [(change_id(c), c) for c in changes]
+    new = await record_changes(conn, schema, identified)
+    messages = [tier_changed(programme, c, i) for i, c in identified if i in new]
+    messages += [tier_at_risk(programme, w, now=now) for w in warnings]
+    await enqueue(conn, schema, messages)
+    return len(messages)

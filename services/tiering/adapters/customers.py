@@ -1,0 +1,141 @@
+"""Customer tier state in PostgreSQL: locked, read and written a batch at a time."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+
+from services.tiering.domain.state import TierState
+from shared.db import Connection
+
+_COLUMNS = """customer_id, tier, tier_since, earned_tier, earned_at, review_at, below_since,
+    warned_deadline, evaluated_until, next_check_at, source_topic, source_partition,
+    source_offset"""
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """Where a record sits in its topic; one customer's records share a partition."""
+
+    topic: str
+    partition: int
+    offset: int
+
+    def covers(self, topic: str, partition: int, offset: int) -> bool:
+        """Whether the record at (topic, partition, offset) is at or before this position."""
+        return (topic, partition) == (self.topic, self.partition) and offset <= self.offset
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCustomer:
+    state: TierState
+    position: Position | None
+    next_check_at: datetime | None = None
+
+
+async def lock_customers(
+    conn: Connection, schema: str, customer_ids: Iterable[str], entry_tier: str
+) -> dict[str, StoredCustomer]:
+    """Create missing rows at the entry tier, then lock every row in customer-id order."""
+    ids = sorted(set(customer_ids))
+    if not ids:
+        return {}
+    await conn.execute(
+        f"""INSERT INTO {schema}.customers (customer_id, tier, earned_tier)
+            SELECT id, $2, $2 FROM unnest($1::text[]) AS id
+            ON CONFLICT (customer_id) DO NOTHING""",
+        ids,
+        entry_tier,
+    )
+    rows = await conn.fetch(
+        f"""SELECT {_COLUMNS} FROM {schema}.customers
+            WHERE customer_id = ANY($1::text[]) ORDER BY customer_id FOR UPDATE""",
+        ids,
+    )
+    return {row["customer_id"]: stored(row) for row in rows}
+
+
+async def claim_due(
+    conn: Connection,
+    schema: str,
+    *,
+    now: datetime,
+    limit: int,
+    only: Sequence[str] | None = None,
+) -> dict[str, StoredCustomer]:
+    """Lock up to `limit` customers whose next check is due, skipping rows others hold."""
+    rows = await conn.fetch(
+        f"""SELECT {_COLUMNS} FROM {schema}.customers
+            WHERE next_check_at <= $1 AND ($3::text[] IS NULL OR customer_id = ANY($3::text[]))
+            ORDER BY next_check_at, customer_id
+            LIMIT $2 FOR UPDATE SKIP LOCKED""",
+        now,
+        limit,
+        list(only) if only is not None else None,
+    )
+    return {row["customer_id"]: stored(row) for row in rows}
+
+
+async def read_customer(conn: Connection, schema: str, customer_id: str) -> StoredCustomer | None:
+    row = await conn.fetchrow(
+        f"SELECT {_COLUMNS} FROM {schema}.customers WHERE customer_id = $1", customer_id
+    )
+    return None if row is None else stored(row)
+
+
+async def save_customers(conn: Connection, schema: str, rows: Sequence[StoredCustomer]) -> None:
+    """Write states back, one statement for the whole batch."""
+    if not rows:
+        return
+    states = [r.state for r in rows]
+    await conn.execute(
+        f"""UPDATE {schema}.customers AS c SET
+                tier = u.tier, tier_since = u.tier_since, earned_tier = u.earned_tier,
+                earned_at = u.earned_at, review_at = u.review_at, below_since = u.below_since,
+                warned_deadline = u.warned_deadline, evaluated_until = u.evaluated_until,
+                next_check_at = u.next_check_at, source_topic = u.source_topic,
+                source_partition = u.source_partition, source_offset = u.source_offset,
+                updated_at = now()
+            FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[],
+                        $5::timestamptz[], $6::timestamptz[], $7::timestamptz[],
+                        $8::timestamptz[], $9::timestamptz[], $10::timestamptz[],
+                        $11::text[], $12::integer[], $13::bigint[])
+                 AS u(customer_id, tier, tier_since, earned_tier, earned_at, review_at,
+                      below_since, warned_deadline, evaluated_until, next_check_at,
+                      source_topic, source_partition, source_offset)
+            WHERE c.customer_id = u.customer_id""",
+        [s.customer_id for s in states],
+        [s.tier for s in states],
+        [s.tier_since for s in states],
+        [s.earned for s in states],
+        [s.earned_at for s in states],
+        [s.review_at for s in states],
+        [s.below_since for s in states],
+        [s.warned_deadline for s in states],
+        [s.evaluated_until for s in states],
+        [r.next_check_at for r in rows],
+        [r.position.topic if r.position else None for r in rows],
+        [r.position.partition if r.position else None for r in rows],
+        [r.position.offset if r.position else None for r in rows],
+    )
+
+
+def stored(row: asyncpg.Record) -> StoredCustomer:
+    state = TierState(
+        customer_id=row["customer_id"],
+        earned=row["earned_tier"],
+        earned_at=row["earned_at"],
+        review_at=row["review_at"],
+        below_since=row["below_since"],
+        tier=row["tier"],
+        tier_since=row["tier_since"],
+        evaluated_until=row["evaluated_until"],
+        warned_deadline=row["warned_deadline"],
+    )
+    position = None
+    if row["source_topic"] is not None:
+        position = Position(row["source_topic"], row["source_partition"], row["source_offset"])
+    return StoredCustomer(state, position, row["next_check_at"])

@@ -1,0 +1,271 @@
+"""Backfill: recompute every tier from a replay of the basis topic, then merge the differences.
+
+The replay runs the live handlers into a schema of its own (tiering_backfill), from the
+topic's first offsets up to the end offsets taken at the start, then evaluates it as of now.
+Each recomputed customer then replaces the live one, in chunks: contributions, parked
+movements and state; a tier.changed (reason "backfill") is published only where the tier in
+force differs. Customers the live consumers moved past the replay meanwhile are left alone
+and counted; running the backfill again picks them up. A second run changes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from collections.abc import Collection
+from dataclasses import dataclass, replace
+from datetime import datetime
+from functools import partial
+from typing import Final
+
+import asyncpg
+import structlog
+from aiokafka import AIOKafkaConsumer
+from tqdm import tqdm
+
+from services.tiering.adapters.context import earliest, load_context, persist
+from services.tiering.adapters.customers import StoredCustomer, lock_customers, stored
+from services.tiering.bootstrap import MIGRATIONS, SCHEMA, basis_topic
+from services.tiering.domain.activity import Activity, window_totals
+from services.tiering.domain.ladder import reported_amount
+from services.tiering.domain.lifecycle import effective_tier, next_due
+from services.tiering.domain.rules import Programme
+from services.tiering.domain.state import Floor, TierChange, TierState
+from services.tiering.evaluation import run_evaluation
+from services.tiering.handlers import apply_activity
+from shared.clock import Clock
+from shared.consumer import BatchConsumer, BatchHandler
+from shared.db import Connection, apply_migrations
+from shared.errors import LoyaltyError
+from shared.runtime import MESSAGING_MIGRATIONS
+
+log = structlog.get_logger(__name__)
+
+SHADOW: Final = "tiering_backfill"
+_LOCK: Final = int.from_bytes(hashlib.sha256(b"tiering:backfill").digest()[:8], "big", signed=True)
+_MERGE_CHUNK: Final = 1000
+
+
+class BackfillBusy(LoyaltyError):
+    """Another backfill holds the lock."""
+
+
+@dataclass(frozen=True, slots=True)
+class BackfillReport:
+    records: int
+    customers: int
+    changed: int
+    skipped: int
+
+
+async def backfill(
+    pool: asyncpg.Pool,
+    *,
+    bootstrap_servers: str,
+    programme: Programme,
+    clock: Clock,
+    customers: Collection[str] | None = None,
+    batch_size: int = 2000,
+    progress: bool = True,
+) -> BackfillReport:
+    """Replay, recompute and merge; `customers` limits all three to those ids."""
+    async with pool.acquire() as lock:
+        if not await lock.fetchval("SELECT pg_try_advisory_lock($1)", _LOCK):
+            raise BackfillBusy("another tiering backfill is running")
+        try:
+            await _prepare_shadow(pool, customers)
+            records = await _replay(
+                pool,
+                bootstrap_servers,
+                basis_topic(programme),
+                handler=partial(apply_activity, programme=programme, schema=SHADOW, clock=clock),
+                clock=clock,
+                customers=customers,
+                batch_size=batch_size,
+                progress=progress,
+            )
+            now = clock.now()
+            await run_evaluation(
+                pool,
+                programme=programme,
+                schema=SHADOW,
+                now=now,
+                chunk=_MERGE_CHUNK,
+                parked_retention_days=36_500,
+            )
+            merged, changed, skipped = await _merge(pool, programme, now)
+        finally:
+            await lock.execute(f"DROP SCHEMA IF EXISTS {SHADOW} CASCADE")
+            await lock.execute("SELECT pg_advisory_unlock($1)", _LOCK)
+    report = BackfillReport(records, merged, changed, skipped)
+    log.info(
+        "tiering_backfill_done", records=records, customers=merged, changed=changed, skipped=skipped
+    )
+    return report
+
+
+async def _prepare_shadow(pool: asyncpg.Pool, customers: Collection[str] | None) -> None:
+    async with pool.acquire() as conn:
+        await conn.execute(f"DROP SCHEMA IF EXISTS {SHADOW} CASCADE")
+        await apply_migrations(
+            conn, SHADOW, [("messaging", MESSAGING_MIGRATIONS), ("tiering", MIGRATIONS)]
+        )
+        # Floors are not in the topic: the replay starts from the live ones.
+        await conn.execute(
+            f"""INSERT INTO {SHADOW}.floors SELECT * FROM {SCHEMA}.floors
+                WHERE $1::text[] IS NULL OR customer_id = ANY($1::text[])""",
+            None if customers is None else list(customers),
+        )
+
+
+async def _replay(
+    pool: asyncpg.Pool,
+    bootstrap_servers: str,
+    topic: str,
+    *,
+    handler: BatchHandler,
+    clock: Clock,
+    customers: Collection[str] | None,
+    batch_size: int,
+    progress: bool,
+) -> int:
+    """Feed the topic, from its first offsets to the end offsets of now, to the shadow."""
+    consumer = BatchConsumer(
+        service="tiering-backfill", schema=SHADOW, topic=topic, handler=handler, clock=clock
+    )
+    consumer.bind(pool, lambda: None)
+    wanted = None if customers is None else {c.encode() for c in customers}
+    # Without a group every partition of the topic is assigned to this reader as it starts.
+    reader = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap_servers, enable_auto_commit=False, group_id=None
+    )
+    await reader.start()
+    try:
+        tps = sorted(reader.assignment())
+        starts, ends = await reader.beginning_offsets(tps), await reader.end_offsets(tps)
+        for tp in tps:
+            reader.seek(tp, starts[tp])
+        pending = {tp for tp in tps if ends[tp] > starts[tp]}
+        total = sum(ends[tp] - starts[tp] for tp in tps)
+        bar = tqdm(
+            total=total, unit="rec", desc=f"replay {topic}", disable=not progress, file=sys.stderr
+        )
+        with bar:
+            while pending:
+                fetched = await reader.getmany(*pending, timeout_ms=1000, max_records=batch_size)
+                batch = []
+                for tp, records in fetched.items():
+                    kept = [r for r in records if r.offset < ends[tp]]
+                    bar.update(len(kept))
+                    batch += [r for r in kept if wanted is None or r.key in wanted]
+                    if await reader.position(tp) >= ends[tp]:
+                        pending.discard(tp)
+                if batch:
+                    await consumer.process(batch)
+    finally:
+        await reader.stop()
+    return int(total)
+
+
+async def _merge(pool: asyncpg.Pool, programme: Programme, now: datetime) -> tuple[int, int, int]:
+    """Replace live customers by their recomputed selves, a chunk per transaction."""
+    merged = changed = skipped = 0
+    after = ""
+    while True:
+        async with pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(
+                f"""SELECT * FROM {SHADOW}.customers WHERE customer_id > $1
+                    ORDER BY customer_id LIMIT $2""",
+                after,
+                _MERGE_CHUNK,
+            )
+            if not rows:
+                break
+            after = rows[-1]["customer_id"]
+            done, moved, left = await _merge_chunk(conn, programme, [stored(r) for r in rows], now)
+        merged, changed, skipped = merged + done, changed + moved, skipped + left
+    return merged, changed, skipped
+
+
+async def _merge_chunk(
+    conn: Connection, programme: Programme, shadow: list[StoredCustomer], now: datetime
+) -> tuple[int, int, int]:
+    ids = [s.state.customer_id for s in shadow]
+    live = await lock_customers(conn, SCHEMA, ids, programme.entry.code)
+    ready = [s for s in shadow if not _moved_on(live[s.state.customer_id], s)]
+    ready_ids = [s.state.customer_id for s in ready]
+    for table in ("contributions", "parked_movements"):
+        await conn.execute(
+            f"DELETE FROM {SCHEMA}.{table} WHERE customer_id = ANY($1::text[])", ready_ids
+        )
+        await conn.execute(
+            f"""INSERT INTO {SCHEMA}.{table}
+                SELECT * FROM {SHADOW}.{table} WHERE customer_id = ANY($1::text[])""",
+            ready_ids,
+        )
+    starts = {s.state.customer_id: earliest(s.state, now) for s in ready}
+    context = await load_context(conn, SCHEMA, programme, starts)
+    rows, changes = [], []
+    for recomputed in ready:
+        customer_id = recomputed.state.customer_id
+        row, change = _take_over(
+            programme,
+            recomputed,
+            live[customer_id].state,
+            context.activity[customer_id],
+            context.floors[customer_id],
+            now=now,
+        )
+        rows.append(row)
+        changes += [change] if change is not None else []
+    await persist(conn, SCHEMA, programme, customers=rows, changes=changes, warnings=[], now=now)
+    return len(ready), len(changes), len(shadow) - len(ready)
+
+
+def _take_over(
+    programme: Programme,
+    recomputed: StoredCustomer,
+    published: TierState,
+    activity: Activity,
+    floors: list[Floor],
+    *,
+    now: datetime,
+) -> tuple[StoredCustomer, TierChange | None]:
+    """The recomputed row, told what was published; a change where the tier in force differs.
+
+    Floors are read live again, as one may have been set while the replay ran.
+    """
+    at = max(now, recomputed.state.evaluated_until or now)
+    in_force = effective_tier(programme, recomputed.state.earned, floors, at)
+    state = replace(recomputed.state, tier=published.tier, tier_since=published.tier_since)
+    change = None
+    if in_force != published.tier:
+        before, after = programme.tier(published.tier), programme.tier(in_force)
+        up = after.rank > before.rank
+        totals = window_totals(programme, activity, at)
+        unit, amount = reported_amount(programme, totals, after if up else before)
+        change = TierChange(
+            customer_id=state.customer_id,
+            from_tier=before.code,
+            to_tier=after.code,
+            direction="up" if up else "down",
+            reason="backfill",
+            effective_at=at,
+            unit=unit,
+            amount=amount,
+        )
+        state = replace(state, tier=in_force, tier_since=at)
+    due = next_due(programme, state, activity, floors)
+    return replace(recomputed, state=state, next_check_at=due), change
+
+
+def _moved_on(live: StoredCustomer, recomputed: StoredCustomer) -> bool:
+    """The live consumers applied records of this customer that the replay did not reach."""
+    here, there = live.position, recomputed.position
+    if (
+        here is None
+        or there is None
+        or (here.topic, here.partition) != (there.topic, there.partition)
+    ):
+        return False
+    return here.offset > there.offset

@@ -1,0 +1,1 @@
+"""Pure tier rules: no I/O, no clock; time comes in as arguments."""

@@ -1,0 +1,89 @@
+"""The scheduled evaluation: reviews, grace ends, roll-off, warnings and floors that fall due.
+
+Due customers are claimed a chunk at a time with FOR UPDATE SKIP LOCKED, so any number of
+replicas (and the `loyalty tiering evaluate` command) can run it at once without doing any
+customer twice; each chunk commits on its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import asyncpg
+import structlog
+
+from services.tiering.adapters.contributions import forget_parked
+from services.tiering.domain.rules import Programme
+from services.tiering.handlers import evaluate_due
+from shared.retry import is_transient
+from shared.runtime import Runtime
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class EvaluationReport:
+    customers: int
+    events: int
+    parked_dropped: int
+
+
+async def run_evaluation(
+    pool: asyncpg.Pool,
+    *,
+    programme: Programme,
+    schema: str,
+    now: datetime,
+    chunk: int,
+    parked_retention_days: int,
+    only: Sequence[str] | None = None,
+) -> EvaluationReport:
+    """Evaluate every customer due at `now` (or only those listed), chunk by chunk."""
+    customers = events = 0
+    while True:
+        async with pool.acquire() as conn, conn.transaction():
+            done, enqueued = await evaluate_due(
+                conn, programme=programme, schema=schema, now=now, limit=chunk, only=only
+            )
+        customers, events = customers + done, events + enqueued
+        if done < chunk:
+            break
+    async with pool.acquire() as conn:
+        dropped = await forget_parked(
+            conn, schema, occurred_before=now - timedelta(days=parked_retention_days)
+        )
+    report = EvaluationReport(customers, events, dropped)
+    log.info(
+        "tier_evaluation_done",
+        at=now.isoformat(),
+        customers=customers,
+        events=events,
+        parked_dropped=dropped,
+    )
+    return report
+
+
+async def evaluate_periodically(
+    runtime: Runtime, *, programme: Programme, chunk: int, interval_s: float, retention_days: int
+) -> None:
+    """The service's scheduler: one evaluation at start, then every `interval_s`."""
+    while True:
+        try:
+            report = await run_evaluation(
+                runtime.require_pool(),
+                programme=programme,
+                schema=runtime.definition.schema,
+                now=runtime.clock.now(),
+                chunk=chunk,
+                parked_retention_days=retention_days,
+            )
+            if report.events and runtime.relay is not None:
+                runtime.relay.wake()
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            log.warning("tier_evaluation_retry", error=repr(exc), delay_s=interval_s)
+        await asyncio.sleep(interval_s)

@@ -1,0 +1,170 @@
+"""The tiering HTTP API: a customer's tier, progress and history; manual tiers for operators.
+
+Errors are RFC 9457 problem documents (application/problem+json).
+"""
+
+from __future__ import annotations
+
+import secrets
+from http import HTTPStatus
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.security import APIKeyHeader
+from pydantic import BaseModel, SecretStr
+from starlette.exceptions import HTTPException
+
+from services.tiering.adapters.history import read_history
+from services.tiering.domain.rules import Programme
+from services.tiering.domain.state import Floor, FloorKind
+from services.tiering.handlers import set_floors
+from services.tiering.queries import Standing, read_standing
+from services.tiering.views import (
+    HistoryView,
+    ManualTierRequest,
+    ProgressView,
+    TierView,
+    history_view,
+    progress_view,
+    tier_view,
+)
+from shared.runtime import Runtime, package_version
+
+PROBLEM = "application/problem+json"
+CustomerPath = Annotated[
+    str, Path(min_length=1, max_length=128, pattern=r"^[!-~]+$", description="Customer id.")
+]
+
+# Module level: FastAPI resolves the (postponed) annotations of route functions here.
+GivenKey = Annotated[str | None, Depends(APIKeyHeader(name="X-API-Key", auto_error=False))]
+
+
+class InvalidField(Exception):
+    """A request that validates but breaks a rule of the programme (an unknown tier, say)."""
+
+    def __init__(self, location: str, message: str) -> None:
+        super().__init__(f"{location}: {message}")
+        self.location = location
+        self.message = message
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str | None = None
+    errors: list[dict[str, str]] | None = None
+
+
+def _problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    return {s: {"model": Problem, "content": {PROBLEM: {}}} for s in statuses}
+
+
+def problem(status: int, detail: str, errors: list[dict[str, str]] | None = None) -> JSONResponse:
+    body = Problem(title=HTTPStatus(status).phrase, status=status, detail=detail, errors=errors)
+    return JSONResponse(body.model_dump(exclude_none=True), status, media_type=PROBLEM)
+
+
+def build_api(
+    runtime: Runtime, *, programme: Programme, admin_api_key: SecretStr | None
+) -> FastAPI:
+    """The FastAPI app served for the paths the operational routes do not take."""
+    api = FastAPI(
+        title="loyalty-tiering",
+        version=package_version(),
+        description="Tiers of the loyalty programme: standing, progress, history, manual tiers.",
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    schema = runtime.definition.schema
+
+    @api.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"location": ".".join(str(p) for p in e["loc"]), "message": str(e["msg"])}
+            for e in exc.errors()
+        ]
+        return problem(422, "the request does not match the API", errors)
+
+    @api.exception_handler(InvalidField)
+    async def invalid_field(_: Request, exc: InvalidField) -> JSONResponse:
+        errors = [{"location": exc.location, "message": exc.message}]
+        return problem(422, "the request breaks a rule of the programme", errors)
+
+    @api.exception_handler(HTTPException)
+    async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
+        return problem(exc.status_code, str(exc.detail))
+
+    async def standing(customer_id: str) -> Standing:
+        async with runtime.require_pool().acquire() as conn:
+            found = await read_standing(conn, schema, programme, customer_id, runtime.clock.now())
+        if found is None:
+            raise HTTPException(404, f"customer {customer_id!r} has no tier yet")
+        return found
+
+    def check_key(given: GivenKey) -> None:
+        if admin_api_key is None:
+            raise HTTPException(403, "manual tiers are disabled: no admin API key is configured")
+        expected = admin_api_key.get_secret_value().encode()
+        if given is None or not secrets.compare_digest(given.encode(), expected):
+            raise HTTPException(401, "a valid X-API-Key header is required")
+
+    @api.get("/v1/customers/{customer_id}/tier", responses=_problems(404, 422))
+    async def get_tier(customer_id: CustomerPath) -> TierView:
+        """The tier in force, its benefits and multiplier, floors, and what the window counts."""
+        found = await standing(customer_id)
+        now = runtime.clock.now()
+        return tier_view(
+            programme,
+            found.state,
+            found.floors,
+            found.qualifying(programme, now),
+            found.grace_ends_at(programme),
+        )
+
+    @api.get("/v1/customers/{customer_id}/progress", responses=_problems(404, 422))
+    async def get_progress(customer_id: CustomerPath) -> ProgressView:
+        """How much more reaches the next tier (and by when), and what keeps the current one."""
+        found = await standing(customer_id)
+        return progress_view(programme, found.state, found.progress(programme, runtime.clock.now()))
+
+    @api.get("/v1/customers/{customer_id}/tier-history", responses=_problems(404, 422))
+    async def get_history(
+        customer_id: CustomerPath, limit: Annotated[int, Query(ge=1, le=500)] = 100
+    ) -> HistoryView:
+        """Every change of the tier in force, newest first."""
+        await standing(customer_id)
+        async with runtime.require_pool().acquire() as conn:
+            entries = await read_history(conn, schema, customer_id, limit=limit)
+        return history_view(customer_id, entries)
+
+    @api.put(
+        "/v1/customers/{customer_id}/manual-tier",
+        responses=_problems(401, 403, 422),
+        dependencies=[Depends(check_key)],
+    )
+    async def put_manual_tier(customer_id: CustomerPath, body: ManualTierRequest) -> TierView:
+        """Hold a tier at least until `ends_at` (a floor over what qualification gives);
+        replaces an earlier manual tier of this customer. Needs the admin X-API-Key."""
+        now = runtime.clock.now()
+        starts_at = body.starts_at or now
+        if not programme.knows(body.tier):
+            known = ", ".join(t.code for t in programme.tiers)
+            raise InvalidField("body.tier", f"unknown tier; the programme has {known}")
+        if body.ends_at <= max(now, starts_at):
+            raise InvalidField("body.ends_at", "must be later than now and than starts_at")
+        floor = Floor(FloorKind.MANUAL, "manual", body.tier, starts_at, body.ends_at, body.reason)
+        async with runtime.require_pool().acquire() as conn, conn.transaction():
+            await set_floors(
+                conn, [(customer_id, floor, now)], programme=programme, schema=schema, now=now
+            )
+        if runtime.relay is not None:
+            runtime.relay.wake()
+        return await get_tier(customer_id)
+
+    return api

@@ -1,0 +1,93 @@
+"""What consumed events mean to tiering: movements of the qualifying totals, membership floors."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from services.tiering.domain.calendar import local_day
+from services.tiering.domain.contributions import Movement, MovementKind
+from services.tiering.domain.rules import POINTS, Basis, Programme
+from services.tiering.domain.state import Floor, FloorKind
+from shared.consumer import Incoming
+from shared.errors import RejectedMessage
+
+# kind, source key, unit (None: the source's own), amount (None: everything left)
+_Reading = tuple[MovementKind, str, str | None, Decimal | None]
+
+
+def _paid(data: Any) -> _Reading:
+    return MovementKind.ADD, data.order_id, data.currency, data.totals.total.amount
+
+
+def _refunded(data: Any) -> _Reading:
+    # A full refund takes back whatever the order still counts, whatever amount it states.
+    amount = None if data.full else data.refund.amount
+    return MovementKind.REMOVE, data.order_id, data.refund.currency, amount
+
+
+def _cancelled(data: Any) -> _Reading:
+    return MovementKind.CLOSE, data.order_id, None, None
+
+
+def _earned(data: Any) -> _Reading:
+    return MovementKind.ADD_MORE, data.order_id or data.entry_id, POINTS, Decimal(data.delta)
+
+
+def _reversed(data: Any) -> _Reading:
+    # Matched to the earning by order id; a reversal without one waits for its own entry id.
+    return MovementKind.REMOVE, data.order_id or data.entry_id, POINTS, Decimal(-data.delta)
+
+
+_READERS: dict[Basis, dict[str, Callable[[Any], _Reading]]] = {
+    Basis.SPEND: {"order.paid": _paid, "order.refunded": _refunded, "order.cancelled": _cancelled},
+    Basis.POINTS: {"points.earned": _earned, "points.reversed": _reversed},
+}
+
+
+def movement_of(incoming: Incoming, programme: Programme) -> Movement | None:
+    """order.paid adds the order's total, order.refunded takes the refund back, order.cancelled
+    what is left; with basis points, points.earned adds and points.reversed takes back. Other
+    events (order.placed, redemptions, expiry, adjustments) do not move the totals."""
+    event = incoming.event
+    read = None if event is None else _READERS[programme.basis].get(event.type)
+    if event is None or read is None:
+        return None
+    kind, key, unit, amount = read(event.data)
+    at: datetime = event.time
+    return Movement(
+        event_id=event.id,
+        customer_id=event.subject,
+        key=key,
+        kind=kind,
+        unit=unit,
+        amount=amount,
+        day=local_day(at, programme.zone),
+        at=at,
+    )
+
+
+def membership_floor(
+    incoming: Incoming, programme: Programme
+) -> tuple[str, Floor, datetime] | RejectedMessage | None:
+    """membership.purchased as a floor for its paid period, applied as of the event's time."""
+    event = incoming.event
+    if event is None or event.type != "membership.purchased":
+        return None
+    data = event.data
+    if not programme.knows(data.tier):
+        known = ", ".join(t.code for t in programme.tiers)
+        return RejectedMessage(
+            f"tier {data.tier!r} is not in the programme ({known})", error_class="UnknownTier"
+        )
+    floor = Floor(
+        kind=FloorKind.MEMBERSHIP,
+        ref=data.order_id,
+        tier=data.tier,
+        starts_at=data.starts_at,
+        ends_at=data.ends_at,
+        reason=f"paid membership, order {data.order_id}",
+    )
+    return data.customer_id, floor, event.time

@@ -1,0 +1,62 @@
+"""A paid membership grants its tier for the paid period; an unknown tier is dead-lettered."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+from conftest import TieringService
+from support import TopicTail, membership_purchased, unique
+from tiering_tools import body, loyalty, publish
+
+from shared.infrastructure import Endpoints
+
+
+async def test_membership_grants_its_tier_until_the_paid_period_ends(
+    tiering: TieringService,
+    db: asyncpg.Pool,
+    producer: AIOKafkaProducer,
+    infrastructure: Endpoints,
+) -> None:
+    customer = unique("c")
+    mine = lambda record: record.key == customer.encode()  # noqa: E731
+    starts_at = datetime.now(UTC) - timedelta(minutes=1)
+    ends_at = starts_at + timedelta(days=30)
+
+    async with TopicTail(infrastructure.kafka_bootstrap, "loyalty.tiers") as tiers:
+        await publish(
+            producer, membership_purchased(customer, "gold", starts_at=starts_at, ends_at=ends_at)
+        )
+        [granted] = await tiers.collect(mine, count=1)
+        await loyalty("tiering", "evaluate", "--at", ends_at.isoformat(), "--customer", customer)
+        [expired] = await tiers.collect(mine, count=1)
+
+    up, down = body(granted)["data"], body(expired)["data"]
+    assert (up["from_tier"], up["to_tier"], up["reason"]) == ("member", "gold", "membership")
+    assert up["multiplier"] == "1.5"
+    assert (down["to_tier"], down["reason"]) == ("member", "membership_ended")
+    assert datetime.fromisoformat(down["effective_at"]) == ends_at
+    floors = await db.fetch(
+        "SELECT kind, tier FROM tiering.floors WHERE customer_id = $1", customer
+    )
+    assert [(f["kind"], f["tier"]) for f in floors] == [("membership", "gold")]
+
+
+async def test_membership_of_a_tier_the_programme_lacks_goes_to_the_dead_letter_topic(
+    tiering: TieringService, producer: AIOKafkaProducer, infrastructure: Endpoints
+) -> None:
+    customer = unique("c")
+    now = datetime.now(UTC)
+    event = membership_purchased(
+        customer, "diamond", starts_at=now, ends_at=now + timedelta(days=1)
+    )
+
+    async with TopicTail(infrastructure.kafka_bootstrap, "loyalty.memberships.dlq") as dlq:
+        await publish(producer, event)
+        [dead] = await dlq.collect(lambda r: r.key == customer.encode(), count=1)
+
+    headers = {k: v.decode() for k, v in dead.headers}
+    assert headers["x-dlq-error-class"] == "UnknownTier"
+    assert headers["x-dlq-service"] == "tiering"
+    assert "diamond" in headers["x-dlq-error-message"]
