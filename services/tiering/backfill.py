@@ -27,8 +27,8 @@ from services.tiering.adapters.context import earliest, load_context, persist
 from services.tiering.adapters.customers import StoredCustomer, lock_customers, stored
 from services.tiering.bootstrap import MIGRATIONS, SCHEMA, basis_topic
 from services.tiering.domain.activity import Activity, window_totals
-from services.tiering.domain.ladder import reported_amount
-from services.tiering.domain.lifecycle import effective_tier, next_due
+from services.tiering.domain.in_force import settle
+from services.tiering.domain.lifecycle import next_due
 from services.tiering.domain.rules import Programme
 from services.tiering.domain.state import Floor, TierChange, TierState
 from services.tiering.evaluation import run_evaluation
@@ -236,27 +236,12 @@ def _take_over(
     Floors are read live again, as one may have been set while the replay ran.
     """
     at = max(now, recomputed.state.evaluated_until or now)
-    in_force = effective_tier(programme, recomputed.state.earned, floors, at)
-    state = replace(recomputed.state, tier=published.tier, tier_since=published.tier_since)
-    change = None
-    if in_force != published.tier:
-        before, after = programme.tier(published.tier), programme.tier(in_force)
-        up = after.rank > before.rank
-        totals = window_totals(programme, activity, at)
-        unit, amount = reported_amount(programme, totals, after if up else before)
-        change = TierChange(
-            customer_id=state.customer_id,
-            from_tier=before.code,
-            to_tier=after.code,
-            direction="up" if up else "down",
-            reason="backfill",
-            effective_at=at,
-            unit=unit,
-            amount=amount,
-        )
-        state = replace(state, tier=in_force, tier_since=at)
+    told = replace(recomputed.state, tier=published.tier, tier_since=published.tier_since)
+    totals = window_totals(programme, activity, at)
+    state, change = settle(programme, told, floors, at, totals, reason=None)
     due = next_due(programme, state, activity, floors)
-    return replace(recomputed, state=state, next_check_at=due), change
+    row = replace(recomputed, state=state, next_check_at=due)
+    return row, None if change is None else replace(change, reason="backfill")
 
 
 def _moved_on(live: StoredCustomer, recomputed: StoredCustomer) -> bool:

@@ -8,6 +8,7 @@ customer twice; each chunk commits on its own.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -15,6 +16,7 @@ from datetime import datetime, timedelta
 import asyncpg
 import structlog
 
+from services.tiering import metrics
 from services.tiering.adapters.contributions import forget_parked
 from services.tiering.domain.rules import Programme
 from services.tiering.handlers import evaluate_due
@@ -42,6 +44,7 @@ async def run_evaluation(
     only: Sequence[str] | None = None,
 ) -> EvaluationReport:
     """Evaluate every customer due at `now` (or only those listed), chunk by chunk."""
+    started = time.perf_counter()
     customers = events = 0
     while True:
         async with pool.acquire() as conn, conn.transaction():
@@ -56,6 +59,8 @@ async def run_evaluation(
             conn, schema, occurred_before=now - timedelta(days=parked_retention_days)
         )
     report = EvaluationReport(customers, events, dropped)
+    metrics.EVALUATION_DURATION.observe(time.perf_counter() - started)
+    metrics.EVALUATED_CUSTOMERS.inc(customers)
     log.info(
         "tier_evaluation_done",
         at=now.isoformat(),

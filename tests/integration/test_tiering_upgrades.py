@@ -63,3 +63,7 @@ async def test_orders_crossing_silver_then_gold_emit_exactly_two_tier_changed_ev
         "SELECT to_tier FROM tiering.tier_history WHERE customer_id = $1 ORDER BY seq", customer
     )
     assert [h["to_tier"] for h in history] == ["silver", "gold"]
+    metrics = (await tiering.api.get("/metrics")).text
+    gold = 'loyalty_tier_changes_total{direction="up",service="tiering",tier="gold"}'
+    [counted] = [line for line in metrics.splitlines() if line.startswith(gold)]
+    assert float(counted.split()[-1]) >= 1

@@ -12,13 +12,8 @@ from tiering_builders import activity, fresh, local, programme
 
 from services.tiering.domain.activity import Activity
 from services.tiering.domain.calendar import local_day
-from services.tiering.domain.lifecycle import (
-    Outcome,
-    advance,
-    effective_tier,
-    next_due,
-    record_activity,
-)
+from services.tiering.domain.in_force import effective_tier
+from services.tiering.domain.lifecycle import Outcome, advance, next_due, record_activity
 from services.tiering.domain.rules import Programme
 from services.tiering.domain.state import Floor, FloorKind, TierState
 

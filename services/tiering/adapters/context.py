@@ -6,6 +6,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+import structlog
+
+from services.tiering import metrics
 from services.tiering.adapters.contributions import load_activity
 from services.tiering.adapters.customers import StoredCustomer, save_customers
 from services.tiering.adapters.floors import load_floors
@@ -15,8 +18,11 @@ from services.tiering.domain.activity import Activity
 from services.tiering.domain.calendar import earliest_day_needed
 from services.tiering.domain.rules import Programme, WindowKind
 from services.tiering.domain.state import AtRisk, Floor, TierChange, TierState
+from shared import metrics as shared_metrics
 from shared.db import Connection
 from shared.outbox import enqueue
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass
@@ -62,7 +68,20 @@ async def persist(
     await save_customers(conn, schema, customers)
     identified = [(change_id(c), c) for c in changes]
     new = await record_changes(conn, schema, identified)
-    messages = [tier_changed(programme, c, i) for i, c in identified if i in new]
+    published = [(i, c) for i, c in identified if i in new]
+    messages = [tier_changed(programme, c, i) for i, c in published]
     messages += [tier_at_risk(programme, w, now=now) for w in warnings]
     await enqueue(conn, schema, messages)
+    for event_id, change in published:
+        shared_metrics.TIER_CHANGES.labels("tiering", change.direction, change.to_tier).inc()
+        log.info(
+            "tier_changed",
+            customer_id=change.customer_id,
+            from_tier=change.from_tier,
+            to_tier=change.to_tier,
+            reason=change.reason,
+            effective_at=change.effective_at.isoformat(),
+            event_id=event_id,
+        )
+    metrics.TIER_WARNINGS.inc(len(warnings))
     return len(messages)

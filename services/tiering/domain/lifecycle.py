@@ -20,11 +20,11 @@ from services.tiering.domain.activity import (
     window_totals,
 )
 from services.tiering.domain.calendar import local_day, period_end
+from services.tiering.domain.in_force import settle
 from services.tiering.domain.ladder import (
     downgraded,
     meets,
     reached,
-    reported_amount,
     shortfall,
     thresholds,
 )
@@ -108,17 +108,6 @@ def next_due(
     if state.evaluated_until is None:
         return None
     return _next_due(programme, state, activity, floors, state.evaluated_until)
-
-
-def effective_tier(programme: Programme, earned: str, floors: Sequence[Floor], at: datetime) -> str:
-    """The higher of the earned tier and every floor in force at `at`."""
-    best = programme.tier(earned)
-    for floor in floors:
-        if floor.active(at) and programme.knows(floor.tier):
-            candidate = programme.tier(floor.tier)
-            if candidate.rank > best.rank:
-                best = candidate
-    return best.code
 
 
 # Instants: reviews and grace ends are due as soon as they are not after `until` (the state
@@ -267,41 +256,9 @@ def _settle(
     *,
     reason: str | None,
 ) -> None:
-    """Publish a change when the tier in force differs from the one last published."""
-    state = out.state
-    now_in_force = effective_tier(programme, state.earned, floors, at)
-    if now_in_force == state.tier:
-        return
-    before, after = programme.tier(state.tier), programme.tier(now_in_force)
-    up = after.rank > before.rank
-    unit, amount = reported_amount(programme, totals, after if up else before)
-    out.changes.append(
-        TierChange(
-            customer_id=state.customer_id,
-            from_tier=before.code,
-            to_tier=after.code,
-            direction="up" if up else "down",
-            reason=_reason(state, floors, at, now_in_force, reason),
-            effective_at=at,
-            unit=unit,
-            amount=amount,
-        )
-    )
-    out.state = replace(state, tier=now_in_force, tier_since=at)
-
-
-def _reason(
-    state: TierState, floors: Sequence[Floor], at: datetime, now_in_force: str, earned: str | None
-) -> str:
-    if earned is not None and now_in_force == state.earned:
-        return earned
-    granting = [f for f in floors if f.active(at) and f.tier == now_in_force]
-    if granting and now_in_force != state.earned:
-        return granting[0].kind.value
-    ended = [f for f in floors if f.ends_at <= at and f.tier == state.tier]
-    if ended:
-        return f"{ended[0].kind.value}_ended"
-    return earned or "reevaluated"
+    out.state, change = settle(programme, out.state, floors, at, totals, reason=reason)
+    if change is not None:
+        out.changes.append(change)
 
 
 def _not_before(state: TierState, at: datetime) -> datetime:
