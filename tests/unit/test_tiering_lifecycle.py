@@ -432,3 +432,26 @@ def test_evaluating_often_or_once_ends_in_the_same_tier(
 
     assert often.tier == once.state.tier
     assert often.review_at == once.state.review_at
+
+
+TWO_CURRENCIES = [
+    {"code": "member", "name": "Member"},
+    {"code": "silver", "name": "Silver", "enter": {"VND": "5000000", "USD": "200"}},
+    {"code": "gold", "name": "Gold", "enter": {"VND": "15000000", "USD": "600"}},
+]
+
+
+def test_each_currency_qualifies_on_its_own_and_totals_are_never_converted() -> None:
+    prog = programme(tiers=TWO_CURRENCIES)
+    act = activity()
+    at = local(HCM, 2026, 3, 1)
+    act.add("VND", date(2026, 3, 1), Decimal(4_900_000))
+    act.add("USD", date(2026, 3, 1), Decimal(150))
+    below = record_activity(prog, fresh("c", prog), act, [], at, added=True)
+    act.add("USD", date(2026, 3, 2), Decimal(60))
+
+    out = record_activity(prog, below.state, act, [], local(HCM, 2026, 3, 2), added=True)
+
+    assert below.changes == []
+    [change] = out.changes
+    assert (change.to_tier, change.unit, change.amount) == ("silver", "USD", 210)
