@@ -30,6 +30,8 @@ def run_demo(*, rate: float, base_port: int | None = None) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     # notify signs unsubscribe links; a demo without a configured secret gets a throwaway one.
     os.environ.setdefault("LOYALTY_UNSUBSCRIBE_SECRET", secrets.token_urlsafe(32))
+    # ...and messages only the simulated customers ("sim-..."), whoever else uses the database.
+    os.environ.setdefault("LOYALTY_WORKER_SCOPE", "sim-")
     children = {
         name: ServiceProcess(
             name,

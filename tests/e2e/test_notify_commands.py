@@ -17,7 +17,7 @@ from support import TopicTail, encoded, eventually, unique
 
 from shared.infrastructure import Endpoints
 
-T0 = datetime(2026, 11, 2, 3, 0, tzinfo=UTC)  # 10:00 in Ho Chi Minh City
+T0 = datetime(2031, 11, 2, 3, 0, tzinfo=UTC)  # 10:00 in Ho Chi Minh City
 
 
 def loyalty(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

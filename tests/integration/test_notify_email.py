@@ -28,7 +28,7 @@ from shared.infrastructure import Endpoints
 from shared.runtime import Runtime
 
 # 10:00 in Ho Chi Minh City (UTC+7): outside the default quiet hours (21:00-08:00).
-T0 = datetime(2026, 6, 1, 3, 0, tzinfo=UTC)
+T0 = datetime(2031, 6, 1, 3, 0, tzinfo=UTC)
 
 
 async def publish(producer: AIOKafkaProducer, topic: str, event: CloudEvent[Any]) -> None:
@@ -203,7 +203,7 @@ async def test_quiet_hours_defer_to_the_morning_in_the_customers_time_zone(
     producer: AIOKafkaProducer,
 ) -> None:
     saigon, new_york = notify_customer(), notify_customer()
-    evening = datetime(2026, 6, 1, 14, 30, tzinfo=UTC)  # 21:30 in Saigon, 10:30 in New York
+    evening = datetime(2031, 6, 1, 14, 30, tzinfo=UTC)  # 21:30 in Saigon, 10:30 in New York
     for customer, zone in ((saigon, "Asia/Ho_Chi_Minh"), (new_york, "America/New_York")):
         await publish(
             producer,
@@ -215,7 +215,7 @@ async def test_quiet_hours_defer_to_the_morning_in_the_customers_time_zone(
 
     await run_due(evening + timedelta(minutes=1))
     deferred = await scheduled(db, saigon)
-    morning = datetime(2026, 6, 2, 1, 0, tzinfo=UTC)  # 08:00 in Saigon
+    morning = datetime(2031, 6, 2, 1, 0, tzinfo=UTC)  # 08:00 in Saigon
     await run_due(morning - timedelta(minutes=1))
     before_morning = len(smtp.to(f"{saigon}@mail.example"))
     await run_due(morning)

@@ -20,7 +20,7 @@ from services.notify.worker import Worker
 from shared.clock import FixedClock
 from shared.runtime import Runtime
 
-T0 = datetime(2026, 7, 1, 3, 0, tzinfo=UTC)  # 10:00 in Ho Chi Minh City
+T0 = datetime(2031, 7, 1, 3, 0, tzinfo=UTC)  # 10:00 in Ho Chi Minh City
 
 
 async def sign_up(producer: AIOKafkaProducer, db: asyncpg.Pool, customer: str, locale: str) -> None:

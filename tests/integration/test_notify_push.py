@@ -26,7 +26,7 @@ from services.notify.settings import NotifySettings
 from shared.infrastructure import Endpoints
 from shared.runtime import Runtime
 
-T0 = datetime(2026, 8, 3, 3, 0, tzinfo=UTC)  # 10:00 in Ho Chi Minh City
+T0 = datetime(2031, 8, 3, 3, 0, tzinfo=UTC)  # 10:00 in Ho Chi Minh City
 
 
 async def sign_up_with_cart(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
@@ -10,6 +11,7 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 from faststream.asgi import AsgiFastStream
 from notify_support import SmtpInbox, notify_customer, signed_up
+from prometheus_client import REGISTRY
 from support import encoded, eventually
 
 from services.notify.bootstrap import make_worker
@@ -17,7 +19,7 @@ from services.notify.settings import NotifySettings
 from shared.clock import FixedClock
 from shared.runtime import Runtime
 
-T0 = datetime(2026, 10, 5, 3, 0, tzinfo=UTC)  # 10:00 in Ho Chi Minh City
+T0 = datetime(2031, 10, 5, 3, 0, tzinfo=UTC)  # 10:00 in Ho Chi Minh City
 CUSTOMERS = 24
 
 
@@ -63,3 +65,44 @@ async def test_two_workers_with_their_own_pools_send_each_message_exactly_once(
         customers,
     )
     assert {(r["status"], r["attempts"]) for r in statuses} == {("sent", 1)}
+
+
+async def test_the_background_loop_sends_what_comes_due_and_reports_the_backlog(
+    notify: tuple[AsgiFastStream, Runtime],
+    smtp: SmtpInbox,
+    db: asyncpg.Pool,
+    producer: AIOKafkaProducer,
+    notify_settings: NotifySettings,
+) -> None:
+    customer = notify_customer()
+    at = T0 + timedelta(days=1)
+    clock = FixedClock(at - timedelta(hours=1))
+    settings = notify_settings.model_copy(update={"worker_idle_s": 0.05})
+    worker = make_worker(notify[1].require_pool(), settings, clock)
+    loop = asyncio.create_task(worker.run_forever())
+    try:
+        event = signed_up(customer, at, email=f"{customer}@mail.example")
+        await producer.send_and_wait("shop.customers", encoded(event), key=customer.encode())
+        await eventually(
+            lambda: db.fetchval(
+                "SELECT count(*) FROM notify.scheduled WHERE customer_id = $1", customer
+            ),
+            lambda n: n == 1,
+        )
+        await asyncio.sleep(0.3)
+        early = len(smtp.to(f"{customer}@mail.example"))
+        clock.set(at + timedelta(minutes=5))
+        await eventually(lambda: _received(smtp, customer), lambda n: n == 1, timeout=10)
+        await asyncio.sleep(0.2)
+    finally:
+        loop.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await loop
+
+    assert early == 0
+    assert len(smtp.to(f"{customer}@mail.example")) == 1
+    assert REGISTRY.get_sample_value("loyalty_scheduler_backlog", {"service": "notify"}) == 0
+
+
+async def _received(smtp: SmtpInbox, customer: str) -> int:
+    return len(smtp.to(f"{customer}@mail.example"))

@@ -14,7 +14,7 @@ from support import encoded, eventually, unique
 from shared.events import CloudEvent
 from shared.runtime import Runtime
 
-T0 = datetime(2026, 9, 7, 3, 0, tzinfo=UTC)  # 10:00 in Ho Chi Minh City
+T0 = datetime(2031, 9, 7, 3, 0, tzinfo=UTC)  # 10:00 in Ho Chi Minh City
 
 
 async def publish(producer: AIOKafkaProducer, topic: str, event: CloudEvent[Any]) -> None:
@@ -97,7 +97,7 @@ async def test_tier_at_risk_says_what_keeps_it_and_by_when_and_a_downgrade_is_to
         "needed_amount": "1500000",
         "basis": "spend",
         "currency": "VND",
-        "deadline": "2026-09-30T17:00:00+00:00",
+        "deadline": "2031-09-30T17:00:00+00:00",
     }
     down = {
         "customer_id": customer,
@@ -120,7 +120,7 @@ async def test_tier_at_risk_says_what_keeps_it_and_by_when_and_a_downgrade_is_to
     texts = {m.message["Subject"]: m.part("plain") for m in smtp.to(f"{customer}@mail.example")}
     at_risk = next(t for s, t in texts.items() if s.startswith("Nguyễn Văn An ơi, giữ hạng"))
     assert "1.500.000\xa0₫" in at_risk
-    assert "30 tháng 9, 2026" in at_risk or "1 tháng 10, 2026" in at_risk
+    assert "30 tháng 9, 2031" in at_risk
     assert "Nguyễn Văn An ơi, hạng thành viên của bạn hiện là Bạc" in texts
 
 
@@ -139,7 +139,7 @@ async def test_points_digest_is_at_most_one_a_day_and_adds_up_the_days_credits(
     expiring = {
         "customer_id": customer,
         "points": 30,
-        "expires_at": "2026-10-01T00:00:00+00:00",
+        "expires_at": "2031-10-01T00:00:00+00:00",
         "balance": 75,
     }
     await publish(
@@ -157,7 +157,7 @@ async def test_points_digest_is_at_most_one_a_day_and_adds_up_the_days_credits(
         "Nguyễn Văn An, you earned 65 points today",
         "Nguyễn Văn An, you earned 10 points today",
     ]
-    assert "Nguyễn Văn An, 30 points expire on October 1, 2026" in subjects
+    assert "Nguyễn Văn An, 30 points expire on October 1, 2031" in subjects
 
 
 async def test_birthday_greeting_with_voucher_once_on_the_local_day(
@@ -168,8 +168,8 @@ async def test_birthday_greeting_with_voucher_once_on_the_local_day(
     producer: AIOKafkaProducer,
 ) -> None:
     customer = await member(producer, db, birthday="1990-09-08")
-    eve = datetime(2026, 9, 7, 12, 0, tzinfo=UTC)  # 19:00 on the 7th in Saigon
-    morning = datetime(2026, 9, 8, 2, 0, tzinfo=UTC)  # 09:00 on the 8th in Saigon
+    eve = datetime(2031, 9, 7, 12, 0, tzinfo=UTC)  # 19:00 on the 7th in Saigon
+    morning = datetime(2031, 9, 8, 2, 0, tzinfo=UTC)  # 09:00 on the 8th in Saigon
 
     await run_due(eve)
     before = [m.message["Subject"] for m in smtp.to(f"{customer}@mail.example")]

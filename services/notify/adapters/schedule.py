@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -55,16 +55,43 @@ def _claimed(row: asyncpg.Record) -> Claimed:
 
 async def schedule(conn: Connection, plans: Sequence[PlannedMessage], now: datetime) -> int:
     """Insert planned messages; a dedup key seen before is left as it is. Returns rows added."""
+    return await _insert(conn, plans, now, "DO NOTHING")
+
+
+async def add_to_digest(conn: Connection, plans: Sequence[PlannedMessage], now: datetime) -> None:
+    """Points digests: one row per customer and day; credits add up while it is pending."""
+    folded: dict[str, PlannedMessage] = {}
+    for plan in plans:
+        first = folded.get(plan.dedup_key)
+        if first is None:
+            folded[plan.dedup_key] = plan
+            continue
+        earned = int(first.payload["earned"]) + int(plan.payload["earned"])
+        folded[plan.dedup_key] = replace(first, payload={**first.payload, "earned": earned})
+    await _insert(
+        conn,
+        list(folded.values()),
+        now,
+        """DO UPDATE SET payload = jsonb_set(s.payload, '{earned}', to_jsonb(
+                   (s.payload->>'earned')::bigint + (excluded.payload->>'earned')::bigint)),
+               updated_at = excluded.updated_at
+           WHERE s.status = 'pending'""",
+    )
+
+
+async def _insert(
+    conn: Connection, plans: Sequence[PlannedMessage], now: datetime, on_conflict: str
+) -> int:
     if not plans:
         return 0
     rows = await conn.fetch(
-        f"""INSERT INTO {SCHEMA}.scheduled (dedup_key, customer_id, trigger, template, channel,
-                category, due_at, payload, cancel_key, created_at, updated_at)
+        f"""INSERT INTO {SCHEMA}.scheduled AS s (dedup_key, customer_id, trigger, template,
+                channel, category, due_at, payload, cancel_key, created_at, updated_at)
             SELECT k, c, t, tpl, ch, cat, due, p::jsonb, ck, $10, $10
             FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
                         $6::text[], $7::timestamptz[], $8::text[], $9::text[])
                  AS u(k, c, t, tpl, ch, cat, due, p, ck)
-            ON CONFLICT (dedup_key) DO NOTHING RETURNING id""",
+            ON CONFLICT (dedup_key) {on_conflict} RETURNING id""",
         [p.dedup_key for p in plans],
         [p.customer_id for p in plans],
         [p.trigger for p in plans],
@@ -77,30 +104,6 @@ async def schedule(conn: Connection, plans: Sequence[PlannedMessage], now: datet
         now,
     )
     return len(rows)
-
-
-async def add_to_digest(conn: Connection, plans: Sequence[PlannedMessage], now: datetime) -> None:
-    """Points digests: one row per customer and day; credits add up while it is pending."""
-    for plan in plans:
-        await conn.execute(
-            f"""INSERT INTO {SCHEMA}.scheduled AS s (dedup_key, customer_id, trigger, template,
-                    channel, category, due_at, payload, created_at, updated_at)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $9)
-                ON CONFLICT (dedup_key) DO UPDATE
-                   SET payload = jsonb_set(s.payload, '{{earned}}', to_jsonb(
-                           (s.payload->>'earned')::bigint + (excluded.payload->>'earned')::bigint)),
-                       updated_at = $9
-                   WHERE s.status = 'pending'""",
-            plan.dedup_key,
-            plan.customer_id,
-            plan.trigger,
-            plan.template,
-            plan.channel,
-            plan.category,
-            plan.due_at,
-            json.dumps(plan.payload),
-            now,
-        )
 
 
 async def cancel_for_orders(
