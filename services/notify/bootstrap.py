@@ -109,6 +109,8 @@ def bootstrap(
     async def check_sending_settings() -> None:
         settings.require_secrets()
         make_renderer(settings)
+        for channel in make_channels(settings, clock).values():  # a VAPID key that loads
+            await channel.close()
 
     app.on_startup(check_sending_settings)
     return app, runtime

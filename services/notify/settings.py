@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 from datetime import time, timedelta
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Literal, Self
 
@@ -107,6 +108,14 @@ class NotifySettings(CommonSettings):
         if len(raw) != 32:
             raise ValueError("vapid_private_key must be base64url of a 32-byte P-256 private key")
         return SecretStr(text)
+
+    @field_validator("mail_from")
+    @classmethod
+    def _mail_from(cls, value: str) -> str:
+        _name, address = parseaddr(value)
+        if "@" not in address or not address.rpartition("@")[2]:
+            raise ValueError("mail_from must be an address such as 'Shop <loyalty@shop.example>'")
+        return value
 
     @field_validator("vapid_subject")
     @classmethod

@@ -143,5 +143,9 @@ def test_settings_refuse_unordered_steps_and_explain_a_missing_secret() -> None:
         NotifySettings(cart_reminder_steps=[{"after_minutes": 60}, {"after_minutes": 30}])
     with pytest.raises(ValueError, match="32-byte"):
         NotifySettings(vapid_private_key="short")
+    with pytest.raises(ValueError, match="mail_from must be an address"):
+        NotifySettings(mail_from="Loyalty")
+    with pytest.raises(ValueError, match="below db_pool_max"):
+        NotifySettings(worker_concurrency=10, db_pool_max=10)
     with pytest.raises(ValueError, match="LOYALTY_UNSUBSCRIBE_SECRET must be set"):
         NotifySettings().require_secrets()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, parseaddr
 
@@ -57,7 +56,6 @@ class SmtpChannel:
         self._clock = clock
         self._slots = asyncio.Semaphore(settings.smtp_pool_size)
         self._idle: list[aiosmtplib.SMTP] = []
-        Address(addr_spec=parseaddr(settings.mail_from)[1])  # refuses a malformed sender now
 
     def can_reach(self, envelope: Envelope) -> bool:
         return bool(envelope.email)
