@@ -19,6 +19,7 @@ from support import TopicTail, encoded, eventually, order_paid, start_group_at_e
 
 from services.dlq.replay import Selection, replay
 from services.earn.bootstrap import bootstrap as earn_bootstrap
+from services.earn.bootstrap import definition as earn_definition
 from services.earn.domain.points import EarnRate
 from services.earn.settings import EarnSettings
 from shared.infrastructure import Endpoints
@@ -75,7 +76,9 @@ async def test_dead_letter_replayed_twice_after_the_fix_yields_exactly_one_entry
     customer = unique("c")
     order = order_paid(customer, total="30", currency="EUR")
     prefix = unique("dlq")
-    await start_group_at_end(infrastructure.kafka_bootstrap, f"{prefix}-earn", ["shop.orders"])
+    # Every topic earn consumes (loyalty.tiers too): the test's earn sees only what it publishes.
+    consumed = list(earn_definition(EarnSettings()).handlers)
+    await start_group_at_end(infrastructure.kafka_bootstrap, f"{prefix}-earn", consumed)
     selection = Selection(["shop.orders.dlq"], error_class="NoEarnRate", key=customer)
 
     # Before the fix: earn has no rate for EUR and dead-letters the order.
