@@ -22,6 +22,7 @@ from services.notify.rendering import Renderer
 from services.notify.settings import NotifySettings
 from services.notify.worker import Worker
 from shared.clock import Clock, SystemClock
+from shared.db import create_pool
 from shared.journal import journal_handler
 from shared.runtime import Runtime, ServiceDefinition, build_app
 
@@ -68,14 +69,20 @@ def definition(settings: NotifySettings, clock: Clock | None = None) -> ServiceD
     clock = clock or SystemClock()
 
     async def deliver(runtime: Runtime) -> None:
+        # Connections of its own: a busy schedule never makes the consumers wait for one.
+        pool = await create_pool(
+            settings.database_url.get_secret_value(),
+            min_size=1,
+            max_size=settings.worker_concurrency + 1,
+        )
         relay = runtime.relay
         worker = make_worker(
-            runtime.require_pool(),
-            settings,
-            runtime.clock,
-            relay.wake if relay is not None else lambda: None,
+            pool, settings, runtime.clock, relay.wake if relay is not None else lambda: None
         )
-        await worker.run_forever()
+        try:
+            await worker.run_forever()
+        finally:
+            await pool.close()
 
     def api(runtime: Runtime) -> ASGIApp:
         return build_api(runtime, settings)

@@ -79,7 +79,7 @@ class NotifySettings(CommonSettings):
     retry_base_s: float = Field(default=60.0, gt=0)
     lease_s: float = Field(default=120.0, gt=0)
     worker_batch: int = Field(default=50, ge=1, le=1000)
-    # Messages sent at once per process; each holds a database connection while it is sent.
+    # Customers messaged at once per process, each with a connection of the worker's own pool.
     worker_concurrency: int = Field(default=4, ge=1, le=64)
     worker_idle_s: float = Field(default=5.0, gt=0)
     template_max_bytes: int = Field(default=256 * 1024, ge=1024)
@@ -136,8 +136,6 @@ class NotifySettings(CommonSettings):
     def _coherent(self) -> Self:
         if (self.smtp_user is None) != (self.smtp_password is None):
             raise ValueError("smtp_user and smtp_password are given together or not at all")
-        if self.worker_concurrency >= self.db_pool_max:
-            raise ValueError("worker_concurrency must be below db_pool_max: consumers need some")
         return self
 
     @property

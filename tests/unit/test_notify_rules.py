@@ -145,7 +145,5 @@ def test_settings_refuse_unordered_steps_and_explain_a_missing_secret() -> None:
         NotifySettings(vapid_private_key="short")
     with pytest.raises(ValueError, match="mail_from must be an address"):
         NotifySettings(mail_from="Loyalty")
-    with pytest.raises(ValueError, match="below db_pool_max"):
-        NotifySettings(worker_concurrency=10, db_pool_max=10)
     with pytest.raises(ValueError, match="LOYALTY_UNSUBSCRIBE_SECRET must be set"):
         NotifySettings().require_secrets()
