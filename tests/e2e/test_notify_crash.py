@@ -76,7 +76,7 @@ async def test_sigkill_mid_schedule_then_restart_sends_each_message_exactly_once
         await eventually(lambda: _count_rows(db, scope, "pending"), lambda n: n == CUSTOMERS)
 
         first_pass.append(run_due(T0 + timedelta(minutes=1), env))
-        exit_code = await asyncio.to_thread(first_pass[0].wait, 60)
+        exit_code = await asyncio.to_thread(_exit_code, first_pass[0])
         in_flight = await _count_rows(db, scope, "sending")
         accepted_before_restart = len(inbox.messages)
         too_soon = await asyncio.to_thread(_finish, run_due(T0 + timedelta(minutes=1), env))
@@ -113,6 +113,11 @@ async def _count_rows(db: asyncpg.Connection, scope: str, status: str) -> int:
             status,
         )
     )
+
+
+def _exit_code(process: subprocess.Popen[bytes]) -> int:
+    process.communicate(timeout=60)  # waits, and closes the output pipe
+    return process.returncode
 
 
 def _finish(process: subprocess.Popen[bytes]) -> str:
