@@ -150,17 +150,19 @@ def _publish(args: argparse.Namespace) -> int:
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from services.simulate import run_simulation
+    from services.simulate import run_simulation, until_signalled
 
     settings = CommonSettings()
     configure_logging(fmt=settings.log_format, level=settings.log_level, service="simulate")
     asyncio.run(
-        run_simulation(
-            settings.kafka_bootstrap_servers,
-            customers=args.customers,
-            rate=args.rate,
-            duration=args.duration,
-            seed=args.seed,
+        until_signalled(
+            run_simulation(
+                settings.kafka_bootstrap_servers,
+                customers=args.customers,
+                rate=args.rate,
+                duration=args.duration,
+                seed=args.seed,
+            )
         )
     )
     return 0

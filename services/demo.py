@@ -59,19 +59,27 @@ def _interrupt(_signum: int, _frame: object) -> None:
 
 
 async def _feed(bootstrap: str, rate: float, children: dict[str, ServiceProcess]) -> bool:
-    """Run the shop until interrupted; False as soon as a service dies."""
+    """Run the shop until Ctrl-C or SIGTERM; False as soon as a service dies."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    # Inside the loop a signal only stops the shop: a KeyboardInterrupt here would make
+    # asyncio.run cancel the Kafka clients' own tasks before the shop could close them.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
     shop = asyncio.create_task(run_simulation(bootstrap, customers=50, rate=rate, duration=0))
-    while not shop.done():
+    healthy = True
+    while not shop.done() and not stop.is_set():
         dead = [name for name, child in children.items() if not child.running()]
         if dead:
             print(f"service(s) stopped unexpectedly: {', '.join(dead)}", file=sys.stderr)
-            shop.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await shop
-            return False
-        await asyncio.wait({shop}, timeout=1.0)
-    shop.result()
-    return True
+            healthy = False
+            break
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=1.0)
+    shop.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await shop
+    return healthy
 
 
 def _announce(children: dict[str, ServiceProcess]) -> None:

@@ -6,7 +6,10 @@ import asyncio
 import contextlib
 import json
 import random
+import signal
 import time
+from collections.abc import Coroutine
+from typing import Any, TypeVar
 
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -15,6 +18,7 @@ from services.samples import build, sample_data
 from shared.events import encode_event, topic_for
 
 log = structlog.get_logger("simulate")
+T = TypeVar("T")
 
 # What a customer does on a visit, with its weight.
 ACTIONS = (("order", 6), ("cart.abandoned", 2), ("review.posted", 1), ("newsletter.subscribed", 1))
@@ -53,6 +57,22 @@ async def run_simulation(
             await watcher
         log.info("simulation_done", **counts)
     return counts
+
+
+async def until_signalled(work: Coroutine[Any, Any, T]) -> T | None:
+    """Run `work` until it ends or Ctrl-C/SIGTERM cancels it; its cleanup then runs normally.
+
+    (A KeyboardInterrupt would instead make asyncio.run cancel the Kafka clients' own tasks
+    before `work` could close the clients, and the process would hang on its way out.)
+    """
+    task = asyncio.ensure_future(work)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, task.cancel)
+    try:
+        return await task
+    except asyncio.CancelledError:
+        return None
 
 
 def _visit(rng: random.Random) -> list[str]:
