@@ -80,8 +80,14 @@ async def prepare_database(pool: asyncpg.Pool, definition: ServiceDefinition) ->
         )
 
 
-def consumer_group(settings: CommonSettings, service: str) -> str:
-    return f"{settings.consumer_group_prefix}-{service}"
+def consumer_group(settings: CommonSettings, service: str, topic: str) -> str:
+    """One consumer group per service and topic.
+
+    A group per service would put every topic's consumer in one group: each join or slow batch
+    of one topic would then stall the others in rebalances. Replicas of a service still share
+    each topic's partitions through its group.
+    """
+    return f"{settings.consumer_group_prefix}-{service}.{topic}"
 
 
 def package_version() -> str:
@@ -111,7 +117,7 @@ def build_app(
         subscribe_batches(
             broker,
             consumer,
-            group_id=consumer_group(settings, definition.name),
+            group_id=consumer_group(settings, definition.name, topic),
             max_records=settings.batch_max_records,
             batch_timeout_ms=settings.batch_timeout_ms,
         )

@@ -15,6 +15,8 @@ from aiokafka.structs import OffsetAndMetadata
 
 from shared.events import CloudEvent, encode_event, make_event
 from shared.events.catalog import TOPICS
+from shared.runtime import consumer_group
+from shared.settings import CommonSettings
 
 T = TypeVar("T")
 
@@ -198,6 +200,14 @@ async def start_group_at_end(bootstrap: str, group_id: str, topics: list[str]) -
         await consumer.commit({tp: OffsetAndMetadata(offset, "") for tp, offset in ends.items()})
     finally:
         await consumer.stop()
+
+
+async def start_service_groups_at_end(
+    bootstrap: str, settings: CommonSettings, service: str, topics: list[str]
+) -> None:
+    """Position each of a service's consumer groups (one per topic) at its topic's end."""
+    for topic in topics:
+        await start_group_at_end(bootstrap, consumer_group(settings, service, topic), [topic])
 
 
 class TopicTail:

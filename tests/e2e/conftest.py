@@ -8,11 +8,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from support import start_group_at_end, unique
+from support import start_service_groups_at_end, unique
 
 from services import processes
 from services.registry import SERVICES
 from shared.infrastructure import Endpoints
+from shared.settings import CommonSettings
 
 LOGS = Path(".local/test-logs")
 
@@ -41,12 +42,16 @@ def spawn(infrastructure: Endpoints) -> Iterator[type[ServiceProcess]]:
             if self.service not in positioned:
                 entry = SERVICES[self.service]
                 topics = list(entry.definition(entry.settings()).handlers)
-                group = f"{prefix}-{self.service}"
                 # start() is called from sync and async tests alike: position in a thread.
                 with ThreadPoolExecutor(1) as pool:
                     pool.submit(
                         asyncio.run,
-                        start_group_at_end(infrastructure.kafka_bootstrap, group, topics),
+                        start_service_groups_at_end(
+                            infrastructure.kafka_bootstrap,
+                            CommonSettings(consumer_group_prefix=prefix),
+                            self.service,
+                            topics,
+                        ),
                     ).result()
                 positioned.add(self.service)
             started.append(self)

@@ -14,7 +14,7 @@ from aiokafka import AIOKafkaProducer
 from faststream.asgi import AsgiFastStream
 from notify_support import NOTIFY_SCOPE, PushReceiver, RunDue, SmtpInbox, vapid_private_key
 from pydantic import SecretStr
-from support import start_group_at_end, unique
+from support import start_service_groups_at_end, unique
 
 from services.earn.bootstrap import bootstrap as earn_bootstrap
 from services.earn.settings import EarnSettings
@@ -25,7 +25,7 @@ from services.tiering.bootstrap import bootstrap as tiering_bootstrap
 from services.tiering.settings import TieringSettings
 from shared.clock import FixedClock
 from shared.infrastructure import Endpoints
-from shared.runtime import Runtime, consumer_group
+from shared.runtime import Runtime
 
 ADMIN_API_KEY = "test-admin-key"
 
@@ -50,9 +50,10 @@ async def earn(infrastructure: Endpoints) -> AsyncIterator[Runtime]:
     """The earn service, started once for the session; tests isolate by unique customer ids."""
     settings = earn_settings(infrastructure)
     app, runtime = earn_bootstrap(settings)
-    await start_group_at_end(
+    await start_service_groups_at_end(
         settings.kafka_bootstrap_servers,
-        consumer_group(settings, "earn"),
+        settings,
+        "earn",
         list(runtime.definition.handlers),
     )
     await app.start()
@@ -87,9 +88,10 @@ async def tiering(infrastructure: Endpoints) -> AsyncIterator[TieringService]:
     """The tiering service with the shipped programme (VND, rolling 365 days), for the session."""
     settings = tiering_settings(infrastructure)
     app, runtime = tiering_bootstrap(settings)
-    await start_group_at_end(
+    await start_service_groups_at_end(
         settings.kafka_bootstrap_servers,
-        consumer_group(settings, "tiering"),
+        settings,
+        "tiering",
         list(runtime.definition.handlers),
     )
     await app.start()
@@ -169,9 +171,10 @@ def notify_settings(
 async def notify(notify_settings: NotifySettings) -> AsyncIterator[tuple[AsgiFastStream, Runtime]]:
     """The notify service (consumers, relay, HTTP API), started once for the session."""
     app, runtime = notify_bootstrap(notify_settings)
-    await start_group_at_end(
+    await start_service_groups_at_end(
         notify_settings.kafka_bootstrap_servers,
-        consumer_group(notify_settings, "notify"),
+        notify_settings,
+        "notify",
         list(runtime.definition.handlers),
     )
     await app.start()

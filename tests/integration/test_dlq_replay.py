@@ -15,7 +15,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from faststream.asgi import AsgiFastStream
 from pydantic import SecretStr
-from support import TopicTail, encoded, eventually, order_paid, start_group_at_end, unique
+from support import TopicTail, encoded, eventually, order_paid, start_service_groups_at_end, unique
 
 from services.dlq.replay import Selection, replay
 from services.earn.bootstrap import bootstrap as earn_bootstrap
@@ -23,6 +23,7 @@ from services.earn.bootstrap import definition as earn_definition
 from services.earn.domain.points import EarnRate
 from services.earn.settings import EarnSettings
 from shared.infrastructure import Endpoints
+from shared.settings import CommonSettings
 
 USD = EarnRate(per_amount=Decimal(1), points=1)
 
@@ -78,7 +79,12 @@ async def test_dead_letter_replayed_twice_after_the_fix_yields_exactly_one_entry
     prefix = unique("dlq")
     # Every topic earn consumes (loyalty.tiers too): the test's earn sees only what it publishes.
     consumed = list(earn_definition(EarnSettings()).handlers)
-    await start_group_at_end(infrastructure.kafka_bootstrap, f"{prefix}-earn", consumed)
+    await start_service_groups_at_end(
+        infrastructure.kafka_bootstrap,
+        CommonSettings(consumer_group_prefix=prefix),
+        "earn",
+        consumed,
+    )
     selection = Selection(["shop.orders.dlq"], error_class="NoEarnRate", key=customer)
 
     # Before the fix: earn has no rate for EUR and dead-letters the order.
