@@ -3,11 +3,13 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 export LOYALTY_LOG_FORMAT ?= console
 
-.PHONY: setup infra run test test-unit lint typecheck schemas bench stop clean
+.PHONY: setup ops-tools infra run test test-unit lint typecheck schemas bench stop clean
 
-setup:  ## Python environment from the lock file (installs uv when missing), and the ops checkers
+setup:  ## Python environment from the lock file (installs uv when missing)
 	@command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet uv
 	uv sync --frozen
+
+ops-tools:  ## promtool and docker compose, which the tests use to check deploy/; idempotent
 	bash deploy/local/ops-tools.sh
 
 infra:  ## Kafka and PostgreSQL on this machine (no Docker needed); idempotent
@@ -18,7 +20,7 @@ run: setup infra  ## the three services and a simulated shop; Ctrl-C stops every
 	.venv/bin/loyalty migrate
 	.venv/bin/loyalty demo
 
-test: setup  ## the whole suite; infrastructure is found or started by the tests themselves
+test: setup ops-tools  ## the whole suite; infrastructure is found or started by the tests themselves
 	.venv/bin/pytest
 
 test-unit: setup
