@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 
 import structlog
@@ -34,6 +35,7 @@ async def award_points(
     the inbox were bypassed. Other order events are recorded (inbox) and left to later rules.
     """
     entries: list[NewEntry] = []
+    issued: Counter[str] = Counter()  # points by the currency that earned them
     rejections: list[Rejection] = []
     paid = [(i, e) for i in events if (e := i.event) is not None and e.type == "order.paid"]
     multipliers = await multipliers_at(conn, [(e.subject, e.time) for _, e in paid])
@@ -50,6 +52,7 @@ async def award_points(
         points = points_for(order.totals.total.amount, rate, multiplier)
         if points == 0:
             continue
+        issued[order.currency] += points
         entries.append(
             NewEntry(
                 entry_id=f"earn:{event.id}",
@@ -64,8 +67,8 @@ async def award_points(
         )
     written = await append_entries(conn, entries)
     await enqueue(conn, SCHEMA, [_points_earned(w) for w in written])
-    for w in written:
-        metrics.POINTS_ISSUED.labels("earn", "points").inc(w.entry.delta)
+    for currency, points in issued.items():
+        metrics.POINTS_ISSUED.labels("earn", currency).inc(points)
     return rejections
 
 
