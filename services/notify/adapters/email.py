@@ -35,7 +35,6 @@ def build_email(
     message["Subject"] = envelope.rendered.subject
     message["Date"] = format_datetime(clock.now())
     message["Message-ID"] = envelope.message_id
-    message["Content-Language"] = envelope.rendered.language
     unsubscribe = f"<{envelope.unsubscribe_url}>"
     if mailto:
         unsubscribe += f", <mailto:{mailto}?subject=unsubscribe>"
@@ -43,6 +42,7 @@ def build_email(
     message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"  # RFC 8058
     message.set_content(envelope.rendered.text)
     message.add_alternative(envelope.rendered.html, subtype="html")
+    message["Content-Language"] = envelope.rendered.language  # set_content drops Content-*
     return message
 
 

@@ -1,0 +1,111 @@
+"""Channel details without a network: the email's headers and how failures are classified."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import aiosmtplib
+import pytest
+
+from services.notify.adapters.channel import (
+    Envelope,
+    PermanentDelivery,
+    SubscriptionGone,
+    TransientDelivery,
+)
+from services.notify.adapters.email import _classify, build_email, message_id_for
+from services.notify.adapters.push import _check, push_topic
+from services.notify.rendering import Rendered
+from shared.clock import FixedClock
+
+
+def envelope(**changes: object) -> Envelope:
+    rendered = Rendered("vi", "Chào An", "Xin chào An", "<p>Xin chào An</p>", "t", "b")
+    base: dict[str, object] = {
+        "message_id": message_id_for(42, "Shop <loyalty@shop.example>"),
+        "customer_id": "c-1",
+        "trigger": "cart.abandoned",
+        "category": "marketing",
+        "rendered": rendered,
+        "email": "an@mail.example",
+        "name": "An",
+        "push_subscription": None,
+        "unsubscribe_url": "https://notify.example/unsubscribe?token=t",
+        "link": "https://shop.example/cart/1",
+    }
+    return Envelope(**{**base, **changes})  # type: ignore[arg-type]
+
+
+def test_email_has_both_parts_a_stable_message_id_and_one_click_unsubscribe() -> None:
+    clock = FixedClock(datetime(2031, 1, 2, 3, 4, tzinfo=UTC))
+    message = build_email(
+        envelope(), mail_from="Shop <loyalty@shop.example>", clock=clock, mailto="u@shop.example"
+    )
+    assert message["Message-ID"] == "<notify-42@shop.example>"
+    assert message["To"] == "An <an@mail.example>"
+    assert message["Content-Language"] == "vi"
+    assert message["List-Unsubscribe"] == (
+        "<https://notify.example/unsubscribe?token=t>, <mailto:u@shop.example?subject=unsubscribe>"
+    )
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert message["Date"] == "Thu, 02 Jan 2031 03:04:00 +0000"
+    assert message.get_content_type() == "multipart/alternative"
+    assert [p.get_content_type() for p in message.iter_parts()] == ["text/plain", "text/html"]
+
+
+def test_an_email_without_an_address_is_a_permanent_failure() -> None:
+    with pytest.raises(PermanentDelivery, match="no email address"):
+        build_email(
+            envelope(email=None),
+            mail_from="a@b.example",
+            clock=FixedClock(datetime(2031, 1, 1, tzinfo=UTC)),
+            mailto=None,
+        )
+
+
+@pytest.mark.parametrize(
+    ("error", "kind"),
+    [
+        (
+            aiosmtplib.SMTPRecipientsRefused([aiosmtplib.SMTPRecipientRefused(550, "no", "x")]),
+            PermanentDelivery,
+        ),
+        (
+            aiosmtplib.SMTPRecipientsRefused([aiosmtplib.SMTPRecipientRefused(452, "full", "x")]),
+            TransientDelivery,
+        ),
+        (aiosmtplib.SMTPResponseException(554, "rejected"), PermanentDelivery),
+        (aiosmtplib.SMTPResponseException(421, "busy"), TransientDelivery),
+        (aiosmtplib.SMTPAuthenticationError(535, "bad credentials"), TransientDelivery),
+        (aiosmtplib.SMTPServerDisconnected("gone"), TransientDelivery),
+    ],
+)
+def test_smtp_failures_are_permanent_only_for_5xx_about_the_message(
+    error: aiosmtplib.SMTPException, kind: type[Exception]
+) -> None:
+    classified = _classify(error)
+    assert type(classified) is kind
+    assert "x" not in str(classified).split()  # never the recipient
+
+
+@pytest.mark.parametrize(
+    ("status", "kind"),
+    [
+        (404, SubscriptionGone),
+        (410, SubscriptionGone),
+        (400, PermanentDelivery),
+        (413, PermanentDelivery),
+        (403, TransientDelivery),
+        (429, TransientDelivery),
+        (503, TransientDelivery),
+    ],
+)
+def test_push_service_answers_map_to_outcomes(status: int, kind: type[Exception]) -> None:
+    with pytest.raises(kind):
+        _check(status)
+
+
+def test_push_accepts_201_and_topics_are_short_url_safe_names() -> None:
+    _check(201)
+    assert push_topic("cart.abandoned") == "cart-abandoned"
+    assert len(push_topic("x" * 80)) == 32
