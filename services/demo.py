@@ -40,18 +40,19 @@ def run_demo(*, rate: float, base_port: int | None = None) -> int:
         ).launch()
         for n, (name, entry) in enumerate(SERVICES.items())
     }
-    ok = False
+    failed = False  # a Ctrl-C, even during start-up, is a clean stop; a dead service is not
     try:
-        ok = _wait_until_ready(children)
-        if ok:
+        if _wait_until_ready(children):
             _announce(children)
-            ok = asyncio.run(_feed(settings.kafka_bootstrap_servers, rate, children))
+            failed = not asyncio.run(_feed(settings.kafka_bootstrap_servers, rate, children))
+        else:
+            failed = True
     except KeyboardInterrupt:
         pass
     finally:
         for child in children.values():
             child.stop(timeout=45)
-    return 0 if ok else 1
+    return 1 if failed else 0
 
 
 def _interrupt(_signum: int, _frame: object) -> None:

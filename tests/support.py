@@ -17,6 +17,7 @@ from shared.events import CloudEvent, encode_event, make_event
 from shared.events.catalog import TOPICS
 from shared.runtime import consumer_group
 from shared.settings import CommonSettings
+from shared.topics import ALL_TOPICS, ensure_topics, topics_with_dlq
 
 T = TypeVar("T")
 
@@ -178,7 +179,10 @@ async def start_group_at_end(bootstrap: str, group_id: str, topics: list[str]) -
 
     A test's services then consume only what the test publishes, even though the topics keep
     every earlier run's events and other test sessions may be consuming them at the same time.
+    On a fresh broker the topics may not exist yet (services create them as they start): they
+    are created first, so that there is an end to start at.
     """
+    await ensure_topics(bootstrap, topics_with_dlq(ALL_TOPICS), partitions=4)
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
@@ -190,6 +194,8 @@ async def start_group_at_end(bootstrap: str, group_id: str, topics: list[str]) -
         for topic in described
         for p in topic["partitions"]
     ]
+    if {tp.topic for tp in partitions} != set(topics):
+        raise AssertionError(f"not every topic of {topics} has partitions: {described}")
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap, group_id=group_id, enable_auto_commit=False
     )

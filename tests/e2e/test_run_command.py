@@ -68,8 +68,12 @@ def test_demo_runs_three_healthy_services_fed_by_the_shop_and_stops_on_ctrl_c(
             except httpx.HTTPError:
                 time.sleep(0.5)
                 continue
+            # Fed by the shop: the demo announced itself and the shop saw points come back.
+            output = log_path.read_text()
             if (
-                seen["earn"].get("shop.orders", 0) > 0
+                "All three services are up" in output
+                and "points_seen" in output
+                and seen["earn"].get("shop.orders", 0) > 0
                 and seen["notify"].get("shop.customers", 0) > 0
             ):
                 break
