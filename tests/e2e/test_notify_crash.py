@@ -124,3 +124,70 @@ def _finish(process: subprocess.Popen[bytes]) -> str:
     output, _ = process.communicate(timeout=120)
     assert process.returncode == 0, output.decode()[-3000:]
     return output.decode()
+
+
+async def test_sigkill_of_the_service_mid_schedule_then_restart_sends_each_message_once(
+    infrastructure: Endpoints, spawn: type
+) -> None:
+    """The same with the service's own background worker, on real time, and a short lease."""
+    scope = unique("e2e-ns")
+    inbox = SmtpInbox().start()
+    env = (
+        ("LOYALTY_SMTP_PORT", str(inbox.port)),
+        ("LOYALTY_MAIL_FROM", "Loyalty <loyalty@shop.example>"),
+        ("LOYALTY_UNSUBSCRIBE_SECRET", "e" * 40),
+        ("LOYALTY_WORKER_SCOPE", scope),
+        ("LOYALTY_WORKER_BATCH", "5"),
+        ("LOYALTY_WORKER_CONCURRENCY", "1"),
+        ("LOYALTY_WORKER_IDLE_S", "0.2"),
+        ("LOYALTY_LEASE_S", "3"),
+        ("LOYALTY_QUIET_HOURS_START", "00:00"),  # no quiet hours: this runs on real time
+        ("LOYALTY_QUIET_HOURS_END", "00:00"),
+    )
+    service = spawn("notify", None, *env)
+    killed = threading.Event()
+
+    def kill_in_the_middle(message: Captured) -> bool:
+        if killed.is_set() or len(inbox.messages) < KILL_AFTER:
+            return True
+        killed.set()
+        service.process.send_signal(signal.SIGKILL)
+        return False
+
+    inbox.before_accept = kill_in_the_middle
+    db = await asyncpg.connect(infrastructure.database_url)
+    producer = AIOKafkaProducer(bootstrap_servers=infrastructure.kafka_bootstrap, acks="all")
+    await producer.start()
+    customers = [f"{scope}-{n:02d}" for n in range(CUSTOMERS)]
+    try:
+        await asyncio.to_thread(service.start)
+        now = datetime.now(UTC)
+        for customer in customers:
+            event = signed_up(customer, now, email=f"{customer}@mail.example")
+            await producer.send("shop.customers", encoded(event), key=customer.encode())
+        await producer.flush()
+        await eventually(lambda: asyncio.to_thread(killed.is_set), bool, timeout=90)
+        await asyncio.to_thread(service.process.wait, 10)
+        in_flight = await _count_rows(db, scope, "sending")
+        accepted_before_restart = len(inbox.messages)
+        restarted = spawn("notify", service.port, *env)
+        await asyncio.to_thread(restarted.start)
+        await eventually(lambda: _accepted(inbox), lambda n: n >= CUSTOMERS, timeout=90)
+        await asyncio.sleep(4)  # past another lease: a duplicate would arrive now
+        sent_rows = await _count_rows(db, scope, "sent")
+    finally:
+        await producer.stop()
+        await db.close()
+        inbox.stop()
+
+    by_message_id = Counter(m.message_id for m in inbox.messages)
+    assert accepted_before_restart == KILL_AFTER
+    assert in_flight >= 1
+    assert len(by_message_id) == CUSTOMERS
+    assert set(by_message_id.values()) == {1}
+    assert sent_rows == CUSTOMERS
+
+
+async def _accepted(inbox: SmtpInbox) -> int:
+    with inbox.lock:
+        return len(inbox.messages)
