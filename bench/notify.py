@@ -30,6 +30,7 @@ from services.notify.domain.messages import plan_for_channels
 from services.notify.settings import NotifySettings
 from shared.clock import FixedClock
 from shared.infrastructure import local_database_url
+from shared.logs import configure_logging
 from shared.runtime import prepare_database
 
 DATABASE = "loyalty_bench_notify"
@@ -143,6 +144,7 @@ def cli() -> None:
     parser.add_argument("--concurrency", type=int, nargs="*", default=[1, 4, 8])
     parser.add_argument("--smtp-latency-ms", type=float, default=20.0)
     args = parser.parse_args()
+    configure_logging(fmt="console", level="warning", service="bench")  # not a line per message
     report.emit("notify", asyncio.run(main(args)))
 
 
