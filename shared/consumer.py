@@ -23,7 +23,7 @@ from aiokafka import ConsumerRecord
 from shared import metrics
 from shared.clock import Clock
 from shared.correlation import causes, correlation_of
-from shared.db import Connection
+from shared.db import ACQUIRE_TIMEOUT_S, Connection
 from shared.errors import Bug, RejectedMessage, TransientFailure
 from shared.events import CloudEvent, parse_event
 from shared.outbox import OutboxMessage, enqueue
@@ -183,7 +183,7 @@ class BatchConsumer:
         """One transaction: claim, apply, dead-letter; returns what was applied and refused."""
         if self._pool is None:
             raise Bug(f"consumer of {self.topic} used before bind()")
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn, conn.transaction():
             fresh = await self._claim(conn, parsed)
             events = [p for p in fresh if isinstance(p, Incoming)]
             rejections = [p for p in fresh if isinstance(p, Rejection)]

@@ -19,6 +19,10 @@ log = structlog.get_logger(__name__)
 # What a handler is given: a plain connection, or one lent by the pool.
 Connection: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
 
+# How long a batch or a relay pass waits for a pooled connection before it counts as a
+# transient failure (retried with backoff) rather than waiting silently for the database.
+ACQUIRE_TIMEOUT_S = 10.0
+
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 _SCHEMA_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 

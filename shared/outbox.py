@@ -16,7 +16,7 @@ from aiokafka import AIOKafkaProducer
 
 from shared import metrics
 from shared.correlation import CORRELATION_HEADER, header_value, inherited_header
-from shared.db import Connection
+from shared.db import ACQUIRE_TIMEOUT_S, Connection
 from shared.errors import Bug
 from shared.retry import Backoff, is_transient
 
@@ -159,7 +159,7 @@ class OutboxRelay:
         producer = self._producer
         if producer is None:
             raise Bug("the outbox relay runs before start()")
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn, conn.transaction():
             rows = await conn.fetch(
                 f"""SELECT id, topic, key, value, header_names, header_values
                     FROM {self._schema}.outbox ORDER BY id

@@ -15,6 +15,9 @@ _TRANSIENT: tuple[type[BaseException], ...] = (
     TimeoutError,
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
+    # A connection broken in the middle of an operation (the server went away) reports this;
+    # the pool replaces the connection, so trying again is right.
+    asyncpg.InternalClientError,
     asyncpg.CannotConnectNowError,
     asyncpg.TooManyConnectionsError,
     asyncpg.SerializationError,
