@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -12,10 +13,11 @@ from typing import Any, TypeVar
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import OffsetAndMetadata
+from faststream.asgi import AsgiFastStream
 
 from shared.events import CloudEvent, encode_event, make_event
 from shared.events.catalog import TOPICS
-from shared.runtime import consumer_group
+from shared.runtime import Runtime, consumer_group
 from shared.settings import CommonSettings
 from shared.topics import ALL_TOPICS, ensure_topics, topics_with_dlq
 
@@ -214,6 +216,24 @@ async def start_service_groups_at_end(
     """Position each of a service's consumer groups (one per topic) at its topic's end."""
     for topic in topics:
         await start_group_at_end(bootstrap, consumer_group(settings, service, topic), [topic])
+
+
+@contextlib.asynccontextmanager
+async def running(app: AsgiFastStream, runtime: Runtime) -> AsyncIterator[Runtime]:
+    """A service started in the test process, its consumer groups positioned at the topics'
+    ends first, so that it sees only what the tests publish; stopped on exit."""
+    settings = runtime.settings
+    await start_service_groups_at_end(
+        settings.kafka_bootstrap_servers,
+        settings,
+        runtime.definition.name,
+        list(runtime.definition.handlers),
+    )
+    await app.start()
+    try:
+        yield runtime
+    finally:
+        await app.stop()
 
 
 class TopicTail:

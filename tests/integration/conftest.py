@@ -14,7 +14,7 @@ from aiokafka import AIOKafkaProducer
 from faststream.asgi import AsgiFastStream
 from notify_support import NOTIFY_SCOPE, PushReceiver, RunDue, SmtpInbox, vapid_private_key
 from pydantic import SecretStr
-from support import start_service_groups_at_end, unique
+from support import running, unique
 
 from services.earn.bootstrap import bootstrap as earn_bootstrap
 from services.earn.settings import EarnSettings
@@ -48,19 +48,9 @@ def earn_settings(infrastructure: Endpoints) -> EarnSettings:
 @pytest.fixture(scope="session")
 async def earn(infrastructure: Endpoints) -> AsyncIterator[Runtime]:
     """The earn service, started once for the session; tests isolate by unique customer ids."""
-    settings = earn_settings(infrastructure)
-    app, runtime = earn_bootstrap(settings)
-    await start_service_groups_at_end(
-        settings.kafka_bootstrap_servers,
-        settings,
-        "earn",
-        list(runtime.definition.handlers),
-    )
-    await app.start()
-    try:
+    app, runtime = earn_bootstrap(earn_settings(infrastructure))
+    async with running(app, runtime):
         yield runtime
-    finally:
-        await app.stop()
 
 
 @dataclass(frozen=True)
@@ -86,21 +76,13 @@ def tiering_settings(infrastructure: Endpoints) -> TieringSettings:
 @pytest.fixture(scope="session")
 async def tiering(infrastructure: Endpoints) -> AsyncIterator[TieringService]:
     """The tiering service with the shipped programme (VND, rolling 365 days), for the session."""
-    settings = tiering_settings(infrastructure)
-    app, runtime = tiering_bootstrap(settings)
-    await start_service_groups_at_end(
-        settings.kafka_bootstrap_servers,
-        settings,
-        "tiering",
-        list(runtime.definition.handlers),
-    )
-    await app.start()
+    app, runtime = tiering_bootstrap(tiering_settings(infrastructure))
     transport = httpx.ASGITransport(app=app)
-    try:
-        async with httpx.AsyncClient(transport=transport, base_url="http://tiering") as api:
-            yield TieringService(runtime, api)
-    finally:
-        await app.stop()
+    async with (
+        running(app, runtime),
+        httpx.AsyncClient(transport=transport, base_url="http://tiering") as api,
+    ):
+        yield TieringService(runtime, api)
 
 
 @pytest.fixture(scope="session")
@@ -171,17 +153,8 @@ def notify_settings(
 async def notify(notify_settings: NotifySettings) -> AsyncIterator[tuple[AsgiFastStream, Runtime]]:
     """The notify service (consumers, relay, HTTP API), started once for the session."""
     app, runtime = notify_bootstrap(notify_settings)
-    await start_service_groups_at_end(
-        notify_settings.kafka_bootstrap_servers,
-        notify_settings,
-        "notify",
-        list(runtime.definition.handlers),
-    )
-    await app.start()
-    try:
+    async with running(app, runtime):
         yield app, runtime
-    finally:
-        await app.stop()
 
 
 @pytest.fixture
