@@ -18,7 +18,9 @@ import asyncpg
 from bench import infra, limits, loadgen, report
 from bench.service import bench_service
 from services.processes import ServiceProcess
-from shared.topics import ALL_TOPICS, ensure_topics, topics_with_dlq
+from shared.runtime import consumer_group
+from shared.settings import CommonSettings
+from shared.topics import ALL_TOPICS, ensure_topics, start_group_at_end, topics_with_dlq
 
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
@@ -109,7 +111,13 @@ async def _wait_drained(conn: asyncpg.Connection, expected: int, timeout: float 
 
 async def latency(kafka: str, database: str, rate: int, seconds: float) -> dict[str, Any]:
     """Offer `rate` events per second to a running earn; latency from event time to commit."""
-    env = service_env(kafka, database, f"bench-latency-{time.time_ns()}", 500)
+    group_prefix = f"bench-latency-{time.time_ns()}"
+    env = service_env(kafka, database, group_prefix, 500)
+    # At the end of shop.orders: the offered events must not queue behind the preloaded ones.
+    group = consumer_group(
+        CommonSettings(consumer_group_prefix=group_prefix), "earn", "shop.orders"
+    )
+    await start_group_at_end(kafka, group, ["shop.orders"])
     service = bench_service("earn", env).start()
     prefix = f"l{rate}-"
     try:

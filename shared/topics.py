@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import structlog
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.structs import OffsetAndMetadata
+
+from shared.errors import Bug, TransientFailure
 
 log = structlog.get_logger(__name__)
 
@@ -35,7 +39,7 @@ async def ensure_topics(bootstrap: str, names: list[str], *, partitions: int) ->
             # TOPIC_ALREADY_EXISTS (36) means another replica was quicker: not an error.
             failed = [(t, c) for t, c, *_ in result.topic_errors if c not in (0, 36)]
             if failed:
-                raise RuntimeError(f"could not create topics: {failed}")
+                raise TransientFailure(f"could not create topics: {failed}")
             log.info("topics_created", topics=missing, partitions=partitions)
         return missing
     finally:
@@ -44,3 +48,37 @@ async def ensure_topics(bootstrap: str, names: list[str], *, partitions: int) ->
 
 def topics_with_dlq(names: tuple[str, ...]) -> list[str]:
     return [t for name in names for t in (name, dlq(name))]
+
+
+async def start_group_at_end(bootstrap: str, group_id: str, topics: list[str]) -> None:
+    """Commit a consumer group's offsets at the current ends of `topics`.
+
+    A group that starts there skips the history: tests use it so that their services see only
+    what they publish, the benchmark so that latency is measured without a backlog. On a fresh
+    broker the topics may not exist yet (services create them as they start): the project's
+    topics are created first, so that there is an end to start at.
+    """
+    await ensure_topics(bootstrap, topics_with_dlq(ALL_TOPICS), partitions=4)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        described = await admin.describe_topics(topics)
+    finally:
+        await admin.close()
+    partitions = [
+        TopicPartition(topic["topic"], p["partition"])
+        for topic in described
+        for p in topic["partitions"]
+    ]
+    if {tp.topic for tp in partitions} != set(topics):
+        raise Bug(f"not every topic of {topics} has partitions: {described}")
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=group_id, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        consumer.assign(partitions)
+        ends = await consumer.end_offsets(partitions)
+        await consumer.commit({tp: OffsetAndMetadata(offset, "") for tp, offset in ends.items()})
+    finally:
+        await consumer.stop()

@@ -10,16 +10,14 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.structs import OffsetAndMetadata
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from faststream.asgi import AsgiFastStream
 
 from shared.events import CloudEvent, encode_event, make_event
 from shared.events.catalog import TOPICS
 from shared.runtime import Runtime, consumer_group
 from shared.settings import CommonSettings
-from shared.topics import ALL_TOPICS, ensure_topics, topics_with_dlq
+from shared.topics import start_group_at_end
 
 T = TypeVar("T")
 
@@ -174,40 +172,6 @@ async def eventually(
         await asyncio.sleep(interval)
         value = await probe()
     return value
-
-
-async def start_group_at_end(bootstrap: str, group_id: str, topics: list[str]) -> None:
-    """Commit a new consumer group's offsets at the current ends of `topics`.
-
-    A test's services then consume only what the test publishes, even though the topics keep
-    every earlier run's events and other test sessions may be consuming them at the same time.
-    On a fresh broker the topics may not exist yet (services create them as they start): they
-    are created first, so that there is an end to start at.
-    """
-    await ensure_topics(bootstrap, topics_with_dlq(ALL_TOPICS), partitions=4)
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        described = await admin.describe_topics(topics)
-    finally:
-        await admin.close()
-    partitions = [
-        TopicPartition(topic["topic"], p["partition"])
-        for topic in described
-        for p in topic["partitions"]
-    ]
-    if {tp.topic for tp in partitions} != set(topics):
-        raise AssertionError(f"not every topic of {topics} has partitions: {described}")
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=group_id, enable_auto_commit=False
-    )
-    await consumer.start()
-    try:
-        consumer.assign(partitions)
-        ends = await consumer.end_offsets(partitions)
-        await consumer.commit({tp: OffsetAndMetadata(offset, "") for tp, offset in ends.items()})
-    finally:
-        await consumer.stop()
 
 
 async def start_service_groups_at_end(
