@@ -6,13 +6,12 @@ Every problem is reported with the setting it is about, such as
 
 from __future__ import annotations
 
-import tomllib
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from services.tiering.domain.rules import (
     POINTS,
@@ -26,12 +25,11 @@ from services.tiering.domain.rules import (
     WindowKind,
 )
 from shared.events import CURRENCY_MINOR_UNITS, fits_minor_units
+from shared.programme_files import ProgrammeError, programme_error, read_toml, validate
+
+__all__ = ["EXAMPLE", "ProgrammeError", "load_programme", "parse_programme"]
 
 EXAMPLE: Final = Path(__file__).with_name("programme.example.toml")
-
-
-class ProgrammeError(ValueError):
-    """The programme file is missing, is not TOML, or breaks a rule; the message says where."""
 
 
 def _points_as_table(value: object) -> object:
@@ -86,26 +84,15 @@ class ProgrammeConfig(_Section):
 def load_programme(path: Path | None = None) -> Programme:
     """Read, check and convert the programme file; the shipped example when no path is given."""
     source = path or EXAMPLE
-    try:
-        text = source.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ProgrammeError(f"{source}: cannot be read: {exc.strerror or exc}") from None
-    try:
-        raw = tomllib.loads(text, parse_float=Decimal)
-    except tomllib.TOMLDecodeError as exc:
-        raise ProgrammeError(f"{source}: not valid TOML: {exc}") from None
-    return parse_programme(raw, source=str(source))
+    return parse_programme(read_toml(source), source=str(source))
 
 
 def parse_programme(raw: dict[str, Any], *, source: str = "programme") -> Programme:
-    try:
-        config = ProgrammeConfig.model_validate(raw)
-    except ValidationError as exc:
-        problems = [f"{_location(e['loc'])}: {e['msg']}" for e in exc.errors(include_url=False)]
-        raise _error(source, problems) from None
+    what = f"tiering programme {source}"
+    config = validate(ProgrammeConfig, raw, what=what)
     problems = problems_of(config)
     if problems:
-        raise _error(source, problems)
+        raise programme_error(what, problems)
     return to_programme(config)
 
 
@@ -237,15 +224,3 @@ def to_programme(config: ProgrammeConfig) -> Programme:
         zone=ZoneInfo(config.time_zone),
         warn_days=config.warn_days,
     )
-
-
-def _location(loc: tuple[int | str, ...]) -> str:
-    text = ""
-    for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else f".{part}" if text else str(part)
-    return text or "programme"
-
-
-def _error(source: str, problems: list[str]) -> ProgrammeError:
-    listed = "\n".join(f"  {p}" for p in problems)
-    return ProgrammeError(f"tiering programme {source} is not valid:\n{listed}")
