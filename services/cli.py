@@ -11,6 +11,7 @@ from collections.abc import Iterator, Sequence
 
 import uvicorn
 
+from services.analytics.commands import add_analytics_commands
 from services.dlq.commands import add_dlq_commands
 from services.notify.commands import add_notify_commands
 from services.registry import SERVICES
@@ -28,14 +29,17 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="loyalty", description=__doc__)
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
 
-    run = sub.add_parser("run", help="run one service (earn, tiering or notify)")
+    run = sub.add_parser("run", help="run one service (earn, tiering, notify or analytics)")
     run.add_argument("service", choices=sorted(SERVICES))
     run.add_argument("--port", type=int, help="HTTP port (default: the service's own)")
     run.set_defaults(func=_run)
 
     migrate = sub.add_parser("migrate", help="apply database migrations and create topics")
     migrate.add_argument(
-        "services", nargs="*", metavar="SERVICE", help="earn, tiering, notify (default: all)"
+        "services",
+        nargs="*",
+        metavar="SERVICE",
+        help="earn, tiering, notify, analytics (default: all)",
     )
     migrate.set_defaults(func=_migrate)
 
@@ -57,13 +61,14 @@ def _parser() -> argparse.ArgumentParser:
     asyncapi.add_argument("--check", action="store_true", help="only report drift; exit 1 if any")
     asyncapi.set_defaults(func=_asyncapi)
 
-    demo = sub.add_parser("demo", help="the three services and the simulated shop, until Ctrl-C")
+    demo = sub.add_parser("demo", help="every service and the simulated shop, until Ctrl-C")
     demo.add_argument("--rate", type=float, default=5.0, help="simulated events per second")
     demo.add_argument(
-        "--base-port", type=int, help="HTTP ports base, base+1, base+2 (default: 8001-8003)"
+        "--base-port", type=int, help="HTTP ports base, base+1... (default: 8001-8004)"
     )
     demo.set_defaults(func=_demo)
 
+    add_analytics_commands(sub)
     add_dlq_commands(sub)
     add_notify_commands(sub)
     add_tiering_commands(sub)

@@ -1,4 +1,4 @@
-"""`loyalty demo`: the three services as processes plus the simulated shop, until Ctrl-C."""
+"""`loyalty demo`: every service as a process plus the simulated shop, until Ctrl-C."""
 
 from __future__ import annotations
 
@@ -85,7 +85,7 @@ async def _feed(bootstrap: str, rate: float, children: dict[str, ServiceProcess]
 
 def _announce(children: dict[str, ServiceProcess]) -> None:
     print(
-        "\nAll three services are up:",
+        "\nAll services are up:",
         *(
             f"  {name:8} {child.url}/healthz  /readyz  /metrics  /docs/asyncapi"
             for name, child in children.items()

@@ -7,6 +7,9 @@ from dataclasses import dataclass
 
 from faststream.asgi import AsgiFastStream
 
+from services.analytics.bootstrap import bootstrap as analytics_bootstrap
+from services.analytics.bootstrap import definition as analytics_definition
+from services.analytics.settings import AnalyticsSettings
 from services.earn.bootstrap import bootstrap as earn_bootstrap
 from services.earn.bootstrap import definition as earn_definition
 from services.earn.settings import EarnSettings
@@ -31,4 +34,5 @@ SERVICES: dict[str, ServiceEntry] = {
     "earn": ServiceEntry(EarnSettings, earn_definition, earn_bootstrap),  # type: ignore[arg-type]
     "tiering": ServiceEntry(TieringSettings, tiering_definition, tiering_bootstrap),  # type: ignore[arg-type]
     "notify": ServiceEntry(NotifySettings, notify_definition, notify_bootstrap),  # type: ignore[arg-type]
+    "analytics": ServiceEntry(AnalyticsSettings, analytics_definition, analytics_bootstrap),  # type: ignore[arg-type]
 }

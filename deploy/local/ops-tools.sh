@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Tools that check the operations files, installed when missing; safe to run again.
 #
-#   deploy/local/ops-tools.sh [promtool|compose|all]
+#   deploy/local/ops-tools.sh [promtool|compose|chromium|all]
 #
 #   promtool        from Debian's prometheus package: checks deploy/prometheus (config, rules,
 #                   rule unit tests) and the services' /metrics expositions
 #   docker compose  the Compose v2 CLI plugin, built from its Go module (the Go toolchain and
 #                   the Go module proxy are enough; no Docker engine is needed) so that
 #                   `docker compose config` can check deploy/compose.yaml
+#   chromium        Debian's package: the analytics tests open the HTML report headless
 #
 # Exit codes: 0 installed or already there; 1 failure.
 set -euo pipefail
@@ -67,9 +68,20 @@ install_compose() {
     say "installed $PLUGIN_DIR/docker-compose"
 }
 
+install_chromium() {
+    command -v chromium >/dev/null 2>&1 && return 0
+    command -v apt-get >/dev/null 2>&1 || { say "chromium is missing and apt-get is unavailable"; exit 1; }
+    say "installing chromium (Debian package)"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 -qq update >&2
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 -y -qq \
+        --no-install-recommends install chromium >&2
+    command -v chromium >/dev/null 2>&1 || { say "chromium installed but not found"; exit 1; }
+}
+
 case "${1:-all}" in
     promtool) install_promtool ;;
     compose) install_compose ;;
-    all) install_promtool; install_compose ;;
-    *) say "usage: $0 [promtool|compose|all]"; exit 1 ;;
+    chromium) install_chromium ;;
+    all) install_promtool; install_compose; install_chromium ;;
+    *) say "usage: $0 [promtool|compose|chromium|all]"; exit 1 ;;
 esac

@@ -1,4 +1,4 @@
-"""The run command: three services and the simulated shop, stopped cleanly by Ctrl-C."""
+"""The run command: every service and the simulated shop, stopped cleanly by Ctrl-C."""
 
 from __future__ import annotations
 
@@ -19,18 +19,18 @@ from shared.infrastructure import Endpoints
 
 
 def free_base_port() -> int:
-    """Three consecutive free ports, so the test never meets another run's services."""
+    """Four consecutive free ports, so the test never meets another run's services."""
     for _ in range(50):
         base = random.randrange(20_000, 40_000)
         with contextlib.ExitStack() as stack:
             try:
-                for offset in range(3):
+                for offset in range(4):
                     sock = stack.enter_context(socket.socket())
                     sock.bind(("127.0.0.1", base + offset))
             except OSError:
                 continue
             return base
-    raise AssertionError("no three consecutive free ports")
+    raise AssertionError("no four consecutive free ports")
 
 
 CONSUMED = re.compile(
@@ -43,11 +43,11 @@ def consumed(port: int) -> dict[str, int]:
     return {m.group(2): int(float(m.group(3))) for m in CONSUMED.finditer(text)}
 
 
-def test_demo_runs_three_healthy_services_fed_by_the_shop_and_stops_on_ctrl_c(
+def test_demo_runs_every_service_healthy_fed_by_the_shop_and_stops_on_ctrl_c(
     infrastructure: Endpoints, tmp_path: Path
 ) -> None:
     base = free_base_port()
-    ports = {"earn": base, "tiering": base + 1, "notify": base + 2}
+    ports = {"earn": base, "tiering": base + 1, "notify": base + 2, "analytics": base + 3}
     env = {**os.environ, "LOYALTY_LOG_FORMAT": "console"}
     # A file, not a pipe: the services inherit it and must never block on a full pipe.
     log_path = tmp_path / "demo.log"
@@ -71,10 +71,11 @@ def test_demo_runs_three_healthy_services_fed_by_the_shop_and_stops_on_ctrl_c(
             # Fed by the shop: the demo announced itself and the shop saw points come back.
             output = log_path.read_text()
             if (
-                "All three services are up" in output
+                "All services are up" in output
                 and "points_seen" in output
                 and seen["earn"].get("shop.orders", 0) > 0
                 and seen["notify"].get("shop.customers", 0) > 0
+                and seen["analytics"].get("shop.orders", 0) > 0
             ):
                 break
             time.sleep(0.5)
@@ -88,10 +89,11 @@ def test_demo_runs_three_healthy_services_fed_by_the_shop_and_stops_on_ctrl_c(
         log.close()
         output = log_path.read_text()
 
-    assert health == {"earn": 200, "tiering": 200, "notify": 200}
+    assert health == {"earn": 200, "tiering": 200, "notify": 200, "analytics": 200}
     assert seen["earn"]["shop.orders"] > 0
     assert seen["tiering"]["shop.orders"] > 0
     assert seen["notify"]["shop.customers"] > 0
+    assert seen["analytics"]["shop.orders"] > 0
     assert demo.returncode == 0, output[-3000:]
     assert "points_seen" in output
     for port in ports.values():

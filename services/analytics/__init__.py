@@ -1,0 +1,1 @@
+"""The analytics service: retention, programme, points and message figures of the shop."""

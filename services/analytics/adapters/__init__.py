@@ -1,0 +1,1 @@
+"""SQL of the analytics service: fact writers and the report's queries."""

@@ -1,0 +1,163 @@
+"""The segment's customers and their orders, as temporary tables of one report transaction.
+
+`pop` holds the customers of the segment acquired before the period's end, with their tier
+then; `stats` adds, per customer, what their counted orders (paid, neither cancelled nor fully
+refunded, in the report's currency) say about the period.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import asyncpg
+
+from shared.db import Connection
+
+# Net revenue of a counted order: its total less partial refunds.
+NET = "GREATEST(o.total - o.refunded, 0)"
+COUNTED = "o.paid_at IS NOT NULL AND NOT o.cancelled AND NOT o.fully_refunded"
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """The bound values every report query reads."""
+
+    schema: str
+    starts_at: datetime
+    ends_at: datetime
+    time_zone: str
+    currency: str
+    shop: str | None
+    tier: str | None
+    cohort_start: datetime | None
+    cohort_end: datetime | None
+    churn_after: timedelta
+    attribution: timedelta
+
+    def orders_filter(self, alias: str = "o") -> str:
+        """Counted orders of the report's currency (and shop): $1 currency, $2 shop."""
+        counted = COUNTED.replace("o.", f"{alias}.")
+        return f"{counted} AND {alias}.currency = $1 AND ($2::text IS NULL OR {alias}.shop_id = $2)"
+
+
+async def create_population(conn: Connection, scope: Scope) -> None:
+    s = scope.schema
+    await conn.execute(
+        f"""CREATE TEMP TABLE pop ON COMMIT DROP AS
+            SELECT * FROM (
+                SELECT c.customer_id, c.acquired_at, COALESCE(t.tier, 'none') AS tier
+                FROM {s}.customers c
+                LEFT JOIN LATERAL (
+                    SELECT tc.tier FROM {s}.tier_changes tc
+                    WHERE tc.customer_id = c.customer_id AND tc.effective_at < $1
+                    ORDER BY tc.effective_at DESC LIMIT 1) t ON true
+                WHERE c.acquired_at < $1
+                  AND ($2::text IS NULL OR c.shop_id = $2)
+                  AND ($3::timestamptz IS NULL
+                       OR (c.acquired_at >= $3 AND c.acquired_at < $4))) p
+            WHERE $5::text IS NULL OR p.tier = $5""",
+        scope.ends_at,
+        scope.shop,
+        scope.cohort_start,
+        scope.cohort_end,
+        scope.tier,
+    )
+    await conn.execute("CREATE UNIQUE INDEX ON pop (customer_id)")
+    await conn.execute("ANALYZE pop")
+    await conn.execute(
+        f"""CREATE TEMP TABLE stats ON COMMIT DROP AS
+            SELECT p.customer_id, p.acquired_at, p.tier,
+                   min(o.paid_at) AS first_order,
+                   max(o.paid_at) FILTER (WHERE o.paid_at < $3) AS last_before_start,
+                   max(o.paid_at) AS last_before_end,
+                   count(o.paid_at) FILTER (WHERE o.paid_at >= $3) AS orders,
+                   COALESCE(sum({NET}) FILTER (WHERE o.paid_at >= $3), 0) AS revenue,
+                   COALESCE(sum({NET}) FILTER (
+                       WHERE o.paid_at >= $3::timestamptz - interval '365 days' AND o.paid_at < $3), 0)
+                       AS revenue_year_before
+            FROM pop p
+            LEFT JOIN {s}.orders o ON o.customer_id = p.customer_id AND o.paid_at < $4
+                 AND {scope.orders_filter()}
+            GROUP BY p.customer_id, p.acquired_at, p.tier""",
+        scope.currency,
+        scope.shop,
+        scope.starts_at,
+        scope.ends_at,
+    )
+    await conn.execute("ANALYZE stats")
+
+
+# A customer "is a customer" at an instant T when acquired before T and active (acquired or
+# ordered) within the churn window before T.
+def at_start(start: str, window: str) -> str:
+    return (
+        f"(st.acquired_at < {start}::timestamptz AND GREATEST(st.acquired_at,"
+        f" st.last_before_start) >= {start}::timestamptz - {window}::interval)"
+    )
+
+
+def at_end(end: str, window: str) -> str:
+    return (
+        f"(GREATEST(st.acquired_at, st.last_before_end) >= {end}::timestamptz - {window}::interval)"
+    )
+
+
+AT_START, AT_END = at_start("$1", "$3"), at_end("$2", "$3")
+
+
+async def read_retention(conn: Connection, scope: Scope) -> asyncpg.Record:
+    row = await conn.fetchrow(
+        f"""SELECT count(*) FILTER (WHERE {AT_START}) AS at_start,
+                   count(*) FILTER (WHERE {AT_END}) AS at_end,
+                   count(*) FILTER (WHERE st.acquired_at >= $1) AS new,
+                   count(*) FILTER (WHERE {AT_START} AND NOT {AT_END}) AS churned,
+                   COALESCE(sum(st.revenue_year_before)
+                            FILTER (WHERE {AT_START} AND NOT {AT_END}), 0) AS churned_value
+            FROM stats st""",
+        scope.starts_at,
+        scope.ends_at,
+        scope.churn_after,
+    )
+    assert row is not None  # an aggregate always returns a row
+    return row
+
+
+async def read_purchases(conn: Connection, scope: Scope) -> asyncpg.Record:
+    row = await conn.fetchrow(
+        """SELECT COALESCE(sum(orders), 0)::bigint AS orders,
+                  COALESCE(sum(revenue), 0) AS revenue,
+                  count(*) FILTER (WHERE orders > 0) AS purchasing,
+                  count(*) FILTER (WHERE orders > 1) AS repeating,
+                  count(*) FILTER (WHERE orders > 0 AND first_order < $1) AS returning,
+                  COALESCE(sum(orders) FILTER (WHERE first_order < $1), 0)::bigint
+                      AS returning_orders,
+                  COALESCE(sum(revenue) FILTER (WHERE first_order < $1), 0) AS returning_revenue
+           FROM stats""",
+        scope.starts_at,
+    )
+    assert row is not None
+    return row
+
+
+async def read_value(conn: Connection, scope: Scope) -> list[asyncpg.Record]:
+    """Per tier, and for all tiers together (tier NULL): the inputs of AOV, frequency and CLV.
+
+    A customer's lifespan runs from their first order to their last, or to the period's end
+    while they are still a customer then.
+    """
+    return await conn.fetch(
+        f"""SELECT st.tier,
+                   count(*) FILTER (WHERE st.orders > 0) AS customers,
+                   COALESCE(sum(st.orders), 0)::bigint AS orders,
+                   COALESCE(sum(st.revenue), 0) AS revenue,
+                   avg(EXTRACT(EPOCH FROM (
+                       CASE WHEN {at_end("$1", "$2")} THEN $1 ELSE st.last_before_end END
+                       - st.first_order)) / 86400)
+                       FILTER (WHERE st.first_order IS NOT NULL) AS lifespan_days
+            FROM stats st
+            GROUP BY GROUPING SETS ((st.tier), ())
+            ORDER BY st.tier NULLS FIRST""",
+        scope.ends_at,
+        scope.churn_after,
+    )

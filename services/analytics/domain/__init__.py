@@ -1,0 +1,1 @@
+"""Pure rules of analytics: the formulas shops measure their programme by."""

@@ -1,0 +1,134 @@
+"""The analytics HTTP API: the report of a period and segment, as JSON or as an HTML file.
+
+Errors are RFC 9457 problem documents (application/problem+json).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from http import HTTPStatus
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse
+from pydantic import BaseModel
+
+from services.analytics.building import build_report, cohort_month
+from services.analytics.rendering.page import render_html
+from services.analytics.report import Report, ReportQuery, Segment
+from services.analytics.settings import AnalyticsSettings
+from shared.runtime import Runtime, package_version
+
+PROBLEM = "application/problem+json"
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str | None = None
+    errors: list[dict[str, str]] | None = None
+
+
+class InvalidQuery(Exception):
+    def __init__(self, location: str, message: str) -> None:
+        super().__init__(f"{location}: {message}")
+        self.location, self.message = location, message
+
+
+def problem(status: int, detail: str, errors: list[dict[str, str]] | None = None) -> JSONResponse:
+    body = Problem(title=HTTPStatus(status).phrase, status=status, detail=detail, errors=errors)
+    return JSONResponse(body.model_dump(exclude_none=True), status, media_type=PROBLEM)
+
+
+def _problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    return {s: {"model": Problem, "content": {PROBLEM: {}}} for s in statuses}
+
+
+def query_parser(settings: AnalyticsSettings) -> Any:
+    """The FastAPI dependency reading a ReportQuery from the query string."""
+
+    def parse(
+        *,
+        start: Annotated[date, Query(alias="from", description="First day of the period.")],
+        end: Annotated[date, Query(alias="to", description="Day after the last (exclusive).")],
+        shop: Annotated[str | None, Query(max_length=128)] = None,
+        tier: Annotated[str | None, Query(max_length=128)] = None,
+        cohort: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$")] = None,
+        currency: Annotated[str | None, Query(pattern=r"^[A-Z]{3}$")] = None,
+        attribution_days: Annotated[int | None, Query(ge=1, le=365)] = None,
+    ) -> ReportQuery:
+        if end <= start:
+            raise InvalidQuery("query.to", "must be later than from")
+        if cohort is not None:
+            try:
+                cohort_month(cohort)
+            except ValueError:
+                raise InvalidQuery("query.cohort", "not a month (YYYY-MM)") from None
+        return ReportQuery(
+            start=start,
+            end=end,
+            time_zone=settings.analytics_time_zone,
+            segment=Segment(
+                shop=shop,
+                tier=tier,
+                cohort=cohort,
+                currency=currency or settings.analytics_currency,
+            ),
+            churn_after_days=settings.analytics_churn_after_days,
+            attribution_days=attribution_days or settings.analytics_attribution_days,
+        )
+
+    return parse
+
+
+def build_api(runtime: Runtime, *, settings: AnalyticsSettings) -> FastAPI:
+    """The FastAPI app served for the paths the operational routes do not take."""
+    api = FastAPI(
+        title="loyalty-analytics",
+        version=package_version(),
+        description="Retention, value, programme and message figures by period and segment.",
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    ParsedQuery = Annotated[ReportQuery, Depends(query_parser(settings))]  # noqa: N806
+
+    @api.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"location": ".".join(str(p) for p in e["loc"]), "message": str(e["msg"])}
+            for e in exc.errors()
+        ]
+        return problem(422, "the request does not match the API", errors)
+
+    @api.exception_handler(InvalidQuery)
+    async def invalid_query(_: Request, exc: InvalidQuery) -> JSONResponse:
+        errors = [{"location": exc.location, "message": exc.message}]
+        return problem(422, "the request does not make a report", errors)
+
+    async def report(query: ReportQuery) -> Report:
+        value = settings.analytics_point_values.get(query.segment.currency)
+        async with runtime.require_pool().acquire() as conn:
+            return await build_report(
+                conn,
+                runtime.definition.schema,
+                query,
+                point_value=value,
+                now=runtime.clock.now(),
+            )
+
+    @api.get("/v1/report", responses=_problems(422))
+    async def get_report(query: ParsedQuery) -> Report:
+        """Every figure of the period [from, to) for the segment, as JSON."""
+        return await report(query)
+
+    @api.get("/v1/report.html", response_class=HTMLResponse, responses=_problems(422))
+    async def get_report_html(query: ParsedQuery) -> HTMLResponse:
+        """The same report as one self-contained HTML page with charts (no external files)."""
+        return HTMLResponse(render_html(await report(query)))
+
+    return api
