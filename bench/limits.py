@@ -12,7 +12,7 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer
 
 from bench.loadgen import VND_RATE, Load
-from services.earn.domain.points import points_for
+from services.earn.domain.orders import units_points as points_for
 from shared.db import apply_migrations
 from shared.runtime import MESSAGING_MIGRATIONS
 

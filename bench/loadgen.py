@@ -12,11 +12,12 @@ from decimal import Decimal
 
 from aiokafka import AIOKafkaProducer
 
-from services.earn.domain.points import EarnRate, points_for
+from services.earn.domain.orders import units_points as points_for
+from services.earn.programme import Rate
 from shared.events import encode_event, make_event
 from shared.events.catalog import TOPICS
 
-VND_RATE = EarnRate(per_amount=Decimal(10_000), points=1)
+VND_RATE = Rate(per_amount=Decimal(10_000), points=1)
 OrderPaid = TOPICS["shop.orders"]["order.paid"]
 
 

@@ -38,8 +38,8 @@ OUTBOX_BACKLOG = Gauge(
 )
 POINTS_ISSUED = Counter(
     "loyalty_points_issued",
-    "Points credited to customers by earning entries.",
-    ["service", "currency"],
+    "Points credited to customers by earning entries, by what earned them.",
+    ["service", "reason"],
 )
 BATCHES_FAILED = Counter(
     "loyalty_batches_failed",
@@ -120,4 +120,9 @@ NOTIFICATIONS = Counter(
     "loyalty_notifications",
     "Messages handled, by trigger, channel and outcome (sent, failed or suppressed).",
     ["service", "trigger", "channel", "outcome"],
+)
+PROGRAMME_RELOADS = Counter(
+    "loyalty_programme_reloads",
+    "Changes of the programme file: applied, or refused because the new file is not valid.",
+    ["service", "outcome"],
 )

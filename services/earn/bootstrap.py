@@ -1,34 +1,75 @@
-"""The one place that wires the earn service: settings, clock, handlers, runtime."""
+"""The one place that wires the earn service: settings, programme, clock, handlers, runtime."""
 
 from __future__ import annotations
 
-from functools import partial
+import asyncio
+from collections.abc import Sequence
 from pathlib import Path
 
+import structlog
 from faststream.asgi import AsgiFastStream
 
 from services.earn.adapters.ledger import SCHEMA
-from services.earn.handlers import award_points, record_tier_changes
+from services.earn.handlers import record_tier_changes
+from services.earn.orders import apply_orders, release
+from services.earn.programme import Programme
+from services.earn.programme_source import ProgrammeSource
 from services.earn.settings import EarnSettings
-from shared.clock import Clock
+from shared.clock import Clock, SystemClock
+from shared.consumer import Incoming, Rejection
+from shared.db import ACQUIRE_TIMEOUT_S, Connection
 from shared.runtime import Runtime, ServiceDefinition, build_app
 
+log = structlog.get_logger(__name__)
 
-def definition(settings: EarnSettings) -> ServiceDefinition:
+
+def definition(
+    settings: EarnSettings,
+    *,
+    clock: Clock | None = None,
+    programme: Programme | None = None,
+) -> ServiceDefinition:
+    """Raises ProgrammeError, naming the setting, when the programme file is not valid."""
+    clock = clock or SystemClock()
+    source = (
+        ProgrammeSource.fixed(programme)
+        if programme is not None
+        else ProgrammeSource(settings.programme_file, poll_s=settings.programme_poll_s)
+    )
+
+    async def orders(conn: Connection, events: Sequence[Incoming]) -> list[Rejection]:
+        return await apply_orders(conn, events, programme=source.current, clock=clock)
+
+    async def release_due(runtime: Runtime) -> None:
+        """Pending points whose return window has passed become available; replicas share
+        the work (SKIP LOCKED), each order is released once."""
+        pool = runtime.require_pool()
+        while True:
+            async with pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn, conn.transaction():
+                done = await release(
+                    conn, source.current, due_by=clock.now(), limit=settings.release_chunk
+                )
+            if done:
+                log.info("pending_points_released", orders=done)
+                continue
+            await asyncio.sleep(settings.release_interval_s)
+
     return ServiceDefinition(
         name="earn",
         schema=SCHEMA,
         migrations=Path(__file__).parent / "migrations",
-        handlers={
-            "shop.orders": partial(award_points, rates=settings.earn_rates),
-            "loyalty.tiers": record_tier_changes,
-        },
-        produces=("loyalty.points",),
+        handlers={"shop.orders": orders, "loyalty.tiers": record_tier_changes},
+        produces=("loyalty.points", "loyalty.memberships"),
+        background=(source.watch, release_due),
     )
 
 
 def bootstrap(
-    settings: EarnSettings | None = None, *, clock: Clock | None = None
+    settings: EarnSettings | None = None,
+    *,
+    clock: Clock | None = None,
+    programme: Programme | None = None,
 ) -> tuple[AsgiFastStream, Runtime]:
     settings = settings or EarnSettings()
-    return build_app(definition(settings), settings, clock=clock)
+    clock = clock or SystemClock()
+    return build_app(definition(settings, clock=clock, programme=programme), settings, clock=clock)

@@ -2,27 +2,20 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
-from typing import Annotated
+from pathlib import Path
 
-from pydantic import Field, StringConstraints
+from pydantic import Field, SecretStr
 
-from services.earn.domain.points import EarnRate
 from shared.settings import CommonSettings
-
-CurrencyCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
-
-
-def _default_rates() -> dict[str, EarnRate]:
-    # 1 point per 10,000 VND and 1 point per 1 USD; shops set their own in LOYALTY_EARN_RATES.
-    return {
-        "VND": EarnRate(per_amount=Decimal(10_000), points=1),
-        "USD": EarnRate(per_amount=Decimal(1), points=1),
-    }
 
 
 class EarnSettings(CommonSettings):
-    """LOYALTY_EARN_RATES is JSON: {"VND": {"per_amount": "10000", "points": 1}, ...}."""
+    """The programme itself (rates, campaigns, rewards, expiry...) is a file: see
+    docs/programme.md. Without LOYALTY_PROGRAMME_FILE the shipped example runs."""
 
-    earn_rates: dict[CurrencyCode, EarnRate] = Field(default_factory=_default_rates)
+    programme_file: Path | None = None
+    programme_poll_s: float = Field(default=5.0, ge=0, description="0 never reads it again.")
+    release_interval_s: float = Field(default=30.0, gt=0)
+    release_chunk: int = Field(default=1000, ge=1, le=100_000)
+    admin_api_key: SecretStr | None = None
     http_port: int | None = 8001

@@ -137,6 +137,8 @@ async def on_points(
     for event in present:
         data, customer = event.data, event.data.customer_id
         has_push = customer in with_push
+        if getattr(data, "balance_kind", "points") != "points":
+            continue  # store credit: not what points messages speak of
         if event.type == "points.expiring":
             balances[customer] = (data.balance, event.time)
             plans += triggers.points_expiring(event.id, data, at=event.time, has_push=has_push)

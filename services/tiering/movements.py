@@ -50,10 +50,13 @@ _READERS: dict[Basis, dict[str, Callable[[Any], _Reading]]] = {
 def movement_of(incoming: Incoming, programme: Programme) -> Movement | None:
     """order.paid adds the order's total, order.refunded takes the refund back, order.cancelled
     what is left; with basis points, points.earned adds and points.reversed takes back. Other
-    events (order.placed, redemptions, expiry, adjustments) do not move the totals."""
+    events (order.placed, redemptions, expiry, adjustments, store credit) do not move the
+    totals."""
     event = incoming.event
     read = None if event is None else _READERS[programme.basis].get(event.type)
     if event is None or read is None:
+        return None
+    if getattr(event.data, "balance_kind", "points") != "points":
         return None
     kind, key, unit, amount = read(event.data)
     at: datetime = event.time

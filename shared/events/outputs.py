@@ -44,10 +44,19 @@ __all__ = [
 # loyalty.points
 
 
+def _not_zero(delta: int) -> int:
+    if delta == 0:
+        msg = "the entry must change the balance"
+        raise ValueError(msg)
+    return delta
+
+
 class PointsEntry(Contract):
     """One entry of the append-only points ledger; the balance is the sum of all deltas.
 
     `balance_after` may be negative: a reversal after the points were spent is still recorded.
+    Store credit (cashback) has entries of its own: `balance_kind` "store_credit", with `delta`
+    and `balance_after` in minor units of `currency` (cents for USD, dong for VND).
     """
 
     entry_id: EventId = Field(description="Unique per ledger entry; fit to serve as an event id.")
@@ -59,6 +68,20 @@ class PointsEntry(Contract):
     source_event_id: EventId | None = Field(
         default=None, description="Id of the event that caused this entry."
     )
+    balance_kind: Literal["points", "store_credit"] = "points"
+    currency: Currency | None = Field(
+        default=None, description="Store credit only: the currency of its minor units."
+    )
+    expires_at: Timestamp | None = Field(
+        default=None, description="Points earned: when they expire unless spent before."
+    )
+
+    @model_validator(mode="after")
+    def _credit_has_currency(self) -> Self:
+        if (self.balance_kind == "store_credit") != (self.currency is not None):
+            msg = "currency is given for store credit entries, and only for them"
+            raise ValueError(msg)
+        return self
 
 
 class PointsEarned(PointsEntry):
@@ -74,22 +97,16 @@ class PointsReversed(PointsEntry):
 
 
 class PointsRedeemed(PointsEntry):
-    """The customer spent points."""
+    """The customer spent points (negative delta), or a redemption was cancelled and they
+    came back (positive delta)."""
 
-    delta: StrictInt = Field(lt=0)
+    delta: Annotated[StrictInt, AfterValidator(_not_zero)]
 
 
 class PointsExpired(PointsEntry):
     """Points reached their expiry date unspent."""
 
     delta: StrictInt = Field(lt=0)
-
-
-def _not_zero(delta: int) -> int:
-    if delta == 0:
-        msg = "an adjustment must change the balance"
-        raise ValueError(msg)
-    return delta
 
 
 class PointsAdjusted(PointsEntry):

@@ -20,12 +20,12 @@ from support import TopicTail, encoded, eventually, order_paid, start_service_gr
 from services.dlq.replay import Selection, replay
 from services.earn.bootstrap import bootstrap as earn_bootstrap
 from services.earn.bootstrap import definition as earn_definition
-from services.earn.domain.points import EarnRate
+from services.earn.programme import Programme, parse_programme
 from services.earn.settings import EarnSettings
 from shared.infrastructure import Endpoints
 from shared.settings import CommonSettings
 
-USD = EarnRate(per_amount=Decimal(1), points=1)
+USD = {"per_amount": Decimal(1), "points": 1}
 
 
 @pytest.fixture
@@ -43,18 +43,18 @@ async def own_database(infrastructure: Endpoints) -> AsyncIterator[str]:
 
 
 def earn_app(
-    infrastructure: Endpoints, database_url: str, prefix: str, **rates: EarnRate
+    infrastructure: Endpoints, database_url: str, prefix: str, **rates: dict[str, object]
 ) -> AsgiFastStream:
     settings = EarnSettings(
         consumer_group_prefix=prefix,
         kafka_bootstrap_servers=infrastructure.kafka_bootstrap,
         database_url=SecretStr(database_url),
-        earn_rates=rates,
         log_format="console",
         batch_timeout_ms=20,
         outbox_idle_poll_s=0.05,
     )
-    app, _runtime = earn_bootstrap(settings)
+    programme: Programme = parse_programme({"currencies": rates})
+    app, _runtime = earn_bootstrap(settings, programme=programme)
     return app
 
 

@@ -22,6 +22,7 @@ from shared.events import (
     PointsAdjusted,
     PointsEarned,
     PointsRedeemed,
+    PointsReversed,
     encode_event,
     make_event,
     minor_units,
@@ -276,9 +277,23 @@ def test_points_deltas_follow_their_sign_rules() -> None:
     with pytest.raises(ValueError, match="greater than 0"):
         PointsEarned(delta=-5, **fields)
     with pytest.raises(ValueError, match="less than 0"):
-        PointsRedeemed(delta=5, **fields)
+        PointsReversed(delta=5, **fields)
+    assert PointsRedeemed(delta=5, **fields).delta == 5  # a cancelled redemption gives back
+    with pytest.raises(ValueError, match="must change the balance"):
+        PointsRedeemed(delta=0, **fields)
     with pytest.raises(ValueError, match="must change the balance"):
         PointsAdjusted(delta=0, **fields)
+
+
+def test_store_credit_entries_name_their_currency_and_only_they_do() -> None:
+    fields = {"entry_id": "e-1", "customer_id": CUSTOMER, "balance_after": 10, "reason": "r"}
+
+    credit = PointsEarned(delta=500, balance_kind="store_credit", currency="USD", **fields)
+    assert credit.currency == "USD"
+    with pytest.raises(ValueError, match="currency is given for store credit entries"):
+        PointsEarned(delta=500, balance_kind="store_credit", **fields)
+    with pytest.raises(ValueError, match="currency is given for store credit entries"):
+        PointsEarned(delta=5, currency="USD", **fields)
 
 
 def test_every_catalogued_type_has_its_topic() -> None:

@@ -23,6 +23,14 @@ class NewEntry:
     order_id: str | None
     source_event_id: str | None
     occurred_at: datetime
+    balance_kind: str = "points"  # or "store_credit": delta in minor units of `currency`
+    currency: str | None = None
+    expires_at: datetime | None = None
+
+    @property
+    def account(self) -> tuple[str, str | None]:
+        """Which balance the entry moves: the points, or the store credit in one currency."""
+        return (self.customer_id, self.currency)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +48,56 @@ async def append_entries(conn: Connection, entries: Sequence[NewEntry]) -> list[
     """
     if not entries:
         return []
+    running = await _move_points(conn, [e for e in entries if e.currency is None])
+    running |= await _move_credit(conn, [e for e in entries if e.currency is not None])
+    written = []
+    for e in entries:
+        running[e.account] += e.delta
+        written.append(WrittenEntry(e, running[e.account]))
+    await conn.copy_records_to_table(
+        "ledger",
+        schema_name=SCHEMA,
+        columns=[
+            "entry_id",
+            "customer_id",
+            "kind",
+            "delta",
+            "balance_after",
+            "reason",
+            "order_id",
+            "source_event_id",
+            "occurred_at",
+            "balance_kind",
+            "currency",
+            "expires_at",
+        ],
+        records=[
+            (
+                w.entry.entry_id,
+                w.entry.customer_id,
+                w.entry.kind,
+                w.entry.delta,
+                w.balance_after,
+                w.entry.reason,
+                w.entry.order_id,
+                w.entry.source_event_id,
+                w.entry.occurred_at,
+                w.entry.balance_kind,
+                w.entry.currency,
+                w.entry.expires_at,
+            )
+            for w in written
+        ],
+    )
+    return written
+
+
+async def _move_points(
+    conn: Connection, entries: Sequence[NewEntry]
+) -> dict[tuple[str, str | None], int]:
+    """Upsert the points balances; each account's balance before these entries."""
+    if not entries:
+        return {}
     totals: dict[str, tuple[int, int]] = {}
     for e in entries:
         delta, earned = totals.get(e.customer_id, (0, 0))
@@ -57,41 +115,36 @@ async def append_entries(conn: Connection, entries: Sequence[NewEntry]) -> list[
         [totals[c][0] for c in customers],
         [totals[c][1] for c in customers],
     )
-    running = {r["customer_id"]: r["points_balance"] - totals[r["customer_id"]][0] for r in rows}
-    written = []
+    return {
+        (r["customer_id"], None): r["points_balance"] - totals[r["customer_id"]][0] for r in rows
+    }
+
+
+async def _move_credit(
+    conn: Connection, entries: Sequence[NewEntry]
+) -> dict[tuple[str, str | None], int]:
+    """Upsert the store credit balances; each account's balance before these entries."""
+    if not entries:
+        return {}
+    totals: dict[tuple[str, str | None], int] = {}
     for e in entries:
-        running[e.customer_id] += e.delta
-        written.append(WrittenEntry(e, running[e.customer_id]))
-    await conn.copy_records_to_table(
-        "ledger",
-        schema_name=SCHEMA,
-        columns=[
-            "entry_id",
-            "customer_id",
-            "kind",
-            "delta",
-            "balance_after",
-            "reason",
-            "order_id",
-            "source_event_id",
-            "occurred_at",
-        ],
-        records=[
-            (
-                w.entry.entry_id,
-                w.entry.customer_id,
-                w.entry.kind,
-                w.entry.delta,
-                w.balance_after,
-                w.entry.reason,
-                w.entry.order_id,
-                w.entry.source_event_id,
-                w.entry.occurred_at,
-            )
-            for w in written
-        ],
+        totals[e.account] = totals.get(e.account, 0) + e.delta
+    accounts = sorted(totals, key=lambda a: (a[0], a[1] or ""))
+    rows = await conn.fetch(
+        f"""INSERT INTO {SCHEMA}.credit_accounts AS a (customer_id, currency, balance_minor)
+            SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[])
+            ON CONFLICT (customer_id, currency) DO UPDATE
+               SET balance_minor = a.balance_minor + excluded.balance_minor, updated_at = now()
+            RETURNING customer_id, currency, balance_minor""",
+        [a[0] for a in accounts],
+        [a[1] for a in accounts],
+        [totals[a] for a in accounts],
     )
-    return written
+    return {
+        (r["customer_id"], r["currency"]): r["balance_minor"]
+        - totals[(r["customer_id"], r["currency"])]
+        for r in rows
+    }
 
 
 async def balance(conn: Connection, customer_id: str) -> int:

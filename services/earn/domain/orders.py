@@ -1,0 +1,201 @@
+"""What a paid order earns, and what a cancellation or refund takes back: pure rules.
+
+Rounding, stated once: the earning base is weighted by the product rules, only whole units of
+`per_amount` earn (rounded down), the tier multiplier applies to those base points and the
+result is rounded down again; campaign bonuses and cashback are rounded down as well. A
+reversal takes back the share of the order's points that the refunds so far are of its total,
+rounded down, so that refunds adding up to the whole order take back every point.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import ROUND_FLOOR, Decimal
+from zoneinfo import ZoneInfo
+
+from services.earn.domain.calendar import add_months
+from services.earn.programme import Campaign, Programme, PunchCard, Rate, campaign_applies
+from shared.events import CURRENCY_MINOR_UNITS, OrderPaid
+from shared.events.inputs import LineItem
+
+ZERO = Decimal(0)
+
+
+def floor(value: Decimal) -> int:
+    return int(value.to_integral_value(rounding=ROUND_FLOOR))
+
+
+def earning_base(order: OrderPaid, programme: Programme) -> Decimal:
+    """The paid total without shipping and tax, unless the programme includes them."""
+    totals, base = order.totals, order.totals.total.amount
+    if totals.shipping is not None and not programme.earning_base.include_shipping:
+        base -= totals.shipping.amount
+    if totals.tax is not None and not programme.earning_base.include_tax:
+        base -= totals.tax.amount
+    return max(base, ZERO)
+
+
+def line_factor(item: LineItem, programme: Programme) -> Decimal:
+    """The product rules' multiplier of a line: a SKU rule wins over a category rule."""
+    for rule in programme.products:
+        if item.sku in rule.skus:
+            return rule.multiplier
+    for rule in programme.products:
+        if item.category in rule.categories:
+            return rule.multiplier
+    return Decimal(1)
+
+
+def _line_amounts(order: OrderPaid) -> list[Decimal]:
+    return [item.unit_price * item.quantity for item in order.items]
+
+
+def share_of_base(order: OrderPaid, base: Decimal, chosen: list[bool]) -> Decimal:
+    """The part of the base that the chosen lines account for, pro rata to their amounts."""
+    amounts = _line_amounts(order)
+    total = sum(amounts, ZERO)
+    if total == 0:
+        return base if all(chosen) else ZERO
+    return base * sum((a for a, c in zip(amounts, chosen, strict=True) if c), ZERO) / total
+
+
+def weighted_base(order: OrderPaid, base: Decimal, programme: Programme) -> Decimal:
+    """The base with each line's share weighted by its product rule (0 excludes a line)."""
+    amounts = _line_amounts(order)
+    total = sum(amounts, ZERO)
+    if total == 0:
+        return base
+    weighted = sum(
+        (a * line_factor(item, programme) for a, item in zip(amounts, order.items, strict=True)),
+        ZERO,
+    )
+    return base * weighted / total
+
+
+def units_points(amount: Decimal, rate: Rate) -> int:
+    """Points for an amount: whole units of per_amount only."""
+    if amount <= 0:
+        return 0
+    return floor(amount / rate.per_amount) * rate.points
+
+
+@dataclass(frozen=True, slots=True)
+class Bonus:
+    campaign: Campaign
+    points: int  # before caps
+
+
+@dataclass(frozen=True, slots=True)
+class Earning:
+    """What a paid order earns before campaign caps and punch cards are settled."""
+
+    base_amount: Decimal
+    base_points: int  # the rate applied to the weighted base
+    tier_points: int  # base points times the tier multiplier
+    bonuses: list[Bonus] = field(default_factory=list)
+    credit_minor: int = 0
+    punch_cards: list[PunchCard] = field(default_factory=list)
+    memberships: list[tuple[str, str, int]] = field(default_factory=list)  # sku, tier, months
+
+
+def earning_of(
+    order: OrderPaid, paid_at: datetime, programme: Programme, multiplier: Decimal
+) -> Earning | None:
+    """None when the programme has no rate for the order's currency."""
+    rate = programme.currencies.get(order.currency)
+    if rate is None:
+        return None
+    base = earning_base(order, programme)
+    base_points = units_points(weighted_base(order, base, programme), rate)
+    tier_points = floor(base_points * multiplier)
+    zone = programme.zone
+    bonuses = [
+        Bonus(c, points)
+        for c in programme.campaigns
+        if (
+            points := campaign_bonus(
+                c, order, base=base, paid_at=paid_at, programme=programme, rate=rate, zone=zone
+            )
+        )
+        > 0
+    ]
+    credit = 0
+    if programme.cashback is not None and order.currency in programme.cashback.percent:
+        percent = programme.cashback.percent[order.currency]
+        minor = Decimal(10) ** CURRENCY_MINOR_UNITS[order.currency]
+        credit = floor(base * percent / 100 * minor)
+    cards = [c for c in programme.punch_cards if punch_qualifies(c, order, base)]
+    skus = {item.sku for item in order.items}
+    memberships = [(m.sku, m.tier, m.months) for m in programme.memberships if m.sku in skus]
+    return Earning(base, base_points, tier_points, bonuses, credit, cards, memberships)
+
+
+def campaign_bonus(
+    c: Campaign,
+    order: OrderPaid,
+    *,
+    base: Decimal,
+    paid_at: datetime,
+    programme: Programme,
+    rate: Rate,
+    zone: ZoneInfo,
+) -> int:
+    """The campaign's bonus for the order before caps; 0 when it does not apply."""
+    if not campaign_applies(c, paid_at, zone):
+        return 0
+    chosen = [c.categories is None or item.category in c.categories for item in order.items]
+    qualifying = share_of_base(order, base, chosen)
+    if qualifying <= 0:
+        return 0
+    minimum = c.min_amount.get(order.currency)
+    if minimum is not None and qualifying < minimum:
+        return 0
+    if c.bonus_points is not None:
+        return c.bonus_points
+    assert c.multiplier is not None
+    # Weighted like the base points, so excluded products earn no bonus either.
+    weighted = weighted_base(order, base, programme) * qualifying / base if base else ZERO
+    return floor(units_points(weighted, rate) * (c.multiplier - 1))
+
+
+def punch_qualifies(card: PunchCard, order: OrderPaid, base: Decimal) -> bool:
+    """The card's lines come to at least its minimum amount of the paid base."""
+    chosen = [item.sku in card.skus or item.category in card.categories for item in order.items]
+    if not any(chosen):
+        return False
+    minimum = card.min_amount.get(order.currency)
+    return minimum is not None and share_of_base(order, base, chosen) >= minimum
+
+
+def capped(points: int, used_by_customer: int, used_in_all: int, c: Campaign) -> int:
+    """What is left of a bonus under the campaign's per-customer and total caps."""
+    if c.per_customer_cap is not None:
+        points = min(points, max(c.per_customer_cap - used_by_customer, 0))
+    if c.total_cap is not None:
+        points = min(points, max(c.total_cap - used_in_all, 0))
+    return points
+
+
+def first_release(paid_at: datetime, programme: Programme) -> datetime:
+    """When the order's points become available if no completion arrives."""
+    pending = programme.pending
+    return paid_at + timedelta(days=pending.completion_timeout_days + pending.return_window_days)
+
+
+def release_after_completion(
+    release_at: datetime, completed_at: datetime, programme: Programme
+) -> datetime:
+    """A completion starts the return window, unless the points were due earlier already."""
+    return min(release_at, completed_at + timedelta(days=programme.pending.return_window_days))
+
+
+def reversal_target(points: int, paid_total: Decimal, refunded: Decimal, *, full: bool) -> int:
+    """Points of the order taken back once `refunded` of `paid_total` has been given back."""
+    if full or paid_total <= 0 or refunded >= paid_total:
+        return points
+    return floor(points * refunded / paid_total)
+
+
+def membership_ends(starts_at: datetime, months: int) -> datetime:
+    return add_months(starts_at, months)

@@ -1,0 +1,342 @@
+"""Orders: points and store credit earned on payment, pending through the return window, then
+available; cancellations and refunds take their share back, even when they arrive first."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import structlog
+
+from services.earn.adapters import orders as store
+from services.earn.adapters.ledger import SCHEMA, NewEntry
+from services.earn.adapters.orders import OrderRow
+from services.earn.adapters.tiers import multipliers_at
+from services.earn.domain.expiry import expires_at_for
+from services.earn.domain.orders import (
+    Earning,
+    capped,
+    earning_of,
+    first_release,
+    membership_ends,
+    release_after_completion,
+    reversal_target,
+)
+from services.earn.entries import SOURCE, write_entries
+from services.earn.programme import Programme
+from shared.clock import Clock
+from shared.consumer import Incoming, Rejection
+from shared.db import Connection
+from shared.errors import RejectedMessage
+from shared.events import (
+    CloudEvent,
+    MembershipPurchased,
+    OrderPaid,
+    encode_event,
+    make_event,
+    parse_event,
+)
+from shared.outbox import OutboxMessage, enqueue
+
+log = structlog.get_logger(__name__)
+
+CHANGES = ("order.completed", "order.cancelled", "order.refunded")
+
+
+async def apply_orders(
+    conn: Connection,
+    events: Sequence[Incoming],
+    *,
+    programme: Programme,
+    clock: Clock,
+) -> list[Rejection]:
+    """A batch of shop.orders, in the order the shop published them."""
+    now = clock.now()
+    rejections: list[Rejection] = []
+    paid = [(i, e) for i in events if (e := i.event) is not None and e.type == "order.paid"]
+    new_orders = await _record_paid(conn, paid, programme, now, rejections)
+    for incoming in events:
+        event = incoming.event
+        if event is None or event.type not in CHANGES:
+            continue
+        error = await apply_change(conn, event, programme, now)
+        if error is not None:
+            rejections.append(Rejection(incoming, error))
+    # What waited for these orders' payments now applies, in the order it happened.
+    for raw in await store.unpark(conn, new_orders):
+        await apply_change(conn, parse_event("shop.orders", raw.encode()), programme, now)
+    return rejections
+
+
+async def _record_paid(
+    conn: Connection,
+    paid: Sequence[tuple[Incoming, CloudEvent[Any]]],
+    programme: Programme,
+    now: datetime,
+    rejections: list[Rejection],
+) -> list[str]:
+    known = await store.known_orders(conn, [e.data.order_id for _, e in paid])
+    fresh: list[tuple[Incoming, CloudEvent[Any]]] = []
+    for incoming, event in paid:
+        if event.data.order_id in known:  # paid twice under two event ids: the first counts
+            log.info("order_paid_again", order_id=event.data.order_id, event_id=event.id)
+            continue
+        known.add(event.data.order_id)
+        fresh.append((incoming, event))
+    multipliers = await multipliers_at(conn, [(e.subject, e.time) for _, e in fresh])
+    orders: list[store.NewOrder] = []
+    memberships: list[OutboxMessage] = []
+    for (incoming, event), multiplier in zip(fresh, multipliers, strict=True):
+        order: OrderPaid = event.data
+        earning = earning_of(order, event.time, programme, multiplier)
+        if earning is None:
+            error = RejectedMessage(
+                f"no earning rate is configured for currency {order.currency}",
+                error_class="NoEarnRate",
+            )
+            rejections.append(Rejection(incoming, error))
+            continue
+        points, breakdown, punches = await _settle(conn, order, earning)
+        orders.append(
+            store.NewOrder(
+                order_id=order.order_id,
+                customer_id=order.customer_id,
+                currency=order.currency,
+                paid_event_id=event.id,
+                paid_at=event.time,
+                paid_total=order.totals.total.amount,
+                base_amount=earning.base_amount,
+                points=points,
+                credit_minor=earning.credit_minor,
+                breakdown=breakdown,
+                punches=punches,
+                release_at=first_release(event.time, programme),
+            )
+        )
+        memberships += await _memberships(conn, event, earning)
+    await store.insert_orders(conn, orders)
+    await enqueue(conn, SCHEMA, memberships)
+    await release(conn, programme, due_by=now, order_ids=[o.order_id for o in orders])
+    return [o.order_id for o in orders]
+
+
+async def _settle(
+    conn: Connection, order: OrderPaid, earning: Earning
+) -> tuple[int, dict[str, Any], list[str]]:
+    """Campaign caps and punch cards need the counters: the order's points and their parts."""
+    breakdown: dict[str, Any] = {"base": earning.base_points, "tier": earning.tier_points}
+    points = earning.tier_points
+    for bonus in earning.bonuses:
+        campaign = bonus.campaign
+        granted = bonus.points
+        if campaign.per_customer_cap is not None or campaign.total_cap is not None:
+            mine, everyone = await store.use_campaign(conn, campaign.code, order.customer_id)
+            granted = capped(bonus.points, mine, everyone, campaign)
+            if granted > 0:
+                await store.record_campaign(conn, campaign.code, order.customer_id, granted)
+        if granted > 0:
+            breakdown[f"campaign:{campaign.code}"] = granted
+            points += granted
+    punches = []
+    for card in earning.punch_cards:
+        count = await store.punch(conn, card.code, order.customer_id, 1)
+        punches.append(card.code)
+        if count % card.every == 0:
+            breakdown[f"punch_card:{card.code}"] = card.reward_points
+            points += card.reward_points
+    if earning.credit_minor:
+        breakdown["cashback_minor"] = earning.credit_minor
+    return points, breakdown, punches
+
+
+async def _memberships(
+    conn: Connection, event: CloudEvent[Any], earning: Earning
+) -> list[OutboxMessage]:
+    order: OrderPaid = event.data
+    messages = []
+    for sku, tier, months in earning.memberships:
+        ends_at = membership_ends(event.time, months)
+        if not await store.record_membership(
+            conn,
+            order_id=order.order_id,
+            sku=sku,
+            customer_id=order.customer_id,
+            tier=tier,
+            starts_at=event.time,
+            ends_at=ends_at,
+        ):
+            continue
+        announced = make_event(
+            "membership.purchased",
+            source=SOURCE,
+            subject=order.customer_id,
+            id=f"membership:{order.order_id}:{sku}",
+            time=event.time,
+            data=MembershipPurchased(
+                customer_id=order.customer_id,
+                tier=tier,
+                starts_at=event.time,
+                ends_at=ends_at,
+                order_id=order.order_id,
+            ),
+        )
+        messages.append(
+            OutboxMessage(
+                "loyalty.memberships", order.customer_id.encode(), encode_event(announced)
+            )
+        )
+    return messages
+
+
+async def apply_change(
+    conn: Connection, event: CloudEvent[Any], programme: Programme, now: datetime
+) -> RejectedMessage | None:
+    """order.completed starts the return window; order.cancelled and order.refunded take
+    points back. An order earn has not seen paid yet makes the event wait for it."""
+    data = event.data
+    order = await store.lock_order(conn, data.order_id)
+    if order is None:
+        await store.park(
+            conn,
+            event_id=event.id,
+            order_id=data.order_id,
+            event_type=event.type,
+            at=event.time,
+            event=encode_event(event).decode(),
+        )
+        log.info("order_event_waits", order_id=data.order_id, event_type=event.type)
+        return None
+    if event.type == "order.completed":
+        if order.status == "pending":
+            due = release_after_completion(order.release_at, event.time, programme)
+            await store.update_order(conn, order, completed_at=event.time, release_at=due)
+            await release(conn, programme, due_by=now, order_ids=[order.order_id])
+        else:
+            await store.update_order(conn, order, completed_at=event.time)
+        return None
+    if event.type == "order.refunded":
+        if data.refund.currency != order.currency:
+            return RejectedMessage(
+                f"refund in {data.refund.currency} for an order paid in {order.currency}",
+                error_class="RefundCurrency",
+            )
+        refunded = min(order.refunded + data.refund.amount, order.paid_total)
+        full = data.full or refunded >= order.paid_total
+    else:  # cancelled
+        refunded, full = order.paid_total, True
+    await _take_back(conn, event, order, refunded, full=full)
+    return None
+
+
+async def _take_back(
+    conn: Connection, event: CloudEvent[Any], order: OrderRow, refunded: Any, *, full: bool
+) -> None:
+    points = reversal_target(order.points, order.paid_total, refunded, full=full)
+    credit = reversal_target(order.credit_minor, order.paid_total, refunded, full=full)
+    take_points = points - order.points_reversed
+    take_credit = credit - order.credit_reversed
+    changes: dict[str, Any] = {
+        "refunded": refunded,
+        "points_reversed": points,
+        "credit_reversed": credit,
+    }
+    cancelled = event.type == "order.cancelled"
+    if cancelled and order.punches:
+        for card in order.punches:
+            await store.punch(conn, card, order.customer_id, -1)
+        changes["punches"] = []
+    if order.status == "pending":
+        if full:
+            changes["status"] = "cancelled"
+        await store.update_order(conn, order, **changes)
+        await store.move_pending_points(conn, [(order.customer_id, -take_points)])
+        if take_credit:
+            await store.move_pending_credit(
+                conn, [(order.customer_id, order.currency, -take_credit)]
+            )
+        return
+    await store.update_order(conn, order, **changes)
+    if order.status != "available":
+        return
+    entries = []
+    if take_points > 0:
+        entries.append(_reversal(event, order, -take_points, None))
+    if take_credit > 0:
+        entries.append(_reversal(event, order, -take_credit, order.currency))
+    await write_entries(conn, entries)
+
+
+def _reversal(
+    event: CloudEvent[Any], order: OrderRow, delta: int, currency: str | None
+) -> NewEntry:
+    credit = currency is not None
+    return NewEntry(
+        entry_id=f"{'reverse-credit' if credit else 'reverse'}:{event.id}",
+        customer_id=order.customer_id,
+        kind="reversed",
+        delta=delta,
+        reason=event.type,
+        order_id=order.order_id,
+        source_event_id=event.id,
+        occurred_at=event.time,
+        balance_kind="store_credit" if credit else "points",
+        currency=currency,
+    )
+
+
+async def release(
+    conn: Connection,
+    programme: Programme,
+    *,
+    due_by: datetime,
+    order_ids: Sequence[str] | None = None,
+    limit: int = 1000,
+) -> int:
+    """Make due pending orders available: their points (less what was taken back) and store
+    credit enter the ledger. Returns how many orders were released."""
+    if order_ids is not None and not order_ids:
+        return 0
+    due = await store.take_for_release(conn, order_ids=order_ids, due_by=due_by, limit=limit)
+    entries: list[NewEntry] = []
+    credit_moves: list[tuple[str, str, int]] = []
+    point_moves: list[tuple[str, int]] = []
+    for order in due:
+        at = max(order.release_at, order.paid_at)
+        points = order.points - order.points_reversed
+        if points > 0:
+            point_moves.append((order.customer_id, -points))
+            entries.append(
+                NewEntry(
+                    entry_id=f"earn:{order.paid_event_id}",
+                    customer_id=order.customer_id,
+                    kind="earned",
+                    delta=points,
+                    reason="order.paid",
+                    order_id=order.order_id,
+                    source_event_id=order.paid_event_id,
+                    occurred_at=at,
+                    expires_at=expires_at_for(programme.expiry, at, programme.zone),
+                )
+            )
+        credit = order.credit_minor - order.credit_reversed
+        if credit > 0:
+            credit_moves.append((order.customer_id, order.currency, -credit))
+            entries.append(
+                NewEntry(
+                    entry_id=f"cashback:{order.paid_event_id}",
+                    customer_id=order.customer_id,
+                    kind="earned",
+                    delta=credit,
+                    reason="cashback",
+                    order_id=order.order_id,
+                    source_event_id=order.paid_event_id,
+                    occurred_at=at,
+                    balance_kind="store_credit",
+                    currency=order.currency,
+                )
+            )
+    await store.move_pending_points(conn, point_moves)
+    await store.move_pending_credit(conn, credit_moves)
+    await write_entries(conn, entries)
+    return len(due)
