@@ -136,7 +136,7 @@ class BatchConsumer:
         """Apply a batch; returns only once its effects are committed."""
         started = time.perf_counter()
         parsed = [to_incoming(r) for r in records]
-        with structlog.contextvars.bound_contextvars(topic=self.topic):
+        with structlog.contextvars.bound_contextvars(service=self.service, topic=self.topic):
             try:
                 applied, rejected = await self._apply_with_retries(parsed)
             except Exception as exc:
