@@ -263,7 +263,9 @@ def problems_of(p: Programme) -> list[str]:
             problems.append(f"{at}: name skus or categories")
         problems += _known(p, f"{at}.min_amount", card.min_amount)
         problems += [
-            f"{at}.min_amount.{c}: required" for c in p.currencies if c not in card.min_amount
+            f"{at}.min_amount.{c}: required for every currency"
+            for c in p.currencies
+            if c not in card.min_amount
         ]
     problems += _unique("memberships", [m.sku for m in p.memberships], key="sku")
     problems += _unique("rewards", [r.code for r in p.rewards])
