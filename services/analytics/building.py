@@ -125,14 +125,15 @@ def retention_of(row: asyncpg.Record, units: int) -> Retention:
         retention_rate=f.retention_rate(at_start, at_end, new),
         churned=churned,
         churn_rate=f.rate(churned, at_start),
-        churned_value=_money(row["churned_value"], units),
+        churned_value=_money(Decimal(row["churned_value"]), units),
     )
 
 
 def purchases_of(row: asyncpg.Record, units: int) -> Purchases:
     orders, revenue = int(row["orders"]), Decimal(row["revenue"])
     purchasing, returning = int(row["purchasing"]), int(row["returning"])
-    returning_orders, returning_revenue = int(row["returning_orders"]), row["returning_revenue"]
+    returning_orders = int(row["returning_orders"])
+    returning_revenue = Decimal(row["returning_revenue"])
 
     def group(customers: int, group_orders: int, group_revenue: Decimal) -> CustomerGroup:
         return CustomerGroup(
@@ -155,12 +156,14 @@ def purchases_of(row: asyncpg.Record, units: int) -> Purchases:
 
 
 def value_of(row: asyncpg.Record, period_days: int, units: int) -> Value:
-    customers_, orders, revenue = int(row["customers"]), int(row["orders"]), row["revenue"]
+    customers_, orders = int(row["customers"]), int(row["orders"])
+    revenue = Decimal(row["revenue"])
     aov = f.average_order_value(revenue, orders)
     frequency = f.purchase_frequency(orders, customers_)
     value = f.customer_value(aov, frequency)
     yearly = f.per_year(value, period_days)
-    lifespan = f.years(row["lifespan_days"])
+    days = row["lifespan_days"]
+    lifespan = f.years(None if days is None else Decimal(days))
     return Value(
         tier=row["tier"],
         customers=customers_,
@@ -219,7 +222,7 @@ def messages_of(
                 converted=done,
                 conversion_rate=f.rate(done, c["sent"]),
                 attributed_orders=int(conv["orders"]) if conv else 0,
-                attributed_revenue=_money(conv["revenue"] if conv else Decimal(0), units),
+                attributed_revenue=_money(Decimal(conv["revenue"] if conv else 0), units),
             )
         )
     return result

@@ -48,41 +48,43 @@ def _problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {s: {"model": Problem, "content": {PROBLEM: {}}} for s in statuses}
 
 
-def query_parser(settings: AnalyticsSettings) -> Any:
-    """The FastAPI dependency reading a ReportQuery from the query string."""
+def parse_query(
+    *,
+    request: Request,
+    start: Annotated[date, Query(alias="from", description="First day of the period.")],
+    end: Annotated[date, Query(alias="to", description="Day after the last (exclusive).")],
+    shop: Annotated[str | None, Query(max_length=128)] = None,
+    tier: Annotated[str | None, Query(max_length=128)] = None,
+    cohort: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$")] = None,
+    currency: Annotated[str | None, Query(pattern=r"^[A-Z]{3}$")] = None,
+    attribution_days: Annotated[int | None, Query(ge=1, le=365)] = None,
+) -> ReportQuery:
+    """The dependency that reads a ReportQuery from the query string."""
+    settings: AnalyticsSettings = request.app.state.settings
+    if end <= start:
+        raise InvalidQuery("query.to", "must be later than from")
+    if cohort is not None:
+        try:
+            cohort_month(cohort)
+        except ValueError:
+            raise InvalidQuery("query.cohort", "not a month (YYYY-MM)") from None
+    return ReportQuery(
+        start=start,
+        end=end,
+        time_zone=settings.analytics_time_zone,
+        segment=Segment(
+            shop=shop,
+            tier=tier,
+            cohort=cohort,
+            currency=currency or settings.analytics_currency,
+        ),
+        churn_after_days=settings.analytics_churn_after_days,
+        attribution_days=attribution_days or settings.analytics_attribution_days,
+    )
 
-    def parse(
-        *,
-        start: Annotated[date, Query(alias="from", description="First day of the period.")],
-        end: Annotated[date, Query(alias="to", description="Day after the last (exclusive).")],
-        shop: Annotated[str | None, Query(max_length=128)] = None,
-        tier: Annotated[str | None, Query(max_length=128)] = None,
-        cohort: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$")] = None,
-        currency: Annotated[str | None, Query(pattern=r"^[A-Z]{3}$")] = None,
-        attribution_days: Annotated[int | None, Query(ge=1, le=365)] = None,
-    ) -> ReportQuery:
-        if end <= start:
-            raise InvalidQuery("query.to", "must be later than from")
-        if cohort is not None:
-            try:
-                cohort_month(cohort)
-            except ValueError:
-                raise InvalidQuery("query.cohort", "not a month (YYYY-MM)") from None
-        return ReportQuery(
-            start=start,
-            end=end,
-            time_zone=settings.analytics_time_zone,
-            segment=Segment(
-                shop=shop,
-                tier=tier,
-                cohort=cohort,
-                currency=currency or settings.analytics_currency,
-            ),
-            churn_after_days=settings.analytics_churn_after_days,
-            attribution_days=attribution_days or settings.analytics_attribution_days,
-        )
 
-    return parse
+# Module level: FastAPI resolves the (postponed) annotations of route functions here.
+ParsedQuery = Annotated[ReportQuery, Depends(parse_query)]
 
 
 def build_api(runtime: Runtime, *, settings: AnalyticsSettings) -> FastAPI:
@@ -95,7 +97,7 @@ def build_api(runtime: Runtime, *, settings: AnalyticsSettings) -> FastAPI:
         docs_url="/docs",
         redoc_url=None,
     )
-    ParsedQuery = Annotated[ReportQuery, Depends(query_parser(settings))]  # noqa: N806
+    api.state.settings = settings
 
     @api.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

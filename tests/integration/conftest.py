@@ -16,6 +16,8 @@ from notify_support import NOTIFY_SCOPE, PushReceiver, RunDue, SmtpInbox, vapid_
 from pydantic import SecretStr
 from support import running, unique
 
+from services.analytics.bootstrap import bootstrap as analytics_bootstrap
+from services.analytics.settings import AnalyticsSettings
 from services.earn.bootstrap import bootstrap as earn_bootstrap
 from services.earn.settings import EarnSettings
 from services.notify.bootstrap import bootstrap as notify_bootstrap
@@ -177,3 +179,26 @@ def run_due(notify: tuple[AsgiFastStream, Runtime], notify_settings: NotifySetti
                 await channel.close()
 
     return run
+
+
+# --- analytics: the service and a client of its HTTP API ---
+
+
+@pytest.fixture(scope="session")
+async def analytics(infrastructure: Endpoints) -> AsyncIterator[httpx.AsyncClient]:
+    """The analytics service for the session; tests isolate by a shop of their own."""
+    settings = AnalyticsSettings(
+        consumer_group_prefix=GROUP_PREFIX,
+        kafka_bootstrap_servers=infrastructure.kafka_bootstrap,
+        database_url=SecretStr(infrastructure.database_url),
+        log_format="console",
+        batch_timeout_ms=20,
+        outbox_idle_poll_s=0.05,
+    )
+    app, runtime = analytics_bootstrap(settings)
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        running(app, runtime),
+        httpx.AsyncClient(transport=transport, base_url="http://analytics") as api,
+    ):
+        yield api

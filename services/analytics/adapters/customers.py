@@ -74,8 +74,8 @@ async def create_population(conn: Connection, scope: Scope) -> None:
                    count(o.paid_at) FILTER (WHERE o.paid_at >= $3) AS orders,
                    COALESCE(sum({NET}) FILTER (WHERE o.paid_at >= $3), 0) AS revenue,
                    COALESCE(sum({NET}) FILTER (
-                       WHERE o.paid_at >= $3::timestamptz - interval '365 days' AND o.paid_at < $3), 0)
-                       AS revenue_year_before
+                       WHERE o.paid_at >= $3::timestamptz - interval '365 days'
+                         AND o.paid_at < $3), 0) AS revenue_year_before
             FROM pop p
             LEFT JOIN {s}.orders o ON o.customer_id = p.customer_id AND o.paid_at < $4
                  AND {scope.orders_filter()}
