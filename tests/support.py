@@ -9,7 +9,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
 
+import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from faststream.asgi import AsgiFastStream
 
@@ -254,3 +256,18 @@ class TopicTail:
             for records in batch.values():
                 found.extend(r for r in records if accept(r))
         return found
+
+
+@contextlib.asynccontextmanager
+async def database_of_its_own(database_url: str, prefix: str) -> AsyncIterator[str]:
+    """A fresh database beside the session's, dropped on exit: a service instance with a
+    programme of its own shares no inbox, ledger or outbox with the session's services."""
+    name = unique(prefix).replace("-", "_")
+    admin = await asyncpg.connect(database_url)
+    await admin.execute(f"CREATE DATABASE {name}")
+    parts = urlsplit(database_url)
+    try:
+        yield urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
+    finally:
+        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        await admin.close()

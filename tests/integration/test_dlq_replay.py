@@ -8,14 +8,21 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator
 from decimal import Decimal
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
 from faststream.asgi import AsgiFastStream
 from pydantic import SecretStr
-from support import TopicTail, encoded, eventually, order_paid, start_service_groups_at_end, unique
+from support import (
+    TopicTail,
+    database_of_its_own,
+    encoded,
+    eventually,
+    order_paid,
+    start_service_groups_at_end,
+    unique,
+)
 
 from services.dlq.replay import Selection, replay
 from services.earn.bootstrap import bootstrap as earn_bootstrap
@@ -31,15 +38,8 @@ USD = {"per_amount": Decimal(1), "points": 1}
 @pytest.fixture
 async def own_database(infrastructure: Endpoints) -> AsyncIterator[str]:
     """A database of this test's own: no other earn instance of the session shares its inbox."""
-    name = unique("loyalty_dlq").replace("-", "_")
-    admin = await asyncpg.connect(infrastructure.database_url)
-    await admin.execute(f"CREATE DATABASE {name}")
-    parts = urlsplit(infrastructure.database_url)
-    try:
-        yield urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
-    finally:
-        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        await admin.close()
+    async with database_of_its_own(infrastructure.database_url, "loyalty_dlq") as url:
+        yield url
 
 
 def earn_app(
