@@ -164,3 +164,16 @@ def test_the_headless_check_sees_console_errors(tmp_path: Path) -> None:
     page.write_text("<html><body><script>missingFunction();</script></body></html>")
     opened = open_headless(page, tmp_path / "broken.png", size="400,300")
     assert any("missingFunction" in line for line in opened.console)
+
+
+async def test_a_query_that_makes_no_report_is_a_problem_naming_the_parameter(
+    analytics: httpx.AsyncClient,
+) -> None:
+    response = await analytics.get("/v1/report", params={"from": "2025-03-01", "to": "2025-03-01"})
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["errors"] == [
+        {"location": "query.to", "message": "must be later than from"}
+    ]
+    spec = (await analytics.get("/openapi.json")).json()
+    assert {"/v1/report", "/v1/report.html"} <= set(spec["paths"])
