@@ -197,9 +197,25 @@ async def running(app: AsgiFastStream, runtime: Runtime) -> AsyncIterator[Runtim
     )
     await app.start()
     try:
+        await partitions_assigned(runtime)
         yield runtime
     finally:
         await app.stop()
+
+
+async def partitions_assigned(runtime: Runtime, timeout: float = 90.0) -> None:
+    """Wait until every consumer of the service holds its topic's partitions: a test's clock
+    then starts when the service can consume, however slowly the group joined."""
+
+    async def missing() -> list[str]:
+        topics = []
+        for subscriber in runtime.broker.subscribers:
+            consumer = getattr(subscriber, "consumer", None)
+            if consumer is None or not consumer.assignment():
+                topics += list(getattr(subscriber, "topic_names", ["?"]))
+        return topics
+
+    await eventually(missing, lambda topics: not topics, timeout=timeout)
 
 
 class TopicTail:

@@ -141,6 +141,9 @@ async def test_sigkill_of_the_service_mid_schedule_then_restart_sends_each_messa
         ("LOYALTY_WORKER_CONCURRENCY", "1"),
         ("LOYALTY_WORKER_IDLE_S", "0.2"),
         ("LOYALTY_LEASE_S", "3"),
+        # The refusal that goes with the kill may reach the worker before the signal does; it
+        # then retries that message, and must do so within the test's wait.
+        ("LOYALTY_RETRY_BASE_S", "1"),
         ("LOYALTY_QUIET_HOURS_START", "00:00"),  # no quiet hours: this runs on real time
         ("LOYALTY_QUIET_HOURS_END", "00:00"),
     )
