@@ -8,9 +8,11 @@ from pathlib import Path
 
 import structlog
 from faststream.asgi import AsgiFastStream
+from faststream.asgi.types import ASGIApp
 
 from services.earn.adapters.ledger import SCHEMA
 from services.earn.handlers import record_tier_changes
+from services.earn.http import build_api
 from services.earn.orders import apply_orders, release
 from services.earn.programme import Programme
 from services.earn.programme_source import ProgrammeSource
@@ -54,12 +56,18 @@ def definition(
                 continue
             await asyncio.sleep(settings.release_interval_s)
 
+    def http_api(runtime: Runtime) -> ASGIApp:
+        return build_api(
+            runtime, programme=lambda: source.current, admin_api_key=settings.admin_api_key
+        )
+
     return ServiceDefinition(
         name="earn",
         schema=SCHEMA,
         migrations=Path(__file__).parent / "migrations",
         handlers={"shop.orders": orders, "loyalty.tiers": record_tier_changes},
         produces=("loyalty.points", "loyalty.memberships"),
+        http_api=http_api,
         background=(source.watch, release_due),
     )
 

@@ -1,0 +1,79 @@
+"""Operators' corrections: adjustments of one balance and bulk grants, as `adjusted` entries."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import structlog
+
+from services.earn.adapters.ledger import NewEntry, WrittenEntry
+from services.earn.adapters.redemptions import lock_account
+from services.earn.entries import write_entries
+from services.earn.refusals import Conflict, NotFound
+from shared.db import Connection
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class AdjustPoints:
+    """Grant (positive) or deduct (negative) points; `force` lets a deduction go below zero."""
+
+    entry_id: str
+    customer_id: str
+    points: int
+    reason: str
+    force: bool = False
+
+
+async def adjust(conn: Connection, command: AdjustPoints, *, now: datetime) -> WrittenEntry:
+    """Write one `adjusted` entry. A deduction needs a known customer, and is refused when it
+    would take the balance below zero unless forced (a forced one blocks redemptions until
+    the balance is positive again)."""
+    account = await lock_account(conn, command.customer_id)
+    if command.points < 0:
+        if account is None:
+            raise NotFound(
+                f"customer {command.customer_id!r} has no points", code="unknown_customer"
+            )
+        after = account.points_balance + command.points
+        if after < 0 and not command.force:
+            raise Conflict(
+                f"the deduction would leave {after} points; set force to record it anyway",
+                code="insufficient_points",
+            )
+    entry = _adjusted(command.entry_id, command.customer_id, command.points, command.reason, now)
+    (written,) = await write_entries(conn, [entry])
+    log.info("points_adjusted", customer_id=command.customer_id, delta=command.points)
+    return written
+
+
+async def grant_in_bulk(
+    conn: Connection,
+    batch_id: str,
+    grants: Sequence[tuple[str, int]],
+    *,
+    reason: str,
+    now: datetime,
+) -> list[WrittenEntry]:
+    """Credit every (customer, points) of a batch; each entry id is derived from the batch id
+    and the customer, so the batch can never credit a customer twice."""
+    entries = [_adjusted(f"grant:{batch_id}:{c}", c, points, reason, now) for c, points in grants]
+    written = await write_entries(conn, entries)
+    log.info("points_granted_in_bulk", batch_id=batch_id, customers=len(written))
+    return written
+
+
+def _adjusted(entry_id: str, customer_id: str, points: int, reason: str, at: datetime) -> NewEntry:
+    return NewEntry(
+        entry_id=entry_id,
+        customer_id=customer_id,
+        kind="adjusted",
+        delta=points,
+        reason=reason,
+        order_id=None,
+        source_event_id=None,
+        occurred_at=at,
+    )

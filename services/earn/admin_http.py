@@ -1,0 +1,103 @@
+"""The operators' part of the earn API: adjustments and bulk grants, behind X-API-Key."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends
+from fastapi.security import APIKeyHeader
+from pydantic import BaseModel, SecretStr
+from starlette.exceptions import HTTPException
+
+from services.earn.adjustments import AdjustPoints, adjust, grant_in_bulk
+from services.earn.problems import problems
+from services.earn.requests import CustomerPath, IdempotencyKey, IdempotentRequests, require_key
+from services.earn.views import (
+    AdjustmentRequest,
+    BulkGrantReport,
+    BulkGrantRequest,
+    GrantOutcome,
+    WrittenEntryView,
+)
+from shared.db import Connection
+
+GivenKey = Annotated[str | None, Depends(APIKeyHeader(name="X-API-Key", auto_error=False))]
+
+
+def admin_routes(requests: IdempotentRequests, *, admin_api_key: SecretStr | None) -> APIRouter:
+    """Routes under /v1/admin; every one needs the admin key (403 when none is configured)."""
+
+    def check_key(given: GivenKey) -> None:
+        if admin_api_key is None:
+            raise HTTPException(
+                403, "admin endpoints are disabled: LOYALTY_ADMIN_API_KEY is not configured"
+            )
+        if given is None:
+            raise HTTPException(401, "the X-API-Key header is required")
+        if not secrets.compare_digest(given.encode(), admin_api_key.get_secret_value().encode()):
+            raise HTTPException(403, "the X-API-Key header is not valid")
+
+    router = APIRouter(prefix="/v1/admin", dependencies=[Depends(check_key)], tags=["admin"])
+    clock = requests.runtime.clock
+
+    @router.post(
+        "/customers/{customer_id}/adjustments",
+        status_code=201,
+        response_model=WrittenEntryView,
+        responses=problems(400, 401, 403, 404, 409, 422),
+    )
+    async def post_adjustment(
+        customer_id: CustomerPath, body: AdjustmentRequest, idempotency_key: IdempotencyKey = None
+    ) -> Any:
+        """Grant or deduct points with a reason (an `adjusted` entry whose id derives from the
+        Idempotency-Key). A deduction below zero is refused (409) unless `force`."""
+        key = require_key(idempotency_key)
+        command = AdjustPoints(f"adjust:{key}", customer_id, body.points, body.reason, body.force)
+
+        async def action(conn: Connection) -> tuple[int, BaseModel]:
+            w = await adjust(conn, command, now=clock.now())
+            return 201, WrittenEntryView(
+                entry_id=w.entry.entry_id,
+                customer_id=customer_id,
+                delta=w.entry.delta,
+                balance_after=w.balance_after,
+            )
+
+        asked = {"customer_id": customer_id, **body.model_dump(mode="json")}
+        return await requests.run("adjust", key, asked, action)
+
+    @router.post(
+        "/bulk-grants",
+        response_model=BulkGrantReport,
+        responses=problems(401, 403, 409, 422),
+    )
+    async def post_bulk_grant(body: BulkGrantRequest) -> Any:
+        """Credit many customers at once (up to 1000), idempotent by `batch_id`: a retried
+        batch answers its first report and credits nobody twice."""
+
+        async def action(conn: Connection) -> tuple[int, BaseModel]:
+            grants = [(g.customer_id, g.points) for g in body.grants]
+            written = await grant_in_bulk(
+                conn, body.batch_id, grants, reason=body.reason, now=clock.now()
+            )
+            results = [
+                GrantOutcome(
+                    customer_id=w.entry.customer_id,
+                    status="granted",
+                    entry_id=w.entry.entry_id,
+                    points=w.entry.delta,
+                    balance_after=w.balance_after,
+                )
+                for w in written
+            ]
+            return 200, BulkGrantReport(
+                batch_id=body.batch_id,
+                granted=len(results),
+                points=sum(r.points for r in results),
+                results=results,
+            )
+
+        return await requests.run("bulk-grant", body.batch_id, body.model_dump(mode="json"), action)
+
+    return router

@@ -1,0 +1,199 @@
+"""The earn HTTP API: balances, ledger, rewards and redemptions; adjustments for operators.
+
+Errors are RFC 9457 problem documents (services/earn/problems.py). Redemptions and
+adjustments take an Idempotency-Key header; bulk grants are idempotent by their batch id.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Annotated, Any
+
+from fastapi import APIRouter, FastAPI, Path, Query
+from pydantic import BaseModel, SecretStr
+
+from services.earn.adapters.redemptions import read_account, read_credit, read_entries
+from services.earn.adapters.redemptions import read_redemption as find_redemption
+from services.earn.admin_http import admin_routes
+from services.earn.problems import install_handlers, problems
+from services.earn.programme import Programme
+from services.earn.redemptions import RedeemReward, cancel, redeem
+from services.earn.refusals import InvalidField, NotFound
+from services.earn.requests import CustomerPath, IdempotencyKey, IdempotentRequests, require_key
+from services.earn.views import (
+    BalanceView,
+    CancelRequest,
+    Catalogue,
+    CreditView,
+    EntryView,
+    LedgerPage,
+    PointsView,
+    RedeemRequest,
+    RedemptionView,
+    RewardView,
+)
+from shared.db import ACQUIRE_TIMEOUT_S, Connection
+from shared.events import CURRENCY_MINOR_UNITS
+from shared.runtime import Runtime, package_version
+
+RedemptionPath = Annotated[
+    str, Path(min_length=1, max_length=128, pattern=r"^[!-~]+$", description="Redemption id.")
+]
+
+
+def build_api(
+    runtime: Runtime, *, programme: Callable[[], Programme], admin_api_key: SecretStr | None
+) -> FastAPI:
+    """The FastAPI app served for the paths the operational routes do not take; `programme`
+    gives the programme in force at each request (the file may be reloaded)."""
+    api = FastAPI(
+        title="loyalty-earn",
+        version=package_version(),
+        description="Points balances, ledger, rewards and redemptions; operators' adjustments.",
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    install_handlers(api)
+    requests = IdempotentRequests(runtime)
+    api.include_router(account_routes(runtime))
+    api.include_router(redemption_routes(requests, programme))
+    api.include_router(admin_routes(requests, admin_api_key=admin_api_key))
+    return api
+
+
+def account_routes(runtime: Runtime) -> APIRouter:
+    """What a customer holds: the balance and the ledger behind it."""
+    router = APIRouter(prefix="/v1/customers", tags=["accounts"])
+
+    @router.get("/{customer_id}/balance", responses=problems(404, 422))
+    async def get_balance(customer_id: CustomerPath) -> BalanceView:
+        """Available and pending points, lifetime earned, store credit per currency, and
+        whether redemptions are blocked (a negative balance)."""
+        async with runtime.require_pool().acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
+            account = await read_account(conn, customer_id)
+            credit = await read_credit(conn, customer_id)
+        if account is None and not credit:
+            raise NotFound(f"customer {customer_id!r} has no points", code="unknown_customer")
+        available = account.points_balance if account else 0
+        return BalanceView(
+            customer_id=customer_id,
+            points=PointsView(
+                available=available,
+                pending=account.points_pending if account else 0,
+                lifetime_earned=account.lifetime_earned if account else 0,
+            ),
+            store_credit=[_credit(c, balance, pending) for c, balance, pending in credit],
+            redemptions_blocked=available < 0,
+        )
+
+    @router.get("/{customer_id}/ledger", responses=problems(404, 422))
+    async def get_ledger(
+        customer_id: CustomerPath,
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+        cursor: Annotated[str | None, Query(max_length=64)] = None,
+    ) -> LedgerPage:
+        """The customer's ledger entries (points and store credit), newest first; pass
+        `next_cursor` back as `cursor` for the next page."""
+        before = _decode_cursor(cursor) if cursor is not None else None
+        async with runtime.require_pool().acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
+            rows = await read_entries(conn, customer_id, before_seq=before, limit=limit + 1)
+            unknown = not rows and before is None and await read_account(conn, customer_id) is None
+        if unknown:
+            raise NotFound(f"customer {customer_id!r} has no points", code="unknown_customer")
+        items = [EntryView.model_validate(dict(r)) for r in rows[:limit]]
+        return LedgerPage(
+            customer_id=customer_id,
+            items=items,
+            next_cursor=_encode_cursor(items[-1].seq) if len(rows) > limit else None,
+        )
+
+    return router
+
+
+def redemption_routes(
+    requests: IdempotentRequests, programme: Callable[[], Programme]
+) -> APIRouter:
+    """The catalogue, redeeming and cancelling."""
+    runtime = requests.runtime
+    router = APIRouter(prefix="/v1", tags=["rewards"])
+
+    @router.get("/rewards")
+    async def get_rewards() -> Catalogue:
+        """The rewards on offer now: the programme's active rewards."""
+        return Catalogue(rewards=[RewardView.of(r) for r in programme().rewards if r.active])
+
+    @router.post(
+        "/customers/{customer_id}/redemptions",
+        status_code=201,
+        response_model=RedemptionView,
+        responses=problems(400, 404, 409, 422),
+    )
+    async def post_redemption(
+        customer_id: CustomerPath, body: RedeemRequest, idempotency_key: IdempotencyKey = None
+    ) -> Any:
+        """Spend points on a reward: a `redeemed` ledger entry and a voucher code. Refused
+        (409) when the available points do not cover it or the balance is negative."""
+        key = require_key(idempotency_key)
+        command = RedeemReward(customer_id, body.reward, body.currency, body.steps, body.points)
+
+        async def action(conn: Connection) -> tuple[int, BaseModel]:
+            done = await redeem(conn, command, programme=programme(), now=runtime.clock.now())
+            return 201, RedemptionView.of(done.redemption)
+
+        asked = {"customer_id": customer_id, **body.model_dump(mode="json")}
+        return await requests.run("redeem", key, asked, action)
+
+    @router.get("/redemptions/{redemption_id}", responses=problems(404, 422))
+    async def get_redemption(redemption_id: RedemptionPath) -> RedemptionView:
+        """A redemption, its voucher, and whether it was cancelled."""
+        async with runtime.require_pool().acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
+            found = await find_redemption(conn, redemption_id)
+        if found is None:
+            raise NotFound(f"no redemption {redemption_id!r}", code="unknown_redemption")
+        return RedemptionView.of(found)
+
+    @router.post("/redemptions/{redemption_id}/cancel", responses=problems(404, 422))
+    async def post_cancel(
+        redemption_id: RedemptionPath, body: CancelRequest | None = None
+    ) -> RedemptionView:
+        """Void the voucher and give the points back (a `restored` entry), once: cancelling
+        again answers the cancelled redemption and changes nothing."""
+        reason = (body or CancelRequest()).reason
+        pool = runtime.require_pool()
+        async with pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn, conn.transaction():
+            cancelled = await cancel(conn, redemption_id, reason=reason, now=runtime.clock.now())
+        if runtime.relay is not None:
+            runtime.relay.wake()
+        return RedemptionView.of(cancelled)
+
+    return router
+
+
+def _credit(currency: str, balance: int, pending: int) -> CreditView:
+    digits = CURRENCY_MINOR_UNITS[currency]
+    return CreditView(
+        currency=currency,
+        amount=Decimal(balance).scaleb(-digits),
+        amount_minor=balance,
+        pending_minor=pending,
+    )
+
+
+def _encode_cursor(seq: int) -> str:
+    return base64.urlsafe_b64encode(f"seq:{seq}".encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> int:
+    """The seq a cursor of `_encode_cursor` holds; InvalidField for anything else."""
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (ValueError, binascii.Error):
+        text = ""
+    kind, _, value = text.partition(":")
+    if kind != "seq" or not value.isdigit():
+        raise InvalidField("query.cursor", "not a cursor this API gave")
+    return int(value)

@@ -1,0 +1,79 @@
+"""What the earn API's routes share: path parameters, and idempotent execution by key."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, Final
+
+from fastapi import Header, Path
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from services.earn.adapters.idempotency import claim, store
+from services.earn.problems import problem, refusal_body
+from services.earn.refusals import InvalidField, Refused
+from services.earn.rewards import fingerprint
+from shared.db import ACQUIRE_TIMEOUT_S, Connection
+from shared.runtime import Runtime
+
+KEY_WAIT_MS: Final = 10_000  # how long a retry waits for the request that holds its key
+_KEY = re.compile(r"^[!-~]{1,200}$")
+
+CustomerPath = Annotated[
+    str, Path(min_length=1, max_length=128, pattern=r"^[!-~]+$", description="Customer id.")
+]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        description="Required. 1 to 200 printable ASCII characters, unique per request: a "
+        "retry with the same key and body gets the first response again.",
+    ),
+]
+Action = Callable[[Connection], Awaitable[tuple[int, BaseModel]]]
+
+
+class IdempotentRequests:
+    """Runs each request's action once per key, in one transaction with the stored response."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    async def run(self, scope: str, key: str, asked: dict[str, Any], action: Action) -> Any:
+        """The action's response, or the one stored for `key` when it was used before.
+
+        `asked` is what the request asks for: the same key with something else is refused
+        (409). A refusal by the programme's rules (Refused) is stored and replayed as well;
+        malformed requests never reach here and store nothing.
+        """
+        pool = self.runtime.require_pool()
+        async with pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn, conn.transaction():
+            stored = await claim(conn, scope, key, fingerprint(asked), wait_ms=KEY_WAIT_MS)
+            if stored is not None:
+                return respond(stored.status_code, stored.body, replayed=True)
+            try:
+                async with conn.transaction():  # a savepoint: a refusal leaves no trace
+                    status, model = await action(conn)
+                body = model.model_dump(mode="json")
+            except Refused as exc:
+                status, body = exc.status, refusal_body(exc)
+            await store(conn, scope, key, status, body)
+        if self.runtime.relay is not None:
+            self.runtime.relay.wake()
+        return respond(status, body, replayed=False)
+
+
+def respond(status: int, body: Any, *, replayed: bool) -> JSONResponse:
+    headers = {"Idempotent-Replayed": "true"} if replayed else None
+    if status >= 400:
+        return problem(status, body, headers)
+    return JSONResponse(body, status, headers=headers)
+
+
+def require_key(given: str | None) -> str:
+    if given is None:
+        raise Refused("the Idempotency-Key header is required", code="idempotency_key_missing")
+    if not _KEY.match(given):
+        raise InvalidField("header.Idempotency-Key", "1 to 200 printable ASCII characters")
+    return given

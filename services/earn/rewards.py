@@ -1,0 +1,115 @@
+"""What a redemption costs and gives, whether the balance allows it, and its codes: no I/O."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Final
+
+from services.earn.programme import Reward
+from services.earn.refusals import Conflict, InvalidField
+
+# Base32 without the characters people confuse when they read a code aloud or type it
+# (0/O, 1/I): 32 symbols, 5 bits each, so 16 of them carry 80 random bits.
+VOUCHER_ALPHABET: Final = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
+VOUCHER_LENGTH: Final = 16
+MAX_STEPS: Final = 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class Price:
+    """The points a redemption takes, and the money it is worth (None for shipping, gifts)."""
+
+    points: int
+    value: Decimal | None
+    currency: str | None
+
+
+def price(reward: Reward, *, currency: str | None, steps: int | None, points: int | None) -> Price:
+    """The price of one redemption of `reward`; raises InvalidField naming the field at fault.
+
+    points_as_money is bought in whole steps of `cost_points` (given as `steps`, or as
+    `points` that are a multiple of `cost_points`); every other kind costs `cost_points` once.
+    """
+    if reward.kind == "points_as_money":
+        count = _steps(reward, steps, points)
+    elif steps is not None or points is not None:
+        field = "steps" if steps is not None else "points"
+        raise InvalidField(f"body.{field}", f"only points_as_money rewards take {field}")
+    else:
+        count = 1
+    cost = reward.cost_points * count
+    if not reward.value:
+        if currency is not None:
+            raise InvalidField("body.currency", f"reward {reward.code!r} has no money value")
+        return Price(cost, None, None)
+    chosen = _currency(reward, currency)
+    return Price(cost, reward.value[chosen] * count, chosen)
+
+
+def _steps(reward: Reward, steps: int | None, points: int | None) -> int:
+    if (steps is None) == (points is None):
+        raise InvalidField("body.steps", "give exactly one of steps and points")
+    if points is not None:
+        if points % reward.cost_points:
+            raise InvalidField(
+                "body.points", f"must be a multiple of {reward.cost_points} (one step)"
+            )
+        count = points // reward.cost_points
+    else:
+        count = steps or 0
+    if not 1 <= count <= MAX_STEPS:
+        raise InvalidField("body.steps", f"must be from 1 to {MAX_STEPS}")
+    return count
+
+
+def _currency(reward: Reward, currency: str | None) -> str:
+    offered = sorted(reward.value)
+    if currency is None:
+        if len(offered) == 1:
+            return offered[0]
+        raise InvalidField(
+            "body.currency", f"required: reward {reward.code!r} has a value in {', '.join(offered)}"
+        )
+    if currency not in reward.value:
+        raise InvalidField(
+            "body.currency", f"reward {reward.code!r} has a value only in {', '.join(offered)}"
+        )
+    return currency
+
+
+def check_funds(*, available: int, pending: int, cost: int) -> None:
+    """Refuse a redemption that the available points do not cover: a negative balance (after
+    a reversal of spent points) blocks every redemption, and pending points cannot be spent."""
+    if available < 0:
+        raise Conflict(
+            f"redemptions are blocked while the balance is negative ({available} points)",
+            code="negative_balance",
+        )
+    if available < cost:
+        pending_note = f"; {pending} pending points cannot be spent yet" if pending > 0 else ""
+        raise Conflict(
+            f"insufficient points: the reward costs {cost}, {available} are available"
+            + pending_note,
+            code="insufficient_points",
+        )
+
+
+def voucher_code() -> str:
+    """A new unguessable voucher code, as XXXX-XXXX-XXXX-XXXX."""
+    symbols = "".join(secrets.choice(VOUCHER_ALPHABET) for _ in range(VOUCHER_LENGTH))
+    return "-".join(symbols[i : i + 4] for i in range(0, VOUCHER_LENGTH, 4))
+
+
+def redemption_id() -> str:
+    """A new redemption id: random, so that ids cannot be enumerated."""
+    return f"rdm-{secrets.token_hex(12)}"
+
+
+def fingerprint(payload: dict[str, Any]) -> str:
+    """What an idempotent request asked for, independent of key order and spacing."""
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()

@@ -1,0 +1,251 @@
+"""What the earn HTTP API accepts and returns (JSON bodies; money as decimal strings)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StringConstraints,
+    field_validator,
+)
+
+from services.earn.adapters.redemptions import Redemption
+from services.earn.programme import Reward
+
+DecimalText = Annotated[
+    Decimal, PlainSerializer(lambda value: format(value, "f"), return_type=str, when_used="json")
+]
+Code = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
+CurrencyCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+CustomerId = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[!-~]+$")]
+Reason = Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=r"\S")]
+MAX_BULK_GRANTS = 1000
+
+
+class _View(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+# --- balance and ledger ---
+
+
+class PointsView(_View):
+    available: int = Field(description="Spendable now; negative after a reversal of spent points.")
+    pending: int = Field(description="Waiting for the return window; cannot be spent yet.")
+    lifetime_earned: int
+
+
+class CreditView(_View):
+    """Store credit in one currency."""
+
+    currency: str
+    amount: DecimalText = Field(description="Available, in the currency's units.")
+    amount_minor: int = Field(description="Available, in minor units (cents; dong).")
+    pending_minor: int
+
+
+class BalanceView(_View):
+    customer_id: str
+    points: PointsView
+    store_credit: list[CreditView]
+    redemptions_blocked: bool = Field(
+        description="True while the points balance is negative: no reward can be redeemed."
+    )
+
+
+class EntryView(_View):
+    seq: int = Field(description="Position in the ledger; later entries have higher values.")
+    entry_id: str
+    kind: str = Field(description="earned, reversed, redeemed, restored, expired or adjusted.")
+    delta: int
+    balance_after: int
+    reason: str
+    order_id: str | None
+    balance_kind: str = Field(description="points, or store_credit in minor units of currency.")
+    currency: str | None
+    occurred_at: datetime
+    expires_at: datetime | None
+
+
+class LedgerPage(_View):
+    customer_id: str
+    items: list[EntryView] = Field(description="Newest first.")
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next (older) page; null on the last page."
+    )
+
+
+# --- rewards and redemptions ---
+
+
+class RewardView(_View):
+    code: str
+    name: str
+    kind: Literal["voucher", "points_as_money", "free_shipping", "gift"]
+    cost_points: int = Field(description="Points per redemption; per step for points_as_money.")
+    value: dict[str, DecimalText] = Field(
+        description="Money value per currency (per step for points_as_money); empty otherwise."
+    )
+    sku: str | None
+    valid_days: int = Field(description="How long the issued voucher is valid.")
+
+    @classmethod
+    def of(cls, reward: Reward) -> RewardView:
+        return cls(
+            code=reward.code,
+            name=reward.name,
+            kind=reward.kind,
+            cost_points=reward.cost_points,
+            value=dict(reward.value),
+            sku=reward.sku,
+            valid_days=reward.valid_days,
+        )
+
+
+class Catalogue(_View):
+    rewards: list[RewardView] = Field(description="The rewards on offer now.")
+
+
+class RedeemRequest(_Request):
+    reward: Code = Field(description="The code of a reward of the catalogue.")
+    currency: CurrencyCode | None = Field(
+        default=None,
+        description="Which of the reward's values; needed when it has one in several currencies.",
+    )
+    steps: int | None = Field(
+        default=None, ge=1, description="points_as_money: how many steps of cost_points."
+    )
+    points: int | None = Field(
+        default=None, ge=1, description="points_as_money: points to spend, a multiple of a step."
+    )
+
+
+class CancelRequest(_Request):
+    reason: Reason = "cancelled by the customer"
+
+
+class RewardRef(_View):
+    code: str
+    name: str
+    kind: str
+
+
+class MoneyView(_View):
+    amount: DecimalText
+    currency: str
+
+
+class RedemptionView(_View):
+    redemption_id: str
+    customer_id: str
+    reward: RewardRef
+    points: int = Field(description="Points the redemption took (given back on cancel).")
+    value: MoneyView | None = Field(description="What the voucher is worth; null for no value.")
+    sku: str | None = Field(description="The gift's SKU.")
+    voucher_code: str = Field(description="Unique and unguessable; void once cancelled.")
+    status: Literal["issued", "cancelled"]
+    redeemed_entry_id: str
+    restored_entry_id: str | None
+    created_at: datetime
+    expires_at: datetime
+    cancelled_at: datetime | None
+    cancel_reason: str | None
+
+    @classmethod
+    def of(cls, r: Redemption) -> RedemptionView:
+        value = None
+        if r.value is not None and r.currency is not None:
+            value = MoneyView(amount=r.value, currency=r.currency)
+        return cls(
+            redemption_id=r.redemption_id,
+            customer_id=r.customer_id,
+            reward=RewardRef(code=r.reward_code, name=r.reward_name, kind=r.reward_kind),
+            points=r.points,
+            value=value,
+            sku=r.sku,
+            voucher_code=r.voucher_code,
+            status="cancelled" if r.status == "cancelled" else "issued",
+            redeemed_entry_id=r.redeemed_entry_id,
+            restored_entry_id=r.restored_entry_id,
+            created_at=r.created_at,
+            expires_at=r.expires_at,
+            cancelled_at=r.cancelled_at,
+            cancel_reason=r.cancel_reason,
+        )
+
+
+# --- admin ---
+
+
+class AdjustmentRequest(_Request):
+    points: int = Field(
+        ge=-100_000_000, le=100_000_000, description="Positive grants, negative deducts; not 0."
+    )
+    reason: Reason
+    force: bool = Field(
+        default=False, description="Record a deduction even if the balance goes below zero."
+    )
+
+    @field_validator("points")
+    @classmethod
+    def _not_zero(cls, points: int) -> int:
+        if points == 0:
+            msg = "must not be 0: an adjustment changes the balance"
+            raise ValueError(msg)
+        return points
+
+
+class WrittenEntryView(_View):
+    entry_id: str
+    customer_id: str
+    delta: int
+    balance_after: int
+
+
+class Grant(_Request):
+    customer_id: CustomerId
+    points: int = Field(ge=1, le=100_000_000)
+
+
+class BulkGrantRequest(_Request):
+    batch_id: Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=r"^[!-~]+$")]
+    reason: Reason
+    grants: list[Grant] = Field(
+        min_length=1, max_length=MAX_BULK_GRANTS, description="One grant per customer."
+    )
+
+    @field_validator("grants")
+    @classmethod
+    def _one_per_customer(cls, grants: list[Grant]) -> list[Grant]:
+        seen: set[str] = set()
+        for grant in grants:
+            if grant.customer_id in seen:
+                msg = f"customer {grant.customer_id!r} is granted twice; give one grant each"
+                raise ValueError(msg)
+            seen.add(grant.customer_id)
+        return grants
+
+
+class GrantOutcome(_View):
+    customer_id: str
+    status: Literal["granted"]
+    entry_id: str
+    points: int
+    balance_after: int
+
+
+class BulkGrantReport(_View):
+    batch_id: str
+    granted: int = Field(description="Customers credited.")
+    points: int = Field(description="Points granted in all.")
+    results: list[GrantOutcome]
