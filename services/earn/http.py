@@ -98,7 +98,7 @@ def account_routes(runtime: Runtime) -> APIRouter:
     ) -> LedgerPage:
         """The customer's ledger entries (points and store credit), newest first; pass
         `next_cursor` back as `cursor` for the next page."""
-        before = _decode_cursor(cursor) if cursor is not None else None
+        before = decode_cursor(cursor) if cursor is not None else None
         async with runtime.require_pool().acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
             rows = await read_entries(conn, customer_id, before_seq=before, limit=limit + 1)
             unknown = not rows and before is None and await read_account(conn, customer_id) is None
@@ -108,7 +108,7 @@ def account_routes(runtime: Runtime) -> APIRouter:
         return LedgerPage(
             customer_id=customer_id,
             items=items,
-            next_cursor=_encode_cursor(items[-1].seq) if len(rows) > limit else None,
+            next_cursor=encode_cursor(items[-1].seq) if len(rows) > limit else None,
         )
 
     return router
@@ -183,12 +183,12 @@ def _credit(currency: str, balance: int, pending: int) -> CreditView:
     )
 
 
-def _encode_cursor(seq: int) -> str:
+def encode_cursor(seq: int) -> str:
     return base64.urlsafe_b64encode(f"seq:{seq}".encode()).decode().rstrip("=")
 
 
-def _decode_cursor(cursor: str) -> int:
-    """The seq a cursor of `_encode_cursor` holds; InvalidField for anything else."""
+def decode_cursor(cursor: str) -> int:
+    """The seq a cursor of `encode_cursor` holds; InvalidField for anything else."""
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
     except (ValueError, binascii.Error):

@@ -59,7 +59,8 @@ def problem(
 
 def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses` for these error statuses."""
-    return {s: {"model": Problem, "content": {PROBLEM: {}}} for s in statuses}
+    schema = {"$ref": "#/components/schemas/Problem"}  # registered through `model`
+    return {s: {"model": Problem, "content": {PROBLEM: {"schema": schema}}} for s in statuses}
 
 
 def install_handlers(api: FastAPI) -> None:
