@@ -13,6 +13,7 @@ import uvicorn
 
 from services.analytics.commands import add_analytics_commands
 from services.dlq.commands import add_dlq_commands
+from services.earn.commands import add_earn_commands
 from services.notify.commands import add_notify_commands
 from services.registry import SERVICES
 from services.tiering.commands import add_tiering_commands
@@ -70,6 +71,7 @@ def _parser() -> argparse.ArgumentParser:
 
     add_analytics_commands(sub)
     add_dlq_commands(sub)
+    add_earn_commands(sub)
     add_notify_commands(sub)
     add_tiering_commands(sub)
     return parser

@@ -6,11 +6,14 @@ import asyncio
 from collections.abc import Sequence
 from pathlib import Path
 
+import asyncpg
 import structlog
 from faststream.asgi import AsgiFastStream
 from faststream.asgi.types import ASGIApp
 
+from services.earn.actions import apply_customers, apply_engagement
 from services.earn.adapters.ledger import SCHEMA
+from services.earn.expiry import every, run_birthdays, run_expiry
 from services.earn.handlers import record_tier_changes
 from services.earn.http import build_api
 from services.earn.orders import apply_orders, release
@@ -61,14 +64,45 @@ def definition(
             runtime, programme=lambda: source.current, admin_api_key=settings.admin_api_key
         )
 
+    async def customers(conn: Connection, events: Sequence[Incoming]) -> list[Rejection]:
+        return await apply_customers(conn, events, programme=source.current)
+
+    async def engagement(conn: Connection, events: Sequence[Incoming]) -> list[Rejection]:
+        return await apply_engagement(conn, events, programme=source.current)
+
+    async def expire_due(runtime: Runtime) -> None:
+        """Points past their date expire, and warnings go out; replicas share it."""
+
+        async def work(pool: asyncpg.Pool) -> object:
+            return await run_expiry(
+                pool, source.current, now=clock.now(), chunk=settings.scheduled_chunk
+            )
+
+        await every(runtime, settings.expiry_interval_s, work)
+
+    async def birthdays_due(runtime: Runtime) -> None:
+        """Birthdays begun in each customer's time zone earn; replicas share it."""
+
+        async def work(pool: asyncpg.Pool) -> object:
+            return await run_birthdays(
+                pool, source.current, now=clock.now(), chunk=settings.scheduled_chunk
+            )
+
+        await every(runtime, settings.birthday_interval_s, work)
+
     return ServiceDefinition(
         name="earn",
         schema=SCHEMA,
         migrations=Path(__file__).parent / "migrations",
-        handlers={"shop.orders": orders, "loyalty.tiers": record_tier_changes},
+        handlers={
+            "shop.orders": orders,
+            "loyalty.tiers": record_tier_changes,
+            "shop.customers": customers,
+            "shop.engagement": engagement,
+        },
         produces=("loyalty.points", "loyalty.memberships"),
         http_api=http_api,
-        background=(source.watch, release_due),
+        background=(source.watch, release_due, expire_due, birthdays_due),
     )
 
 

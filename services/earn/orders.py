@@ -9,6 +9,7 @@ from typing import Any
 
 import structlog
 
+from services.earn.actions import referrals_after_orders
 from services.earn.adapters import orders as store
 from services.earn.adapters.ledger import SCHEMA, NewEntry
 from services.earn.adapters.orders import OrderRow
@@ -56,6 +57,7 @@ async def apply_orders(
     rejections: list[Rejection] = []
     paid = [(i, e) for i in events if (e := i.event) is not None and e.type == "order.paid"]
     new_orders = await _record_paid(conn, paid, programme, now, rejections)
+    await referrals_after_orders(conn, new_orders, programme=programme)
     for incoming in events:
         event = incoming.event
         if event is None or event.type not in CHANGES:

@@ -17,5 +17,14 @@ class EarnSettings(CommonSettings):
     programme_poll_s: float = Field(default=5.0, ge=0, description="0 never reads it again.")
     release_interval_s: float = Field(default=30.0, gt=0)
     release_chunk: int = Field(default=1000, ge=1, le=100_000)
+    expiry_interval_s: float = Field(
+        default=3600.0, gt=0, description="How often points due to expire (and warnings) are done."
+    )
+    birthday_interval_s: float = Field(
+        default=600.0, gt=0, description="How often birthdays begun are awarded."
+    )
+    scheduled_chunk: int = Field(
+        default=500, ge=1, le=100_000, description="Accounts or customers per transaction."
+    )
     admin_api_key: SecretStr | None = None
     http_port: int | None = 8001
