@@ -1,0 +1,199 @@
+"""Expiry on the real broker and database: earnings expire oldest first with a redemption in
+between, a warning goes out once before, concurrent passes expire each account once, and
+`loyalty earn expire --at` expires a whole balance after months without an order."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import asyncpg
+import pytest
+from aiokafka import AIOKafkaProducer, ConsumerRecord
+from pydantic import SecretStr
+from support import TopicTail, database_of_its_own, encoded, eventually, order_paid, running, unique
+
+from services.earn.adapters.ledger import NewEntry
+from services.earn.bootstrap import bootstrap
+from services.earn.entries import write_entries
+from services.earn.expiry import run_expiry
+from services.earn.programme import Programme, parse_programme
+from services.earn.settings import EarnSettings
+from shared.clock import FixedClock
+from shared.infrastructure import Endpoints
+
+T0 = datetime(2026, 3, 2, 3, 0, tzinfo=UTC)
+VND = {"VND": {"per_amount": Decimal(10_000), "points": 1}}
+PROGRAMME = parse_programme(
+    {
+        "time_zone": "Asia/Ho_Chi_Minh",
+        "currencies": VND,
+        "expiry": {"mode": "after_months", "months": 12, "warn_days": 30},
+    }
+)
+
+
+@dataclass
+class Earn:
+    db: asyncpg.Pool
+    url: str
+    producer: AIOKafkaProducer
+    infrastructure: Endpoints
+
+    async def entries(self, customer: str) -> list[tuple[str, int, int]]:
+        rows = await self.db.fetch(
+            """SELECT kind, delta, balance_after FROM earn.ledger
+               WHERE customer_id = $1 ORDER BY seq""",
+            customer,
+        )
+        return [(r["kind"], r["delta"], r["balance_after"]) for r in rows]
+
+    async def pay(self, customer: str, total: str, at: datetime) -> None:
+        event = order_paid(customer, total=total, at=at)
+        await self.producer.send_and_wait("shop.orders", encoded(event), key=customer.encode())
+
+    async def write(self, *entries: NewEntry) -> None:
+        async with self.db.acquire() as conn, conn.transaction():
+            await write_entries(conn, entries)
+
+
+@pytest.fixture(scope="module")
+async def earn(infrastructure: Endpoints, producer: AIOKafkaProducer) -> AsyncIterator[Earn]:
+    async with database_of_its_own(infrastructure.database_url, "loyalty_expiry") as url:
+        settings = EarnSettings(
+            consumer_group_prefix=unique("expiry"),
+            kafka_bootstrap_servers=infrastructure.kafka_bootstrap,
+            database_url=SecretStr(url),
+            log_format="console",
+            batch_timeout_ms=20,
+            outbox_idle_poll_s=0.05,
+            http_port=None,
+            expiry_interval_s=3600,  # the tests run passes with their own times
+        )
+        # Later than the orders the tests pay, so that their points are released at once.
+        clock = FixedClock(T0 + timedelta(days=100))
+        app, runtime = bootstrap(settings, clock=clock, programme=PROGRAMME)
+        async with running(app, runtime):
+            pool = await asyncpg.create_pool(url, min_size=1, max_size=6)
+            try:
+                yield Earn(pool, url, producer, infrastructure)
+            finally:
+                await pool.close()
+
+
+def expiry_events_of(customer: str) -> Callable[[ConsumerRecord[bytes, bytes]], bool]:
+    def accept(record: ConsumerRecord[bytes, bytes]) -> bool:
+        types = ("points.expiring", "points.expired")
+        return record.key == customer.encode() and json.loads(record.value)["type"] in types
+
+    return accept
+
+
+def redeemed(customer: str, points: int, at: datetime) -> NewEntry:
+    return NewEntry(unique("redeem"), customer, "redeemed", -points, "reward", None, None, at)
+
+
+async def test_earnings_expire_oldest_first_after_a_warning_sent_once(earn: Earn) -> None:
+    customer = unique("c")
+    second = T0 + timedelta(days=61)  # 2 May 2026
+    await earn.pay(customer, "1000000", T0)  # 100 points, expire 2 March 2027
+    await earn.pay(customer, "500000", second)  # 50 points, expire 2 May 2027
+    await eventually(lambda: earn.entries(customer), lambda e: len(e) == 2)
+    await earn.write(redeemed(customer, 120, T0 + timedelta(days=90)))
+
+    async with TopicTail(earn.infrastructure.kafka_bootstrap, "loyalty.points") as points:
+        # 20 days before the first earning's date: all of it was spent, nothing to warn of.
+        await run_expiry(earn.db, PROGRAMME, now=T0.replace(year=2027) - timedelta(20), chunk=10)
+        # 20 days before the second's: 30 of its 50 points are left.
+        warn_at = second.replace(year=2027) - timedelta(days=20)
+        await run_expiry(earn.db, PROGRAMME, now=warn_at, chunk=10)
+        await run_expiry(earn.db, PROGRAMME, now=warn_at + timedelta(hours=1), chunk=10)
+        await run_expiry(earn.db, PROGRAMME, now=second.replace(year=2027), chunk=10)
+        await run_expiry(earn.db, PROGRAMME, now=second.replace(year=2027, day=20), chunk=10)
+        published = await points.collect(expiry_events_of(customer), count=2)
+        published += await points.settle(expiry_events_of(customer), seconds=0.5)
+
+    assert await earn.entries(customer) == [
+        ("earned", 100, 100),
+        ("earned", 50, 150),
+        ("redeemed", -120, 30),
+        ("expired", -30, 0),
+    ]
+    bodies = [json.loads(r.value) for r in published]
+    assert [b["type"] for b in bodies] == ["points.expiring", "points.expired"]
+    warning, expired = (b["data"] for b in bodies)
+    assert (warning["points"], warning["balance"]) == (30, 30)
+    assert datetime.fromisoformat(warning["expires_at"]) == second.replace(year=2027)
+    assert (expired["delta"], expired["balance_after"]) == (-30, 0)
+
+
+async def test_concurrent_passes_expire_each_account_once(earn: Earn) -> None:
+    customers = [unique("c") for _ in range(20)]
+    past = T0 - timedelta(days=400)
+    await earn.write(
+        *(
+            NewEntry(f"grant:{c}", c, "earned", 10, "grant", None, None, past, expires_at=T0)
+            for c in customers
+        )
+    )
+
+    await asyncio.gather(*(run_expiry(earn.db, PROGRAMME, now=T0, chunk=3) for _ in range(4)))
+
+    rows = await earn.db.fetch(
+        """SELECT customer_id, count(*) AS n, sum(delta) AS total FROM earn.ledger
+           WHERE customer_id = ANY($1::text[]) AND kind = 'expired' GROUP BY customer_id""",
+        customers,
+    )
+    assert sorted((r["customer_id"], r["n"], r["total"]) for r in rows) == sorted(
+        (c, 1, -10) for c in customers
+    )
+
+
+async def test_expire_command_expires_a_whole_balance_after_months_without_an_order(
+    earn: Earn, tmp_path: Path
+) -> None:
+    customer = unique("c")
+    await earn.pay(customer, "300000", T0)  # 30 points, last order T0
+    await eventually(lambda: earn.entries(customer), lambda e: len(e) == 1)
+    programme = tmp_path / "programme.toml"
+    programme.write_text(
+        'time_zone = "Asia/Ho_Chi_Minh"\n[currencies.VND]\nper_amount = 10000\n'
+        '[expiry]\nmode = "inactivity"\nmonths = 6\nwarn_days = 0\n'
+    )
+    inactive: Programme = parse_programme(
+        {"currencies": VND, "expiry": {"mode": "inactivity", "months": 6, "warn_days": 0}}
+    )
+    early = await run_expiry(earn.db, inactive, now=T0.replace(month=9, day=1), chunk=500)
+    assert early.expired_points == 0
+
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "services.cli", "earn", "expire", "--at", "2026-09-02T03:00Z"],
+        env=os.environ
+        | {
+            "LOYALTY_DATABASE_URL": earn.url,
+            "LOYALTY_KAFKA_BOOTSTRAP_SERVERS": earn.infrastructure.kafka_bootstrap,
+            "LOYALTY_PROGRAMME_FILE": str(programme),
+            "LOYALTY_LOG_FORMAT": "console",
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert "point(s) expired" in done.stdout
+    assert await earn.entries(customer) == [("earned", 30, 30), ("expired", -30, 0)]
+    reason = await earn.db.fetchval(
+        "SELECT reason FROM earn.ledger WHERE customer_id = $1 AND kind = 'expired'", customer
+    )
+    assert reason == "inactivity"
