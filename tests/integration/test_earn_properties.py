@@ -1,10 +1,12 @@
 """Properties of the ledger over random order histories on the real database: payments,
 completions, refunds and cancellations in any order, released as time passes, each history
-replayed twice. The balance is always the sum of the entries, pending points are what the
-orders still hold, nothing is taken back twice, and a replay changes nothing."""
+replayed twice, with redemptions in between. The balance is always the sum of the entries,
+pending points are what the orders still hold, nothing is taken back twice, no redemption takes
+the balance below zero, and a replay changes nothing."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -21,6 +23,8 @@ from support import consumer_record, database_of_its_own, encoded, unique
 from services.earn.bootstrap import definition
 from services.earn.orders import release
 from services.earn.programme import Programme, parse_programme
+from services.earn.redemptions import RedeemReward, redeem
+from services.earn.refusals import Conflict, NotFound
 from services.earn.settings import EarnSettings
 from shared.clock import FixedClock
 from shared.consumer import BatchConsumer
@@ -35,7 +39,16 @@ PROGRAMME: Programme = parse_programme(
     {
         "currencies": {"USD": {"per_amount": Decimal(1), "points": 1}},
         "cashback": {"percent": {"USD": Decimal(3)}},
-        "pending": {"return_window_days": 5, "completion_timeout_days": 10},
+        "pending": {"return_window_days": 2, "completion_timeout_days": 3},
+        "rewards": [
+            {
+                "code": "one-dollar",
+                "name": "1 USD off",
+                "kind": "voucher",
+                "cost_points": 10,
+                "value": {"USD": Decimal(1)},
+            }
+        ],
         "campaigns": [
             {
                 "code": "bonus",
@@ -50,13 +63,27 @@ PROGRAMME: Programme = parse_programme(
 )
 
 ORDERS = 3
-step = st.one_of(
-    st.tuples(st.just("pay"), st.integers(0, ORDERS - 1), st.integers(0, 50_000)),
+pay = st.tuples(st.just("pay"), st.integers(0, ORDERS - 1), st.integers(0, 50_000))
+wait = st.tuples(st.just("wait"), st.just(0), st.integers(1, 12))
+spend = st.tuples(st.just("redeem"), st.just(0), st.integers(1, 6))
+step = st.one_of(  # payments, waits and redemptions drawn more often than the rest
+    pay,
+    pay,
+    wait,
+    wait,
+    spend,
+    spend,
     st.tuples(st.just("complete"), st.integers(0, ORDERS - 1), st.just(0)),
     st.tuples(st.just("refund"), st.integers(0, ORDERS - 1), st.integers(1, 30_000)),
     st.tuples(st.just("cancel"), st.integers(0, ORDERS - 1), st.just(0)),
-    st.tuples(st.just("wait"), st.just(0), st.integers(1, 12)),
 )
+
+
+@dataclass(frozen=True)
+class Redeem:
+    """The customer asks for the 10-point voucher this many times at once."""
+
+    times: int
 
 
 @dataclass
@@ -100,15 +127,20 @@ def event_of(type_: str, data: dict[str, Any], at: datetime) -> CloudEvent[Any]:
     )
 
 
-def history(customer: str, steps: list[tuple[str, int, int]]) -> list[CloudEvent[Any] | int]:
-    """Events, and the days to wait (ints) between them."""
+Step = CloudEvent[Any] | int | Redeem
+
+
+def history(customer: str, steps: list[tuple[str, int, int]]) -> list[Step]:
+    """Events, the days to wait (ints) between them, and redemptions."""
     orders = [unique("o") for _ in range(ORDERS)]
     at = T0
-    out: list[CloudEvent[Any] | int] = []
+    out: list[Step] = []
     for kind, index, amount in steps:
         at += timedelta(minutes=1)
         base = {"order_id": orders[index], "customer_id": customer}
-        if kind == "wait":
+        if kind == "redeem":
+            out.append(Redeem(amount))
+        elif kind == "wait":
             out.append(amount)
             at += timedelta(days=amount)
         elif kind == "pay":
@@ -133,9 +165,15 @@ def history(customer: str, steps: list[tuple[str, int, int]]) -> list[CloudEvent
     return out
 
 
-async def play(ledger: Ledger, customer: str, events: list[CloudEvent[Any] | int]) -> None:
+async def play(ledger: Ledger, customer: str, events: list[Step], *, redeem: bool) -> None:
+    """Deliver the events in order as time passes; redemptions only when `redeem` (they are
+    requests, not events: a replay of the stream does not repeat them)."""
     ledger.clock.set(T0)
     for offset, item in enumerate(events):
+        if isinstance(item, Redeem):
+            if redeem:
+                await asyncio.gather(*(spend_points(ledger, customer) for _ in range(item.times)))
+            continue
         if isinstance(item, int):
             ledger.clock.set(ledger.clock.now() + timedelta(days=item))
             async with ledger.pool.acquire() as conn, conn.transaction():
@@ -144,6 +182,15 @@ async def play(ledger: Ledger, customer: str, events: list[CloudEvent[Any] | int
         ledger.clock.set(max(ledger.clock.now(), item.time))
         record = consumer_record(encoded(item), offset=offset, key=customer.encode())
         await ledger.consumer.process([record])
+
+
+async def spend_points(ledger: Ledger, customer: str) -> None:
+    try:
+        async with ledger.pool.acquire() as conn, conn.transaction():
+            command = RedeemReward(customer_id=customer, reward="one-dollar", currency="USD")
+            await redeem(conn, command, programme=PROGRAMME, now=ledger.clock.now())
+    except (Conflict, NotFound):  # not enough points, or no account yet: refused, nothing taken
+        return
 
 
 async def state(pool: asyncpg.Pool, customer: str) -> dict[str, Any]:
@@ -198,6 +245,10 @@ def check_invariants(seen: dict[str, Any]) -> None:
             assert mine == 0
     ids = [e[0] for e in entries]
     assert len(ids) == len(set(ids))
+    for _, kind, _, delta, balance_after, _ in entries:
+        if kind == "redeemed":
+            assert delta == -10
+            assert balance_after >= 0  # no redemption ever overdraws
 
 
 def check_reversals(seen: dict[str, Any], events: list[CloudEvent[Any]]) -> None:
@@ -219,17 +270,19 @@ def check_reversals(seen: dict[str, Any], events: list[CloudEvent[Any]]) -> None
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
-@given(steps=st.lists(step, min_size=2, max_size=16))
+@given(steps=st.lists(step, min_size=3, max_size=20))
 async def test_any_order_history_keeps_the_ledger_true_and_a_replay_changes_nothing(
     ledger: Ledger, steps: list[tuple[str, int, int]]
 ) -> None:
     customer = unique("p")
-    events = history(customer, steps)
+    # Every history starts with points to spend: an order, delivered, past its return window.
+    start = [("pay", 0, 25_000), ("complete", 0, 0), ("wait", 0, 3)]
+    events = history(customer, start + steps)
 
-    await play(ledger, customer, events)
+    await play(ledger, customer, events, redeem=True)
     first = await state(ledger.pool, customer)
     check_invariants(first)
-    check_reversals(first, [e for e in events if not isinstance(e, int)])
+    check_reversals(first, [e for e in events if isinstance(e, CloudEvent)])
 
-    await play(ledger, customer, events)  # every event delivered again
+    await play(ledger, customer, events, redeem=False)  # every event delivered again
     assert await state(ledger.pool, customer) == first
