@@ -16,8 +16,7 @@ from typing import Any
 import asyncpg
 
 from bench import infra, limits, loadgen, report
-from bench.service import bench_service
-from services.processes import ServiceProcess
+from bench.service import bench_service, launch_replicas, service_env
 from shared.runtime import consumer_group
 from shared.settings import CommonSettings
 from shared.topics import ALL_TOPICS, ensure_topics, start_group_at_end, topics_with_dlq
@@ -34,7 +33,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "batch": args.batch,
     }
     load = loadgen.generate(args.events, args.customers, prefix="b")
-    figures["preload_s"] = round(await loadgen.preload(kafka, "shop.orders", load), 2)
+    figures["preload_s"] = round(await loadgen.preload(kafka, "shop.orders", load.records), 2)
     figures["limit_consumer_eps"] = round(
         await limits.bare_consumer(kafka, "shop.orders", args.events)
     )
@@ -53,23 +52,12 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     return figures
 
 
-def service_env(kafka: str, database: str, group: str, batch: int) -> dict[str, str]:
-    return {
-        "LOYALTY_KAFKA_BOOTSTRAP_SERVERS": kafka,
-        "LOYALTY_DATABASE_URL": database,
-        "LOYALTY_CONSUMER_GROUP_PREFIX": group,
-        "LOYALTY_BATCH_MAX_RECORDS": str(batch),
-    }
-
-
 async def drain(
     kafka: str, database: str, load: loadgen.Load, *, replicas: int, batch: int
 ) -> dict[str, Any]:
     """Start earn on the preloaded topic; time until every entry is committed and relayed."""
     env = service_env(kafka, database, f"bench-drain{replicas}-{time.time_ns()}", batch)
-    services = [bench_service("earn", env).launch() for _ in range(replicas)]
-    for service in services:
-        await asyncio.to_thread(_wait_ready, service)
+    services = await launch_replicas("earn", env, replicas)
     conn = await asyncpg.connect(database)
     try:
         done_at = await _wait_drained(conn, len(load.records))
@@ -87,14 +75,6 @@ async def drain(
         "peak_rss_mb": rss,
         **correct,
     }
-
-
-def _wait_ready(service: ServiceProcess, timeout: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not service.ready():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{service.service} not ready in {timeout}s")
-        time.sleep(0.2)
 
 
 async def _wait_drained(conn: asyncpg.Connection, expected: int, timeout: float = 900) -> float:
@@ -162,13 +142,7 @@ async def _wait_count(conn: asyncpg.Connection, prefix: str, expected: int) -> N
 
 
 def cli() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--events", type=int, default=200_000)
-    parser.add_argument("--customers", type=int, default=20_000)
-    parser.add_argument("--partitions", type=int, default=4)
-    parser.add_argument("--batch", type=int, default=500, help="records per consumed batch")
+    parser = loadgen.arguments(__doc__, count="events")
     parser.add_argument("--rates", type=int, nargs="*", default=[1000, 5000])
     parser.add_argument("--latency-s", type=float, default=10.0)
     args = parser.parse_args()

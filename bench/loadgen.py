@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import random
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -71,14 +73,14 @@ def producer(bootstrap: str) -> AIOKafkaProducer:
     )
 
 
-async def preload(bootstrap: str, topic: str, load: Load) -> float:
-    """Produce every record; returns the seconds it took."""
+async def preload(bootstrap: str, topic: str, records: Sequence[tuple[bytes, bytes]]) -> float:
+    """Produce every (key, value) record; returns the seconds it took."""
     started = time.perf_counter()
     kafka = producer(bootstrap)
     await kafka.start()
     try:
         pending = []
-        for key, value in load.records:
+        for key, value in records:
             pending.append(await kafka.send(topic, value, key=key))
             if len(pending) >= 5000:
                 await asyncio.gather(*pending)
@@ -112,3 +114,16 @@ async def offer(bootstrap: str, topic: str, *, rate: int, seconds: float, prefix
     finally:
         await kafka.stop()
     return sent
+
+
+def arguments(description: str | None, *, count: str) -> argparse.ArgumentParser:
+    """The options every drain benchmark takes: how many `--{count}` (records pre-loaded), for
+    how many customers, on how many partitions, consumed in batches of how many."""
+    parser = argparse.ArgumentParser(
+        description=description, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(f"--{count}", type=int, default=200_000)
+    parser.add_argument("--customers", type=int, default=20_000)
+    parser.add_argument("--partitions", type=int, default=4)
+    parser.add_argument("--batch", type=int, default=500, help="records per consumed batch")
+    return parser
