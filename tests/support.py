@@ -285,5 +285,13 @@ async def database_of_its_own(database_url: str, prefix: str) -> AsyncIterator[s
     try:
         yield urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
     finally:
-        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        # FORCE cannot end an autovacuum worker of the superuser: wait for it and try again.
+        for attempt in range(20):
+            try:
+                await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+                break
+            except (asyncpg.InsufficientPrivilegeError, asyncpg.ObjectInUseError):
+                if attempt == 19:
+                    raise
+                await asyncio.sleep(0.5)
         await admin.close()

@@ -6,46 +6,17 @@ Errors are RFC 9457 problem documents (application/problem+json).
 from __future__ import annotations
 
 from datetime import date
-from http import HTTPStatus
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, FastAPI, Query, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse
-from pydantic import BaseModel
+from fastapi.responses import HTMLResponse
 
 from services.analytics.building import build_report, cohort_month
 from services.analytics.rendering.page import render_html
 from services.analytics.report import Report, ReportQuery, Segment
 from services.analytics.settings import AnalyticsSettings
+from shared.problems import InvalidField, install_problem_handlers, problems
 from shared.runtime import Runtime, package_version
-
-PROBLEM = "application/problem+json"
-
-
-class Problem(BaseModel):
-    """RFC 9457 problem details."""
-
-    type: str = "about:blank"
-    title: str
-    status: int
-    detail: str | None = None
-    errors: list[dict[str, str]] | None = None
-
-
-class InvalidQuery(Exception):
-    def __init__(self, location: str, message: str) -> None:
-        super().__init__(f"{location}: {message}")
-        self.location, self.message = location, message
-
-
-def problem(status: int, detail: str, errors: list[dict[str, str]] | None = None) -> JSONResponse:
-    body = Problem(title=HTTPStatus(status).phrase, status=status, detail=detail, errors=errors)
-    return JSONResponse(body.model_dump(exclude_none=True), status, media_type=PROBLEM)
-
-
-def _problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    return {s: {"model": Problem, "content": {PROBLEM: {}}} for s in statuses}
 
 
 def parse_query(
@@ -62,12 +33,12 @@ def parse_query(
     """The dependency that reads a ReportQuery from the query string."""
     settings: AnalyticsSettings = request.app.state.settings
     if end <= start:
-        raise InvalidQuery("query.to", "must be later than from")
+        raise InvalidField("query.to", "must be later than from")
     if cohort is not None:
         try:
             cohort_month(cohort)
         except ValueError:
-            raise InvalidQuery("query.cohort", "not a month (YYYY-MM)") from None
+            raise InvalidField("query.cohort", "not a month (YYYY-MM)") from None
     return ReportQuery(
         start=start,
         end=end,
@@ -99,18 +70,7 @@ def build_api(runtime: Runtime, *, settings: AnalyticsSettings) -> FastAPI:
     )
     api.state.settings = settings
 
-    @api.exception_handler(RequestValidationError)
-    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [
-            {"location": ".".join(str(p) for p in e["loc"]), "message": str(e["msg"])}
-            for e in exc.errors()
-        ]
-        return problem(422, "the request does not match the API", errors)
-
-    @api.exception_handler(InvalidQuery)
-    async def invalid_query(_: Request, exc: InvalidQuery) -> JSONResponse:
-        errors = [{"location": exc.location, "message": exc.message}]
-        return problem(422, "the request does not make a report", errors)
+    install_problem_handlers(api, invalid_field="the request does not make a report")
 
     async def report(query: ReportQuery) -> Report:
         value = settings.analytics_point_values.get(query.segment.currency)
@@ -123,12 +83,12 @@ def build_api(runtime: Runtime, *, settings: AnalyticsSettings) -> FastAPI:
                 now=runtime.clock.now(),
             )
 
-    @api.get("/v1/report", responses=_problems(422))
+    @api.get("/v1/report", responses=problems(422))
     async def get_report(query: ParsedQuery) -> Report:
         """Every figure of the period [from, to) for the segment, as JSON."""
         return await report(query)
 
-    @api.get("/v1/report.html", response_class=HTMLResponse, responses=_problems(422))
+    @api.get("/v1/report.html", response_class=HTMLResponse, responses=problems(422))
     async def get_report_html(query: ParsedQuery) -> HTMLResponse:
         """The same report as one self-contained HTML page with charts (no external files)."""
         return HTMLResponse(render_html(await report(query)))

@@ -67,7 +67,7 @@ class IdempotentRequests:
 def respond(status: int, body: Any, *, replayed: bool) -> JSONResponse:
     headers = {"Idempotent-Replayed": "true"} if replayed else None
     if status >= 400:
-        return problem(status, body, headers)
+        return problem(status, body, headers=headers)
     return JSONResponse(body, status, headers=headers)
 
 

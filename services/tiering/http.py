@@ -6,14 +6,11 @@ Errors are RFC 9457 problem documents (application/problem+json).
 from __future__ import annotations
 
 import secrets
-from http import HTTPStatus
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import Depends, FastAPI, Path, Query, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi import Depends, FastAPI, Path, Query
 from fastapi.security import APIKeyHeader
-from pydantic import BaseModel, SecretStr
+from pydantic import SecretStr
 from starlette.exceptions import HTTPException
 
 from services.tiering.adapters.history import read_history
@@ -30,43 +27,15 @@ from services.tiering.views import (
     progress_view,
     tier_view,
 )
+from shared.problems import InvalidField, install_problem_handlers, problems
 from shared.runtime import Runtime, package_version
 
-PROBLEM = "application/problem+json"
 CustomerPath = Annotated[
     str, Path(min_length=1, max_length=128, pattern=r"^[!-~]+$", description="Customer id.")
 ]
 
 # Module level: FastAPI resolves the (postponed) annotations of route functions here.
 GivenKey = Annotated[str | None, Depends(APIKeyHeader(name="X-API-Key", auto_error=False))]
-
-
-class InvalidField(Exception):
-    """A request that validates but breaks a rule of the programme (an unknown tier, say)."""
-
-    def __init__(self, location: str, message: str) -> None:
-        super().__init__(f"{location}: {message}")
-        self.location = location
-        self.message = message
-
-
-class Problem(BaseModel):
-    """RFC 9457 problem details."""
-
-    type: str = "about:blank"
-    title: str
-    status: int
-    detail: str | None = None
-    errors: list[dict[str, str]] | None = None
-
-
-def _problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    return {s: {"model": Problem, "content": {PROBLEM: {}}} for s in statuses}
-
-
-def problem(status: int, detail: str, errors: list[dict[str, str]] | None = None) -> JSONResponse:
-    body = Problem(title=HTTPStatus(status).phrase, status=status, detail=detail, errors=errors)
-    return JSONResponse(body.model_dump(exclude_none=True), status, media_type=PROBLEM)
 
 
 def build_api(
@@ -83,22 +52,7 @@ def build_api(
     )
     schema = runtime.definition.schema
 
-    @api.exception_handler(RequestValidationError)
-    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [
-            {"location": ".".join(str(p) for p in e["loc"]), "message": str(e["msg"])}
-            for e in exc.errors()
-        ]
-        return problem(422, "the request does not match the API", errors)
-
-    @api.exception_handler(InvalidField)
-    async def invalid_field(_: Request, exc: InvalidField) -> JSONResponse:
-        errors = [{"location": exc.location, "message": exc.message}]
-        return problem(422, "the request breaks a rule of the programme", errors)
-
-    @api.exception_handler(HTTPException)
-    async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
-        return problem(exc.status_code, str(exc.detail))
+    install_problem_handlers(api, invalid_field="the request breaks a rule of the programme")
 
     async def standing(customer_id: str) -> Standing:
         async with runtime.require_pool().acquire() as conn:
@@ -114,7 +68,7 @@ def build_api(
         if given is None or not secrets.compare_digest(given.encode(), expected):
             raise HTTPException(401, "a valid X-API-Key header is required")
 
-    @api.get("/v1/customers/{customer_id}/tier", responses=_problems(404, 422))
+    @api.get("/v1/customers/{customer_id}/tier", responses=problems(404, 422))
     async def get_tier(customer_id: CustomerPath) -> TierView:
         """The tier in force, its benefits and multiplier, floors, and what the window counts."""
         found = await standing(customer_id)
@@ -127,13 +81,13 @@ def build_api(
             found.grace_ends_at(programme),
         )
 
-    @api.get("/v1/customers/{customer_id}/progress", responses=_problems(404, 422))
+    @api.get("/v1/customers/{customer_id}/progress", responses=problems(404, 422))
     async def get_progress(customer_id: CustomerPath) -> ProgressView:
         """How much more reaches the next tier (and by when), and what keeps the current one."""
         found = await standing(customer_id)
         return progress_view(programme, found.state, found.progress(programme, runtime.clock.now()))
 
-    @api.get("/v1/customers/{customer_id}/tier-history", responses=_problems(404, 422))
+    @api.get("/v1/customers/{customer_id}/tier-history", responses=problems(404, 422))
     async def get_history(
         customer_id: CustomerPath, limit: Annotated[int, Query(ge=1, le=500)] = 100
     ) -> HistoryView:
@@ -145,7 +99,7 @@ def build_api(
 
     @api.put(
         "/v1/customers/{customer_id}/manual-tier",
-        responses=_problems(401, 403, 422),
+        responses=problems(401, 403, 422),
         dependencies=[Depends(check_key)],
     )
     async def put_manual_tier(customer_id: CustomerPath, body: ManualTierRequest) -> TierView:
