@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -13,7 +12,7 @@ from faststream.asgi.types import ASGIApp
 
 from services.earn.actions import apply_customers, apply_engagement
 from services.earn.adapters.ledger import SCHEMA
-from services.earn.expiry import every, run_birthdays, run_expiry
+from services.earn.expiry import run_birthdays, run_expiry
 from services.earn.handlers import record_tier_changes
 from services.earn.http import build_api
 from services.earn.orders import apply_orders, release
@@ -24,6 +23,7 @@ from shared.clock import Clock, SystemClock
 from shared.consumer import Incoming, Rejection
 from shared.db import ACQUIRE_TIMEOUT_S, Connection
 from shared.runtime import Runtime, ServiceDefinition, build_app
+from shared.scheduled import every
 
 log = structlog.get_logger(__name__)
 
@@ -48,16 +48,19 @@ def definition(
     async def release_due(runtime: Runtime) -> None:
         """Pending points whose return window has passed become available; replicas share
         the work (SKIP LOCKED), each order is released once."""
-        pool = runtime.require_pool()
-        while True:
-            async with pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn, conn.transaction():
-                done = await release(
-                    conn, source.current, due_by=clock.now(), limit=settings.release_chunk
-                )
-            if done:
-                log.info("pending_points_released", orders=done)
-                continue
-            await asyncio.sleep(settings.release_interval_s)
+
+        async def work(pool: asyncpg.Pool) -> object:
+            while True:
+                async with pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn, conn.transaction():
+                    done = await release(
+                        conn, source.current, due_by=clock.now(), limit=settings.release_chunk
+                    )
+                if done:
+                    log.info("pending_points_released", orders=done)
+                if done < settings.release_chunk:
+                    return done
+
+        await every(runtime, settings.release_interval_s, work, name="release")
 
     def http_api(runtime: Runtime) -> ASGIApp:
         return build_api(
@@ -78,7 +81,7 @@ def definition(
                 pool, source.current, now=clock.now(), chunk=settings.scheduled_chunk
             )
 
-        await every(runtime, settings.expiry_interval_s, work)
+        await every(runtime, settings.expiry_interval_s, work, name="expiry")
 
     async def birthdays_due(runtime: Runtime) -> None:
         """Birthdays begun in each customer's time zone earn; replicas share it."""
@@ -88,7 +91,7 @@ def definition(
                 pool, source.current, now=clock.now(), chunk=settings.scheduled_chunk
             )
 
-        await every(runtime, settings.birthday_interval_s, work)
+        await every(runtime, settings.birthday_interval_s, work, name="birthdays")
 
     return ServiceDefinition(
         name="earn",

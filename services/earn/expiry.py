@@ -7,8 +7,6 @@ without doing an account or a birthday twice; entry and event ids are determinis
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -24,8 +22,6 @@ from services.earn.programme import Programme
 from shared.db import ACQUIRE_TIMEOUT_S, Connection
 from shared.events import PointsExpiring, encode_event, make_event
 from shared.outbox import OutboxMessage, enqueue
-from shared.retry import is_transient
-from shared.runtime import Runtime
 
 log = structlog.get_logger(__name__)
 
@@ -141,20 +137,3 @@ async def run_birthdays(
     if customers:
         log.info("birthday_pass_done", at=now.isoformat(), customers=customers)
     return customers
-
-
-async def every(
-    runtime: Runtime, interval_s: float, work: Callable[[asyncpg.Pool], Awaitable[object]]
-) -> None:
-    """Background work of the service: `work` at start and then every `interval_s`; a transient
-    failure (database away) waits for the next round."""
-    while True:
-        try:
-            await work(runtime.require_pool())
-            if runtime.relay is not None:
-                runtime.relay.wake()
-        except Exception as exc:
-            if not is_transient(exc):
-                raise
-            log.warning("scheduled_work_retry", error=repr(exc), delay_s=interval_s)
-        await asyncio.sleep(interval_s)

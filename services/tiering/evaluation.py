@@ -7,7 +7,6 @@ customer twice; each chunk commits on its own.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,8 +19,8 @@ from services.tiering import metrics
 from services.tiering.adapters.contributions import forget_parked
 from services.tiering.domain.rules import Programme
 from services.tiering.handlers import evaluate_due
-from shared.retry import is_transient
 from shared.runtime import Runtime
+from shared.scheduled import every
 
 log = structlog.get_logger(__name__)
 
@@ -75,20 +74,15 @@ async def evaluate_periodically(
     runtime: Runtime, *, programme: Programme, chunk: int, interval_s: float, retention_days: int
 ) -> None:
     """The service's scheduler: one evaluation at start, then every `interval_s`."""
-    while True:
-        try:
-            report = await run_evaluation(
-                runtime.require_pool(),
-                programme=programme,
-                schema=runtime.definition.schema,
-                now=runtime.clock.now(),
-                chunk=chunk,
-                parked_retention_days=retention_days,
-            )
-            if report.events and runtime.relay is not None:
-                runtime.relay.wake()
-        except Exception as exc:
-            if not is_transient(exc):
-                raise
-            log.warning("tier_evaluation_retry", error=repr(exc), delay_s=interval_s)
-        await asyncio.sleep(interval_s)
+
+    async def work(pool: asyncpg.Pool) -> object:
+        return await run_evaluation(
+            pool,
+            programme=programme,
+            schema=runtime.definition.schema,
+            now=runtime.clock.now(),
+            chunk=chunk,
+            parked_retention_days=retention_days,
+        )
+
+    await every(runtime, interval_s, work, name="tier_evaluation")
