@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from collections.abc import Awaitable, Callable
-from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -15,13 +13,10 @@ from services.tiering.backfill import BackfillBusy, backfill
 from services.tiering.bootstrap import SCHEMA, definition
 from services.tiering.domain.rules import Programme
 from services.tiering.evaluation import run_evaluation
-from services.tiering.programme import ProgrammeError, load_programme
+from services.tiering.programme import load_programme
 from services.tiering.settings import TieringSettings
 from shared.clock import SystemClock
-from shared.db import create_pool
-from shared.logs import configure_logging
-from shared.outbox import OutboxRelay
-from shared.runtime import prepare_database
+from shared.commands import instant, run_once
 
 
 def add_tiering_commands(sub: Any) -> None:
@@ -33,7 +28,7 @@ def add_tiering_commands(sub: Any) -> None:
         "evaluate", help="apply what is due (downgrades, roll-off, warnings, floors), once"
     )
     evaluate.add_argument(
-        "--at", type=_instant, help="evaluate as of this ISO 8601 time with a zone (default: now)"
+        "--at", type=instant, help="evaluate as of this ISO 8601 time with a zone (default: now)"
     )
     evaluate.add_argument("--customer", action="append", help="only this customer (repeatable)")
     evaluate.set_defaults(func=_evaluate)
@@ -45,16 +40,6 @@ def add_tiering_commands(sub: Any) -> None:
     replay.add_argument("--batch", type=int, default=2000, help="records per transaction")
     replay.add_argument("--no-progress", action="store_true", help="no progress bar")
     replay.set_defaults(func=_backfill)
-
-
-def _instant(text: str) -> datetime:
-    try:
-        at = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from None
-    if at.tzinfo is None:
-        raise argparse.ArgumentTypeError(f"give a zone, as in {text}+07:00 or {text}Z")
-    return at
 
 
 def _evaluate(args: argparse.Namespace) -> int:
@@ -101,29 +86,10 @@ def _with_database(
 ) -> int:
     """Load the programme, migrate, do the work, publish what it enqueued, say what happened."""
     settings = TieringSettings()
-    configure_logging(fmt=settings.log_format, level=settings.log_level, service="tiering")
-    try:
-        programme = load_programme(settings.tiering_programme)
-    except ProgrammeError as exc:
-        print(exc, file=sys.stderr)
-        return 2
-
-    async def run() -> str:
-        pool = await create_pool(settings.database_url.get_secret_value(), min_size=1, max_size=4)
-        try:
-            await prepare_database(pool, definition(settings, programme=programme))
-            summary = await work(pool, settings, programme)
-            relay = OutboxRelay(
-                pool=pool,
-                schema=SCHEMA,
-                bootstrap_servers=settings.kafka_bootstrap_servers,
-                service="tiering",
-            )
-            await relay.start()
-            await relay.stop()  # stops after draining what the work enqueued
-            return summary
-        finally:
-            await pool.close()
-
-    print(asyncio.run(run()))
-    return 0
+    return run_once(
+        settings,
+        service="tiering",
+        load=lambda: load_programme(settings.tiering_programme),
+        define=lambda p: definition(settings, programme=p),
+        work=lambda pool, p: work(pool, settings, p),
+    )
