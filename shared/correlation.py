@@ -43,18 +43,21 @@ def causes(mapping: Mapping[str, str]) -> Iterator[None]:
         _causes.reset(token)
 
 
-def inherited_header(topic: str, value: bytes, headers: tuple[Header, ...]) -> Header | None:
+def inherited_header(
+    topic: str, value: bytes, headers: tuple[Header, ...], *, cause: str | None = None
+) -> Header | None:
     """The correlation header an outgoing record inherits from its cause, if it has none yet.
 
-    The cause is the input named by the event's `data.source_event_id` (as points entries
-    name it); dead letters keep exactly their original headers, so they inherit nothing.
+    The cause is the input given as `cause`, or else named by the event's
+    `data.source_event_id` (as points entries name it); dead letters keep exactly their
+    original headers, so they inherit nothing.
     """
     mapping = _causes.get()
     if not mapping or topic.endswith(".dlq"):
         return None
     if any(key == CORRELATION_HEADER for key, _ in headers):
         return None
-    cause = _source_event_id(value)
+    cause = cause if cause is not None else _source_event_id(value)
     correlation = mapping.get(cause) if cause is not None else None
     return (CORRELATION_HEADER, correlation.encode()) if correlation is not None else None
 

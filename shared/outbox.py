@@ -33,6 +33,8 @@ class OutboxMessage:
     key: bytes | None
     value: bytes
     headers: tuple[Header, ...] = field(default=())
+    # The input event that caused it, when the producer knows: spares reading it from `value`.
+    cause: str | None = None
 
 
 async def enqueue(conn: Connection, schema: str, messages: Sequence[OutboxMessage]) -> None:
@@ -44,7 +46,7 @@ async def enqueue(conn: Connection, schema: str, messages: Sequence[OutboxMessag
         return
     records = []
     for m in messages:
-        inherited = inherited_header(m.topic, m.value, m.headers)
+        inherited = inherited_header(m.topic, m.value, m.headers, cause=m.cause)
         headers = m.headers if inherited is None else (*m.headers, inherited)
         records.append((m.topic, m.key, m.value, [h[0] for h in headers], [h[1] for h in headers]))
     await conn.copy_records_to_table(

@@ -78,4 +78,6 @@ def entry_message(written: WrittenEntry) -> OutboxMessage:
         time=entry.occurred_at,
         data=data,
     )
-    return OutboxMessage(TOPIC, entry.customer_id.encode(), encode_event(event))
+    return OutboxMessage(
+        TOPIC, entry.customer_id.encode(), encode_event(event), cause=entry.source_event_id
+    )

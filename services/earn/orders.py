@@ -117,9 +117,24 @@ async def _record_paid(
             )
         )
         memberships += await _memberships(conn, event, earning)
-    await store.insert_orders(conn, orders)
+    # Without a return window the points are available at payment: recorded as such at once,
+    # with no pending step to undo.
+    now_available = [o for o in orders if o.release_at <= now]
+    await store.insert_orders(conn, orders, available={o.order_id for o in now_available})
     await enqueue(conn, SCHEMA, memberships)
-    await release(conn, programme, due_by=now, order_ids=[o.order_id for o in orders])
+    entries: list[NewEntry] = []
+    for o in now_available:
+        entries += _available_entries(
+            programme,
+            customer_id=o.customer_id,
+            order_id=o.order_id,
+            currency=o.currency,
+            paid_event_id=o.paid_event_id,
+            at=o.paid_at,
+            points=o.points,
+            credit=o.credit_minor,
+        )
+    await write_entries(conn, entries)
     return [o.order_id for o in orders]
 
 
@@ -304,41 +319,69 @@ async def release(
     credit_moves: list[tuple[str, str, int]] = []
     point_moves: list[tuple[str, int]] = []
     for order in due:
-        at = max(order.release_at, order.paid_at)
         points = order.points - order.points_reversed
+        credit = order.credit_minor - order.credit_reversed
         if points > 0:
             point_moves.append((order.customer_id, -points))
-            entries.append(
-                NewEntry(
-                    entry_id=f"earn:{order.paid_event_id}",
-                    customer_id=order.customer_id,
-                    kind="earned",
-                    delta=points,
-                    reason="order.paid",
-                    order_id=order.order_id,
-                    source_event_id=order.paid_event_id,
-                    occurred_at=at,
-                    expires_at=expires_at_for(programme.expiry, at, programme.zone),
-                )
-            )
-        credit = order.credit_minor - order.credit_reversed
         if credit > 0:
             credit_moves.append((order.customer_id, order.currency, -credit))
-            entries.append(
-                NewEntry(
-                    entry_id=f"cashback:{order.paid_event_id}",
-                    customer_id=order.customer_id,
-                    kind="earned",
-                    delta=credit,
-                    reason="cashback",
-                    order_id=order.order_id,
-                    source_event_id=order.paid_event_id,
-                    occurred_at=at,
-                    balance_kind="store_credit",
-                    currency=order.currency,
-                )
-            )
+        at = max(order.release_at, order.paid_at)
+        entries += _available_entries(
+            programme,
+            customer_id=order.customer_id,
+            order_id=order.order_id,
+            currency=order.currency,
+            paid_event_id=order.paid_event_id,
+            at=at,
+            points=points,
+            credit=credit,
+        )
     await store.move_pending_points(conn, point_moves)
     await store.move_pending_credit(conn, credit_moves)
     await write_entries(conn, entries)
     return len(due)
+
+
+def _available_entries(
+    programme: Programme,
+    *,
+    customer_id: str,
+    order_id: str,
+    currency: str,
+    paid_event_id: str,
+    at: datetime,
+    points: int,
+    credit: int,
+) -> list[NewEntry]:
+    """The ledger entries of an order's points and store credit becoming available at `at`."""
+    entries = []
+    if points > 0:
+        entries.append(
+            NewEntry(
+                entry_id=f"earn:{paid_event_id}",
+                customer_id=customer_id,
+                kind="earned",
+                delta=points,
+                reason="order.paid",
+                order_id=order_id,
+                source_event_id=paid_event_id,
+                occurred_at=at,
+                expires_at=expires_at_for(programme.expiry, at, programme.zone),
+            )
+        )
+    if credit > 0:
+        entries.append(
+            NewEntry(
+                entry_id=f"cashback:{paid_event_id}",
+                customer_id=customer_id,
+                kind="earned",
+                delta=credit,
+                reason="cashback",
+                order_id=order_id,
+                source_event_id=paid_event_id,
+                occurred_at=at,
+                balance_kind="store_credit",
+                currency=currency,
+            )
+        )
+    return entries

@@ -23,11 +23,14 @@ async def take_due_accounts(conn: Connection, *, now: datetime, limit: int) -> l
     """Claim accounts with points that the pass must look at by `now`, in customer order (the
     order every balance write locks accounts in); replicas skip each other's (SKIP LOCKED)."""
     rows = await conn.fetch(
-        f"""SELECT customer_id, points_balance, last_order_at FROM {SCHEMA}.accounts
-            WHERE expiry_check_at <= $1 AND points_balance > 0
-            ORDER BY customer_id
+        f"""SELECT a.customer_id, a.points_balance,
+                   (SELECT max(o.paid_at) FROM {SCHEMA}.orders o
+                    WHERE o.customer_id = a.customer_id) AS last_order_at
+            FROM {SCHEMA}.accounts a
+            WHERE a.expiry_check_at <= $1 AND a.points_balance > 0
+            ORDER BY a.customer_id
             LIMIT $2
-            FOR UPDATE SKIP LOCKED""",
+            FOR UPDATE OF a SKIP LOCKED""",
         now,
         limit,
     )

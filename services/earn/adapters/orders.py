@@ -63,52 +63,73 @@ async def known_orders(conn: Connection, order_ids: Sequence[str]) -> set[str]:
     return {r["order_id"] for r in rows}
 
 
-async def insert_orders(conn: Connection, orders: Sequence[NewOrder]) -> None:
-    """Record paid orders, their pending points and the customers' last order time."""
+async def insert_orders(
+    conn: Connection, orders: Sequence[NewOrder], *, available: set[str]
+) -> None:
+    """Record paid orders: those in `available` as available already, the others pending with
+    their points and credit pending."""
     if not orders:
         return
-    await conn.execute(
-        f"""INSERT INTO {SCHEMA}.orders (order_id, customer_id, currency, paid_event_id, paid_at,
-                paid_total, base_amount, points, credit_minor, breakdown, punches, status,
-                release_at)
-            SELECT o, c, cur, e, p, t, b, pts, cr, bd::jsonb, string_to_array(pu, ','),
-                   'pending', r
-            FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[],
-                        $6::numeric[], $7::numeric[], $8::bigint[], $9::bigint[], $10::text[],
-                        $11::text[], $12::timestamptz[])
-                 AS u(o, c, cur, e, p, t, b, pts, cr, bd, pu, r)""",
-        [o.order_id for o in orders],
-        [o.customer_id for o in orders],
-        [o.currency for o in orders],
-        [o.paid_event_id for o in orders],
-        [o.paid_at for o in orders],
-        [o.paid_total for o in orders],
-        [o.base_amount for o in orders],
-        [o.points for o in orders],
-        [o.credit_minor for o in orders],
-        [json.dumps(o.breakdown) for o in orders],
-        [",".join(o.punches) for o in orders],
-        [o.release_at for o in orders],
+    await conn.copy_records_to_table(
+        "orders",
+        schema_name=SCHEMA,
+        columns=[
+            "order_id",
+            "customer_id",
+            "currency",
+            "paid_event_id",
+            "paid_at",
+            "paid_total",
+            "base_amount",
+            "points",
+            "credit_minor",
+            "breakdown",
+            "punches",
+            "status",
+            "release_at",
+        ],
+        records=[
+            (
+                o.order_id,
+                o.customer_id,
+                o.currency,
+                o.paid_event_id,
+                o.paid_at,
+                o.paid_total,
+                o.base_amount,
+                o.points,
+                o.credit_minor,
+                json.dumps(o.breakdown),
+                o.punches,
+                "available" if o.order_id in available else "pending",
+                o.release_at,
+            )
+            for o in orders
+        ],
     )
-    points: dict[str, int] = {}
-    last: dict[str, datetime] = {}
-    for o in orders:
-        points[o.customer_id] = points.get(o.customer_id, 0) + o.points
-        last[o.customer_id] = max(last.get(o.customer_id, o.paid_at), o.paid_at)
-    customers = sorted(points)
+    pending = [o for o in orders if o.order_id not in available and o.points > 0]
+    await add_pending_points(conn, [(o.customer_id, o.points) for o in pending])
+    credit = [o for o in orders if o.credit_minor > 0 and o.order_id not in available]
+    await move_pending_credit(conn, [(o.customer_id, o.currency, o.credit_minor) for o in credit])
+
+
+async def add_pending_points(conn: Connection, moves: Sequence[tuple[str, int]]) -> None:
+    """Pending points of new orders; the customer's account is created when it has none."""
+    totals: dict[str, int] = {}
+    for customer, points in moves:
+        totals[customer] = totals.get(customer, 0) + points
+    customers = sorted(totals)
+    if not customers:
+        return
     await conn.execute(
-        f"""INSERT INTO {SCHEMA}.accounts AS a (customer_id, points_pending, last_order_at)
-            SELECT * FROM unnest($1::text[], $2::bigint[], $3::timestamptz[])
+        f"""INSERT INTO {SCHEMA}.accounts AS a (customer_id, points_pending)
+            SELECT * FROM unnest($1::text[], $2::bigint[])
             ON CONFLICT (customer_id) DO UPDATE
                SET points_pending = a.points_pending + excluded.points_pending,
-                   last_order_at = greatest(a.last_order_at, excluded.last_order_at),
                    updated_at = now()""",
         customers,
-        [points[c] for c in customers],
-        [last[c] for c in customers],
+        [totals[c] for c in customers],
     )
-    credit = [o for o in orders if o.credit_minor > 0]
-    await move_pending_credit(conn, [(o.customer_id, o.currency, o.credit_minor) for o in credit])
 
 
 async def move_pending_credit(conn: Connection, moves: Sequence[tuple[str, str, int]]) -> None:

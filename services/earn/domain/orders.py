@@ -62,6 +62,8 @@ def share_of_base(order: OrderPaid, base: Decimal, chosen: list[bool]) -> Decima
 
 def weighted_base(order: OrderPaid, base: Decimal, programme: Programme) -> Decimal:
     """The base with each line's share weighted by its product rule (0 excludes a line)."""
+    if not programme.products:
+        return base
     amounts = _line_amounts(order)
     total = sum(amounts, ZERO)
     if total == 0:
