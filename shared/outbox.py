@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -184,8 +185,8 @@ class OutboxRelay:
                 f"DELETE FROM {self._schema}.outbox WHERE id = ANY($1::bigint[])",
                 [row["id"] for row in rows],
             )
-        for row in rows:
-            metrics.OUTBOX_PUBLISHED.labels(self._service, row["topic"]).inc()
+        for topic, count in Counter(row["topic"] for row in rows).items():
+            metrics.OUTBOX_PUBLISHED.labels(self._service, topic).inc(count)
         if log.is_enabled_for(logging.DEBUG):
             self._log_relayed(rows, delivered)
         return len(rows)
