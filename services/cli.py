@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import sys
 from collections.abc import Iterator, Sequence
@@ -82,6 +83,10 @@ def _run(args: argparse.Namespace) -> int:
     settings = entry.settings()
     configure_logging(fmt=settings.log_format, level=settings.log_level, service=args.service)
     app, _runtime = entry.bootstrap(settings)
+    # Everything loaded so far (modules, models, schemas) lives as long as the process: kept out
+    # of the collector's full passes, which would otherwise stall consumption for ~80 ms each.
+    gc.collect()
+    gc.freeze()
     config = uvicorn.Config(
         app,
         host=settings.http_host,
