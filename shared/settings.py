@@ -28,7 +28,9 @@ class CommonSettings(BaseSettings):
     db_pool_max: int = Field(default=10, ge=1)
     topic_partitions: int = Field(default=4, ge=1)
     batch_max_records: int = Field(default=500, ge=1, le=10_000)
-    batch_timeout_ms: int = Field(default=100, ge=1)
+    # How long a poll waits for records; FastStream then also sleeps as long when none came, so
+    # this bounds the extra wait of an event arriving at an idle consumer.
+    batch_timeout_ms: int = Field(default=10, ge=1)
     outbox_batch_size: int = Field(default=1000, ge=1)
     outbox_idle_poll_s: float = Field(default=0.2, gt=0)
     retry_max_backoff_s: float = Field(default=10.0, gt=0)

@@ -221,6 +221,9 @@ transaction.state.log.min.isr=1
 share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
+# Offset commits are written at once instead of lingering to batch with others (5 ms by default):
+# consumers commit after every batch, and wait for it.
+group.coordinator.append.linger.ms=0
 EOF
     cat >"$LOG4J" <<EOF
 <?xml version="1.0" encoding="UTF-8"?>
