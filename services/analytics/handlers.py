@@ -99,7 +99,8 @@ def _fold_order(fact: OrderFact, data: Any, at: datetime) -> None:
 async def record_points(
     conn: Connection, batch: Sequence[Incoming], *, schema: str
 ) -> Sequence[Rejection]:
-    """Ledger entries (warnings of expiry carry none); their customers are members from then."""
+    """Points entries (warnings of expiry carry none; store credit is not points); their
+    customers are members from then."""
     rows: list[tuple[str, str, str, int, datetime]] = []
     joined: dict[str, datetime] = {}
     for event in _events(batch):
@@ -107,8 +108,10 @@ async def record_points(
         if kind is None or not isinstance(event.data, PointsEntry):
             continue
         data = event.data
-        rows.append((data.entry_id, data.customer_id, kind, data.delta, event.time))
         merge_joined(joined, data.customer_id, event.time)
+        if data.balance_kind != "points":  # store credit is money, not points
+            continue
+        rows.append((data.entry_id, data.customer_id, kind, data.delta, event.time))
     await facts.save_members(conn, schema, joined)
     await facts.save_points(conn, schema, rows)
     return []
