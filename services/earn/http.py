@@ -1,7 +1,9 @@
-"""The earn HTTP API: balances, ledger, rewards and redemptions; adjustments for operators.
+"""The earn HTTP API: balances, ledger, rewards, redemptions and store credit spends;
+adjustments for operators.
 
-Errors are RFC 9457 problem documents (services/earn/problems.py). Redemptions and
-adjustments take an Idempotency-Key header; bulk grants are idempotent by their batch id.
+Errors are RFC 9457 problem documents (services/earn/problems.py). Redemptions, store credit
+spends and adjustments take an Idempotency-Key header; bulk grants are idempotent by their
+batch id.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pydantic import BaseModel, SecretStr
 from services.earn.adapters.redemptions import read_account, read_credit, read_entries
 from services.earn.adapters.redemptions import read_redemption as find_redemption
 from services.earn.admin_http import admin_routes
+from services.earn.credit_http import credit_routes
 from services.earn.problems import install_handlers, problems
 from services.earn.programme import Programme
 from services.earn.redemptions import RedeemReward, cancel, redeem
@@ -52,7 +55,8 @@ def build_api(
     api = FastAPI(
         title="loyalty-earn",
         version=package_version(),
-        description="Points balances, ledger, rewards and redemptions; operators' adjustments.",
+        description="Points balances, ledger, rewards and redemptions; store credit spends; "
+        "operators' adjustments.",
         openapi_url="/openapi.json",
         docs_url="/docs",
         redoc_url=None,
@@ -61,6 +65,7 @@ def build_api(
     requests = IdempotentRequests(runtime)
     api.include_router(account_routes(runtime))
     api.include_router(redemption_routes(requests, programme))
+    api.include_router(credit_routes(requests))
     api.include_router(admin_routes(requests, admin_api_key=admin_api_key))
     return api
 

@@ -12,11 +12,15 @@ from pydantic import (
     Field,
     PlainSerializer,
     StringConstraints,
+    ValidationInfo,
     field_validator,
 )
 
+from services.earn.adapters.credit_spends import CreditSpend
 from services.earn.adapters.redemptions import Redemption
+from services.earn.credit import from_minor, to_minor
 from services.earn.programme import Reward
+from shared.events import Currency, NonNegativeDecimal
 
 DecimalText = Annotated[
     Decimal, PlainSerializer(lambda value: format(value, "f"), return_type=str, when_used="json")
@@ -24,6 +28,7 @@ DecimalText = Annotated[
 Code = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
 CurrencyCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 CustomerId = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[!-~]+$")]
+OrderId = CustomerId  # the same rule: 1 to 128 printable ASCII characters, no spaces
 Reason = Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=r"\S")]
 MAX_BULK_GRANTS = 1000
 
@@ -181,6 +186,85 @@ class RedemptionView(_View):
             expires_at=r.expires_at,
             cancelled_at=r.cancelled_at,
             cancel_reason=r.cancel_reason,
+        )
+
+
+# --- store credit ---
+
+
+class CreditSpendRequest(_Request):
+    currency: Currency = Field(description="The currency of the credit to spend.")
+    amount: NonNegativeDecimal = Field(
+        description="What to pay with store credit: a decimal string of whole minor units of the "
+        "currency ('12.50' USD, '50000' VND), more than 0."
+    )
+    order_id: OrderId | None = Field(
+        default=None, description="The order paid with the credit, for reference."
+    )
+
+    @field_validator("amount", mode="before")
+    @classmethod
+    def _text(cls, amount: object) -> object:
+        # FastAPI hands the decoded body over as Python: a JSON number arrives as int or float.
+        if not isinstance(amount, str):
+            msg = "must be a decimal string such as '12.50', not a number"
+            raise ValueError(msg)  # noqa: TRY004 - pydantic turns ValueError into a 422
+        return amount
+
+    @field_validator("amount")
+    @classmethod
+    def _fits_currency(cls, amount: Decimal, info: ValidationInfo) -> Decimal:
+        currency = info.data.get("currency")
+        if currency is None:  # refused on its own field
+            if not amount > 0:
+                msg = "must be more than 0"
+                raise ValueError(msg)
+            return amount
+        to_minor(amount, currency)
+        return amount
+
+    @property
+    def amount_minor(self) -> int:
+        return to_minor(self.amount, self.currency)
+
+
+class CreditSpendView(_View):
+    spend_id: str
+    customer_id: str
+    currency: str
+    amount: DecimalText = Field(description="What the spend took, in the currency's units.")
+    amount_minor: int
+    order_id: str | None
+    balance_after: DecimalText = Field(
+        description="The credit left in the currency right after the spend."
+    )
+    balance_after_minor: int
+    status: Literal["spent", "cancelled"]
+    spent_entry_id: str = Field(description="The `redeemed` store credit entry of the ledger.")
+    restored_entry_id: str | None = Field(
+        description="The `restored` entry that gave the credit back; null until cancelled."
+    )
+    created_at: datetime
+    cancelled_at: datetime | None
+    cancel_reason: str | None
+
+    @classmethod
+    def of(cls, s: CreditSpend) -> CreditSpendView:
+        return cls(
+            spend_id=s.spend_id,
+            customer_id=s.customer_id,
+            currency=s.currency,
+            amount=from_minor(s.amount_minor, s.currency),
+            amount_minor=s.amount_minor,
+            order_id=s.order_id,
+            balance_after=from_minor(s.balance_after_minor, s.currency),
+            balance_after_minor=s.balance_after_minor,
+            status="cancelled" if s.status == "cancelled" else "spent",
+            spent_entry_id=s.spent_entry_id,
+            restored_entry_id=s.restored_entry_id,
+            created_at=s.created_at,
+            cancelled_at=s.cancelled_at,
+            cancel_reason=s.cancel_reason,
         )
 
 

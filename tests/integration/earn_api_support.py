@@ -118,7 +118,10 @@ def key() -> str:
 
 
 @contextlib.asynccontextmanager
-async def earn_api(infrastructure: Endpoints) -> AsyncIterator[EarnApi]:
+async def earn_api(
+    infrastructure: Endpoints, *, with_programme: Programme | None = None
+) -> AsyncIterator[EarnApi]:
+    """The service running `with_programme`, by default the rewards programme above."""
     async with database_of_its_own(infrastructure.database_url, "loyalty_earn_api") as url:
         settings = EarnSettings(
             consumer_group_prefix=unique("earn-api"),
@@ -131,7 +134,7 @@ async def earn_api(infrastructure: Endpoints) -> AsyncIterator[EarnApi]:
             admin_api_key=SecretStr(ADMIN_KEY),
             http_port=None,
         )
-        app, runtime = bootstrap(settings, programme=programme())
+        app, runtime = bootstrap(settings, programme=with_programme or programme())
         transport = httpx.ASGITransport(app=app)
         async with (
             running(app, runtime),

@@ -151,6 +151,9 @@ async def test_the_openapi_document_lists_every_route_with_its_models(api: EarnA
         ("/v1/customers/{customer_id}/redemptions", "post"),
         ("/v1/redemptions/{redemption_id}", "get"),
         ("/v1/redemptions/{redemption_id}/cancel", "post"),
+        ("/v1/customers/{customer_id}/store-credit/spend", "post"),
+        ("/v1/store-credit/spends/{spend_id}", "get"),
+        ("/v1/store-credit/spends/{spend_id}/cancel", "post"),
         ("/v1/admin/customers/{customer_id}/adjustments", "post"),
         ("/v1/admin/bulk-grants", "post"),
     }

@@ -1,0 +1,77 @@
+"""The store credit part of the earn API: spending credit at checkout, and cancelling spends."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path
+from pydantic import BaseModel
+
+from services.earn.adapters.credit_spends import read_spend
+from services.earn.credit_spends import SpendCredit, cancel_spend, spend
+from services.earn.problems import problems
+from services.earn.refusals import NotFound
+from services.earn.requests import CustomerPath, IdempotencyKey, IdempotentRequests, require_key
+from services.earn.views import CancelRequest, CreditSpendRequest, CreditSpendView
+from shared.db import ACQUIRE_TIMEOUT_S, Connection
+
+SpendPath = Annotated[
+    str, Path(min_length=1, max_length=128, pattern=r"^[!-~]+$", description="Spend id.")
+]
+
+
+def credit_routes(requests: IdempotentRequests) -> APIRouter:
+    """Spending store credit, reading a spend and cancelling it."""
+    runtime = requests.runtime
+    router = APIRouter(prefix="/v1", tags=["store credit"])
+
+    @router.post(
+        "/customers/{customer_id}/store-credit/spend",
+        status_code=201,
+        response_model=CreditSpendView,
+        responses=problems(400, 404, 409, 422),
+    )
+    async def post_spend(
+        customer_id: CustomerPath, body: CreditSpendRequest, idempotency_key: IdempotencyKey = None
+    ) -> Any:
+        """Pay with store credit: a `redeemed` store credit entry of the amount. Refused (409)
+        when the available credit in the currency does not cover it or is negative."""
+        key = require_key(idempotency_key)
+        command = SpendCredit(customer_id, body.currency, body.amount_minor, body.order_id)
+
+        async def action(conn: Connection) -> tuple[int, BaseModel]:
+            done = await spend(conn, command, now=runtime.clock.now())
+            return 201, CreditSpendView.of(done)
+
+        asked = {
+            "customer_id": customer_id,
+            "currency": command.currency,
+            "amount_minor": command.amount_minor,
+            "order_id": command.order_id,
+        }
+        return await requests.run("credit-spend", key, asked, action)
+
+    @router.get("/store-credit/spends/{spend_id}", responses=problems(404, 422))
+    async def get_spend(spend_id: SpendPath) -> CreditSpendView:
+        """A store credit spend, and whether it was cancelled."""
+        async with runtime.require_pool().acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
+            found = await read_spend(conn, spend_id)
+        if found is None:
+            raise NotFound(f"no store credit spend {spend_id!r}", code="unknown_spend")
+        return CreditSpendView.of(found)
+
+    @router.post("/store-credit/spends/{spend_id}/cancel", responses=problems(404, 422))
+    async def post_cancel_spend(
+        spend_id: SpendPath, body: CancelRequest | None = None
+    ) -> CreditSpendView:
+        """Give the credit back (a `restored` entry), once: cancelling again answers the
+        cancelled spend and changes nothing."""
+        reason = (body or CancelRequest()).reason
+        pool = runtime.require_pool()
+        async with pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn, conn.transaction():
+            cancelled = await cancel_spend(conn, spend_id, reason=reason, now=runtime.clock.now())
+        if runtime.relay is not None:
+            runtime.relay.wake()
+        return CreditSpendView.of(cancelled)
+
+    return router
