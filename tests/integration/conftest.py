@@ -47,9 +47,11 @@ def earn_settings(infrastructure: Endpoints) -> EarnSettings:
     )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 async def earn(infrastructure: Endpoints) -> AsyncIterator[Runtime]:
-    """The earn service, started once for the session; tests isolate by unique customer ids."""
+    """The earn service with the shipped programme, for the module; tests isolate by unique
+    customer ids. Not for the session: modules that run an earn with a programme of their own
+    (in a database of their own) must not see this one's points.earned for their orders."""
     app, runtime = earn_bootstrap(earn_settings(infrastructure))
     async with running(app, runtime):
         yield runtime
