@@ -27,7 +27,7 @@ from services.earn.domain.orders import (
 from services.earn.entries import SOURCE, write_entries
 from services.earn.programme import Programme
 from shared.clock import Clock
-from shared.consumer import Incoming, Rejection
+from shared.consumer import Incoming, Rejection, dead_letter
 from shared.db import Connection
 from shared.errors import RejectedMessage
 from shared.events import (
@@ -67,8 +67,23 @@ async def apply_orders(
             rejections.append(Rejection(incoming, error))
     # What waited for these orders' payments now applies, in the order it happened.
     for raw in await store.unpark(conn, new_orders):
-        await apply_change(conn, parse_event("shop.orders", raw.encode()), programme, now)
+        waited = parse_event("shop.orders", raw.encode())
+        error = await apply_change(conn, waited, programme, now)
+        if error is not None:
+            await _dead_letter_waited(conn, waited, raw.encode(), error, now)
     return rejections
+
+
+async def _dead_letter_waited(
+    conn: Connection, event: CloudEvent[Any], raw: bytes, error: RejectedMessage, now: datetime
+) -> None:
+    """A waiting event refused once its order is known goes to the dead-letter topic like any
+    refused input (partition and offset -1: it was consumed long before), and leaves the inbox
+    so that a replay from there is applied anew."""
+    waited = Incoming("shop.orders", -1, -1, event.subject.encode(), raw, (), event)
+    await enqueue(conn, SCHEMA, [dead_letter(Rejection(waited, error), service="earn", now=now)])
+    await conn.execute(f"DELETE FROM {SCHEMA}.inbox WHERE event_id = $1", event.id)
+    log.warning("waiting_event_refused", event_id=event.id, error_class=error.error_class)
 
 
 async def _record_paid(

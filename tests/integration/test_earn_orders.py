@@ -341,3 +341,27 @@ async def test_a_membership_purchase_is_announced_once_for_tiering(
     assert body["data"]["order_id"] == order.data.order_id
     assert body["data"]["ends_at"].startswith("2027-12-02T03:00:00")
     assert later == []
+
+
+async def test_a_waiting_refund_refused_once_its_order_is_known_goes_to_the_dead_letter_topic(
+    earn: Earn, infrastructure: Endpoints
+) -> None:
+    customer = unique("c")
+    order = paid(customer)
+    wrong = order_refunded(customer, order.data.order_id, amount="10", currency="EUR")
+    by_earn = lambda r: r.key == customer.encode() and dict(r.headers)["x-dlq-service"] == b"earn"  # noqa: E731
+
+    async with TopicTail(infrastructure.kafka_bootstrap, "shop.orders.dlq") as dlq:
+        await earn.publish(wrong, order)
+        [dead] = await dlq.collect(by_earn, count=1)
+
+    headers = {k: v.decode() for k, v in dead.headers}
+    assert headers["x-dlq-error-class"] == "RefundCurrency"
+    assert "EUR" in headers["x-dlq-error-message"]
+    assert json.loads(dead.value)["id"] == wrong.id
+    row = await earn.order(order.data.order_id)
+    assert (row["refunded"], row["points_reversed"]) == (0, 0)  # the order is untouched
+    still_claimed = await earn.db.fetchval(
+        "SELECT count(*) FROM earn.inbox WHERE event_id = $1", wrong.id
+    )
+    assert still_claimed == 0  # a replay from the dead-letter topic applies anew
