@@ -48,14 +48,14 @@ def stop_broker() -> None:
     subprocess.run(["bash", str(script), "stop"], env=_kafka_env(), check=True)  # noqa: S603, S607
 
 
-async def fresh_database() -> str:
-    """Drop and create the benchmark database on the local server; returns its URL."""
+async def fresh_database(name: str = DATABASE) -> str:
+    """Drop and create a benchmark database (`name`) on the local server; returns its URL."""
     admin_url = os.environ.get("LOYALTY_DATABASE_URL") or local_database_url(os.environ)
     conn = await asyncpg.connect(admin_url)
     try:
-        await conn.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-        await conn.execute(f"CREATE DATABASE {DATABASE}")
+        await conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        await conn.execute(f"CREATE DATABASE {name}")
     finally:
         await conn.close()
     base, _, _ = admin_url.rpartition("/")
-    return f"{base}/{DATABASE}"
+    return f"{base}/{name}"
