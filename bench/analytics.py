@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
 import time
 from datetime import UTC, date, datetime
@@ -23,13 +22,13 @@ import asyncpg
 from pydantic import SecretStr
 
 from bench import report
+from bench.infra import fresh_database
 from services.analytics.bootstrap import SCHEMA, definition
 from services.analytics.building import build_report
 from services.analytics.rendering.page import render_html
 from services.analytics.rendering.sections import render_text
 from services.analytics.report import ReportQuery, Segment
 from services.analytics.settings import AnalyticsSettings
-from shared.infrastructure import local_database_url
 from shared.logs import configure_logging
 from shared.runtime import prepare_database
 
@@ -86,17 +85,6 @@ FILL = [
 ]
 
 
-async def fresh_database() -> str:
-    admin_url = os.environ.get("LOYALTY_DATABASE_URL") or local_database_url(os.environ)
-    conn = await asyncpg.connect(admin_url)
-    try:
-        await conn.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-        await conn.execute(f"CREATE DATABASE {DATABASE}")
-    finally:
-        await conn.close()
-    return f"{admin_url.rpartition('/')[0]}/{DATABASE}"
-
-
 async def fill(pool: asyncpg.Pool, customers: int, orders: int) -> dict[str, Any]:
     started = time.perf_counter()
     async with pool.acquire() as conn:
@@ -144,7 +132,7 @@ async def timed_report(pool: asyncpg.Pool, segment: Segment, runs: int) -> dict[
 
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
-    url = await fresh_database()
+    url = await fresh_database(DATABASE)
     settings = AnalyticsSettings(database_url=SecretStr(url))
     pool = await asyncpg.create_pool(url, min_size=1, max_size=2)
     try:
