@@ -10,12 +10,10 @@ from typing import Any
 
 import asyncpg
 import httpx
+from earn_support import earn_of_its_own
 from pydantic import SecretStr
-from support import database_of_its_own, running, unique
 
-from services.earn.bootstrap import bootstrap
 from services.earn.programme import Programme, parse_programme
-from services.earn.settings import EarnSettings
 from shared.infrastructure import Endpoints
 from shared.runtime import Runtime
 
@@ -122,27 +120,21 @@ async def earn_api(
     infrastructure: Endpoints, *, with_programme: Programme | None = None
 ) -> AsyncIterator[EarnApi]:
     """The service running `with_programme`, by default the rewards programme above."""
-    async with database_of_its_own(infrastructure.database_url, "loyalty_earn_api") as url:
-        settings = EarnSettings(
-            consumer_group_prefix=unique("earn-api"),
-            kafka_bootstrap_servers=infrastructure.kafka_bootstrap,
-            database_url=SecretStr(url),
-            log_format="console",
-            batch_timeout_ms=20,
-            outbox_idle_poll_s=0.05,
+    async with (
+        earn_of_its_own(
+            infrastructure,
+            "earn_api",
+            programme=with_programme or programme(),
             db_pool_max=10,
             admin_api_key=SecretStr(ADMIN_KEY),
-            http_port=None,
-        )
-        app, runtime = bootstrap(settings, programme=with_programme or programme())
-        transport = httpx.ASGITransport(app=app)
-        async with (
-            running(app, runtime),
-            httpx.AsyncClient(transport=transport, base_url="http://earn") as client,
-        ):
-            db = await asyncpg.create_pool(url, min_size=1, max_size=2)
-            assert db is not None
-            try:
-                yield EarnApi(runtime, client, db)
-            finally:
-                await db.close()
+        ) as own,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=own.app), base_url="http://earn"
+        ) as client,
+    ):
+        db = await asyncpg.create_pool(own.database_url, min_size=1, max_size=2)
+        assert db is not None
+        try:
+            yield EarnApi(own.runtime, client, db)
+        finally:
+            await db.close()

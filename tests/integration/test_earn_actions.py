@@ -16,13 +16,11 @@ from typing import Any
 import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
-from pydantic import SecretStr
-from support import TopicTail, database_of_its_own, encoded, eventually, order_paid, running, unique
+from earn_support import earn_of_its_own
+from support import TopicTail, encoded, eventually, order_paid, unique
 
-from services.earn.bootstrap import bootstrap
 from services.earn.expiry import run_birthdays
 from services.earn.programme import Programme, parse_programme
-from services.earn.settings import EarnSettings
 from shared.clock import FixedClock
 from shared.events import CloudEvent, make_event
 from shared.events.catalog import TOPICS
@@ -74,24 +72,18 @@ class Earn:
 
 @pytest.fixture(scope="module")
 async def earn(infrastructure: Endpoints, producer: AIOKafkaProducer) -> AsyncIterator[Earn]:
-    async with database_of_its_own(infrastructure.database_url, "loyalty_actions") as url:
-        settings = EarnSettings(
-            consumer_group_prefix=unique("actions"),
-            kafka_bootstrap_servers=infrastructure.kafka_bootstrap,
-            database_url=SecretStr(url),
-            log_format="console",
-            batch_timeout_ms=20,
-            outbox_idle_poll_s=0.05,
-            http_port=None,
-            birthday_interval_s=3600,  # the tests run the birthday pass with their own times
-        )
-        app, runtime = bootstrap(settings, clock=FixedClock(T0), programme=PROGRAMME)
-        async with running(app, runtime):
-            pool = await asyncpg.create_pool(url, min_size=1, max_size=4)
-            try:
-                yield Earn(pool, producer, infrastructure.kafka_bootstrap, PROGRAMME)
-            finally:
-                await pool.close()
+    async with earn_of_its_own(
+        infrastructure,
+        "actions",
+        programme=PROGRAMME,
+        clock=FixedClock(T0),
+        birthday_interval_s=3600,  # the tests run the birthday pass with their own times
+    ) as own:
+        pool = await asyncpg.create_pool(own.database_url, min_size=1, max_size=4)
+        try:
+            yield Earn(pool, producer, infrastructure.kafka_bootstrap, PROGRAMME)
+        finally:
+            await pool.close()
 
 
 def event(type_: str, customer: str, at: datetime = T0, **data: Any) -> CloudEvent[Any]:

@@ -18,15 +18,13 @@ from pathlib import Path
 import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer, ConsumerRecord
-from pydantic import SecretStr
-from support import TopicTail, database_of_its_own, encoded, eventually, order_paid, running, unique
+from earn_support import earn_of_its_own
+from support import TopicTail, encoded, eventually, order_paid, unique
 
 from services.earn.adapters.ledger import NewEntry
-from services.earn.bootstrap import bootstrap
 from services.earn.entries import write_entries
 from services.earn.expiry import run_expiry
 from services.earn.programme import Programme, parse_programme
-from services.earn.settings import EarnSettings
 from shared.clock import FixedClock
 from shared.infrastructure import Endpoints
 
@@ -67,26 +65,20 @@ class Earn:
 
 @pytest.fixture(scope="module")
 async def earn(infrastructure: Endpoints, producer: AIOKafkaProducer) -> AsyncIterator[Earn]:
-    async with database_of_its_own(infrastructure.database_url, "loyalty_expiry") as url:
-        settings = EarnSettings(
-            consumer_group_prefix=unique("expiry"),
-            kafka_bootstrap_servers=infrastructure.kafka_bootstrap,
-            database_url=SecretStr(url),
-            log_format="console",
-            batch_timeout_ms=20,
-            outbox_idle_poll_s=0.05,
-            http_port=None,
-            expiry_interval_s=3600,  # the tests run passes with their own times
-        )
-        # Later than the orders the tests pay, so that their points are released at once.
-        clock = FixedClock(T0 + timedelta(days=100))
-        app, runtime = bootstrap(settings, clock=clock, programme=PROGRAMME)
-        async with running(app, runtime):
-            pool = await asyncpg.create_pool(url, min_size=1, max_size=6)
-            try:
-                yield Earn(pool, url, producer, infrastructure)
-            finally:
-                await pool.close()
+    # Later than the orders the tests pay, so that their points are released at once.
+    clock = FixedClock(T0 + timedelta(days=100))
+    async with earn_of_its_own(
+        infrastructure,
+        "expiry",
+        programme=PROGRAMME,
+        clock=clock,
+        expiry_interval_s=3600,  # the tests run passes with their own times
+    ) as own:
+        pool = await asyncpg.create_pool(own.database_url, min_size=1, max_size=6)
+        try:
+            yield Earn(pool, own.database_url, producer, infrastructure)
+        finally:
+            await pool.close()
 
 
 def expiry_events_of(customer: str) -> Callable[[ConsumerRecord[bytes, bytes]], bool]:

@@ -14,21 +14,17 @@ from typing import Any
 import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
-from pydantic import SecretStr
+from earn_support import earn_of_its_own
 from support import (
     TopicTail,
-    database_of_its_own,
     encoded,
     eventually,
     order_cancelled,
     order_refunded,
-    running,
     unique,
 )
 
-from services.earn.bootstrap import bootstrap
 from services.earn.programme import parse_programme
-from services.earn.settings import EarnSettings
 from shared.clock import FixedClock
 from shared.events import CloudEvent, make_event
 from shared.events.catalog import TOPICS
@@ -106,25 +102,19 @@ class Earn:
 async def earn_with_programme(
     infrastructure: Endpoints, producer: AIOKafkaProducer
 ) -> AsyncIterator[Earn]:
-    async with database_of_its_own(infrastructure.database_url, "loyalty_orders") as url:
-        settings = EarnSettings(
-            consumer_group_prefix=unique("orders"),
-            kafka_bootstrap_servers=infrastructure.kafka_bootstrap,
-            database_url=SecretStr(url),
-            log_format="console",
-            batch_timeout_ms=20,
-            outbox_idle_poll_s=0.05,
-            release_interval_s=0.2,
-            http_port=None,
-        )
-        clock = FixedClock(T0)
-        app, runtime = bootstrap(settings, clock=clock, programme=parse_programme(PROGRAMME))
-        async with running(app, runtime):
-            pool = await asyncpg.create_pool(url, min_size=1, max_size=2)
-            try:
-                yield Earn(pool, clock, producer, infrastructure.kafka_bootstrap)
-            finally:
-                await pool.close()
+    clock = FixedClock(T0)
+    async with earn_of_its_own(
+        infrastructure,
+        "orders",
+        programme=parse_programme(PROGRAMME),
+        clock=clock,
+        release_interval_s=0.2,
+    ) as own:
+        pool = await asyncpg.create_pool(own.database_url, min_size=1, max_size=2)
+        try:
+            yield Earn(pool, clock, producer, infrastructure.kafka_bootstrap)
+        finally:
+            await pool.close()
 
 
 @pytest.fixture

@@ -7,11 +7,9 @@ from pathlib import Path
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
-from pydantic import SecretStr
-from support import database_of_its_own, encoded, eventually, order_paid, running, unique
+from earn_support import earn_of_its_own
+from support import encoded, eventually, order_paid, unique
 
-from services.earn.bootstrap import bootstrap
-from services.earn.settings import EarnSettings
 from shared import metrics
 from shared.infrastructure import Endpoints
 
@@ -40,33 +38,22 @@ async def test_a_changed_programme_applies_to_the_next_orders_and_a_broken_one_i
         event = order_paid(customer, total="100000", currency="VND")
         await producer.send_and_wait("shop.orders", encoded(event), key=customer.encode())
 
-    async with database_of_its_own(infrastructure.database_url, "loyalty_reload") as url:
-        settings = EarnSettings(
-            consumer_group_prefix=unique("reload"),
-            kafka_bootstrap_servers=infrastructure.kafka_bootstrap,
-            database_url=SecretStr(url),
-            log_format="console",
-            batch_timeout_ms=20,
-            outbox_idle_poll_s=0.05,
-            programme_file=path,
-            programme_poll_s=0.1,
-            http_port=None,
-        )
-        app, runtime = bootstrap(settings)
-        async with running(app, runtime):
-            db = await asyncpg.connect(url)
-            try:
-                await pay()
-                await eventually(lambda: points_so_far(db), lambda p: p == [10])
+    async with earn_of_its_own(
+        infrastructure, "reload", programme_file=path, programme_poll_s=0.1
+    ) as own:
+        db = await asyncpg.connect(own.database_url)
+        try:
+            await pay()
+            await eventually(lambda: points_so_far(db), lambda p: p == [10])
 
-                path.write_text(RATE.format(per_amount=5000), encoding="utf-8")
-                await eventually(lambda: seen("applied"), lambda n: n == applied_before + 1)
-                await pay()
-                await eventually(lambda: points_so_far(db), lambda p: p == [10, 20])
+            path.write_text(RATE.format(per_amount=5000), encoding="utf-8")
+            await eventually(lambda: seen("applied"), lambda n: n == applied_before + 1)
+            await pay()
+            await eventually(lambda: points_so_far(db), lambda p: p == [10, 20])
 
-                path.write_text(RATE.format(per_amount=0), encoding="utf-8")
-                await eventually(lambda: seen("refused"), lambda n: n == refused_before + 1)
-                await pay()
-                await eventually(lambda: points_so_far(db), lambda p: p == [10, 20, 20])
-            finally:
-                await db.close()
+            path.write_text(RATE.format(per_amount=0), encoding="utf-8")
+            await eventually(lambda: seen("refused"), lambda n: n == refused_before + 1)
+            await pay()
+            await eventually(lambda: points_so_far(db), lambda p: p == [10, 20, 20])
+        finally:
+            await db.close()

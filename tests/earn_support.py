@@ -1,0 +1,55 @@
+"""An earn service of a test's own: its programme, its clock, a database of its own."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from faststream.asgi import AsgiFastStream
+from pydantic import SecretStr
+from support import database_of_its_own, running, unique
+
+from services.earn.bootstrap import bootstrap
+from services.earn.programme import Programme
+from services.earn.settings import EarnSettings
+from shared.clock import Clock
+from shared.infrastructure import Endpoints
+from shared.runtime import Runtime
+
+
+@dataclass(frozen=True)
+class OwnEarn:
+    database_url: str
+    app: AsgiFastStream
+    runtime: Runtime
+
+
+@contextlib.asynccontextmanager
+async def earn_of_its_own(
+    infrastructure: Endpoints,
+    name: str,
+    *,
+    programme: Programme | None = None,
+    clock: Clock | None = None,
+    **settings: Any,
+) -> AsyncIterator[OwnEarn]:
+    """Earn running `programme` (or its programme file setting) in the test process, with
+    consumer groups and a database of its own: the session's services never share its inbox,
+    ledger or outbox. `settings` override EarnSettings."""
+    async with database_of_its_own(infrastructure.database_url, f"loyalty_{name}") as url:
+        defaults: dict[str, Any] = {
+            "consumer_group_prefix": unique(name),
+            "kafka_bootstrap_servers": infrastructure.kafka_bootstrap,
+            "database_url": SecretStr(url),
+            "log_format": "console",
+            "batch_timeout_ms": 20,
+            "outbox_idle_poll_s": 0.05,
+            "http_port": None,
+        }
+        app, runtime = bootstrap(
+            EarnSettings(**(defaults | settings)), clock=clock, programme=programme
+        )
+        async with running(app, runtime):
+            yield OwnEarn(url, app, runtime)
