@@ -118,4 +118,6 @@ def test_compose_file_passes_docker_compose_config() -> None:
     services = run(*compose_command(), "-f", "deploy/compose.yaml", "config", "--services")
 
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert {"prometheus", "grafana", "earn", "tiering", "notify"} <= set(services.stdout.split())
+    assert {"prometheus", "grafana", "earn", "tiering", "notify", "analytics"} <= set(
+        services.stdout.split()
+    )
