@@ -7,7 +7,7 @@ in the file, then what is wrong with it.
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
@@ -33,13 +33,24 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise ProgrammeError(f"{path}: not valid TOML: {exc}") from None
 
 
-def validate(model: type[M], raw: dict[str, Any], *, what: str) -> M:
-    """`model` from the file's content, or one ProgrammeError listing every problem."""
+def validate(
+    model: type[M],
+    raw: dict[str, Any],
+    *,
+    what: str,
+    checks: Callable[[M], list[str]] = lambda _: [],
+) -> M:
+    """`model` from the file's content, or one ProgrammeError listing every problem: those of
+    each setting, then those `checks` finds across settings."""
     try:
-        return model.model_validate(raw)
+        valid = model.model_validate(raw)
     except ValidationError as exc:
         problems = [f"{location(e['loc'])}: {e['msg']}" for e in exc.errors(include_url=False)]
         raise programme_error(what, problems) from None
+    problems = checks(valid)
+    if problems:
+        raise programme_error(what, problems)
+    return valid
 
 
 def location(loc: Sequence[int | str]) -> str:

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from shared.events import CURRENCY_MINOR_UNITS, fits_minor_units
-from shared.programme_files import ProgrammeError, programme_error, read_toml, validate
+from shared.programme_files import ProgrammeError, read_toml, validate
 
 __all__ = [
     "EXAMPLE",
@@ -231,12 +231,7 @@ def load_programme(path: Path | None = None) -> Programme:
 
 
 def parse_programme(raw: dict[str, Any], *, source: str = "programme") -> Programme:
-    what = f"earn programme {source}"
-    programme = validate(Programme, raw, what=what)
-    problems = problems_of(programme)
-    if problems:
-        raise programme_error(what, problems)
-    return programme
+    return validate(Programme, raw, what=f"earn programme {source}", checks=problems_of)
 
 
 def problems_of(p: Programme) -> list[str]:

@@ -25,7 +25,7 @@ from services.tiering.domain.rules import (
     WindowKind,
 )
 from shared.events import CURRENCY_MINOR_UNITS, fits_minor_units
-from shared.programme_files import ProgrammeError, programme_error, read_toml, validate
+from shared.programme_files import ProgrammeError, read_toml, validate
 
 __all__ = ["EXAMPLE", "ProgrammeError", "load_programme", "parse_programme"]
 
@@ -89,11 +89,7 @@ def load_programme(path: Path | None = None) -> Programme:
 
 def parse_programme(raw: dict[str, Any], *, source: str = "programme") -> Programme:
     what = f"tiering programme {source}"
-    config = validate(ProgrammeConfig, raw, what=what)
-    problems = problems_of(config)
-    if problems:
-        raise programme_error(what, problems)
-    return to_programme(config)
+    return to_programme(validate(ProgrammeConfig, raw, what=what, checks=problems_of))
 
 
 def problems_of(config: ProgrammeConfig) -> list[str]:
