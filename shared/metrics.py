@@ -63,7 +63,7 @@ OUTBOX_OLDEST_AGE = Gauge(
 )
 OUTBOX_RELAY_UP = Gauge(
     "loyalty_outbox_relay_up",
-    "1 while the outbox relay task runs, 0 once it has died.",
+    "1 while the outbox relay publishes, 0 while its passes fail for other than a brief outage.",
     ["service"],
 )
 DB_POOL_CONNECTIONS = Gauge(

@@ -23,6 +23,9 @@ from shared.retry import Backoff, is_transient
 
 log = structlog.get_logger(__name__)
 
+# A relay whose passes fail for an unforeseen reason tries again at most this far apart.
+FAILING_BACKOFF_CAP_S = 30.0
+
 Header = tuple[str, bytes]
 
 
@@ -91,6 +94,7 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
+        self._failing = False
         self.last_pass_at = time.monotonic()
 
     @staticmethod
@@ -117,8 +121,10 @@ class OutboxRelay:
 
     @property
     def failed(self) -> bool:
-        """True once the relay task has ended without being asked to stop: readiness fails."""
-        return self._task is not None and self._task.done() and not self._stopping
+        """True while passes fail for a reason other than a brief outage, or once the task
+        ended without being asked to stop: readiness fails."""
+        died = self._task is not None and self._task.done() and not self._stopping
+        return died or self._failing
 
     def _on_exit(self, task: asyncio.Task[None]) -> None:
         # Nobody awaits the task until stop(); a relay that dies must say so at once.
@@ -138,15 +144,23 @@ class OutboxRelay:
             await self._producer.stop()
 
     async def _run(self) -> None:
-        backoff = Backoff()
+        backoff = Backoff(cap=FAILING_BACKOFF_CAP_S)
         while True:
             try:
                 relayed = await self.relay_once()
                 backoff.reset()
+                self._failing = False
             except Exception as exc:
-                if not is_transient(exc):
-                    raise
-                log.warning("outbox_relay_retry", schema=self._schema, error=repr(exc))
+                # Nothing is lost while the relay waits: the rows stay in the outbox. It never
+                # gives up, so that a failure nobody foresaw heals without a restart; until
+                # then readiness fails and the log says why, with the traceback.
+                if is_transient(exc):
+                    log.warning("outbox_relay_retry", schema=self._schema, error=repr(exc))
+                else:
+                    self._failing = True
+                    log.exception("outbox_relay_failed", schema=self._schema)
+                if self._stopping:
+                    return
                 await asyncio.sleep(backoff.next_delay())
                 continue
             if self._stopping and relayed == 0:

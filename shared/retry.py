@@ -5,7 +5,12 @@ from __future__ import annotations
 import random
 
 import asyncpg
-from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError, NotLeaderForPartitionError
+from aiokafka.errors import (
+    KafkaConnectionError,
+    KafkaError,
+    KafkaTimeoutError,
+    NotLeaderForPartitionError,
+)
 
 from shared.errors import TransientFailure
 
@@ -30,7 +35,13 @@ _TRANSIENT: tuple[type[BaseException], ...] = (
 
 
 def is_transient(exc: BaseException) -> bool:
-    """True when trying again later may succeed: the database or broker is briefly unavailable."""
+    """True when trying again later may succeed: the database or broker is briefly unavailable.
+
+    Kafka's own errors say so themselves: a request that timed out, a leader or coordinator
+    moving, too few in-sync replicas for the moment.
+    """
+    if isinstance(exc, KafkaError) and exc.retriable:
+        return True
     return isinstance(exc, _TRANSIENT)
 
 

@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
-from support import TopicTail, consumer_record, encoded, order_paid, unique
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import RecordTooLargeError
+from support import TopicTail, consumer_record, encoded, eventually, order_paid, unique
 
 from shared.clock import SystemClock
 from shared.consumer import BatchConsumer, Incoming, Rejection
@@ -69,6 +72,54 @@ async def test_two_relays_publish_every_outbox_row_exactly_once(
     values = sorted(int(r.value) for r in seen)
     assert values == list(range(2000))
     assert await db.fetchval(f"SELECT count(*) FROM {scratch_schema}.outbox") == 0
+
+
+async def test_a_relay_that_fails_unexpectedly_keeps_the_rows_and_recovers_on_its_own(
+    db: asyncpg.Pool, scratch_schema: str, infrastructure: Endpoints
+) -> None:
+    marker = unique("relay").encode()
+    refusals = 3
+
+    class RefusingAtFirst(AIOKafkaProducer):
+        """The real producer, refusing the first sends with an error no retry rule foresees."""
+
+        async def send(self, *args: Any, **kwargs: Any) -> Any:
+            nonlocal refusals
+            if refusals > 0:
+                refusals -= 1
+                raise RecordTooLargeError("refused by the test")
+            return await super().send(*args, **kwargs)
+
+    async with db.acquire() as conn, conn.transaction():
+        await enqueue(
+            conn, scratch_schema, [OutboxMessage(RELAY_TOPIC, marker, b"%d" % i) for i in range(5)]
+        )
+    relay = OutboxRelay(
+        pool=db,
+        schema=scratch_schema,
+        bootstrap_servers=infrastructure.kafka_bootstrap,
+        service="test",
+        idle_poll_s=0.05,
+        producer_factory=lambda: RefusingAtFirst(bootstrap_servers=infrastructure.kafka_bootstrap),
+    )
+    await ensure_topics(infrastructure.kafka_bootstrap, [RELAY_TOPIC], partitions=4)
+    async with TopicTail(infrastructure.kafka_bootstrap, RELAY_TOPIC) as tail:
+        await relay.start()
+        try:
+            await eventually(lambda: _now(relay.failed), bool, interval=0.01)
+            seen = await tail.collect(lambda r: r.key == marker, count=5, timeout=60)
+            healed = await eventually(lambda: _now(relay.failed), lambda f: not f)
+        finally:
+            await relay.stop()
+
+    assert refusals == 0
+    assert sorted(int(r.value) for r in seen) == [0, 1, 2, 3, 4]
+    assert healed is False
+    assert await db.fetchval(f"SELECT count(*) FROM {scratch_schema}.outbox") == 0
+
+
+async def _now(value: bool) -> bool:
+    return value
 
 
 async def test_batch_survives_a_lost_database_connection_and_applies_once(

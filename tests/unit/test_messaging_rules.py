@@ -7,6 +7,13 @@ from pathlib import Path
 
 import pytest
 from aiokafka import ConsumerRecord
+from aiokafka.errors import (
+    NotCoordinatorForGroupError,
+    NotEnoughReplicasError,
+    RecordTooLargeError,
+    RequestTimedOutError,
+    TopicAuthorizationFailedError,
+)
 from support import consumer_record, encoded, order_paid
 
 from shared.consumer import Incoming, Rejection, dead_letter, to_incoming
@@ -56,6 +63,14 @@ def test_connection_errors_are_transient_and_bugs_are_not() -> None:
     assert is_transient(ConnectionRefusedError())
     assert not is_transient(Bug("broken"))
     assert not is_transient(ValueError("bad"))
+
+
+def test_kafka_errors_that_call_themselves_retriable_are_transient() -> None:
+    assert is_transient(RequestTimedOutError())
+    assert is_transient(NotCoordinatorForGroupError())
+    assert is_transient(NotEnoughReplicasError())
+    assert not is_transient(RecordTooLargeError())
+    assert not is_transient(TopicAuthorizationFailedError())
 
 
 def test_migration_files_must_be_numbered_without_gaps(tmp_path: Path) -> None:
