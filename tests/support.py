@@ -13,6 +13,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from diagnosis import services_state, started, stopped
 from faststream.asgi import AsgiFastStream
 
 from shared.events import CloudEvent, encode_event, make_event
@@ -158,19 +159,29 @@ def consumer_record(
     )
 
 
+# Long enough for a chain of services on a busy machine; a passing wait ends far sooner.
+WAIT_S = 60.0
+
+
 async def eventually(
     probe: Callable[[], Awaitable[T]],
     accept: Callable[[T], bool],
     *,
-    timeout: float = 30.0,
+    timeout: float = WAIT_S,
     interval: float = 0.2,
+    explain: Callable[[], Awaitable[str]] | None = None,
 ) -> T:
-    """Poll `probe` until `accept` holds; fail with the last value seen."""
+    """Poll `probe` until `accept` holds; fail with the last value seen, what `explain`
+    says, and the state of the services running in the test process."""
     deadline = asyncio.get_running_loop().time() + timeout
     value = await probe()
     while not accept(value):
         if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s; last value: {value!r}")
+            told = f" || {await explain()}" if explain is not None else ""
+            raise AssertionError(
+                f"condition not met within {timeout}s; last value: {value!r}{told}"
+                f"{services_state()}"
+            )
         await asyncio.sleep(interval)
         value = await probe()
     return value
@@ -196,10 +207,12 @@ async def running(app: AsgiFastStream, runtime: Runtime) -> AsyncIterator[Runtim
         list(runtime.definition.handlers),
     )
     await app.start()
+    started(runtime)
     try:
         await partitions_assigned(runtime)
         yield runtime
     finally:
+        stopped(runtime)
         await app.stop()
 
 
@@ -258,7 +271,7 @@ class TopicTail:
         return found
 
     async def collect(
-        self, accept: Callable[[Any], bool], *, count: int, timeout: float = 30.0
+        self, accept: Callable[[Any], bool], *, count: int, timeout: float = WAIT_S
     ) -> list[Any]:
         """Records (aiokafka ConsumerRecord) that `accept`, until `count` are seen."""
         assert self._consumer is not None
@@ -267,7 +280,9 @@ class TopicTail:
         while len(found) < count:
             left = deadline - asyncio.get_running_loop().time()
             if left <= 0:
-                raise AssertionError(f"saw {len(found)} of {count} records on {self._topic}")
+                raise AssertionError(
+                    f"saw {len(found)} of {count} records on {self._topic}{services_state()}"
+                )
             batch = await self._consumer.getmany(timeout_ms=int(min(left, 1.0) * 1000))
             for records in batch.values():
                 found.extend(r for r in records if accept(r))

@@ -10,6 +10,7 @@ import sys
 import threading
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
@@ -175,7 +176,12 @@ async def test_sigkill_of_the_service_mid_schedule_then_restart_sends_each_messa
         accepted_before_restart = len(inbox.messages)
         restarted = spawn("notify", service.port, *env)
         await asyncio.to_thread(restarted.start)
-        await eventually(lambda: _accepted(inbox), lambda n: n >= CUSTOMERS, timeout=90)
+        await eventually(
+            lambda: _accepted(inbox),
+            lambda n: n >= CUSTOMERS,
+            timeout=90,
+            explain=lambda: _unsent(db, scope, restarted.log_path),
+        )
         await asyncio.sleep(4)  # past another lease: a duplicate would arrive now
         sent_rows = await _count_rows(db, scope, "sent")
     finally:
@@ -189,6 +195,36 @@ async def test_sigkill_of_the_service_mid_schedule_then_restart_sends_each_messa
     assert len(by_message_id) == CUSTOMERS
     assert set(by_message_id.values()) == {1}
     assert sent_rows == CUSTOMERS
+
+
+async def _unsent(db: asyncpg.Connection, scope: str, log_path: Path | None) -> str:
+    """The scope's rows by status, those not sent in detail, and the service's last warnings."""
+    rows = await db.fetch(
+        """SELECT customer_id, status, attempts, due_at, lease_until
+           FROM notify.scheduled WHERE customer_id LIKE $1""",
+        f"{scope}%",
+    )
+    statuses = Counter(r["status"] for r in rows)
+    unsent = [
+        (
+            r["customer_id"][-2:],
+            r["status"],
+            r["attempts"],
+            r["due_at"].isoformat(),
+            r["lease_until"] and r["lease_until"].isoformat(),
+        )
+        for r in rows
+        if r["status"] != "sent"
+    ]
+    warnings = await asyncio.to_thread(_loud_lines, log_path)
+    return f"rows {dict(statuses)}; unsent {unsent}; last warnings {warnings[-6:]}"
+
+
+def _loud_lines(log_path: Path | None) -> list[str]:
+    if log_path is None or not log_path.exists():
+        return []
+    lines = log_path.read_text(errors="replace").splitlines()
+    return [line[:300] for line in lines if '"level": "warning"' in line or '"error"' in line]
 
 
 async def _accepted(inbox: SmtpInbox) -> int:
