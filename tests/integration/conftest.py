@@ -31,14 +31,17 @@ from shared.runtime import Runtime
 
 ADMIN_API_KEY = "test-admin-key"
 
-# The session's own consumer groups, started at the topics' ends: its services see only what
-# its tests publish, whatever earlier runs or concurrent sessions left in the topics.
-GROUP_PREFIX = unique("test")
+
+def own_groups() -> str:
+    """A consumer group prefix for one start of a service: its groups begin at the topics'
+    ends, so it sees only what the tests publish from then on, whatever earlier modules, runs
+    or concurrent sessions left in the topics or did to other groups."""
+    return unique("test")
 
 
 def earn_settings(infrastructure: Endpoints) -> EarnSettings:
     return EarnSettings(
-        consumer_group_prefix=GROUP_PREFIX,
+        consumer_group_prefix=own_groups(),
         kafka_bootstrap_servers=infrastructure.kafka_bootstrap,
         database_url=SecretStr(infrastructure.database_url),
         log_format="console",
@@ -67,7 +70,7 @@ class TieringService:
 
 def tiering_settings(infrastructure: Endpoints) -> TieringSettings:
     return TieringSettings(
-        consumer_group_prefix=GROUP_PREFIX,
+        consumer_group_prefix=own_groups(),
         kafka_bootstrap_servers=infrastructure.kafka_bootstrap,
         database_url=SecretStr(infrastructure.database_url),
         log_format="console",
@@ -77,9 +80,10 @@ def tiering_settings(infrastructure: Endpoints) -> TieringSettings:
     )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 async def tiering(infrastructure: Endpoints) -> AsyncIterator[TieringService]:
-    """The tiering service with the shipped programme (VND, rolling 365 days), for the session."""
+    """The tiering service with the shipped programme (VND, rolling 365 days), for the module:
+    a module's tests never wait behind what earlier modules left for the service to do."""
     app, runtime = tiering_bootstrap(tiering_settings(infrastructure))
     transport = httpx.ASGITransport(app=app)
     async with (
@@ -135,7 +139,7 @@ def notify_settings(
     infrastructure: Endpoints, smtp: SmtpInbox, push_receiver: PushReceiver
 ) -> NotifySettings:
     return NotifySettings(
-        consumer_group_prefix=GROUP_PREFIX,
+        consumer_group_prefix=own_groups(),
         kafka_bootstrap_servers=infrastructure.kafka_bootstrap,
         database_url=SecretStr(infrastructure.database_url),
         log_format="console",
@@ -153,10 +157,11 @@ def notify_settings(
     )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 async def notify(notify_settings: NotifySettings) -> AsyncIterator[tuple[AsgiFastStream, Runtime]]:
-    """The notify service (consumers, relay, HTTP API), started once for the session."""
-    app, runtime = notify_bootstrap(notify_settings)
+    """The notify service (consumers, relay, HTTP API), started for the module."""
+    settings = notify_settings.model_copy(update={"consumer_group_prefix": own_groups()})
+    app, runtime = notify_bootstrap(settings)
     async with running(app, runtime):
         yield app, runtime
 
@@ -186,11 +191,11 @@ def run_due(notify: tuple[AsgiFastStream, Runtime], notify_settings: NotifySetti
 # --- analytics: the service and a client of its HTTP API ---
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 async def analytics(infrastructure: Endpoints) -> AsyncIterator[httpx.AsyncClient]:
-    """The analytics service for the session; tests isolate by a shop of their own."""
+    """The analytics service for the module; tests isolate by a shop of their own."""
     settings = AnalyticsSettings(
-        consumer_group_prefix=GROUP_PREFIX,
+        consumer_group_prefix=own_groups(),
         kafka_bootstrap_servers=infrastructure.kafka_bootstrap,
         database_url=SecretStr(infrastructure.database_url),
         log_format="console",
