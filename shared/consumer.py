@@ -14,6 +14,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from hashlib import sha256
 from typing import Any
 
 import asyncpg
@@ -49,9 +50,20 @@ class Incoming:
         return f"{self.topic}/{self.partition}/{self.offset}"
 
     @property
+    def record_key(self) -> str:
+        """This record at its position: its position and what it holds (the event id, or a
+        digest of bytes that did not parse).
+
+        A position alone does not name a record for ever: a topic created again, or a new
+        cluster, hands the same offsets to other records, which must not pass for it.
+        """
+        held = self.event.id if self.event is not None else sha256(self.value).hexdigest()[:32]
+        return f"{self.position}/{held}"
+
+    @property
     def inbox_key(self) -> str:
-        # Unparseable records have no event id; their position identifies them instead.
-        return self.event.id if self.event is not None else self.position
+        # Unparseable records have no event id: the record itself identifies them instead.
+        return self.event.id if self.event is not None else self.record_key
 
     @property
     def correlation_id(self) -> str:
@@ -201,7 +213,8 @@ class BatchConsumer:
         return [e for e in events if e.inbox_key not in refused_keys], rejections
 
     async def _release(self, conn: Connection, refused: Sequence[Incoming]) -> None:
-        """A refused event is not processed: key its inbox row by position instead of id.
+        """A refused event is not processed: key its inbox row by the record (its position
+        and id) instead of the id alone.
 
         Redelivery of the same record still finds it (no second dead letter), while the same
         event replayed from the dead-letter topic, at a new position, is applied anew.
@@ -214,7 +227,7 @@ class BatchConsumer:
                 INSERT INTO {self.schema}.inbox (event_id, topic)
                 SELECT unnest($2::text[]), $3 ON CONFLICT DO NOTHING""",
             [i.inbox_key for i in refused],
-            [i.position for i in refused],
+            [i.record_key for i in refused],
             self.topic,
         )
 
@@ -246,19 +259,20 @@ class BatchConsumer:
     ) -> list[Incoming | Rejection]:
         """Record ids in the inbox; keep only the first sighting of ids never seen before.
 
-        A record whose position is in the inbox was refused before (see _release): a
-        redelivery of it is a duplicate too.
+        A record that is in the inbox was refused before (see _release): a redelivery of it
+        is a duplicate too. Another record at the same position (the topic was created again)
+        is not.
         """
         keys = [_inbox_key(p) for p in parsed]
-        positions = [_incoming(p).position for p in parsed]
+        records = [_incoming(p).record_key for p in parsed]
         rows = await conn.fetch(
             f"""INSERT INTO {self.schema}.inbox (event_id, topic)
-                SELECT k.key, $3 FROM unnest($1::text[], $2::text[]) AS k(key, position)
+                SELECT k.key, $3 FROM unnest($1::text[], $2::text[]) AS k(key, record)
                 WHERE NOT EXISTS (
-                    SELECT 1 FROM {self.schema}.inbox i WHERE i.event_id = k.position)
+                    SELECT 1 FROM {self.schema}.inbox i WHERE i.event_id = k.record)
                 ON CONFLICT DO NOTHING RETURNING event_id""",
             keys,
-            positions,
+            records,
             self.topic,
         )
         new = {row["event_id"] for row in rows}

@@ -122,6 +122,35 @@ async def _now(value: bool) -> bool:
     return value
 
 
+async def test_a_record_refused_at_a_position_does_not_hide_another_record_there_later(
+    db: asyncpg.Pool, scratch_schema: str
+) -> None:
+    """Offsets start again when a topic is created anew or the cluster is replaced, while the
+    database keeps its inbox: a new record at a refused record's position is still applied."""
+    applied: list[str] = []
+
+    async def handler(conn: asyncpg.Connection, events: Sequence[Incoming]) -> list[Rejection]:
+        applied.extend(e.inbox_key for e in events)
+        return []
+
+    consumer = BatchConsumer(
+        service="test", schema=scratch_schema, topic="shop.orders", handler=handler,
+        clock=SystemClock(),
+    )  # fmt: skip
+    consumer.bind(db, lambda: None)
+    garbage = consumer_record(b"\x00not json", partition=2, offset=41)
+    event = order_paid(unique("c"))
+    later = consumer_record(encoded(event), partition=2, offset=41)
+
+    await consumer.process([garbage])
+    await consumer.process([garbage])  # redelivered: still refused only once
+    await consumer.process([later])
+
+    assert applied == [event.id]
+    dead_letters = await db.fetchval(f"SELECT count(*) FROM {scratch_schema}.outbox")
+    assert dead_letters == 1
+
+
 async def test_batch_survives_a_lost_database_connection_and_applies_once(
     db: asyncpg.Pool, scratch_schema: str
 ) -> None:

@@ -26,11 +26,22 @@ def record(value: bytes, *, headers: tuple[tuple[str, bytes], ...] = ()) -> Cons
     return consumer_record(value, partition=2, offset=41, headers=headers)
 
 
-def test_unparseable_record_becomes_a_rejection_keyed_by_its_position() -> None:
+def test_unparseable_record_becomes_a_rejection_keyed_by_its_position_and_bytes() -> None:
     result = to_incoming(record(b"\x00not json"))
+    other = to_incoming(record(b"\x00other bytes"))
     assert isinstance(result, Rejection)
+    assert isinstance(other, Rejection)
     assert result.error.error_class == "InvalidJson"
-    assert result.incoming.inbox_key == "shop.orders/2/41"
+    assert result.incoming.inbox_key.startswith("shop.orders/2/41/")
+    assert result.incoming.inbox_key == to_incoming(record(b"\x00not json")).incoming.inbox_key
+    assert result.incoming.inbox_key != other.incoming.inbox_key
+
+
+def test_a_refused_record_is_named_by_its_position_and_its_event() -> None:
+    event = order_paid("c-1")
+    parsed = to_incoming(record(encoded(event)))
+    assert isinstance(parsed, Incoming)
+    assert parsed.record_key == f"shop.orders/2/41/{event.id}"
 
 
 def test_dead_letter_keeps_key_bytes_and_headers_and_says_why() -> None:
