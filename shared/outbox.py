@@ -23,9 +23,6 @@ from shared.retry import Backoff, is_transient
 
 log = structlog.get_logger(__name__)
 
-# A relay whose passes fail for an unforeseen reason tries again at most this far apart.
-FAILING_BACKOFF_CAP_S = 30.0
-
 Header = tuple[str, bytes]
 
 
@@ -144,7 +141,7 @@ class OutboxRelay:
             await self._producer.stop()
 
     async def _run(self) -> None:
-        backoff = Backoff(cap=FAILING_BACKOFF_CAP_S)
+        backoff = Backoff()  # at most 10 s between attempts, whatever the failure
         while True:
             try:
                 relayed = await self.relay_once()
