@@ -9,11 +9,12 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import asyncpg
 import structlog
 from aiokafka import AIOKafkaProducer
+from aiokafka.partitioner import DefaultPartitioner
+from aiokafka.producer.message_accumulator import BatchBuilder
 
 from shared import metrics
 from shared.correlation import CORRELATION_HEADER, header_value, inherited_header
@@ -88,6 +89,7 @@ class OutboxRelay:
             bootstrap_servers, service
         )
         self._producer: AIOKafkaProducer | None = None
+        self._partitioner = DefaultPartitioner()  # the producer's own: murmur2 of the key
         self._wake = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
@@ -182,16 +184,7 @@ class OutboxRelay:
             )
             if not rows:
                 return 0
-            pending = [
-                await producer.send(
-                    row["topic"],
-                    value=row["value"],
-                    key=row["key"],
-                    headers=list(zip(row["header_names"], row["header_values"], strict=True)),
-                )
-                for row in rows
-            ]
-            delivered = await asyncio.gather(*pending)
+            delivered = await self._publish(producer, rows)
             await conn.execute(
                 f"DELETE FROM {self._schema}.outbox WHERE id = ANY($1::bigint[])",
                 [row["id"] for row in rows],
@@ -202,13 +195,61 @@ class OutboxRelay:
             self._log_relayed(rows, delivered)
         return len(rows)
 
-    def _log_relayed(self, rows: Sequence[asyncpg.Record], delivered: Sequence[Any]) -> None:
-        for row, meta in zip(rows, delivered, strict=True):
+    async def _publish(
+        self, producer: AIOKafkaProducer, rows: Sequence[asyncpg.Record]
+    ) -> list[tuple[int, int]]:
+        """Send the rows as record batches, one per partition (more when one fills), in row
+        order within each partition; once Kafka acknowledged them all, each row's partition
+        and offset.
+
+        A batch built here costs a fraction of a `send` per record, and a pass awaits a few
+        times instead of once per record: the relay keeps up even while the consumers of the
+        same process keep the event loop busy.
+        """
+        partitions: dict[str, list[int]] = {}
+        batches: list[tuple[str, int, BatchBuilder]] = []
+        filling: dict[tuple[str, int], int] = {}  # (topic, partition) -> index in batches
+        placed: list[tuple[int, int]] = []  # per row: its batch's index, its offset in it
+        for row in rows:
+            topic, key, value = row["topic"], row["key"], row["value"]
+            known = partitions.get(topic)
+            if known is None:
+                known = partitions[topic] = sorted(await producer.partitions_for(topic))
+            partition = self._partitioner(key, known, known)
+            headers = list(zip(row["header_names"], row["header_values"], strict=True))
+            index = filling.get((topic, partition), -1)
+            appended = (
+                batches[index][2].append(timestamp=None, key=key, value=value, headers=headers)
+                if index >= 0
+                else None
+            )
+            if appended is None:  # the first record of this partition, or its batch is full
+                index = filling[(topic, partition)] = len(batches)
+                batches.append((topic, partition, producer.create_batch()))
+                appended = batches[index][2].append(
+                    timestamp=None, key=key, value=value, headers=headers
+                )
+                if appended is None:
+                    raise Bug(f"an outbox record for {topic} does not fit in a producer batch")
+            placed.append((index, appended.offset))
+        # Batches of one partition are queued in the order they were filled, so rows keep
+        # their order within a partition.
+        acks = [
+            await producer.send_batch(batch, topic, partition=partition)
+            for topic, partition, batch in batches
+        ]
+        sent = await asyncio.gather(*acks)
+        return [(sent[i].partition, sent[i].offset + relative) for i, relative in placed]
+
+    def _log_relayed(
+        self, rows: Sequence[asyncpg.Record], delivered: Sequence[tuple[int, int]]
+    ) -> None:
+        for row, (partition, offset) in zip(rows, delivered, strict=True):
             headers = tuple(zip(row["header_names"], row["header_values"], strict=True))
             log.debug(
                 "event_relayed",
                 topic=row["topic"],
-                partition=meta.partition,
-                offset=meta.offset,
+                partition=partition,
+                offset=offset,
                 correlation_id=header_value(headers, CORRELATION_HEADER),
             )

@@ -11,6 +11,7 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import RecordTooLargeError
+from aiokafka.partitioner import DefaultPartitioner
 from support import TopicTail, consumer_record, encoded, eventually, order_paid, unique
 
 from shared.clock import SystemClock
@@ -74,6 +75,43 @@ async def test_two_relays_publish_every_outbox_row_exactly_once(
     assert await db.fetchval(f"SELECT count(*) FROM {scratch_schema}.outbox") == 0
 
 
+async def test_the_relay_keeps_each_keys_records_in_order_on_the_keys_partition(
+    db: asyncpg.Pool, scratch_schema: str, infrastructure: Endpoints
+) -> None:
+    """Records of one key go to the partition the producer's own partitioner gives that key,
+    in outbox order, also when a partition's records fill more than one record batch."""
+    keys = [unique(f"order-{n}").encode() for n in range(6)]
+    filler = b"x" * 30_000  # a producer batch holds 256 KiB: several batches per partition
+    messages = [
+        OutboxMessage(RELAY_TOPIC, keys[i % len(keys)], b"%d:" % i + filler) for i in range(120)
+    ]
+    async with db.acquire() as conn, conn.transaction():
+        await enqueue(conn, scratch_schema, messages)
+    relay = OutboxRelay(
+        pool=db,
+        schema=scratch_schema,
+        bootstrap_servers=infrastructure.kafka_bootstrap,
+        service="test",
+        idle_poll_s=0.05,
+    )
+    await ensure_topics(infrastructure.kafka_bootstrap, [RELAY_TOPIC], partitions=4)
+    async with TopicTail(infrastructure.kafka_bootstrap, RELAY_TOPIC) as tail:
+        await relay.start()
+        try:
+            seen = await tail.collect(lambda r: r.key in keys, count=120, timeout=60)
+        finally:
+            await relay.stop()
+
+    partitioner = DefaultPartitioner()
+    for key in keys:
+        mine = [r for r in seen if r.key == key]
+        assert {r.partition for r in mine} == {partitioner(key, [0, 1, 2, 3], [0, 1, 2, 3])}
+        sent = [int(m.value.split(b":")[0]) for m in messages if m.key == key]
+        assert [int(r.value.split(b":")[0]) for r in mine] == sent
+        assert [r.offset for r in mine] == sorted(r.offset for r in mine)
+    assert await db.fetchval(f"SELECT count(*) FROM {scratch_schema}.outbox") == 0
+
+
 async def test_a_relay_that_fails_unexpectedly_keeps_the_rows_and_recovers_on_its_own(
     db: asyncpg.Pool, scratch_schema: str, infrastructure: Endpoints
 ) -> None:
@@ -83,12 +121,12 @@ async def test_a_relay_that_fails_unexpectedly_keeps_the_rows_and_recovers_on_it
     class RefusingAtFirst(AIOKafkaProducer):
         """The real producer, refusing the first sends with an error no retry rule foresees."""
 
-        async def send(self, *args: Any, **kwargs: Any) -> Any:
+        async def send_batch(self, *args: Any, **kwargs: Any) -> Any:
             nonlocal refusals
             if refusals > 0:
                 refusals -= 1
                 raise RecordTooLargeError("refused by the test")
-            return await super().send(*args, **kwargs)
+            return await super().send_batch(*args, **kwargs)
 
     async with db.acquire() as conn, conn.transaction():
         await enqueue(
