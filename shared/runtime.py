@@ -126,10 +126,12 @@ def build_app(
 
     async def on_startup() -> None:
         await _start_infrastructure(runtime)
-
-    async def after_startup() -> None:
+        # Before the subscribers: their group joins can take seconds while the first of them
+        # already consumes, and what it commits must not wait for the rest to join.
         if runtime.relay is not None:
             await runtime.relay.start()
+
+    async def after_startup() -> None:
         monitor.start()
         for work in definition.background:
             runtime.tasks.append(asyncio.create_task(_background(work, runtime)))
