@@ -87,15 +87,13 @@ BatchHandler = Callable[[Connection, Sequence[Incoming]], Awaitable[Sequence[Rej
 def to_incoming(record: ConsumerRecord[Any, Any]) -> Incoming | Rejection:
     """Parse one Kafka record into an event, or say why it is rejected."""
     value: bytes = record.value or b""
-    headers = tuple((k, v or b"") for k, v in (record.headers or ()))
-    base = Incoming(record.topic, record.partition, record.offset, record.key, value, headers, None)
+    headers = tuple((k, v or b"") for k, v in record.headers) if record.headers else ()
+    topic, partition, offset, key = record.topic, record.partition, record.offset, record.key
     try:
-        event = parse_event(record.topic, value)
+        event = parse_event(topic, value)
     except RejectedMessage as error:
-        return Rejection(base, error)
-    return Incoming(
-        record.topic, record.partition, record.offset, record.key, value, headers, event
-    )
+        return Rejection(Incoming(topic, partition, offset, key, value, headers, None), error)
+    return Incoming(topic, partition, offset, key, value, headers, event)
 
 
 def dead_letter(rejection: Rejection, *, service: str, now: datetime) -> OutboxMessage:

@@ -13,7 +13,7 @@ from typing import Final
 from services.earn.adapters.ledger import SCHEMA, NewEntry, WrittenEntry, append_entries
 from shared import metrics
 from shared.db import Connection
-from shared.events import TOPICS, encode_event, make_event
+from shared.events import encode_event, event_model
 from shared.outbox import OutboxMessage, enqueue
 
 SOURCE: Final = "loyalty/earn"
@@ -54,29 +54,33 @@ def _count(written: Sequence[WrittenEntry]) -> None:
 
 
 def entry_message(written: WrittenEntry) -> OutboxMessage:
+    """The loyalty.points event of a written entry, validated against its contract.
+
+    The envelope and its data are validated in one pass from plain values: the same checks as
+    building the data model and then the event, at a fraction of the cost per entry.
+    """
     entry = written.entry
     type_ = EVENT_TYPES[entry.kind]
-    data = TOPICS[TOPIC][type_].model_validate(
+    event = event_model(type_).model_validate(
         {
-            "entry_id": entry.entry_id,
-            "customer_id": entry.customer_id,
-            "delta": entry.delta,
-            "balance_after": written.balance_after,
-            "reason": entry.reason,
-            "order_id": entry.order_id,
-            "source_event_id": entry.source_event_id,
-            "balance_kind": entry.balance_kind,
-            "currency": entry.currency,
-            "expires_at": entry.expires_at,
+            "id": entry.entry_id,
+            "source": SOURCE,
+            "type": type_,
+            "time": entry.occurred_at,
+            "subject": entry.customer_id,
+            "data": {
+                "entry_id": entry.entry_id,
+                "customer_id": entry.customer_id,
+                "delta": entry.delta,
+                "balance_after": written.balance_after,
+                "reason": entry.reason,
+                "order_id": entry.order_id,
+                "source_event_id": entry.source_event_id,
+                "balance_kind": entry.balance_kind,
+                "currency": entry.currency,
+                "expires_at": entry.expires_at,
+            },
         }
-    )
-    event = make_event(
-        type_,
-        source=SOURCE,
-        subject=entry.customer_id,
-        id=entry.entry_id,
-        time=entry.occurred_at,
-        data=data,
     )
     return OutboxMessage(
         TOPIC, entry.customer_id.encode(), encode_event(event), cause=entry.source_event_id
