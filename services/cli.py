@@ -87,6 +87,11 @@ def _run(args: argparse.Namespace) -> int:
     # of the collector's full passes, which would otherwise stall consumption for ~80 ms each.
     gc.collect()
     gc.freeze()
+    # A batch of 500 events allocates some 30,000 objects that live until it commits: with the
+    # default threshold (700) the young generations are collected dozens of times per batch and
+    # the survivors promoted, for nothing. bench.earn measured 69 µs of CPU per event with this
+    # threshold against 78-85 µs without.
+    gc.set_threshold(20_000, 20, 20)
     config = uvicorn.Config(
         app,
         host=settings.http_host,
