@@ -58,9 +58,13 @@ async def drain(
     """Start earn on the preloaded topic; time until every entry is committed and relayed."""
     env = service_env(kafka, database, f"bench-drain{replicas}-{time.time_ns()}", batch)
     services = await launch_replicas("earn", env, replicas)
+    # CPU per event is steadier than the rate on a machine whose cores the broker and the
+    # database share: it says what the service costs whatever else runs.
+    cpu_ready = sum(s.cpu_seconds() for s in services)
     conn = await asyncpg.connect(database)
     try:
         done_at = await _wait_drained(conn, len(load.records))
+        cpu = sum(s.cpu_seconds() for s in services) - cpu_ready
         first = await conn.fetchval("SELECT extract(epoch FROM min(recorded_at)) FROM earn.ledger")
         rss = [round(s.peak_rss_mb(), 1) for s in services]
         correct = await report.verify(conn, load.expected_points)
@@ -72,6 +76,7 @@ async def drain(
     return {
         "eps": round(len(load.records) / seconds),
         "seconds": round(seconds, 2),
+        "cpu_us_per_event": round(cpu * 1e6 / len(load.records), 1),
         "peak_rss_mb": rss,
         **correct,
     }

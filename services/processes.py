@@ -129,6 +129,14 @@ class ServiceProcess:
                 return int(line.split()[1]) / 1024
         return 0.0
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user and system) the process has used so far, in seconds."""
+        if self.process is None:
+            return 0.0
+        # /proc/<pid>/stat: the fields after the command name; utime and stime are 14th and 15th.
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def _log_tail(self) -> str:
         if self.log_path is None or not self.log_path.exists():
             return ""
