@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import sys
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import partial
@@ -34,7 +34,7 @@ from services.tiering.domain.state import Floor, TierChange, TierState
 from services.tiering.evaluation import run_evaluation
 from services.tiering.handlers import apply_activity
 from shared.clock import Clock
-from shared.consumer import BatchConsumer, BatchHandler
+from shared.consumer import BatchConsumer, BatchHandler, Incoming, Rejection
 from shared.db import Connection, apply_migrations
 from shared.errors import LoyaltyError
 from shared.runtime import MESSAGING_MIGRATIONS
@@ -78,7 +78,7 @@ async def backfill(
                 pool,
                 bootstrap_servers,
                 basis_topic(programme),
-                handler=partial(apply_activity, programme=programme, schema=SHADOW, clock=clock),
+                handler=partial(_replayed, programme=programme, clock=clock),
                 clock=clock,
                 customers=customers,
                 batch_size=batch_size,
@@ -116,6 +116,32 @@ async def _prepare_shadow(pool: asyncpg.Pool, customers: Collection[str] | None)
                 WHERE $1::text[] IS NULL OR customer_id = ANY($1::text[])""",
             None if customers is None else list(customers),
         )
+        # The events the replay applied, per customer: a merged customer's go to the live
+        # inbox with its state, so that the live consumers skip them if they get there later.
+        await conn.execute(
+            f"""CREATE TABLE {SHADOW}.applied (
+                    event_id    text PRIMARY KEY,
+                    topic       text NOT NULL,
+                    customer_id text NOT NULL)"""
+        )
+        await conn.execute(f"CREATE INDEX ON {SHADOW}.applied (customer_id)")
+
+
+async def _replayed(
+    conn: Connection, events: Sequence[Incoming], *, programme: Programme, clock: Clock
+) -> list[Rejection]:
+    """The live handler, into the shadow schema; notes which events it applied for whom."""
+    refused = await apply_activity(conn, events, programme=programme, schema=SHADOW, clock=clock)
+    kept = {r.incoming.inbox_key for r in refused}
+    applied = [e for e in events if e.event is not None and e.inbox_key not in kept]
+    await conn.execute(
+        f"""INSERT INTO {SHADOW}.applied (event_id, topic, customer_id)
+            SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) ON CONFLICT DO NOTHING""",
+        [e.inbox_key for e in applied],
+        [e.topic for e in applied],
+        [e.event.subject for e in applied if e.event is not None],
+    )
+    return refused
 
 
 async def _replay(
@@ -194,6 +220,14 @@ async def _merge_chunk(
     live = await lock_customers(conn, SCHEMA, ids, programme.entry.code)
     ready = [s for s in shadow if not _moved_on(live[s.state.customer_id], s)]
     ready_ids = [s.state.customer_id for s in ready]
+    # In the transaction that hands the state over: a live consumer that reaches one of these
+    # events now waits for it and then finds it applied.
+    await conn.execute(
+        f"""INSERT INTO {SCHEMA}.inbox (event_id, topic)
+            SELECT event_id, topic FROM {SHADOW}.applied WHERE customer_id = ANY($1::text[])
+            ON CONFLICT DO NOTHING""",
+        ready_ids,
+    )
     for table in ("contributions", "parked_movements"):
         await conn.execute(
             f"DELETE FROM {SCHEMA}.{table} WHERE customer_id = ANY($1::text[])", ready_ids
@@ -245,7 +279,11 @@ def _take_over(
 
 
 def _moved_on(live: StoredCustomer, recomputed: StoredCustomer) -> bool:
-    """The live consumers applied records of this customer that the replay did not reach."""
+    """The live consumers applied records of this customer that the replay did not reach.
+
+    Positions only decide whether a customer is merged: a stale one (from before a topic was
+    created again) leaves the customer as it is, counted as skipped, and loses nothing.
+    """
     here, there = live.position, recomputed.position
     if (
         here is None

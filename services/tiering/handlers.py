@@ -105,8 +105,8 @@ async def apply_activity(
 ) -> list[Rejection]:
     """Orders (or points) move the qualifying totals; crossing a threshold upgrades at once.
 
-    Records at or before a customer's stored position were applied already (by a backfill,
-    say) and are skipped. An event's time counts, but never later than now.
+    An event's time counts, but never later than now. Events a backfill applied are in the
+    inbox already and never reach this handler.
     """
     items = [(i, m) for i in events if (m := movement_of(i, programme)) is not None]
     if not items:
@@ -115,13 +115,12 @@ async def apply_activity(
     stored = await lock_customers(
         conn, schema, {m.customer_id for _, m in items}, programme.entry.code
     )
-    fresh = [(i, m) for i, m in items if not _covered(stored[m.customer_id].position, i)]
-    keys = {(m.customer_id, m.key) for _, m in fresh}
+    keys = {(m.customer_id, m.key) for _, m in items}
     book = ContributionBook.of(
         await load_contributions(conn, schema, keys), await load_parked(conn, schema, keys)
     )
     first_at: dict[str, datetime] = {}
-    for _, m in fresh:
+    for _, m in items:
         at = min(m.at, now)
         first_at[m.customer_id] = min(at, first_at.get(m.customer_id, at))
     starts = {
@@ -130,7 +129,7 @@ async def apply_activity(
     batch = _Batch.of(stored, await load_context(conn, schema, programme, starts))
     rejections = [
         rejection
-        for incoming, movement in fresh
+        for incoming, movement in items
         if (rejection := _apply_one(programme, batch, book, (incoming, movement), now=now))
         is not None
     ]
@@ -177,11 +176,6 @@ def _apply_one(
     )
     batch.outcomes[customer_id] = outcome.extend(step)
     return None
-
-
-def _covered(position: Position | None, incoming: Incoming) -> bool:
-    where = (incoming.topic, incoming.partition, incoming.offset)
-    return position is not None and position.covers(*where)
 
 
 async def apply_memberships(

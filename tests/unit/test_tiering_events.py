@@ -11,7 +11,6 @@ from pydantic import ValidationError
 from support import consumer_record, encoded, order_paid
 from tiering_builders import programme
 
-from services.tiering.adapters.customers import Position
 from services.tiering.adapters.publishing import change_id, tier_at_risk, tier_changed
 from services.tiering.domain.contributions import MovementKind
 from services.tiering.domain.state import AtRisk, TierChange
@@ -195,13 +194,3 @@ def test_multiplier_below_one_is_refused_by_the_contract() -> None:
             effective_at=AT,
             multiplier=Decimal("0.5"),
         )
-
-
-def test_a_record_is_covered_only_by_a_position_at_or_after_it_in_its_own_partition() -> None:
-    position = Position("shop.orders", 2, 41)
-
-    assert position.covers("shop.orders", 2, 41)
-    assert position.covers("shop.orders", 2, 7)
-    assert not position.covers("shop.orders", 2, 42)
-    assert not position.covers("shop.orders", 1, 7)
-    assert not position.covers("loyalty.points", 2, 7)

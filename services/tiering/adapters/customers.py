@@ -24,10 +24,6 @@ class Position:
     partition: int
     offset: int
 
-    def covers(self, topic: str, partition: int, offset: int) -> bool:
-        """Whether the record at (topic, partition, offset) is at or before this position."""
-        return (topic, partition) == (self.topic, self.partition) and offset <= self.offset
-
 
 @dataclass(frozen=True, slots=True)
 class StoredCustomer:
