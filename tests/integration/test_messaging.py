@@ -39,6 +39,20 @@ async def scratch_schema(db: asyncpg.Pool) -> AsyncIterator[str]:
         await db.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
+def relay_for(
+    db: asyncpg.Pool, schema: str, infrastructure: Endpoints, **options: Any
+) -> OutboxRelay:
+    """A relay of the scratch schema's outbox to the tests' broker, polling every 50 ms."""
+    return OutboxRelay(
+        pool=db,
+        schema=schema,
+        bootstrap_servers=infrastructure.kafka_bootstrap,
+        service="test",
+        idle_poll_s=0.05,
+        **options,
+    )
+
+
 async def test_two_relays_publish_every_outbox_row_exactly_once(
     db: asyncpg.Pool, scratch_schema: str, infrastructure: Endpoints
 ) -> None:
@@ -49,17 +63,7 @@ async def test_two_relays_publish_every_outbox_row_exactly_once(
             scratch_schema,
             [OutboxMessage(RELAY_TOPIC, marker, str(i).encode()) for i in range(2000)],
         )
-    relays = [
-        OutboxRelay(
-            pool=db,
-            schema=scratch_schema,
-            bootstrap_servers=infrastructure.kafka_bootstrap,
-            service="test",
-            batch_size=100,
-            idle_poll_s=0.05,
-        )
-        for _ in range(2)
-    ]
+    relays = [relay_for(db, scratch_schema, infrastructure, batch_size=100) for _ in range(2)]
     await ensure_topics(infrastructure.kafka_bootstrap, [RELAY_TOPIC], partitions=4)
     async with TopicTail(infrastructure.kafka_bootstrap, RELAY_TOPIC) as tail:
         for relay in relays:
@@ -87,13 +91,7 @@ async def test_the_relay_keeps_each_keys_records_in_order_on_the_keys_partition(
     ]
     async with db.acquire() as conn, conn.transaction():
         await enqueue(conn, scratch_schema, messages)
-    relay = OutboxRelay(
-        pool=db,
-        schema=scratch_schema,
-        bootstrap_servers=infrastructure.kafka_bootstrap,
-        service="test",
-        idle_poll_s=0.05,
-    )
+    relay = relay_for(db, scratch_schema, infrastructure)
     await ensure_topics(infrastructure.kafka_bootstrap, [RELAY_TOPIC], partitions=4)
     async with TopicTail(infrastructure.kafka_bootstrap, RELAY_TOPIC) as tail:
         await relay.start()
@@ -132,12 +130,10 @@ async def test_a_relay_that_fails_unexpectedly_keeps_the_rows_and_recovers_on_it
         await enqueue(
             conn, scratch_schema, [OutboxMessage(RELAY_TOPIC, marker, b"%d" % i) for i in range(5)]
         )
-    relay = OutboxRelay(
-        pool=db,
-        schema=scratch_schema,
-        bootstrap_servers=infrastructure.kafka_bootstrap,
-        service="test",
-        idle_poll_s=0.05,
+    relay = relay_for(
+        db,
+        scratch_schema,
+        infrastructure,
         producer_factory=lambda: RefusingAtFirst(bootstrap_servers=infrastructure.kafka_bootstrap),
     )
     await ensure_topics(infrastructure.kafka_bootstrap, [RELAY_TOPIC], partitions=4)
