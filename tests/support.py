@@ -130,6 +130,17 @@ def membership_purchased(
     )
 
 
+def membership_cancelled(purchase: CloudEvent[Any], *, at: datetime) -> CloudEvent[Any]:
+    """The cancellation of the membership `purchase` announced, at `at`."""
+    bought = purchase.data
+    data = TOPICS["loyalty.memberships"]["membership.cancelled"].model_validate(
+        {**bought.model_dump(), "cancelled_at": at}
+    )
+    return make_event(
+        "membership.cancelled", source="tests/shop", subject=bought.customer_id, data=data, time=at
+    )
+
+
 def encoded(event: CloudEvent[Any]) -> bytes:
     return encode_event(event)
 

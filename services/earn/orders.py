@@ -32,6 +32,7 @@ from shared.db import Connection
 from shared.errors import RejectedMessage
 from shared.events import (
     CloudEvent,
+    MembershipCancelled,
     MembershipPurchased,
     OrderPaid,
     encode_event,
@@ -221,6 +222,33 @@ async def _memberships(
     return messages
 
 
+async def _memberships_cancelled(
+    conn: Connection, event: CloudEvent[Any], order: OrderRow
+) -> list[OutboxMessage]:
+    """The order that paid for memberships is cancelled or refunded in full: they end now."""
+    messages = []
+    for m in await store.memberships_of(conn, order.order_id):
+        cancelled = make_event(
+            "membership.cancelled",
+            source=SOURCE,
+            subject=m.customer_id,
+            id=f"membership-cancelled:{order.order_id}:{m.sku}",
+            time=event.time,
+            data=MembershipCancelled(
+                customer_id=m.customer_id,
+                tier=m.tier,
+                starts_at=m.starts_at,
+                ends_at=m.ends_at,
+                order_id=order.order_id,
+                cancelled_at=event.time,
+            ),
+        )
+        messages.append(
+            OutboxMessage("loyalty.memberships", m.customer_id.encode(), encode_event(cancelled))
+        )
+    return messages
+
+
 async def apply_change(
     conn: Connection, event: CloudEvent[Any], programme: Programme, now: datetime
 ) -> RejectedMessage | None:
@@ -274,6 +302,9 @@ async def _take_back(
         "credit_reversed": credit,
     }
     cancelled = event.type == "order.cancelled"
+    taken_back_before = order.status == "cancelled" or order.refunded >= order.paid_total
+    if full and not taken_back_before:
+        await enqueue(conn, SCHEMA, await _memberships_cancelled(conn, event, order))
     if cancelled and order.punches:
         for card in order.punches:
             await store.punch(conn, card, order.customer_id, -1)

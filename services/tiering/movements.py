@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -72,12 +72,16 @@ def movement_of(incoming: Incoming, programme: Programme) -> Movement | None:
     )
 
 
+_INSTANT = timedelta(microseconds=1)
+
+
 def membership_floor(
     incoming: Incoming, programme: Programme
 ) -> tuple[str, Floor, datetime] | RejectedMessage | None:
-    """membership.purchased as a floor for its paid period, applied as of the event's time."""
+    """membership.purchased as a floor for its paid period, applied as of the event's time;
+    membership.cancelled as the same floor ending at the cancellation."""
     event = incoming.event
-    if event is None or event.type != "membership.purchased":
+    if event is None or event.type not in ("membership.purchased", "membership.cancelled"):
         return None
     data = event.data
     if not programme.knows(data.tier):
@@ -85,12 +89,17 @@ def membership_floor(
         return RejectedMessage(
             f"tier {data.tier!r} is not in the programme ({known})", error_class="UnknownTier"
         )
+    ends_at, reason = data.ends_at, f"paid membership, order {data.order_id}"
+    if event.type == "membership.cancelled":
+        # A floor must end after it starts: cancelled before its start, it lasts an instant.
+        ends_at = max(min(data.ends_at, data.cancelled_at), data.starts_at + _INSTANT)
+        reason = f"paid membership, order {data.order_id}, cancelled"
     floor = Floor(
         kind=FloorKind.MEMBERSHIP,
         ref=data.order_id,
         tier=data.tier,
         starts_at=data.starts_at,
-        ends_at=data.ends_at,
-        reason=f"paid membership, order {data.order_id}",
+        ends_at=ends_at,
+        reason=reason,
     )
     return data.customer_id, floor, event.time

@@ -43,6 +43,7 @@ from shared.events.money import (
 from shared.events.outputs import (
     Basis,
     Channel,
+    MembershipCancelled,
     MembershipPurchased,
     Multiplier,
     NotificationFailed,
@@ -75,6 +76,7 @@ __all__ = [
     "CustomerUpdated",
     "DataT",
     "LineItem",
+    "MembershipCancelled",
     "MembershipPurchased",
     "Money",
     "Multiplier",

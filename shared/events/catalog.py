@@ -64,7 +64,10 @@ TOPICS: Final = _frozen(
             "tier.changed": outputs.TierChanged,
             "tier.at_risk": outputs.TierAtRisk,
         },
-        "loyalty.memberships": {"membership.purchased": outputs.MembershipPurchased},
+        "loyalty.memberships": {
+            "membership.purchased": outputs.MembershipPurchased,
+            "membership.cancelled": outputs.MembershipCancelled,
+        },
         "loyalty.notifications": {
             "notification.sent": outputs.NotificationSent,
             "notification.failed": outputs.NotificationFailed,

@@ -22,6 +22,7 @@ from shared.events.money import Currency, NonNegativeDecimal, check_minor_units
 __all__ = [
     "Basis",
     "Channel",
+    "MembershipCancelled",
     "MembershipPurchased",
     "Multiplier",
     "NotificationFailed",
@@ -221,6 +222,26 @@ class MembershipPurchased(Contract):
     starts_at: Timestamp
     ends_at: Timestamp
     order_id: Identifier = Field(description="The order that paid for the membership.")
+
+    @model_validator(mode="after")
+    def _ends_after_start(self) -> Self:
+        if self.ends_at <= self.starts_at:
+            msg = "ends_at must be later than starts_at"
+            raise ValueError(msg)
+        return self
+
+
+class MembershipCancelled(Contract):
+    """The order that paid for a membership was cancelled or refunded in full: the membership
+    ends at `cancelled_at`. `starts_at` and `ends_at` repeat the purchase, so that a consumer
+    can end it without having kept it."""
+
+    customer_id: CustomerId
+    tier: TierName
+    starts_at: Timestamp
+    ends_at: Timestamp
+    order_id: Identifier = Field(description="The order that paid for the membership.")
+    cancelled_at: Timestamp
 
     @model_validator(mode="after")
     def _ends_after_start(self) -> Self:

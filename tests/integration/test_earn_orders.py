@@ -333,6 +333,32 @@ async def test_a_membership_purchase_is_announced_once_for_tiering(
     assert later == []
 
 
+async def test_cancelling_a_membership_order_announces_the_cancellation_once(
+    earn: Earn, infrastructure: Endpoints
+) -> None:
+    customer = unique("c")
+    order = paid(customer, ("plus-year", "membership", "99"))
+    order_id = order.data.order_id
+    cancelled = order_cancelled(customer, order_id)
+    refunded = order_refunded(customer, order_id, amount="99")
+
+    async with TopicTail(infrastructure.kafka_bootstrap, "loyalty.memberships") as memberships:
+        await earn.publish(order)
+        await memberships.collect(lambda r: r.key == customer.encode(), count=1)
+        await earn.publish(cancelled, refunded)  # taken back in full twice: one cancellation
+        [announced] = await memberships.collect(lambda r: r.key == customer.encode(), count=1)
+        later = await memberships.settle(lambda r: r.key == customer.encode(), seconds=1.5)
+
+    body = json.loads(announced.value)
+    assert body["type"] == "membership.cancelled"
+    assert body["id"] == f"membership-cancelled:{order_id}:plus-year"
+    assert body["data"]["tier"] == "gold"
+    assert body["data"]["order_id"] == order_id
+    assert body["data"]["cancelled_at"] == body["time"]
+    assert datetime.fromisoformat(body["time"]) == cancelled.time
+    assert later == []
+
+
 async def test_a_waiting_refund_refused_once_its_order_is_known_goes_to_the_dead_letter_topic(
     earn: Earn, infrastructure: Endpoints
 ) -> None:

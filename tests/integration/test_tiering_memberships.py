@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 from aiokafka import AIOKafkaProducer
 from conftest import TieringService
-from support import TopicTail, membership_purchased, unique
+from support import TopicTail, membership_cancelled, membership_purchased, unique
 from tiering_tools import body, loyalty, publish
 
 from shared.infrastructure import Endpoints
@@ -41,6 +41,35 @@ async def test_membership_grants_its_tier_until_the_paid_period_ends(
         "SELECT kind, tier FROM tiering.floors WHERE customer_id = $1", customer
     )
     assert [(f["kind"], f["tier"]) for f in floors] == [("membership", "gold")]
+
+
+async def test_a_cancelled_membership_ends_its_tier_at_the_cancellation(
+    tiering: TieringService, producer: AIOKafkaProducer, infrastructure: Endpoints
+) -> None:
+    customer = unique("c")
+    mine = lambda record: record.key == customer.encode()  # noqa: E731
+    starts_at = datetime.now(UTC) - timedelta(minutes=5)
+    purchase = membership_purchased(
+        customer, "gold", starts_at=starts_at, ends_at=starts_at + timedelta(days=365)
+    )
+
+    async with TopicTail(infrastructure.kafka_bootstrap, "loyalty.tiers") as tiers:
+        await publish(producer, purchase)
+        [granted] = await tiers.collect(mine, count=1)
+        cancelled_at = datetime.now(UTC)  # the order is cancelled after it was paid
+        await publish(producer, membership_cancelled(purchase, at=cancelled_at))
+        [ended] = await tiers.collect(mine, count=1)
+        later = await tiers.settle(mine, seconds=1.5)
+
+    up, down = body(granted)["data"], body(ended)["data"]
+    assert (up["to_tier"], up["reason"]) == ("gold", "membership")
+    assert (down["from_tier"], down["to_tier"], down["reason"]) == (
+        "gold",
+        "member",
+        "membership_ended",
+    )
+    assert datetime.fromisoformat(down["effective_at"]) == cancelled_at
+    assert later == []
 
 
 async def test_membership_of_a_tier_the_programme_lacks_goes_to_the_dead_letter_topic(

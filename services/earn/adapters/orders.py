@@ -299,3 +299,22 @@ async def record_membership(
         ends_at,
     )
     return value is not None
+
+
+@dataclass(frozen=True, slots=True)
+class MembershipRow:
+    sku: str
+    customer_id: str
+    tier: str
+    starts_at: datetime
+    ends_at: datetime
+
+
+async def memberships_of(conn: Connection, order_id: str) -> list[MembershipRow]:
+    """The memberships an order paid for, by sku."""
+    rows = await conn.fetch(
+        f"""SELECT sku, customer_id, tier, starts_at, ends_at FROM {SCHEMA}.memberships
+            WHERE order_id = $1 ORDER BY sku""",
+        order_id,
+    )
+    return [MembershipRow(**dict(r)) for r in rows]
