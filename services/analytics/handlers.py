@@ -22,6 +22,7 @@ from shared.db import Connection
 from shared.events import (
     CloudEvent,
     CustomerSignedUp,
+    MembershipCancelled,
     MembershipPurchased,
     NotificationSuppressed,
     OrderCancelled,
@@ -136,16 +137,23 @@ async def record_tiers(
 async def record_memberships(
     conn: Connection, batch: Sequence[Incoming], *, schema: str
 ) -> Sequence[Rejection]:
-    """membership.purchased: a paid membership makes its buyer a member from its start."""
+    """membership.purchased: a paid membership makes its buyer a member from its start;
+    membership.cancelled ends it early."""
     rows: list[tuple[str, str, str, datetime, datetime]] = []
+    ended: list[tuple[str, str, datetime, datetime, datetime]] = []
     joined: dict[str, datetime] = {}
     for event in _events(batch):
-        if isinstance(event.data, MembershipPurchased):
-            data = event.data
+        data = event.data
+        if isinstance(data, MembershipPurchased):
             rows.append((event.id, data.customer_id, data.tier, data.starts_at, data.ends_at))
             merge_joined(joined, data.customer_id, data.starts_at)
+        elif isinstance(data, MembershipCancelled):
+            ended.append(
+                (data.customer_id, data.tier, data.starts_at, data.ends_at, data.cancelled_at)
+            )
     await facts.save_members(conn, schema, joined)
     await facts.save_memberships(conn, schema, rows)
+    await facts.end_memberships(conn, schema, ended)  # after: a batch may hold both
     return []
 
 
