@@ -200,23 +200,16 @@ async def _memberships(
             ends_at=ends_at,
         ):
             continue
-        announced = make_event(
-            "membership.purchased",
-            source=SOURCE,
-            subject=order.customer_id,
-            id=f"membership:{order.order_id}:{sku}",
-            time=event.time,
-            data=MembershipPurchased(
-                customer_id=order.customer_id,
-                tier=tier,
-                starts_at=event.time,
-                ends_at=ends_at,
-                order_id=order.order_id,
-            ),
+        purchased = MembershipPurchased(
+            customer_id=order.customer_id,
+            tier=tier,
+            starts_at=event.time,
+            ends_at=ends_at,
+            order_id=order.order_id,
         )
         messages.append(
-            OutboxMessage(
-                "loyalty.memberships", order.customer_id.encode(), encode_event(announced)
+            _membership_message(
+                "membership.purchased", f"membership:{order.order_id}:{sku}", event.time, purchased
             )
         )
     return messages
@@ -228,25 +221,33 @@ async def _memberships_cancelled(
     """The order that paid for memberships is cancelled or refunded in full: they end now."""
     messages = []
     for m in await store.memberships_of(conn, order.order_id):
-        cancelled = make_event(
-            "membership.cancelled",
-            source=SOURCE,
-            subject=m.customer_id,
-            id=f"membership-cancelled:{order.order_id}:{m.sku}",
-            time=event.time,
-            data=MembershipCancelled(
-                customer_id=m.customer_id,
-                tier=m.tier,
-                starts_at=m.starts_at,
-                ends_at=m.ends_at,
-                order_id=order.order_id,
-                cancelled_at=event.time,
-            ),
+        cancelled = MembershipCancelled(
+            customer_id=m.customer_id,
+            tier=m.tier,
+            starts_at=m.starts_at,
+            ends_at=m.ends_at,
+            order_id=order.order_id,
+            cancelled_at=event.time,
         )
         messages.append(
-            OutboxMessage("loyalty.memberships", m.customer_id.encode(), encode_event(cancelled))
+            _membership_message(
+                "membership.cancelled",
+                f"membership-cancelled:{order.order_id}:{m.sku}",
+                event.time,
+                cancelled,
+            )
         )
     return messages
+
+
+def _membership_message(
+    type_: str, event_id: str, at: datetime, data: MembershipPurchased | MembershipCancelled
+) -> OutboxMessage:
+    """The loyalty.memberships record of a membership bought or cancelled."""
+    event = make_event(
+        type_, source=SOURCE, subject=data.customer_id, id=event_id, time=at, data=data
+    )
+    return OutboxMessage("loyalty.memberships", data.customer_id.encode(), encode_event(event))
 
 
 async def apply_change(

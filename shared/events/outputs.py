@@ -214,8 +214,8 @@ class TierAtRisk(Contract):
 # loyalty.memberships
 
 
-class MembershipPurchased(Contract):
-    """A customer paid for a membership: it grants `tier` from `starts_at` until `ends_at`."""
+class _Membership(Contract):
+    """A paid membership: `tier` from `starts_at` until `ends_at`, paid by an order."""
 
     customer_id: CustomerId
     tier: TierName
@@ -231,24 +231,16 @@ class MembershipPurchased(Contract):
         return self
 
 
-class MembershipCancelled(Contract):
+class MembershipPurchased(_Membership):
+    """A customer paid for a membership: it grants `tier` from `starts_at` until `ends_at`."""
+
+
+class MembershipCancelled(_Membership):
     """The order that paid for a membership was cancelled or refunded in full: the membership
     ends at `cancelled_at`. `starts_at` and `ends_at` repeat the purchase, so that a consumer
     can end it without having kept it."""
 
-    customer_id: CustomerId
-    tier: TierName
-    starts_at: Timestamp
-    ends_at: Timestamp
-    order_id: Identifier = Field(description="The order that paid for the membership.")
     cancelled_at: Timestamp
-
-    @model_validator(mode="after")
-    def _ends_after_start(self) -> Self:
-        if self.ends_at <= self.starts_at:
-            msg = "ends_at must be later than starts_at"
-            raise ValueError(msg)
-        return self
 
 
 # loyalty.notifications
