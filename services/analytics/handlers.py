@@ -140,7 +140,7 @@ async def record_memberships(
     """membership.purchased: a paid membership makes its buyer a member from its start;
     membership.cancelled ends it early."""
     rows: list[tuple[str, str, str, datetime, datetime]] = []
-    ended: list[tuple[str, str, datetime, datetime, datetime]] = []
+    ended: list[tuple[str, str, datetime, datetime]] = []
     joined: dict[str, datetime] = {}
     for event in _events(batch):
         data = event.data
@@ -148,9 +148,7 @@ async def record_memberships(
             rows.append((event.id, data.customer_id, data.tier, data.starts_at, data.ends_at))
             merge_joined(joined, data.customer_id, data.starts_at)
         elif isinstance(data, MembershipCancelled):
-            ended.append(
-                (data.customer_id, data.tier, data.starts_at, data.ends_at, data.cancelled_at)
-            )
+            ended.append((data.customer_id, data.tier, data.starts_at, data.cancelled_at))
     await facts.save_members(conn, schema, joined)
     await facts.save_memberships(conn, schema, rows)
     await facts.end_memberships(conn, schema, ended)  # after: a batch may hold both

@@ -119,21 +119,20 @@ async def save_memberships(
 
 
 async def end_memberships(
-    conn: Connection, schema: str, rows: Sequence[tuple[str, str, datetime, datetime, datetime]]
+    conn: Connection, schema: str, rows: Sequence[tuple[str, str, datetime, datetime]]
 ) -> None:
-    """(customer, tier, starts, ends, cancelled) rows: the purchase with those values ends at
-    the cancellation (never before it starts, never after it ended)."""
+    """(customer, tier, starts, cancelled) rows: the purchase of that tier starting then ends
+    at the cancellation (never before it starts, never later than it would have)."""
     if not rows:
         return
     await conn.execute(
         f"""UPDATE {schema}.memberships m
             SET ends_at = least(m.ends_at, greatest(c.cancelled_at, m.starts_at))
-            FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[],
-                        $5::timestamptz[]) AS c(customer_id, tier, starts_at, ends_at,
-                                               cancelled_at)
+            FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[])
+                 AS c(customer_id, tier, starts_at, cancelled_at)
             WHERE m.customer_id = c.customer_id AND m.tier = c.tier
-              AND m.starts_at = c.starts_at AND m.ends_at >= least(c.ends_at, c.cancelled_at)""",
-        *_columns(rows, 5),
+              AND m.starts_at = c.starts_at""",
+        *_columns(rows, 4),
     )
 
 
