@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import subprocess
@@ -43,6 +44,19 @@ def fresh_broker() -> str:
     return f"127.0.0.1:{KAFKA_PORT}"
 
 
+async def _drop(conn: asyncpg.Connection, name: str) -> None:
+    """Drop the database, waiting out an autovacuum worker on it: a role that is not a
+    superuser may not terminate one, and it finishes within seconds."""
+    for _ in range(60):
+        try:
+            await conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        except asyncpg.InsufficientPrivilegeError:
+            await asyncio.sleep(1)
+        else:
+            return
+    await conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
 def stop_broker() -> None:
     script = REPO / "deploy" / "local" / "kafka.sh"
     subprocess.run(["bash", str(script), "stop"], env=_kafka_env(), check=True)  # noqa: S603, S607
@@ -53,7 +67,7 @@ async def fresh_database(name: str = DATABASE) -> str:
     admin_url = os.environ.get("LOYALTY_DATABASE_URL") or local_database_url(os.environ)
     conn = await asyncpg.connect(admin_url)
     try:
-        await conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        await _drop(conn, name)
         await conn.execute(f"CREATE DATABASE {name}")
     finally:
         await conn.close()

@@ -14,7 +14,8 @@ each message, as a provider does. Against it, for each `--concurrency`:
   first batch until the server has accepted every reminder. Checked: one message per cart, to
   that cart's customer, no Message-ID twice, nothing missing; the process's peak RSS.
 - the limit: a bare aiosmtplib sender in a process of its own, with as many connections, builds
-  and sends as many messages of notify's headers and mean size to the same server.
+  (with notify's own message builder) and sends as many messages of notify's headers and mean
+  size to the same server.
 
 notify runs on its defaults except: one reminder step, one minute after the cart was left (the
 least the setting takes; the carts were left two minutes before the run, so each reminder is
@@ -39,9 +40,6 @@ from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from email.message import EmailMessage
-from email.policy import SMTP as SMTP_POLICY
-from email.utils import format_datetime, formataddr
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -52,7 +50,11 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from bench import infra, loadgen, report
 from bench.service import bench_service, service_env
+from services.notify.adapters import channel
+from services.notify.adapters.email import OutgoingEmail, build_email
+from services.notify.rendering import Rendered
 from services.processes import ServiceProcess
+from shared.clock import SystemClock
 from shared.events import encode_event, make_event
 from shared.events.catalog import TOPICS
 from shared.runtime import consumer_group
@@ -365,20 +367,32 @@ async def _verify(conn: asyncpg.Connection, accepted: list[Accepted], load: Load
 # --- the limit: a bare aiosmtplib sender ----------------------------------------------------
 
 
-def bare_message(n: int, text: str) -> EmailMessage:
-    """A message shaped like notify's: the same headers, `text` as the text and the HTML part."""
-    message = EmailMessage()
-    message["From"] = f"Loyalty <loyalty@{MAIL_DOMAIN}>"
-    message["To"] = formataddr(("Nguyễn Văn An", f"c{n}@bench.example"))
-    message["Subject"] = "Giỏ hàng của bạn vẫn đang chờ"
-    message["Date"] = format_datetime(datetime.now(UTC))
-    message["Message-ID"] = f"<bare-{n}@{MAIL_DOMAIN}>"
-    message["List-Unsubscribe"] = f"<https://{MAIL_DOMAIN}/unsubscribe?token=bare-{n}>"
-    message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    message.set_content(text)
-    message.add_alternative(f"<html><body><p>{text}</p></body></html>", subtype="html")
-    message["Content-Language"] = "vi"
-    return message
+def bare_message(n: int, text: str) -> OutgoingEmail:
+    """A message shaped like notify's, built by notify's own builder: the same headers, `text`
+    as the text and the HTML part. The bare sender pays what notify pays to build a message."""
+    rendered = Rendered(
+        "vi",
+        "Giỏ hàng của bạn vẫn đang chờ",
+        text,
+        f"<html><body><p>{text}</p></body></html>",
+        "",
+        "",
+    )
+    envelope = channel.Envelope(
+        message_id=f"<bare-{n}@{MAIL_DOMAIN}>",
+        customer_id=f"c{n}",
+        trigger="cart.abandoned",
+        category="marketing",
+        rendered=rendered,
+        email=f"c{n}@bench.example",
+        name="Nguyễn Văn An",
+        push_subscription=None,
+        unsubscribe_url=f"https://{MAIL_DOMAIN}/unsubscribe?token=bare-{n}",
+        link=f"https://{MAIL_DOMAIN}/cart",
+    )
+    return build_email(
+        envelope, mail_from=f"Loyalty <loyalty@{MAIL_DOMAIN}>", clock=SystemClock(), mailto=None
+    )
 
 
 def filler(size: int) -> str:
@@ -389,7 +403,7 @@ def filler(size: int) -> str:
         return (line * (chars // len(line) + 1))[: max(chars, 0)]
 
     def wire(chars: int) -> int:
-        return len(bare_message(0, text(chars)).as_bytes(policy=SMTP_POLICY))
+        return len(bare_message(0, text(chars)).content.replace(b"\n", b"\r\n"))
 
     base, probe = wire(0), 1000
     return text(round((size - base) * probe / (wire(probe) - base)))
@@ -409,7 +423,8 @@ async def _bare(port: int, messages: int, concurrency: int, size: int) -> float:
         client = aiosmtplib.SMTP(hostname="127.0.0.1", port=port)
         await client.connect()
         for n in numbers:
-            await client.send_message(bare_message(n, text))
+            message = bare_message(n, text)
+            await client.sendmail(message.sender, [message.recipient], message.content)
         await client.quit()
 
     started = time.perf_counter()

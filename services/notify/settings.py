@@ -115,6 +115,8 @@ class NotifySettings(CommonSettings):
         _name, address = parseaddr(value)
         if "@" not in address or not address.rpartition("@")[2]:
             raise ValueError("mail_from must be an address such as 'Shop <loyalty@shop.example>'")
+        if not address.rpartition("@")[0].isascii():
+            raise ValueError("mail_from's local part must be ASCII (SMTPUTF8 is not supported)")
         return value
 
     @field_validator("vapid_subject")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from email import message_from_bytes, policy
+from email.message import EmailMessage
 
 import aiosmtplib
 import pytest
@@ -36,13 +38,21 @@ def envelope(**changes: object) -> Envelope:
     return Envelope(**{**base, **changes})  # type: ignore[arg-type]
 
 
-def test_email_has_both_parts_a_stable_message_id_and_one_click_unsubscribe() -> None:
+def sent(envelope: Envelope, mail_from: str = "Shop <loyalty@shop.example>") -> EmailMessage:
+    """The message as a mail client reads the bytes sent."""
     clock = FixedClock(datetime(2031, 1, 2, 3, 4, tzinfo=UTC))
-    message = build_email(
-        envelope(), mail_from="Shop <loyalty@shop.example>", clock=clock, mailto="u@shop.example"
-    )
+    email = build_email(envelope, mail_from=mail_from, clock=clock, mailto="u@shop.example")
+    message = message_from_bytes(email.content, policy=policy.default)
+    assert isinstance(message, EmailMessage)
+    return message
+
+
+def test_email_has_both_parts_a_stable_message_id_and_one_click_unsubscribe() -> None:
+    message = sent(envelope())
     assert message["Message-ID"] == "<notify-42@shop.example>"
+    assert message["From"] == "Shop <loyalty@shop.example>"
     assert message["To"] == "An <an@mail.example>"
+    assert message["Subject"] == "Chào An"
     assert message["Content-Language"] == "vi"
     assert message["List-Unsubscribe"] == (
         "<https://notify.example/unsubscribe?token=t>, <mailto:u@shop.example?subject=unsubscribe>"
@@ -51,6 +61,43 @@ def test_email_has_both_parts_a_stable_message_id_and_one_click_unsubscribe() ->
     assert message["Date"] == "Thu, 02 Jan 2031 03:04:00 +0000"
     assert message.get_content_type() == "multipart/alternative"
     assert [p.get_content_type() for p in message.iter_parts()] == ["text/plain", "text/html"]
+    assert message.get_body(("plain",)).get_content() == "Xin chào An"  # type: ignore[union-attr]
+    assert message.get_body(("html",)).get_content() == "<p>Xin chào An</p>"  # type: ignore[union-attr]
+
+
+def test_names_outside_ascii_are_encoded_and_read_back() -> None:
+    message = sent(envelope(name="Nguyễn Văn An"), mail_from="Cửa hàng Trà <shop@tra.example>")
+    assert message["To"] == "Nguyễn Văn An <an@mail.example>"
+    assert message["From"] == "Cửa hàng Trà <shop@tra.example>"
+
+
+def test_a_line_break_in_a_name_or_subject_cannot_add_a_header() -> None:
+    rendered = Rendered("vi", "Chào\r\nBcc: x@evil.example", "t", "<p>t</p>", "t", "b")
+    message = sent(envelope(name="An\r\nBcc: y@evil.example", rendered=rendered))
+    assert message["Bcc"] is None
+    assert message["To"].addresses[0].display_name == "An Bcc: y@evil.example"
+    assert message["Subject"] == "Chào Bcc: x@evil.example"
+
+
+def test_an_internationalised_domain_is_sent_in_its_ascii_form() -> None:
+    clock = FixedClock(datetime(2031, 1, 1, tzinfo=UTC))
+    email = build_email(
+        envelope(email="an@bücher.example"), mail_from="a@b.example", clock=clock, mailto=None
+    )
+    assert email.recipient == "an@xn--bcher-kva.example"
+    assert email.sender == "a@b.example"
+    read = message_from_bytes(email.content, policy=policy.default)
+    assert read["To"] == "An <an@xn--bcher-kva.example>"
+
+
+def test_a_local_part_outside_ascii_is_a_permanent_failure() -> None:
+    with pytest.raises(PermanentDelivery, match="not ASCII"):
+        build_email(
+            envelope(email="ân@mail.example"),
+            mail_from="a@b.example",
+            clock=FixedClock(datetime(2031, 1, 1, tzinfo=UTC)),
+            mailto=None,
+        )
 
 
 def test_an_email_without_an_address_is_a_permanent_failure() -> None:

@@ -145,5 +145,7 @@ def test_settings_refuse_unordered_steps_and_explain_a_missing_secret() -> None:
         NotifySettings(vapid_private_key="short")
     with pytest.raises(ValueError, match="mail_from must be an address"):
         NotifySettings(mail_from="Loyalty")
+    with pytest.raises(ValueError, match="local part must be ASCII"):
+        NotifySettings(mail_from="Trà <trà@shop.example>")
     with pytest.raises(ValueError, match="LOYALTY_UNSUBSCRIBE_SECRET must be set"):
         NotifySettings().require_secrets()

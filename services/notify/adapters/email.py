@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from email.message import EmailMessage
+import uuid
+from dataclasses import dataclass
+from email.header import Header
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
 from email.utils import format_datetime, formataddr, parseaddr
 
 import aiosmtplib
@@ -24,26 +28,70 @@ def message_id_for(scheduled_id: int, mail_from: str) -> str:
     return f"<notify-{scheduled_id}@{domain}>"
 
 
+@dataclass(frozen=True, slots=True)
+class OutgoingEmail:
+    """A message as it goes over SMTP: envelope sender, recipient and the message's bytes."""
+
+    sender: str
+    recipient: str
+    content: bytes
+
+
 def build_email(
     envelope: Envelope, *, mail_from: str, clock: Clock, mailto: str | None
-) -> EmailMessage:
+) -> OutgoingEmail:
+    """A multipart/alternative message (text, then HTML) with one-click unsubscribe.
+
+    Built with the email package's MIME classes and its RFC 2047 header encoding, at a third
+    of the cost per message of `EmailMessage`, whose header registry parses every header.
+    """
     if not envelope.email:
         raise PermanentDelivery("no email address")
-    message = EmailMessage()
-    message["From"] = mail_from
-    message["To"] = formataddr((envelope.name or "", envelope.email))
-    message["Subject"] = envelope.rendered.subject
-    message["Date"] = format_datetime(clock.now())
-    message["Message-ID"] = envelope.message_id
+    recipient = ascii_address(envelope.email)
+    from_name, sender = parseaddr(mail_from)
+    sender = ascii_address(sender)
     unsubscribe = f"<{envelope.unsubscribe_url}>"
     if mailto:
         unsubscribe += f", <mailto:{mailto}?subject=unsubscribe>"
-    message["List-Unsubscribe"] = unsubscribe
-    message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"  # RFC 8058
-    message.set_content(envelope.rendered.text)
-    message.add_alternative(envelope.rendered.html, subtype="html")
-    message["Content-Language"] = envelope.rendered.language  # set_content drops Content-*
-    return message
+    headers = {
+        "Date": format_datetime(clock.now()),
+        "Message-ID": envelope.message_id,
+        "List-Unsubscribe": unsubscribe,
+        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",  # RFC 8058
+        "Content-Language": envelope.rendered.language,
+    }
+    for name, value in headers.items():
+        if "\r" in value or "\n" in value:
+            raise PermanentDelivery(f"a line break in the {name} header")
+    # Customer data and rendered text: a stray line break must not start a header of its own.
+    subject = _one_line(envelope.rendered.subject)
+    message = MIMEMultipart("alternative", boundary=f"=_{uuid.uuid4().hex}")
+    message["From"] = formataddr((_one_line(from_name), sender), charset="utf-8")
+    message["To"] = formataddr((_one_line(envelope.name or ""), recipient), charset="utf-8")
+    message["Subject"] = subject if subject.isascii() else Header(subject, "utf-8").encode()
+    for header, value in headers.items():
+        message[header] = value
+    message.attach(MIMEText(envelope.rendered.text, "plain", "utf-8"))
+    message.attach(MIMEText(envelope.rendered.html, "html", "utf-8"))
+    return OutgoingEmail(sender, recipient, message.as_bytes())
+
+
+def ascii_address(address: str) -> str:
+    """The address with an internationalised domain in its ASCII form (IDNA), which every SMTP
+    server takes; a local part that is not ASCII would need SMTPUTF8, which is not supported."""
+    local, _, domain = address.rpartition("@")
+    if not local.isascii():
+        raise PermanentDelivery("the address's local part is not ASCII (SMTPUTF8 is not supported)")
+    if domain.isascii():
+        return address
+    try:
+        return f"{local}@{domain.encode('idna').decode('ascii')}"
+    except UnicodeError:
+        raise PermanentDelivery("the address's domain is not a valid domain name") from None
+
+
+def _one_line(value: str) -> str:
+    return " ".join(value.split()) if "\r" in value or "\n" in value else value
 
 
 class SmtpChannel:
@@ -78,18 +126,18 @@ class SmtpChannel:
             self._idle.append(client)
 
     async def _deliver(
-        self, client: aiosmtplib.SMTP | None, message: EmailMessage
+        self, client: aiosmtplib.SMTP | None, message: OutgoingEmail
     ) -> aiosmtplib.SMTP:
         if client is not None and client.is_connected:
             try:
-                await client.send_message(message)
+                await _send(client, message)
             except aiosmtplib.SMTPServerDisconnected:
                 pass  # an idle connection the server closed: one fresh try below
             else:
                 return client
         client = self._client()
         await client.connect()
-        await client.send_message(message)
+        await _send(client, message)
         return client
 
     def _client(self) -> aiosmtplib.SMTP:
@@ -120,6 +168,10 @@ class SmtpChannel:
                 await client.quit()
             except (aiosmtplib.SMTPException, OSError):
                 client.close()
+
+
+async def _send(client: aiosmtplib.SMTP, message: OutgoingEmail) -> None:
+    await client.sendmail(message.sender, [message.recipient], message.content)
 
 
 def _classify(exc: aiosmtplib.SMTPException) -> PermanentDelivery | TransientDelivery:
