@@ -10,7 +10,8 @@ each message, as a provider does. Against it, for each `--concurrency`:
 - end to end: the customers' sign-ups (email consent) are pre-loaded into the benchmark's broker
   (127.0.0.1:19092) and consumed by a notify process of their own until every welcome is
   accepted; then the `--carts` cart.abandoned events, pre-loaded too, are drained by a fresh
-  notify process (worker concurrency and SMTP connections = the concurrency), timed from its
+  notify process (SMTP connections = the concurrency, worker slots twice that, as notify's
+  defaults have it), timed from its
   first batch until the server has accepted every reminder. Checked: one message per cart, to
   that cart's customer, no Message-ID twice, nothing missing; the process's peak RSS.
 - the limit: a bare aiosmtplib sender in a process of its own, with as many connections, builds
@@ -205,7 +206,8 @@ def notify_env(
         **service_env(kafka, database, group, args.batch),
         "LOYALTY_SMTP_PORT": str(port),
         "LOYALTY_SMTP_POOL_SIZE": str(concurrency),
-        "LOYALTY_WORKER_CONCURRENCY": str(concurrency),
+        # as notify's defaults have it: twice as many messages in flight as SMTP connections
+        "LOYALTY_WORKER_CONCURRENCY": str(2 * concurrency),
         "LOYALTY_WORKER_BATCH": str(args.worker_batch),
         "LOYALTY_WORKER_IDLE_S": "0.2",
         "LOYALTY_MAIL_FROM": f"Loyalty <loyalty@{MAIL_DOMAIN}>",

@@ -80,7 +80,9 @@ class NotifySettings(CommonSettings):
     lease_s: float = Field(default=120.0, gt=0)
     worker_batch: int = Field(default=50, ge=1, le=1000)
     # Customers messaged at once per process, each with a connection of the worker's own pool.
-    worker_concurrency: int = Field(default=4, ge=1, le=64)
+    # Twice the SMTP connections: a message holds its slot for database work before and after
+    # its SMTP exchange, so with as many slots as connections the connections sit idle.
+    worker_concurrency: int = Field(default=8, ge=1, le=64)
     worker_idle_s: float = Field(default=5.0, gt=0)
     template_max_bytes: int = Field(default=256 * 1024, ge=1024)
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from email.header import Header
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
+from email.policy import compat32
 from email.utils import format_datetime, formataddr, parseaddr
 
 import aiosmtplib
@@ -73,7 +74,12 @@ def build_email(
         message[header] = value
     message.attach(MIMEText(envelope.rendered.text, "plain", "utf-8"))
     message.attach(MIMEText(envelope.rendered.html, "html", "utf-8"))
-    return OutgoingEmail(sender, recipient, message.as_bytes())
+    return OutgoingEmail(sender, recipient, message.as_bytes(policy=_HEADERS_UNFOLDED))
+
+
+# Headers stay on one line up to RFC 5322's limit: folding would move a long URL (say in
+# List-Unsubscribe) onto a line of its own. Encoded words (RFC 2047) are folded as they are made.
+_HEADERS_UNFOLDED = compat32.clone(max_line_length=998)
 
 
 def ascii_address(address: str) -> str:
