@@ -52,6 +52,10 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     return figures
 
 
+# Bytes of write-ahead log written by the server so far.
+WAL_POSITION = "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')"
+
+
 async def drain(
     kafka: str, database: str, load: loadgen.Load, *, replicas: int, batch: int
 ) -> dict[str, Any]:
@@ -63,8 +67,12 @@ async def drain(
     cpu_ready = sum(s.cpu_seconds() for s in services)
     conn = await asyncpg.connect(database)
     try:
+        database_ready = infra.database_cpu_seconds()
+        wal_ready = await conn.fetchval(WAL_POSITION)
         done_at = await _wait_drained(conn, len(load.records))
         cpu = sum(s.cpu_seconds() for s in services) - cpu_ready
+        database_cpu = infra.database_cpu_seconds() - database_ready
+        wal = await conn.fetchval(WAL_POSITION) - wal_ready
         first = await conn.fetchval("SELECT extract(epoch FROM min(recorded_at)) FROM earn.ledger")
         rss = [round(s.peak_rss_mb(), 1) for s in services]
         correct = await report.verify(conn, load.expected_points)
@@ -77,6 +85,9 @@ async def drain(
         "eps": round(len(load.records) / seconds),
         "seconds": round(seconds, 2),
         "cpu_us_per_event": round(cpu * 1e6 / len(load.records), 1),
+        # What PostgreSQL spends on the same drain: CPU and write-ahead log per event.
+        "database_cpu_us_per_event": round(database_cpu * 1e6 / len(load.records), 1),
+        "wal_bytes_per_event": round(float(wal) / len(load.records)),
         "peak_rss_mb": rss,
         **correct,
     }

@@ -57,6 +57,24 @@ async def _drop(conn: asyncpg.Connection, name: str) -> None:
     await conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
+def database_cpu_seconds() -> float:
+    """CPU time (user and system) used so far by the local PostgreSQL server's processes that
+    are alive now. The benchmark's connections stay open through a run, so the difference over
+    a run is the database's work for it (a connection that closed meanwhile is not counted)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:  # the process ended while we looked
+            continue
+        name, _, rest = text.partition(" (")[2].rpartition(")")
+        if name == "postgres":
+            fields = rest.split()
+            total += int(fields[11]) + int(fields[12])
+    return total / tick
+
+
 def stop_broker() -> None:
     script = REPO / "deploy" / "local" / "kafka.sh"
     subprocess.run(["bash", str(script), "stop"], env=_kafka_env(), check=True)  # noqa: S603, S607
