@@ -18,6 +18,7 @@ from services.earn.domain.orders import units_points as points_for
 from services.earn.programme import Rate
 from shared.events import encode_event, make_event
 from shared.events.catalog import TOPICS
+from shared.settings import CommonSettings
 
 VND_RATE = Rate(per_amount=Decimal(10_000), points=1)
 OrderPaid = TOPICS["shop.orders"]["order.paid"]
@@ -125,5 +126,10 @@ def arguments(description: str | None, *, count: str) -> argparse.ArgumentParser
     parser.add_argument(f"--{count}", type=int, default=200_000)
     parser.add_argument("--customers", type=int, default=20_000)
     parser.add_argument("--partitions", type=int, default=4)
-    parser.add_argument("--batch", type=int, default=500, help="records per consumed batch")
+    parser.add_argument(
+        "--batch",
+        type=int,
+        default=CommonSettings().batch_max_records,
+        help="records per consumed batch (default: the services' default)",
+    )
     return parser

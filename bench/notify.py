@@ -510,7 +510,9 @@ def cli() -> None:
     parser.add_argument("--quick", action="store_true", help="600 carts of 150, concurrency 8")
     parser.add_argument("--smtp-latency-ms", type=float, default=20.0)
     parser.add_argument("--partitions", type=int, default=4)
-    parser.add_argument("--batch", type=int, default=500, help="records per consumed batch")
+    parser.add_argument(
+        "--batch", type=int, default=CommonSettings().batch_max_records, help="records per batch"
+    )
     parser.add_argument("--worker-batch", type=int, default=50, help="rows per worker claim")
     args = parser.parse_args()
     carts, customers, concurrency = (600, 150, [8]) if args.quick else (3000, 750, [4, 8])

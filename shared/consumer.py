@@ -79,6 +79,12 @@ class Rejection:
     error: RejectedMessage
 
 
+# From this many records on, a batch is applied one transaction per partition, in parallel.
+SPLIT_FROM = 256
+
+# What a batch came to: the events applied, and the refused inputs.
+Outcome = tuple[list[Incoming], list[Rejection]]
+
 # A handler applies the effects of new events on `conn` (inside the caller's transaction) and
 # returns the events it refused; it must not have written anything for those.
 BatchHandler = Callable[[Connection, Sequence[Incoming]], Awaitable[Sequence[Rejection]]]
@@ -124,6 +130,7 @@ class BatchConsumer:
         clock: Clock,
         retry_window_s: float = 60.0,
         max_backoff_s: float = 10.0,
+        parallel: int = 1,
     ) -> None:
         self.service = service
         self.schema = schema
@@ -134,6 +141,7 @@ class BatchConsumer:
         self._on_commit: Callable[[], None] = lambda: None
         self._retry_window_s = retry_window_s
         self._max_backoff_s = max_backoff_s
+        self._parallel = parallel
         self.stopping = False
         self.last_batch_at = time.monotonic()
 
@@ -148,7 +156,7 @@ class BatchConsumer:
         parsed = [to_incoming(r) for r in records]
         with structlog.contextvars.bound_contextvars(service=self.service, topic=self.topic):
             try:
-                applied, rejected = await self._apply_with_retries(parsed)
+                applied, rejected = await self._apply_partitions(parsed)
             except Exception as exc:
                 reason = "transient_exhausted" if isinstance(exc, TransientFailure) else "bug"
                 metrics.BATCHES_FAILED.labels(self.service, self.topic, reason).inc()
@@ -166,6 +174,46 @@ class BatchConsumer:
                 time.perf_counter() - started
             )
             self._log_outcome(applied, rejected)
+
+    async def _apply_partitions(
+        self, parsed: Sequence[Incoming | Rejection]
+    ) -> tuple[list[Incoming], list[Rejection]]:
+        """A large batch: each partition's records in a transaction of their own, up to
+        `parallel` at once; a small one in one transaction.
+
+        Events are keyed by customer, so partitions share no customer: their transactions
+        overlap as two replicas' do, and one's Python work runs while another waits for
+        PostgreSQL. Every transaction ends before this returns; if one failed, the batch is
+        handed back whole and the partitions that committed are found in the inbox when their
+        records come again.
+
+        A consumer that keeps up gets small batches, for which one commit instead of several
+        is what keeps the latency low; only a consumer that is behind gets large ones.
+        """
+        if self._parallel == 1 or len(parsed) < SPLIT_FROM:
+            return await self._apply_with_retries(parsed)
+        by_partition: dict[int, list[Incoming | Rejection]] = {}
+        for item in parsed:
+            by_partition.setdefault(_incoming(item).partition, []).append(item)
+        if len(by_partition) < 2:
+            return await self._apply_with_retries(parsed)
+        slots = asyncio.Semaphore(self._parallel)
+
+        async def one(part: Sequence[Incoming | Rejection]) -> Outcome:
+            async with slots:
+                return await self._apply_with_retries(part)
+
+        results = await asyncio.gather(
+            *(one(part) for part in by_partition.values()), return_exceptions=True
+        )
+        applied: list[Incoming] = []
+        rejected: list[Rejection] = []
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+            applied += result[0]
+            rejected += result[1]
+        return applied, rejected
 
     async def _apply_with_retries(
         self, parsed: Sequence[Incoming | Rejection]

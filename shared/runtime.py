@@ -112,6 +112,7 @@ def build_app(
             handler=handler,
             clock=runtime.clock,
             max_backoff_s=settings.retry_max_backoff_s,
+            parallel=settings.batch_partitions_in_parallel,
         )
         runtime.consumers.append(consumer)
         subscribe_batches(

@@ -27,7 +27,9 @@ class CommonSettings(BaseSettings):
     db_pool_min: int = Field(default=2, ge=1)
     db_pool_max: int = Field(default=10, ge=1)
     topic_partitions: int = Field(default=4, ge=1)
-    batch_max_records: int = Field(default=500, ge=1, le=10_000)
+    batch_max_records: int = Field(default=2000, ge=1, le=10_000)
+    # The partitions of a batch applied at once, each in its own transaction and connection.
+    batch_partitions_in_parallel: int = Field(default=4, ge=1, le=32)
     # How long a poll waits for records; FastStream then also sleeps as long when none came, so
     # this bounds the extra wait of an event arriving at an idle consumer.
     batch_timeout_ms: int = Field(default=10, ge=1)

@@ -15,7 +15,7 @@ from aiokafka.partitioner import DefaultPartitioner
 from support import TopicTail, consumer_record, encoded, eventually, order_paid, unique
 
 from shared.clock import SystemClock
-from shared.consumer import BatchConsumer, Incoming, Rejection
+from shared.consumer import SPLIT_FROM, BatchConsumer, Incoming, Rejection
 from shared.db import apply_migrations
 from shared.errors import Bug
 from shared.infrastructure import Endpoints
@@ -210,6 +210,70 @@ async def test_batch_survives_a_lost_database_connection_and_applies_once(
 
     assert calls == 2
     assert await db.fetchval(f"SELECT count(*) FROM {scratch_schema}.inbox") == 1
+
+
+async def test_a_batchs_partitions_apply_at_once_and_a_failed_one_is_applied_on_redelivery(
+    db: asyncpg.Pool, scratch_schema: str
+) -> None:
+    """Each partition of a batch commits on its own connection, at the same time as the others;
+    when one fails the batch is handed back, and its redelivery applies only what is missing."""
+    applied: list[str] = []
+    together = asyncio.Barrier(3)
+    failed_once = False
+
+    async def handler(conn: asyncpg.Connection, events: Sequence[Incoming]) -> list[Rejection]:
+        nonlocal failed_once
+        if not failed_once:
+            await asyncio.wait_for(together.wait(), 10)  # all three transactions are open
+            if events[0].partition == 1:
+                failed_once = True
+                raise Bug("partition 1 fails once")
+        applied.extend(e.inbox_key for e in events)
+        return []
+
+    consumer = BatchConsumer(
+        service="test", schema=scratch_schema, topic="shop.orders", handler=handler,
+        clock=SystemClock(), parallel=4,
+    )  # fmt: skip
+    consumer.bind(db, lambda: None)
+    events = [order_paid(unique("c")) for _ in range(SPLIT_FROM)]  # a batch large enough
+    batch = [
+        consumer_record(encoded(e), partition=n % 3, offset=100 + n) for n, e in enumerate(events)
+    ]
+
+    with pytest.raises(Bug):
+        await consumer.process(batch)
+    assert sorted(applied) == sorted(e.id for n, e in enumerate(events) if n % 3 != 1)
+    await consumer.process(batch)  # handed back: the whole batch comes again
+
+    assert sorted(applied) == sorted(e.id for e in events)
+    inbox = await db.fetchval(f"SELECT count(*) FROM {scratch_schema}.inbox")
+    assert inbox == SPLIT_FROM
+
+
+async def test_a_small_batch_is_applied_in_one_transaction(
+    db: asyncpg.Pool, scratch_schema: str
+) -> None:
+    """A consumer that keeps up gets small batches: one commit for all their partitions."""
+    transactions: list[list[int]] = []
+
+    async def handler(conn: asyncpg.Connection, events: Sequence[Incoming]) -> list[Rejection]:
+        transactions.append(sorted({e.partition for e in events}))
+        return []
+
+    consumer = BatchConsumer(
+        service="test", schema=scratch_schema, topic="shop.orders", handler=handler,
+        clock=SystemClock(), parallel=4,
+    )  # fmt: skip
+    consumer.bind(db, lambda: None)
+    batch = [
+        consumer_record(encoded(order_paid(unique("c"))), partition=n % 3, offset=n)
+        for n in range(SPLIT_FROM - 1)
+    ]
+
+    await consumer.process(batch)
+
+    assert transactions == [[0, 1, 2]]
 
 
 async def test_migrations_apply_once_and_refuse_an_edited_file(
