@@ -70,6 +70,24 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo.set_defaults(func=_demo)
 
+    prune = sub.add_parser(
+        "prune", help="delete inbox rows and idempotency keys older than a window"
+    )
+    prune.add_argument(
+        "services",
+        nargs="*",
+        metavar="SERVICE",
+        help="earn, tiering, notify, analytics (default: all)",
+    )
+    prune.add_argument(
+        "--older-than-days",
+        type=int,
+        default=30,
+        help="keep this many days (default 30; at least 8, beyond Kafka's 7-day retention)",
+    )
+    prune.add_argument("--dry-run", action="store_true", help="only count what would go")
+    prune.set_defaults(func=_prune)
+
     add_analytics_commands(sub)
     add_dlq_commands(sub)
     add_earn_commands(sub)
@@ -151,6 +169,51 @@ def _migrate(args: argparse.Namespace) -> int:
         print(f"topics: {len(created)} created")
 
     asyncio.run(migrate())
+    return 0
+
+
+def _prune(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime, timedelta
+
+    from tqdm import tqdm
+
+    from shared.db import create_pool
+    from shared.pruning import check_window, count_older, prunables, prune
+
+    unknown = sorted(set(args.services) - set(SERVICES))
+    if unknown:
+        print(
+            f"unknown service(s): {', '.join(unknown)}; choose from {', '.join(sorted(SERVICES))}"
+        )
+        return 2
+    window = timedelta(days=args.older_than_days)
+    try:
+        check_window(window)
+    except ValueError as exc:
+        print(f"refused: {exc}")
+        return 2
+    settings = CommonSettings()
+    schemas = [
+        SERVICES[name].definition(SERVICES[name].settings()).schema
+        for name in args.services or sorted(SERVICES)
+    ]
+    before = datetime.now(UTC) - window
+
+    async def run() -> None:
+        pool = await create_pool(settings.database_url.get_secret_value(), min_size=1, max_size=2)
+        try:
+            for target in prunables(schemas):
+                older = await count_older(pool, target, before)
+                if args.dry_run:
+                    print(f"{target.name}: {older} row(s) older than {before:%Y-%m-%d %H:%M} UTC")
+                    continue
+                with tqdm(total=older, unit="row", desc=target.name, disable=None) as bar:
+                    deleted = await prune(pool, target, before, progress=bar.update)
+                print(f"{target.name}: {deleted} row(s) deleted")
+        finally:
+            await pool.close()
+
+    asyncio.run(run())
     return 0
 
 

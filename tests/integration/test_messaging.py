@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from shared.db import apply_migrations
 from shared.errors import Bug
 from shared.infrastructure import Endpoints
 from shared.outbox import OutboxMessage, OutboxRelay, enqueue
+from shared.pruning import Prunable, count_older, prune
 from shared.runtime import MESSAGING_MIGRATIONS
 from shared.topics import ensure_topics
 
@@ -274,6 +276,28 @@ async def test_a_small_batch_is_applied_in_one_transaction(
     await consumer.process(batch)
 
     assert transactions == [[0, 1, 2]]
+
+
+async def test_pruning_deletes_only_inbox_rows_older_than_the_window(
+    db: asyncpg.Pool, scratch_schema: str
+) -> None:
+    now = datetime.now(UTC)
+    ages = [40, 35, 31, 31, 30.9, 29, 1, 0]  # days
+    await db.executemany(
+        f"INSERT INTO {scratch_schema}.inbox (event_id, topic, received_at) VALUES ($1, 't', $2)",
+        [(f"e{n}", now - timedelta(days=age)) for n, age in enumerate(ages)],
+    )
+    target = Prunable(scratch_schema, "inbox", "received_at")
+    before = now - timedelta(days=30)
+    steps: list[int] = []
+
+    assert await count_older(db, target, before) == 5
+    deleted = await prune(db, target, before, chunk=2, progress=steps.append)
+
+    assert deleted == 5
+    assert steps == [2, 2, 1]  # two rows per transaction
+    kept = await db.fetch(f"SELECT event_id FROM {scratch_schema}.inbox ORDER BY event_id")
+    assert [r["event_id"] for r in kept] == ["e5", "e6", "e7"]
 
 
 async def test_migrations_apply_once_and_refuse_an_edited_file(

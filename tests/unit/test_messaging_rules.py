@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -16,9 +16,11 @@ from aiokafka.errors import (
 )
 from support import consumer_record, encoded, order_paid
 
+from services.cli import main as cli_main
 from shared.consumer import Incoming, Rejection, dead_letter, to_incoming
 from shared.db import load_migrations
 from shared.errors import Bug
+from shared.pruning import check_window, prunables
 from shared.retry import Backoff, is_transient
 
 
@@ -102,3 +104,19 @@ def test_parsed_record_is_keyed_by_its_event_id() -> None:
     result = to_incoming(record(encoded(event)))
     assert isinstance(result, Incoming)
     assert result.inbox_key == "evt-1"
+
+
+def test_pruning_refuses_a_window_within_kafkas_retention(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(ValueError, match="applied twice"):
+        check_window(timedelta(days=7))
+    check_window(timedelta(days=8))
+
+    assert cli_main(["prune", "--older-than-days", "3"]) == 2
+    assert "refused: a window of 3 day(s) is shorter than 8 days" in capsys.readouterr().out
+
+
+def test_pruning_covers_every_inbox_and_earns_idempotency_keys() -> None:
+    names = [p.name for p in prunables(["earn", "notify"])]
+    assert names == ["earn.inbox", "notify.inbox", "earn.idempotency_keys"]
