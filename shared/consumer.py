@@ -131,6 +131,7 @@ class BatchConsumer:
         retry_window_s: float = 60.0,
         max_backoff_s: float = 10.0,
         parallel: int = 1,
+        transactions: asyncio.Semaphore | None = None,
     ) -> None:
         self.service = service
         self.schema = schema
@@ -142,6 +143,8 @@ class BatchConsumer:
         self._retry_window_s = retry_window_s
         self._max_backoff_s = max_backoff_s
         self._parallel = parallel
+        # Shared by the service's consumers: how many of their transactions may be open at once.
+        self._transactions = transactions or asyncio.Semaphore(parallel)
         self.stopping = False
         self.last_batch_at = time.monotonic()
 
@@ -241,7 +244,11 @@ class BatchConsumer:
         """One transaction: claim, apply, dead-letter; returns what was applied and refused."""
         if self._pool is None:
             raise Bug(f"consumer of {self.topic} used before bind()")
-        async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn, conn.transaction():
+        async with (
+            self._transactions,
+            self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn,
+            conn.transaction(),
+        ):
             fresh = await self._claim(conn, parsed)
             events = [p for p in fresh if isinstance(p, Incoming)]
             rejections = [p for p in fresh if isinstance(p, Rejection)]

@@ -33,6 +33,9 @@ log = structlog.get_logger(__name__)
 
 MESSAGING_MIGRATIONS = Path(__file__).parent / "migrations"
 
+# Connections of a service's pool that its consumers' transactions never take all of.
+CONNECTIONS_KEPT_FREE = 3
+
 
 @dataclass(frozen=True)
 class ServiceDefinition:
@@ -104,6 +107,9 @@ def build_app(
     broker = make_broker(settings, definition.name)
     document_publishers(broker, definition.produces)
     runtime = Runtime(definition, settings, clock or SystemClock(), broker)
+    # The consumers' transactions together leave connections of the pool to the relay, the
+    # HTTP API and the gauges, however many topics are behind at once.
+    transactions = asyncio.Semaphore(max(1, settings.db_pool_max - CONNECTIONS_KEPT_FREE))
     for topic, handler in definition.handlers.items():
         consumer = BatchConsumer(
             service=definition.name,
@@ -113,6 +119,7 @@ def build_app(
             clock=runtime.clock,
             max_backoff_s=settings.retry_max_backoff_s,
             parallel=settings.batch_partitions_in_parallel,
+            transactions=transactions,
         )
         runtime.consumers.append(consumer)
         subscribe_batches(

@@ -253,6 +253,44 @@ async def test_a_batchs_partitions_apply_at_once_and_a_failed_one_is_applied_on_
     assert inbox == SPLIT_FROM
 
 
+async def test_a_services_consumers_share_their_budget_of_open_transactions(
+    db: asyncpg.Pool, scratch_schema: str
+) -> None:
+    """Two consumers behind at once, each splitting its batch by partition, never hold more
+    transactions together than their shared budget (the rest of the pool stays free)."""
+    open_now = most = 0
+
+    async def handler(conn: asyncpg.Connection, events: Sequence[Incoming]) -> list[Rejection]:
+        nonlocal open_now, most
+        open_now += 1
+        most = max(most, open_now)
+        await asyncio.sleep(0.05)
+        open_now -= 1
+        return []
+
+    budget = asyncio.Semaphore(2)
+    consumers = []
+    for _ in range(2):  # as the consumers of two topics of one service
+        consumer = BatchConsumer(
+            service="test", schema=scratch_schema, topic="shop.orders", handler=handler,
+            clock=SystemClock(), parallel=4, transactions=budget,
+        )  # fmt: skip
+        consumer.bind(db, lambda: None)
+        consumers.append(consumer)
+    batches = [
+        [
+            consumer_record(encoded(order_paid(unique("c"))), partition=n % 4, offset=n)
+            for n in range(SPLIT_FROM)
+        ]
+        for _ in consumers
+    ]
+
+    await asyncio.gather(*(c.process(b) for c, b in zip(consumers, batches, strict=True)))
+
+    assert most == 2
+    assert await db.fetchval(f"SELECT count(*) FROM {scratch_schema}.inbox") == 2 * SPLIT_FROM
+
+
 async def test_a_small_batch_is_applied_in_one_transaction(
     db: asyncpg.Pool, scratch_schema: str
 ) -> None:
