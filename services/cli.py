@@ -138,12 +138,18 @@ class _Server(uvicorn.Server):
             self._captured_signals.clear()
 
 
-def _migrate(args: argparse.Namespace) -> int:
-    unknown = sorted(set(args.services) - set(SERVICES))
+def _unknown_services(names: Sequence[str]) -> bool:
+    """Says so when a name is not a service's."""
+    unknown = sorted(set(names) - set(SERVICES))
     if unknown:
         print(
             f"unknown service(s): {', '.join(unknown)}; choose from {', '.join(sorted(SERVICES))}"
         )
+    return bool(unknown)
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    if _unknown_services(args.services):
         return 2
     from shared.db import create_pool
     from shared.runtime import prepare_database
@@ -180,11 +186,7 @@ def _prune(args: argparse.Namespace) -> int:
     from shared.db import create_pool
     from shared.pruning import check_window, count_older, prunables, prune
 
-    unknown = sorted(set(args.services) - set(SERVICES))
-    if unknown:
-        print(
-            f"unknown service(s): {', '.join(unknown)}; choose from {', '.join(sorted(SERVICES))}"
-        )
+    if _unknown_services(args.services):
         return 2
     window = timedelta(days=args.older_than_days)
     try:

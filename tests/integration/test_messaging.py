@@ -41,6 +41,16 @@ async def scratch_schema(db: asyncpg.Pool) -> AsyncIterator[str]:
         await db.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
+def consumer_for(db: asyncpg.Pool, schema: str, handler: Any, **options: Any) -> BatchConsumer:
+    """A consumer of shop.orders into the scratch schema, bound to the tests' pool."""
+    consumer = BatchConsumer(
+        service="test", schema=schema, topic="shop.orders", handler=handler,
+        clock=SystemClock(), **options,
+    )  # fmt: skip
+    consumer.bind(db, lambda: None)
+    return consumer
+
+
 def relay_for(
     db: asyncpg.Pool, schema: str, infrastructure: Endpoints, **options: Any
 ) -> OutboxRelay:
@@ -233,11 +243,7 @@ async def test_a_batchs_partitions_apply_at_once_and_a_failed_one_is_applied_on_
         applied.extend(e.inbox_key for e in events)
         return []
 
-    consumer = BatchConsumer(
-        service="test", schema=scratch_schema, topic="shop.orders", handler=handler,
-        clock=SystemClock(), parallel=4,
-    )  # fmt: skip
-    consumer.bind(db, lambda: None)
+    consumer = consumer_for(db, scratch_schema, handler, parallel=4)
     events = [order_paid(unique("c")) for _ in range(SPLIT_FROM)]  # a batch large enough
     batch = [
         consumer_record(encoded(e), partition=n % 3, offset=100 + n) for n, e in enumerate(events)
@@ -269,14 +275,9 @@ async def test_a_services_consumers_share_their_budget_of_open_transactions(
         return []
 
     budget = asyncio.Semaphore(2)
-    consumers = []
-    for _ in range(2):  # as the consumers of two topics of one service
-        consumer = BatchConsumer(
-            service="test", schema=scratch_schema, topic="shop.orders", handler=handler,
-            clock=SystemClock(), parallel=4, transactions=budget,
-        )  # fmt: skip
-        consumer.bind(db, lambda: None)
-        consumers.append(consumer)
+    consumers = [  # as the consumers of two topics of one service
+        consumer_for(db, scratch_schema, handler, parallel=4, transactions=budget) for _ in range(2)
+    ]
     batches = [
         [
             consumer_record(encoded(order_paid(unique("c"))), partition=n % 4, offset=n)
@@ -301,11 +302,7 @@ async def test_a_small_batch_is_applied_in_one_transaction(
         transactions.append(sorted({e.partition for e in events}))
         return []
 
-    consumer = BatchConsumer(
-        service="test", schema=scratch_schema, topic="shop.orders", handler=handler,
-        clock=SystemClock(), parallel=4,
-    )  # fmt: skip
-    consumer.bind(db, lambda: None)
+    consumer = consumer_for(db, scratch_schema, handler, parallel=4)
     batch = [
         consumer_record(encoded(order_paid(unique("c"))), partition=n % 3, offset=n)
         for n in range(SPLIT_FROM - 1)

@@ -114,6 +114,7 @@ def test_pruning_refuses_a_window_within_kafkas_retention(
     check_window(timedelta(days=8))
 
     assert cli_main(["prune", "--older-than-days", "3"]) == 2
+    assert cli_main(["prune", "nowhere"]) == 2
     assert "refused: a window of 3 day(s) is shorter than 8 days" in capsys.readouterr().out
 
 
