@@ -32,43 +32,35 @@ class Worker:
     last_sweep: datetime | None = field(default=None)
 
     async def run_due(self, at: datetime | None = None) -> Counter[str]:
-        """Process everything due at `at` (default: now) once; returns outcomes counted."""
+        """Process everything due at `at` (default: now) once; returns outcomes counted.
+
+        Claims follow one another without waiting for the last messages of a claim: once every
+        customer of a claim holds a slot, the next claim is taken, and its customers take the
+        slots as they free up. A customer found in two claims is served in order, one claim's
+        messages after the other's.
+        """
         now = at or self.clock.now()
         await self.sweep(now)
-        outcomes: Counter[str] = Counter()
         settings = self.deliverer.settings
-        while True:
-            lease = timedelta(seconds=settings.lease_s)
-            async with self.pool.acquire() as conn, conn.transaction():
-                claimed = await schedule.claim_due(
-                    conn, now, now + lease, settings.worker_batch, settings.worker_scope
-                )
-            outcomes.update(await self._deliver_all(claimed, now))
-            if len(claimed) < settings.worker_batch or outcomes["busy"]:
-                return outcomes
-            if at is None:
-                now = self.clock.now()
-
-    async def _deliver_all(self, claimed: list[schedule.Claimed], now: datetime) -> list[str]:
-        """Customers in parallel (up to worker_concurrency, each with its own connection), one
-        customer's messages in order, transactional first. Every started message finishes
-        before a transient failure ends the pass: none is left half-recorded."""
-        slots = asyncio.Semaphore(self.deliverer.settings.worker_concurrency)
-        by_customer: dict[str, list[schedule.Claimed]] = {}
-        for message in claimed:
-            by_customer.setdefault(message.customer_id, []).append(message)
-
-        async def one_customer(messages: list[schedule.Claimed]) -> list[str]:
-            async with slots, self.pool.acquire() as conn:
-                return [await self._deliver(conn, m, now) for m in messages]
-
-        results = await asyncio.gather(
-            *(one_customer(m) for m in by_customer.values()), return_exceptions=True
-        )
-        for result in results:
-            if isinstance(result, BaseException):
-                raise result
-        return [outcome for r in results if isinstance(r, list) for outcome in r]
+        delivery = _Delivery(self, settings.worker_concurrency)
+        try:
+            while True:
+                lease = timedelta(seconds=settings.lease_s)
+                try:
+                    async with self.pool.acquire() as conn, conn.transaction():
+                        claimed = await schedule.claim_due(
+                            conn, now, now + lease, settings.worker_batch, settings.worker_scope
+                        )
+                except Exception:
+                    await delivery.settle()  # what started finishes before the pass ends
+                    raise
+                await delivery.start(claimed, now)
+                if len(claimed) < settings.worker_batch or delivery.should_stop():
+                    return await delivery.finish()
+                if at is None:
+                    now = self.clock.now()
+        finally:
+            await delivery.cancel()  # anything still running: the pass was cancelled
 
     async def _deliver(self, conn: Connection, message: schedule.Claimed, now: datetime) -> str:
         try:
@@ -139,3 +131,76 @@ class Worker:
         finally:
             for channel in self.deliverer.channels.values():
                 await channel.close()
+
+
+class _Delivery:
+    """The customers of a pass, up to `concurrency` at once (each with its own connection), one
+    customer's messages in order. Every started message finishes before a transient failure
+    ends the pass: none is left half-recorded."""
+
+    def __init__(self, worker: Worker, concurrency: int) -> None:
+        self._worker = worker
+        self._slots = asyncio.Semaphore(concurrency)
+        self._tasks: list[asyncio.Task[list[str]]] = []
+        self._latest: dict[str, asyncio.Task[list[str]]] = {}
+
+    async def start(self, claimed: list[schedule.Claimed], now: datetime) -> None:
+        """Start the claim's customers; returns once each holds a slot or is done."""
+        by_customer: dict[str, list[schedule.Claimed]] = {}
+        for message in claimed:
+            by_customer.setdefault(message.customer_id, []).append(message)
+        started = []
+        for customer, messages in by_customer.items():
+            began = asyncio.Event()
+            task = asyncio.create_task(
+                self._one_customer(self._latest.get(customer), messages, now, began)
+            )
+            self._latest[customer] = task
+            self._tasks.append(task)
+            started.append(began.wait())
+        await asyncio.gather(*started)
+
+    async def _one_customer(
+        self,
+        before: asyncio.Task[list[str]] | None,
+        messages: list[schedule.Claimed],
+        now: datetime,
+        began: asyncio.Event,
+    ) -> list[str]:
+        try:
+            if before is not None:  # the customer's messages of an earlier claim come first
+                await asyncio.wait([before])
+            async with self._slots:
+                began.set()
+                async with self._worker.pool.acquire() as conn:
+                    return [await self._worker._deliver(conn, m, now) for m in messages]
+        finally:
+            began.set()
+
+    def should_stop(self) -> bool:
+        """No more claims once a message found its customer busy or a customer failed."""
+        for task in self._tasks:
+            if not task.done():
+                continue
+            if task.cancelled() or task.exception() is not None or "busy" in task.result():
+                return True
+        return False
+
+    async def settle(self) -> list[list[str] | BaseException]:
+        """Wait for every started customer."""
+        return await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def finish(self) -> Counter[str]:
+        """The outcomes once every customer is done; raises the first failure."""
+        results = await self.settle()
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        return Counter(outcome for r in results if isinstance(r, list) for outcome in r)
+
+    async def cancel(self) -> None:
+        """Stop what is still running (nothing is, after `finish` or `settle`)."""
+        running = [task for task in self._tasks if not task.done()]
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)

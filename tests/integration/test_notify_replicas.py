@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 from aiokafka import AIOKafkaProducer
 from faststream.asgi import AsgiFastStream
-from notify_support import SmtpInbox, notify_customer, signed_up
+from notify_support import SmtpInbox, cart_abandoned, notify_customer, signed_up
 from prometheus_client import REGISTRY
 from support import encoded, eventually
 
@@ -106,3 +106,52 @@ async def test_the_background_loop_sends_what_comes_due_and_reports_the_backlog(
 
 async def _received(smtp: SmtpInbox, customer: str) -> int:
     return len(smtp.to(f"{customer}@mail.example"))
+
+
+async def test_a_customer_in_consecutive_claims_is_served_in_order_and_never_busy_with_itself(
+    notify: tuple[AsgiFastStream, Runtime],
+    smtp: SmtpInbox,
+    db: asyncpg.Pool,
+    producer: AIOKafkaProducer,
+    notify_settings: NotifySettings,
+) -> None:
+    """Claims of one message each follow one another while earlier ones are being sent: the
+    customer's next message waits for the previous instead of finding the customer busy."""
+    customer = notify_customer()
+    email = f"{customer}@mail.example"
+    events = [signed_up(customer, T0, email=email)]
+    events += [cart_abandoned(customer, T0 + timedelta(minutes=n)) for n in range(2)]
+    for event in events:
+        topic = "shop.customers" if event.type == "customer.signed_up" else "shop.carts"
+        await producer.send(topic, encoded(event), key=customer.encode())
+    await producer.flush()
+    rows = await eventually(
+        lambda: db.fetch(
+            "SELECT id, category, due_at FROM notify.scheduled WHERE customer_id = $1", customer
+        ),
+        lambda found: len(found) >= 3,
+    )
+    settings = notify_settings.model_copy(
+        update={
+            "worker_batch": 1,
+            "worker_concurrency": 4,
+            "frequency_cap": 100,
+            "quiet_hours_start": "00:00",
+            "quiet_hours_end": "00:00",
+        }
+    )
+    at = max(r["due_at"] for r in rows) + timedelta(minutes=1)
+    worker = make_worker(db, settings, FixedClock(at))
+    try:
+        outcomes = await worker.run_due(at)
+    finally:
+        for channel in worker.deliverer.channels.values():
+            await channel.close()
+
+    assert outcomes["busy"] == 0
+    assert outcomes["sent"] == len(rows)
+    claim_order = sorted(
+        rows, key=lambda r: (r["category"] != "transactional", r["due_at"], r["id"])
+    )
+    sent = [m.message_id for m in smtp.to(email)]
+    assert sent == [f"<notify-{r['id']}@shop.example>" for r in claim_order]
