@@ -178,9 +178,7 @@ class BatchConsumer:
             )
             self._log_outcome(applied, rejected)
 
-    async def _apply_partitions(
-        self, parsed: Sequence[Incoming | Rejection]
-    ) -> tuple[list[Incoming], list[Rejection]]:
+    async def _apply_partitions(self, parsed: Sequence[Incoming | Rejection]) -> Outcome:
         """A large batch: each partition's records in a transaction of their own, up to
         `parallel` at once; a small one in one transaction.
 
@@ -218,9 +216,7 @@ class BatchConsumer:
             rejected += result[1]
         return applied, rejected
 
-    async def _apply_with_retries(
-        self, parsed: Sequence[Incoming | Rejection]
-    ) -> tuple[list[Incoming], list[Rejection]]:
+    async def _apply_with_retries(self, parsed: Sequence[Incoming | Rejection]) -> Outcome:
         backoff = Backoff(cap=self._max_backoff_s)
         deadline = time.monotonic() + self._retry_window_s
         while True:
@@ -238,9 +234,7 @@ class BatchConsumer:
                 )
                 await asyncio.sleep(delay)
 
-    async def _apply(
-        self, parsed: Sequence[Incoming | Rejection]
-    ) -> tuple[list[Incoming], list[Rejection]]:
+    async def _apply(self, parsed: Sequence[Incoming | Rejection]) -> Outcome:
         """One transaction: claim, apply, dead-letter; returns what was applied and refused."""
         if self._pool is None:
             raise Bug(f"consumer of {self.topic} used before bind()")
