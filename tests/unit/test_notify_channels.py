@@ -79,6 +79,16 @@ def test_a_line_break_in_a_name_or_subject_cannot_add_a_header() -> None:
     assert message["Subject"] == "Chào Bcc: x@evil.example"
 
 
+def test_a_line_break_in_an_address_is_a_permanent_failure() -> None:
+    with pytest.raises(PermanentDelivery, match="line break in the address"):
+        build_email(
+            envelope(email="an@mail.example\r\nBcc: y@evil.example"),
+            mail_from="a@b.example",
+            clock=FixedClock(datetime(2031, 1, 1, tzinfo=UTC)),
+            mailto=None,
+        )
+
+
 def test_an_internationalised_domain_is_sent_in_its_ascii_form() -> None:
     clock = FixedClock(datetime(2031, 1, 1, tzinfo=UTC))
     email = build_email(

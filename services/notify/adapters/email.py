@@ -85,6 +85,8 @@ _HEADERS_UNFOLDED = compat32.clone(max_line_length=998)
 def ascii_address(address: str) -> str:
     """The address with an internationalised domain in its ASCII form (IDNA), which every SMTP
     server takes; a local part that is not ASCII would need SMTPUTF8, which is not supported."""
+    if "\r" in address or "\n" in address:  # it would end the SMTP command and the header
+        raise PermanentDelivery("a line break in the address")
     local, _, domain = address.rpartition("@")
     if not local.isascii():
         raise PermanentDelivery("the address's local part is not ASCII (SMTPUTF8 is not supported)")
