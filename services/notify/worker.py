@@ -136,16 +136,21 @@ class Worker:
 class _Delivery:
     """The customers of a pass, up to `concurrency` at once (each with its own connection), one
     customer's messages in order. Every started message finishes before a transient failure
-    ends the pass: none is left half-recorded."""
+    ends the pass: none is left half-recorded. Finished customers are counted and let go as
+    the pass goes on, so a long pass holds only what is in flight."""
 
     def __init__(self, worker: Worker, concurrency: int) -> None:
         self._worker = worker
         self._slots = asyncio.Semaphore(concurrency)
         self._tasks: list[asyncio.Task[list[str]]] = []
         self._latest: dict[str, asyncio.Task[list[str]]] = {}
+        self._outcomes: Counter[str] = Counter()
+        self._failure: BaseException | None = None
+        self._stop = False
 
     async def start(self, claimed: list[schedule.Claimed], now: datetime) -> None:
         """Start the claim's customers; returns once each holds a slot or is done."""
+        self._collect()
         by_customer: dict[str, list[schedule.Claimed]] = {}
         for message in claimed:
             by_customer.setdefault(message.customer_id, []).append(message)
@@ -177,26 +182,40 @@ class _Delivery:
         finally:
             began.set()
 
-    def should_stop(self) -> bool:
-        """No more claims once a message found its customer busy or a customer failed."""
+    def _collect(self) -> None:
+        """Count the customers done, keep their first failure, and let them go."""
+        running = []
         for task in self._tasks:
             if not task.done():
-                continue
-            if task.cancelled() or task.exception() is not None or "busy" in task.result():
-                return True
-        return False
+                running.append(task)
+            elif task.cancelled():
+                self._stop = True
+            elif (failure := task.exception()) is not None:
+                self._failure = self._failure or failure
+                self._stop = True
+            else:
+                outcomes = task.result()
+                self._outcomes.update(outcomes)
+                self._stop = self._stop or "busy" in outcomes
+        self._tasks = running
+        self._latest = {c: t for c, t in self._latest.items() if not t.done()}
 
-    async def settle(self) -> list[list[str] | BaseException]:
+    def should_stop(self) -> bool:
+        """No more claims once a message found its customer busy or a customer failed."""
+        self._collect()
+        return self._stop
+
+    async def settle(self) -> None:
         """Wait for every started customer."""
-        return await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._collect()
 
     async def finish(self) -> Counter[str]:
         """The outcomes once every customer is done; raises the first failure."""
-        results = await self.settle()
-        for result in results:
-            if isinstance(result, BaseException):
-                raise result
-        return Counter(outcome for r in results if isinstance(r, list) for outcome in r)
+        await self.settle()
+        if self._failure is not None:
+            raise self._failure
+        return self._outcomes
 
     async def cancel(self) -> None:
         """Stop what is still running (nothing is, after `finish` or `settle`)."""
