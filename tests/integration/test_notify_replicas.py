@@ -16,11 +16,17 @@ from support import encoded, eventually
 
 from services.notify.bootstrap import make_worker
 from services.notify.settings import NotifySettings
+from services.notify.worker import Worker
 from shared.clock import FixedClock
 from shared.runtime import Runtime
 
 T0 = datetime(2031, 10, 5, 3, 0, tzinfo=UTC)  # 10:00 in Ho Chi Minh City
 CUSTOMERS = 24
+
+
+async def close_channels(worker: Worker) -> None:
+    for channel in worker.deliverer.channels.values():
+        await channel.close()
 
 
 async def test_two_workers_with_their_own_pools_send_each_message_exactly_once(
@@ -52,8 +58,7 @@ async def test_two_workers_with_their_own_pools_send_each_message_exactly_once(
         outcomes = await asyncio.gather(*(w.run_due(at) for w in workers))
     finally:
         for worker in workers:
-            for channel in worker.deliverer.channels.values():
-                await channel.close()
+            await close_channels(worker)
         for pool in pools:
             await pool.close()
 
@@ -145,8 +150,7 @@ async def test_a_customer_in_consecutive_claims_is_served_in_order_and_never_bus
     try:
         outcomes = await worker.run_due(at)
     finally:
-        for channel in worker.deliverer.channels.values():
-            await channel.close()
+        await close_channels(worker)
 
     assert outcomes["busy"] == 0
     assert outcomes["sent"] == len(rows)
