@@ -10,10 +10,11 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Final
 
+from pydantic_core import to_json
+
 from services.earn.adapters.ledger import SCHEMA, NewEntry, WrittenEntry, append_entries
 from shared import metrics
 from shared.db import Connection
-from shared.events import encode_event, event_model
 from shared.outbox import OutboxMessage, enqueue
 
 SOURCE: Final = "loyalty/earn"
@@ -54,34 +55,39 @@ def _count(written: Sequence[WrittenEntry]) -> None:
 
 
 def entry_message(written: WrittenEntry) -> OutboxMessage:
-    """The loyalty.points event of a written entry, validated against its contract.
+    """The loyalty.points event of a written entry, serialised straight from its values.
 
-    The envelope and its data are validated in one pass from plain values: the same checks as
-    building the data model and then the event, at a fraction of the cost per entry.
+    Every value comes from a validated input or from the ledger's own rules, so building the
+    event model only to serialise it would check them a second time, at about 7% of the
+    process's time in a drain. The unit tests hold these bytes to the contract, for every kind of
+    entry, against validating through the event model.
     """
     entry = written.entry
-    type_ = EVENT_TYPES[entry.kind]
-    event = event_model(type_).model_validate(
-        {
-            "id": entry.entry_id,
-            "source": SOURCE,
-            "type": type_,
-            "time": entry.occurred_at,
-            "subject": entry.customer_id,
-            "data": {
-                "entry_id": entry.entry_id,
-                "customer_id": entry.customer_id,
-                "delta": entry.delta,
-                "balance_after": written.balance_after,
-                "reason": entry.reason,
-                "order_id": entry.order_id,
-                "source_event_id": entry.source_event_id,
-                "balance_kind": entry.balance_kind,
-                "currency": entry.currency,
-                "expires_at": entry.expires_at,
-            },
-        }
-    )
     return OutboxMessage(
-        TOPIC, entry.customer_id.encode(), encode_event(event), cause=entry.source_event_id
+        TOPIC,
+        entry.customer_id.encode(),
+        to_json(
+            {
+                "specversion": "1.0",
+                "id": entry.entry_id,
+                "source": SOURCE,
+                "type": EVENT_TYPES[entry.kind],
+                "time": entry.occurred_at,
+                "subject": entry.customer_id,
+                "datacontenttype": "application/json",
+                "data": {
+                    "entry_id": entry.entry_id,
+                    "customer_id": entry.customer_id,
+                    "delta": entry.delta,
+                    "balance_after": written.balance_after,
+                    "reason": entry.reason,
+                    "order_id": entry.order_id,
+                    "source_event_id": entry.source_event_id,
+                    "balance_kind": entry.balance_kind,
+                    "currency": entry.currency,
+                    "expires_at": entry.expires_at,
+                },
+            }
+        ),
+        cause=entry.source_event_id,
     )

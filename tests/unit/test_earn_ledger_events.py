@@ -1,0 +1,112 @@
+"""The loyalty.points event of every kind of ledger entry: serialised straight from the entry,
+it must be byte for byte what validating through the event model gives, and parse back."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from services.earn.adapters.ledger import NewEntry, WrittenEntry
+from services.earn.entries import EVENT_TYPES, SOURCE, entry_message
+from shared.events import encode_event, event_model, parse_event
+
+# The sign each kind of entry carries; "restored" is a cancelled redemption's way back.
+SIGNS = {
+    "earned": 1,
+    "reversed": -1,
+    "redeemed": -1,
+    "restored": 1,
+    "expired": -1,
+    "adjusted": 1,
+}
+
+identifiers = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,40}", fullmatch=True)
+zones = st.sampled_from(
+    [UTC, timezone(timedelta(hours=7)), timezone(timedelta(hours=-3, minutes=-30))]
+)
+times = st.builds(
+    lambda seconds, micros, zone: (
+        datetime(2026, 1, 1, tzinfo=UTC).astimezone(zone)
+        + timedelta(seconds=seconds, microseconds=micros)
+    ),
+    st.integers(0, 10**9),
+    st.integers(0, 999_999),
+    zones,
+)
+
+
+@st.composite
+def written_entries(draw: st.DrawFn) -> WrittenEntry:
+    kind = draw(st.sampled_from(sorted(SIGNS)))
+    credit = kind in ("earned", "reversed", "adjusted") and draw(st.booleans())
+    size = draw(st.integers(1, 10**12))
+    sign = SIGNS[kind] if kind != "adjusted" else draw(st.sampled_from([1, -1]))
+    entry = NewEntry(
+        entry_id=draw(identifiers),
+        customer_id=draw(identifiers),
+        kind=kind,
+        delta=sign * size,
+        reason=draw(st.sampled_from(["order", "review", "campaign:spring", "manual"])),
+        order_id=draw(st.none() | identifiers),
+        source_event_id=draw(st.none() | identifiers),
+        occurred_at=draw(times),
+        balance_kind="store_credit" if credit else "points",
+        currency=draw(st.sampled_from(["VND", "USD", "KWD"])) if credit else None,
+        expires_at=draw(st.none() | times) if kind == "earned" and not credit else None,
+    )
+    return WrittenEntry(entry, balance_after=draw(st.integers(-(10**12), 10**12)))
+
+
+def _validated(written: WrittenEntry) -> bytes:
+    """What building the event through its model gives: the contract's own serialisation."""
+    entry = written.entry
+    type_ = EVENT_TYPES[entry.kind]
+    event = event_model(type_).model_validate(
+        {
+            "id": entry.entry_id,
+            "source": SOURCE,
+            "type": type_,
+            "time": entry.occurred_at,
+            "subject": entry.customer_id,
+            "data": {
+                "entry_id": entry.entry_id,
+                "customer_id": entry.customer_id,
+                "delta": entry.delta,
+                "balance_after": written.balance_after,
+                "reason": entry.reason,
+                "order_id": entry.order_id,
+                "source_event_id": entry.source_event_id,
+                "balance_kind": entry.balance_kind,
+                "currency": entry.currency,
+                "expires_at": entry.expires_at,
+            },
+        }
+    )
+    return encode_event(event)
+
+
+@given(written_entries())
+def test_an_entry_event_is_what_its_model_serialises(written: WrittenEntry) -> None:
+    message = entry_message(written)
+
+    assert message.value == _validated(written)
+    assert message.topic == "loyalty.points"
+    assert message.key == written.entry.customer_id.encode()
+    assert message.cause == written.entry.source_event_id
+
+
+@given(written_entries())
+def test_an_entry_event_parses_back_to_the_entry(written: WrittenEntry) -> None:
+    entry = written.entry
+
+    event = parse_event("loyalty.points", entry_message(written).value)
+
+    assert event.type == EVENT_TYPES[entry.kind]
+    assert event.id == entry.entry_id
+    assert event.time == entry.occurred_at
+    assert event.data.delta == entry.delta
+    assert event.data.balance_after == written.balance_after
+    assert event.data.currency == entry.currency
+    assert event.data.expires_at == entry.expires_at
