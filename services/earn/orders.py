@@ -1,5 +1,6 @@
 """Orders: points and store credit earned on payment, pending through the return window, then
-available; cancellations and refunds take their share back, even when they arrive first."""
+available; cancellations and refunds take their share back (and the memberships they give
+back), even when they arrive first."""
 
 from __future__ import annotations
 
@@ -20,11 +21,11 @@ from services.earn.domain.orders import (
     capped,
     earning_of,
     first_release,
-    membership_ends,
     release_after_completion,
     reversal_target,
 )
-from services.earn.entries import SOURCE, write_entries
+from services.earn.entries import write_entries
+from services.earn.memberships import memberships_cancelled, memberships_purchased
 from services.earn.programme import Programme
 from shared.clock import Clock
 from shared.consumer import Incoming, Rejection, dead_letter
@@ -32,11 +33,8 @@ from shared.db import Connection
 from shared.errors import RejectedMessage
 from shared.events import (
     CloudEvent,
-    MembershipCancelled,
-    MembershipPurchased,
     OrderPaid,
     encode_event,
-    make_event,
     parse_event,
 )
 from shared.outbox import OutboxMessage, enqueue
@@ -132,7 +130,7 @@ async def _record_paid(
                 release_at=first_release(event.time, programme),
             )
         )
-        memberships += await _memberships(conn, event, earning)
+        memberships += await memberships_purchased(conn, event, earning)
     # Without a return window the points are available at payment: recorded as such at once,
     # with no pending step to undo.
     now_available = [o for o in orders if o.release_at <= now]
@@ -183,78 +181,12 @@ async def _settle(
     return points, breakdown, punches
 
 
-async def _memberships(
-    conn: Connection, event: CloudEvent[Any], earning: Earning
-) -> list[OutboxMessage]:
-    order: OrderPaid = event.data
-    messages = []
-    for sku, tier, months in earning.memberships:
-        ends_at = membership_ends(event.time, months)
-        if not await store.record_membership(
-            conn,
-            order_id=order.order_id,
-            sku=sku,
-            customer_id=order.customer_id,
-            tier=tier,
-            starts_at=event.time,
-            ends_at=ends_at,
-        ):
-            continue
-        purchased = MembershipPurchased(
-            customer_id=order.customer_id,
-            tier=tier,
-            starts_at=event.time,
-            ends_at=ends_at,
-            order_id=order.order_id,
-        )
-        messages.append(
-            _membership_message(
-                "membership.purchased", f"membership:{order.order_id}:{sku}", event.time, purchased
-            )
-        )
-    return messages
-
-
-async def _memberships_cancelled(
-    conn: Connection, event: CloudEvent[Any], order: OrderRow
-) -> list[OutboxMessage]:
-    """The order that paid for memberships is cancelled or refunded in full: they end now."""
-    messages = []
-    for m in await store.memberships_of(conn, order.order_id):
-        cancelled = MembershipCancelled(
-            customer_id=m.customer_id,
-            tier=m.tier,
-            starts_at=m.starts_at,
-            ends_at=m.ends_at,
-            order_id=order.order_id,
-            cancelled_at=event.time,
-        )
-        messages.append(
-            _membership_message(
-                "membership.cancelled",
-                f"membership-cancelled:{order.order_id}:{m.sku}",
-                event.time,
-                cancelled,
-            )
-        )
-    return messages
-
-
-def _membership_message(
-    type_: str, event_id: str, at: datetime, data: MembershipPurchased | MembershipCancelled
-) -> OutboxMessage:
-    """The loyalty.memberships record of a membership bought or cancelled."""
-    event = make_event(
-        type_, source=SOURCE, subject=data.customer_id, id=event_id, time=at, data=data
-    )
-    return OutboxMessage("loyalty.memberships", data.customer_id.encode(), encode_event(event))
-
-
 async def apply_change(
     conn: Connection, event: CloudEvent[Any], programme: Programme, now: datetime
 ) -> RejectedMessage | None:
     """order.completed starts the return window; order.cancelled and order.refunded take
-    points back. An order earn has not seen paid yet makes the event wait for it."""
+    points back and end the memberships they give back. An order earn has not seen paid yet
+    makes the event wait for it."""
     data = event.data
     order = await store.lock_order(conn, data.order_id)
     if order is None:
@@ -303,9 +235,15 @@ async def _take_back(
         "credit_reversed": credit,
     }
     cancelled = event.type == "order.cancelled"
-    taken_back_before = order.status == "cancelled" or order.refunded >= order.paid_total
-    if full and not taken_back_before:
-        await enqueue(conn, SCHEMA, await _memberships_cancelled(conn, event, order))
+    # An order taken back in full before ended its memberships then (also those recorded
+    # before earn kept their cancellation). Refunds of an order that cost nothing are full ones
+    # from the start: its memberships go with the first.
+    paid = order.paid_total > 0
+    taken_back_before = order.status == "cancelled" or (paid and order.refunded >= order.paid_total)
+    if not taken_back_before:
+        await enqueue(
+            conn, SCHEMA, await memberships_cancelled(conn, event, order.order_id, full=full)
+        )
     if cancelled and order.punches:
         for card in order.punches:
             await store.punch(conn, card, order.customer_id, -1)

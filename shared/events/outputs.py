@@ -236,9 +236,11 @@ class MembershipPurchased(_Membership):
 
 
 class MembershipCancelled(_Membership):
-    """The order that paid for a membership was cancelled or refunded in full: the membership
-    ends at `cancelled_at`. `starts_at` and `ends_at` repeat the purchase, so that a consumer
-    can end it without having kept it."""
+    """A paid membership ends early, at `cancelled_at`: what paid for it was given back.
+
+    Its order was cancelled or refunded in full, or its refunds gave back every unit of the
+    membership's SKU. `starts_at` and `ends_at` repeat the purchase, so that a consumer can end
+    it without having kept it."""
 
     cancelled_at: Timestamp
 

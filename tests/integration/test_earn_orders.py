@@ -97,6 +97,15 @@ class Earn:
         row = await self.db.fetchrow("SELECT * FROM earn.orders WHERE order_id = $1", order_id)
         return {} if row is None else dict(row)
 
+    async def membership(self, order_id: str) -> dict[str, Any]:
+        """The one membership the order paid for."""
+        row = await self.db.fetchrow(
+            """SELECT quantity, refunded_quantity, cancelled_at FROM earn.memberships
+               WHERE order_id = $1""",
+            order_id,
+        )
+        return {} if row is None else dict(row)
+
 
 @pytest.fixture(scope="module")
 async def earn_with_programme(
@@ -145,6 +154,22 @@ def paid(
         }
     )
     return make_event("order.paid", source="tests/shop", subject=customer, data=data, time=at)
+
+
+def refund_of(
+    customer: str, order_id: str, amount: str, *items: tuple[str, int], at: datetime
+) -> CloudEvent[Any]:
+    """A partial refund of `amount` USD giving back `items`, (sku, quantity) each."""
+    data = TOPICS["shop.orders"]["order.refunded"].model_validate(
+        {
+            "order_id": order_id,
+            "customer_id": customer,
+            "refund": {"amount": amount, "currency": "USD"},
+            "full": False,
+            "items": [{"sku": sku, "quantity": quantity} for sku, quantity in items],
+        }
+    )
+    return make_event("order.refunded", source="tests/shop", subject=customer, data=data, time=at)
 
 
 def completed(customer: str, order_id: str, at: datetime) -> CloudEvent[Any]:
@@ -357,6 +382,138 @@ async def test_cancelling_a_membership_order_announces_the_cancellation_once(
     assert body["data"]["cancelled_at"] == body["time"]
     assert datetime.fromisoformat(body["time"]) == cancelled.time
     assert later == []
+
+
+async def test_refunding_the_membership_line_alone_cancels_the_membership_once(
+    earn: Earn, infrastructure: Endpoints
+) -> None:
+    customer = unique("c")
+    mine = lambda r: r.key == customer.encode()  # noqa: E731
+    order = paid(customer, ("plus-year", "membership", "99"), ("tee", "apparel", "100"))
+    order_id = order.data.order_id
+    refund = refund_of(customer, order_id, "99", ("plus-year", 1), at=T0 + timedelta(days=1))
+    # The same SKU refunded again under another event id, then the rest of the order.
+    again = refund_of(customer, order_id, "50", ("plus-year", 1), at=T0 + timedelta(days=2))
+    rest = order_refunded(customer, order_id, currency="USD", at=T0 + timedelta(days=3))
+
+    async with TopicTail(infrastructure.kafka_bootstrap, "loyalty.memberships") as memberships:
+        await earn.publish(order)
+        await memberships.collect(mine, count=1)
+        await earn.publish(refund, refund)  # delivered twice
+        [announced] = await memberships.collect(mine, count=1)
+        await earn.publish(again, rest)
+        await eventually(lambda: earn.order(order_id), lambda o: o["status"] == "cancelled")
+        later = await memberships.settle(mine, seconds=1.5)
+
+    body = json.loads(announced.value)
+    assert body["type"] == "membership.cancelled"
+    assert body["id"] == f"membership-cancelled:{order_id}:plus-year"
+    assert body["data"]["tier"] == "gold"
+    assert datetime.fromisoformat(body["data"]["cancelled_at"]) == refund.time
+    assert later == []
+    row = await earn.membership(order_id)
+    assert (row["refunded_quantity"], row["cancelled_at"]) == (1, refund.time)
+
+
+async def test_a_partial_refund_of_other_lines_keeps_the_membership(
+    earn: Earn, infrastructure: Endpoints
+) -> None:
+    customer = unique("c")
+    mine = lambda r: r.key == customer.encode()  # noqa: E731
+    order = paid(customer, ("plus-year", "membership", "99"), ("tee", "apparel", "100"))
+    order_id = order.data.order_id
+    refund = refund_of(customer, order_id, "100", ("tee", 1), at=T0 + timedelta(days=1))
+
+    async with TopicTail(infrastructure.kafka_bootstrap, "loyalty.memberships") as memberships:
+        await earn.publish(order)
+        await memberships.collect(mine, count=1)
+        await earn.publish(refund)
+        await eventually(lambda: earn.order(order_id), lambda o: o["refunded"] == 100)
+        later = await memberships.settle(mine, seconds=1.5)
+
+    assert later == []
+    row = await earn.membership(order_id)
+    assert (row["refunded_quantity"], row["cancelled_at"]) == (0, None)
+    assert (await earn.order(order_id))["status"] == "pending"
+
+
+async def test_a_membership_bought_twice_ends_once_both_units_are_refunded(
+    earn: Earn, infrastructure: Endpoints
+) -> None:
+    customer = unique("c")
+    mine = lambda r: r.key == customer.encode()  # noqa: E731
+    membership = ("plus-year", "membership", "99")
+    order = paid(customer, membership, membership, ("tee", "apparel", "100"))
+    order_id = order.data.order_id
+    first = refund_of(customer, order_id, "99", ("plus-year", 1), at=T0 + timedelta(days=1))
+    second = refund_of(customer, order_id, "99", ("plus-year", 1), at=T0 + timedelta(days=2))
+
+    async with TopicTail(infrastructure.kafka_bootstrap, "loyalty.memberships") as memberships:
+        await earn.publish(order)
+        [purchased] = await memberships.collect(mine, count=1)
+        await earn.publish(first)
+        await eventually(lambda: earn.order(order_id), lambda o: o["refunded"] == 99)
+        kept = await memberships.settle(mine, seconds=1.5)
+        await earn.publish(second)
+        [announced] = await memberships.collect(mine, count=1)
+
+    assert json.loads(purchased.value)["type"] == "membership.purchased"
+    assert kept == []  # one unit still paid for: one membership, still held
+    body = json.loads(announced.value)
+    assert body["type"] == "membership.cancelled"
+    assert datetime.fromisoformat(body["data"]["cancelled_at"]) == second.time
+    row = await earn.membership(order_id)
+    assert (row["quantity"], row["refunded_quantity"]) == (2, 2)
+
+
+async def test_a_membership_refund_before_the_payment_cancels_it_once_the_payment_arrives(
+    earn: Earn, infrastructure: Endpoints
+) -> None:
+    customer = unique("c")
+    mine = lambda r: r.key == customer.encode()  # noqa: E731
+    order = paid(customer, ("plus-year", "membership", "99"), ("tee", "apparel", "100"))
+    order_id = order.data.order_id
+    early = refund_of(customer, order_id, "99", ("plus-year", 1), at=T0 + timedelta(hours=1))
+
+    async def waiting() -> int:
+        return int(
+            await earn.db.fetchval(
+                "SELECT count(*) FROM earn.waiting_events WHERE order_id = $1", order_id
+            )
+        )
+
+    async with TopicTail(infrastructure.kafka_bootstrap, "loyalty.memberships") as memberships:
+        await earn.publish(early)
+        await eventually(waiting, lambda n: n == 1)
+        await earn.publish(order)
+        announced = await memberships.collect(mine, count=2)
+        later = await memberships.settle(mine, seconds=1.5)
+
+    bodies = [json.loads(r.value) for r in announced]
+    assert [b["type"] for b in bodies] == ["membership.purchased", "membership.cancelled"]
+    assert datetime.fromisoformat(bodies[1]["data"]["cancelled_at"]) == early.time
+    assert later == []
+    assert await waiting() == 0
+    assert (await earn.order(order_id))["refunded"] == 99
+
+
+async def test_cancelling_a_membership_order_that_cost_nothing_cancels_the_membership(
+    earn: Earn, infrastructure: Endpoints
+) -> None:
+    customer = unique("c")
+    mine = lambda r: r.key == customer.encode()  # noqa: E731
+    order = paid(customer, ("plus-year", "membership", "0"))
+    order_id = order.data.order_id
+
+    async with TopicTail(infrastructure.kafka_bootstrap, "loyalty.memberships") as memberships:
+        await earn.publish(order)
+        await memberships.collect(mine, count=1)
+        await earn.publish(order_cancelled(customer, order_id, at=T0 + timedelta(days=1)))
+        [announced] = await memberships.collect(mine, count=1)
+
+    body = json.loads(announced.value)
+    assert body["type"] == "membership.cancelled"
+    assert body["id"] == f"membership-cancelled:{order_id}:plus-year"
 
 
 async def test_a_waiting_refund_refused_once_its_order_is_known_goes_to_the_dead_letter_topic(

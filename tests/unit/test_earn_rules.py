@@ -13,16 +13,20 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from services.earn.domain.orders import (
+    MembershipSale,
     capped,
     earning_of,
     first_release,
     membership_ends,
+    membership_refund,
     release_after_completion,
     reversal_target,
+    units_by_sku,
     units_points,
 )
 from services.earn.programme import Programme, Rate, parse_programme
 from shared.events import OrderPaid
+from shared.events.inputs import RefundedItem
 
 # Wednesday 2026-12-02 10:00 in Ho Chi Minh City (UTC+7).
 PAID = datetime(2026, 12, 2, 3, 0, tzinfo=UTC)
@@ -301,11 +305,54 @@ def test_a_membership_sku_is_announced_with_its_tier_and_period() -> None:
     p = programme(memberships=[{"sku": "vip-year", "tier": "gold", "months": 12}])
 
     assert earned(p, order(("vip-year", "membership", "990000", 1))).memberships == [
-        ("vip-year", "gold", 12)
+        MembershipSale("vip-year", "gold", 12, 1)
     ]
     assert membership_ends(datetime(2026, 1, 31, tzinfo=UTC), 1) == datetime(
         2026, 2, 28, tzinfo=UTC
     )
+
+
+def test_several_units_of_a_membership_sku_buy_one_membership_that_knows_them_all() -> None:
+    p = programme(memberships=[{"sku": "vip-year", "tier": "gold", "months": 12}])
+    bought = order(
+        ("vip-year", "membership", "990000", 2),
+        ("tee", "apparel", "200000", 1),
+        ("vip-year", "membership", "990000", 1),
+    )
+
+    assert earned(p, bought).memberships == [MembershipSale("vip-year", "gold", 12, 3)]
+
+
+def test_refunded_units_are_counted_by_sku() -> None:
+    items = [RefundedItem(sku="vip-year", quantity=1), RefundedItem(sku="tee", quantity=2)]
+    items.append(RefundedItem(sku="vip-year", quantity=2))
+
+    assert units_by_sku(items) == {"vip-year": 3, "tee": 2}
+    assert units_by_sku([]) == {}
+
+
+def test_a_membership_ends_only_when_every_unit_bought_is_refunded() -> None:
+    assert membership_refund(1, 0, 1) == (1, True)
+    assert membership_refund(3, 0, 2) == (2, False)  # one unit kept: the membership stays
+    assert membership_refund(3, 2, 1) == (3, True)  # the earlier refund counts
+    assert membership_refund(2, 0, 5) == (2, True)  # never more than were bought
+
+
+@given(
+    bought=st.integers(min_value=1, max_value=20),
+    refunds=st.lists(st.integers(min_value=1, max_value=20), max_size=10),
+)
+def test_refunds_end_a_membership_once_they_add_up_to_the_units_bought(
+    bought: int, refunds: list[int]
+) -> None:
+    refunded, ended = 0, []
+    for units in refunds:
+        refunded, every_unit = membership_refund(bought, refunded, units)
+        ended.append(every_unit)
+
+    assert refunded == min(bought, sum(refunds))
+    assert any(ended) == (sum(refunds) >= bought)
+    assert ended == sorted(ended)  # once every unit is back, it stays back
 
 
 def test_points_wait_for_the_return_window_after_completion_or_the_timeout() -> None:

@@ -285,18 +285,20 @@ async def record_membership(
     tier: str,
     starts_at: datetime,
     ends_at: datetime,
+    quantity: int,
 ) -> bool:
     """False when this order's membership was recorded before."""
     value = await conn.fetchval(
         f"""INSERT INTO {SCHEMA}.memberships (order_id, sku, customer_id, tier, starts_at,
-                ends_at)
-            VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING 1""",
+                ends_at, quantity)
+            VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING RETURNING 1""",
         order_id,
         sku,
         customer_id,
         tier,
         starts_at,
         ends_at,
+        quantity,
     )
     return value is not None
 
@@ -308,13 +310,34 @@ class MembershipRow:
     tier: str
     starts_at: datetime
     ends_at: datetime
+    quantity: int  # units of the SKU the order bought
+    refunded_quantity: int  # units refunds have given back so far
+    cancelled_at: datetime | None
 
 
 async def memberships_of(conn: Connection, order_id: str) -> list[MembershipRow]:
     """The memberships an order paid for, by sku."""
     rows = await conn.fetch(
-        f"""SELECT sku, customer_id, tier, starts_at, ends_at FROM {SCHEMA}.memberships
+        f"""SELECT {", ".join(MembershipRow.__slots__)} FROM {SCHEMA}.memberships
             WHERE order_id = $1 ORDER BY sku""",
         order_id,
     )
     return [MembershipRow(**dict(r)) for r in rows]
+
+
+async def refund_memberships(
+    conn: Connection, order_id: str, refunds: Sequence[tuple[str, int, datetime | None]]
+) -> None:
+    """Record, per sku, the units refunded so far and, when it ended, the cancellation time."""
+    if not refunds:
+        return
+    await conn.execute(
+        f"""UPDATE {SCHEMA}.memberships m
+            SET refunded_quantity = u.units, cancelled_at = coalesce(m.cancelled_at, u.at)
+            FROM unnest($2::text[], $3::bigint[], $4::timestamptz[]) AS u(sku, units, at)
+            WHERE m.order_id = $1 AND m.sku = u.sku""",
+        order_id,
+        [r[0] for r in refunds],
+        [r[1] for r in refunds],
+        [r[2] for r in refunds],
+    )

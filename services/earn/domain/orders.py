@@ -5,10 +5,15 @@ Rounding, stated once: the earning base is weighted by the product rules, only w
 result is rounded down again; campaign bonuses and cashback are rounded down as well. A
 reversal takes back the share of the order's points that the refunds so far are of its total,
 rounded down, so that refunds adding up to the whole order take back every point.
+
+Memberships, stated once: an order pays for one membership of a SKU whatever quantity of it
+the order holds, and the membership ends when the order is cancelled or refunded in full, or
+when its refunds have given back every unit of the SKU the order bought.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
@@ -17,7 +22,7 @@ from zoneinfo import ZoneInfo
 from services.earn.domain.calendar import add_months
 from services.earn.programme import Campaign, Programme, PunchCard, Rate, campaign_applies
 from shared.events import CURRENCY_MINOR_UNITS, OrderPaid
-from shared.events.inputs import LineItem
+from shared.events.inputs import LineItem, RefundedItem
 
 ZERO = Decimal(0)
 
@@ -89,6 +94,16 @@ class Bonus:
 
 
 @dataclass(frozen=True, slots=True)
+class MembershipSale:
+    """A membership an order pays for: one, whatever quantity of its SKU the order holds."""
+
+    sku: str
+    tier: str
+    months: int
+    quantity: int  # units of the SKU bought: refunds must give all of them back to end it
+
+
+@dataclass(frozen=True, slots=True)
 class Earning:
     """What a paid order earns before campaign caps and punch cards are settled."""
 
@@ -98,7 +113,7 @@ class Earning:
     bonuses: list[Bonus] = field(default_factory=list)
     credit_minor: int = 0
     punch_cards: list[PunchCard] = field(default_factory=list)
-    memberships: list[tuple[str, str, int]] = field(default_factory=list)  # sku, tier, months
+    memberships: list[MembershipSale] = field(default_factory=list)
 
 
 def earning_of(
@@ -128,8 +143,12 @@ def earning_of(
         minor = Decimal(10) ** CURRENCY_MINOR_UNITS[order.currency]
         credit = floor(base * percent / 100 * minor)
     cards = [c for c in programme.punch_cards if punch_qualifies(c, order, base)]
-    skus = {item.sku for item in order.items}
-    memberships = [(m.sku, m.tier, m.months) for m in programme.memberships if m.sku in skus]
+    units = units_by_sku(order.items)
+    memberships = [
+        MembershipSale(m.sku, m.tier, m.months, units[m.sku])
+        for m in programme.memberships
+        if m.sku in units
+    ]
     return Earning(base, base_points, tier_points, bonuses, credit, cards, memberships)
 
 
@@ -201,3 +220,19 @@ def reversal_target(points: int, paid_total: Decimal, refunded: Decimal, *, full
 
 def membership_ends(starts_at: datetime, months: int) -> datetime:
     return add_months(starts_at, months)
+
+
+def units_by_sku(lines: Iterable[LineItem | RefundedItem]) -> dict[str, int]:
+    """Quantities by SKU; several lines of one SKU add up."""
+    units: dict[str, int] = {}
+    for line in lines:
+        units[line.sku] = units.get(line.sku, 0) + line.quantity
+    return units
+
+
+def membership_refund(bought: int, refunded_before: int, refunded_now: int) -> tuple[int, bool]:
+    """Units of a membership's SKU given back once this refund is counted (never more than
+    were bought), and whether that is every unit bought: the membership then ends. While one
+    unit is kept the customer still holds the one membership the order paid for."""
+    refunded = min(bought, refunded_before + refunded_now)
+    return refunded, refunded >= bought
