@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import secrets
-from typing import Annotated, Any
+from typing import Any
 
 from fastapi import APIRouter, Depends
-from fastapi.security import APIKeyHeader
 from pydantic import BaseModel, SecretStr
-from starlette.exceptions import HTTPException
 
 from services.earn.adjustments import AdjustPoints, adjust, grant_in_bulk
 from services.earn.problems import problems
@@ -20,23 +17,16 @@ from services.earn.views import (
     GrantOutcome,
     WrittenEntryView,
 )
+from shared.api_keys import key_check
 from shared.db import Connection
-
-GivenKey = Annotated[str | None, Depends(APIKeyHeader(name="X-API-Key", auto_error=False))]
 
 
 def admin_routes(requests: IdempotentRequests, *, admin_api_key: SecretStr | None) -> APIRouter:
     """Routes under /v1/admin; every one needs the admin key (403 when none is configured)."""
-
-    def check_key(given: GivenKey) -> None:
-        if admin_api_key is None:
-            raise HTTPException(
-                403, "admin endpoints are disabled: LOYALTY_ADMIN_API_KEY is not configured"
-            )
-        if given is None:
-            raise HTTPException(401, "the X-API-Key header is required")
-        if not secrets.compare_digest(given.encode(), admin_api_key.get_secret_value().encode()):
-            raise HTTPException(403, "the X-API-Key header is not valid")
+    check_key = key_check(
+        admin_api_key,
+        disabled="admin endpoints are disabled: LOYALTY_ADMIN_API_KEY is not configured",
+    )
 
     router = APIRouter(prefix="/v1/admin", dependencies=[Depends(check_key)], tags=["admin"])
     clock = requests.runtime.clock

@@ -5,11 +5,9 @@ Errors are RFC 9457 problem documents (application/problem+json).
 
 from __future__ import annotations
 
-import secrets
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Path, Query
-from fastapi.security import APIKeyHeader
 from pydantic import SecretStr
 from starlette.exceptions import HTTPException
 
@@ -27,6 +25,7 @@ from services.tiering.views import (
     progress_view,
     tier_view,
 )
+from shared.api_keys import key_check
 from shared.problems import InvalidField, install_problem_handlers, problems
 from shared.runtime import Runtime, package_version
 
@@ -35,7 +34,6 @@ CustomerPath = Annotated[
 ]
 
 # Module level: FastAPI resolves the (postponed) annotations of route functions here.
-GivenKey = Annotated[str | None, Depends(APIKeyHeader(name="X-API-Key", auto_error=False))]
 
 
 def build_api(
@@ -61,12 +59,10 @@ def build_api(
             raise HTTPException(404, f"customer {customer_id!r} has no tier yet")
         return found
 
-    def check_key(given: GivenKey) -> None:
-        if admin_api_key is None:
-            raise HTTPException(403, "manual tiers are disabled: no admin API key is configured")
-        expected = admin_api_key.get_secret_value().encode()
-        if given is None or not secrets.compare_digest(given.encode(), expected):
-            raise HTTPException(401, "a valid X-API-Key header is required")
+    check_key = key_check(
+        admin_api_key,
+        disabled="manual tiers are disabled: LOYALTY_TIERING_ADMIN_API_KEY is not configured",
+    )
 
     @api.get("/v1/customers/{customer_id}/tier", responses=problems(404, 422))
     async def get_tier(customer_id: CustomerPath) -> TierView:

@@ -73,7 +73,7 @@ async def test_manual_tier_needs_the_admin_key_and_a_known_tier(tiering: Tiering
         url, json={**good, "ends_at": "2000-01-01T00:00:00Z"}, headers=ADMIN
     )
 
-    assert (no_key.status_code, wrong_key.status_code) == (401, 401)
+    assert (no_key.status_code, wrong_key.status_code) == (401, 403)
     assert no_key.headers["content-type"] == "application/problem+json"
     for response, location in (
         (unknown_tier, "body.tier"),
