@@ -16,7 +16,7 @@ infra:  ## Kafka and PostgreSQL on this machine (no Docker needed); idempotent
 	bash deploy/local/postgres.sh start
 	bash deploy/local/kafka.sh start
 
-run: setup infra  ## the three services and a simulated shop; Ctrl-C stops everything
+run: setup infra  ## every service (earn, tiering, notify, analytics) and a simulated shop; Ctrl-C stops everything
 	.venv/bin/loyalty migrate
 	.venv/bin/loyalty demo
 

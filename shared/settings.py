@@ -18,7 +18,7 @@ class CommonSettings(BaseSettings):
 
     database_url: SecretStr = SecretStr(DEFAULT_DATABASE_URL)
     kafka_bootstrap_servers: str = DEFAULT_KAFKA
-    # Consumer groups are "<prefix>-<service>"; another prefix gives an isolated set of groups.
+    # Consumer groups are "<prefix>-<service>.<topic>"; another prefix gives an isolated set.
     consumer_group_prefix: str = Field(default="loyalty", pattern=r"^[A-Za-z0-9._-]{1,100}$")
     log_format: Literal["json", "console"] = "json"
     log_level: Literal["debug", "info", "warning", "error"] = "info"

@@ -58,8 +58,8 @@ async def run_evaluation(
             conn, schema, occurred_before=now - timedelta(days=parked_retention_days)
         )
     report = EvaluationReport(customers, events, dropped)
-    metrics.EVALUATION_DURATION.observe(time.perf_counter() - started)
-    metrics.EVALUATED_CUSTOMERS.inc(customers)
+    metrics.EVALUATION_DURATION.labels("tiering").observe(time.perf_counter() - started)
+    metrics.EVALUATED_CUSTOMERS.labels("tiering").inc(customers)
     log.info(
         "tier_evaluation_done",
         at=now.isoformat(),

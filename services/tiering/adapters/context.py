@@ -83,5 +83,5 @@ async def persist(
             effective_at=change.effective_at.isoformat(),
             event_id=event_id,
         )
-    metrics.TIER_WARNINGS.inc(len(warnings))
+    metrics.TIER_WARNINGS.labels("tiering").inc(len(warnings))
     return len(messages)
