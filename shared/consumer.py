@@ -156,15 +156,14 @@ class BatchConsumer:
     async def process(self, records: Sequence[ConsumerRecord[Any, Any]]) -> None:
         """Apply a batch; returns only once its effects are committed."""
         started = time.perf_counter()
-        parsed = [to_incoming(r) for r in records]
         with structlog.contextvars.bound_contextvars(service=self.service, topic=self.topic):
             try:
-                applied, rejected = await self._apply_partitions(parsed)
+                applied, rejected = await self._apply_partitions(records)
             except Exception as exc:
                 reason = "transient_exhausted" if isinstance(exc, TransientFailure) else "bug"
                 metrics.BATCHES_FAILED.labels(self.service, self.topic, reason).inc()
                 if reason == "bug":  # crash loudly, with the traceback
-                    log.exception("batch_given_back", reason=reason, size=len(parsed))
+                    log.exception("batch_given_back", reason=reason, size=len(records))
                 else:
                     log.warning("batch_given_back", reason=reason, error=repr(exc))
                 raise
@@ -178,31 +177,30 @@ class BatchConsumer:
             )
             self._log_outcome(applied, rejected)
 
-    async def _apply_partitions(self, parsed: Sequence[Incoming | Rejection]) -> Outcome:
+    async def _apply_partitions(self, records: Sequence[ConsumerRecord[Any, Any]]) -> Outcome:
         """A large batch: each partition's records in a transaction of their own, up to
         `parallel` at once; a small one in one transaction.
 
         Events are keyed by customer, so partitions share no customer: their transactions
-        overlap as two replicas' do, and one's Python work runs while another waits for
-        PostgreSQL. Every transaction ends before this returns; if one failed, the batch is
-        handed back whole and the partitions that committed are found in the inbox when their
-        records come again.
+        overlap as two replicas' do, and one's Python work (parsing its records first) runs
+        while another waits for PostgreSQL. Every transaction ends before this returns; if one
+        failed, the batch is handed back whole and the partitions that committed are found in
+        the inbox when their records come again.
 
         A consumer that keeps up gets small batches, for which one commit instead of several
         is what keeps the latency low; only a consumer that is behind gets large ones.
         """
-        if self._parallel == 1 or len(parsed) < SPLIT_FROM:
-            return await self._apply_with_retries(parsed)
-        by_partition: dict[int, list[Incoming | Rejection]] = {}
-        for item in parsed:
-            by_partition.setdefault(_incoming(item).partition, []).append(item)
+        by_partition: dict[int, list[ConsumerRecord[Any, Any]]] = {}
+        if self._parallel > 1 and len(records) >= SPLIT_FROM:
+            for record in records:
+                by_partition.setdefault(record.partition, []).append(record)
         if len(by_partition) < 2:
-            return await self._apply_with_retries(parsed)
+            return await self._apply_with_retries([to_incoming(r) for r in records])
         slots = asyncio.Semaphore(self._parallel)
 
-        async def one(part: Sequence[Incoming | Rejection]) -> Outcome:
+        async def one(part: Sequence[ConsumerRecord[Any, Any]]) -> Outcome:
             async with slots:
-                return await self._apply_with_retries(part)
+                return await self._apply_with_retries([to_incoming(r) for r in part])
 
         results = await asyncio.gather(
             *(one(part) for part in by_partition.values()), return_exceptions=True
