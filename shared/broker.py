@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any, Union
 
@@ -14,10 +15,30 @@ from shared.events import TOPICS
 from shared.events.catalog import event_model
 from shared.settings import CommonSettings
 
+# How often a consumer tells its group it is alive, and learns of a rebalance: a replica that
+# joins a group with members waits that long for them to rejoin (Kafka's default is 3 s).
+HEARTBEAT_INTERVAL_MS = 1000
+
+
+class _Broker(KafkaBroker):
+    """A KafkaBroker that starts its subscribers at once instead of one after another.
+
+    A subscriber's start returns once its consumer group assigned it partitions. A replica
+    joining groups that have members already waits for a rebalance in each: one after another,
+    its last topic was consumed by the first replica alone for one rebalance per topic.
+    """
+
+    async def start(self) -> None:
+        await self.connect()
+        await asyncio.gather(*(subscriber.start() for subscriber in self.subscribers))
+        for publisher in self.publishers:
+            await publisher.start()
+        self.running = True
+
 
 def make_broker(settings: CommonSettings, service: str) -> KafkaBroker:
     """A broker whose subscribers get time to finish in-flight batches on shutdown."""
-    return KafkaBroker(
+    return _Broker(
         settings.kafka_bootstrap_servers,
         client_id=f"loyalty-{service}",
         graceful_timeout=settings.graceful_timeout_s,
@@ -56,6 +77,7 @@ def subscribe_batches(
         max_records=max_records,
         batch_timeout_ms=batch_timeout_ms,
         auto_offset_reset="earliest",
+        heartbeat_interval_ms=HEARTBEAT_INTERVAL_MS,
         ack_policy=AckPolicy.NACK_ON_ERROR,
         decoder=_raw,
         title=f"{consumer.service}:{consumer.topic}",
