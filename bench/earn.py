@@ -68,10 +68,12 @@ async def drain(
     conn = await asyncpg.connect(database)
     try:
         database_ready = infra.database_cpu_seconds()
+        broker_ready = infra.broker_cpu_seconds()
         wal_ready = await conn.fetchval(WAL_POSITION)
         done_at = await _wait_drained(conn, len(load.records))
         cpu = sum(s.cpu_seconds() for s in services) - cpu_ready
         database_cpu = infra.database_cpu_seconds() - database_ready
+        broker_cpu = infra.broker_cpu_seconds() - broker_ready
         wal = await conn.fetchval(WAL_POSITION) - wal_ready
         first = await conn.fetchval("SELECT extract(epoch FROM min(recorded_at)) FROM earn.ledger")
         rss = [round(s.peak_rss_mb(), 1) for s in services]
@@ -88,6 +90,8 @@ async def drain(
         # What PostgreSQL spends on the same drain: CPU and write-ahead log per event.
         "database_cpu_us_per_event": round(database_cpu * 1e6 / len(load.records), 1),
         "wal_bytes_per_event": round(float(wal) / len(load.records)),
+        # And the broker: the service's fetches, the relay's produce requests, offset commits.
+        "broker_cpu_us_per_event": round(broker_cpu * 1e6 / len(load.records), 1),
         "peak_rss_mb": rss,
         **correct,
     }

@@ -57,22 +57,33 @@ async def _drop(conn: asyncpg.Connection, name: str) -> None:
     await conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
+def _cpu_ticks(stat_text: str) -> tuple[str, int]:
+    """The command name and the CPU ticks (user and system, every thread) of a /proc stat."""
+    name, _, rest = stat_text.partition(" (")[2].rpartition(")")
+    fields = rest.split()
+    return name, int(fields[11]) + int(fields[12])
+
+
 def database_cpu_seconds() -> float:
     """CPU time (user and system) used so far by the local PostgreSQL server's processes that
     are alive now. The benchmark's connections stay open through a run, so the difference over
     a run is the database's work for it (a connection that closed meanwhile is not counted)."""
-    tick = os.sysconf("SC_CLK_TCK")
     total = 0
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            text = stat.read_text()
+            name, ticks = _cpu_ticks(stat.read_text())
         except OSError:  # the process ended while we looked
             continue
-        name, _, rest = text.partition(" (")[2].rpartition(")")
         if name == "postgres":
-            fields = rest.split()
-            total += int(fields[11]) + int(fields[12])
-    return total / tick
+            total += ticks
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def broker_cpu_seconds() -> float:
+    """CPU time (user and system) used so far by the benchmark's broker, every thread of it."""
+    pid = (STATE / "kafka.pid").read_text().strip()
+    _, ticks = _cpu_ticks(Path(f"/proc/{pid}/stat").read_text())
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def stop_broker() -> None:
