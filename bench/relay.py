@@ -3,7 +3,8 @@
     .venv/bin/python -m bench.relay [--rows 100000] [--keys 20000] [--partitions 4]
 
 Fills the outbox of a schema of its own in the benchmark's database (loyalty_bench) with
-points.earned-sized records, then times one relay (the service's own OutboxRelay, acks=all,
+points.earned-sized records (`--rows` of them, written 500 at a time as earn writes a
+partition's share of a batch), then times one relay (the service's own OutboxRelay, acks=all,
 idempotent producer) until the outbox is empty, with its CPU time per record. Runs against
 the benchmark's broker (127.0.0.1:19092, fresh storage); prints a table and writes
 bench/results/latest.json.
@@ -37,8 +38,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             await apply_migrations(conn, SCHEMA, [("messaging", MESSAGING_MIGRATIONS)])
         value = b'{"specversion":"1.0","type":"points.earned","data":{' + b"x" * 420 + b"}}"
         async with pool.acquire() as conn, conn.transaction():
-            for start in range(0, args.rows, 10_000):
-                rows = range(start, min(start + 10_000, args.rows))
+            for start in range(0, args.rows, 500):
+                rows = range(start, min(start + 500, args.rows))
                 messages = [OutboxMessage(TOPIC, b"c%d" % (i % args.keys), value) for i in rows]
                 await enqueue(conn, SCHEMA, messages)
         relay = OutboxRelay(pool=pool, schema=SCHEMA, bootstrap_servers=kafka, service="bench")

@@ -40,31 +40,61 @@ class OutboxMessage:
 
 
 async def enqueue(conn: Connection, schema: str, messages: Sequence[OutboxMessage]) -> None:
-    """Write messages to the outbox; the caller owns the transaction.
+    """Write messages to the outbox, as one row in the order given; the caller owns the
+    transaction.
 
     A message caused by an input of the batch being applied inherits its correlation id.
     """
     if not messages:
         return
-    records = []
+    topics, keys, payloads, counts = [], [], [], []
+    names: list[str] = []
+    values: list[bytes] = []
     for m in messages:
         inherited = inherited_header(m.topic, m.value, m.headers, cause=m.cause)
         headers = m.headers if inherited is None else (*m.headers, inherited)
-        records.append((m.topic, m.key, m.value, [h[0] for h in headers], [h[1] for h in headers]))
-    await conn.copy_records_to_table(
-        "outbox",
-        schema_name=schema,
-        columns=["topic", "key", "value", "header_names", "header_values"],
-        records=records,
+        topics.append(m.topic)
+        keys.append(m.key)
+        payloads.append(m.value)
+        counts.append(len(headers))
+        for name, value in headers:
+            names.append(name)
+            values.append(value)
+    await conn.execute(
+        f"""INSERT INTO {schema}.outbox
+                (topics, keys, payloads, header_names, header_values, header_counts)
+            VALUES ($1, $2, $3, $4, $5, $6)""",
+        topics,
+        keys,
+        payloads,
+        names,
+        values,
+        counts,
     )
+
+
+def _messages(rows: Sequence[asyncpg.Record]) -> list[OutboxMessage]:
+    """The messages of outbox rows, in the order they were written."""
+    messages = []
+    for row in rows:
+        names, values = row["header_names"], row["header_values"]
+        at = 0
+        for topic, key, payload, count in zip(
+            row["topics"], row["keys"], row["payloads"], row["header_counts"], strict=True
+        ):
+            headers = tuple(zip(names[at : at + count], values[at : at + count], strict=True))
+            at += count
+            messages.append(OutboxMessage(topic, key, payload, headers))
+    return messages
 
 
 class OutboxRelay:
     """Moves committed outbox rows to Kafka.
 
-    Each pass locks up to `batch_size` of the oldest rows with FOR UPDATE SKIP LOCKED, so
-    replicas relaying at once never take the same row; the rows are deleted in the same
-    transaction only after Kafka acknowledged every record (acks=all, idempotent producer).
+    Each pass locks the oldest rows holding up to `batch_size` messages (at least one row) with
+    FOR UPDATE SKIP LOCKED, so replicas relaying at once never take the same row; the rows are
+    deleted in the same transaction only after Kafka acknowledged every record (acks=all,
+    idempotent producer).
     A crash between the acknowledgement and the commit republishes those rows: consumers
     deduplicate by event id, so delivery is at least once and effects exactly once.
     """
@@ -170,37 +200,46 @@ class OutboxRelay:
                     await asyncio.wait_for(self._wake.wait(), self._idle_poll_s)
 
     async def relay_once(self) -> int:
-        """Publish one batch of outbox rows; returns how many were published."""
+        """Publish the oldest outbox rows holding up to `batch_size` messages (at least one row);
+        returns how many messages were published."""
         self.last_pass_at = time.monotonic()
         producer = self._producer
         if producer is None:
             raise Bug("the outbox relay runs before start()")
         async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn, conn.transaction():
             rows = await conn.fetch(
-                f"""SELECT id, topic, key, value, header_names, header_values
-                    FROM {self._schema}.outbox ORDER BY id
-                    LIMIT $1 FOR UPDATE SKIP LOCKED""",
+                f"""WITH oldest AS (
+                        SELECT id, sum(cardinality(topics)) OVER (ORDER BY id)
+                                   - cardinality(topics) AS before
+                        FROM {self._schema}.outbox ORDER BY id LIMIT $1)
+                    SELECT o.id, o.topics, o.keys, o.payloads, o.header_names, o.header_values,
+                           o.header_counts
+                    FROM {self._schema}.outbox o JOIN oldest USING (id)
+                    WHERE oldest.before < $1
+                    ORDER BY o.id
+                    FOR UPDATE OF o SKIP LOCKED""",
                 self._batch_size,
             )
             if not rows:
                 return 0
-            delivered = await self._publish(producer, rows)
+            messages = _messages(rows)
+            delivered = await self._publish(producer, messages)
             await conn.execute(
                 f"DELETE FROM {self._schema}.outbox WHERE id = ANY($1::bigint[])",
                 [row["id"] for row in rows],
             )
-        for topic, count in Counter(row["topic"] for row in rows).items():
+        for topic, count in Counter(m.topic for m in messages).items():
             metrics.OUTBOX_PUBLISHED.labels(self._service, topic).inc(count)
         if log.is_enabled_for(logging.DEBUG):
-            self._log_relayed(rows, delivered)
-        return len(rows)
+            self._log_relayed(messages, delivered)
+        return len(messages)
 
     async def _publish(
-        self, producer: AIOKafkaProducer, rows: Sequence[asyncpg.Record]
+        self, producer: AIOKafkaProducer, messages: Sequence[OutboxMessage]
     ) -> list[tuple[int, int]]:
-        """Send the rows as record batches, one per partition (more when one fills), in row
-        order within each partition; once Kafka acknowledged them all, each row's partition
-        and offset.
+        """Send the messages as record batches, one per partition (more when one fills), in
+        outbox order within each partition; once Kafka acknowledged them all, each message's
+        partition and offset.
 
         A batch built here costs a fraction of a `send` per record, and a pass awaits a few
         times instead of once per record: the relay keeps up even while the consumers of the
@@ -209,14 +248,14 @@ class OutboxRelay:
         partitions: dict[str, list[int]] = {}
         batches: list[tuple[str, int, BatchBuilder]] = []
         filling: dict[tuple[str, int], int] = {}  # (topic, partition) -> index in batches
-        placed: list[tuple[int, int]] = []  # per row: its batch's index, its offset in it
-        for row in rows:
-            topic, key, value = row["topic"], row["key"], row["value"]
+        placed: list[tuple[int, int]] = []  # per message: its batch's index, its offset in it
+        for message in messages:
+            topic, key, value = message.topic, message.key, message.value
             known = partitions.get(topic)
             if known is None:
                 known = partitions[topic] = sorted(await producer.partitions_for(topic))
             partition = self._partitioner(key, known, known)
-            headers = list(zip(row["header_names"], row["header_values"], strict=True))
+            headers = list(message.headers)
             index = filling.get((topic, partition), -1)
             appended = (
                 batches[index][2].append(timestamp=None, key=key, value=value, headers=headers)
@@ -232,7 +271,7 @@ class OutboxRelay:
                 if appended is None:
                     raise Bug(f"an outbox record for {topic} does not fit in a producer batch")
             placed.append((index, appended.offset))
-        # Batches of one partition are queued in the order they were filled, so rows keep
+        # Batches of one partition are queued in the order they were filled, so messages keep
         # their order within a partition.
         acks = [
             await producer.send_batch(batch, topic, partition=partition)
@@ -242,14 +281,13 @@ class OutboxRelay:
         return [(sent[i].partition, sent[i].offset + relative) for i, relative in placed]
 
     def _log_relayed(
-        self, rows: Sequence[asyncpg.Record], delivered: Sequence[tuple[int, int]]
+        self, messages: Sequence[OutboxMessage], delivered: Sequence[tuple[int, int]]
     ) -> None:
-        for row, (partition, offset) in zip(rows, delivered, strict=True):
-            headers = tuple(zip(row["header_names"], row["header_values"], strict=True))
+        for message, (partition, offset) in zip(messages, delivered, strict=True):
             log.debug(
                 "event_relayed",
-                topic=row["topic"],
+                topic=message.topic,
                 partition=partition,
                 offset=offset,
-                correlation_id=header_value(headers, CORRELATION_HEADER),
+                correlation_id=header_value(message.headers, CORRELATION_HEADER),
             )

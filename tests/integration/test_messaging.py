@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -69,12 +70,13 @@ async def test_two_relays_publish_every_outbox_row_exactly_once(
     db: asyncpg.Pool, scratch_schema: str, infrastructure: Endpoints
 ) -> None:
     marker = unique("relay").encode()
-    async with db.acquire() as conn, conn.transaction():
-        await enqueue(
-            conn,
-            scratch_schema,
-            [OutboxMessage(RELAY_TOPIC, marker, str(i).encode()) for i in range(2000)],
-        )
+    for first in range(0, 2000, 40):  # 50 outbox rows of 40 messages; a pass takes 3 of them
+        async with db.acquire() as conn, conn.transaction():
+            await enqueue(
+                conn,
+                scratch_schema,
+                [OutboxMessage(RELAY_TOPIC, marker, b"%d" % i) for i in range(first, first + 40)],
+            )
     relays = [relay_for(db, scratch_schema, infrastructure, batch_size=100) for _ in range(2)]
     await ensure_topics(infrastructure.kafka_bootstrap, [RELAY_TOPIC], partitions=4)
     async with TopicTail(infrastructure.kafka_bootstrap, RELAY_TOPIC) as tail:
@@ -189,7 +191,9 @@ async def test_a_record_refused_at_a_position_does_not_hide_another_record_there
     await consumer.process([later])
 
     assert applied == [event.id]
-    dead_letters = await db.fetchval(f"SELECT count(*) FROM {scratch_schema}.outbox")
+    dead_letters = await db.fetchval(
+        f"SELECT sum(cardinality(topics)) FROM {scratch_schema}.outbox"
+    )
     assert dead_letters == 1
 
 
@@ -349,3 +353,47 @@ async def test_migrations_apply_once_and_refuse_an_edited_file(
 
     assert first == ["demo/0001_things.sql"]
     assert second == []
+
+
+async def test_rows_waiting_in_the_outbox_before_it_held_batches_are_relayed_after_it(
+    db: asyncpg.Pool, infrastructure: Endpoints, tmp_path: Path
+) -> None:
+    """An outbox of one row per message (migration 0001) with rows still waiting: after the
+    migration to rows of many messages, the relay publishes them in order, headers kept."""
+    shutil.copy(MESSAGING_MIGRATIONS / "0001_inbox_outbox.sql", tmp_path)
+    schema = unique("t").replace("-", "_")
+    marker = unique("old").encode()
+    try:
+        async with db.acquire() as conn:
+            await apply_migrations(conn, schema, [("messaging", tmp_path)])
+            await conn.executemany(
+                f"""INSERT INTO {schema}.outbox (topic, key, value, header_names, header_values)
+                    VALUES ($1, $2, $3, $4, $5)""",
+                [
+                    (RELAY_TOPIC, marker, b"%d" % i, ["correlation-id"], [b"c-%d" % i])
+                    for i in range(3)
+                ]
+                + [(RELAY_TOPIC, marker, b"3", [], [])],
+            )
+            applied = await apply_migrations(conn, schema, [("messaging", MESSAGING_MIGRATIONS)])
+        relay = relay_for(db, schema, infrastructure)
+        await ensure_topics(infrastructure.kafka_bootstrap, [RELAY_TOPIC], partitions=4)
+        async with TopicTail(infrastructure.kafka_bootstrap, RELAY_TOPIC) as tail:
+            await relay.start()
+            try:
+                seen = await tail.collect(lambda r: r.key == marker, count=4, timeout=60)
+            finally:
+                await relay.stop()
+        left = await db.fetchval(f"SELECT count(*) FROM {schema}.outbox")
+    finally:
+        await db.execute(f"DROP SCHEMA {schema} CASCADE")
+
+    assert applied == ["messaging/0002_outbox_batches.sql"]
+    assert [r.value for r in seen] == [b"0", b"1", b"2", b"3"]
+    assert [list(r.headers) for r in seen] == [
+        [("correlation-id", b"c-0")],
+        [("correlation-id", b"c-1")],
+        [("correlation-id", b"c-2")],
+        [],
+    ]
+    assert left == 0

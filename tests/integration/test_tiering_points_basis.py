@@ -98,7 +98,7 @@ async def test_points_basis_counts_earned_points_never_the_balance(
     totals = await db.fetchval(
         f"SELECT sum(added - removed) FROM {schema}.contributions WHERE customer_id = $1", customer
     )
-    [published] = await db.fetch(f"SELECT value FROM {schema}.outbox")
+    [published] = await db.fetch(f"SELECT unnest(payloads) AS value FROM {schema}.outbox")
     # New York's new year: the review of 2026 judges 400 points, below VIB's 450 to keep.
     review = datetime(2027, 1, 1, 5, 0, tzinfo=UTC)
     async with db.acquire() as conn, conn.transaction():
