@@ -73,19 +73,26 @@ async def enqueue(conn: Connection, schema: str, messages: Sequence[OutboxMessag
     )
 
 
-def _messages(rows: Sequence[asyncpg.Record]) -> list[OutboxMessage]:
+# A message read back from the outbox: topic, key, value, and headers as the producer takes them.
+_Record = tuple[str, bytes | None, bytes, list[Header]]
+
+
+def _records(rows: Sequence[asyncpg.Record]) -> list[_Record]:
     """The messages of outbox rows, in the order they were written."""
-    messages = []
+    records: list[_Record] = []
     for row in rows:
         names, values = row["header_names"], row["header_values"]
         at = 0
         for topic, key, payload, count in zip(
             row["topics"], row["keys"], row["payloads"], row["header_counts"], strict=True
         ):
-            headers = tuple(zip(names[at : at + count], values[at : at + count], strict=True))
+            if count == 1:  # the usual case: the correlation id alone
+                headers = [(names[at], values[at])]
+            else:
+                headers = list(zip(names[at : at + count], values[at : at + count], strict=True))
             at += count
-            messages.append(OutboxMessage(topic, key, payload, headers))
-    return messages
+            records.append((topic, key, payload, headers))
+    return records
 
 
 class OutboxRelay:
@@ -222,20 +229,20 @@ class OutboxRelay:
             )
             if not rows:
                 return 0
-            messages = _messages(rows)
-            delivered = await self._publish(producer, messages)
+            records = _records(rows)
+            delivered = await self._publish(producer, records)
             await conn.execute(
                 f"DELETE FROM {self._schema}.outbox WHERE id = ANY($1::bigint[])",
                 [row["id"] for row in rows],
             )
-        for topic, count in Counter(m.topic for m in messages).items():
+        for topic, count in Counter(r[0] for r in records).items():
             metrics.OUTBOX_PUBLISHED.labels(self._service, topic).inc(count)
         if log.is_enabled_for(logging.DEBUG):
-            self._log_relayed(messages, delivered)
-        return len(messages)
+            self._log_relayed(records, delivered)
+        return len(records)
 
     async def _publish(
-        self, producer: AIOKafkaProducer, messages: Sequence[OutboxMessage]
+        self, producer: AIOKafkaProducer, records: Sequence[_Record]
     ) -> list[tuple[int, int]]:
         """Send the messages as record batches, one per partition (more when one fills), in
         outbox order within each partition; once Kafka acknowledged them all, each message's
@@ -249,13 +256,11 @@ class OutboxRelay:
         batches: list[tuple[str, int, BatchBuilder]] = []
         filling: dict[tuple[str, int], int] = {}  # (topic, partition) -> index in batches
         placed: list[tuple[int, int]] = []  # per message: its batch's index, its offset in it
-        for message in messages:
-            topic, key, value = message.topic, message.key, message.value
+        for topic, key, value, headers in records:
             known = partitions.get(topic)
             if known is None:
                 known = partitions[topic] = sorted(await producer.partitions_for(topic))
             partition = self._partitioner(key, known, known)
-            headers = list(message.headers)
             index = filling.get((topic, partition), -1)
             appended = (
                 batches[index][2].append(timestamp=None, key=key, value=value, headers=headers)
@@ -281,13 +286,13 @@ class OutboxRelay:
         return [(sent[i].partition, sent[i].offset + relative) for i, relative in placed]
 
     def _log_relayed(
-        self, messages: Sequence[OutboxMessage], delivered: Sequence[tuple[int, int]]
+        self, records: Sequence[_Record], delivered: Sequence[tuple[int, int]]
     ) -> None:
-        for message, (partition, offset) in zip(messages, delivered, strict=True):
+        for (topic, _, _, headers), (partition, offset) in zip(records, delivered, strict=True):
             log.debug(
                 "event_relayed",
-                topic=message.topic,
+                topic=topic,
                 partition=partition,
                 offset=offset,
-                correlation_id=header_value(message.headers, CORRELATION_HEADER),
+                correlation_id=header_value(tuple(headers), CORRELATION_HEADER),
             )
