@@ -30,7 +30,13 @@ class _Broker(KafkaBroker):
 
     async def start(self) -> None:
         await self.connect()
-        await asyncio.gather(*(subscriber.start() for subscriber in self.subscribers))
+        # Every start ends before a failure is raised: none is left running behind a stop.
+        started = await asyncio.gather(
+            *(subscriber.start() for subscriber in self.subscribers), return_exceptions=True
+        )
+        for outcome in started:
+            if isinstance(outcome, BaseException):
+                raise outcome
         for publisher in self.publishers:
             await publisher.start()
         self.running = True

@@ -166,7 +166,7 @@ class Monitor:
         schema = self._runtime.definition.schema
         async with pool.acquire() as conn:
             row = await conn.fetchrow(
-                f"""SELECT coalesce(sum(cardinality(topics)), 0) AS waiting,
+                f"""SELECT coalesce(sum(size), 0) AS waiting,
                            extract(epoch FROM now() - (
                                SELECT created_at FROM {schema}.outbox ORDER BY id LIMIT 1)
                            ) AS oldest_age

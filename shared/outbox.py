@@ -131,6 +131,8 @@ class OutboxRelay:
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self._failing = False
+        self._rows_to_lock = 1
+        self._more = False  # whether the last pass left rows it could have taken
         self.last_pass_at = time.monotonic()
 
     @staticmethod
@@ -201,7 +203,7 @@ class OutboxRelay:
                 continue
             if self._stopping and relayed == 0:
                 return
-            if relayed < self._batch_size and not self._stopping:
+            if not self._more and not self._stopping:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self._idle_poll_s)
@@ -214,22 +216,33 @@ class OutboxRelay:
         if producer is None:
             raise Bug("the outbox relay runs before start()")
         async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn, conn.transaction():
+            # Lock first, then cut: rows another relay holds are skipped, not counted. How many
+            # rows to lock follows the last pass, so that at most one locked row is left for
+            # the next pass (it is free again at commit) and other relays find the rest.
             rows = await conn.fetch(
-                f"""WITH oldest AS (
-                        SELECT id, sum(cardinality(topics)) OVER (ORDER BY id)
-                                   - cardinality(topics) AS before
-                        FROM {self._schema}.outbox ORDER BY id LIMIT $1)
+                f"""WITH locked AS (
+                        SELECT id, size FROM {self._schema}.outbox ORDER BY id
+                        LIMIT $2 FOR UPDATE SKIP LOCKED),
+                    chosen AS (
+                        SELECT id FROM (
+                            SELECT id, sum(size) OVER (ORDER BY id) - size AS before
+                            FROM locked) running
+                        WHERE before < $1)
                     SELECT o.id, o.topics, o.keys, o.payloads, o.header_names, o.header_values,
                            o.header_counts
-                    FROM {self._schema}.outbox o JOIN oldest USING (id)
-                    WHERE oldest.before < $1
-                    ORDER BY o.id
-                    FOR UPDATE OF o SKIP LOCKED""",
+                    FROM {self._schema}.outbox o JOIN chosen USING (id)
+                    ORDER BY o.id""",
                 self._batch_size,
+                self._rows_to_lock,
             )
+            asked = self._rows_to_lock
+            self._more = False
             if not rows:
                 return 0
             records = _records(rows)
+            self._next_rows_to_lock(len(rows), len(records))
+            # Rows may be waiting still unless the pass found fewer than it could take.
+            self._more = len(rows) == asked or len(records) >= self._batch_size
             delivered = await self._publish(producer, records)
             await conn.execute(
                 f"DELETE FROM {self._schema}.outbox WHERE id = ANY($1::bigint[])",
@@ -240,6 +253,16 @@ class OutboxRelay:
         if log.is_enabled_for(logging.DEBUG):
             self._log_relayed(records, delivered)
         return len(records)
+
+    def _next_rows_to_lock(self, rows: int, messages: int) -> None:
+        """Rows of one message each (dead letters, notify's outcomes) and rows of hundreds (a
+        batch's points events) share the outbox: lock twice as many rows while every locked row
+        fitted in the pass, else one more than the pass took."""
+        if messages < self._batch_size:
+            if rows == self._rows_to_lock:
+                self._rows_to_lock = min(self._batch_size, 2 * rows)
+        else:
+            self._rows_to_lock = rows + 1
 
     async def _publish(
         self, producer: AIOKafkaProducer, records: Sequence[_Record]

@@ -397,3 +397,34 @@ async def test_rows_waiting_in_the_outbox_before_it_held_batches_are_relayed_aft
         [],
     ]
     assert left == 0
+
+
+async def test_a_relay_passes_over_rows_another_relay_holds(
+    db: asyncpg.Pool, scratch_schema: str, infrastructure: Endpoints
+) -> None:
+    """Rows that another relay's pass has locked are skipped, not counted against the pass:
+    the rows after them go out meanwhile, and the held ones once they are let go."""
+    marker = unique("held").encode()
+    for row in range(3):
+        async with db.acquire() as conn, conn.transaction():
+            await enqueue(
+                conn,
+                scratch_schema,
+                [OutboxMessage(RELAY_TOPIC, marker, b"%d-%d" % (row, i)) for i in range(40)],
+            )
+    relay = relay_for(db, scratch_schema, infrastructure, batch_size=40)
+    await ensure_topics(infrastructure.kafka_bootstrap, [RELAY_TOPIC], partitions=4)
+    async with TopicTail(infrastructure.kafka_bootstrap, RELAY_TOPIC) as tail:
+        async with db.acquire() as holder, holder.transaction():
+            await holder.execute(
+                f"""SELECT id FROM {scratch_schema}.outbox ORDER BY id LIMIT 1
+                    FOR UPDATE"""
+            )
+            await relay.start()
+            while_held = await tail.collect(lambda r: r.key == marker, count=80, timeout=30)
+        after = await tail.collect(lambda r: r.key == marker, count=40, timeout=30)
+        await relay.stop()
+
+    assert sorted(r.value.split(b"-")[0] for r in while_held) == [b"1"] * 40 + [b"2"] * 40
+    assert {r.value.split(b"-")[0] for r in after} == {b"0"}
+    assert await db.fetchval(f"SELECT count(*) FROM {scratch_schema}.outbox") == 0
