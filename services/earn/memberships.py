@@ -19,6 +19,7 @@ from shared.events import (
     encode_event,
     make_event,
 )
+from shared.events.fields import bounded_id
 from shared.outbox import OutboxMessage
 
 log = structlog.get_logger(__name__)
@@ -53,7 +54,7 @@ async def memberships_purchased(
         messages.append(
             _membership_message(
                 "membership.purchased",
-                f"membership:{order.order_id}:{sale.sku}",
+                bounded_id(f"membership:{order.order_id}:{sale.sku}"),
                 event.time,
                 purchased,
             )
@@ -95,7 +96,7 @@ async def memberships_cancelled(
         messages.append(
             _membership_message(
                 "membership.cancelled",
-                f"membership-cancelled:{order_id}:{m.sku}",
+                bounded_id(f"membership-cancelled:{order_id}:{m.sku}"),
                 event.time,
                 cancelled,
             )

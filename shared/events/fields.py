@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import date
 from functools import cache
 from typing import Annotated, Any, Final, cast
@@ -21,6 +22,7 @@ from pydantic import (
 from pydantic_core import core_schema
 
 __all__ = [
+    "EVENT_ID_MAX",
     "Birthday",
     "Contract",
     "CustomerId",
@@ -37,6 +39,7 @@ __all__ = [
     "TimeZoneName",
     "Timestamp",
     "WebUrl",
+    "bounded_id",
 ]
 
 
@@ -56,11 +59,24 @@ Identifier = Annotated[
 CustomerId = Identifier
 ShopId = Identifier
 
+EVENT_ID_MAX: Final = 256
+
 EventId = Annotated[
     str,
-    StringConstraints(min_length=1, max_length=256, pattern=r"^\S(?:.*\S)?$"),
+    StringConstraints(min_length=1, max_length=EVENT_ID_MAX, pattern=r"^\S(?:.*\S)?$"),
     Field(description="Unique per source; the idempotency key. No surrounding whitespace."),
 ]
+
+
+def bounded_id(derived: str) -> str:
+    """An id derived from others (a prefix and an input's id, say), made to fit EventId: as it
+    is up to 256 characters, else its first 191 characters, "~" and the SHA-256 of the whole.
+    The same inputs always give the same id, so replays stay idempotent."""
+    if len(derived) <= EVENT_ID_MAX:
+        return derived
+    digest = hashlib.sha256(derived.encode()).hexdigest()
+    return f"{derived[: EVENT_ID_MAX - len(digest) - 1]}~{digest}"
+
 
 # The characters RFC 3986 allows in a URI-reference; CloudEvents sources may be absolute URIs,
 # URNs or relative paths such as "/shops/42".

@@ -9,6 +9,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from support import TopicTail, encoded, eventually, order_paid, unique
 
+from shared.events import parse_event
 from shared.infrastructure import Endpoints
 from shared.runtime import Runtime
 
@@ -108,3 +109,25 @@ async def test_ledger_refuses_update_and_delete(
     with pytest.raises(asyncpg.InsufficientPrivilegeError, match="append-only"):
         await db.execute("TRUNCATE earn.ledger")
     assert len(await entries_of(db, customer)) == 1
+
+
+async def test_an_order_paid_under_the_longest_event_id_still_earns_and_announces_it(
+    earn: Runtime, db: asyncpg.Pool, producer: AIOKafkaProducer, infrastructure: Endpoints
+) -> None:
+    """The entry id is "earn:" and the input's id, and event ids may be 256 characters: the
+    entry's id is bounded so that its points.earned is still a valid event."""
+    customer = unique("c")
+    event = order_paid(customer, total="259000", currency="VND", event_id="e" * 256)
+    again = order_paid(customer, total="100000", currency="VND", event_id="e" * 256)
+
+    async with TopicTail(infrastructure.kafka_bootstrap, "loyalty.points") as points:
+        await producer.send_and_wait("shop.orders", encoded(event), key=customer.encode())
+        await producer.send_and_wait("shop.orders", encoded(again), key=customer.encode())
+        entries = await eventually(lambda: entries_of(db, customer), lambda rows: len(rows) == 1)
+        [published] = await points.collect(lambda r: r.key == customer.encode(), count=1)
+
+    announced = parse_event("loyalty.points", published.value)
+    assert announced.id == entries[0]["entry_id"]
+    assert len(announced.id) == 256
+    assert announced.id.startswith("earn:eee")
+    assert (announced.data.delta, announced.data.source_event_id) == (25, event.id)

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import TypeAdapter
 
 from shared.errors import Bug, RejectedMessage
 from shared.events import (
@@ -29,6 +30,7 @@ from shared.events import (
     parse_event,
     topic_for,
 )
+from shared.events.fields import EVENT_ID_MAX, EventId, bounded_id
 
 CUSTOMER = "c-42"
 
@@ -411,3 +413,20 @@ def test_push_subscription_keys_must_have_their_sizes() -> None:
     assert error.reason.endswith(
         "data.push_subscription.keys.p256dh: must be base64url text of 65 bytes"
     )
+
+
+# Derived ids join valid ids: printable characters, no surrounding whitespace.
+derived_ids = st.text(st.characters(min_codepoint=32, max_codepoint=126), min_size=1, max_size=600)
+
+
+@given(derived_ids.filter(lambda t: t == t.strip() and t != ""))
+def test_a_derived_id_fits_an_event_id_and_is_the_same_every_time(derived: str) -> None:
+    bounded = bounded_id(derived)
+
+    assert TypeAdapter(EventId).validate_python(bounded) == bounded
+    assert bounded == bounded_id(derived)
+    if len(derived) <= EVENT_ID_MAX:
+        assert bounded == derived
+    else:
+        assert len(bounded) == EVENT_ID_MAX
+        assert bounded_id(derived + "x") != bounded  # the same first characters, another id

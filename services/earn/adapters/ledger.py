@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from shared.db import Connection
+from shared.events.fields import EVENT_ID_MAX, bounded_id
 
 SCHEMA = "earn"
 
@@ -26,6 +27,12 @@ class NewEntry:
     balance_kind: str = "points"  # or "store_credit": delta in minor units of `currency`
     currency: str | None = None
     expires_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        # The entry id is also the id of its points event: one derived from a long input id
+        # ("earn:" and the event's own 256 characters) must still fit an event id.
+        if len(self.entry_id) > EVENT_ID_MAX:
+            object.__setattr__(self, "entry_id", bounded_id(self.entry_id))
 
     @property
     def account(self) -> tuple[str, str | None]:
