@@ -1,4 +1,5 @@
-"""Pure parts of the messaging plumbing: dead-letter records, retry timing, migration files."""
+"""Pure parts of the messaging plumbing: dead-letter records, retry timing, migration files,
+the relay's partitioning."""
 
 from __future__ import annotations
 
@@ -14,12 +15,16 @@ from aiokafka.errors import (
     RequestTimedOutError,
     TopicAuthorizationFailedError,
 )
+from aiokafka.partitioner import DefaultPartitioner
+from hypothesis import given
+from hypothesis import strategies as st
 from support import consumer_record, encoded, order_paid
 
 from services.cli import main as cli_main
 from shared.consumer import Incoming, Rejection, dead_letter, to_incoming
 from shared.db import load_migrations
 from shared.errors import Bug
+from shared.outbox import key_hash
 from shared.pruning import check_window, prunables
 from shared.retry import Backoff, is_transient
 
@@ -121,3 +126,14 @@ def test_pruning_refuses_a_window_within_kafkas_retention(
 def test_pruning_covers_every_inbox_and_earns_idempotency_keys() -> None:
     names = [p.name for p in prunables(["earn", "notify"])]
     assert names == ["earn.inbox", "notify.inbox", "earn.idempotency_keys"]
+
+
+@given(key=st.binary(min_size=0, max_size=300), count=st.integers(min_value=1, max_value=64))
+def test_the_relay_places_a_keyed_message_where_the_producer_would(key: bytes, count: int) -> None:
+    """The relay picks partitions itself (to build one record batch per partition); a
+    customer's events must land where Kafka's default partitioner puts that key, as
+    consumers keyed by customer rely on."""
+    partitions = list(range(count))
+    expected = DefaultPartitioner()(key, partitions, partitions)
+    assert partitions[key_hash(key) % count] == expected
+    assert partitions[key_hash(key) % count] == expected  # and once remembered

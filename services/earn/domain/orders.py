@@ -103,7 +103,7 @@ class MembershipSale:
     quantity: int  # units of the SKU bought: refunds must give all of them back to end it
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one per order, and frozen makes __init__ 3 times slower
 class Earning:
     """What a paid order earns before campaign caps and punch cards are settled."""
 
