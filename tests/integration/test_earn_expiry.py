@@ -1,6 +1,7 @@
 """Expiry on the real broker and database: earnings expire oldest first with a redemption in
 between, a warning goes out once before, concurrent passes expire each account once, and
-`loyalty earn expire --at` expires a whole balance after months without an order."""
+`loyalty earn expire --at` expires a whole balance after months without an order; points given
+after a pass make the account due again."""
 
 from __future__ import annotations
 
@@ -147,6 +148,38 @@ async def test_concurrent_passes_expire_each_account_once(earn: Earn) -> None:
     assert sorted((r["customer_id"], r["n"], r["total"]) for r in rows) == sorted(
         (c, 1, -10) for c in customers
     )
+
+
+async def test_points_given_after_a_pass_make_the_account_due_again(earn: Earn) -> None:
+    """A pass sets when to look at an account next from the points it had; points given later
+    (any positive entry, not only orders) bring that time forward to now."""
+    customer = unique("c")
+    past = T0 - timedelta(days=400)
+    await earn.write(
+        NewEntry(f"grant:{customer}", customer, "earned", 10, "grant", None, None, past,
+                 expires_at=T0),
+        NewEntry(f"spend:{customer}", customer, "redeemed", -4, "reward", None, None, past),
+    )  # fmt: skip
+    due = "SELECT expiry_check_at <= $2 FROM earn.accounts WHERE customer_id = $1"
+    await run_expiry(earn.db, PROGRAMME, now=T0, chunk=10)
+    due_after_pass = await earn.db.fetchval(due, customer, T0 + timedelta(days=3650))
+    later = T0 + timedelta(days=10)
+    await earn.write(
+        NewEntry(f"adjust:{customer}", customer, "adjusted", 7, "goodwill", None, None, T0,
+                 expires_at=later),
+    )  # fmt: skip
+    due_after_points = await earn.db.fetchval(due, customer, T0 - timedelta(days=3650))
+    await run_expiry(earn.db, PROGRAMME, now=later, chunk=10)
+
+    assert due_after_pass is False  # nothing left to expire: never due by itself
+    assert due_after_points is True
+    assert await earn.entries(customer) == [
+        ("earned", 10, 10),
+        ("redeemed", -4, 6),
+        ("expired", -6, 0),
+        ("adjusted", 7, 7),
+        ("expired", -7, 0),
+    ]
 
 
 async def test_expire_command_expires_a_whole_balance_after_months_without_an_order(

@@ -102,25 +102,38 @@ async def append_entries(conn: Connection, entries: Sequence[NewEntry]) -> list[
 async def _move_points(
     conn: Connection, entries: Sequence[NewEntry]
 ) -> dict[tuple[str, str | None], int]:
-    """Upsert the points balances; each account's balance before these entries."""
+    """Upsert the points balances; each account's balance before these entries.
+
+    An account given points is due for the expiry pass again (`expiry_check_at` -infinity):
+    the pass set when to look next from the points it had then. A new account given none is
+    never due until it is given some.
+    """
     if not entries:
         return {}
-    totals: dict[str, tuple[int, int]] = {}
+    totals: dict[str, tuple[int, int, bool]] = {}
     for e in entries:
-        delta, earned = totals.get(e.customer_id, (0, 0))
-        totals[e.customer_id] = (delta + e.delta, earned + (e.delta if e.kind == "earned" else 0))
+        delta, earned, added = totals.get(e.customer_id, (0, 0, False))
+        totals[e.customer_id] = (
+            delta + e.delta,
+            earned + (e.delta if e.kind == "earned" else 0),
+            added or e.delta > 0,
+        )
     customers = sorted(totals)
     rows = await conn.fetch(
-        f"""INSERT INTO {SCHEMA}.accounts AS a (customer_id, points_balance, lifetime_earned)
-            SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[])
+        f"""INSERT INTO {SCHEMA}.accounts AS a
+                   (customer_id, points_balance, lifetime_earned, expiry_check_at)
+            SELECT c, d, e, CASE WHEN added THEN '-infinity'::timestamptz ELSE 'infinity' END
+            FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::boolean[]) AS u(c, d, e, added)
             ON CONFLICT (customer_id) DO UPDATE
                SET points_balance = a.points_balance + excluded.points_balance,
                    lifetime_earned = a.lifetime_earned + excluded.lifetime_earned,
+                   expiry_check_at = least(a.expiry_check_at, excluded.expiry_check_at),
                    updated_at = now()
             RETURNING customer_id, points_balance""",
         customers,
         [totals[c][0] for c in customers],
         [totals[c][1] for c in customers],
+        [totals[c][2] for c in customers],
     )
     return {
         (r["customer_id"], None): r["points_balance"] - totals[r["customer_id"]][0] for r in rows
