@@ -134,16 +134,26 @@ async def record_referrers(
 
 async def record_first_orders(conn: Connection, order_ids: Sequence[str]) -> list[Referral]:
     """Note the first paid order of customers who had none; returns the referrals this
-    completes (the referrer was known already)."""
+    completes (the referrer was known already).
+
+    Customers whose first order is known already are left out before the upsert: a first
+    order is never unset, and an upsert that finds its row locks it (a write-ahead log
+    record) even when its WHERE then changes nothing.
+    """
     if not order_ids:
         return []
     found = await conn.fetch(
         f"""INSERT INTO {SCHEMA}.customers AS c (customer_id, first_order_id,
                                                   first_order_event_id, first_paid_at)
             SELECT * FROM (
-                SELECT DISTINCT ON (customer_id) customer_id, order_id, paid_event_id, paid_at
-                FROM {SCHEMA}.orders WHERE order_id = ANY($1::text[])
-                ORDER BY customer_id, paid_at, order_id) o
+                SELECT DISTINCT ON (o.customer_id)
+                       o.customer_id, o.order_id, o.paid_event_id, o.paid_at
+                FROM {SCHEMA}.orders o
+                WHERE o.order_id = ANY($1::text[])
+                  AND NOT EXISTS (SELECT 1 FROM {SCHEMA}.customers k
+                                  WHERE k.customer_id = o.customer_id
+                                    AND k.first_order_id IS NOT NULL)
+                ORDER BY o.customer_id, o.paid_at, o.order_id) o
             ON CONFLICT (customer_id) DO UPDATE
                SET first_order_id = excluded.first_order_id,
                    first_order_event_id = excluded.first_order_event_id,
