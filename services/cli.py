@@ -105,11 +105,11 @@ def _run(args: argparse.Namespace) -> int:
     # of the collector's full passes, which would otherwise stall consumption for ~80 ms each.
     gc.collect()
     gc.freeze()
-    # A batch of 500 events allocates some 30,000 objects that live until it commits: with the
-    # default threshold (700) the young generations are collected dozens of times per batch and
-    # the survivors promoted, for nothing. bench.earn measured 69 µs of CPU per event with this
-    # threshold against 78-85 µs without.
-    gc.set_threshold(20_000, 20, 20)
+    # A batch of 2,000 events allocates over 100,000 objects that live until it commits: with
+    # the default threshold (700) the young generations are collected hundreds of times per
+    # batch and the survivors promoted, for nothing. bench.earn, one replica: 42.0-44.6 µs of
+    # CPU per event with this threshold, 48.4-49.2 with (20,000, 20, 20), the same peak RSS.
+    gc.set_threshold(100_000, 50, 50)
     config = uvicorn.Config(
         app,
         host=settings.http_host,
