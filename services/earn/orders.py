@@ -113,7 +113,10 @@ async def _record_paid(
             )
             rejections.append(Rejection(incoming, error))
             continue
-        points, breakdown, punches = await _settle(conn, order, earning)
+        if earning.bonuses or earning.punch_cards:
+            points, breakdown, punches = await _settle(conn, order, earning)
+        else:  # most orders: no counters to read, and no coroutine to run for nothing
+            points, breakdown, punches = earning.tier_points, _breakdown(earning), []
         orders.append(
             store.NewOrder(
                 order_id=order.order_id,
@@ -130,7 +133,8 @@ async def _record_paid(
                 release_at=first_release(event.time, programme),
             )
         )
-        memberships += await memberships_purchased(conn, event, earning)
+        if earning.memberships:
+            memberships += await memberships_purchased(conn, event, earning)
     # Without a return window the points are available at payment: recorded as such at once,
     # with no pending step to undo.
     now_available = [o for o in orders if o.release_at <= now]
@@ -156,7 +160,7 @@ async def _settle(
     conn: Connection, order: OrderPaid, earning: Earning
 ) -> tuple[int, dict[str, Any], list[str]]:
     """Campaign caps and punch cards need the counters: the order's points and their parts."""
-    breakdown: dict[str, Any] = {"base": earning.base_points, "tier": earning.tier_points}
+    breakdown = _breakdown(earning)
     points = earning.tier_points
     for bonus in earning.bonuses:
         campaign = bonus.campaign
@@ -176,9 +180,15 @@ async def _settle(
         if count % card.every == 0:
             breakdown[f"punch_card:{card.code}"] = card.reward_points
             points += card.reward_points
+    return points, breakdown, punches
+
+
+def _breakdown(earning: Earning) -> dict[str, Any]:
+    """The parts of an order's points before campaigns and punch cards, and its cashback."""
+    breakdown: dict[str, Any] = {"base": earning.base_points, "tier": earning.tier_points}
     if earning.credit_minor:
         breakdown["cashback_minor"] = earning.credit_minor
-    return points, breakdown, punches
+    return breakdown
 
 
 async def apply_change(

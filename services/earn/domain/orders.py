@@ -143,12 +143,14 @@ def earning_of(
         minor = Decimal(10) ** CURRENCY_MINOR_UNITS[order.currency]
         credit = floor(base * percent / 100 * minor)
     cards = [c for c in programme.punch_cards if punch_qualifies(c, order, base)]
-    units = units_by_sku(order.items)
-    memberships = [
-        MembershipSale(m.sku, m.tier, m.months, units[m.sku])
-        for m in programme.memberships
-        if m.sku in units
-    ]
+    memberships = []
+    if programme.memberships:
+        units = units_by_sku(order.items)
+        memberships = [
+            MembershipSale(m.sku, m.tier, m.months, units[m.sku])
+            for m in programme.memberships
+            if m.sku in units
+        ]
     return Earning(base, base_points, tier_points, bonuses, credit, cards, memberships)
 
 
