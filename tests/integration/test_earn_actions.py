@@ -19,6 +19,7 @@ from aiokafka import AIOKafkaProducer
 from earn_support import earn_of_its_own
 from support import TopicTail, encoded, eventually, order_paid, unique
 
+from services.earn.adapters.actions import FIRST_ORDERS
 from services.earn.expiry import run_birthdays
 from services.earn.programme import Programme, parse_programme
 from shared.clock import FixedClock
@@ -228,6 +229,36 @@ async def test_the_referrer_limit_leaves_the_referred_customers_reward(earn: Ear
     ]
     for friend in friends:
         assert (f"referral:{friend}:referred", "referral", 100) in await earn.entries(friend)
+
+
+def scans_of(plan: Any, relation: str) -> list[str]:
+    """The kinds of scan of `relation` in an EXPLAIN (FORMAT JSON) plan."""
+    found = []
+    if isinstance(plan, dict):
+        if plan.get("Relation Name") == relation and "Scan" in plan.get("Node Type", ""):
+            found.append(plan["Node Type"])
+        for value in plan.values():
+            found += scans_of(value, relation)
+    elif isinstance(plan, list):
+        for value in plan:
+            found += scans_of(value, relation)
+    return found
+
+
+async def test_paid_orders_find_their_customers_by_key_not_by_reading_them_all(
+    earn: Earn,
+) -> None:
+    """The first-order lookup must be able to use the customers' key: when it could not
+    (its ids compared in another collation), every batch read the whole table."""
+    async with earn.db.acquire() as conn:
+        await conn.execute("SET enable_seqscan = off")  # a scan only where no index can serve
+        try:
+            plan = json.loads(await conn.fetchval(f"EXPLAIN (FORMAT JSON) {FIRST_ORDERS}", ["o"]))
+        finally:
+            await conn.execute("RESET enable_seqscan")
+
+    assert scans_of(plan, "customers")
+    assert "Seq Scan" not in scans_of(plan, "customers")
 
 
 async def test_birthdays_are_awarded_once_a_year_by_concurrent_passes(earn: Earn) -> None:

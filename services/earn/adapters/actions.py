@@ -132,38 +132,38 @@ async def record_referrers(
     return _complete(found)
 
 
+# Customers whose first order is known already are left out before the upsert: a first order
+# is never unset, and an upsert that finds its row locks it (a write-ahead log record) even
+# when its WHERE then changes nothing. They are looked up by the customers' key in its own
+# collation: compared in the orders' collation ("C"), the key's index could not serve, and
+# PostgreSQL read every customer for each batch.
+FIRST_ORDERS = f"""
+    INSERT INTO {SCHEMA}.customers AS c (customer_id, first_order_id, first_order_event_id,
+                                         first_paid_at)
+    SELECT * FROM (
+        SELECT DISTINCT ON (o.customer_id)
+               o.customer_id, o.order_id, o.paid_event_id, o.paid_at
+        FROM {SCHEMA}.orders o
+        WHERE o.order_id = ANY($1::text[])
+          AND NOT EXISTS (SELECT 1 FROM {SCHEMA}.customers k
+                          WHERE k.customer_id = o.customer_id COLLATE "default"
+                            AND k.first_order_id IS NOT NULL)
+        ORDER BY o.customer_id, o.paid_at, o.order_id) o
+    ON CONFLICT (customer_id) DO UPDATE
+       SET first_order_id = excluded.first_order_id,
+           first_order_event_id = excluded.first_order_event_id,
+           first_paid_at = excluded.first_paid_at,
+           updated_at = now()
+       WHERE c.first_order_id IS NULL
+    RETURNING {_REFERRAL}"""
+
+
 async def record_first_orders(conn: Connection, order_ids: Sequence[str]) -> list[Referral]:
     """Note the first paid order of customers who had none; returns the referrals this
-    completes (the referrer was known already).
-
-    Customers whose first order is known already are left out before the upsert: a first
-    order is never unset, and an upsert that finds its row locks it (a write-ahead log
-    record) even when its WHERE then changes nothing.
-    """
+    completes (the referrer was known already)."""
     if not order_ids:
         return []
-    found = await conn.fetch(
-        f"""INSERT INTO {SCHEMA}.customers AS c (customer_id, first_order_id,
-                                                  first_order_event_id, first_paid_at)
-            SELECT * FROM (
-                SELECT DISTINCT ON (o.customer_id)
-                       o.customer_id, o.order_id, o.paid_event_id, o.paid_at
-                FROM {SCHEMA}.orders o
-                WHERE o.order_id = ANY($1::text[])
-                  AND NOT EXISTS (SELECT 1 FROM {SCHEMA}.customers k
-                                  WHERE k.customer_id = o.customer_id
-                                    AND k.first_order_id IS NOT NULL)
-                ORDER BY o.customer_id, o.paid_at, o.order_id) o
-            ON CONFLICT (customer_id) DO UPDATE
-               SET first_order_id = excluded.first_order_id,
-                   first_order_event_id = excluded.first_order_event_id,
-                   first_paid_at = excluded.first_paid_at,
-                   updated_at = now()
-               WHERE c.first_order_id IS NULL
-            RETURNING {_REFERRAL}""",
-        list(order_ids),
-    )
-    return _complete(found)
+    return _complete(await conn.fetch(FIRST_ORDERS, list(order_ids)))
 
 
 async def mark_referrals_rewarded(conn: Connection, referred_ids: Sequence[str]) -> None:
