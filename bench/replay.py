@@ -1,0 +1,139 @@
+"""Replay of order.paid records through earn's batch consumer, without Kafka: the CPU of the
+Python work and of PostgreSQL per event, steadier than a drain on a shared machine.
+
+    .venv/bin/python -m bench.replay [--events 100000] [--customers 10000] [--batch 2000]
+
+Builds the records `bench.earn` preloads (as aiokafka hands them to a consumer, spread over 4
+partitions by key), applies them through earn's own handler and BatchConsumer in batches, one
+at a time on one connection, into a database of its own (loyalty_replay), and deletes the
+outbox after each batch as the relay would. The first tenth warms up; the rest is measured:
+this process's CPU, the CPU of its PostgreSQL backend (from /proc, so the database must run
+on this machine), and the write-ahead log written. The garbage collector is set as a service
+sets it. Prints a table and writes bench/results/latest.json.
+
+Nothing else should run meanwhile: the backend's CPU is read from its process, but the
+machine's other work still slows both sides.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from aiokafka import ConsumerRecord
+
+from bench import infra, loadgen, report
+from bench.limits import EARN_MIGRATIONS
+from services.earn.adapters.ledger import SCHEMA
+from services.earn.bootstrap import definition
+from services.earn.settings import EarnSettings
+from shared.clock import SystemClock
+from shared.consumer import BatchConsumer
+from shared.db import apply_migrations
+from shared.logs import configure_logging
+from shared.outbox import key_hash
+from shared.runtime import MESSAGING_MIGRATIONS
+
+DATABASE = "loyalty_replay"
+PARTITIONS = 4
+WAL_POSITION = "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')"
+
+
+def backend_cpu_seconds(pid: int) -> float:
+    """User and system CPU of a local process, from /proc/<pid>/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def records_of(load: loadgen.Load) -> list[ConsumerRecord[bytes, bytes]]:
+    """The records as a consumer receives them: by key to partitions, offsets in order."""
+    offsets = [0] * PARTITIONS
+    records = []
+    for key, value in load.records:
+        partition = key_hash(key) % PARTITIONS
+        offset = offsets[partition]
+        record = ConsumerRecord(
+            "shop.orders", partition, offset, 0, 0, key, value, None, len(key), len(value), ()
+        )
+        records.append(record)
+        offsets[partition] += 1
+    return records
+
+
+async def main(args: argparse.Namespace) -> dict[str, Any]:
+    url = await infra.fresh_database(DATABASE)
+    conn = await asyncpg.connect(url)
+    try:
+        await apply_migrations(
+            conn, SCHEMA, [("messaging", MESSAGING_MIGRATIONS), ("earn", EARN_MIGRATIONS)]
+        )
+    finally:
+        await conn.close()
+    records = records_of(loadgen.generate(args.events, args.customers, prefix="r"))
+    warm = max(args.batch, args.events // 10 // args.batch * args.batch)
+    pool = await asyncpg.create_pool(url, min_size=1, max_size=1)
+    try:
+        async with pool.acquire() as conn:
+            backend = await conn.fetchval("SELECT pg_backend_pid()")
+        handler = definition(EarnSettings()).handlers["shop.orders"]
+        consumer = BatchConsumer(
+            service="earn", schema=SCHEMA, topic="shop.orders", handler=handler,
+            clock=SystemClock(),
+        )  # fmt: skip
+        consumer.bind(pool, lambda: None)
+
+        async def apply(first: int, last: int) -> None:
+            for start in range(first, last, args.batch):
+                await consumer.process(records[start : min(start + args.batch, last)])
+                await pool.execute(f"DELETE FROM {SCHEMA}.outbox")
+
+        await apply(0, warm)
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(100_000, 50, 50)  # as services/cli.py sets it
+        wal = await pool.fetchval(WAL_POSITION)
+        cpu, database_cpu = time.process_time(), backend_cpu_seconds(backend)
+        started = time.perf_counter()
+        await apply(warm, args.events)
+        seconds = time.perf_counter() - started
+        cpu, database_cpu = time.process_time() - cpu, backend_cpu_seconds(backend) - database_cpu
+        wal = await pool.fetchval(WAL_POSITION) - wal
+        entries = await pool.fetchval(f"SELECT count(*) FROM {SCHEMA}.ledger")
+    finally:
+        await pool.close()
+    measured = args.events - warm
+    return {
+        "events": args.events,
+        "customers": args.customers,
+        "batch": args.batch,
+        "measured_events": measured,
+        "ledger_entries": entries,
+        "python_cpu_us_per_event": round(cpu * 1e6 / measured, 1),
+        "database_cpu_us_per_event": round(database_cpu * 1e6 / measured, 1),
+        "wal_bytes_per_event": round(float(wal) / measured),
+        "wall_us_per_event": round(seconds * 1e6 / measured, 1),
+    }
+
+
+def cli() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--customers", type=int, default=10_000)
+    parser.add_argument("--batch", type=int, default=2000)
+    args = parser.parse_args()
+    if args.events < 2 * args.batch:
+        parser.error("--events must be at least twice --batch (a warm-up, then a measure)")
+    configure_logging(level="warning")  # one debug line per applied event would be measured
+    report.emit("replay", asyncio.run(main(args)))
+
+
+if __name__ == "__main__":
+    cli()
