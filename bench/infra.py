@@ -79,11 +79,15 @@ def database_cpu_seconds() -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
-def broker_cpu_seconds() -> float:
-    """CPU time (user and system) used so far by the benchmark's broker, every thread of it."""
-    pid = (STATE / "kafka.pid").read_text().strip()
+def process_cpu_seconds(pid: int | str) -> float:
+    """CPU time (user and system) used so far by a local process, every thread of it."""
     _, ticks = _cpu_ticks(Path(f"/proc/{pid}/stat").read_text())
     return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def broker_cpu_seconds() -> float:
+    """CPU time (user and system) used so far by the benchmark's broker, every thread of it."""
+    return process_cpu_seconds((STATE / "kafka.pid").read_text().strip())
 
 
 def stop_broker() -> None:

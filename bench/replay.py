@@ -20,15 +20,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import os
 import time
-from pathlib import Path
 from typing import Any
 
 import asyncpg
 from aiokafka import ConsumerRecord
 
 from bench import infra, loadgen, report
+from bench.earn import WAL_POSITION
 from bench.limits import EARN_MIGRATIONS
 from services.earn.adapters.ledger import SCHEMA
 from services.earn.bootstrap import definition
@@ -42,13 +41,6 @@ from shared.runtime import MESSAGING_MIGRATIONS
 
 DATABASE = "loyalty_replay"
 PARTITIONS = 4
-WAL_POSITION = "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')"
-
-
-def backend_cpu_seconds(pid: int) -> float:
-    """User and system CPU of a local process, from /proc/<pid>/stat."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def records_of(load: loadgen.Load) -> list[ConsumerRecord[bytes, bytes]]:
@@ -98,11 +90,12 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         gc.freeze()
         gc.set_threshold(100_000, 50, 50)  # as services/cli.py sets it
         wal = await pool.fetchval(WAL_POSITION)
-        cpu, database_cpu = time.process_time(), backend_cpu_seconds(backend)
+        cpu, database_cpu = time.process_time(), infra.process_cpu_seconds(backend)
         started = time.perf_counter()
         await apply(warm, args.events)
         seconds = time.perf_counter() - started
-        cpu, database_cpu = time.process_time() - cpu, backend_cpu_seconds(backend) - database_cpu
+        cpu = time.process_time() - cpu
+        database_cpu = infra.process_cpu_seconds(backend) - database_cpu
         wal = await pool.fetchval(WAL_POSITION) - wal
         entries = await pool.fetchval(f"SELECT count(*) FROM {SCHEMA}.ledger")
     finally:
