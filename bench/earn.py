@@ -17,6 +17,7 @@ import asyncpg
 
 from bench import infra, limits, loadgen, report
 from bench.service import bench_service, launch_replicas, service_env
+from shared.logs import configure_logging
 from shared.runtime import consumer_group
 from shared.settings import CommonSettings
 from shared.topics import ALL_TOPICS, ensure_topics, start_group_at_end, topics_with_dlq
@@ -40,6 +41,10 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     figures["limit_ledger_write_rps"] = round(
         await limits.bare_ledger_write(database, load, batch=args.batch)
     )
+    # What the guarantees cost without earn's rules, on the same data.
+    figures["bare_pipeline"] = await limits.bare_pipeline(
+        kafka, database, load, topic="shop.orders", batch=args.batch
+    )
     for replicas in (1, 2):
         database = await infra.fresh_database()
         run = await drain(kafka, database, load, replicas=replicas, batch=args.batch)
@@ -48,6 +53,9 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         figures[f"latency_at_{rate}_eps"] = await latency(kafka, database, rate, args.latency_s)
     lower = min(figures["limit_consumer_eps"], figures["limit_ledger_write_rps"])
     figures["drain_share_of_lower_limit"] = round(figures["drain_1_replica"]["eps"] / lower, 3)
+    figures["bare_pipeline_share_of_lower_limit"] = round(
+        figures["bare_pipeline"]["eps"] / lower, 3
+    )
     infra.stop_broker()
     return figures
 
@@ -166,6 +174,7 @@ def cli() -> None:
     parser.add_argument("--rates", type=int, nargs="*", default=[1000, 5000])
     parser.add_argument("--latency-s", type=float, default=10.0)
     args = parser.parse_args()
+    configure_logging(level="warning")  # the bare pipeline's relay logs a debug line per record
     figures = asyncio.run(main(args))
     report.emit("earn", figures)
 
