@@ -10,6 +10,8 @@ from decimal import Decimal
 from services.earn.adapters.ledger import SCHEMA
 from shared.db import Connection
 
+ONE = Decimal(1)
+
 
 @dataclass(frozen=True, slots=True)
 class TierSeen:
@@ -44,15 +46,19 @@ async def multipliers_at(conn: Connection, paid: Sequence[tuple[str, datetime]])
     earn knows of no tier change by then."""
     if not paid:
         return []
+    # Only orders whose customer had a tier by then come back: most have none, and a row each
+    # to say so cost a record decoded per order.
     rows = await conn.fetch(
         f"""SELECT o.n, t.multiplier
             FROM unnest($1::text[], $2::timestamptz[]) WITH ORDINALITY AS o(customer_id, at, n)
-            LEFT JOIN LATERAL (
+            JOIN LATERAL (
                 SELECT multiplier FROM {SCHEMA}.customer_tiers c
                 WHERE c.customer_id = o.customer_id AND c.effective_at < o.at
-                ORDER BY c.effective_at DESC, c.seq DESC LIMIT 1) t ON true
-            ORDER BY o.n""",
+                ORDER BY c.effective_at DESC, c.seq DESC LIMIT 1) t ON true""",
         [customer for customer, _ in paid],
         [at for _, at in paid],
     )
-    return [row["multiplier"] or Decimal(1) for row in rows]
+    multipliers = [ONE] * len(paid)
+    for row in rows:
+        multipliers[row["n"] - 1] = row["multiplier"]
+    return multipliers
