@@ -1,4 +1,5 @@
-"""Benchmark of earn: drain rate, latency at an offered rate, memory, and the two limits.
+"""Benchmark of earn: drain rate, latency at an offered rate, memory, the two limits, and the
+bare pipeline (the guarantees without the rules).
 
     .venv/bin/python -m bench.earn [--events 200000] [--customers 20000] [--partitions 4]
 
