@@ -244,7 +244,11 @@ class BatchConsumer:
             fresh = await self._claim(conn, parsed)
             events = [p for p in fresh if isinstance(p, Incoming)]
             rejections = [p for p in fresh if isinstance(p, Rejection)]
-            with causes({e.inbox_key: e.correlation_id for e in events}):
+            # Each event's key once: it is a property, and this runs for every record.
+            keys = [e.inbox_key for e in events]
+            with causes(
+                {k: correlation_of(e.headers, k) for k, e in zip(keys, events, strict=True)}
+            ):
                 refused = list(await self._handler(conn, events)) if events else []
             await self._release(conn, [r.incoming for r in refused])
             rejections += refused
@@ -254,8 +258,11 @@ class BatchConsumer:
                 self.schema,
                 [dead_letter(r, service=self.service, now=now) for r in rejections],
             )
+        if not refused:
+            return events, rejections
         refused_keys = {r.incoming.inbox_key for r in refused}
-        return [e for e in events if e.inbox_key not in refused_keys], rejections
+        kept = [e for k, e in zip(keys, events, strict=True) if k not in refused_keys]
+        return kept, rejections
 
     async def _release(self, conn: Connection, refused: Sequence[Incoming]) -> None:
         """A refused event is not processed: key its inbox row by the record (its position
