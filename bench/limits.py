@@ -77,27 +77,33 @@ def _points(value: bytes) -> int:
     return points_for(amount, VND_RATE)
 
 
+async def _balances_before(
+    conn: Connection, schema: str, moves: list[tuple[str, int]]
+) -> dict[str, int]:
+    """Upsert the balances of (customer, points) moves, in customer order; each customer's
+    balance before them."""
+    totals: dict[str, int] = {}
+    for customer, points in moves:
+        totals[customer] = totals.get(customer, 0) + points
+    customers = sorted(totals)
+    balances = await conn.fetch(
+        f"""INSERT INTO {schema}.accounts AS a (customer_id, points_balance, lifetime_earned)
+            SELECT * FROM unnest($1::text[], $2::bigint[], $2::bigint[])
+            ON CONFLICT (customer_id) DO UPDATE
+               SET points_balance = a.points_balance + excluded.points_balance,
+                   lifetime_earned = a.lifetime_earned + excluded.lifetime_earned
+            RETURNING customer_id, points_balance""",
+        customers,
+        [totals[c] for c in customers],
+    )
+    return {r["customer_id"]: r["points_balance"] - totals[r["customer_id"]] for r in balances}
+
+
 async def _write_batch(
     conn: asyncpg.Connection, schema: str, rows: list[tuple[str, int, int]]
 ) -> None:
-    totals: dict[str, int] = {}
-    for customer, points, _ in rows:
-        totals[customer] = totals.get(customer, 0) + points
-    customers = sorted(totals)
     async with conn.transaction():
-        balances = await conn.fetch(
-            f"""INSERT INTO {schema}.accounts AS a (customer_id, points_balance, lifetime_earned)
-                SELECT * FROM unnest($1::text[], $2::bigint[], $2::bigint[])
-                ON CONFLICT (customer_id) DO UPDATE
-                   SET points_balance = a.points_balance + excluded.points_balance,
-                       lifetime_earned = a.lifetime_earned + excluded.lifetime_earned
-                RETURNING customer_id, points_balance""",
-            customers,
-            [totals[c] for c in customers],
-        )
-        running = {
-            r["customer_id"]: r["points_balance"] - totals[r["customer_id"]] for r in balances
-        }
+        running = await _balances_before(conn, schema, [(c, p) for c, p, _ in rows])
         now = datetime.now(UTC)
         records = []
         for customer, points, n in rows:
@@ -201,21 +207,9 @@ async def _pipeline_batch(
     }
     events = [e for event_id, e in decoded.items() if event_id in fresh]
     points = [points_for(Decimal(e["data"]["totals"]["total"]["amount"]), VND_RATE) for e in events]
-    totals: dict[str, int] = {}
-    for event, earned in zip(events, points, strict=True):
-        totals[event["subject"]] = totals.get(event["subject"], 0) + earned
-    customers = sorted(totals)
-    balances = await conn.fetch(
-        f"""INSERT INTO {schema}.accounts AS a (customer_id, points_balance, lifetime_earned)
-            SELECT * FROM unnest($1::text[], $2::bigint[], $2::bigint[])
-            ON CONFLICT (customer_id) DO UPDATE
-               SET points_balance = a.points_balance + excluded.points_balance,
-                   lifetime_earned = a.lifetime_earned + excluded.lifetime_earned
-            RETURNING customer_id, points_balance""",
-        customers,
-        [totals[c] for c in customers],
+    running = await _balances_before(
+        conn, schema, [(e["subject"], p) for e, p in zip(events, points, strict=True)]
     )
-    running = {r["customer_id"]: r["points_balance"] - totals[r["customer_id"]] for r in balances}
     rows, messages = [], []
     for event, earned in zip(events, points, strict=True):
         customer = event["subject"]
