@@ -140,6 +140,7 @@ async def bare_pipeline(
         auto_offset_reset="earliest",
     )
     relay = OutboxRelay(pool=pool, schema=schema, bootstrap_servers=bootstrap, service="bench")
+    thresholds = gc.get_threshold()
     try:
         async with pool.acquire() as conn:
             await conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
@@ -150,7 +151,6 @@ async def bare_pipeline(
         await relay.start()
         gc.collect()
         gc.freeze()
-        thresholds = gc.get_threshold()
         gc.set_threshold(100_000, 50, 50)  # as services/cli.py sets it
         cpu = (time.process_time(), infra.database_cpu_seconds(), infra.broker_cpu_seconds())
         started = None
@@ -174,8 +174,9 @@ async def bare_pipeline(
             infra.database_cpu_seconds() - cpu[1],
             infra.broker_cpu_seconds() - cpu[2],
         )
-        gc.set_threshold(*thresholds)
     finally:
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
         await relay.stop()
         await consumer.stop()
         await pool.close()
