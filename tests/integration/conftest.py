@@ -23,11 +23,13 @@ from services.earn.settings import EarnSettings
 from services.notify.bootstrap import bootstrap as notify_bootstrap
 from services.notify.bootstrap import make_worker
 from services.notify.settings import NotifySettings
+from services.tiering.bootstrap import MIGRATIONS as TIERING_MIGRATIONS
 from services.tiering.bootstrap import bootstrap as tiering_bootstrap
 from services.tiering.settings import TieringSettings
 from shared.clock import FixedClock
+from shared.db import apply_migrations
 from shared.infrastructure import Endpoints
-from shared.runtime import Runtime
+from shared.runtime import MESSAGING_MIGRATIONS, Runtime
 
 ADMIN_API_KEY = "test-admin-key"
 
@@ -101,6 +103,20 @@ async def db(infrastructure: Endpoints) -> AsyncIterator[asyncpg.Pool]:
         yield pool
     finally:
         await pool.close()
+
+
+@pytest.fixture
+async def tiering_schema(db: asyncpg.Pool) -> AsyncIterator[str]:
+    """A tiering schema of the test's own, for calling its handlers; dropped afterwards."""
+    name = unique("tiering").replace("-", "_")
+    async with db.acquire() as conn:
+        await apply_migrations(
+            conn, name, [("messaging", MESSAGING_MIGRATIONS), ("tiering", TIERING_MIGRATIONS)]
+        )
+    try:
+        yield name
+    finally:
+        await db.execute(f"DROP SCHEMA {name} CASCADE")
 
 
 @pytest.fixture(scope="session")

@@ -1,15 +1,29 @@
-"""A paid membership grants its tier for the paid period; an unknown tier is dead-lettered."""
+"""A paid membership grants its tier for the paid period; an unknown tier is dead-lettered;
+a purchase and its cancellation in one batch end as one after the other."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
 from conftest import TieringService
-from support import TopicTail, membership_cancelled, membership_purchased, unique
+from support import (
+    TopicTail,
+    consumer_record,
+    encoded,
+    membership_cancelled,
+    membership_purchased,
+    unique,
+)
 from tiering_tools import body, loyalty, publish
 
+from services.tiering.handlers import apply_memberships
+from services.tiering.programme import load_programme
+from shared.clock import FixedClock
+from shared.consumer import Incoming, to_incoming
+from shared.events import CloudEvent
 from shared.infrastructure import Endpoints
 
 
@@ -89,3 +103,46 @@ async def test_membership_of_a_tier_the_programme_lacks_goes_to_the_dead_letter_
     assert headers["x-dlq-error-class"] == "UnknownTier"
     assert headers["x-dlq-service"] == "tiering"
     assert "diamond" in headers["x-dlq-error-message"]
+
+
+async def test_a_purchase_and_its_cancellation_in_one_batch_leave_the_cancelled_floor(
+    db: asyncpg.Pool, tiering_schema: str
+) -> None:
+    """Both events name the same floor (customer, membership, order): applied in one batch they
+    end as they would one batch after the other, the cancellation last."""
+    customer = unique("c")
+    starts_at = datetime.now(UTC) - timedelta(minutes=5)
+    purchase = membership_purchased(
+        customer, "gold", starts_at=starts_at, ends_at=starts_at + timedelta(days=365)
+    )
+    cancelled_at = starts_at + timedelta(minutes=2)
+    batch = [
+        incoming(purchase, offset=0),
+        incoming(membership_cancelled(purchase, at=cancelled_at), offset=1),
+    ]
+    async with db.acquire() as conn, conn.transaction():
+        refused = await apply_memberships(
+            conn,
+            batch,
+            programme=load_programme(None),
+            schema=tiering_schema,
+            clock=FixedClock(datetime.now(UTC)),
+        )
+
+    assert refused == []
+    floors = await db.fetch(
+        f"SELECT tier, ends_at, reason FROM {tiering_schema}.floors WHERE customer_id = $1",
+        customer,
+    )
+    assert [(f["tier"], f["ends_at"]) for f in floors] == [("gold", cancelled_at)]
+    assert floors[0]["reason"].endswith("cancelled")
+
+
+def incoming(event: CloudEvent[Any], *, offset: int) -> Incoming:
+    parsed = to_incoming(
+        consumer_record(
+            encoded(event), topic="loyalty.memberships", offset=offset, key=event.subject.encode()
+        )
+    )
+    assert isinstance(parsed, Incoming)
+    return parsed

@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
-import pytest
 from support import consumer_record, unique
 
-from services.tiering.bootstrap import MIGRATIONS
 from services.tiering.handlers import apply_activity, evaluate_due
 from services.tiering.programme import parse_programme
 from shared.clock import FixedClock
 from shared.consumer import Incoming, to_incoming
-from shared.db import apply_migrations
 from shared.events import (
     PointsEarned,
     PointsRedeemed,
@@ -24,7 +20,6 @@ from shared.events import (
     encode_event,
     make_event,
 )
-from shared.runtime import MESSAGING_MIGRATIONS
 
 # A USD shop: points earned per calendar year, New York days.
 PROGRAMME = parse_programme(
@@ -43,20 +38,6 @@ PROGRAMME = parse_programme(
 EARNED_AT = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
 
 
-@pytest.fixture
-async def schema(db: asyncpg.Pool) -> AsyncIterator[str]:
-    """A tiering schema of the test's own, dropped afterwards."""
-    name = unique("tiering").replace("-", "_")
-    async with db.acquire() as conn:
-        await apply_migrations(
-            conn, name, [("messaging", MESSAGING_MIGRATIONS), ("tiering", MIGRATIONS)]
-        )
-    try:
-        yield name
-    finally:
-        await db.execute(f"DROP SCHEMA {name} CASCADE")
-
-
 def points_event(type_: str, data: Any, offset: int) -> Incoming:
     event = make_event(
         type_, source="tests/earn", subject=data.customer_id, data=data, time=EARNED_AT
@@ -69,8 +50,9 @@ def points_event(type_: str, data: Any, offset: int) -> Incoming:
 
 
 async def test_points_basis_counts_earned_points_never_the_balance(
-    db: asyncpg.Pool, schema: str
+    db: asyncpg.Pool, tiering_schema: str
 ) -> None:
+    schema = tiering_schema
     customer = unique("c")
     entry = {"customer_id": customer, "reason": "order.paid", "order_id": "o-1"}
     events = [

@@ -42,9 +42,15 @@ async def load_floors(
 async def save_floors(
     conn: Connection, schema: str, customer_floors: Sequence[tuple[str, Floor]]
 ) -> None:
-    """Insert floors, replacing one with the same customer, kind and ref."""
+    """Insert floors, replacing one with the same customer, kind and ref.
+
+    Floors given for the same customer, kind and ref (a membership bought and cancelled within
+    one batch) end as if written one after the other: the last one given is kept.
+    """
     if not customer_floors:
         return
+    last = {(c, f.kind.value, f.ref): (c, f) for c, f in customer_floors}
+    customer_floors = [last[key] for key in sorted(last)]
     await conn.execute(
         f"""INSERT INTO {schema}.floors
                 (customer_id, kind, ref, tier, starts_at, ends_at, reason)
