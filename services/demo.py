@@ -7,9 +7,12 @@ import contextlib
 import os
 import secrets
 import signal
+import socket
 import sys
 import time
+from pathlib import Path
 
+from services.notify.settings import NotifySettings
 from services.processes import ServiceDidNotStart, ServiceProcess
 from services.registry import SERVICES
 from services.simulate import run_simulation
@@ -17,6 +20,8 @@ from shared.logs import configure_logging
 from shared.settings import CommonSettings
 
 READY_TIMEOUT_S = 90.0
+LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+MAIL_DIR = Path(".local") / "demo-mail"
 
 
 def run_demo(*, rate: float, base_port: int | None = None) -> int:
@@ -32,6 +37,7 @@ def run_demo(*, rate: float, base_port: int | None = None) -> int:
     os.environ.setdefault("LOYALTY_UNSUBSCRIBE_SECRET", secrets.token_urlsafe(32))
     # ...and messages only the simulated customers ("sim-..."), whoever else uses the database.
     os.environ.setdefault("LOYALTY_WORKER_SCOPE", "sim-")
+    sink = _mail_sink(NotifySettings())
     children = {
         name: ServiceProcess(
             name,
@@ -52,7 +58,54 @@ def run_demo(*, rate: float, base_port: int | None = None) -> int:
     finally:
         for child in children.values():
             child.stop(timeout=45)
+        if sink is not None:
+            sink.stop()
+            print(f"Emails the demo sent: {sink.count()} in {sink.directory}", flush=True)
     return 1 if failed else 0
+
+
+class MailSink:
+    """A local SMTP server keeping every message it accepts as a file of a Maildir."""
+
+    def __init__(self, host: str, port: int, directory: Path) -> None:
+        from aiosmtpd.controller import Controller
+        from aiosmtpd.handlers import Mailbox
+
+        self.directory = directory
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        self._controller = Controller(Mailbox(directory), hostname=host, port=port)
+
+    def start(self) -> None:
+        self._controller.start()
+
+    def stop(self) -> None:
+        self._controller.stop()
+
+    def count(self) -> int:
+        return sum(1 for _ in (self.directory / "new").iterdir())
+
+
+def _mail_sink(settings: NotifySettings) -> MailSink | None:
+    """Where the demo's emails go: a sink on notify's SMTP address when that is this machine
+    and nothing answers there (`make run` has no mail server of its own); otherwise the server
+    that answers. Without a sink notify would retry every email until it gives up."""
+    host, port = settings.smtp_host, settings.smtp_port
+    if host not in LOOPBACK or _answers(host, port):
+        return None
+    try:
+        sink = MailSink(host, port, Path(os.environ.get("LOYALTY_DEMO_MAIL_DIR", MAIL_DIR)))
+    except ImportError:  # aiosmtpd comes with the development tools (make setup)
+        print(f"nothing answers on {host}:{port}: notify will retry its emails", file=sys.stderr)
+        return None
+    sink.start()
+    print(f"Emails go to {sink.directory} (a local SMTP server on {host}:{port})", flush=True)
+    return sink
+
+
+def _answers(host: str, port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=1):
+        return True
+    return False
 
 
 def _interrupt(_signum: int, _frame: object) -> None:

@@ -33,6 +33,18 @@ def free_base_port() -> int:
     raise AssertionError("no four consecutive free ports")
 
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def emails(maildir: Path) -> list[Path]:
+    """The messages delivered to a Maildir so far."""
+    new = maildir / "new"
+    return sorted(new.iterdir()) if new.is_dir() else []
+
+
 CONSUMED = re.compile(
     r'loyalty_messages_consumed_total\{outcome="processed",service="(\w+)",topic="([\w.]+)"\} (\d+)'
 )
@@ -48,7 +60,15 @@ def test_demo_runs_every_service_healthy_fed_by_the_shop_and_stops_on_ctrl_c(
 ) -> None:
     base = free_base_port()
     ports = {"earn": base, "tiering": base + 1, "notify": base + 2, "analytics": base + 3}
-    env = {**os.environ, "LOYALTY_LOG_FORMAT": "console"}
+    # notify's SMTP address, where nothing answers: the demo keeps the emails there itself.
+    mail = tmp_path / "mail"
+    env = {
+        **os.environ,
+        "LOYALTY_LOG_FORMAT": "console",
+        "LOYALTY_SMTP_HOST": "127.0.0.1",
+        "LOYALTY_SMTP_PORT": str(free_port()),
+        "LOYALTY_DEMO_MAIL_DIR": str(mail),
+    }
     # A file, not a pipe: the services inherit it and must never block on a full pipe.
     log_path = tmp_path / "demo.log"
     log = log_path.open("wb")
@@ -76,6 +96,7 @@ def test_demo_runs_every_service_healthy_fed_by_the_shop_and_stops_on_ctrl_c(
                 and seen["earn"].get("shop.orders", 0) > 0
                 and seen["notify"].get("shop.customers", 0) > 0
                 and seen["analytics"].get("shop.orders", 0) > 0
+                and emails(mail)
             ):
                 break
             time.sleep(0.5)
@@ -96,6 +117,11 @@ def test_demo_runs_every_service_healthy_fed_by_the_shop_and_stops_on_ctrl_c(
     assert seen["analytics"]["shop.orders"] > 0
     assert demo.returncode == 0, output[-3000:]
     assert "points_seen" in output
+    # The welcome emails of the simulated sign-ups, accepted by the demo's own SMTP server.
+    assert f"Emails go to {mail}" in output
+    sent = emails(mail)
+    assert sent and all(b"Subject:" in message.read_bytes() for message in sent)
+    assert f"Emails the demo sent: {len(sent)} in {mail}" in output
     for port in ports.values():
         try:
             httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
