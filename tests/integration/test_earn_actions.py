@@ -173,7 +173,10 @@ async def test_a_referral_rewards_both_sides_once_the_first_order_is_paid(earn: 
     referrer, referred = unique("c"), unique("c")
     await earn.publish("shop.customers", signed_up(referred, referrer_id=referrer))
     await eventually(lambda: earn.entries(referred), lambda e: len(e) == 1)  # sign-up only
-    first, second = order_paid(referred, total="100000"), order_paid(referred, total="50000")
+    first, second = (
+        order_paid(referred, total="100000", at=T0),
+        order_paid(referred, total="50000", at=T0),
+    )
     await earn.publish("shop.orders", first, second)
 
     expected = [
@@ -192,7 +195,7 @@ async def test_a_referral_rewards_both_sides_once_the_first_order_is_paid(earn: 
 
 async def test_a_referral_known_after_the_first_order_is_rewarded_then(earn: Earn) -> None:
     referrer, referred = unique("c"), unique("c")
-    order = order_paid(referred, total="100000")
+    order = order_paid(referred, total="100000", at=T0)
     await earn.publish("shop.orders", order)
     await eventually(lambda: earn.entries(referred), lambda e: len(e) == 1)
     completed = event(
@@ -221,7 +224,7 @@ async def test_the_referrer_limit_leaves_the_referred_customers_reward(earn: Ear
     friends = [unique("c"), unique("c")]
     for friend in friends:  # one after the other: the first friend's referral counts first
         await earn.publish("shop.customers", signed_up(friend, referrer_id=referrer))
-        await earn.publish("shop.orders", order_paid(friend, total="10000"))
+        await earn.publish("shop.orders", order_paid(friend, total="10000", at=T0))
         await eventually(partial(earn.entries, friend), lambda e: len(e) == 3)
     # One referral a year is rewarded to the referrer; both friends earn theirs.
     assert [(e[0], e[2]) for e in await earn.entries(referrer)] == [
