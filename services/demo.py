@@ -37,6 +37,10 @@ def run_demo(*, rate: float, base_port: int | None = None) -> int:
     os.environ.setdefault("LOYALTY_UNSUBSCRIBE_SECRET", secrets.token_urlsafe(32))
     # ...and messages only the simulated customers ("sim-..."), whoever else uses the database.
     os.environ.setdefault("LOYALTY_WORKER_SCOPE", "sim-")
+    # ...at any hour: with the default quiet hours (21:00-08:00 in each customer's zone) a demo
+    # started in the evening or early morning would show no email until 08:00.
+    os.environ.setdefault("LOYALTY_QUIET_HOURS_START", "00:00")
+    os.environ.setdefault("LOYALTY_QUIET_HOURS_END", "00:00")
     sink = _mail_sink(NotifySettings())
     children = {
         name: ServiceProcess(
@@ -143,9 +147,20 @@ def _announce(children: dict[str, ServiceProcess]) -> None:
             f"  {name:8} {child.url}/healthz  /readyz  /metrics  /docs/asyncapi"
             for name, child in children.items()
         ),
+        _quiet_hours_note(NotifySettings()),
         "The simulated shop starts now; Ctrl-C stops everything.\n",
         sep="\n",
         flush=True,
+    )
+
+
+def _quiet_hours_note(settings: NotifySettings) -> str:
+    start, end = settings.quiet_hours_start, settings.quiet_hours_end
+    if start == end:
+        return "The demo's shop has no quiet hours: notify messages customers at any hour."
+    return (
+        f"Quiet hours {start:%H:%M}-{end:%H:%M} in each customer's time zone: "
+        f"messages due then wait until {end:%H:%M} there."
     )
 
 

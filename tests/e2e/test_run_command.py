@@ -117,6 +117,8 @@ def test_demo_runs_every_service_healthy_fed_by_the_shop_and_stops_on_ctrl_c(
     assert seen["analytics"]["shop.orders"] > 0
     assert demo.returncode == 0, output[-3000:]
     assert "points_seen" in output
+    # Whatever the hour: the demo's shop keeps no quiet hours, and says so.
+    assert "The demo's shop has no quiet hours" in output
     # The welcome emails of the simulated sign-ups, accepted by the demo's own SMTP server.
     assert f"Emails go to {mail}" in output
     sent = emails(mail)
