@@ -147,6 +147,7 @@ async def latency(kafka: str, database: str, rate: int, seconds: float) -> dict[
                    FROM earn.ledger WHERE customer_id LIKE $1""",
                 prefix + "%",
             )
+            assert row is not None  # an aggregate returns one row
         finally:
             await conn.close()
         rss = round(service.peak_rss_mb(), 1)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import asyncpg
 
-from shared.infrastructure import local_database_url
+from shared.settings import CommonSettings
 
 REPO = Path(__file__).resolve().parent.parent
 STATE = REPO / ".local" / "bench-kafka"
@@ -97,7 +97,7 @@ def stop_broker() -> None:
 
 async def fresh_database(name: str = DATABASE) -> str:
     """Drop and create a benchmark database (`name`) on the local server; returns its URL."""
-    admin_url = os.environ.get("LOYALTY_DATABASE_URL") or local_database_url(os.environ)
+    admin_url = CommonSettings().database_url.get_secret_value()
     conn = await asyncpg.connect(admin_url)
     try:
         await _drop(conn, name)

@@ -71,8 +71,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     warm = max(args.batch, args.events // 10 // args.batch * args.batch)
     pool = await asyncpg.create_pool(url, min_size=1, max_size=1)
     try:
-        async with pool.acquire() as conn:
-            backend = await conn.fetchval("SELECT pg_backend_pid()")
+        async with pool.acquire() as held:
+            backend = await held.fetchval("SELECT pg_backend_pid()")
         handler = definition(EarnSettings()).handlers["shop.orders"]
         consumer = BatchConsumer(
             service="earn", schema=SCHEMA, topic="shop.orders", handler=handler,

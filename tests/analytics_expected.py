@@ -116,7 +116,12 @@ def retention(shop: Shop, start: datetime, end: datetime) -> dict[str, Any]:
     new = [c for c in people if shop.acquired(c) >= start]
     churned = at_start - at_end
     value = sum(
-        (o.net for c in churned for o in shop.counted(c, start) if o.paid_at >= start - YEAR),
+        (
+            o.net
+            for c in churned
+            for o in shop.counted(c, start)
+            if o.paid_at and o.paid_at >= start - YEAR
+        ),
         Decimal(0),
     )
     return {

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 from hypothesis import settings
-
-from shared.infrastructure import Endpoints, provide_infrastructure
+from infrastructure import Endpoints, provide_infrastructure
 
 _LEVELS = ("unit", "integration", "e2e")
 

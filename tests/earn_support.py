@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from faststream.asgi import AsgiFastStream
+from infrastructure import Endpoints
 from pydantic import SecretStr
 from support import database_of_its_own, running, unique
 
@@ -15,7 +16,6 @@ from services.earn.bootstrap import bootstrap
 from services.earn.programme import Programme
 from services.earn.settings import EarnSettings
 from shared.clock import Clock
-from shared.infrastructure import Endpoints
 from shared.runtime import Runtime
 
 

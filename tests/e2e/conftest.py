@@ -6,13 +6,14 @@ import asyncio
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Self
 
 import pytest
+from infrastructure import Endpoints
 from support import start_service_groups_at_end, unique
 
 from services import processes
 from services.registry import SERVICES
-from shared.infrastructure import Endpoints
 from shared.settings import CommonSettings
 
 LOGS = Path(".local/test-logs")
@@ -38,7 +39,7 @@ def spawn(infrastructure: Endpoints) -> Iterator[type[ServiceProcess]]:
         def __init__(self, service: str, port: int | None = None, *env: tuple[str, str]) -> None:
             super().__init__(service, port, ("LOYALTY_CONSUMER_GROUP_PREFIX", prefix), *env)
 
-        def start(self, ready_timeout: float = 60.0) -> ServiceProcess:
+        def start(self, ready_timeout: float = 60.0) -> Self:
             if self.service not in positioned:
                 entry = SERVICES[self.service]
                 topics = list(entry.definition(entry.settings()).handlers)

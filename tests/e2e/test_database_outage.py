@@ -14,12 +14,11 @@ import asyncpg
 import httpx
 import yaml
 from aiokafka import AIOKafkaProducer
+from infrastructure import Endpoints
 from ops import PROMETHEUS, promtool, run
 from private_postgres import PrivatePostgres
 from prometheus_client.parser import text_string_to_metric_families
 from support import encoded, eventually, order_paid, unique
-
-from shared.infrastructure import Endpoints
 
 OUTAGE_S = 30
 RECORDED = {

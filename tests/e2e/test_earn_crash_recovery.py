@@ -10,9 +10,8 @@ from dataclasses import dataclass
 import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
+from infrastructure import Endpoints
 from support import encoded, eventually, order_paid, unique
-
-from shared.infrastructure import Endpoints
 
 # Small batches, so that the stop lands between commits rather than after one large batch.
 SMALL_BATCHES = ("LOYALTY_BATCH_MAX_RECORDS", "20")

@@ -12,10 +12,9 @@ from pathlib import Path
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
+from infrastructure import Endpoints
 from notify_support import SmtpInbox, signed_up
 from support import TopicTail, encoded, eventually, unique
-
-from shared.infrastructure import Endpoints
 
 T0 = datetime(2031, 11, 2, 3, 0, tzinfo=UTC)  # 10:00 in Ho Chi Minh City
 

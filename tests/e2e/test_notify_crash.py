@@ -14,10 +14,9 @@ from pathlib import Path
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
+from infrastructure import Endpoints
 from notify_support import Captured, SmtpInbox, signed_up
 from support import encoded, eventually, unique
-
-from shared.infrastructure import Endpoints
 
 CUSTOMERS = 30
 KILL_AFTER = 8  # accepted messages before notify is killed in the middle of the next one

@@ -8,11 +8,10 @@ from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaProducer
+from infrastructure import Endpoints
 from ops import promtool, run
 from private_postgres import PrivatePostgres
 from support import encoded, eventually, order_paid, unique
-
-from shared.infrastructure import Endpoints
 
 EMAIL = "minh.tran@example.com"
 NAME = "Trần Văn Minh"

@@ -14,8 +14,7 @@ import time
 from pathlib import Path
 
 import httpx
-
-from shared.infrastructure import Endpoints
+from infrastructure import Endpoints
 
 
 def free_base_port() -> int:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
@@ -12,9 +11,11 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 from faststream.asgi import AsgiFastStream
+from infrastructure import Endpoints
 from notify_support import NOTIFY_SCOPE, PushReceiver, RunDue, SmtpInbox, vapid_private_key
 from pydantic import SecretStr
-from support import running, unique
+from support import own_groups, running, unique
+from tiering_tools import TieringService, tiering_settings
 
 from services.analytics.bootstrap import bootstrap as analytics_bootstrap
 from services.analytics.settings import AnalyticsSettings
@@ -25,20 +26,9 @@ from services.notify.bootstrap import make_worker
 from services.notify.settings import NotifySettings
 from services.tiering.bootstrap import MIGRATIONS as TIERING_MIGRATIONS
 from services.tiering.bootstrap import bootstrap as tiering_bootstrap
-from services.tiering.settings import TieringSettings
 from shared.clock import FixedClock
 from shared.db import apply_migrations
-from shared.infrastructure import Endpoints
 from shared.runtime import MESSAGING_MIGRATIONS, Runtime
-
-ADMIN_API_KEY = "test-admin-key"
-
-
-def own_groups() -> str:
-    """A consumer group prefix for one start of a service: its groups begin at the topics'
-    ends, so it sees only what the tests publish from then on, whatever earlier modules, runs
-    or concurrent sessions left in the topics or did to other groups."""
-    return unique("test")
 
 
 def earn_settings(infrastructure: Endpoints) -> EarnSettings:
@@ -60,26 +50,6 @@ async def earn(infrastructure: Endpoints) -> AsyncIterator[Runtime]:
     app, runtime = earn_bootstrap(earn_settings(infrastructure))
     async with running(app, runtime):
         yield runtime
-
-
-@dataclass(frozen=True)
-class TieringService:
-    """The running tiering service and a client of its HTTP API."""
-
-    runtime: Runtime
-    api: httpx.AsyncClient
-
-
-def tiering_settings(infrastructure: Endpoints) -> TieringSettings:
-    return TieringSettings(
-        consumer_group_prefix=own_groups(),
-        kafka_bootstrap_servers=infrastructure.kafka_bootstrap,
-        database_url=SecretStr(infrastructure.database_url),
-        log_format="console",
-        batch_timeout_ms=20,
-        outbox_idle_poll_s=0.05,
-        tiering_admin_api_key=SecretStr(ADMIN_API_KEY),
-    )
 
 
 @pytest.fixture(scope="module")

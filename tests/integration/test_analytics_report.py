@@ -12,12 +12,12 @@ import asyncpg
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
+from infrastructure import Endpoints
 from notify_support import RunDue, cart_abandoned, event_of
 from support import TopicTail, encoded, eventually, unique
 
 from services.notify.settings import NotifySettings
 from shared.events import CloudEvent
-from shared.infrastructure import Endpoints
 from shared.runtime import Runtime
 
 OUTPUTS = ("loyalty.points", "loyalty.tiers", "loyalty.notifications")

@@ -6,13 +6,13 @@ import time
 from collections.abc import Sequence
 
 from faststream.kafka import KafkaBroker
+from infrastructure import Endpoints
 from support import unique
 
 from shared.broker import HEARTBEAT_INTERVAL_MS, make_broker, subscribe_batches
 from shared.clock import SystemClock
 from shared.consumer import BatchConsumer, Incoming, Rejection
 from shared.db import Connection
-from shared.infrastructure import Endpoints
 from shared.settings import CommonSettings
 from shared.topics import ensure_topics
 

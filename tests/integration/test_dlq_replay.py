@@ -13,6 +13,7 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
 from faststream.asgi import AsgiFastStream
+from infrastructure import Endpoints
 from pydantic import SecretStr
 from support import (
     TopicTail,
@@ -29,7 +30,6 @@ from services.earn.bootstrap import bootstrap as earn_bootstrap
 from services.earn.bootstrap import definition as earn_definition
 from services.earn.programme import Programme, parse_programme
 from services.earn.settings import EarnSettings
-from shared.infrastructure import Endpoints
 from shared.settings import CommonSettings
 
 USD = {"per_amount": Decimal(1), "points": 1}

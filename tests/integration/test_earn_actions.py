@@ -17,6 +17,7 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
 from earn_support import earn_of_its_own
+from infrastructure import Endpoints
 from support import TopicTail, encoded, eventually, order_paid, unique
 
 from services.earn.adapters.actions import FIRST_ORDERS
@@ -25,7 +26,6 @@ from services.earn.programme import Programme, parse_programme
 from shared.clock import FixedClock
 from shared.events import CloudEvent, make_event
 from shared.events.catalog import TOPICS
-from shared.infrastructure import Endpoints
 
 # Wednesday 2 December 2026, 10:00 in Ho Chi Minh City.
 T0 = datetime(2026, 12, 2, 3, 0, tzinfo=UTC)

@@ -10,10 +10,10 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 from earn_api_support import ADMIN, EarnApi, earn_api, key, programme
+from infrastructure import Endpoints
 from support import TopicTail, unique
 
 from services.earn.http import build_api
-from shared.infrastructure import Endpoints
 
 
 @pytest.fixture(scope="module")

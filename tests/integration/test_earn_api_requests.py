@@ -8,9 +8,8 @@ from typing import Any
 
 import pytest
 from earn_api_support import ADMIN, EarnApi, earn_api, key
+from infrastructure import Endpoints
 from support import unique
-
-from shared.infrastructure import Endpoints
 
 
 @pytest.fixture(scope="module")

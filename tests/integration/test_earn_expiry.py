@@ -20,6 +20,7 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 from earn_support import earn_of_its_own
+from infrastructure import Endpoints
 from support import TopicTail, encoded, eventually, order_paid, unique
 
 from services.earn.adapters.ledger import NewEntry
@@ -27,7 +28,6 @@ from services.earn.entries import write_entries
 from services.earn.expiry import run_expiry
 from services.earn.programme import Programme, parse_programme
 from shared.clock import FixedClock
-from shared.infrastructure import Endpoints
 
 T0 = datetime(2026, 3, 2, 3, 0, tzinfo=UTC)
 VND = {"VND": {"per_amount": Decimal(10_000), "points": 1}}

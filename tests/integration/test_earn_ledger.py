@@ -7,10 +7,10 @@ import json
 import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
+from infrastructure import Endpoints
 from support import TopicTail, encoded, eventually, order_paid, unique
 
 from shared.events import parse_event
-from shared.infrastructure import Endpoints
 from shared.runtime import Runtime
 
 

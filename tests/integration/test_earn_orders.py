@@ -15,6 +15,7 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
 from earn_support import earn_of_its_own
+from infrastructure import Endpoints
 from support import (
     TopicTail,
     encoded,
@@ -28,7 +29,6 @@ from services.earn.programme import parse_programme
 from shared.clock import FixedClock
 from shared.events import CloudEvent, make_event
 from shared.events.catalog import TOPICS
-from shared.infrastructure import Endpoints
 
 T0 = datetime(2026, 12, 2, 3, 0, tzinfo=UTC)
 

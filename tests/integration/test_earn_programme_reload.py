@@ -8,10 +8,10 @@ from pathlib import Path
 import asyncpg
 from aiokafka import AIOKafkaProducer
 from earn_support import earn_of_its_own
+from infrastructure import Endpoints
 from support import encoded, eventually, order_paid, unique
 
 from shared import metrics
-from shared.infrastructure import Endpoints
 
 RATE = "[currencies.VND]\nper_amount = {per_amount}\npoints = 1\n"
 

@@ -17,6 +17,7 @@ import asyncpg
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from infrastructure import Endpoints
 from pydantic import SecretStr
 from support import consumer_record, database_of_its_own, encoded, unique
 
@@ -31,7 +32,6 @@ from shared.consumer import BatchConsumer
 from shared.db import apply_migrations
 from shared.events import CloudEvent, make_event
 from shared.events.catalog import TOPICS
-from shared.infrastructure import Endpoints
 from shared.runtime import MESSAGING_MIGRATIONS
 
 T0 = datetime(2027, 3, 1, 12, 0, tzinfo=UTC)

@@ -12,9 +12,8 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaProducer
 from earn_api_support import ADMIN, EarnApi, earn_api, key
+from infrastructure import Endpoints
 from support import TopicTail, encoded, eventually, order_paid, unique
-
-from shared.infrastructure import Endpoints
 
 VOUCHER = re.compile(r"^[2-9A-HJ-NP-Z]{4}(-[2-9A-HJ-NP-Z]{4}){3}$")
 

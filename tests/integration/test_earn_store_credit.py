@@ -13,10 +13,10 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 from earn_api_support import ADMIN, EarnApi, earn_api, key
+from infrastructure import Endpoints
 from support import TopicTail, encoded, eventually, order_cancelled, order_paid, unique
 
 from services.earn.programme import Programme, parse_programme
-from shared.infrastructure import Endpoints
 
 
 def cashback_programme() -> Programme:

@@ -14,13 +14,13 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import RecordTooLargeError
 from aiokafka.partitioner import DefaultPartitioner
+from infrastructure import Endpoints
 from support import TopicTail, consumer_record, encoded, eventually, order_paid, unique
 
 from shared.clock import SystemClock
 from shared.consumer import SPLIT_FROM, BatchConsumer, Incoming, Rejection
 from shared.db import apply_migrations
 from shared.errors import Bug
-from shared.infrastructure import Endpoints
 from shared.outbox import OutboxMessage, OutboxRelay, enqueue
 from shared.pruning import Prunable, count_older, prune
 from shared.runtime import MESSAGING_MIGRATIONS

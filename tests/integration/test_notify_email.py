@@ -13,6 +13,7 @@ import httpx
 from aiokafka import AIOKafkaProducer
 from babel.numbers import format_currency
 from faststream.asgi import AsgiFastStream
+from infrastructure import Endpoints
 from notify_support import (
     RunDue,
     SmtpInbox,
@@ -24,7 +25,6 @@ from notify_support import (
 from support import TopicTail, encoded, eventually
 
 from shared.events import CloudEvent
-from shared.infrastructure import Endpoints
 from shared.runtime import Runtime
 
 # 10:00 in Ho Chi Minh City (UTC+7): outside the default quiet hours (21:00-08:00).

@@ -10,6 +10,7 @@ from typing import Any
 import asyncpg
 from aiokafka import AIOKafkaProducer
 from faststream.asgi import AsgiFastStream
+from infrastructure import Endpoints
 from notify_support import (
     PushReceiver,
     RunDue,
@@ -23,7 +24,6 @@ from support import TopicTail, encoded, eventually
 
 from services.notify.adapters.push import vapid_public_key
 from services.notify.settings import NotifySettings
-from shared.infrastructure import Endpoints
 from shared.runtime import Runtime
 
 T0 = datetime(2031, 8, 3, 3, 0, tzinfo=UTC)  # 10:00 in Ho Chi Minh City

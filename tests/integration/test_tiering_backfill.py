@@ -6,7 +6,7 @@ from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
-from conftest import TieringService
+from infrastructure import Endpoints
 from support import (
     TopicTail,
     eventually,
@@ -15,9 +15,7 @@ from support import (
     order_refunded,
     unique,
 )
-from tiering_tools import body, loyalty, net_total, publish
-
-from shared.infrastructure import Endpoints
+from tiering_tools import TieringService, body, loyalty, net_total, publish
 
 STATE = """SELECT customer_id, tier, earned_tier, review_at, below_since, source_offset
            FROM tiering.customers WHERE customer_id = ANY($1::text[]) ORDER BY customer_id"""

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
-from conftest import tiering_settings
+from infrastructure import Endpoints
 from support import TopicTail, consumer_record, encoded, order_paid, unique
-from tiering_tools import loyalty, net_total, publish
+from tiering_tools import loyalty, net_total, publish, tiering_settings
 
 from services.tiering.bootstrap import bootstrap as tiering_bootstrap
 from shared.consumer import BatchConsumer
-from shared.infrastructure import Endpoints
 
 
 def live_consumer(infrastructure: Endpoints, db: asyncpg.Pool) -> BatchConsumer:

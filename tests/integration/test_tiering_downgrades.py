@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
-from conftest import TieringService
+from infrastructure import Endpoints
 from support import (
     TopicTail,
     eventually,
@@ -18,9 +18,7 @@ from support import (
     order_refunded,
     unique,
 )
-from tiering_tools import body, loyalty, net_total, publish, tier_row
-
-from shared.infrastructure import Endpoints
+from tiering_tools import TieringService, body, loyalty, net_total, publish, tier_row
 
 SHOP = ZoneInfo("Asia/Ho_Chi_Minh")
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
-from conftest import TieringService
 from support import eventually, order_paid, unique
-from tiering_tools import publish
+from tiering_tools import TieringService, publish
 
 from shared.runtime import Runtime
 

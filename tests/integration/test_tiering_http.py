@@ -6,11 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
-from conftest import ADMIN_API_KEY, TieringService
+from infrastructure import Endpoints
 from support import TopicTail, eventually, order_paid, unique
-from tiering_tools import body, loyalty, net_total, publish
-
-from shared.infrastructure import Endpoints
+from tiering_tools import ADMIN_API_KEY, TieringService, body, loyalty, net_total, publish
 
 ADMIN = {"X-API-Key": ADMIN_API_KEY}
 

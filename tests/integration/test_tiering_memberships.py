@@ -8,7 +8,7 @@ from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
-from conftest import TieringService
+from infrastructure import Endpoints
 from support import (
     TopicTail,
     consumer_record,
@@ -17,14 +17,13 @@ from support import (
     membership_purchased,
     unique,
 )
-from tiering_tools import body, loyalty, publish
+from tiering_tools import TieringService, body, loyalty, publish
 
 from services.tiering.handlers import apply_memberships
 from services.tiering.programme import load_programme
 from shared.clock import FixedClock
 from shared.consumer import Incoming, to_incoming
 from shared.events import CloudEvent
-from shared.infrastructure import Endpoints
 
 
 async def test_membership_grants_its_tier_until_the_paid_period_ends(

@@ -7,11 +7,11 @@ from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
-from conftest import TieringService
+from infrastructure import Endpoints
 from support import TopicTail, encoded, eventually, order_paid, unique
+from tiering_tools import TieringService
 
 from shared.events import CloudEvent
-from shared.infrastructure import Endpoints
 
 
 async def send(producer: AIOKafkaProducer, event: CloudEvent[Any]) -> None:

@@ -1,14 +1,13 @@
-"""How shared.infrastructure chooses where Kafka and PostgreSQL come from (no I/O)."""
+"""How infrastructure chooses where Kafka and PostgreSQL come from (no I/O)."""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
 
+import infrastructure as infra
 import pytest
-
-from shared import infrastructure as infra
-from shared.infrastructure import (
+from infrastructure import (
     InfrastructureError,
     combine_sources,
     local_database_url,

@@ -1,16 +1,46 @@
-"""Helpers of the tiering integration tests: the command line, publishing, reading state."""
+"""Helpers of the tiering tests: the service and its settings, the command line, publishing,
+reading state."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import sys
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
+import httpx
 from aiokafka import AIOKafkaProducer
+from infrastructure import Endpoints
+from pydantic import SecretStr
+from support import own_groups
 
+from services.tiering.settings import TieringSettings
 from shared.events import CloudEvent, encode_event, topic_for
+from shared.runtime import Runtime
+
+ADMIN_API_KEY = "test-admin-key"
+
+
+@dataclass(frozen=True)
+class TieringService:
+    """The running tiering service and a client of its HTTP API."""
+
+    runtime: Runtime
+    api: httpx.AsyncClient
+
+
+def tiering_settings(infrastructure: Endpoints) -> TieringSettings:
+    return TieringSettings(
+        consumer_group_prefix=own_groups(),
+        kafka_bootstrap_servers=infrastructure.kafka_bootstrap,
+        database_url=SecretStr(infrastructure.database_url),
+        log_format="console",
+        batch_timeout_ms=20,
+        outbox_idle_poll_s=0.05,
+        tiering_admin_api_key=SecretStr(ADMIN_API_KEY),
+    )
 
 
 async def loyalty(*args: str, env: dict[str, str] | None = None) -> str:

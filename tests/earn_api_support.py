@@ -11,10 +11,10 @@ from typing import Any
 import asyncpg
 import httpx
 from earn_support import earn_of_its_own
+from infrastructure import Endpoints
 from pydantic import SecretStr
 
 from services.earn.programme import Programme, parse_programme
-from shared.infrastructure import Endpoints
 from shared.runtime import Runtime
 
 ADMIN_KEY = "earn-admin-key-for-tests"

@@ -34,7 +34,7 @@ DEFAULT_KAFKA_PORT: Final = 9092
 DEFAULT_PG_PORT: Final = 5432
 # Kept in step with deploy/local/postgres.sh and deploy/compose.yaml.
 PG_ROLE: Final = "loyalty"
-PG_PASSWORD: Final = "loyalty"  # noqa: S105 - the fixed password of the local development role
+PG_PASSWORD: Final = "loyalty"
 PG_DATABASE: Final = "loyalty"
 MAX_CONNECTIONS: Final = 200
 TOPIC_PARTITIONS: Final = 4
@@ -193,7 +193,7 @@ def kafka_problem(bootstrap: str, timeout_s: float = PROBE_TIMEOUT_S) -> str | N
     try:
         with _quiet_logger("aiokafka"):
             _run_async(lambda: _kafka_metadata(bootstrap, timeout_s))
-    except Exception as exc:  # noqa: BLE001 - any failure means "does not answer"; reported
+    except Exception as exc:
         return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     return None
 
@@ -202,7 +202,7 @@ def database_problem(url: str, timeout_s: float = PROBE_TIMEOUT_S) -> str | None
     """None when PostgreSQL at url accepts a connection and a query, else what went wrong."""
     try:
         _run_async(lambda: _database_query(url, timeout_s))
-    except Exception as exc:  # noqa: BLE001 - any failure means "does not answer"; reported
+    except Exception as exc:
         message = str(exc).replace(url, redact_url(url))
         return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
     return None
@@ -217,7 +217,7 @@ def _ping_docker() -> bool:
             return bool(client.ping())
         finally:
             client.close()
-    except Exception:  # noqa: BLE001 - no package, no socket, no daemon: all mean "no Docker"
+    except Exception:
         return False
 
 
@@ -241,7 +241,7 @@ def docker_available(env: Mapping[str, str] | None = None) -> bool:
 def _stop_quietly(container: Any, name: str) -> None:
     try:
         container.stop()
-    except Exception as exc:  # noqa: BLE001 - teardown must not hide the test's own failure
+    except Exception as exc:
         _log.warning("infrastructure.container_stop_failed", container=name, error=str(exc))
 
 
@@ -283,7 +283,7 @@ def _run_start_script(script: Path, env: Mapping[str, str]) -> str:
     child_env = {k: v for k, v in env.items() if k not in (KAFKA_ENV, DATABASE_ENV)}
     _log.info("infrastructure.local_starting", script=name)
     try:
-        completed = subprocess.run(  # noqa: S603 - fixed script of this repository, no shell
+        completed = subprocess.run(
             [bash, str(script), "start"],
             cwd=REPO_ROOT,
             env=child_env,

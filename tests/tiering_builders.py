@@ -60,9 +60,9 @@ def programme(
     )
 
 
-def local(zone: str, *parts: int) -> datetime:
+def local(zone: str, year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
     """An instant given as local wall-clock time in `zone`, returned in UTC."""
-    return datetime(*parts, tzinfo=ZoneInfo(zone)).astimezone(UTC)  # type: ignore[misc]
+    return datetime(year, month, day, hour, minute, tzinfo=ZoneInfo(zone)).astimezone(UTC)
 
 
 def activity(*days: tuple[date, str], unit: str = "VND") -> Activity:
