@@ -65,7 +65,7 @@ class Captured:
     def part(self, subtype: str) -> str:
         body = self.message.get_body(preferencelist=(subtype,))
         assert body is not None, f"no text/{subtype} part"
-        return str(body.get_content())  # type: ignore[attr-defined]
+        return str(body.get_content())
 
 
 class _Handler:
@@ -76,7 +76,7 @@ class _Handler:
         content = envelope.original_content or envelope.content or b""
         assert isinstance(content, bytes)
         message = message_from_bytes(content, policy=policy.default)
-        captured = Captured(str(envelope.mail_from), list(envelope.rcpt_tos), message)  # type: ignore[arg-type]
+        captured = Captured(str(envelope.mail_from), list(envelope.rcpt_tos), message)
         if self._inbox.before_accept is not None and not self._inbox.before_accept(captured):
             return "451 4.3.0 try again later"
         with self._inbox.lock:

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import asyncpg
@@ -263,9 +264,12 @@ async def test_a_refund_that_arrives_before_its_payment_waits_and_then_applies(
     order_id = order.data.order_id
     early = order_refunded(customer, order_id, amount="40", currency="USD")
     await earn.publish(early)
-    waiting = lambda: earn.db.fetchval(  # noqa: E731
-        "SELECT count(*) FROM earn.waiting_events WHERE order_id = $1", order_id
-    )
+
+    async def waiting() -> Any:
+        return await earn.db.fetchval(
+            "SELECT count(*) FROM earn.waiting_events WHERE order_id = $1", order_id
+        )
+
     await eventually(waiting, lambda n: n == 1)
 
     await earn.publish(order)
@@ -302,7 +306,7 @@ async def test_campaign_bonus_stops_at_the_customers_cap(earn: Earn) -> None:
     customer = unique("c")
     orders = [paid(customer, ("mug", "home", "20")) for _ in range(3)]
     await earn.publish(*orders)
-    rows = [await eventually(lambda o=o: earn.order(o.data.order_id), bool) for o in orders]
+    rows = [await eventually(partial(earn.order, o.data.order_id), bool) for o in orders]
 
     assert [r["points"] for r in rows] == [30, 25, 20]
     bonuses = [json.loads(r["breakdown"]).get("campaign:welcome-month") for r in rows]

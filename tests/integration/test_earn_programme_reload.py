@@ -32,7 +32,7 @@ async def test_a_changed_programme_applies_to_the_next_orders_and_a_broken_one_i
         return [r["delta"] for r in rows]
 
     async def seen(outcome: str) -> float:
-        return metrics.PROGRAMME_RELOADS.labels("earn", outcome)._value.get()
+        return float(metrics.PROGRAMME_RELOADS.labels("earn", outcome)._value.get())
 
     async def pay() -> None:
         event = order_paid(customer, total="100000", currency="VND")

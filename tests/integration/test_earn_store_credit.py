@@ -355,7 +355,7 @@ async def test_bad_requests_are_problems_naming_the_field_and_change_nothing(
         headers={**ADMIN, "Idempotency-Key": key()},
     )
 
-    cases = {
+    cases: dict[str, tuple[str, dict[str, Any], str]] = {
         "unknown currency": (customer, {"currency": "XYZ", "amount": "1.00"}, "body.currency"),
         "currency not held": (customer, {"currency": "EUR", "amount": "1.00"}, "body.currency"),
         "no credit at all": (points_only, {"currency": "USD", "amount": "1.00"}, "body.currency"),

@@ -19,7 +19,7 @@ from support import TopicTail, consumer_record, encoded, eventually, order_paid,
 
 from shared.clock import SystemClock
 from shared.consumer import SPLIT_FROM, BatchConsumer, Incoming, Rejection
-from shared.db import apply_migrations
+from shared.db import Connection, apply_migrations
 from shared.errors import Bug
 from shared.outbox import OutboxMessage, OutboxRelay, enqueue
 from shared.pruning import Prunable, count_older, prune
@@ -133,7 +133,8 @@ async def test_a_relay_that_fails_unexpectedly_keeps_the_rows_and_recovers_on_it
     marker = unique("relay").encode()
     refusals = 3
 
-    class RefusingAtFirst(AIOKafkaProducer):
+    # aiokafka ships no type information, so to mypy its producer is Any.
+    class RefusingAtFirst(AIOKafkaProducer):  # type: ignore[misc]
         """The real producer, refusing the first sends with an error no retry rule foresees."""
 
         async def send_batch(self, *args: Any, **kwargs: Any) -> Any:
@@ -176,7 +177,7 @@ async def test_a_record_refused_at_a_position_does_not_hide_another_record_there
     database keeps its inbox: a new record at a refused record's position is still applied."""
     applied: list[str] = []
 
-    async def handler(conn: asyncpg.Connection, events: Sequence[Incoming]) -> list[Rejection]:
+    async def handler(conn: Connection, events: Sequence[Incoming]) -> list[Rejection]:
         applied.extend(e.inbox_key for e in events)
         return []
 
@@ -205,7 +206,7 @@ async def test_batch_survives_a_lost_database_connection_and_applies_once(
 ) -> None:
     calls = 0
 
-    async def handler(conn: asyncpg.Connection, events: Sequence[Incoming]) -> list[Rejection]:
+    async def handler(conn: Connection, events: Sequence[Incoming]) -> list[Rejection]:
         nonlocal calls
         calls += 1
         if calls == 1:
@@ -240,7 +241,7 @@ async def test_a_batchs_partitions_apply_at_once_and_a_failed_one_is_applied_on_
     together = asyncio.Barrier(3)
     failed_once = False
 
-    async def handler(conn: asyncpg.Connection, events: Sequence[Incoming]) -> list[Rejection]:
+    async def handler(conn: Connection, events: Sequence[Incoming]) -> list[Rejection]:
         nonlocal failed_once
         if not failed_once:
             await asyncio.wait_for(together.wait(), 10)  # all three transactions are open
@@ -273,7 +274,7 @@ async def test_a_services_consumers_share_their_budget_of_open_transactions(
     transactions together than their shared budget (the rest of the pool stays free)."""
     open_now = most = 0
 
-    async def handler(conn: asyncpg.Connection, events: Sequence[Incoming]) -> list[Rejection]:
+    async def handler(conn: Connection, events: Sequence[Incoming]) -> list[Rejection]:
         nonlocal open_now, most
         open_now += 1
         most = max(most, open_now)
@@ -305,7 +306,7 @@ async def test_a_small_batch_is_applied_in_one_transaction(
     """A consumer that keeps up gets small batches: one commit for all their partitions."""
     transactions: list[list[int]] = []
 
-    async def handler(conn: asyncpg.Connection, events: Sequence[Incoming]) -> list[Rejection]:
+    async def handler(conn: Connection, events: Sequence[Incoming]) -> list[Rejection]:
         transactions.append(sorted({e.partition for e in events}))
         return []
 

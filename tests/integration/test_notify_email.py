@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -211,7 +212,7 @@ async def test_quiet_hours_defer_to_the_morning_in_the_customers_time_zone(
             signed_up(customer, evening, email=f"{customer}@mail.example", time_zone=zone),
         )
     for customer in (saigon, new_york):
-        await eventually(lambda c=customer: scheduled(db, c), lambda rows: len(rows) == 1)
+        await eventually(partial(scheduled, db, customer), lambda rows: len(rows) == 1)
 
     await run_due(evening + timedelta(minutes=1))
     deferred = await scheduled(db, saigon)

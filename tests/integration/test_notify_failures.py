@@ -65,6 +65,7 @@ async def test_unreachable_smtp_server_is_retried_with_backoff_then_delivered(
     second = await run_due(T0 + timedelta(minutes=3))
 
     assert first["retry"] >= 1
+    assert row is not None
     assert row["status"] == "pending"
     assert row["due_at"] == T0 + timedelta(minutes=2)  # retry_base_s=60 after the first try
     assert too_early == []

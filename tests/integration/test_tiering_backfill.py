@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import asyncpg
@@ -56,7 +57,11 @@ async def test_backfill_replay_gives_the_same_tiers_as_live_processing(
     )
     expected = {gold: 18_000_000, silver: 5_500_000, cancelled: 0, early_refund: 4_000_000}
     for customer, total in expected.items():
-        await eventually(lambda c=customer: net_total(db, c), lambda t, total=total: t == total)
+
+        def reached(t: Any, total: int = total) -> bool:
+            return bool(t == total)
+
+        await eventually(partial(net_total, db, customer), reached)
     live = await snapshot(db, customers)
     only = [arg for c in customers for arg in ("--customer", c)]
 

@@ -6,6 +6,7 @@ import asyncio
 import os
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -135,7 +136,7 @@ async def test_two_evaluations_at_once_apply_each_downgrade_exactly_once(
         for c in customers:
             await publish(producer, order_refunded(c, paid[customers.index(c)].data.order_id))
         for c in customers:
-            await eventually(lambda c=c: net_total(db, c), lambda total: total == 0)
+            await eventually(partial(net_total, db, c), lambda total: total == 0)
         at = max(review_after(p.time) for p in paid).isoformat()
         only = [arg for c in customers for arg in ("--customer", c)]
         await asyncio.gather(

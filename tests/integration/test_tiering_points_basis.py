@@ -89,8 +89,10 @@ async def test_points_basis_counts_earned_points_never_the_balance(
 
     assert rejected == []
     assert totals == 400
+    assert row is not None
     assert (row["tier"], row["review_at"]) == ("vib", review)
     change = json.loads(published["value"])["data"]
     assert (change["to_tier"], change["basis"], change["currency"]) == ("vib", "points", None)
     assert (change["qualifying_amount"], change["multiplier"]) == ("600", "1.5")
+    assert after is not None
     assert (after["tier"], after["review_at"]) == ("insider", None)

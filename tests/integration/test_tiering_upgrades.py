@@ -64,6 +64,6 @@ async def test_orders_crossing_silver_then_gold_emit_exactly_two_tier_changed_ev
     )
     assert [h["to_tier"] for h in history] == ["silver", "gold"]
     metrics = (await tiering.api.get("/metrics")).text
-    gold = 'loyalty_tier_changes_total{direction="up",service="tiering",tier="gold"}'
-    [counted] = [line for line in metrics.splitlines() if line.startswith(gold)]
+    gold_series = 'loyalty_tier_changes_total{direction="up",service="tiering",tier="gold"}'
+    [counted] = [line for line in metrics.splitlines() if line.startswith(gold_series)]
     assert float(counted.split()[-1]) >= 1

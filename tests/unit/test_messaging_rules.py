@@ -29,7 +29,9 @@ from shared.pruning import check_window, prunables
 from shared.retry import Backoff, is_transient
 
 
-def record(value: bytes, *, headers: tuple[tuple[str, bytes], ...] = ()) -> ConsumerRecord:  # type: ignore[type-arg]
+def record(
+    value: bytes, *, headers: tuple[tuple[str, bytes], ...] = ()
+) -> ConsumerRecord[bytes, bytes]:
     return consumer_record(value, partition=2, offset=41, headers=headers)
 
 
@@ -40,7 +42,9 @@ def test_unparseable_record_becomes_a_rejection_keyed_by_its_position_and_bytes(
     assert isinstance(other, Rejection)
     assert result.error.error_class == "InvalidJson"
     assert result.incoming.inbox_key.startswith("shop.orders/2/41/")
-    assert result.incoming.inbox_key == to_incoming(record(b"\x00not json")).incoming.inbox_key
+    again = to_incoming(record(b"\x00not json"))
+    assert isinstance(again, Rejection)
+    assert result.incoming.inbox_key == again.incoming.inbox_key
     assert result.incoming.inbox_key != other.incoming.inbox_key
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -434,7 +435,7 @@ def test_evaluating_often_or_once_ends_in_the_same_tier(
     assert often.review_at == once.state.review_at
 
 
-TWO_CURRENCIES = [
+TWO_CURRENCIES: list[dict[str, Any]] = [
     {"code": "member", "name": "Member"},
     {"code": "silver", "name": "Silver", "enter": {"VND": "5000000", "USD": "200"}},
     {"code": "gold", "name": "Gold", "enter": {"VND": "15000000", "USD": "600"}},
