@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 export LOYALTY_LOG_FORMAT ?= console
 
-.PHONY: setup ops-tools infra run test test-unit lint typecheck schemas bench stop clean
+.PHONY: setup ops-tools infra run test test-unit test-clocks lint typecheck schemas bench stop clean
 
 setup:  ## Python environment from the lock file (installs uv when missing)
 	@command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -25,6 +25,9 @@ test: setup ops-tools  ## the whole suite; infrastructure is found or started by
 
 test-unit: setup
 	.venv/bin/pytest tests/unit
+
+test-clocks: setup ops-tools  ## the suite again at 05:00 and 22:30 in Ho Chi Minh City and a year ahead
+	bash tests/shifted_clocks.sh
 
 lint:
 	.venv/bin/ruff check .
