@@ -71,9 +71,11 @@ def subscribe_batches(
 ) -> None:
     """Feed `consumer` with batches of its topic.
 
-    NACK_ON_ERROR commits the offsets only after the handler returned, and on an exception seeks
-    every partition of the batch back to its first record, so nothing is committed unprocessed.
-    (FastStream's default for Kafka commits on receipt: at most once.)
+    NACK_ON_ERROR commits the offsets only after the handler returned, so nothing is committed
+    unprocessed (FastStream's default for Kafka commits on receipt: at most once). A batch the
+    consumer hands back is nacked here: every partition of the batch is sought back to its
+    first record. The consumer has logged why, once, as a structured event; raising would have
+    FastStream log the traceback again, as plain text, on every attempt.
     """
 
     @broker.subscriber(
@@ -91,7 +93,10 @@ def subscribe_batches(
     )
     async def consume_batch(message: KafkaMessage) -> None:
         records = message.raw_message
-        await consumer.process(records if isinstance(records, tuple) else (records,))
+        try:
+            await consumer.process(records if isinstance(records, tuple) else (records,))
+        except Exception:  # noqa: BLE001 - counted and logged by the consumer; redelivered
+            await message.nack()
 
 
 def _accepts(topic: str) -> str:

@@ -3,12 +3,16 @@
 The offsets of a batch are committed by the subscriber only after `BatchConsumer.process`
 returns, that is after the transaction holding the effects, the inbox rows and the dead
 letters has committed. A transient failure is retried with backoff; if it lasts, the batch is
-handed back uncommitted (the subscriber seeks back) so nothing is lost.
+handed back uncommitted (the subscriber seeks back) so nothing is lost. Any other failure
+isolates the records that cause it (shared.isolation): its neighbours are applied, and a
+record that fails by itself is dead-lettered with the error. A failure that no record causes
+alone (a bug on every path) hands the batch back after a capped, growing wait.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -27,6 +31,8 @@ from shared.correlation import causes, correlation_of
 from shared.db import ACQUIRE_TIMEOUT_S, Connection
 from shared.errors import Bug, RejectedMessage, TransientFailure
 from shared.events import CloudEvent, parse_event
+from shared.failure_log import FailureLog
+from shared.isolation import Isolation, describe, is_data_error, isolate
 from shared.outbox import OutboxMessage, enqueue
 from shared.retry import Backoff, is_transient
 
@@ -145,8 +151,23 @@ class BatchConsumer:
         self._parallel = parallel
         # Shared by the service's consumers: how many of their transactions may be open at once.
         self._transactions = transactions or asyncio.Semaphore(parallel)
-        self.stopping = False
+        self._stopped = asyncio.Event()
         self.last_batch_at = time.monotonic()
+        # Between two batches handed back for a failure that is not transient.
+        self._given_back = Backoff(cap=max_backoff_s)
+        self._failures = FailureLog()
+
+    @property
+    def stopping(self) -> bool:
+        """Set on shutdown: retries and waits end, in-flight work is handed back."""
+        return self._stopped.is_set()
+
+    @stopping.setter
+    def stopping(self, value: bool) -> None:
+        if value:
+            self._stopped.set()
+        else:
+            self._stopped.clear()
 
     def bind(self, pool: asyncpg.Pool, on_commit: Callable[[], None]) -> None:
         """Give the consumer its pool, and what to call once a batch committed."""
@@ -160,13 +181,9 @@ class BatchConsumer:
             try:
                 applied, rejected = await self._apply_partitions(records)
             except Exception as exc:
-                reason = "transient_exhausted" if isinstance(exc, TransientFailure) else "bug"
-                metrics.BATCHES_FAILED.labels(self.service, self.topic, reason).inc()
-                if reason == "bug":  # crash loudly, with the traceback
-                    log.exception("batch_given_back", reason=reason, size=len(records))
-                else:
-                    log.warning("batch_given_back", reason=reason, error=repr(exc))
+                await self._give_back(exc, len(records))
                 raise
+            self._given_back.reset()
             self.last_batch_at = time.monotonic()
             metrics.CONSUMER_LAST_COMMIT.labels(self.service, self.topic).set(time.time())
             self._on_commit()
@@ -176,6 +193,20 @@ class BatchConsumer:
                 time.perf_counter() - started
             )
             self._log_outcome(applied, rejected)
+
+    async def _give_back(self, exc: Exception, size: int) -> None:
+        """Count and log a batch handed back, then wait before it comes again: a failure that
+        is not transient would otherwise come back at once, again and again."""
+        reason = "transient_exhausted" if isinstance(exc, TransientFailure) else "bug"
+        metrics.BATCHES_FAILED.labels(self.service, self.topic, reason).inc()
+        delay = self._given_back.next_delay() if reason == "bug" else 0.0
+        level = "error" if reason == "bug" else "warning"
+        self._failures.log(
+            log, level, "batch_given_back", exc, reason=reason, size=size, delay_s=round(delay, 2)
+        )
+        if delay > 0:
+            with contextlib.suppress(TimeoutError):  # a stop ends the wait
+                await asyncio.wait_for(self._stopped.wait(), delay)
 
     async def _apply_partitions(self, records: Sequence[ConsumerRecord[Any, Any]]) -> Outcome:
         """A large batch: each partition's records in a transaction of their own, up to
@@ -195,12 +226,12 @@ class BatchConsumer:
             for record in records:
                 by_partition.setdefault(record.partition, []).append(record)
         if len(by_partition) < 2:
-            return await self._apply_with_retries([to_incoming(r) for r in records])
+            return await self._apply_isolating([to_incoming(r) for r in records])
         slots = asyncio.Semaphore(self._parallel)
 
         async def one(part: Sequence[ConsumerRecord[Any, Any]]) -> Outcome:
             async with slots:
-                return await self._apply_with_retries([to_incoming(r) for r in part])
+                return await self._apply_isolating([to_incoming(r) for r in part])
 
         results = await asyncio.gather(
             *(one(part) for part in by_partition.values()), return_exceptions=True
@@ -213,6 +244,55 @@ class BatchConsumer:
             applied += result[0]
             rejected += result[1]
         return applied, rejected
+
+    async def _apply_isolating(self, parsed: Sequence[Incoming | Rejection]) -> Outcome:
+        """Apply the records; if that fails for a reason that is not transient, apply them
+        apart from the ones that fail by themselves, and dead-letter those."""
+        try:
+            return await self._apply_with_retries(parsed)
+        except Exception as exc:
+            if isinstance(exc, TransientFailure) or is_transient(exc):
+                raise
+            error = exc
+        found = await isolate(
+            self._apply_with_retries, parsed, error, proves=lambda outcome: bool(outcome[0])
+        )
+        log.warning(
+            "batch_isolated",
+            size=len(parsed),
+            attempts=found.attempts,
+            failing=len(found.failures),
+            complete=found.complete,
+            error_class=type(error).__name__,
+        )
+        if not found.complete:
+            raise error
+        applied = [e for outcome in found.results for e in outcome[0]]
+        rejected = [r for outcome in found.results for r in outcome[1]]
+        return applied, rejected + await self._dead_letter_causes(found)
+
+    async def _dead_letter_causes(
+        self, found: Isolation[Incoming | Rejection, Outcome]
+    ) -> list[Rejection]:
+        """Dead-letter the records that cause the failures they meet alone: those whose values
+        PostgreSQL refused, and any when other records were applied meanwhile. A failure that
+        may not be the record's own is raised: the batch is handed back."""
+        causes: list[Rejection] = []
+        other: list[Exception] = []
+        for item, failure in found.failures:
+            if not isinstance(item, Incoming) or not (is_data_error(failure) or found.proven):
+                other.append(failure)
+                continue
+            if not is_data_error(failure):  # a bug that this record alone meets: say it loudly
+                self._failures.log(
+                    log, "error", "record_failed", failure, partition=item.partition,
+                    offset=item.offset, event_id=item.inbox_key,
+                )  # fmt: skip
+            causes.append(Rejection(item, describe(failure)))
+        rejected = (await self._apply_with_retries(causes))[1] if causes else []
+        if other:
+            raise other[0]
+        return rejected
 
     async def _apply_with_retries(self, parsed: Sequence[Incoming | Rejection]) -> Outcome:
         backoff = Backoff(cap=self._max_backoff_s)
@@ -250,7 +330,10 @@ class BatchConsumer:
                 {k: correlation_of(e.headers, k) for k, e in zip(keys, events, strict=True)}
             ):
                 refused = list(await self._handler(conn, events)) if events else []
-            await self._release(conn, [r.incoming for r in refused])
+            # A record refused with its event parsed (by the handler, or isolated as the cause
+            # of a failure) is released from its event id.
+            released = [r.incoming for r in rejections if r.incoming.event is not None]
+            await self._release(conn, released + [r.incoming for r in refused])
             rejections += refused
             now = self._clock.now()
             await enqueue(

@@ -31,6 +31,12 @@ OUTBOX_PUBLISHED = Counter(
     "Events relayed from the outbox to Kafka.",
     ["service", "topic"],
 )
+OUTBOX_PARKED = Counter(
+    "loyalty_outbox_parked",
+    "Outbox rows set aside in <schema>.outbox_parked: the broker refuses a record of theirs as "
+    "too large for its topic.",
+    ["service", "topic"],
+)
 OUTBOX_BACKLOG = Gauge(
     "loyalty_outbox_backlog",
     "Events waiting in the outbox (counted every monitoring interval).",

@@ -8,12 +8,14 @@ import functools
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import asyncpg
 import structlog
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import MessageSizeTooLargeError
 from aiokafka.partitioner import DefaultPartitioner, murmur2
 from aiokafka.producer.message_accumulator import BatchBuilder
 
@@ -74,6 +76,9 @@ async def enqueue(conn: Connection, schema: str, messages: Sequence[OutboxMessag
     )
 
 
+# The largest request the relay's producer sends: above any topic's max.message.bytes here.
+MAX_REQUEST_BYTES = 16 * 1024 * 1024
+
 # A message read back from the outbox: topic, key, value, and headers as the producer takes them.
 _Record = tuple[str, bytes | None, bytes, list[Header]]
 
@@ -94,6 +99,14 @@ def _records(rows: Sequence[asyncpg.Record]) -> list[_Record]:
             at += count
             records.append((topic, key, payload, headers))
     return records
+
+
+# Where Kafka put a message (partition, offset), or why it did not take it.
+_Outcome = tuple[int, int] | Exception
+
+
+async def _raise(exc: Exception) -> Any:
+    raise exc
 
 
 @functools.lru_cache(maxsize=1 << 16)
@@ -157,6 +170,9 @@ class OutboxRelay:
             enable_idempotence=True,
             linger_ms=2,
             max_batch_size=256 * 1024,
+            # A record alone may be far larger than a batch: a dead letter holds a consumed
+            # record whole. The broker's per-topic limit is the one that counts.
+            max_request_size=MAX_REQUEST_BYTES,
             request_timeout_ms=15_000,
         )
 
@@ -256,16 +272,79 @@ class OutboxRelay:
             self._next_rows_to_lock(len(rows), len(records))
             # Rows may be waiting still unless the pass found fewer than it could take.
             self._more = len(rows) == asked or len(records) >= self._batch_size
-            delivered = await self._publish(producer, records)
-            await conn.execute(
-                f"DELETE FROM {self._schema}.outbox WHERE id = ANY($1::bigint[])",
-                [row["id"] for row in rows],
-            )
+            outcomes = await self._publish(producer, records)
+            failure = await self._settle(conn, rows, outcomes)
+        records = [r for r, o in zip(records, outcomes, strict=True) if isinstance(o, tuple)]
+        delivered = [o for o in outcomes if isinstance(o, tuple)]
         for topic, count in Counter(r[0] for r in records).items():
             metrics.OUTBOX_PUBLISHED.labels(self._service, topic).inc(count)
         if log.is_enabled_for(logging.DEBUG):
             self._log_relayed(records, delivered)
+        if len(delivered) < len(outcomes):
+            # The idempotent producer refuses whatever follows a failed batch of a partition
+            # (out of order sequence): a new producer starts its sequences anew.
+            await producer.stop()
+            self._producer = self._producer_factory()
+            await self._producer.start()
+        if failure is not None:  # the delivered rows are gone: only the others come again
+            raise failure
         return len(records)
+
+    async def _settle(
+        self, conn: Connection, rows: Sequence[asyncpg.Record], outcomes: Sequence[_Outcome]
+    ) -> Exception | None:
+        """Delete the rows whose every record Kafka acknowledged, set aside those the broker
+        refuses as too large for ever, keep the rest; returns the first failure kept."""
+        delivered: list[int] = []
+        parked: dict[int, Exception] = {}
+        kept: Exception | None = None
+        at = 0
+        for row in rows:
+            mine = outcomes[at : at + len(row["topics"])]
+            at += len(row["topics"])
+            failed = next((o for o in mine if isinstance(o, Exception)), None)
+            if failed is None:
+                delivered.append(row["id"])
+            elif isinstance(failed, MessageSizeTooLargeError):
+                parked[row["id"]] = failed
+            elif kept is None:
+                kept = failed
+        await conn.execute(
+            f"DELETE FROM {self._schema}.outbox WHERE id = ANY($1::bigint[])", delivered
+        )
+        if parked:
+            await self._park(conn, rows, parked)
+        return kept
+
+    async def _park(
+        self, conn: Connection, rows: Sequence[asyncpg.Record], parked: dict[int, Exception]
+    ) -> None:
+        """Move rows that can never be published to the outbox_parked table."""
+        ids = list(parked)
+        await conn.execute(
+            f"""WITH moved AS (
+                    DELETE FROM {self._schema}.outbox WHERE id = ANY($1::bigint[]) RETURNING *)
+                INSERT INTO {self._schema}.outbox_parked (id, error, topics, keys, payloads,
+                    header_names, header_values, header_counts)
+                SELECT m.id, e.error, m.topics, m.keys, m.payloads, m.header_names,
+                       m.header_values, m.header_counts
+                FROM moved m JOIN unnest($1::bigint[], $2::text[]) AS e(id, error) USING (id)""",
+            ids,
+            [repr(parked[i]) for i in ids],
+        )
+        for row in rows:
+            if row["id"] in parked:
+                topics = sorted(set(row["topics"]))
+                for topic in topics:
+                    metrics.OUTBOX_PARKED.labels(self._service, topic).inc()
+                log.error(
+                    "outbox_row_parked",
+                    schema=self._schema,
+                    row_id=row["id"],
+                    topics=topics,
+                    sizes=[len(p) for p in row["payloads"]],
+                    error=repr(parked[row["id"]]),
+                )
 
     def _next_rows_to_lock(self, rows: int, messages: int) -> None:
         """Rows of one message each (dead letters, notify's outcomes) and rows of hundreds (a
@@ -279,10 +358,10 @@ class OutboxRelay:
 
     async def _publish(
         self, producer: AIOKafkaProducer, records: Sequence[_Record]
-    ) -> list[tuple[int, int]]:
+    ) -> list[_Outcome]:
         """Send the messages as record batches, one per partition (more when one fills), in
         outbox order within each partition; once Kafka acknowledged them all, each message's
-        partition and offset.
+        partition and offset, or the error that its batch met.
 
         A batch built here costs a fraction of a `send` per record, and a pass awaits a few
         times instead of once per record: the relay keeps up even while the consumers of the
@@ -318,12 +397,23 @@ class OutboxRelay:
             placed.append((index, appended.offset))
         # Batches of one partition are queued in the order they were filled, so messages keep
         # their order within a partition.
-        acks = [
-            await producer.send_batch(batch, topic, partition=partition)
-            for topic, partition, batch in batches
-        ]
-        sent = await asyncio.gather(*acks)
-        return [(sent[i].partition, sent[i].offset + relative) for i, relative in placed]
+        acks: list[Awaitable[Any]] = []
+        for topic, partition, batch in batches:
+            try:
+                acks.append(await producer.send_batch(batch, topic, partition=partition))
+            except Exception as exc:  # noqa: BLE001 - this batch's outcome, as an ack's error
+                acks.append(_raise(exc))
+        sent = await asyncio.gather(*acks, return_exceptions=True)
+        outcomes: list[_Outcome] = []
+        for i, relative in placed:
+            ack = sent[i]
+            if isinstance(ack, Exception):
+                outcomes.append(ack)
+            elif isinstance(ack, BaseException):
+                raise ack
+            else:
+                outcomes.append((ack.partition, ack.offset + relative))
+        return outcomes
 
     def _log_relayed(
         self, records: Sequence[_Record], delivered: Sequence[tuple[int, int]]

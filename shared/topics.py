@@ -5,6 +5,7 @@ from __future__ import annotations
 import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.structs import OffsetAndMetadata
 
 from shared.errors import Bug, TransientFailure
@@ -19,6 +20,13 @@ OUTPUT_TOPICS = (
     "loyalty.notifications",
 )
 ALL_TOPICS = INPUT_TOPICS + OUTPUT_TOPICS
+
+
+# What a dead letter adds to the record it holds: the x-dlq-* headers (the error message is
+# cut at 1000 bytes) and the batch framing, with room to spare.
+DLQ_HEADROOM_BYTES = 64 * 1024
+MAX_MESSAGE_BYTES = "max.message.bytes"
+_DYNAMIC_TOPIC_CONFIG = 1  # DescribeConfigs' config source of a topic's own setting
 
 
 def dlq(topic: str) -> str:
@@ -41,9 +49,59 @@ async def ensure_topics(bootstrap: str, names: list[str], *, partitions: int) ->
             if failed:
                 raise TransientFailure(f"could not create topics: {failed}")
             log.info("topics_created", topics=missing, partitions=partitions)
+        await _fit_dead_letter_topics(admin, names)
         return missing
     finally:
         await admin.close()
+
+
+async def _fit_dead_letter_topics(admin: AIOKafkaAdminClient, names: list[str]) -> None:
+    """Let each dead-letter topic take any record its source topic takes, plus the x-dlq-*
+    headers: raise its max.message.bytes where it is lower (its other settings kept).
+
+    A dead letter of a record near the source's limit is otherwise refused for ever, and the
+    outbox relay with it.
+    """
+    pairs = [(n[: -len(".dlq")], n) for n in dict.fromkeys(names) if n.endswith(".dlq")]
+    if not pairs:
+        return
+    configs = await _topic_configs(admin, [t for pair in pairs for t in pair])
+    for source, letters in pairs:
+        needed = int(configs[source][MAX_MESSAGE_BYTES][0]) + DLQ_HEADROOM_BYTES
+        current = configs[letters]
+        if int(current[MAX_MESSAGE_BYTES][0]) >= needed:
+            continue
+        # AlterConfigs replaces a topic's own settings: send the ones it has, changed.
+        kept = {k: v for k, (v, own) in current.items() if own and k != MAX_MESSAGE_BYTES}
+        resource = ConfigResource(
+            ConfigResourceType.TOPIC, letters, configs={**kept, MAX_MESSAGE_BYTES: str(needed)}
+        )
+        responses = await admin.alter_configs([resource])
+        errors = [r[:2] for resp in responses for r in resp.resources if r[0] != 0]
+        if errors:
+            log.error(
+                "dead_letter_topic_too_small",
+                topic=letters,
+                max_message_bytes=int(current[MAX_MESSAGE_BYTES][0]),
+                needed=needed,
+                errors=errors,
+            )
+            continue
+        log.info("dead_letter_topic_limit_raised", topic=letters, max_message_bytes=needed)
+
+
+async def _topic_configs(
+    admin: AIOKafkaAdminClient, topics: list[str]
+) -> dict[str, dict[str, tuple[str, bool]]]:
+    """Each topic's settings: name -> (value, whether set on the topic itself)."""
+    resources = [ConfigResource(ConfigResourceType.TOPIC, t) for t in dict.fromkeys(topics)]
+    configs: dict[str, dict[str, tuple[str, bool]]] = {}
+    for response in await admin.describe_configs(resources):
+        for code, message, _, topic, entries in response.resources:
+            if code != 0:
+                raise TransientFailure(f"could not read the settings of {topic}: {message}")
+            configs[topic] = {e[0]: (e[1], e[3] == _DYNAMIC_TOPIC_CONFIG) for e in entries}
+    return configs
 
 
 def topics_with_dlq(names: tuple[str, ...]) -> list[str]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import asyncpg
 import pytest
 from aiokafka import ConsumerRecord
 from aiokafka.errors import (
@@ -85,6 +86,32 @@ def test_connection_errors_are_transient_and_bugs_are_not() -> None:
     assert is_transient(ConnectionRefusedError())
     assert not is_transient(Bug("broken"))
     assert not is_transient(ValueError("bad"))
+
+
+@pytest.mark.parametrize(
+    "refusal",
+    [
+        asyncpg.ObjectNotInPrerequisiteStateError(
+            'database "loyalty" is not currently accepting connections'
+        ),
+        asyncpg.AdminShutdownError("terminating connection due to administrator command"),
+        asyncpg.CrashShutdownError("terminating connection due to crash of another process"),
+        asyncpg.CannotConnectNowError("the database system is starting up"),
+        asyncpg.TooManyConnectionsError("sorry, too many clients already"),
+        ConnectionRefusedError(),
+        ConnectionResetError(),
+    ],
+    ids=repr,
+)
+def test_a_database_not_accepting_connections_now_is_transient(refusal: Exception) -> None:
+    assert is_transient(refusal)
+
+
+def test_other_states_of_sqlstate_55000_are_not_transient() -> None:
+    unset = asyncpg.ObjectNotInPrerequisiteStateError(
+        'currval of sequence "s" is not yet defined in this session'
+    )
+    assert not is_transient(unset)
 
 
 def test_kafka_errors_that_call_themselves_retriable_are_transient() -> None:
