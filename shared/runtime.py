@@ -24,7 +24,7 @@ from shared.clock import Clock, SystemClock
 from shared.consumer import BatchConsumer, BatchHandler
 from shared.db import apply_migrations, create_pool
 from shared.errors import Bug
-from shared.monitoring import Monitor
+from shared.monitoring import Monitor, missing_codecs
 from shared.outbox import OutboxRelay
 from shared.settings import CommonSettings
 from shared.topics import ALL_TOPICS, ensure_topics, topics_with_dlq
@@ -217,6 +217,10 @@ class _ServiceApp(AsgiFastStream):
 
 async def _start_infrastructure(runtime: Runtime) -> None:
     settings, definition = runtime.settings, runtime.definition
+    if missing := missing_codecs():
+        # Installed without aiokafka's codec extras: a batch in one of these codecs would stop
+        # its partition, so readiness fails from the start instead of at the first such batch.
+        log.error("kafka_codecs_missing", codecs=list(missing))
     runtime.pool = await create_pool(
         settings.database_url.get_secret_value(),
         min_size=settings.db_pool_min,
@@ -235,6 +239,7 @@ async def _start_infrastructure(runtime: Runtime) -> None:
         service=definition.name,
         batch_size=settings.outbox_batch_size,
         idle_poll_s=settings.outbox_idle_poll_s,
+        compression=None if settings.kafka_compression == "none" else settings.kafka_compression,
     )
     for consumer in runtime.consumers:
         consumer.bind(runtime.pool, runtime.relay.wake)
