@@ -46,6 +46,9 @@ class Readiness:
     checks: dict[str, bool]
     stuck_topics: tuple[str, ...] = ()
     missing_codecs: tuple[str, ...] = ()
+    # While the process has not started yet: the dependency it waits for, and its last error.
+    waiting_for: str | None = None
+    startup_error: str | None = None
 
     @property
     def ready(self) -> bool:
@@ -60,6 +63,9 @@ class Readiness:
         }
         if self.missing_codecs:
             body["missing_codecs"] = list(self.missing_codecs)
+        if self.waiting_for is not None:
+            body["waiting_for"] = self.waiting_for
+            body["startup_error"] = self.startup_error
         return json.dumps(body).encode()
 
 
@@ -120,12 +126,14 @@ class Monitor:
             log.debug("monitor_sample_failed", sample=what, error=repr(exc))
 
     async def readiness(self) -> Readiness:
-        """Database and broker answer, no consumer is stuck, the outbox relay runs, every
-        codec can be decoded."""
-        stuck = tuple(c.topic for c in self._runtime.consumers if self._is_stuck(c))
-        relay = self._runtime.relay
+        """The start has ended, database and broker answer, no consumer is stuck, the outbox
+        relay runs, every codec can be decoded."""
+        runtime = self._runtime
+        stuck = tuple(c.topic for c in runtime.consumers if self._is_stuck(c))
+        relay = runtime.relay
         result = Readiness(
             checks={
+                "started": runtime.started,
                 "database": await self._database_answers(),
                 "broker": await self._broker_answers(),
                 "consumers": not stuck,
@@ -134,6 +142,8 @@ class Monitor:
             },
             stuck_topics=stuck,
             missing_codecs=self._missing_codecs,
+            waiting_for=None if runtime.started else runtime.waiting_for or "start",
+            startup_error=runtime.startup_error,
         )
         metrics.OUTBOX_RELAY_UP.labels(self._service).set(int(result.checks["outbox_relay"]))
         for check, passed in result.checks.items():
