@@ -7,11 +7,12 @@ import contextlib
 import functools
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import structlog
+from aiokafka import codec
 
 from shared import metrics
 
@@ -23,6 +24,20 @@ log = structlog.get_logger(__name__)
 
 CHECK_TIMEOUT_S = 2.0
 
+# Whether this process can decode record batches of each codec a producer may use.
+CODECS: Mapping[str, Callable[[], bool]] = {
+    "gzip": codec.has_gzip,
+    "snappy": codec.has_snappy,
+    "lz4": codec.has_lz4,
+    "zstd": codec.has_zstd,
+}
+
+
+def missing_codecs(codecs: Mapping[str, Callable[[], bool]] = CODECS) -> tuple[str, ...]:
+    """The codecs whose libraries are not installed: a batch of one of them stops its
+    partition, since the consumer can neither read it nor pass it on."""
+    return tuple(name for name, available in codecs.items() if not available())
+
 
 @dataclass(frozen=True)
 class Readiness:
@@ -30,6 +45,10 @@ class Readiness:
 
     checks: dict[str, bool]
     stuck_topics: tuple[str, ...] = ()
+    missing_codecs: tuple[str, ...] = ()
+    # While the process has not started yet: the dependency it waits for, and its last error.
+    waiting_for: str | None = None
+    startup_error: str | None = None
 
     @property
     def ready(self) -> bool:
@@ -37,7 +56,16 @@ class Readiness:
 
     def to_json(self) -> bytes:
         status = "ready" if self.ready else "not_ready"
-        body = {"status": status, "checks": self.checks, "stuck_topics": list(self.stuck_topics)}
+        body: dict[str, object] = {
+            "status": status,
+            "checks": self.checks,
+            "stuck_topics": list(self.stuck_topics),
+        }
+        if self.missing_codecs:
+            body["missing_codecs"] = list(self.missing_codecs)
+        if self.waiting_for is not None:
+            body["waiting_for"] = self.waiting_for
+            body["startup_error"] = self.startup_error
         return json.dumps(body).encode()
 
 
@@ -64,6 +92,7 @@ class Monitor:
         self._service = runtime.definition.name
         self._lags: dict[str, _TopicLag] = {}
         self._task: asyncio.Task[None] | None = None
+        self._missing_codecs = missing_codecs()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"monitor-{self._service}")
@@ -97,17 +126,24 @@ class Monitor:
             log.debug("monitor_sample_failed", sample=what, error=repr(exc))
 
     async def readiness(self) -> Readiness:
-        """Database and broker answer, no consumer is stuck, the outbox relay runs."""
-        stuck = tuple(c.topic for c in self._runtime.consumers if self._is_stuck(c))
-        relay = self._runtime.relay
+        """The start has ended, database and broker answer, no consumer is stuck, the outbox
+        relay runs, every codec can be decoded."""
+        runtime = self._runtime
+        stuck = tuple(c.topic for c in runtime.consumers if self._is_stuck(c))
+        relay = runtime.relay
         result = Readiness(
             checks={
+                "started": runtime.started,
                 "database": await self._database_answers(),
                 "broker": await self._broker_answers(),
                 "consumers": not stuck,
                 "outbox_relay": relay is not None and not relay.failed,
+                "codecs": not self._missing_codecs,
             },
             stuck_topics=stuck,
+            missing_codecs=self._missing_codecs,
+            waiting_for=None if runtime.started else runtime.waiting_for or "start",
+            startup_error=runtime.startup_error,
         )
         metrics.OUTBOX_RELAY_UP.labels(self._service).set(int(result.checks["outbox_relay"]))
         for check, passed in result.checks.items():

@@ -142,6 +142,7 @@ class OutboxRelay:
         batch_size: int = 1000,
         idle_poll_s: float = 0.2,
         producer_factory: Callable[[], AIOKafkaProducer] | None = None,
+        compression: str | None = None,
     ) -> None:
         self._pool = pool
         self._schema = schema
@@ -149,7 +150,7 @@ class OutboxRelay:
         self._batch_size = batch_size
         self._idle_poll_s = idle_poll_s
         self._producer_factory = producer_factory or self._default_producer(
-            bootstrap_servers, service
+            bootstrap_servers, service, compression
         )
         self._producer: AIOKafkaProducer | None = None
         self._partitioner = DefaultPartitioner()  # the producer's own, for keyless messages
@@ -162,9 +163,12 @@ class OutboxRelay:
         self.last_pass_at = time.monotonic()
 
     @staticmethod
-    def _default_producer(bootstrap: str, service: str) -> Callable[[], AIOKafkaProducer]:
+    def _default_producer(
+        bootstrap: str, service: str, compression: str | None
+    ) -> Callable[[], AIOKafkaProducer]:
         return lambda: AIOKafkaProducer(
             bootstrap_servers=bootstrap,
+            compression_type=compression,
             client_id=f"loyalty-{service}-outbox",
             acks="all",
             enable_idempotence=True,

@@ -13,6 +13,7 @@ from typing import Any
 
 import asyncpg
 import structlog
+from aiokafka.errors import KafkaError
 from faststream.asgi import AsgiFastStream, AsgiResponse, get
 from faststream.asgi.types import ASGIApp, Receive, Scope, Send
 from faststream.kafka import KafkaBroker
@@ -24,8 +25,9 @@ from shared.clock import Clock, SystemClock
 from shared.consumer import BatchConsumer, BatchHandler
 from shared.db import apply_migrations, create_pool
 from shared.errors import Bug
-from shared.monitoring import Monitor
+from shared.monitoring import Monitor, missing_codecs
 from shared.outbox import OutboxRelay
+from shared.retry import Backoff, is_transient
 from shared.settings import CommonSettings
 from shared.topics import ALL_TOPICS, ensure_topics, topics_with_dlq
 
@@ -66,6 +68,11 @@ class Runtime:
     pool: asyncpg.Pool | None = None
     relay: OutboxRelay | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    # Until the database and the broker first answered: what the start waits for, and why.
+    started: bool = False
+    waiting_for: str | None = None
+    startup_error: str | None = None
+    _migrated: bool = False
 
     def require_pool(self) -> asyncpg.Pool:
         if self.pool is None:
@@ -133,14 +140,11 @@ def build_app(
     monitor = Monitor(runtime)
 
     async def on_startup() -> None:
-        await _start_infrastructure(runtime)
-        # Before the subscribers: their group joins can take seconds while the first of them
-        # already consumes, and what it commits must not wait for the rest to join.
-        if runtime.relay is not None:
-            await runtime.relay.start()
+        # Readiness gauges from the first moment, while the start may still wait for a
+        # dependency; the start itself runs where the broker's would (_ServiceApp).
+        monitor.start()
 
     async def after_startup() -> None:
-        monitor.start()
         for work in definition.background:
             runtime.tasks.append(asyncio.create_task(_background(work, runtime)))
         log.info("service_started", service=definition.name)
@@ -178,6 +182,7 @@ def build_app(
         ),
         logger=logging.getLogger("faststream"),
     )
+    app.runtime = runtime
     if definition.http_api is not None:
         app.api = definition.http_api(runtime)
     return app, runtime
@@ -204,9 +209,20 @@ async def _stop_background(runtime: Runtime) -> None:
 
 
 class _ServiceApp(AsgiFastStream):
-    """AsgiFastStream whose unmatched HTTP paths go to the service's own API, if it has one."""
+    """AsgiFastStream whose unmatched HTTP paths go to the service's own API, if it has one,
+    and whose start waits for the database and the broker instead of failing.
+
+    Served by uvicorn, the start runs once the lifespan has started: HTTP is served (/healthz,
+    /readyz saying what the start waits for) while it keeps trying.
+    """
 
     api: ASGIApp | None = None
+    runtime: Runtime | None = None
+
+    async def _start_broker(self) -> None:
+        if self.runtime is None:
+            raise Bug("a service app started without its runtime")
+        await _start_until_up(self.runtime)
 
     async def not_found(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.api is not None and scope["type"] == "http":
@@ -215,29 +231,85 @@ class _ServiceApp(AsgiFastStream):
         await super().not_found(scope, receive, send)
 
 
+async def _start_until_up(runtime: Runtime) -> None:
+    """Start the pool, migrations, topics, relay and subscribers, trying again with backoff
+    for as long as the database or the broker does not answer: a dependency that comes up
+    later is waited for, not left to a supervisor's restart loop. Other failures are raised."""
+    if missing := missing_codecs():
+        # Installed without aiokafka's codec extras: a batch in one of these codecs would stop
+        # its partition, so readiness fails from the start instead of at the first such batch.
+        log.error("kafka_codecs_missing", codecs=list(missing))
+    backoff = Backoff(base=0.5, cap=runtime.settings.retry_max_backoff_s)
+    while True:
+        try:
+            await _start_infrastructure(runtime)
+            runtime.waiting_for = "broker"
+            await runtime.broker.start()
+        except Exception as exc:
+            if not (is_transient(exc) or isinstance(exc, KafkaError)):
+                raise
+            await _undo_partial_start(runtime)
+            delay = backoff.next_delay()
+            runtime.startup_error = f"{type(exc).__name__}: {exc}"
+            log.warning(
+                "service_start_waiting",
+                waiting_for=runtime.waiting_for,
+                error=runtime.startup_error,
+                retry_in_s=round(delay, 1),
+            )
+            await asyncio.sleep(delay)
+        else:
+            runtime.started, runtime.waiting_for, runtime.startup_error = True, None, None
+            return
+
+
+async def _undo_partial_start(runtime: Runtime) -> None:
+    """Stop what a failed attempt started, so that the next one begins clean."""
+    with contextlib.suppress(Exception):
+        await runtime.broker.stop()
+
+
 async def _start_infrastructure(runtime: Runtime) -> None:
+    """Each step once: an attempt after a failure takes up where the last one stopped."""
     settings, definition = runtime.settings, runtime.definition
-    runtime.pool = await create_pool(
-        settings.database_url.get_secret_value(),
-        min_size=settings.db_pool_min,
-        max_size=settings.db_pool_max,
-    )
-    applied = await prepare_database(runtime.pool, definition)
-    log.info("database_ready", schema=definition.schema, migrations_applied=len(applied))
+    runtime.waiting_for = "database"
+    if runtime.pool is None:
+        runtime.pool = await create_pool(
+            settings.database_url.get_secret_value(),
+            min_size=settings.db_pool_min,
+            max_size=settings.db_pool_max,
+        )
+    if not runtime._migrated:
+        applied = await prepare_database(runtime.pool, definition)
+        log.info("database_ready", schema=definition.schema, migrations_applied=len(applied))
+        runtime._migrated = True
+    runtime.waiting_for = "broker"
+    if runtime.relay is not None:
+        return
     topics = topics_with_dlq(ALL_TOPICS)
     await ensure_topics(
         settings.kafka_bootstrap_servers, topics, partitions=settings.topic_partitions
     )
-    runtime.relay = OutboxRelay(
+    relay = OutboxRelay(
         pool=runtime.pool,
         schema=definition.schema,
         bootstrap_servers=settings.kafka_bootstrap_servers,
         service=definition.name,
         batch_size=settings.outbox_batch_size,
         idle_poll_s=settings.outbox_idle_poll_s,
+        compression=None if settings.kafka_compression == "none" else settings.kafka_compression,
     )
+    # Before the subscribers: their group joins can take seconds while the first of them
+    # already consumes, and what it commits must not wait for the rest to join.
+    try:
+        await relay.start()
+    except Exception:
+        with contextlib.suppress(Exception):
+            await relay.stop(timeout=settings.graceful_timeout_s)
+        raise
     for consumer in runtime.consumers:
-        consumer.bind(runtime.pool, runtime.relay.wake)
+        consumer.bind(runtime.pool, relay.wake)
+    runtime.relay = relay
 
 
 @get(include_in_schema=False)

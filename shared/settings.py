@@ -18,6 +18,8 @@ class CommonSettings(BaseSettings):
 
     database_url: SecretStr = SecretStr(DEFAULT_DATABASE_URL)
     kafka_bootstrap_servers: str = DEFAULT_KAFKA
+    # The codec of the batches the outbox relay publishes; consumers decode every codec.
+    kafka_compression: Literal["none", "gzip", "snappy", "lz4", "zstd"] = "none"
     # Consumer groups are "<prefix>-<service>.<topic>"; another prefix gives an isolated set.
     consumer_group_prefix: str = Field(default="loyalty", pattern=r"^[A-Za-z0-9._-]{1,100}$")
     log_format: Literal["json", "console"] = "json"
