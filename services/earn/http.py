@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Annotated, Any
@@ -42,6 +43,7 @@ from shared.db import ACQUIRE_TIMEOUT_S, Connection
 from shared.events import CURRENCY_MINOR_UNITS
 from shared.runtime import Runtime, package_version
 
+_SEQ = re.compile(r"[0-9]{1,18}")
 RedemptionPath = Annotated[
     str, Path(min_length=1, max_length=128, pattern=r"^[!-~]+$", description="Redemption id.")
 ]
@@ -199,6 +201,7 @@ def decode_cursor(cursor: str) -> int:
     except (ValueError, binascii.Error):
         text = ""
     kind, _, value = text.partition(":")
-    if kind != "seq" or not value.isdigit():
+    # At most 18 ASCII digits: what a bigint holds, and nothing int() reads but PostgreSQL does not.
+    if kind != "seq" or not _SEQ.fullmatch(value):
         raise InvalidField("query.cursor", "not a cursor this API gave")
     return int(value)
