@@ -9,8 +9,9 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from services.analytics.asking import Refusal, refusals, unknown_in
 from services.analytics.bootstrap import SCHEMA, definition
-from services.analytics.building import build_report, cohort_month
+from services.analytics.building import build_report
 from services.analytics.rendering.page import render_html
 from services.analytics.rendering.sections import render_text
 from services.analytics.report import Report, ReportQuery, Segment
@@ -32,9 +33,13 @@ def add_analytics_commands(sub: Any) -> None:
     )
     report.add_argument("--shop", help="only this shop's customers and orders")
     report.add_argument("--tier", help="only customers in this tier at the period's end")
-    report.add_argument("--cohort", type=_month, help="only customers acquired in YYYY-MM")
-    report.add_argument("--currency", help="orders in this currency (default: the setting)")
-    report.add_argument("--attribution-days", type=int, help="conversion window of messages")
+    report.add_argument("--cohort", help="only customers acquired in YYYY-MM")
+    report.add_argument(
+        "--currency", type=str.upper, help="orders in this currency (default: the setting)"
+    )
+    report.add_argument(
+        "--attribution-days", type=int, help="conversion window of messages, 1 to 365 days"
+    )
     report.add_argument("--html", type=Path, help="also write the report as an HTML file")
     report.add_argument("--json", action="store_true", help="print JSON instead of tables")
     report.set_defaults(func=_report)
@@ -45,14 +50,6 @@ def _day(text: str) -> date:
         return date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
-
-
-def _month(text: str) -> str:
-    try:
-        cohort_month(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a month (YYYY-MM): {text!r}") from None
-    return text
 
 
 def query_of(args: argparse.Namespace, settings: AnalyticsSettings) -> ReportQuery:
@@ -67,16 +64,24 @@ def query_of(args: argparse.Namespace, settings: AnalyticsSettings) -> ReportQue
             currency=args.currency or settings.analytics_currency,
         ),
         churn_after_days=settings.analytics_churn_after_days,
-        attribution_days=args.attribution_days or settings.analytics_attribution_days,
+        attribution_days=(
+            settings.analytics_attribution_days
+            if args.attribution_days is None
+            else args.attribution_days
+        ),
     )
 
 
-async def read_report(settings: AnalyticsSettings, query: ReportQuery) -> Report:
-    """Migrate the schema if needed, then build the report from the database."""
+async def read_report(settings: AnalyticsSettings, query: ReportQuery) -> Report | Refusal:
+    """Migrate the schema if needed, then build the report from the database; the refusal
+    instead when the facts know no such shop or tier."""
     pool = await create_pool(settings.database_url.get_secret_value(), min_size=1, max_size=2)
     try:
         await prepare_database(pool, definition(settings))
         async with pool.acquire() as conn:
+            unknown = await unknown_in(conn, SCHEMA, query.segment)
+            if unknown:
+                return unknown[0]
             return await build_report(
                 conn,
                 SCHEMA,
@@ -91,10 +96,19 @@ async def read_report(settings: AnalyticsSettings, query: ReportQuery) -> Report
 def _report(args: argparse.Namespace) -> int:
     settings = AnalyticsSettings()
     configure_logging(fmt=settings.log_format, level=settings.log_level, service="analytics")
-    if args.end <= args.start:
-        print("--to must be later than --from", file=sys.stderr)
+    query = query_of(args, settings)
+    found = refusals(
+        args.start,
+        args.end,
+        cohort=args.cohort,
+        currency=query.segment.currency,
+        attribution_days=args.attribution_days,
+    )
+    report = found[0] if found else asyncio.run(read_report(settings, query))
+    if isinstance(report, Refusal):
+        option = report.parameter.replace("_", "-")
+        print(f"loyalty analytics report: --{option}: {report.message}", file=sys.stderr)
         return 2
-    report = asyncio.run(read_report(settings, query_of(args, settings)))
     print(report.model_dump_json(indent=2) if args.json else render_text(report))
     if args.html is not None:
         args.html.write_text(render_html(report), encoding="utf-8")

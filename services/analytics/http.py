@@ -11,12 +11,20 @@ from typing import Annotated
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse
 
-from services.analytics.building import build_report, cohort_month
+from services.analytics.asking import MAX_ATTRIBUTION_DAYS, Refusal, refusals, unknown_in
+from services.analytics.building import build_report
 from services.analytics.rendering.page import render_html
 from services.analytics.report import Report, ReportQuery, Segment
 from services.analytics.settings import AnalyticsSettings
+from shared.api_inputs import PlainText
 from shared.problems import InvalidField, install_problem_handlers, problems
 from shared.runtime import Runtime, package_version
+
+
+def refuse(found: list[Refusal]) -> None:
+    """A 422 naming the first parameter found at fault, if any."""
+    if found:
+        raise InvalidField(f"query.{found[0].parameter}", found[0].message)
 
 
 def parse_query(
@@ -24,31 +32,23 @@ def parse_query(
     request: Request,
     start: Annotated[date, Query(alias="from", description="First day of the period.")],
     end: Annotated[date, Query(alias="to", description="Day after the last (exclusive).")],
-    shop: Annotated[str | None, Query(max_length=128)] = None,
-    tier: Annotated[str | None, Query(max_length=128)] = None,
+    shop: Annotated[PlainText | None, Query(max_length=128)] = None,
+    tier: Annotated[PlainText | None, Query(max_length=128)] = None,
     cohort: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$")] = None,
     currency: Annotated[str | None, Query(pattern=r"^[A-Z]{3}$")] = None,
-    attribution_days: Annotated[int | None, Query(ge=1, le=365)] = None,
+    attribution_days: Annotated[int | None, Query(ge=1, le=MAX_ATTRIBUTION_DAYS)] = None,
 ) -> ReportQuery:
     """The dependency that reads a ReportQuery from the query string."""
     settings: AnalyticsSettings = request.app.state.settings
-    if end <= start:
-        raise InvalidField("query.to", "must be later than from")
-    if cohort is not None:
-        try:
-            cohort_month(cohort)
-        except ValueError:
-            raise InvalidField("query.cohort", "not a month (YYYY-MM)") from None
+    currency = currency or settings.analytics_currency
+    refuse(
+        refusals(start, end, cohort=cohort, currency=currency, attribution_days=attribution_days)
+    )
     return ReportQuery(
         start=start,
         end=end,
         time_zone=settings.analytics_time_zone,
-        segment=Segment(
-            shop=shop,
-            tier=tier,
-            cohort=cohort,
-            currency=currency or settings.analytics_currency,
-        ),
+        segment=Segment(shop=shop, tier=tier, cohort=cohort, currency=currency),
         churn_after_days=settings.analytics_churn_after_days,
         attribution_days=attribution_days or settings.analytics_attribution_days,
     )
@@ -75,6 +75,7 @@ def build_api(runtime: Runtime, *, settings: AnalyticsSettings) -> FastAPI:
     async def report(query: ReportQuery) -> Report:
         value = settings.analytics_point_values.get(query.segment.currency)
         async with runtime.require_pool().acquire() as conn:
+            refuse(await unknown_in(conn, runtime.definition.schema, query.segment))
             return await build_report(
                 conn,
                 runtime.definition.schema,

@@ -1,4 +1,5 @@
-"""`loyalty earn expire|birthdays`: earn's scheduled work, run once from the command line."""
+"""`loyalty earn release|expire|birthdays`: earn's scheduled work, run once from the command
+line."""
 
 from __future__ import annotations
 
@@ -10,16 +11,26 @@ import asyncpg
 
 from services.earn.bootstrap import definition
 from services.earn.expiry import run_birthdays, run_expiry
+from services.earn.orders import release
 from services.earn.programme import Programme, load_programme
 from services.earn.settings import EarnSettings
 from shared.clock import SystemClock
 from shared.commands import instant, run_once
+from shared.db import ACQUIRE_TIMEOUT_S
 
 
 def add_earn_commands(sub: Any) -> None:
     """Register `earn` and its subcommands on the `loyalty` parser's subparsers."""
-    earn = sub.add_parser("earn", help="run earn's scheduled work once: expiry, birthdays")
+    earn = sub.add_parser("earn", help="run earn's scheduled work once: release, expiry, birthdays")
     commands = earn.add_subparsers(required=True, metavar="ACTION")
+
+    release = commands.add_parser(
+        "release", help="make the pending points and store credit due available, once"
+    )
+    release.add_argument(
+        "--at", type=instant, help="as of this ISO 8601 time with a zone (default: now)"
+    )
+    release.set_defaults(func=_release)
 
     expire = commands.add_parser(
         "expire", help="expire the points due and send the expiry warnings due, once"
@@ -34,6 +45,20 @@ def add_earn_commands(sub: Any) -> None:
         "--at", type=instant, help="as of this ISO 8601 time with a zone (default: now)"
     )
     birthdays.set_defaults(func=_birthdays)
+
+
+def _release(args: argparse.Namespace) -> int:
+    async def work(pool: asyncpg.Pool, settings: EarnSettings, programme: Programme) -> str:
+        at = args.at or SystemClock().now()
+        done = 0
+        while True:  # a chunk per transaction, as the service's own pass
+            async with pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn, conn.transaction():
+                released = await release(conn, programme, due_by=at, limit=settings.release_chunk)
+            done += released
+            if released < settings.release_chunk:
+                return f"released the pending points of {done} order(s)"
+
+    return _with_database(work)
 
 
 def _expire(args: argparse.Namespace) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Annotated, Any
@@ -17,7 +18,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, FastAPI, Path, Query
 from pydantic import BaseModel, SecretStr
 
-from services.earn.adapters.redemptions import read_account, read_credit, read_entries
+from services.earn.adapters.redemptions import (
+    known_customer,
+    read_account,
+    read_credit,
+    read_entries,
+)
 from services.earn.adapters.redemptions import read_redemption as find_redemption
 from services.earn.admin_http import admin_routes
 from services.earn.credit_http import credit_routes
@@ -42,6 +48,7 @@ from shared.db import ACQUIRE_TIMEOUT_S, Connection
 from shared.events import CURRENCY_MINOR_UNITS
 from shared.runtime import Runtime, package_version
 
+_SEQ = re.compile(r"[0-9]{1,18}")
 RedemptionPath = Annotated[
     str, Path(min_length=1, max_length=128, pattern=r"^[!-~]+$", description="Redemption id.")
 ]
@@ -77,12 +84,14 @@ def account_routes(runtime: Runtime) -> APIRouter:
     @router.get("/{customer_id}/balance", responses=problems(404, 422))
     async def get_balance(customer_id: CustomerPath) -> BalanceView:
         """Available and pending points, lifetime earned, store credit per currency, and
-        whether redemptions are blocked (a negative balance)."""
+        whether redemptions are blocked (a negative balance); all 0 for a customer earn knows
+        of (a sign-up, an order, a tier) but has never credited."""
         async with runtime.require_pool().acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
             account = await read_account(conn, customer_id)
             credit = await read_credit(conn, customer_id)
-        if account is None and not credit:
-            raise NotFound(f"customer {customer_id!r} has no points", code="unknown_customer")
+            unknown = account is None and not credit and not await known_customer(conn, customer_id)
+        if unknown:
+            raise NotFound(f"earn knows no customer {customer_id!r}", code="unknown_customer")
         available = account.points_balance if account else 0
         return BalanceView(
             customer_id=customer_id,
@@ -106,9 +115,9 @@ def account_routes(runtime: Runtime) -> APIRouter:
         before = decode_cursor(cursor) if cursor is not None else None
         async with runtime.require_pool().acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
             rows = await read_entries(conn, customer_id, before_seq=before, limit=limit + 1)
-            unknown = not rows and before is None and await read_account(conn, customer_id) is None
+            unknown = not rows and before is None and not await known_customer(conn, customer_id)
         if unknown:
-            raise NotFound(f"customer {customer_id!r} has no points", code="unknown_customer")
+            raise NotFound(f"earn knows no customer {customer_id!r}", code="unknown_customer")
         items = [EntryView.model_validate(dict(r)) for r in rows[:limit]]
         return LedgerPage(
             customer_id=customer_id,
@@ -199,6 +208,7 @@ def decode_cursor(cursor: str) -> int:
     except (ValueError, binascii.Error):
         text = ""
     kind, _, value = text.partition(":")
-    if kind != "seq" or not value.isdigit():
+    # At most 18 ASCII digits: what a bigint holds, and nothing int() reads but PostgreSQL does not.
+    if kind != "seq" or not _SEQ.fullmatch(value):
         raise InvalidField("query.cursor", "not a cursor this API gave")
     return int(value)

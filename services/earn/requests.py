@@ -7,14 +7,15 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Final
 
 from fastapi import Header, Path
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
-from services.earn.adapters.idempotency import claim, store
+from services.earn.adapters.idempotency import StoredResponse, claim, store
 from services.earn.problems import problem, refusal_body
 from services.earn.refusals import InvalidField, Refused
 from services.earn.rewards import fingerprint
 from shared.db import ACQUIRE_TIMEOUT_S, Connection
+from shared.problems import PROBLEM
 from shared.runtime import Runtime
 
 KEY_WAIT_MS: Final = 10_000  # how long a retry waits for the request that holds its key
@@ -51,24 +52,27 @@ class IdempotentRequests:
         async with pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn, conn.transaction():
             stored = await claim(conn, scope, key, fingerprint(asked), wait_ms=KEY_WAIT_MS)
             if stored is not None:
-                return respond(stored.status_code, stored.body, replayed=True)
+                return replay(stored)
             try:
                 async with conn.transaction():  # a savepoint: a refusal leaves no trace
                     status, model = await action(conn)
-                body = model.model_dump(mode="json")
+                response = JSONResponse(model.model_dump(mode="json"), status)
             except Refused as exc:
-                status, body = exc.status, refusal_body(exc)
-            await store(conn, scope, key, status, body)
+                response = problem(exc.status, refusal_body(exc))
+            await store(conn, scope, key, response.status_code, bytes(response.body))
         if self.runtime.relay is not None:
             self.runtime.relay.wake()
-        return respond(status, body, replayed=False)
+        return response
 
 
-def respond(status: int, body: Any, *, replayed: bool) -> JSONResponse:
-    headers = {"Idempotent-Replayed": "true"} if replayed else None
-    if status >= 400:
-        return problem(status, body, headers=headers)
-    return JSONResponse(body, status, headers=headers)
+def replay(stored: StoredResponse) -> Response:
+    """The stored response again, byte for byte, marked as a replay."""
+    return Response(
+        stored.body,
+        stored.status_code,
+        headers={"Idempotent-Replayed": "true"},
+        media_type=PROBLEM if stored.status_code >= 400 else "application/json",
+    )
 
 
 def require_key(given: str | None) -> str:

@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Annotated, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -20,6 +21,7 @@ from services.earn.adapters.credit_spends import CreditSpend
 from services.earn.adapters.redemptions import Redemption
 from services.earn.credit import from_minor, to_minor
 from services.earn.programme import Reward
+from shared.api_inputs import plain_text
 from shared.events import Currency, NonNegativeDecimal
 
 DecimalText = Annotated[
@@ -29,7 +31,11 @@ Code = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
 CurrencyCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 CustomerId = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[!-~]+$")]
 OrderId = CustomerId  # the same rule: 1 to 128 printable ASCII characters, no spaces
-Reason = Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=r"\S")]
+Reason = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=255, pattern=r"\S"),
+    AfterValidator(plain_text),
+]
 MAX_BULK_GRANTS = 1000
 
 

@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Annotated
 
 from pydantic import (
-    AwareDatetime,
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -19,6 +19,7 @@ from services.tiering.adapters.history import HistoryEntry
 from services.tiering.domain.progress import Progress, Target
 from services.tiering.domain.rules import POINTS, Programme
 from services.tiering.domain.state import Floor, TierState
+from shared.api_inputs import Instant, PlainText, plain_text
 
 # Amounts read back from PostgreSQL may carry an exponent (Decimal("6.00E+6")): always write
 # plain digits, as the event contracts do.
@@ -100,10 +101,14 @@ class ManualTierRequest(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    tier: str = Field(description="A tier code of the programme.")
-    ends_at: AwareDatetime
-    reason: Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=r"\S")]
-    starts_at: AwareDatetime | None = Field(default=None, description="Default: now.")
+    tier: PlainText = Field(max_length=64, description="A tier code of the programme.")
+    ends_at: Instant
+    reason: Annotated[
+        str,
+        StringConstraints(min_length=1, max_length=255, pattern=r"\S"),
+        AfterValidator(plain_text),
+    ]
+    starts_at: Instant | None = Field(default=None, description="Default: now.")
 
 
 def amount(unit: str, value: Decimal) -> AmountView:

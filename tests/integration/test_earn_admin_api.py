@@ -95,6 +95,30 @@ async def test_an_adjustment_retried_with_its_key_is_recorded_once(
     assert later == []
 
 
+async def test_a_replay_sends_the_stored_body_byte_for_byte(api: EarnApi) -> None:
+    customer = unique("c")
+    await api.grant(customer, 500)
+    redeem = {"Idempotency-Key": key()}
+    too_much = {**ADMIN, "Idempotency-Key": key()}
+    path = f"/v1/customers/{customer}/redemptions"
+    deduct = f"/v1/admin/customers/{customer}/adjustments"
+
+    first = await api.client.post(path, json={"reward": "voucher-50k"}, headers=redeem)
+    again = await api.client.post(path, json={"reward": "voucher-50k"}, headers=redeem)
+    refused = await api.client.post(deduct, json={"points": -9999, "reason": "x"}, headers=too_much)
+    refused_again = await api.client.post(
+        deduct, json={"points": -9999, "reason": "x"}, headers=too_much
+    )
+
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.content == first.content
+    assert list(again.json()) == list(first.json())
+    assert (refused.status_code, refused_again.status_code) == (409, 409)
+    assert refused_again.content == refused.content
+    assert refused_again.headers["content-type"] == "application/problem+json"
+
+
 async def test_a_deduction_below_zero_is_refused_unless_forced(api: EarnApi) -> None:
     customer = unique("c")
     await api.grant(customer, 30)

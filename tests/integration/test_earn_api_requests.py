@@ -4,12 +4,15 @@ is read in pages; the OpenAPI document lists every route with its models."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from aiokafka import AIOKafkaProducer
 from earn_api_support import ADMIN, EarnApi, earn_api, key
 from infrastructure import Endpoints
-from support import unique
+from notify_support import event_of
+from support import encoded, eventually, order_paid, unique
 
 
 @pytest.fixture(scope="module")
@@ -84,6 +87,60 @@ async def test_unknown_customers_and_redemptions_are_not_found(api: EarnApi) -> 
     assert problem_of(redemption, 404)["code"] == "unknown_redemption"
     assert problem_of(cancel, 404)["code"] == "unknown_redemption"
     assert problem_of(bad_id, 422)["errors"][0]["location"] == "path.customer_id"
+
+
+async def test_a_customer_earn_knows_but_never_credited_has_a_balance_of_0(
+    api: EarnApi, producer: AIOKafkaProducer
+) -> None:
+    at = datetime(2026, 3, 2, 3, 0, tzinfo=UTC)
+    tiered, signed_up, small_order = unique("platinum"), unique("signed"), unique("small")
+    change = {
+        "customer_id": tiered,
+        "from_tier": None,
+        "to_tier": "platinum",
+        "direction": "up",
+        "reason": "membership",
+        "qualifying_amount": "0",
+        "basis": "spend",
+        "currency": "VND",
+        "effective_at": at.isoformat(),
+        "multiplier": "2",
+    }
+    customer = {
+        "customer_id": signed_up,
+        "email": "a@mail.example",
+        "name": "An",
+        "locale": "vi-VN",
+        "time_zone": "Asia/Ho_Chi_Minh",
+    }
+    events = [
+        ("loyalty.tiers", event_of("tier.changed", tiered, change, at)),
+        ("shop.customers", event_of("customer.signed_up", signed_up, customer, at)),
+        ("shop.orders", order_paid(small_order, total="5000", at=at)),  # 0 points
+    ]
+    for topic, event in events:
+        await producer.send_and_wait(topic, encoded(event), key=event.subject.encode())
+    known = (tiered, signed_up, small_order)
+    await eventually(
+        lambda: api.db.fetchval(
+            """SELECT (SELECT count(*) FROM earn.customer_tiers WHERE customer_id = $1)
+                    + (SELECT count(*) FROM earn.customers WHERE customer_id = $2)
+                    + (SELECT count(*) FROM earn.orders WHERE customer_id = $3)""",
+            *known,
+        ),
+        lambda n: n == 3,
+    )
+
+    for customer_id in known:
+        balance = await api.client.get(f"/v1/customers/{customer_id}/balance")
+        ledger = await api.client.get(f"/v1/customers/{customer_id}/ledger")
+        assert balance.status_code == 200, balance.text
+        assert balance.json()["points"] == {"available": 0, "pending": 0, "lifetime_earned": 0}
+        assert balance.json()["store_credit"] == []
+        assert ledger.status_code == 200, ledger.text
+        assert ledger.json()["items"] == []
+    nobody = await api.client.get(f"/v1/customers/{unique('nobody')}/balance")
+    assert problem_of(nobody, 404)["code"] == "unknown_customer"
 
 
 async def test_bad_admin_bodies_name_the_field(api: EarnApi) -> None:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from typing import Any
 
 import asyncpg
 
@@ -17,7 +15,7 @@ from shared.errors import Bug
 @dataclass(frozen=True, slots=True)
 class StoredResponse:
     status_code: int
-    body: Any
+    body: bytes  # as first sent
 
 
 async def claim(
@@ -61,16 +59,17 @@ async def claim(
             "use a new key for a new request",
             code="idempotency_key_reused",
         )
-    return StoredResponse(row["status_code"], json.loads(row["response"]))
+    return StoredResponse(row["status_code"], row["response"].encode())
 
 
-async def store(conn: Connection, scope: str, key: str, status_code: int, body: Any) -> None:
-    """Record the response of the request that holds `key` (see `claim`)."""
+async def store(conn: Connection, scope: str, key: str, status_code: int, body: bytes) -> None:
+    """Record the response of the request that holds `key` (see `claim`): the JSON body as
+    sent, so that a replay sends the same bytes."""
     await conn.execute(
-        f"""UPDATE {SCHEMA}.idempotency_keys SET status_code = $3, response = $4::jsonb
+        f"""UPDATE {SCHEMA}.idempotency_keys SET status_code = $3, response = $4
             WHERE scope = $1 AND key = $2""",
         scope,
         key,
         status_code,
-        json.dumps(body),
+        body.decode(),
     )

@@ -62,6 +62,20 @@ async def read_account(conn: Connection, customer_id: str) -> Account | None:
     return None if row is None else Account(**dict(row))
 
 
+async def known_customer(conn: Connection, customer_id: str) -> bool:
+    """Whether any event told earn of the customer: an account, store credit, a sign-up or
+    order (the customers projection), an order, or a tier."""
+    found = await conn.fetchval(
+        f"""SELECT EXISTS (SELECT FROM {SCHEMA}.accounts WHERE customer_id = $1)
+                OR EXISTS (SELECT FROM {SCHEMA}.credit_accounts WHERE customer_id = $1)
+                OR EXISTS (SELECT FROM {SCHEMA}.customers WHERE customer_id = $1)
+                OR EXISTS (SELECT FROM {SCHEMA}.orders WHERE customer_id = $1)
+                OR EXISTS (SELECT FROM {SCHEMA}.customer_tiers WHERE customer_id = $1)""",
+        customer_id,
+    )
+    return bool(found)
+
+
 async def read_credit(conn: Connection, customer_id: str) -> list[tuple[str, int, int]]:
     """Store credit per currency: (currency, balance, pending), in minor units."""
     rows = await conn.fetch(
