@@ -13,6 +13,7 @@ from email.policy import compat32
 from email.utils import format_datetime, formataddr, parseaddr
 
 import aiosmtplib
+import idna
 import structlog
 
 from services.notify.adapters.channel import Envelope, PermanentDelivery, TransientDelivery
@@ -83,8 +84,12 @@ _HEADERS_UNFOLDED = compat32.clone(max_line_length=998)
 
 
 def ascii_address(address: str) -> str:
-    """The address with an internationalised domain in its ASCII form (IDNA), which every SMTP
-    server takes; a local part that is not ASCII would need SMTPUTF8, which is not supported."""
+    """The address with an internationalised domain in its ASCII form, which every SMTP server
+    takes; a local part that is not ASCII would need SMTPUTF8, which is not supported.
+
+    The domain is mapped by UTS 46 and encoded by IDNA 2008, as registries and browsers do:
+    the stdlib's IDNA 2003 codec maps `straße.de` to `strasse.de`, another domain.
+    """
     if "\r" in address or "\n" in address:  # it would end the SMTP command and the header
         raise PermanentDelivery("a line break in the address")
     local, _, domain = address.rpartition("@")
@@ -93,9 +98,10 @@ def ascii_address(address: str) -> str:
     if domain.isascii():
         return address
     try:
-        return f"{local}@{domain.encode('idna').decode('ascii')}"
-    except UnicodeError:
+        ascii_domain = idna.encode(domain, uts46=True, transitional=False).decode("ascii")
+    except UnicodeError:  # idna.IDNAError is one
         raise PermanentDelivery("the address's domain is not a valid domain name") from None
+    return f"{local}@{ascii_domain}"
 
 
 def _one_line(value: str) -> str:
