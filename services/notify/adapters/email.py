@@ -22,6 +22,8 @@ from shared.clock import Clock
 
 log = structlog.get_logger(__name__)
 
+_CLOSING = 421  # "service not available, closing transmission channel"
+
 
 def message_id_for(scheduled_id: int, mail_from: str) -> str:
     """The same scheduled message always carries the same Message-ID, so a resend after a crash
@@ -130,29 +132,48 @@ class SmtpChannel:
             mailto=self._settings.mail_unsubscribe_mailto,
         )
         async with self._slots:
-            client = self._idle.pop() if self._idle else None
+            idle = self._idle.pop() if self._idle else None
             try:
-                client = await self._deliver(client, message)
+                if idle is not None and idle.is_connected:
+                    try:
+                        await self._exchange(idle, message, connect=False)
+                    except aiosmtplib.SMTPServerDisconnected:
+                        pass  # an idle connection the server closed: one fresh try below
+                    else:
+                        return
+                elif idle is not None:
+                    idle.close()
+                await self._exchange(self._client(), message, connect=True)
             except aiosmtplib.SMTPException as exc:
                 raise _classify(exc) from None
             except OSError as exc:
                 raise TransientDelivery(f"SMTP server unreachable: {type(exc).__name__}") from None
-            self._idle.append(client)
 
-    async def _deliver(
-        self, client: aiosmtplib.SMTP | None, message: OutgoingEmail
-    ) -> aiosmtplib.SMTP:
-        if client is not None and client.is_connected:
-            try:
-                await _send(client, message)
-            except aiosmtplib.SMTPServerDisconnected:
-                pass  # an idle connection the server closed: one fresh try below
+    async def _exchange(
+        self, client: aiosmtplib.SMTP, message: OutgoingEmail, *, connect: bool
+    ) -> None:
+        """One message over `client`; afterwards the connection is back in the pool when it can
+        carry the next message, and closed otherwise: it is never left open outside the pool."""
+        try:
+            if connect:
+                await client.connect()
+        except BaseException:  # half connected (say, refused credentials): of no use
+            client.close()
+            raise
+        try:
+            await _send(client, message)
+        except (aiosmtplib.SMTPRecipientsRefused, aiosmtplib.SMTPResponseException) as exc:
+            # The server answered and aiosmtplib reset the envelope (RSET): the connection
+            # serves the next message, unless the server said it is closing it (421).
+            if client.is_connected and getattr(exc, "code", None) != _CLOSING:
+                self._idle.append(client)
             else:
-                return client
-        client = self._client()
-        await client.connect()
-        await _send(client, message)
-        return client
+                client.close()
+            raise
+        except BaseException:  # disconnects, timeouts, cancellation: the state is unknown
+            client.close()
+            raise
+        self._idle.append(client)
 
     def _client(self) -> aiosmtplib.SMTP:
         s = self._settings
