@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from email.header import decode_header, make_header
 
 import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
 from faststream.asgi import AsgiFastStream
-from notify_support import RunDue, SmtpInbox, notify_customer, signed_up
+from notify_support import Captured, RunDue, SmtpInbox, cart_abandoned, notify_customer, signed_up
 from support import encoded, eventually
 
 from services.notify.settings import NotifySettings
@@ -21,13 +23,36 @@ from shared.runtime import Runtime
 T0 = datetime(2030, 3, 1, 3, 0, tzinfo=UTC)
 
 
-async def sign_up(producer: AIOKafkaProducer, db: asyncpg.Pool, customer: str, email: str) -> None:
-    event = signed_up(customer, T0, email=email)
+ENCODED_WORD = re.compile(rb"=\?[^?]+\?[bBqQ]\?[^?]*\?=")
+
+
+async def sign_up(
+    producer: AIOKafkaProducer, db: asyncpg.Pool, customer: str, email: str, name: str = "An"
+) -> None:
+    event = signed_up(customer, T0, email=email, name=name)
     await producer.send_and_wait("shop.customers", encoded(event), key=customer.encode())
     await eventually(
         lambda: db.fetch("SELECT 1 FROM notify.scheduled WHERE customer_id = $1", customer),
         lambda rows: len(rows) == 1,
     )
+
+
+def header_lines(captured: Captured) -> dict[str, list[bytes]]:
+    """Each header's physical lines, as the SMTP server received them."""
+    head = re.split(rb"\r?\n\r?\n", captured.raw, maxsplit=1)[0]
+    headers: dict[str, list[bytes]] = {}
+    name = ""
+    for line in re.split(rb"\r?\n", head):
+        if not line[:1].isspace():
+            name = line.partition(b":")[0].decode().lower()
+        headers.setdefault(name, []).append(line)
+    return headers
+
+
+def decoded(lines: list[bytes]) -> str:
+    """A header's value as an RFC 2047 reader gets it: unfolded, words decoded and joined."""
+    value = b"".join(lines).decode("ascii").partition(":")[2]
+    return str(make_header(decode_header(value)))
 
 
 @pytest.fixture
@@ -86,3 +111,42 @@ async def test_recipients_refused_at_rcpt_leave_no_smtp_connection_behind(
         "SELECT detail FROM notify.delivery_log WHERE customer_id = ANY($1::text[])", customers
     )
     assert {r["detail"] for r in details} == {"SMTP recipient refused: 550"}
+
+
+async def test_long_subjects_and_names_fold_into_short_encoded_words_that_decode_exactly(
+    notify: tuple[AsgiFastStream, Runtime],
+    run_due: RunDue,
+    smtp: SmtpInbox,
+    db: asyncpg.Pool,
+    producer: AIOKafkaProducer,
+) -> None:
+    customer = notify_customer()
+    email = f"{customer}@mail.example"
+    name = "Nguyễn Thị Minh Khai " * 9 + "Nguyễn"  # 195 characters, as long as names go
+    await sign_up(producer, db, customer, email, name=name)
+    await producer.send_and_wait(
+        "shop.carts", encoded(cart_abandoned(customer, T0)), key=customer.encode()
+    )
+    await eventually(
+        lambda: db.fetch("SELECT 1 FROM notify.scheduled WHERE customer_id = $1", customer),
+        lambda rows: len(rows) == 3,
+    )
+
+    outcome = await run_due(T0 + timedelta(minutes=61))
+
+    assert outcome["sent"] == 2
+    welcome, reminder = smtp.to(email)
+    expected = {
+        id(welcome): f"Chào mừng {name}!",
+        id(reminder): f"{name} ơi, giỏ hàng của bạn đang chờ",
+    }
+    for captured in (welcome, reminder):
+        headers = header_lines(captured)
+        for header in ("subject", "to", "from"):
+            assert all(len(line) <= 78 for line in headers[header]), headers[header]
+            for line in headers[header]:
+                assert all(len(word) <= 75 for word in ENCODED_WORD.findall(line)), line
+        assert len(headers["subject"]) > 1  # folded
+        assert decoded(headers["subject"]) == expected[id(captured)]
+        assert decoded(headers["to"]) == f"{name} <{email}>"
+        assert str(captured.message["Subject"]) == expected[id(captured)]

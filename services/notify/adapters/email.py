@@ -69,10 +69,11 @@ def build_email(
             raise PermanentDelivery(f"a line break in the {name} header")
     # Customer data and rendered text: a stray line break must not start a header of its own.
     subject = _one_line(envelope.rendered.subject)
-    message = MIMEMultipart("alternative", boundary=f"=_{uuid.uuid4().hex}")
-    message["From"] = formataddr((_one_line(from_name), sender), charset="utf-8")
-    message["To"] = formataddr((_one_line(envelope.name or ""), recipient), charset="utf-8")
-    message["Subject"] = subject if subject.isascii() else Header(subject, "utf-8").encode()
+    # 96 random bits; "=_" cannot occur in the base64 parts. Short enough for a 78-column line.
+    message = MIMEMultipart("alternative", boundary=f"=_{uuid.uuid4().hex[:24]}")
+    message["From"] = _mailbox("From", _one_line(from_name), sender)
+    message["To"] = _mailbox("To", _one_line(envelope.name or ""), recipient)
+    message["Subject"] = _folded("Subject", subject)
     for header, value in headers.items():
         message[header] = value
     message.attach(MIMEText(envelope.rendered.text, "plain", "utf-8"))
@@ -81,8 +82,44 @@ def build_email(
 
 
 # Headers stay on one line up to RFC 5322's limit: folding would move a long URL (say in
-# List-Unsubscribe) onto a line of its own. Encoded words (RFC 2047) are folded as they are made.
+# List-Unsubscribe) onto a line of its own. Subjects and names are folded as they are made.
 _HEADERS_UNFOLDED = compat32.clone(max_line_length=998)
+# RFC 5322 wants lines of at most 78 characters, RFC 2047 encoded words of at most 75. The
+# email package's Header folds to `maxlinelen` counting the header's name on the first line;
+# at 76 a continuation line (a space and one word) leaves each word 75. (The modern policies'
+# folder is no help: it makes 76- and 77-character words and splits a character between two.)
+_FOLD_AT = 76
+_LINE_MAX = 78
+
+
+def _folded(header: str, text: str) -> str:
+    """Text on lines of at most 78 characters: as it is when it fits, else folded at spaces if
+    ASCII and that suffices, else as RFC 2047 encoded words in UTF-8 (each a whole number of
+    characters, so a reader joins them back to the exact text)."""
+    if text.isascii():
+        if len(header) + 2 + len(text) <= _LINE_MAX:
+            return text
+        folded = Header(text, "us-ascii", maxlinelen=_LINE_MAX, header_name=header).encode(
+            linesep="\n"
+        )
+        if max(len(line) for line in f"{header}: {folded}".split("\n")) <= _LINE_MAX:
+            return folded
+    return Header(text, "utf-8", maxlinelen=_FOLD_AT, header_name=header).encode(linesep="\n")
+
+
+def _mailbox(header: str, name: str, address: str) -> str:
+    """`name <address>`: an ASCII name quoted as needed when it fits on the line; any other
+    name as encoded words, so that no word is longer than 75 characters nor any line than 78."""
+    if name.isascii():
+        plain = formataddr((name, address))
+        if len(header) + 2 + len(plain) <= _LINE_MAX:
+            return plain
+    if not name:
+        return address
+    words = Header(name, "utf-8", maxlinelen=_FOLD_AT, header_name=header).encode(linesep="\n")
+    last = words.rpartition("\n")[2] if "\n" in words else f"{header}: {words}"
+    fits = len(last) + len(address) + 3 <= _LINE_MAX
+    return f"{words}{' ' if fits else chr(10) + ' '}<{address}>"
 
 
 def ascii_address(address: str) -> str:
