@@ -143,15 +143,15 @@ class Deliverer:
         )
 
     def _envelope(self, message: Claimed, customer: asyncpg.Record) -> Envelope:
-        base = self.settings.public_base_url
+        shop = self.settings.storefront_url
         token = sign_unsubscribe(message.customer_id, message.channel, self.secret)
-        unsubscribe_url = f"{base}/unsubscribe?token={token}"
+        unsubscribe_url = f"{self.settings.public_base_url}/unsubscribe?token={token}"
         values: dict[str, Any] = {
             "name": customer["name"] or "",
             "balance": customer["balance"] or 0,
             "tier_name": customer["tier_name"] or customer["tier"] or "",
             "benefits": json.loads(customer["benefits"]) if customer["benefits"] else [],
-            "base_url": base,
+            "shop_url": shop,
             "unsubscribe_url": unsubscribe_url,
             "currency": self.settings.default_currency,
             **message.payload,
@@ -168,7 +168,7 @@ class Deliverer:
             name=customer["name"],
             push_subscription=json.loads(subscription) if subscription else None,
             unsubscribe_url=unsubscribe_url,
-            link=str(message.payload.get("cart_url") or base),
+            link=str(message.payload.get("cart_url") or shop),
         )
 
     async def _retry(
