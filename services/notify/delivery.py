@@ -20,7 +20,7 @@ from services.notify.adapters.channel import (
     SubscriptionGone,
     TransientDelivery,
 )
-from services.notify.adapters.email import message_id_for
+from services.notify.adapters.email import deliverable, message_id_for
 from services.notify.adapters.projections import SCHEMA
 from services.notify.adapters.schedule import Claimed
 from services.notify.domain.rules import Defer, QuietHours, Send, Situation, Suppress, decide
@@ -130,13 +130,16 @@ class Deliverer:
             )
         column = "email" if message.channel == "email" else "push"
         address = "email" if message.channel == "email" else "push_subscription"
+        has_address = bool(customer and customer[address])
+        if has_address and message.channel == "email" and customer is not None:
+            has_address = deliverable(customer["email"])
         return Situation(
             channel=message.channel,
             category=message.category,
             known_customer=customer is not None,
             consent=bool(customer and customer[f"consent_{column}"]),
             unsubscribed=bool(customer and customer[f"unsubscribed_{column}_at"]),
-            has_address=bool(customer and customer[address]),
+            has_address=has_address,
             ordered_since=ordered,
             sent_in_window=sent,
             time_zone=customer["time_zone"] if customer else None,

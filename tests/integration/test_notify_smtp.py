@@ -150,3 +150,26 @@ async def test_long_subjects_and_names_fold_into_short_encoded_words_that_decode
         assert decoded(headers["subject"]) == expected[id(captured)]
         assert decoded(headers["to"]) == f"{name} <{email}>"
         assert str(captured.message["Subject"]) == expected[id(captured)]
+
+
+async def test_a_sign_up_at_a_special_use_domain_is_kept_and_its_email_suppressed(
+    notify: tuple[AsgiFastStream, Runtime],
+    run_due: RunDue,
+    smtp: SmtpInbox,
+    db: asyncpg.Pool,
+    producer: AIOKafkaProducer,
+) -> None:
+    customer = notify_customer()
+    email = f"{customer}@example.test"
+    await sign_up(producer, db, customer, email)  # planned: not dead-lettered
+
+    outcome = await run_due(T0 + timedelta(minutes=1))
+
+    assert outcome["suppressed"] == 1
+    assert smtp.to(email) == []
+    known = await db.fetchval("SELECT email FROM notify.customers WHERE customer_id = $1", customer)
+    assert known == email
+    log = await db.fetch(
+        "SELECT outcome, detail FROM notify.delivery_log WHERE customer_id = $1", customer
+    )
+    assert [(r["outcome"], r["detail"]) for r in log] == [("suppressed", "invalid_address")]

@@ -13,6 +13,7 @@ from email.policy import compat32
 from email.utils import format_datetime, formataddr, parseaddr
 
 import aiosmtplib
+import email_validator
 import idna
 import structlog
 
@@ -141,6 +142,16 @@ def ascii_address(address: str) -> str:
     except UnicodeError:  # idna.IDNAError is one
         raise PermanentDelivery("the address's domain is not a valid domain name") from None
     return f"{local}@{ascii_domain}"
+
+
+def deliverable(address: str) -> bool:
+    """Whether mail to this address can reach anyone: the contract takes any valid address,
+    but a special-use domain (RFC 6761: example.test, shop.invalid, localhost) receives none."""
+    try:
+        email_validator.validate_email(address, check_deliverability=False)
+    except email_validator.EmailNotValidError:
+        return False
+    return True
 
 
 def _one_line(value: str) -> str:
