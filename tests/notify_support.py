@@ -57,6 +57,7 @@ class Captured:
     mail_from: str
     rcpt_tos: list[str]
     message: EmailMessage
+    raw: bytes = b""  # the message's bytes as the server received them
 
     @property
     def message_id(self) -> str:
@@ -72,11 +73,19 @@ class _Handler:
     def __init__(self, inbox: SmtpInbox) -> None:
         self._inbox = inbox
 
+    async def handle_RCPT(  # noqa: N802
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        if self._inbox.refuse_rcpt is not None and self._inbox.refuse_rcpt(address):
+            return "550 5.1.1 no such mailbox"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
         content = envelope.original_content or envelope.content or b""
         assert isinstance(content, bytes)
         message = message_from_bytes(content, policy=policy.default)
-        captured = Captured(str(envelope.mail_from), list(envelope.rcpt_tos), message)
+        captured = Captured(str(envelope.mail_from), list(envelope.rcpt_tos), message, content)
         if self._inbox.before_accept is not None and not self._inbox.before_accept(captured):
             return "451 4.3.0 try again later"
         with self._inbox.lock:
@@ -92,15 +101,29 @@ class SmtpInbox:
     lock: threading.Lock = field(default_factory=threading.Lock)
     # Called before a message is accepted; returning False refuses it (not captured).
     before_accept: Callable[[Captured], bool] | None = None
+    # Called with each RCPT address; returning True refuses it with 550.
+    refuse_rcpt: Callable[[str], bool] | None = None
     controller: Controller | None = None
+    # Client connections open now, and the most that were open at once.
+    open_connections: int = 0
+    peak_connections: int = 0
 
     def start(self) -> SmtpInbox:
         with socket.socket() as probe:  # aiosmtpd's controller needs a concrete port
             probe.bind(("127.0.0.1", 0))
             port = int(probe.getsockname()[1])
-        self.controller = Controller(_Handler(self), hostname="127.0.0.1", port=port)
+        self.controller = _CountingController(self, hostname="127.0.0.1", port=port)
         self.controller.start()
         return self
+
+    def connection_opened(self) -> None:
+        with self.lock:
+            self.open_connections += 1
+            self.peak_connections = max(self.peak_connections, self.open_connections)
+
+    def connection_closed(self) -> None:
+        with self.lock:
+            self.open_connections -= 1
 
     @property
     def port(self) -> int:
@@ -114,6 +137,31 @@ class SmtpInbox:
     def to(self, address: str) -> list[Captured]:
         with self.lock:
             return [m for m in self.messages if address in m.rcpt_tos]
+
+
+class _CountingSmtp(SMTP):
+    """aiosmtpd's protocol, telling the inbox when a client connects and disconnects."""
+
+    def __init__(self, inbox: SmtpInbox, handler: _Handler, **kwargs: Any) -> None:
+        super().__init__(handler, **kwargs)
+        self._inbox = inbox
+
+    def connection_made(self, transport: Any) -> None:
+        self._inbox.connection_opened()
+        super().connection_made(transport)
+
+    def connection_lost(self, error: Exception | None) -> None:
+        self._inbox.connection_closed()
+        super().connection_lost(error)
+
+
+class _CountingController(Controller):
+    def __init__(self, inbox: SmtpInbox, **kwargs: Any) -> None:
+        super().__init__(_Handler(inbox), **kwargs)
+        self._inbox = inbox
+
+    def factory(self) -> SMTP:
+        return _CountingSmtp(self._inbox, self.handler, **self.SMTP_kwargs)
 
 
 # --- Web Push -----------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from functools import partial
 from pathlib import Path
 
 import asyncpg
+import structlog
 from faststream.asgi import AsgiFastStream
 from faststream.asgi.types import ASGIApp
 
@@ -26,7 +27,9 @@ from shared.db import create_pool
 from shared.journal import journal_handler
 from shared.runtime import Runtime, ServiceDefinition, build_app
 
-__all__ = ["SCHEMA", "bootstrap", "definition", "make_worker"]
+__all__ = ["SCHEMA", "bootstrap", "definition", "make_worker", "warn_about_links"]
+
+log = structlog.get_logger(__name__)
 
 
 def make_renderer(settings: NotifySettings) -> Renderer:
@@ -39,6 +42,17 @@ def make_renderer(settings: NotifySettings) -> Renderer:
     if missing:
         raise ValueError(f"notify templates are missing: {', '.join(missing)}")
     return renderer
+
+
+def warn_about_links(settings: NotifySettings) -> None:
+    """RFC 8058 asks for an https URI in List-Unsubscribe; mail providers ignore one-click
+    unsubscribe over http. The default (a local address) is http, so say it at start-up."""
+    if not settings.public_base_url.startswith("https://"):
+        log.warning(
+            "unsubscribe_url_not_https",
+            public_base_url=settings.public_base_url,
+            setting="LOYALTY_PUBLIC_BASE_URL",
+        )
 
 
 def make_channels(settings: NotifySettings, clock: Clock) -> dict[str, Channel]:
@@ -115,6 +129,7 @@ def bootstrap(
 
     async def check_sending_settings() -> None:
         settings.require_secrets()
+        warn_about_links(settings)
         make_renderer(settings)
         for channel in make_channels(settings, clock).values():  # a VAPID key that loads
             await channel.close()

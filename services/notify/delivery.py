@@ -20,7 +20,7 @@ from services.notify.adapters.channel import (
     SubscriptionGone,
     TransientDelivery,
 )
-from services.notify.adapters.email import message_id_for
+from services.notify.adapters.email import deliverable, message_id_for
 from services.notify.adapters.projections import SCHEMA
 from services.notify.adapters.schedule import Claimed
 from services.notify.domain.rules import Defer, QuietHours, Send, Situation, Suppress, decide
@@ -130,28 +130,31 @@ class Deliverer:
             )
         column = "email" if message.channel == "email" else "push"
         address = "email" if message.channel == "email" else "push_subscription"
+        has_address = bool(customer and customer[address])
+        if has_address and message.channel == "email" and customer is not None:
+            has_address = deliverable(customer["email"])
         return Situation(
             channel=message.channel,
             category=message.category,
             known_customer=customer is not None,
             consent=bool(customer and customer[f"consent_{column}"]),
             unsubscribed=bool(customer and customer[f"unsubscribed_{column}_at"]),
-            has_address=bool(customer and customer[address]),
+            has_address=has_address,
             ordered_since=ordered,
             sent_in_window=sent,
             time_zone=customer["time_zone"] if customer else None,
         )
 
     def _envelope(self, message: Claimed, customer: asyncpg.Record) -> Envelope:
-        base = self.settings.public_base_url
+        shop = self.settings.storefront_url
         token = sign_unsubscribe(message.customer_id, message.channel, self.secret)
-        unsubscribe_url = f"{base}/unsubscribe?token={token}"
+        unsubscribe_url = f"{self.settings.public_base_url}/unsubscribe?token={token}"
         values: dict[str, Any] = {
             "name": customer["name"] or "",
             "balance": customer["balance"] or 0,
             "tier_name": customer["tier_name"] or customer["tier"] or "",
             "benefits": json.loads(customer["benefits"]) if customer["benefits"] else [],
-            "base_url": base,
+            "shop_url": shop,
             "unsubscribe_url": unsubscribe_url,
             "currency": self.settings.default_currency,
             **message.payload,
@@ -168,7 +171,7 @@ class Deliverer:
             name=customer["name"],
             push_subscription=json.loads(subscription) if subscription else None,
             unsubscribe_url=unsubscribe_url,
-            link=str(message.payload.get("cart_url") or base),
+            link=str(message.payload.get("cart_url") or shop),
         )
 
     async def _retry(

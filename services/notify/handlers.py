@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import structlog
 
-from services.notify.adapters import outcomes, projections, schedule
+from services.notify.adapters import digests, outcomes, projections, schedule
 from services.notify.adapters.projections import CustomerPatch
 from services.notify.domain import triggers
+from services.notify.domain.digests import digest_day
 from services.notify.domain.messages import PlannedMessage, cart_cancel_key
 from services.notify.settings import NotifySettings
 from shared import metrics
@@ -44,8 +44,16 @@ async def on_customers(
         previous = patches.get(data.customer_id)
         merged = {**previous.fields, **fields} if previous else fields
         patches[data.customer_id] = CustomerPatch(data.customer_id, merged, event.time)
+    now = clock.now()
     await projections.patch_customers(conn, list(patches.values()))
-    await schedule.schedule(conn, plans, clock.now())
+    zones = {c: str(p.fields["time_zone"]) for c, p in patches.items() if "time_zone" in p.fields}
+    duplicates = await digests.rezone_digests(conn, zones, now) if zones else []
+    await enqueue(
+        conn, projections.SCHEMA, [outcomes.suppressed(m, "duplicate", now) for m in duplicates]
+    )
+    for message in duplicates:
+        metrics.NOTIFICATIONS.labels("notify", message.trigger, message.channel, "suppressed").inc()
+    await schedule.schedule(conn, plans, now)
     return []
 
 
@@ -130,7 +138,8 @@ async def on_points(
     present = [e.event for e in events if e.event is not None]
     customers = [e.data.customer_id for e in present]
     with_push = await projections.push_subscribers(conn, customers)
-    zones = await projections.time_zones(conn, customers)
+    earning = [e.data.customer_id for e in present if e.type == "points.earned"]
+    zones = await projections.zones_held(conn, earning, clock.now())
     balances: dict[str, tuple[int, datetime]] = {}
     digests: list[PlannedMessage] = []
     plans: list[PlannedMessage] = []
@@ -145,7 +154,7 @@ async def on_points(
             continue
         balances[customer] = (data.balance_after, event.time)
         if event.type == "points.earned":
-            day = event.time.astimezone(ZoneInfo(zones.get(customer, "UTC"))).date()
+            day = digest_day(event.time, zones.get(customer))
             digests += triggers.points_digest(
                 customer, data.delta, at=event.time, local_day=day, has_push=has_push
             )

@@ -56,8 +56,8 @@ _COMMON = {
     "balance": 2450,
     "tier_name": "Silver",
     "benefits": [],
-    "base_url": _BASE,
-    "unsubscribe_url": f"{_BASE}/unsubscribe?token=preview",
+    "shop_url": _BASE,
+    "unsubscribe_url": "https://notify.shop.example/unsubscribe?token=preview",
     "currency": "VND",
 }
 

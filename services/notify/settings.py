@@ -9,7 +9,15 @@ from email.utils import parseaddr
 from pathlib import Path
 from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from shared.settings import CommonSettings
 
@@ -86,15 +94,17 @@ class NotifySettings(CommonSettings):
     worker_idle_s: float = Field(default=5.0, gt=0)
     template_max_bytes: int = Field(default=256 * 1024, ge=1024)
 
-    # Links and unsubscribe tokens
+    # Links: the shop's storefront (where "shop now" and a push notification lead), and this
+    # service's own address (the base of unsubscribe links); unsubscribe tokens
+    storefront_url: str = "https://shop.example"
     public_base_url: str = "http://127.0.0.1:8003"
     unsubscribe_secret: SecretStr | None = None
 
-    @field_validator("public_base_url")
+    @field_validator("storefront_url", "public_base_url")
     @classmethod
-    def _absolute_url(cls, value: str) -> str:
+    def _absolute_url(cls, value: str, info: ValidationInfo) -> str:
         if not value.startswith(("https://", "http://")):
-            raise ValueError("public_base_url must be an absolute http(s) URL")
+            raise ValueError(f"{info.field_name} must be an absolute http(s) URL")
         return value.rstrip("/")
 
     @field_validator("vapid_private_key")

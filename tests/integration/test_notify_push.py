@@ -138,3 +138,37 @@ async def test_a_gone_subscription_is_removed_and_a_broken_one_fails_without_blo
 
 def _b64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+async def test_shop_links_and_the_push_url_lead_to_the_storefront_not_to_notify(
+    notify: tuple[AsgiFastStream, Runtime],
+    run_due: RunDue,
+    push_receiver: PushReceiver,
+    smtp: SmtpInbox,
+    db: asyncpg.Pool,
+    producer: AIOKafkaProducer,
+    notify_settings: NotifySettings,
+) -> None:
+    customer = notify_customer()
+    subscriber = push_receiver.subscriber()
+    email = f"{customer}@mail.example"
+    event = signed_up(customer, T0, email=email, push=subscriber.subscription())
+    await producer.send_and_wait("shop.customers", encoded(event), key=customer.encode())
+    await eventually(
+        lambda: db.fetch("SELECT 1 FROM notify.scheduled WHERE customer_id = $1", customer),
+        lambda rows: len(rows) == 2,
+    )
+    storefront = "https://www.shop.example"
+    settings = notify_settings.model_copy(update={"storefront_url": storefront})
+
+    outcome = await run_due(T0 + timedelta(minutes=1), settings)
+
+    assert outcome["sent"] >= 2
+    (welcome,) = smtp.to(email)
+    assert f'href="{storefront}"' in welcome.part("html")
+    assert f"{storefront}\n" in welcome.part("plain")
+    for part in (welcome.part("html"), welcome.part("plain")):
+        # notify's own address appears only in the unsubscribe link
+        assert part.count(settings.public_base_url) == part.count("/unsubscribe?token=")
+    (pushed,) = push_receiver.to(subscriber)
+    assert json.loads(pushed.plaintext or b"")["url"] == storefront

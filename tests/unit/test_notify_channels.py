@@ -79,15 +79,23 @@ def test_a_line_break_in_a_name_or_subject_cannot_add_a_header() -> None:
     assert message["Subject"] == "Chào Bcc: x@evil.example"
 
 
-def test_an_internationalised_domain_is_sent_in_its_ascii_form() -> None:
+@pytest.mark.parametrize(
+    ("address", "ascii_form"),
+    [
+        ("an@bücher.example", "an@xn--bcher-kva.example"),
+        ("an@straße.de", "an@xn--strae-oqa.de"),  # IDNA 2008: not strasse.de
+        ("an@Bücher.Example", "an@xn--bcher-kva.example"),  # UTS 46 maps case
+    ],
+)
+def test_an_internationalised_domain_is_sent_in_its_ascii_form(
+    address: str, ascii_form: str
+) -> None:
     clock = FixedClock(datetime(2031, 1, 1, tzinfo=UTC))
-    email = build_email(
-        envelope(email="an@bücher.example"), mail_from="a@b.example", clock=clock, mailto=None
-    )
-    assert email.recipient == "an@xn--bcher-kva.example"
+    email = build_email(envelope(email=address), mail_from="a@b.example", clock=clock, mailto=None)
+    assert email.recipient == ascii_form
     assert email.sender == "a@b.example"
     read = message_from_bytes(email.content, policy=policy.default)
-    assert read["To"] == "An <an@xn--bcher-kva.example>"
+    assert read["To"] == f"An <{ascii_form}>"
 
 
 @pytest.mark.parametrize(

@@ -6,9 +6,11 @@ from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+import structlog
 from hypothesis import given
 from hypothesis import strategies as st
 
+from services.notify.bootstrap import warn_about_links
 from services.notify.domain import triggers
 from services.notify.domain.rules import (
     Defer,
@@ -149,3 +151,16 @@ def test_settings_refuse_unordered_steps_and_explain_a_missing_secret() -> None:
         NotifySettings(mail_from="Trà <trà@shop.example>")
     with pytest.raises(ValueError, match="LOYALTY_UNSUBSCRIBE_SECRET must be set"):
         NotifySettings().require_secrets()
+
+
+def test_start_up_warns_when_unsubscribe_links_are_not_https_and_shop_links_are_absolute() -> None:
+    with structlog.testing.capture_logs() as logs:
+        warn_about_links(NotifySettings(public_base_url="http://127.0.0.1:8003"))
+        warn_about_links(NotifySettings(public_base_url="https://notify.shop.example"))
+    assert [entry["event"] for entry in logs] == ["unsubscribe_url_not_https"]
+    assert logs[0]["log_level"] == "warning"
+    assert NotifySettings(storefront_url="https://shop.example/").storefront_url == (
+        "https://shop.example"
+    )
+    with pytest.raises(ValueError, match="storefront_url"):
+        NotifySettings(storefront_url="shop.example")

@@ -13,6 +13,8 @@ from email.policy import compat32
 from email.utils import format_datetime, formataddr, parseaddr
 
 import aiosmtplib
+import email_validator
+import idna
 import structlog
 
 from services.notify.adapters.channel import Envelope, PermanentDelivery, TransientDelivery
@@ -20,6 +22,8 @@ from services.notify.settings import NotifySettings
 from shared.clock import Clock
 
 log = structlog.get_logger(__name__)
+
+_CLOSING = 421  # "service not available, closing transmission channel"
 
 
 def message_id_for(scheduled_id: int, mail_from: str) -> str:
@@ -66,10 +70,11 @@ def build_email(
             raise PermanentDelivery(f"a line break in the {name} header")
     # Customer data and rendered text: a stray line break must not start a header of its own.
     subject = _one_line(envelope.rendered.subject)
-    message = MIMEMultipart("alternative", boundary=f"=_{uuid.uuid4().hex}")
-    message["From"] = formataddr((_one_line(from_name), sender), charset="utf-8")
-    message["To"] = formataddr((_one_line(envelope.name or ""), recipient), charset="utf-8")
-    message["Subject"] = subject if subject.isascii() else Header(subject, "utf-8").encode()
+    # 96 random bits; "=_" cannot occur in the base64 parts. Short enough for a 78-column line.
+    message = MIMEMultipart("alternative", boundary=f"=_{uuid.uuid4().hex[:24]}")
+    message["From"] = _mailbox("From", _one_line(from_name), sender)
+    message["To"] = _mailbox("To", _one_line(envelope.name or ""), recipient)
+    message["Subject"] = _folded("Subject", subject)
     for header, value in headers.items():
         message[header] = value
     message.attach(MIMEText(envelope.rendered.text, "plain", "utf-8"))
@@ -78,13 +83,53 @@ def build_email(
 
 
 # Headers stay on one line up to RFC 5322's limit: folding would move a long URL (say in
-# List-Unsubscribe) onto a line of its own. Encoded words (RFC 2047) are folded as they are made.
+# List-Unsubscribe) onto a line of its own. Subjects and names are folded as they are made.
 _HEADERS_UNFOLDED = compat32.clone(max_line_length=998)
+# RFC 5322 wants lines of at most 78 characters, RFC 2047 encoded words of at most 75. The
+# email package's Header folds to `maxlinelen` counting the header's name on the first line;
+# at 76 a continuation line (a space and one word) leaves each word 75. (The modern policies'
+# folder is no help: it makes 76- and 77-character words and splits a character between two.)
+_FOLD_AT = 76
+_LINE_MAX = 78
+
+
+def _folded(header: str, text: str) -> str:
+    """Text on lines of at most 78 characters: as it is when it fits, else folded at spaces if
+    ASCII and that suffices, else as RFC 2047 encoded words in UTF-8 (each a whole number of
+    characters, so a reader joins them back to the exact text)."""
+    if text.isascii():
+        if len(header) + 2 + len(text) <= _LINE_MAX:
+            return text
+        folded = Header(text, "us-ascii", maxlinelen=_LINE_MAX, header_name=header).encode(
+            linesep="\n"
+        )
+        if max(len(line) for line in f"{header}: {folded}".split("\n")) <= _LINE_MAX:
+            return folded
+    return Header(text, "utf-8", maxlinelen=_FOLD_AT, header_name=header).encode(linesep="\n")
+
+
+def _mailbox(header: str, name: str, address: str) -> str:
+    """`name <address>`: an ASCII name quoted as needed when it fits on the line; any other
+    name as encoded words, so that no word is longer than 75 characters nor any line than 78."""
+    if name.isascii():
+        plain = formataddr((name, address))
+        if len(header) + 2 + len(plain) <= _LINE_MAX:
+            return plain
+    if not name:
+        return address
+    words = Header(name, "utf-8", maxlinelen=_FOLD_AT, header_name=header).encode(linesep="\n")
+    last = words.rpartition("\n")[2] if "\n" in words else f"{header}: {words}"
+    fits = len(last) + len(address) + 3 <= _LINE_MAX
+    return f"{words}{' ' if fits else chr(10) + ' '}<{address}>"
 
 
 def ascii_address(address: str) -> str:
-    """The address with an internationalised domain in its ASCII form (IDNA), which every SMTP
-    server takes; a local part that is not ASCII would need SMTPUTF8, which is not supported."""
+    """The address with an internationalised domain in its ASCII form, which every SMTP server
+    takes; a local part that is not ASCII would need SMTPUTF8, which is not supported.
+
+    The domain is mapped by UTS 46 and encoded by IDNA 2008, as registries and browsers do:
+    the stdlib's IDNA 2003 codec maps `straße.de` to `strasse.de`, another domain.
+    """
     if "\r" in address or "\n" in address:  # it would end the SMTP command and the header
         raise PermanentDelivery("a line break in the address")
     local, _, domain = address.rpartition("@")
@@ -93,9 +138,20 @@ def ascii_address(address: str) -> str:
     if domain.isascii():
         return address
     try:
-        return f"{local}@{domain.encode('idna').decode('ascii')}"
-    except UnicodeError:
+        ascii_domain = idna.encode(domain, uts46=True, transitional=False).decode("ascii")
+    except UnicodeError:  # idna.IDNAError is one
         raise PermanentDelivery("the address's domain is not a valid domain name") from None
+    return f"{local}@{ascii_domain}"
+
+
+def deliverable(address: str) -> bool:
+    """Whether mail to this address can reach anyone: the contract takes any valid address,
+    but a special-use domain (RFC 6761: example.test, shop.invalid, localhost) receives none."""
+    try:
+        email_validator.validate_email(address, check_deliverability=False)
+    except email_validator.EmailNotValidError:
+        return False
+    return True
 
 
 def _one_line(value: str) -> str:
@@ -124,29 +180,48 @@ class SmtpChannel:
             mailto=self._settings.mail_unsubscribe_mailto,
         )
         async with self._slots:
-            client = self._idle.pop() if self._idle else None
+            idle = self._idle.pop() if self._idle else None
             try:
-                client = await self._deliver(client, message)
+                if idle is not None and idle.is_connected:
+                    try:
+                        await self._exchange(idle, message, connect=False)
+                    except aiosmtplib.SMTPServerDisconnected:
+                        pass  # an idle connection the server closed: one fresh try below
+                    else:
+                        return
+                elif idle is not None:
+                    idle.close()
+                await self._exchange(self._client(), message, connect=True)
             except aiosmtplib.SMTPException as exc:
                 raise _classify(exc) from None
             except OSError as exc:
                 raise TransientDelivery(f"SMTP server unreachable: {type(exc).__name__}") from None
-            self._idle.append(client)
 
-    async def _deliver(
-        self, client: aiosmtplib.SMTP | None, message: OutgoingEmail
-    ) -> aiosmtplib.SMTP:
-        if client is not None and client.is_connected:
-            try:
-                await _send(client, message)
-            except aiosmtplib.SMTPServerDisconnected:
-                pass  # an idle connection the server closed: one fresh try below
+    async def _exchange(
+        self, client: aiosmtplib.SMTP, message: OutgoingEmail, *, connect: bool
+    ) -> None:
+        """One message over `client`; afterwards the connection is back in the pool when it can
+        carry the next message, and closed otherwise: it is never left open outside the pool."""
+        try:
+            if connect:
+                await client.connect()
+        except BaseException:  # half connected (say, refused credentials): of no use
+            client.close()
+            raise
+        try:
+            await _send(client, message)
+        except (aiosmtplib.SMTPRecipientsRefused, aiosmtplib.SMTPResponseException) as exc:
+            # The server answered and aiosmtplib reset the envelope (RSET): the connection
+            # serves the next message, unless the server said it is closing it (421).
+            if client.is_connected and getattr(exc, "code", None) != _CLOSING:
+                self._idle.append(client)
             else:
-                return client
-        client = self._client()
-        await client.connect()
-        await _send(client, message)
-        return client
+                client.close()
+            raise
+        except BaseException:  # disconnects, timeouts, cancellation: the state is unknown
+            client.close()
+            raise
+        self._idle.append(client)
 
     def _client(self) -> aiosmtplib.SMTP:
         s = self._settings

@@ -45,8 +45,16 @@ async def patch_customers(conn: Connection, patches: Sequence[CustomerPatch]) ->
         f"""INSERT INTO {SCHEMA}.customers (customer_id, updated_at)
             SELECT p.customer_id, p.at
             FROM jsonb_to_recordset($1::jsonb) AS p(customer_id text, patch jsonb, at timestamptz)
+            ORDER BY p.customer_id
             ON CONFLICT (customer_id) DO NOTHING""",
         document,
+    )
+    # Rows locked in the order `zones_held` locks them: the two never wait for each other
+    # in a cycle.
+    await conn.execute(
+        f"""SELECT 1 FROM {SCHEMA}.customers WHERE customer_id = ANY($1::text[])
+            ORDER BY customer_id FOR NO KEY UPDATE""",
+        sorted({p.customer_id for p in patches}),
     )
     sets = [
         f"{name} = CASE WHEN p.patch ? '{name}' THEN (p.patch->>'{name}')::{cast} ELSE c.{name} END"
@@ -74,13 +82,28 @@ async def push_subscribers(conn: Connection, customer_ids: Sequence[str]) -> set
     return {r["customer_id"] for r in rows}
 
 
-async def time_zones(conn: Connection, customer_ids: Sequence[str]) -> dict[str, str]:
+async def zones_held(
+    conn: Connection, customer_ids: Sequence[str], now: datetime
+) -> dict[str, str]:
+    """The customers' time zones (those known), their rows held until the transaction ends
+    (created when unknown): a sign-up setting a zone waits for the transaction, or the
+    transaction for it, so digests planned here and the sign-up's re-keying see each other."""
+    ids = sorted(set(customer_ids))
+    if not ids:
+        return {}
+    await conn.execute(
+        f"""INSERT INTO {SCHEMA}.customers (customer_id, updated_at)
+            SELECT c, $2 FROM unnest($1::text[]) AS c ORDER BY c
+            ON CONFLICT (customer_id) DO NOTHING""",
+        ids,
+        now,
+    )
     rows = await conn.fetch(
         f"""SELECT customer_id, time_zone FROM {SCHEMA}.customers
-            WHERE customer_id = ANY($1::text[]) AND time_zone IS NOT NULL""",
-        list(set(customer_ids)),
+            WHERE customer_id = ANY($1::text[]) ORDER BY customer_id FOR SHARE""",
+        ids,
     )
-    return {r["customer_id"]: r["time_zone"] for r in rows}
+    return {r["customer_id"]: r["time_zone"] for r in rows if r["time_zone"] is not None}
 
 
 async def record_orders(

@@ -37,7 +37,7 @@ class Claimed:
         return f"n-{self.id}"
 
 
-def _claimed(row: asyncpg.Record) -> Claimed:
+def claimed_row(row: asyncpg.Record) -> Claimed:
     return Claimed(
         id=row["id"],
         dedup_key=row["dedup_key"],
@@ -124,7 +124,7 @@ async def cancel_for_orders(
         [ordered[c] for c in customers],
         now,
     )
-    cancelled = [_claimed(r) for r in rows]
+    cancelled = [claimed_row(r) for r in rows]
     await log_attempts(conn, [(c, "cancelled", "ordered") for c in cancelled], now)
     return cancelled
 
@@ -155,7 +155,7 @@ async def claim_due(
         limit,
         scope_pattern(scope),
     )
-    claimed = [_claimed(r) for r in rows]
+    claimed = [claimed_row(r) for r in rows]
     claimed.sort(key=lambda c: (c.category != "transactional", c.due_at, c.id))
     return claimed
 

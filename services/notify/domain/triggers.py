@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from services.notify.domain.digests import digest_key
 from services.notify.domain.messages import PlannedMessage, cart_cancel_key, plan_for_channels
 from shared.events import CartAbandoned, CustomerSignedUp, PointsExpiring, TierAtRisk, TierChanged
 
@@ -111,13 +112,14 @@ def tier_at_risk(
 def points_digest(
     customer_id: str, earned: int, *, at: datetime, local_day: date, has_push: bool
 ) -> list[PlannedMessage]:
-    """At most one digest per customer per local day; later credits add to the pending one."""
+    """At most one digest per customer per local day; later credits add to the pending one.
+    `first_credit` lets the digest be keyed again when the customer's time zone is learnt."""
     return plan_for_channels(
-        key=f"points_digest:{customer_id}:{local_day.isoformat()}",
+        key=digest_key(customer_id, local_day),
         customer_id=customer_id,
         trigger="points.digest",
         due_at=at + DIGEST_DELAY,
-        payload={"earned": earned, "day": local_day.isoformat()},
+        payload={"earned": earned, "day": local_day.isoformat(), "first_credit": at.isoformat()},
         has_push=has_push,
     )
 

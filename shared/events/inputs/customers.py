@@ -6,12 +6,13 @@ import base64
 import binascii
 from typing import Annotated, Self
 
+import email_validator
 from pydantic import (
     AfterValidator,
-    EmailStr,
     Field,
     StrictBool,
     StringConstraints,
+    WithJsonSchema,
     model_validator,
 )
 
@@ -29,6 +30,7 @@ __all__ = [
     "ChannelConsent",
     "CustomerSignedUp",
     "CustomerUpdated",
+    "EmailAddress",
     "PersonName",
     "WebPushKeys",
     "WebPushSubscription",
@@ -38,6 +40,42 @@ PersonName = Annotated[
     str,
     StringConstraints(min_length=1, max_length=200, pattern=r"\S"),
     Field(description="The name to greet the customer with, 1 to 200 characters."),
+]
+
+
+def _email_address(text: str) -> str:
+    """What `format: email` promises: a syntactically valid address, special-use domains
+    (RFC 6761: example.test, shop.invalid, localhost) included. Whether a domain can receive
+    mail is the sender's concern when it sends, not a reason to refuse a customer's sign-up.
+
+    email-validator refuses special-use names even without a deliverability check, except
+    `test` in its test mode: such a domain is checked as `test` in their place, then given back.
+    """
+    local, _, domain = text.rpartition("@")
+    special = next(
+        (
+            name
+            for name in email_validator.SPECIAL_USE_DOMAIN_NAMES
+            if domain.lower() == name or domain.lower().endswith(f".{name}")
+        ),
+        None,
+    )
+    probe = f"{local}@{domain[: len(domain) - len(special)]}test" if special else text
+    try:
+        checked = email_validator.validate_email(
+            probe, check_deliverability=False, globally_deliverable=False, test_environment=True
+        )
+    except email_validator.EmailNotValidError as exc:
+        msg = f"value is not a valid email address: {exc}"
+        raise ValueError(msg) from None
+    if special:
+        return f"{checked.local_part}@{checked.domain.removesuffix('test')}{special}"
+    return str(checked.normalized)
+
+
+# email-validator bounds the length (RFC 5321: 254 characters in all, 64 before the @).
+EmailAddress = Annotated[
+    str, AfterValidator(_email_address), WithJsonSchema({"type": "string", "format": "email"})
 ]
 
 
@@ -84,7 +122,7 @@ class CustomerSignedUp(Contract):
     """A customer created an account."""
 
     customer_id: CustomerId
-    email: EmailStr
+    email: EmailAddress
     name: PersonName
     locale: Locale
     time_zone: TimeZoneName
@@ -112,7 +150,7 @@ class CustomerUpdated(Contract):
     """
 
     customer_id: CustomerId
-    email: EmailStr | None = None
+    email: EmailAddress | None = None
     name: PersonName | None = None
     locale: Locale | None = None
     time_zone: TimeZoneName | None = None
