@@ -42,8 +42,18 @@ for clock in "${clocks[@]}"; do
     when=${clock#*|}
     offset=$(($(TZ=$zone date -d "$when" +%s) - $(date +%s)))
     say "running the suite at $(TZ=$zone date -d "@$(($(date +%s) + offset))" '+%F %T %Z') ($zone)"
-    if TZ=$zone LOYALTY_TEST_CLOCK_OFFSET_S=$offset \
-        PYTHONPATH="$PWD/tests/shifted_clock${PYTHONPATH:+:$PYTHONPATH}" .venv/bin/pytest "$@"; then
+    shifted=(env TZ="$zone" LOYALTY_TEST_CLOCK_OFFSET_S="$offset"
+        PYTHONPATH="$PWD/tests/shifted_clock${PYTHONPATH:+:$PYTHONPATH}")
+    # The shift must be in force, or the run would prove nothing.
+    seen=$("${shifted[@]}" .venv/bin/python -c 'import time; print(int(time.time()))')
+    if ((seen - $(date +%s) < offset - 60 || seen - $(date +%s) > offset + 60)); then
+        say "the clock is not shifted (Python sees $seen): is time-machine installed?"
+        exit 1
+    fi
+    # time-machine is imported before pytest, which would warn that it cannot rewrite its asserts.
+    if "${shifted[@]}" .venv/bin/pytest \
+        -W "ignore:Module already imported so cannot be rewritten; time_machine:pytest.PytestAssertRewriteWarning" \
+        "$@"; then
         say "passed at $when in $zone"
     else
         code=$?
