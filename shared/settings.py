@@ -39,6 +39,8 @@ class CommonSettings(BaseSettings):
     outbox_idle_poll_s: float = Field(default=0.2, gt=0)
     retry_max_backoff_s: float = Field(default=10.0, gt=0)
     graceful_timeout_s: float = Field(default=30.0, gt=0)
+    # An event dated further ahead of the service's clock is dead-lettered where time is acted on.
+    event_ahead_max_s: float = Field(default=86_400.0, ge=0)
     # A consumer with lag whose last committed batch is older than this fails readiness.
     consumer_stuck_after_s: float = Field(default=120.0, gt=0)
     # How often lag, outbox backlog, pool use and readiness gauges are refreshed.

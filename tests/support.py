@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
@@ -158,10 +159,12 @@ def consumer_record(
     topic: str = "shop.orders",
     partition: int = 0,
     offset: int = 0,
-    key: bytes = b"c-1",
+    key: bytes | None = None,
     headers: tuple[tuple[str, bytes], ...] = (),
 ) -> ConsumerRecord[bytes, bytes]:
-    """A record as aiokafka hands it to a consumer."""
+    """A record as aiokafka hands it to a consumer; keyed by the event's subject unless `key`
+    is given, as the contract asks."""
+    key = _subject_of(value) if key is None else key
     return ConsumerRecord(
         topic=topic,
         partition=partition,
@@ -175,6 +178,14 @@ def consumer_record(
         serialized_value_size=len(value),
         headers=headers,
     )
+
+
+def _subject_of(value: bytes) -> bytes:
+    try:
+        subject = json.loads(value).get("subject")
+    except (ValueError, AttributeError):
+        subject = None
+    return subject.encode() if isinstance(subject, str) else b"c-1"
 
 
 # Long enough for a chain of services on a busy machine; a passing wait ends far sooner.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
 
 import asyncpg
@@ -36,6 +37,7 @@ def definition(
 ) -> ServiceDefinition:
     """Raises ProgrammeError, naming the setting, when the programme file is not valid."""
     clock = clock or SystemClock()
+    ahead_max = timedelta(seconds=settings.event_ahead_max_s)
     source = (
         ProgrammeSource.fixed(programme)
         if programme is not None
@@ -43,7 +45,9 @@ def definition(
     )
 
     async def orders(conn: Connection, events: Sequence[Incoming]) -> list[Rejection]:
-        return await apply_orders(conn, events, programme=source.current, clock=clock)
+        return await apply_orders(
+            conn, events, programme=source.current, clock=clock, ahead_max=ahead_max
+        )
 
     async def release_due(runtime: Runtime) -> None:
         """Pending points whose return window has passed become available; replicas share

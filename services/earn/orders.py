@@ -5,7 +5,7 @@ back), even when they arrive first."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
@@ -21,6 +21,7 @@ from services.earn.domain.orders import (
     capped,
     earning_of,
     first_release,
+    over_ledger_limit,
     release_after_completion,
     reversal_target,
 )
@@ -37,6 +38,7 @@ from shared.events import (
     encode_event,
     parse_event,
 )
+from shared.events.times import AHEAD_MAX, ahead_of_clock
 from shared.outbox import OutboxMessage, enqueue
 
 log = structlog.get_logger(__name__)
@@ -50,10 +52,15 @@ async def apply_orders(
     *,
     programme: Programme,
     clock: Clock,
+    ahead_max: timedelta = AHEAD_MAX,
 ) -> list[Rejection]:
-    """A batch of shop.orders, in the order the shop published them."""
+    """A batch of shop.orders, in the order the shop published them.
+
+    An event dated more than `ahead_max` after now is refused: its points would wait pending
+    until then."""
     now = clock.now()
     rejections: list[Rejection] = []
+    events = _not_ahead(events, now, ahead_max, rejections)
     paid = [(i, e) for i in events if (e := i.event) is not None and e.type == "order.paid"]
     new_orders = await _record_paid(conn, paid, programme, now, rejections)
     await referrals_after_orders(conn, new_orders, programme=programme)
@@ -71,6 +78,19 @@ async def apply_orders(
         if error is not None:
             await _dead_letter_waited(conn, waited, raw.encode(), error, now)
     return rejections
+
+
+def _not_ahead(
+    events: Sequence[Incoming], now: datetime, allowed: timedelta, rejections: list[Rejection]
+) -> list[Incoming]:
+    kept = []
+    for incoming in events:
+        error = None if incoming.event is None else ahead_of_clock(incoming.event, now, allowed)
+        if error is None:
+            kept.append(incoming)
+        else:
+            rejections.append(Rejection(incoming, error))
+    return kept
 
 
 async def _dead_letter_waited(
@@ -101,6 +121,7 @@ async def _record_paid(
         known.add(event.data.order_id)
         fresh.append((incoming, event))
     multipliers = await multipliers_at(conn, [(e.subject, e.time) for _, e in fresh])
+    held = await store.points_held(conn, [e.subject for _, e in fresh]) if fresh else {}
     orders: list[store.NewOrder] = []
     memberships: list[OutboxMessage] = []
     for (incoming, event), multiplier in zip(fresh, multipliers, strict=True):
@@ -110,6 +131,14 @@ async def _record_paid(
             error = RejectedMessage(
                 f"no earning rate is configured for currency {order.currency}",
                 error_class="NoEarnRate",
+            )
+            rejections.append(Rejection(incoming, error))
+            continue
+        if over_ledger_limit(held, order.customer_id, _most_points(earning)):
+            error = RejectedMessage(
+                "the points of this order would take the customer's points past what the"
+                " ledger holds (a 64-bit integer)",
+                error_class="PointsOutOfRange",
             )
             rejections.append(Rejection(incoming, error))
             continue
@@ -181,6 +210,13 @@ async def _settle(
             breakdown[f"punch_card:{card.code}"] = card.reward_points
             points += card.reward_points
     return points, breakdown, punches
+
+
+def _most_points(earning: Earning) -> int:
+    """The order's points if every campaign and punch card paid in full: checked before any
+    counter is moved, so a refused order leaves none behind."""
+    bonuses = sum(b.points for b in earning.bonuses)
+    return earning.tier_points + bonuses + sum(c.reward_points for c in earning.punch_cards)
 
 
 def _breakdown(earning: Earning) -> dict[str, Any]:

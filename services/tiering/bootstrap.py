@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import partial
 from pathlib import Path
 from typing import Final
@@ -48,7 +49,11 @@ def definition(
         migrations=MIGRATIONS,
         handlers={
             basis_topic(programme): partial(
-                apply_activity, programme=programme, schema=SCHEMA, clock=clock
+                apply_activity,
+                programme=programme,
+                schema=SCHEMA,
+                clock=clock,
+                ahead_max=timedelta(seconds=settings.event_ahead_max_s),
             ),
             MEMBERSHIPS: partial(
                 apply_memberships, programme=programme, schema=SCHEMA, clock=clock

@@ -37,6 +37,7 @@ from shared.clock import Clock
 from shared.consumer import Incoming, Rejection
 from shared.db import Connection
 from shared.errors import RejectedMessage
+from shared.events.times import AHEAD_MAX, ahead_of_clock
 
 log = structlog.get_logger(__name__)
 
@@ -102,16 +103,23 @@ async def apply_activity(
     programme: Programme,
     schema: str,
     clock: Clock,
+    ahead_max: timedelta = AHEAD_MAX,
 ) -> list[Rejection]:
     """Orders (or points) move the qualifying totals; crossing a threshold upgrades at once.
 
-    An event's time counts, but never later than now. Events a backfill applied are in the
-    inbox already and never reach this handler.
+    An event's time counts, but never later than now; one more than `ahead_max` ahead of now
+    is refused. Events a backfill applied are in the inbox already and never reach this handler.
     """
-    items = [(i, m) for i in events if (m := movement_of(i, programme)) is not None]
-    if not items:
-        return []
     now = clock.now()
+    ahead = [(i, e) for i in events if i.event and (e := ahead_of_clock(i.event, now, ahead_max))]
+    refused = {id(i) for i, _ in ahead}
+    items = [
+        (i, m)
+        for i in events
+        if id(i) not in refused and (m := movement_of(i, programme)) is not None
+    ]
+    if not items:
+        return [Rejection(i, e) for i, e in ahead]
     stored = await lock_customers(
         conn, schema, {m.customer_id for _, m in items}, programme.entry.code
     )
@@ -127,7 +135,7 @@ async def apply_activity(
         c: earliest(s.state, *([first_at[c]] if c in first_at else [])) for c, s in stored.items()
     }
     batch = _Batch.of(stored, await load_context(conn, schema, programme, starts))
-    rejections = [
+    rejections = [Rejection(i, e) for i, e in ahead] + [
         rejection
         for incoming, movement in items
         if (rejection := _apply_one(programme, batch, book, (incoming, movement), now=now))

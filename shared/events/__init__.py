@@ -6,6 +6,7 @@ from shared.events.catalog import (
     event_model,
     make_event,
     parse_event,
+    parse_record,
     topic_for,
 )
 from shared.events.envelope import CloudEvent, DataT
@@ -116,5 +117,6 @@ __all__ = [
     "make_event",
     "minor_units",
     "parse_event",
+    "parse_record",
     "topic_for",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from functools import cache
@@ -9,6 +10,7 @@ from types import MappingProxyType
 from typing import Annotated, Any, Final, Literal, Union, cast
 from uuid import uuid4
 
+import jiter
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError, create_model
 from pydantic_core import ErrorDetails
 
@@ -22,6 +24,7 @@ __all__ = [
     "event_model",
     "make_event",
     "parse_event",
+    "parse_record",
     "topic_for",
 ]
 
@@ -123,17 +126,55 @@ def _topic_adapter(topic: str) -> TypeAdapter[CloudEvent[Any]]:
 def parse_event(topic: str, body: bytes) -> CloudEvent[Any]:
     """Validate raw Kafka bytes as one of the topic's events, envelope and data in one pass.
 
-    Raises RejectedMessage: error_class "UnknownTopic", "InvalidJson" or "SchemaViolation", with
-    a reason that names fields and rules but never repeats the values sent.
+    Raises RejectedMessage: error_class "UnknownTopic", "InvalidJson", "DuplicateKey" or
+    "SchemaViolation", with a reason that names fields and rules but never repeats the values
+    sent (a repeated key excepted).
     """
     if topic not in TOPICS:
         msg = f"no events are defined for topic {topic!r}"
         raise RejectedMessage(msg, error_class="UnknownTopic")
+    _refuse_duplicate_keys(body)
     try:
         return _topic_adapter(topic).validator.validate_json(body)  # type: ignore[no-any-return]
     except ValidationError as exc:
         # Not chained: the ValidationError's text repeats input values, which may be personal data.
         raise _rejection(topic, exc.errors(include_url=False)) from None
+
+
+def _refuse_duplicate_keys(body: bytes) -> None:
+    """A key twice in one object is refused: parsers disagree on which value counts (pydantic
+    takes the last, others the first), so the shop and this service could read two orders.
+
+    pydantic-core cannot report duplicates; jiter (the parser inside it) can, at about a fifth
+    of the cost of validating the event (5 us of 24 us for an order.paid of 640 bytes).
+    """
+    try:
+        jiter.from_json(body, catch_duplicate_keys=True, cache_mode="keys")
+    except ValueError as exc:
+        found = _DUPLICATE_KEY.match(str(exc))
+        if found is None:  # not JSON: validation says so, in the same words as ever
+            return
+        # The key is the sender's text: cut short, as it is repeated in the reason.
+        msg = f"body repeats the key {found.group(1)[:64]!r} within one object"
+        raise RejectedMessage(msg, error_class="DuplicateKey") from None
+
+
+_DUPLICATE_KEY: Final = re.compile(r'Detected duplicate key "(.*)" at line')
+
+
+def parse_record(topic: str, key: bytes | None, body: bytes) -> CloudEvent[Any]:
+    """parse_event, and the record's Kafka key must be the event's subject (its customer id).
+
+    The key decides the partition, and so the order of one customer's events: a record keyed
+    otherwise (or not at all) would be applied out of order with that customer's others.
+    Raises RejectedMessage, error_class "KeyMismatch" for the key.
+    """
+    event = parse_event(topic, body)
+    if key is None or key != event.subject.encode():
+        what = "has no key" if not key else "is keyed otherwise"
+        msg = f"the record {what}: its key must be the event's subject (the customer id)"
+        raise RejectedMessage(msg, error_class="KeyMismatch")
+    return event
 
 
 def _rejection(topic: str, errors: list[ErrorDetails]) -> RejectedMessage:

@@ -6,7 +6,7 @@ from typing import Annotated, Generic, Literal, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from shared.events.fields import CustomerId, EventId, SourceUri, Timestamp
+from shared.events.fields import CustomerId, EventId, EventTime, SourceUri
 
 __all__ = ["CloudEvent", "DataT", "EventType"]
 
@@ -31,7 +31,7 @@ class CloudEvent(BaseModel, Generic[DataT]):
     id: EventId
     source: SourceUri
     type: EventType
-    time: Timestamp
+    time: EventTime
     subject: Annotated[CustomerId, Field(description="The customer id; also the Kafka key.")]
     datacontenttype: Literal["application/json"] = "application/json"
     data: DataT

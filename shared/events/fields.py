@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import date
+from datetime import UTC, date, datetime
 from functools import cache
 from typing import Annotated, Any, Final, cast
 from urllib.parse import urlsplit
@@ -23,10 +23,13 @@ from pydantic_core import core_schema
 
 __all__ = [
     "EVENT_ID_MAX",
+    "EVENT_TIME_END",
+    "EVENT_TIME_START",
     "Birthday",
     "Contract",
     "CustomerId",
     "EventId",
+    "EventTime",
     "HttpsUrl",
     "Identifier",
     "Label",
@@ -41,6 +44,21 @@ __all__ = [
     "WebUrl",
     "bounded_id",
 ]
+
+
+# Control characters (C0, DEL and C1): PostgreSQL cannot store U+0000 in text, and the others
+# forge lines in logs and mails. Names and ids take none; free text takes tab and line breaks.
+_CONTROLS: Final = r"\x00-\x1f\x7f-\x9f"
+_TEXT_CONTROLS: Final = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"
+
+
+def _not_blank(controls: str) -> str:
+    """A pattern: no character of `controls`, and at least one that is not white space."""
+    return rf"^[^{controls}]*[^\s{controls}][^{controls}]*$"
+
+
+NAME_PATTERN: Final = _not_blank(_CONTROLS)
+TEXT_PATTERN: Final = _not_blank(_TEXT_CONTROLS)
 
 
 class Contract(BaseModel):
@@ -63,8 +81,15 @@ EVENT_ID_MAX: Final = 256
 
 EventId = Annotated[
     str,
-    StringConstraints(min_length=1, max_length=EVENT_ID_MAX, pattern=r"^\S(?:.*\S)?$"),
-    Field(description="Unique per source; the idempotency key. No surrounding whitespace."),
+    StringConstraints(
+        min_length=1,
+        max_length=EVENT_ID_MAX,
+        pattern=rf"^[^\s{_CONTROLS}](?:[^{_CONTROLS}]*[^\s{_CONTROLS}])?$",
+    ),
+    Field(
+        description="Unique per source; the idempotency key. No surrounding white space and no"
+        " control characters."
+    ),
 ]
 
 
@@ -90,13 +115,16 @@ SourceUri = Annotated[
 
 Label = Annotated[
     str,
-    StringConstraints(min_length=1, max_length=255, pattern=r"\S"),
-    Field(description="Free text, 1 to 255 characters, not blank."),
+    StringConstraints(min_length=1, max_length=255, pattern=NAME_PATTERN),
+    Field(description="A name or short text, 1 to 255 characters, not blank, no control codes."),
 ]
 LongText = Annotated[
     str,
-    StringConstraints(min_length=1, max_length=1000, pattern=r"\S"),
-    Field(description="Free text, 1 to 1000 characters, not blank."),
+    StringConstraints(min_length=1, max_length=1000, pattern=TEXT_PATTERN),
+    Field(
+        description="Free text, 1 to 1000 characters, not blank; of the control characters only"
+        " tab, line feed and carriage return."
+    ),
 ]
 Slug = Annotated[
     str,
@@ -141,9 +169,28 @@ Timestamp = Annotated[
     Field(description="RFC 3339 date-time with a zone offset, such as 2025-01-31T09:30:00Z."),
 ]
 
+# Every event happens in this window (UTC). Its end is far enough for any programme (return
+# windows, expiry, tiering's rolling years and tier end dates, analytics periods are all years,
+# not millennia) and near enough that nothing computed from an event time leaves the range of
+# Python's datetime (year 9999) or PostgreSQL's timestamptz.
+EVENT_TIME_START: Final = datetime(1970, 1, 1, tzinfo=UTC)
+EVENT_TIME_END: Final = datetime(2200, 1, 1, tzinfo=UTC)
+
+EventTime = Annotated[
+    AwareDatetime,
+    Field(ge=EVENT_TIME_START, lt=EVENT_TIME_END),
+    _TextOnlyInJson,
+    Field(
+        description="RFC 3339 date-time with a zone offset, such as 2025-01-31T09:30:00Z; from"
+        " 1970-01-01T00:00:00Z (included) to 2200-01-01T00:00:00Z (excluded) in UTC.",
+        # The schema can check the year as written; the service checks the instant in UTC.
+        json_schema_extra={"pattern": r"^(?:19[7-9][0-9]|2[01][0-9]{2})-"},
+    ),
+]
+
 Birthday = Annotated[
     date,
-    Field(ge=date(1900, 1, 1), description="Calendar date, YYYY-MM-DD."),
+    Field(ge=date(1900, 1, 1), lt=date(2200, 1, 1), description="Calendar date, YYYY-MM-DD."),
     _TextOnlyInJson,
 ]
 
@@ -196,13 +243,13 @@ def _url_check(schemes: frozenset[str]) -> AfterValidator:
 
 HttpsUrl = Annotated[
     str,
-    StringConstraints(max_length=2048, pattern=r"^https://\S+$"),
+    StringConstraints(max_length=2048, pattern=rf"^https://[^\s{_CONTROLS}]+$"),
     _url_check(frozenset({"https"})),
     Field(description="Absolute https URL."),
 ]
 WebUrl = Annotated[
     str,
-    StringConstraints(max_length=2048, pattern=r"^https?://\S+$"),
+    StringConstraints(max_length=2048, pattern=rf"^https?://[^\s{_CONTROLS}]+$"),
     _url_check(frozenset({"http", "https"})),
     Field(description="Absolute http or https URL."),
 ]

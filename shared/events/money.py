@@ -14,7 +14,9 @@ from pydantic_core import core_schema
 from shared.events.fields import Contract
 
 __all__ = [
+    "AMOUNT_DIGITS",
     "CURRENCY_MINOR_UNITS",
+    "Amount",
     "Currency",
     "Money",
     "NonNegativeDecimal",
@@ -114,19 +116,33 @@ Currency = Annotated[
     ),
 ]
 
-_DECIMAL_TEXT: Final = r"^[0-9]{1,18}(\.[0-9]{1,18})?$"
-_DECIMAL_TEXT_RE: Final = re.compile(_DECIMAL_TEXT)
+
+def _decimal_text(whole: int, fraction: int) -> str:
+    return rf"^[0-9]{{1,{whole}}}(\.[0-9]{{1,{fraction}}})?$"
 
 
-def _python_decimal_input(value: object) -> object:
-    # Text handed over from Python (a dict decoded elsewhere) obeys the wire rules; floats never do.
-    if isinstance(value, str) and _DECIMAL_TEXT_RE.match(value) is None:
-        msg = "must be a non-negative decimal string such as '12.50'"
-        raise ValueError(msg)
-    if isinstance(value, float | bool):
-        msg = "must be a decimal string such as '12.50', not a number"
-        raise ValueError(msg)  # noqa: TRY004 - pydantic turns ValueError into a validation error
-    return value
+_DECIMAL_TEXT: Final = _decimal_text(18, 18)
+# An amount a shop sends: under a trillion units (12 digits) with at most 8 decimals, ample for
+# an order in any currency, and small enough that what is computed from it (line totals, points,
+# sums) stays far inside PostgreSQL's bigint and numeric columns.
+AMOUNT_DIGITS: Final = 12
+_AMOUNT_TEXT: Final = _decimal_text(AMOUNT_DIGITS, 8)
+
+
+def _python_decimal_input(
+    pattern: re.Pattern[str], message: str
+) -> core_schema.NoInfoValidatorFunction:
+    def check(value: object) -> object:
+        # Text handed over from Python (a dict decoded elsewhere) obeys the wire rules; floats
+        # never do.
+        if isinstance(value, str) and pattern.match(value) is None:
+            raise ValueError(message)
+        if isinstance(value, float | bool):
+            msg = "must be a decimal string such as '12.50', not a number"
+            raise ValueError(msg)  # noqa: TRY004 - pydantic turns ValueError into a validation error
+        return value
+
+    return check
 
 
 def _plain_decimal(value: Decimal) -> str:
@@ -139,23 +155,31 @@ class _DecimalText:
 
     In JSON only a string of digits is accepted: a JSON number goes through a binary float and can
     silently lose cents, and "1e3" or " 12" are not how money is written. The check runs inside
-    pydantic-core. Python callers may pass Decimal, int, or text in the wire format.
+    pydantic-core. Python callers may pass Decimal, int, or text in the wire format; either way
+    the value has at most `whole` digits before the point.
     """
 
-    @classmethod
+    def __init__(self, whole: int, fraction: int) -> None:
+        self.pattern = _decimal_text(whole, fraction)
+        self.below = Decimal(10) ** whole
+        self.message = (
+            "must be a non-negative decimal string such as '12.50', with at most"
+            f" {whole} digits before the point and {fraction} after"
+        )
+
     def __get_pydantic_core_schema__(
-        cls, source: object, handler: GetCoreSchemaHandler
+        self, source: object, handler: GetCoreSchemaHandler
     ) -> core_schema.CoreSchema:
-        decimal = core_schema.decimal_schema(ge=Decimal(0), allow_inf_nan=False)
+        decimal = core_schema.decimal_schema(ge=Decimal(0), lt=self.below, allow_inf_nan=False)
         text = core_schema.custom_error_schema(
-            core_schema.str_schema(pattern=_DECIMAL_TEXT),
+            core_schema.str_schema(pattern=self.pattern),
             custom_error_type="decimal_string",
-            custom_error_message="must be a non-negative decimal string such as '12.50'",
+            custom_error_message=self.message,
         )
         return core_schema.json_or_python_schema(
             json_schema=core_schema.chain_schema([text, decimal]),
             python_schema=core_schema.no_info_before_validator_function(
-                _python_decimal_input, decimal
+                _python_decimal_input(re.compile(self.pattern), self.message), decimal
             ),
             serialization=core_schema.plain_serializer_function_ser_schema(
                 _plain_decimal, when_used="json"
@@ -165,7 +189,7 @@ class _DecimalText:
 
 NonNegativeDecimal = Annotated[
     Decimal,
-    _DecimalText,
+    _DecimalText(18, 18),
     WithJsonSchema(
         {
             "type": "string",
@@ -175,11 +199,25 @@ NonNegativeDecimal = Annotated[
     ),
 ]
 
+Amount = Annotated[
+    Decimal,
+    _DecimalText(AMOUNT_DIGITS, 8),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": _AMOUNT_TEXT,
+            "maxLength": AMOUNT_DIGITS + 9,
+            "description": "Non-negative decimal amount written as a string, such as '12.50':"
+            f" at most {AMOUNT_DIGITS} digits before the point and 8 after.",
+        }
+    ),
+]
+
 
 class Money(Contract):
     """A decimal amount in an ISO 4217 currency, never finer than its minor unit."""
 
-    amount: NonNegativeDecimal
+    amount: Amount
     currency: Currency
 
     @model_validator(mode="after")

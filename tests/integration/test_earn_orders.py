@@ -119,6 +119,8 @@ async def earn_with_programme(
         programme=parse_programme(PROGRAMME),
         clock=clock,
         release_interval_s=0.2,
+        # These tests publish a whole order's life first and move the clock through it after.
+        event_ahead_max_s=365 * 86_400,
     ) as own:
         pool = await asyncpg.create_pool(own.database_url, min_size=1, max_size=2)
         try:

@@ -398,3 +398,16 @@ def test_partial_refunds_never_take_more_than_earned_and_all_of_them_take_all(
         assert taken <= target <= points  # never gives back what an earlier refund took
         taken = target
     assert taken == points
+
+
+def test_points_past_the_ledger_range_are_refused_and_others_counted() -> None:
+    from services.earn.domain.orders import LEDGER_MAX, over_ledger_limit  # noqa: PLC0415
+
+    held = {"c-1": LEDGER_MAX - 10}
+
+    assert over_ledger_limit(held, "c-1", 11)
+    assert held["c-1"] == LEDGER_MAX - 10
+    assert not over_ledger_limit(held, "c-1", 10)
+    assert held["c-1"] == LEDGER_MAX
+    assert not over_ledger_limit(held, "c-2", 5)
+    assert held["c-2"] == 5

@@ -343,3 +343,15 @@ async def refund_memberships(
         [r[1] for r in refunds],
         [r[2] for r in refunds],
     )
+
+
+async def points_held(conn: Connection, customer_ids: Sequence[str]) -> dict[str, int]:
+    """Per customer, the most their balance, lifetime total or pending points can reach from
+    what is recorded now: the larger of balance and lifetime total, plus pending points."""
+    rows = await conn.fetch(
+        f"""SELECT customer_id,
+                   GREATEST(points_balance, lifetime_earned)::numeric + points_pending AS held
+            FROM {SCHEMA}.accounts WHERE customer_id = ANY($1::text[])""",
+        list(set(customer_ids)),
+    )
+    return {r["customer_id"]: int(r["held"]) for r in rows}

@@ -238,3 +238,18 @@ def membership_refund(bought: int, refunded_before: int, refunded_now: int) -> t
     unit is kept the customer still holds the one membership the order paid for."""
     refunded = min(bought, refunded_before + refunded_now)
     return refunded, refunded >= bought
+
+
+# Balances, lifetime totals and pending points are PostgreSQL bigints.
+LEDGER_MAX = 2**63 - 1
+
+
+def over_ledger_limit(held: dict[str, int], customer_id: str, points: int) -> bool:
+    """Whether `points` more would take what the customer holds past the ledger's range; if
+    not, counts them in `held` (what the customer's balance, lifetime total and pending points
+    can reach)."""
+    total = held.get(customer_id, 0) + points
+    if total > LEDGER_MAX:
+        return True
+    held[customer_id] = total
+    return False

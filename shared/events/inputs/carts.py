@@ -15,7 +15,7 @@ from shared.events.fields import (
     ShopId,
     WebUrl,
 )
-from shared.events.money import Currency, Money, NonNegativeDecimal, check_minor_units
+from shared.events.money import Amount, Currency, Money, check_minor_units
 
 __all__ = ["CartAbandoned", "CartItem"]
 
@@ -26,7 +26,7 @@ class CartItem(Contract):
     sku: Identifier
     name: Label
     quantity: PositiveCount
-    unit_price: NonNegativeDecimal
+    unit_price: Amount
     image_url: WebUrl | None = None
     product_url: WebUrl | None = None
 

@@ -17,6 +17,7 @@ from pydantic import (
 )
 
 from shared.events.fields import (
+    NAME_PATTERN,
     Birthday,
     Contract,
     CustomerId,
@@ -38,8 +39,11 @@ __all__ = [
 
 PersonName = Annotated[
     str,
-    StringConstraints(min_length=1, max_length=200, pattern=r"\S"),
-    Field(description="The name to greet the customer with, 1 to 200 characters."),
+    StringConstraints(min_length=1, max_length=200, pattern=NAME_PATTERN),
+    Field(
+        description="The name to greet the customer with, 1 to 200 characters, no control"
+        " characters."
+    ),
 ]
 
 

@@ -7,7 +7,7 @@ from typing import Annotated, Self
 from pydantic import Field, StrictBool, model_validator
 
 from shared.events.fields import Contract, CustomerId, Identifier, Label, PositiveCount, ShopId
-from shared.events.money import Currency, Money, NonNegativeDecimal, check_minor_units
+from shared.events.money import Amount, Currency, Money, check_minor_units
 
 __all__ = [
     "LineItem",
@@ -29,7 +29,7 @@ class LineItem(Contract):
     name: Label
     category: Label
     quantity: PositiveCount
-    unit_price: NonNegativeDecimal
+    unit_price: Amount
 
 
 class OrderTotals(Contract):
