@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -65,7 +67,7 @@ async def _fit_dead_letter_topics(admin: AIOKafkaAdminClient, names: list[str]) 
     pairs = [(n[: -len(".dlq")], n) for n in dict.fromkeys(names) if n.endswith(".dlq")]
     if not pairs:
         return
-    configs = await _topic_configs(admin, [t for pair in pairs for t in pair])
+    configs = await _settled_topic_configs(admin, [t for pair in pairs for t in pair])
     for source, letters in pairs:
         needed = int(configs[source][MAX_MESSAGE_BYTES][0]) + DLQ_HEADROOM_BYTES
         current = configs[letters]
@@ -90,6 +92,28 @@ async def _fit_dead_letter_topics(admin: AIOKafkaAdminClient, names: list[str]) 
         log.info("dead_letter_topic_limit_raised", topic=letters, max_message_bytes=needed)
 
 
+async def _settled_topic_configs(
+    admin: AIOKafkaAdminClient, topics: list[str]
+) -> dict[str, dict[str, tuple[str, bool]]]:
+    """The topics' settings, asked again for a few seconds while a topic created a moment ago
+    is still unknown to the broker that answers (it learns of new topics from the controller
+    shortly after their creation)."""
+    for delay in _SETTLING_DELAYS_S:
+        try:
+            return await _topic_configs(admin, topics)
+        except _TopicNotYetKnown:
+            await asyncio.sleep(delay)
+    return await _topic_configs(admin, topics)
+
+
+class _TopicNotYetKnown(TransientFailure):
+    """DescribeConfigs answered UNKNOWN_TOPIC_OR_PARTITION for a topic."""
+
+
+_SETTLING_DELAYS_S = (0.1, 0.2, 0.4, 0.8, 1.6, 3.2)
+_UNKNOWN_TOPIC_OR_PARTITION = 3
+
+
 async def _topic_configs(
     admin: AIOKafkaAdminClient, topics: list[str]
 ) -> dict[str, dict[str, tuple[str, bool]]]:
@@ -98,6 +122,8 @@ async def _topic_configs(
     configs: dict[str, dict[str, tuple[str, bool]]] = {}
     for response in await admin.describe_configs(resources):
         for code, message, _, topic, entries in response.resources:
+            if code == _UNKNOWN_TOPIC_OR_PARTITION:
+                raise _TopicNotYetKnown(f"could not read the settings of {topic}: {message}")
             if code != 0:
                 raise TransientFailure(f"could not read the settings of {topic}: {message}")
             configs[topic] = {e[0]: (e[1], e[3] == _DYNAMIC_TOPIC_CONFIG) for e in entries}
