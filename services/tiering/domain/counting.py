@@ -31,13 +31,26 @@ def count_movement(
     now: datetime,
 ) -> tuple[Outcome, Refused | None]:
     """`outcome` extended by `movement` applied as of its time (never later than `now`), and
-    the refusal when the movement contradicts its source."""
+    the refusal when the movement contradicts its source.
+
+    The result is the one event-time order gives, whichever came first of a source and its
+    refunds: a refund waiting for its order leaves the customer's time where it is; the order
+    then counts net of the refunds dated before it, and the later ones follow at their times.
+    """
+    if book.parks(movement):
+        book.apply(movement)
+        return outcome, None
     at = min(movement.at, now)
     out = outcome.extend(advance(programme, outcome.state, customer.activity, customer.floors, at))
     deltas = book.apply(movement)
     if isinstance(deltas, Refused):
         return out, deltas
-    return _count(programme, customer, out, deltas, at), None
+    out = _count(programme, customer, out, deltas, at)
+    for released in book.take_following():
+        later = min(released.movement.at, now)
+        out = out.extend(advance(programme, out.state, customer.activity, customer.floors, later))
+        out = _count(programme, customer, out, released.deltas, later)
+    return out, None
 
 
 def _count(
