@@ -28,8 +28,9 @@ from services.tiering.adapters.customers import (
     lock_customers,
 )
 from services.tiering.adapters.floors import save_floors
-from services.tiering.domain.contributions import ContributionBook, Movement, Refused
-from services.tiering.domain.lifecycle import Outcome, advance, next_due, record_activity
+from services.tiering.domain.contributions import ContributionBook, Movement
+from services.tiering.domain.counting import Customer, count_movement
+from services.tiering.domain.lifecycle import Outcome, advance, next_due
 from services.tiering.domain.rules import Programme
 from services.tiering.domain.state import Floor
 from services.tiering.movements import membership_floor, movement_of
@@ -162,27 +163,16 @@ def _apply_one(
 ) -> Rejection | None:
     incoming, movement = item
     customer_id = movement.customer_id
-    at = min(movement.at, now)
-    batch.catch_up(programme, customer_id, at)
     stored = batch.stored[customer_id]
     batch.stored[customer_id] = replace(
         stored, position=Position(incoming.topic, incoming.partition, incoming.offset)
     )
-    deltas = book.apply(movement)
-    if isinstance(deltas, Refused):
-        error = RejectedMessage(deltas.reason, error_class="CurrencyMismatch")
-        return Rejection(incoming, error)
-    if not deltas:
-        return None
-    activity = batch.context.activity[customer_id]
-    for delta in deltas:
-        activity.add(delta.unit, delta.day, delta.amount)
-    outcome = batch.outcomes[customer_id]
-    added = any(d.amount > 0 for d in deltas)
-    step = record_activity(
-        programme, outcome.state, activity, batch.context.floors[customer_id], at, added=added
+    customer = Customer(batch.context.activity[customer_id], batch.context.floors[customer_id])
+    batch.outcomes[customer_id], refused = count_movement(
+        programme, book, customer, batch.outcomes[customer_id], movement, now=now
     )
-    batch.outcomes[customer_id] = outcome.extend(step)
+    if refused is not None:
+        return Rejection(incoming, RejectedMessage(refused.reason, error_class="CurrencyMismatch"))
     return None
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import partial
 from typing import Any
 
@@ -38,11 +39,17 @@ async def test_backfill_replay_gives_the_same_tiers_as_live_processing(
     producer: AIOKafkaProducer,
     infrastructure: Endpoints,
 ) -> None:
-    gold, silver, cancelled, early_refund = (unique(p) for p in ("gold", "silv", "canc", "early"))
-    customers = [gold, silver, cancelled, early_refund]
+    gold, silver, cancelled, early_refund, late_refund = (
+        unique(p) for p in ("gold", "silv", "canc", "early", "late")
+    )
+    customers = [gold, silver, cancelled, early_refund, late_refund]
     big = order_paid(silver, total="7000000")
     dropped = order_paid(cancelled, total="9000000")
     late = order_paid(early_refund, total="6000000")
+    later = order_paid(late_refund, total="6000000")
+    # Both refunds come before their orders; one is dated before its order, one after.
+    before = late.time - timedelta(minutes=1)
+    after = later.time + timedelta(minutes=1)
     await publish(
         producer,
         order_paid(gold, total="6000000"),
@@ -52,10 +59,18 @@ async def test_backfill_replay_gives_the_same_tiers_as_live_processing(
         dropped,
         order_refunded(cancelled, dropped.data.order_id, amount="1000000"),
         order_cancelled(cancelled, dropped.data.order_id),
-        order_refunded(early_refund, late.data.order_id, amount="2000000"),
+        order_refunded(early_refund, late.data.order_id, amount="2000000", at=before),
         late,
+        order_refunded(late_refund, later.data.order_id, amount="2000000", at=after),
+        later,
     )
-    expected = {gold: 18_000_000, silver: 5_500_000, cancelled: 0, early_refund: 4_000_000}
+    expected = {
+        gold: 18_000_000,
+        silver: 5_500_000,
+        cancelled: 0,
+        early_refund: 4_000_000,
+        late_refund: 4_000_000,
+    }
     for customer, total in expected.items():
 
         def reached(t: Any, total: int = total) -> bool:
@@ -70,11 +85,11 @@ async def test_backfill_replay_gives_the_same_tiers_as_live_processing(
         second = await loyalty("tiering", "backfill", "--no-progress", *only)
         published = await tiers.settle(lambda r: r.key.decode() in customers, seconds=2)
 
-    assert [s["tier"] for s in live[0]] == ["silver", "member", "gold", "silver"]
+    assert [s["tier"] for s in live[0]] == ["silver", "member", "gold", "silver", "silver"]
     assert await snapshot(db, customers) == live
     assert published == []
-    assert "4 customer(s) recomputed, 0 tier(s) changed" in first
-    assert "4 customer(s) recomputed, 0 tier(s) changed" in second
+    assert "5 customer(s) recomputed, 0 tier(s) changed" in first
+    assert "5 customer(s) recomputed, 0 tier(s) changed" in second
 
 
 async def test_backfill_restores_lost_state_and_publishes_only_the_difference(

@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
 from infrastructure import Endpoints
-from support import TopicTail, encoded, eventually, order_paid, unique
-from tiering_tools import TieringService
+from support import (
+    TopicTail,
+    encoded,
+    eventually,
+    order_cancelled,
+    order_paid,
+    order_refunded,
+    unique,
+)
+from tiering_tools import TieringService, body, net_total, publish, tier_row
 
 from shared.events import CloudEvent
 
@@ -67,3 +76,63 @@ async def test_orders_crossing_silver_then_gold_emit_exactly_two_tier_changed_ev
     gold_series = 'loyalty_tier_changes_total{direction="up",service="tiering",tier="gold"}'
     [counted] = [line for line in metrics.splitlines() if line.startswith(gold_series)]
     assert float(counted.split()[-1]) >= 1
+
+
+async def closed_orders(db: asyncpg.Pool, customers: list[str]) -> int:
+    return int(
+        await db.fetchval(
+            "SELECT count(*) FROM tiering.contributions"
+            " WHERE customer_id = ANY($1::text[]) AND closed",
+            customers,
+        )
+    )
+
+
+async def history(db: asyncpg.Pool, customer: str) -> list[tuple[Any, ...]]:
+    rows = await db.fetch(
+        "SELECT from_tier, to_tier, reason, qualifying_amount, effective_at"
+        " FROM tiering.tier_history WHERE customer_id = $1 ORDER BY seq",
+        customer,
+    )
+    return [tuple(row) for row in rows]
+
+
+async def test_refunds_and_cancellations_delivered_before_their_payment_give_the_same_tier(
+    tiering: TieringService,
+    db: asyncpg.Pool,
+    producer: AIOKafkaProducer,
+    infrastructure: Endpoints,
+) -> None:
+    natural, reversed_ = unique("c"), unique("c")
+    paid_at = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
+
+    def order_of(customer: str) -> list[Any]:
+        paid = order_paid(customer, total="6000000", at=paid_at)
+        order_id = paid.data.order_id
+        refunded_at, cancelled_at = paid_at + timedelta(minutes=10), paid_at + timedelta(hours=1)
+        refunded = order_refunded(customer, order_id, amount="1000000", at=refunded_at)
+        return [paid, refunded, order_cancelled(customer, order_id, at=cancelled_at)]
+
+    ours = (natural.encode(), reversed_.encode())
+    mine = lambda record: record.key in ours  # noqa: E731
+    async with TopicTail(infrastructure.kafka_bootstrap, "loyalty.tiers") as tiers:
+        await publish(producer, *order_of(natural))
+        await publish(producer, *reversed(order_of(reversed_)))
+        await eventually(lambda: closed_orders(db, [natural, reversed_]), lambda n: n == 2)
+        published = await tiers.settle(mine, seconds=3)
+
+    def change(customer: str) -> list[tuple[Any, ...]]:
+        fields = ("from_tier", "to_tier", "reason", "qualifying_amount", "effective_at")
+        data = [body(r)["data"] for r in published if r.key == customer.encode()]
+        return [tuple(d[f] for f in fields) for d in data]
+
+    assert change(reversed_) == change(natural)
+    [(from_tier, to_tier, reason, amount, effective_at)] = change(natural)
+    assert (from_tier, to_tier, reason, amount) == ("member", "silver", "qualified", "6000000")
+    assert datetime.fromisoformat(effective_at) == paid_at
+    assert await history(db, reversed_) == await history(db, natural)
+    assert await net_total(db, reversed_) == await net_total(db, natural) == 0
+    rows = [await tier_row(db, c) for c in (natural, reversed_)]
+    assert [(r["tier"], r["earned_tier"]) for r in rows if r is not None] == [
+        ("silver", "silver")
+    ] * 2

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -27,6 +28,7 @@ def move(
     key: str = "o-1",
     unit: str | None = "VND",
     event: str = "e",
+    at: datetime = AT,
 ) -> Movement:
     return Movement(
         event_id=event,
@@ -36,19 +38,19 @@ def move(
         unit=unit,
         amount=None if amount is None else Decimal(amount),
         day=DAY,
-        at=AT,
+        at=at,
     )
 
 
-def paid(amount: str, **kw: str) -> Movement:
+def paid(amount: str, **kw: Any) -> Movement:
     return move(MovementKind.ADD, amount, **kw)
 
 
-def refund(amount: str | None, **kw: str) -> Movement:
+def refund(amount: str | None, **kw: Any) -> Movement:
     return move(MovementKind.REMOVE, amount, **kw)
 
 
-def cancel(**kw: str) -> Movement:
+def cancel(**kw: Any) -> Movement:
     return move(MovementKind.CLOSE, unit=None, **kw)
 
 
@@ -98,14 +100,37 @@ def test_the_same_order_paid_twice_counts_once() -> None:
     assert amounts(book.apply(paid("1000", event="b"))) == []
 
 
-def test_refund_before_its_order_is_parked_then_applied_when_the_order_arrives() -> None:
+def test_refund_dated_before_its_order_is_parked_then_applied_with_the_order() -> None:
     book = ContributionBook()
-    assert amounts(book.apply(refund("400", event="r"))) == []
+    assert amounts(book.apply(refund("400", event="r", at=AT - timedelta(seconds=1)))) == []
     assert [m.event_id for m in book.newly_parked] == ["r"]
 
     assert amounts(book.apply(paid("1000", event="p"))) == [1000, -400]
-    assert book.newly_parked == []
+    assert book.newly_parked == book.take_following() == []
     assert book.contributions[("c", "o-1")].net == 600
+
+
+def test_refunds_dated_at_or_after_their_order_follow_it_in_event_time_order() -> None:
+    book = ContributionBook()
+    book.apply(cancel(event="c", at=AT + timedelta(hours=1)))
+    book.apply(refund("400", event="r", at=AT))
+
+    assert amounts(book.apply(paid("1000", event="p"))) == [1000]
+    following = book.take_following()
+    assert [(f.movement.event_id, [d.amount for d in f.deltas]) for f in following] == [
+        ("r", [-400]),
+        ("c", [-600]),
+    ]
+    assert book.newly_parked == book.take_following() == []
+    assert book.contributions[("c", "o-1")].net == 0
+
+
+def test_parked_refunds_wait_for_an_order_that_counts() -> None:
+    book = ContributionBook()
+    book.apply(refund("400", event="r", at=AT - timedelta(seconds=1)))
+
+    assert amounts(book.apply(paid("0", event="p"))) == []
+    assert [m.event_id for m in book.newly_parked] == ["r"]
 
 
 def test_stored_parked_movements_are_released_for_deletion_once_applied() -> None:
@@ -162,6 +187,7 @@ def test_the_qualifying_total_never_goes_negative_and_matches_the_deltas(
     total = Decimal(0)
     for n, (kind, key, amount) in enumerate(steps):
         total += sum(amounts(book.apply(step(kind, key, amount, str(n)))), Decimal(0))
+        total += sum((d.amount for f in book.take_following() for d in f.deltas), Decimal(0))
         assert total >= 0
         for contribution in book.contributions.values():
             assert 0 <= contribution.removed <= contribution.added

@@ -2,7 +2,8 @@
 
 Every source keeps its own contribution, so a cancellation after a partial refund removes
 exactly what is left, and nothing can take a source below zero. Refunds and cancellations of a
-source not seen yet are parked and applied, in the order they came, when it arrives.
+source not seen yet are parked; when it arrives, those dated before it apply with it and the
+others follow it, each at its own time, in event-time order.
 """
 
 from __future__ import annotations
@@ -65,6 +66,14 @@ class Delta:
 
 
 @dataclass(frozen=True, slots=True)
+class Released:
+    """A parked movement applied after its source arrived, to count at its own time."""
+
+    movement: Movement
+    deltas: list[Delta]
+
+
+@dataclass(frozen=True, slots=True)
 class Refused:
     """A movement that can never apply as sent (it goes to the dead-letter queue)."""
 
@@ -85,6 +94,7 @@ class ContributionBook:
     released: list[Movement] = field(default_factory=list)
     dropped: list[Refused] = field(default_factory=list)
     loaded_parked: set[str] = field(default_factory=set)
+    following: list[Released] = field(default_factory=list)
 
     @classmethod
     def of(
@@ -97,23 +107,35 @@ class ContributionBook:
         return book
 
     def apply(self, movement: Movement) -> list[Delta] | Refused:
-        """The day totals that move; Refused when the movement contradicts its source."""
+        """The day totals that move; Refused when the movement contradicts its source.
+
+        An addition brings in the parked movements of its source dated before it; those dated at
+        or after it wait in `following` (see take_following), already applied to the source.
+        """
         key = (movement.customer_id, movement.key)
         current = self.contributions.get(key)
         if movement.kind in (MovementKind.ADD, MovementKind.ADD_MORE):
             deltas = self._add(key, current, movement)
-            for parked in self.parked.pop(key, []):
-                self.released.append(parked)
-                outcome = self._take_back(key, parked)
-                if isinstance(outcome, Refused):
-                    self.dropped.append(outcome)
+            for released in self._release(key):
+                if released.movement.at < movement.at:
+                    deltas += released.deltas
                 else:
-                    deltas += outcome
+                    self.following.append(released)
             return deltas
         if current is None:
             self.parked.setdefault(key, []).append(movement)
             return []
         return self._take_back(key, movement)
+
+    def parks(self, movement: Movement) -> bool:
+        """Whether `movement` takes back from a source not seen yet, and so waits for it."""
+        adds = movement.kind in (MovementKind.ADD, MovementKind.ADD_MORE)
+        return not adds and (movement.customer_id, movement.key) not in self.contributions
+
+    def take_following(self) -> list[Released]:
+        """The parked movements the last addition released to count after it, in time order."""
+        following, self.following = self.following, []
+        return following
 
     @property
     def newly_parked(self) -> list[Movement]:
@@ -126,6 +148,19 @@ class ContributionBook:
     def released_stored(self) -> list[str]:
         """Event ids of stored parked movements applied now (to be deleted)."""
         return [m.event_id for m in self.released if m.event_id in self.loaded_parked]
+
+    def _release(self, key: SourceKey) -> list[Released]:
+        if key not in self.contributions:
+            return []  # the addition did not count: they go on waiting
+        released = []
+        for parked in sorted(self.parked.pop(key, []), key=lambda m: m.at):
+            self.released.append(parked)
+            outcome = self._take_back(key, parked)
+            if isinstance(outcome, Refused):
+                self.dropped.append(outcome)
+            else:
+                released.append(Released(parked, outcome))
+        return released
 
     def _add(self, key: SourceKey, current: Contribution | None, movement: Movement) -> list[Delta]:
         amount, unit, day = movement.amount, movement.unit, movement.day
