@@ -373,3 +373,14 @@ def event_of(
     type_: str, customer_id: str, data: dict[str, Any], at: dt.datetime
 ) -> CloudEvent[Any]:
     return _event(type_, customer_id, data, at)
+
+
+def earned(customer: str, delta: int, balance: int, at: dt.datetime) -> CloudEvent[Any]:
+    data = {
+        "entry_id": unique("earn"),
+        "customer_id": customer,
+        "delta": delta,
+        "balance_after": balance,
+        "reason": "order.paid",
+    }
+    return event_of("points.earned", customer, data, at)

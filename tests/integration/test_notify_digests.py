@@ -9,8 +9,8 @@ from typing import Any
 import asyncpg
 from aiokafka import AIOKafkaProducer
 from faststream.asgi import AsgiFastStream
-from notify_support import RunDue, SmtpInbox, event_of, notify_customer, signed_up
-from support import encoded, eventually, unique
+from notify_support import RunDue, SmtpInbox, earned, notify_customer, signed_up
+from support import encoded, eventually
 
 from shared.events import CloudEvent
 from shared.runtime import Runtime
@@ -23,17 +23,6 @@ MORNING = datetime(2030, 5, 2, 1, 30, tzinfo=UTC)  # 08:30 local: outside the qu
 
 async def publish(producer: AIOKafkaProducer, topic: str, event: CloudEvent[Any]) -> None:
     await producer.send_and_wait(topic, encoded(event), key=event.subject.encode())
-
-
-def earned(customer: str, delta: int, balance: int, at: datetime) -> CloudEvent[Any]:
-    data = {
-        "entry_id": unique("earn"),
-        "customer_id": customer,
-        "delta": delta,
-        "balance_after": balance,
-        "reason": "order.paid",
-    }
-    return event_of("points.earned", customer, data, at)
 
 
 async def rows(db: asyncpg.Pool, customer: str, trigger: str) -> list[asyncpg.Record]:

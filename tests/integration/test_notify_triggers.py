@@ -8,8 +8,16 @@ from typing import Any
 import asyncpg
 from aiokafka import AIOKafkaProducer
 from faststream.asgi import AsgiFastStream
-from notify_support import RunDue, SmtpInbox, event_of, notify_customer, order_placed, signed_up
-from support import encoded, eventually, unique
+from notify_support import (
+    RunDue,
+    SmtpInbox,
+    earned,
+    event_of,
+    notify_customer,
+    order_placed,
+    signed_up,
+)
+from support import encoded, eventually
 
 from shared.events import CloudEvent
 from shared.runtime import Runtime
@@ -35,17 +43,6 @@ async def member(
     await publish(producer, "shop.customers", event)
     await eventually(lambda: rows(db, customer), lambda found: len(found) == 1)
     return customer
-
-
-def earned(customer: str, delta: int, balance: int, at: datetime) -> CloudEvent[Any]:
-    data = {
-        "entry_id": unique("earn"),
-        "customer_id": customer,
-        "delta": delta,
-        "balance_after": balance,
-        "reason": "order.paid",
-    }
-    return event_of("points.earned", customer, data, at)
 
 
 async def test_tier_upgrade_lists_the_new_benefits_and_the_balance(
