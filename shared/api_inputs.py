@@ -10,8 +10,10 @@ from typing import Annotated, Final
 
 from pydantic import AfterValidator, AwareDatetime
 
-# C0, DEL and C1: never part of a name, a reason or an id.
-_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+from shared.events.fields import CONTROLS
+
+# The event contracts' control characters: never part of a name, a reason or an id.
+_CONTROL: Final = re.compile(f"[{CONTROLS}]")
 NO_CONTROLS: Final = "must not contain control characters (U+0000-U+001F, U+007F-U+009F)"
 
 # Far enough either way for any loyalty programme; near enough that a year, a review period or a

@@ -22,6 +22,7 @@ from pydantic import (
 from pydantic_core import core_schema
 
 __all__ = [
+    "CONTROLS",
     "EVENT_ID_MAX",
     "EVENT_TIME_END",
     "EVENT_TIME_START",
@@ -48,7 +49,7 @@ __all__ = [
 
 # Control characters (C0, DEL and C1): PostgreSQL cannot store U+0000 in text, and the others
 # forge lines in logs and mails. Names and ids take none; free text takes tab and line breaks.
-_CONTROLS: Final = r"\x00-\x1f\x7f-\x9f"
+CONTROLS: Final = r"\x00-\x1f\x7f-\x9f"
 _TEXT_CONTROLS: Final = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"
 
 
@@ -57,7 +58,7 @@ def _not_blank(controls: str) -> str:
     return rf"^[^{controls}]*[^\s{controls}][^{controls}]*$"
 
 
-NAME_PATTERN: Final = _not_blank(_CONTROLS)
+NAME_PATTERN: Final = _not_blank(CONTROLS)
 TEXT_PATTERN: Final = _not_blank(_TEXT_CONTROLS)
 
 
@@ -84,7 +85,7 @@ EventId = Annotated[
     StringConstraints(
         min_length=1,
         max_length=EVENT_ID_MAX,
-        pattern=rf"^[^\s{_CONTROLS}](?:[^{_CONTROLS}]*[^\s{_CONTROLS}])?$",
+        pattern=rf"^[^\s{CONTROLS}](?:[^{CONTROLS}]*[^\s{CONTROLS}])?$",
     ),
     Field(
         description="Unique per source; the idempotency key. No surrounding white space and no"
@@ -243,13 +244,13 @@ def _url_check(schemes: frozenset[str]) -> AfterValidator:
 
 HttpsUrl = Annotated[
     str,
-    StringConstraints(max_length=2048, pattern=rf"^https://[^\s{_CONTROLS}]+$"),
+    StringConstraints(max_length=2048, pattern=rf"^https://[^\s{CONTROLS}]+$"),
     _url_check(frozenset({"https"})),
     Field(description="Absolute https URL."),
 ]
 WebUrl = Annotated[
     str,
-    StringConstraints(max_length=2048, pattern=rf"^https?://[^\s{_CONTROLS}]+$"),
+    StringConstraints(max_length=2048, pattern=rf"^https?://[^\s{CONTROLS}]+$"),
     _url_check(frozenset({"http", "https"})),
     Field(description="Absolute http or https URL."),
 ]
