@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from faststream.asgi import AsgiFastStream
@@ -53,3 +58,25 @@ async def earn_of_its_own(
         )
         async with running(app, runtime):
             yield OwnEarn(url, app, runtime)
+
+
+async def earn_command(database_url: str, kafka_bootstrap: str, programme: Path, *args: str) -> str:
+    """Run `loyalty earn ARGS...` as an operator would, against a database and programme of
+    the test's own; its standard output (the command must succeed)."""
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "services.cli", "earn", *args],
+        env=os.environ
+        | {
+            "LOYALTY_DATABASE_URL": database_url,
+            "LOYALTY_KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+            "LOYALTY_PROGRAMME_FILE": str(programme),
+            "LOYALTY_LOG_FORMAT": "console",
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout

@@ -7,9 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -19,7 +16,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer, ConsumerRecord
-from earn_support import earn_of_its_own
+from earn_support import earn_command, earn_of_its_own
 from infrastructure import Endpoints
 from support import TopicTail, encoded, eventually, order_paid, unique
 
@@ -199,24 +196,10 @@ async def test_expire_command_expires_a_whole_balance_after_months_without_an_or
     early = await run_expiry(earn.db, inactive, now=T0.replace(month=9, day=1), chunk=500)
     assert early.expired_points == 0
 
-    done = await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "services.cli", "earn", "expire", "--at", "2026-09-02T03:00Z"],
-        env=os.environ
-        | {
-            "LOYALTY_DATABASE_URL": earn.url,
-            "LOYALTY_KAFKA_BOOTSTRAP_SERVERS": earn.infrastructure.kafka_bootstrap,
-            "LOYALTY_PROGRAMME_FILE": str(programme),
-            "LOYALTY_LOG_FORMAT": "console",
-        },
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    kafka = earn.infrastructure.kafka_bootstrap
+    said = await earn_command(earn.url, kafka, programme, "expire", "--at", "2026-09-02T03:00Z")
 
-    assert done.returncode == 0, done.stderr
-    assert "point(s) expired" in done.stdout
+    assert "point(s) expired" in said
     assert await earn.entries(customer) == [("earned", 30, 30), ("expired", -30, 0)]
     reason = await earn.db.fetchval(
         "SELECT reason FROM earn.ledger WHERE customer_id = $1 AND kind = 'expired'", customer

@@ -3,10 +3,6 @@ not yet due stay pending."""
 
 from __future__ import annotations
 
-import asyncio
-import os
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -16,7 +12,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
-from earn_support import earn_of_its_own
+from earn_support import earn_command, earn_of_its_own
 from infrastructure import Endpoints
 from support import encoded, eventually, order_paid, unique
 
@@ -61,23 +57,8 @@ async def earn(infrastructure: Endpoints) -> AsyncIterator[Earn]:
 
 
 async def release_command(earn: Earn, programme: Path, at: datetime) -> str:
-    done = await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "services.cli", "earn", "release", "--at", at.isoformat()],
-        env=os.environ
-        | {
-            "LOYALTY_DATABASE_URL": earn.url,
-            "LOYALTY_KAFKA_BOOTSTRAP_SERVERS": earn.infrastructure.kafka_bootstrap,
-            "LOYALTY_PROGRAMME_FILE": str(programme),
-            "LOYALTY_LOG_FORMAT": "console",
-        },
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
+    kafka = earn.infrastructure.kafka_bootstrap
+    return await earn_command(earn.url, kafka, programme, "release", "--at", at.isoformat())
 
 
 async def test_release_command_makes_the_points_due_available_once(
