@@ -59,6 +59,19 @@ def _parser() -> argparse.ArgumentParser:
     simulate.add_argument("--seed", type=int, default=None)
     simulate.set_defaults(func=_simulate)
 
+    lag = sub.add_parser(
+        "lag", help="where each service's consumer groups stand: which records are applied"
+    )
+    lag.add_argument(
+        "services",
+        nargs="*",
+        metavar="SERVICE",
+        help="earn, tiering, notify, analytics (default: all)",
+    )
+    lag.add_argument("--topic", action="append", help="only this topic (repeatable)")
+    lag.add_argument("--json", action="store_true", help="one JSON object per line")
+    lag.set_defaults(func=_lag)
+
     asyncapi = sub.add_parser("asyncapi", help="write each service's AsyncAPI document")
     asyncapi.add_argument("--check", action="store_true", help="only report drift; exit 1 if any")
     asyncapi.set_defaults(func=_asyncapi)
@@ -224,10 +237,32 @@ def _publish(args: argparse.Namespace) -> int:
 
     settings = CommonSettings()
     data = json.loads(args.data) if args.data else None
-    event, topic = asyncio.run(
+    sent = asyncio.run(
         publish_one(settings.kafka_bootstrap_servers, args.type, args.customer, data, args.id)
     )
-    print(f"published to {topic}:", event, sep="\n")
+    print(f"published to {sent.topic} partition {sent.partition} offset {sent.offset}:")
+    print(sent.body)
+    return 0
+
+
+def _lag(args: argparse.Namespace) -> int:
+    from services.lag import positions, table
+    from shared.runtime import consumer_group
+
+    if _unknown_services(args.services):
+        return 2
+    settings = CommonSettings()
+    groups = {
+        (name, topic): consumer_group(settings, name, topic)
+        for name in args.services or sorted(SERVICES)
+        for topic in SERVICES[name].definition(SERVICES[name].settings()).handlers
+        if not args.topic or topic in args.topic
+    }
+    found = asyncio.run(positions(settings.kafka_bootstrap_servers, groups))
+    if args.json:
+        print(*(json.dumps(p.to_json()) for p in found), sep="\n")
+    else:
+        print(table(found))
     return 0
 
 

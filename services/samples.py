@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -138,15 +139,25 @@ async def publish_one(
     customer_id: str,
     data: dict[str, Any] | None,
     event_id: str | None,
-) -> tuple[str, str]:
-    """Publish one event, keyed by customer; returns its JSON and the topic."""
+) -> Published:
+    """Publish one event, keyed by customer; returns its JSON and where it was written."""
     event = build(event_type, customer_id, data or sample_data(event_type, customer_id), event_id)
     topic = topic_for(event_type)
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
     await producer.start()
     try:
         body = encode_event(event)
-        await producer.send_and_wait(topic, body, key=customer_id.encode())
+        written = await producer.send_and_wait(topic, body, key=customer_id.encode())
     finally:
         await producer.stop()
-    return body.decode(), topic
+    return Published(body.decode(), topic, written.partition, written.offset)
+
+
+@dataclass(frozen=True)
+class Published:
+    """An event published, and the partition and offset it was written at."""
+
+    body: str
+    topic: str
+    partition: int
+    offset: int
