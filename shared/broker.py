@@ -102,7 +102,8 @@ def subscribe_batches(
 def _accepts(topic: str) -> str:
     types = ", ".join(sorted(TOPICS.get(topic, {})))
     return (
-        f"CloudEvents 1.0 JSON keyed by customer id; types: {types}. Bad input goes to {topic}.dlq."
+        f"CloudEvents 1.0 keyed by customer id, in structured or binary mode; types: {types}. "
+        f"Bad input goes to {topic}.dlq."
     )
 
 
