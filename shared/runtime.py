@@ -14,12 +14,12 @@ from typing import Any
 import asyncpg
 import structlog
 from aiokafka.errors import KafkaError
-from faststream.asgi import AsgiFastStream, AsgiResponse, get
+from faststream.asgi import AsgiFastStream, AsgiResponse, AsyncAPIRoute, get
 from faststream.asgi.types import ASGIApp, Receive, Scope, Send
 from faststream.kafka import KafkaBroker
-from faststream.specification import AsyncAPI
 from prometheus_client import make_asgi_app
 
+from shared.asyncapi import CompletedAsyncAPI
 from shared.broker import document_publishers, make_broker, subscribe_batches
 from shared.clock import Clock, SystemClock
 from shared.consumer import BatchConsumer, BatchHandler
@@ -173,8 +173,10 @@ def build_app(
         after_startup=[after_startup],
         on_shutdown=[on_shutdown],
         after_shutdown=[after_shutdown],
-        asyncapi_path="/docs/asyncapi",
-        specification=AsyncAPI(
+        # No "try it out" route: FastStream's would publish any message a visitor posts to any
+        # topic through the service's own producer, with no authentication.
+        asyncapi_path=AsyncAPIRoute("/docs/asyncapi", try_it_out_path=None),
+        specification=CompletedAsyncAPI(
             broker,
             title=f"loyalty-{definition.name}",
             version=package_version(),

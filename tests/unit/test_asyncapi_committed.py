@@ -11,7 +11,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from services.asyncapi import DEAD_LETTER_HEADERS, DEFAULT_DIR, STRUCTURED_CONTENT_TYPE, drift
+from services.asyncapi import DEFAULT_DIR, drift
+from shared.asyncapi import DEAD_LETTER_HEADERS, STRUCTURED_CONTENT_TYPE
 from shared.consumer import Incoming, Rejection, dead_letter
 from shared.errors import RejectedMessage
 from shared.events.catalog import TOPICS
