@@ -164,6 +164,8 @@ def _unknown_services(names: Sequence[str]) -> bool:
 def _migrate(args: argparse.Namespace) -> int:
     if _unknown_services(args.services):
         return 2
+    import asyncpg
+
     from shared.db import create_pool
     from shared.runtime import prepare_database
     from shared.topics import ALL_TOPICS, ensure_topics, topics_with_dlq
@@ -172,7 +174,14 @@ def _migrate(args: argparse.Namespace) -> int:
     configure_logging(fmt=settings.log_format, level=settings.log_level, service="migrate")
 
     async def migrate() -> None:
-        pool = await create_pool(settings.database_url.get_secret_value(), min_size=1, max_size=2)
+        try:
+            pool = await create_pool(
+                settings.database_url.get_secret_value(), min_size=1, max_size=2
+            )
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            # Refused, unreachable, or a TLS certificate not trusted: nothing was done, and
+            # the reason fits on one line (the URL, with its password, is not repeated).
+            raise _CannotConnect(f"{type(exc).__name__}: {exc}") from None
         try:
             for name in args.services or sorted(SERVICES):
                 entry = SERVICES[name]
@@ -187,8 +196,16 @@ def _migrate(args: argparse.Namespace) -> int:
         )
         print(f"topics: {len(created)} created")
 
-    asyncio.run(migrate())
+    try:
+        asyncio.run(migrate())
+    except _CannotConnect as exc:
+        print(f"migrate: cannot connect to the database: {exc}", file=sys.stderr)
+        return 1
     return 0
+
+
+class _CannotConnect(Exception):
+    """The database could not be reached or refused the connection."""
 
 
 def _prune(args: argparse.Namespace) -> int:

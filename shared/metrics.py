@@ -97,6 +97,11 @@ SCHEDULER_BACKLOG = Gauge(
     "Scheduled messages whose time has come and which are not sent yet.",
     ["service"],
 )
+NOTIFICATION_CHANNEL_UNAVAILABLE = Gauge(
+    "loyalty_notification_channel_unavailable",
+    "1 while a channel's server refuses the login or is not trusted: its messages wait.",
+    ["service", "channel"],
+)
 SCHEDULER_OLDEST_DUE_AGE = Gauge(
     "loyalty_scheduler_oldest_due_age_seconds",
     "How long the oldest due scheduled message has waited past its time; 0 when none.",

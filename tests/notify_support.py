@@ -15,12 +15,13 @@ from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import http_ece
+import trustme
 from aiohttp import web
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -58,6 +59,8 @@ class Captured:
     rcpt_tos: list[str]
     message: EmailMessage
     raw: bytes = b""  # the message's bytes as the server received them
+    encrypted: bool = False  # it came over TLS (implicit or after STARTTLS)
+    login: str | None = None  # the user name it was sent as, when the client authenticated
 
     @property
     def message_id(self) -> str:
@@ -73,6 +76,17 @@ class _Handler:
     def __init__(self, inbox: SmtpInbox) -> None:
         self._inbox = inbox
 
+    async def handle_MAIL(  # noqa: N802
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        # aiosmtpd's own auth_required is for STARTTLS servers only (it warns otherwise): the
+        # inbox asks for a login itself, whatever the TLS.
+        if self._inbox.login is not None and not session.authenticated:
+            return "530 5.7.0 Authentication required"
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
+
     async def handle_RCPT(  # noqa: N802
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:
@@ -86,6 +100,11 @@ class _Handler:
         assert isinstance(content, bytes)
         message = message_from_bytes(content, policy=policy.default)
         captured = Captured(str(envelope.mail_from), list(envelope.rcpt_tos), message, content)
+        captured.encrypted = server.transport is not None and bool(
+            server.transport.get_extra_info("sslcontext")
+        )
+        if isinstance(session.auth_data, LoginPassword):
+            captured.login = session.auth_data.login.decode()
         if self._inbox.before_accept is not None and not self._inbox.before_accept(captured):
             return "451 4.3.0 try again later"
         with self._inbox.lock:
@@ -107,14 +126,55 @@ class SmtpInbox:
     # Client connections open now, and the most that were open at once.
     open_connections: int = 0
     peak_connections: int = 0
+    # TLS as mail providers offer it: "starttls" (required before anything else is said) or
+    # "tls" (implicit, SMTPS), with this certificate; and the one login taken, if any.
+    tls: Literal["none", "starttls", "tls"] = "none"
+    certificate: trustme.LeafCert | None = None
+    login: tuple[str, str] | None = None
+    # The sessions in which a client tried to log in (aiosmtplib tries each mechanism offered).
+    login_sessions: list[Session] = field(default_factory=list)
 
     def start(self) -> SmtpInbox:
         with socket.socket() as probe:  # aiosmtpd's controller needs a concrete port
             probe.bind(("127.0.0.1", 0))
             port = int(probe.getsockname()[1])
-        self.controller = _CountingController(self, hostname="127.0.0.1", port=port)
+        self.controller = _CountingController(
+            self, hostname="127.0.0.1", port=port, **self._security()
+        )
         self.controller.start()
         return self
+
+    def _security(self) -> dict[str, Any]:
+        options: dict[str, Any] = {}
+        if self.tls != "none":
+            assert self.certificate is not None, "a TLS server needs a certificate"
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            self.certificate.configure_cert(context)
+            if self.tls == "starttls":
+                options |= {"tls_context": context, "require_starttls": True}
+            else:
+                options |= {"ssl_context": context, "server_hostname": "127.0.0.1"}
+        if self.login is not None:
+            # AUTH is offered only once the connection is encrypted, but for a plain server
+            # (a relay that takes a login in clear, which notify refuses unless told).
+            options |= {
+                "authenticator": self._authenticate,
+                "auth_require_tls": self.tls == "starttls",
+            }
+        return options
+
+    def _authenticate(
+        self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: object
+    ) -> AuthResult:
+        given = (
+            (data.login.decode(), data.password.decode())
+            if isinstance(data, LoginPassword)
+            else None
+        )
+        with self.lock:
+            if not any(seen is session for seen in self.login_sessions):
+                self.login_sessions.append(session)
+        return AuthResult(success=given == self.login, handled=False, auth_data=data)
 
     def connection_opened(self) -> None:
         with self.lock:

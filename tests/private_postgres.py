@@ -12,6 +12,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 
@@ -31,9 +32,15 @@ def _free_port() -> int:
 
 
 class PrivatePostgres:
-    """initdb in a temporary directory, then pg_ctl start and stop as often as wanted."""
+    """initdb in a temporary directory, then pg_ctl start and stop as often as wanted.
 
-    def __init__(self) -> None:
+    `hba` holds the lines of pg_hba.conf in place of initdb's, and `configure` server settings
+    (`ssl=on`, say), for a test that needs the server set up otherwise than the shared one.
+    """
+
+    def __init__(self, *, hba: Sequence[str] = ()) -> None:
+        self._settings: dict[str, str] = {}
+        self._hba = tuple(hba)
         self._bin = _binaries()
         self.port = _free_port()
         self._root = Path(tempfile.mkdtemp(prefix="loyalty-pg-"))
@@ -44,6 +51,21 @@ class PrivatePostgres:
             account = pwd.getpwnam(self._user)
             os.chown(self._root, account.pw_uid, account.pw_gid)
         self.url = f"postgresql://loyalty@127.0.0.1:{self.port}/postgres"
+
+    def configure(self, **settings: str) -> None:
+        """Server settings for the next start."""
+        self._settings.update(settings)
+
+    def place(self, name: str, content: bytes) -> Path:
+        """A file beside the server's data that only the server's user reads (a TLS key must
+        be so, or PostgreSQL refuses to start); its path, for a setting."""
+        path = self._root / name
+        path.write_bytes(content)
+        path.chmod(0o600)
+        if self._user is not None:
+            account = pwd.getpwnam(self._user)
+            os.chown(path, account.pw_uid, account.pw_gid)
+        return path
 
     def _run(self, *command: str) -> None:
         prefix = ["runuser", "-u", self._user, "--"] if self._user else []
@@ -59,9 +81,12 @@ class PrivatePostgres:
                 str(self._bin / "initdb"), "-D", str(self._data), "-U", "loyalty",
                 "--auth=trust", "--no-sync", "-E", "UTF8",
             )  # fmt: skip
+            if self._hba:
+                (self._data / "pg_hba.conf").write_text("\n".join(self._hba) + "\n")
+        settings = "".join(f" -c {name}={value}" for name, value in self._settings.items())
         options = (
             f"-c listen_addresses=127.0.0.1 -c port={self.port} -c max_connections=60 "
-            f"-c unix_socket_directories={self._data} -c fsync=off"
+            f"-c unix_socket_directories={self._data} -c fsync=off{settings}"
         )
         self._run(
             str(self._bin / "pg_ctl"), "-D", str(self._data), "-o", options,

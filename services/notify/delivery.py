@@ -14,6 +14,7 @@ import structlog
 from services.notify.adapters import outcomes, projections, schedule
 from services.notify.adapters.channel import (
     Channel,
+    ChannelUnavailable,
     DeliveryError,
     Envelope,
     PermanentDelivery,
@@ -106,6 +107,8 @@ class Deliverer:
             return await self._failed(conn, message, str(exc), now)
         except PermanentDelivery as exc:
             return await self._failed(conn, message, str(exc), now)
+        except ChannelUnavailable as exc:
+            return await self._retry(conn, message, exc, now, counted=False)
         except TransientDelivery as exc:
             return await self._retry(conn, message, exc, now)
         event = outcomes.sent(message, now)
@@ -175,15 +178,30 @@ class Deliverer:
         )
 
     async def _retry(
-        self, conn: Connection, message: Claimed, error: DeliveryError, now: datetime
+        self,
+        conn: Connection,
+        message: Claimed,
+        error: DeliveryError,
+        now: datetime,
+        *,
+        counted: bool = True,
     ) -> str:
-        if message.attempts >= self.settings.max_attempts:
+        """Again later; a try that is not `counted` (the channel's fault) is given back, so
+        the message waits for the channel however long that takes, `retry_base_s` apart."""
+        if counted and message.attempts >= self.settings.max_attempts:
             return await self._failed(
                 conn, message, f"{error} (after {message.attempts} tries)", now
             )
-        due = now + backoff(message.attempts, self.settings.retry_base_s)
+        due = now + backoff(message.attempts if counted else 1, self.settings.retry_base_s)
         await self._record(
-            conn, message, status="pending", outcome="retry", detail=str(error), now=now, due_at=due
+            conn,
+            message,
+            status="pending",
+            outcome="retry",
+            detail=str(error),
+            now=now,
+            due_at=due,
+            give_back_attempt=not counted,
         )
         log.warning(
             "notification_retry", error=str(error), retry_at=due.isoformat(), **_fields(message)

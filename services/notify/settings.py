@@ -18,6 +18,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_settings import SettingsConfigDict
 
 from shared.settings import CommonSettings
 
@@ -41,6 +42,10 @@ def _default_steps() -> tuple[ReminderStep, ...]:
 class NotifySettings(CommonSettings):
     """Where to send from and how: SMTP, VAPID, quiet hours, cap, reminder steps, links."""
 
+    # A refused setting is told without the values given: they hold the SMTP password, the
+    # VAPID key and the database URL. (Merged with CommonSettings' configuration.)
+    model_config = SettingsConfigDict(hide_input_in_errors=True)
+
     http_port: int | None = 8003
 
     # Email over SMTP
@@ -50,6 +55,9 @@ class NotifySettings(CommonSettings):
     smtp_password: SecretStr | None = None
     # none: plain TCP (a local relay); starttls: upgrade after connecting; tls: TLS from the start
     smtp_tls: Literal["none", "starttls", "tls"] = "none"
+    # A login over smtp_tls=none sends the password in clear: refused unless this says the
+    # network to the server is trusted (a relay on the same host, say).
+    smtp_allow_plaintext_auth: bool = False
     smtp_validate_certs: bool = True
     smtp_ca_file: Path | None = None
     smtp_timeout_s: float = Field(default=10.0, gt=0)
@@ -150,6 +158,13 @@ class NotifySettings(CommonSettings):
     def _coherent(self) -> Self:
         if (self.smtp_user is None) != (self.smtp_password is None):
             raise ValueError("smtp_user and smtp_password are given together or not at all")
+        in_clear = self.smtp_tls == "none" and not self.smtp_allow_plaintext_auth
+        if self.smtp_user is not None and in_clear:
+            raise ValueError(
+                "smtp_user with smtp_tls=none would send the password in clear: set smtp_tls "
+                "to starttls or tls, or smtp_allow_plaintext_auth=true for a server on a "
+                "trusted network"
+            )
         return self
 
     @property

@@ -7,6 +7,7 @@ import json
 import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
@@ -54,7 +55,7 @@ async def test_a_database_refusing_connections_for_a_while_delays_a_batch_and_lo
 ) -> None:
     """While the database does not accept connections (ALLOW_CONNECTIONS false, its
     backends ended), the batch is retried with backoff and applied once it opens again."""
-    name = own_database.rsplit("/", 1)[1]
+    name = urlsplit(own_database).path.lstrip("/")  # the URL may end in ?sslmode=...
     applied: list[str] = []
 
     async def handler(conn: Connection, events: Sequence[Incoming]) -> list[Rejection]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -10,6 +11,7 @@ import aiosmtplib
 import pytest
 
 from services.notify.adapters.channel import (
+    ChannelUnavailable,
     Envelope,
     PermanentDelivery,
     SubscriptionGone,
@@ -131,8 +133,9 @@ def test_an_address_that_cannot_be_sent_to_is_a_permanent_failure(
         ),
         (aiosmtplib.SMTPResponseException(554, "rejected"), PermanentDelivery),
         (aiosmtplib.SMTPResponseException(421, "busy"), TransientDelivery),
-        (aiosmtplib.SMTPAuthenticationError(535, "bad credentials"), TransientDelivery),
         (aiosmtplib.SMTPServerDisconnected("gone"), TransientDelivery),
+        (aiosmtplib.SMTPConnectError("Error connecting to x on port 25"), TransientDelivery),
+        (ConnectionRefusedError(111, "refused"), TransientDelivery),
     ],
 )
 def test_smtp_failures_are_permanent_only_for_5xx_about_the_message(
@@ -164,3 +167,49 @@ def test_push_accepts_201_and_topics_are_short_url_safe_names() -> None:
     _check(201)
     assert push_topic("cart.abandoned") == "cart-abandoned"
     assert len(push_topic("x" * 80)) == 32
+
+
+def _caused(error: BaseException, cause: BaseException) -> BaseException:
+    error.__cause__ = cause
+    return error
+
+
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        (
+            aiosmtplib.SMTPAuthenticationError(535, "5.7.8 x credentials invalid"),
+            "SMTP server refused the login: 535",
+        ),
+        (  # after STARTTLS: the TLS error as it is
+            ssl.SSLCertVerificationError(1, "certificate verify failed"),
+            "SMTP server certificate not trusted: certificate verify failed",
+        ),
+        (  # implicit TLS: the TLS error is the cause of aiosmtplib's connect error
+            _caused(
+                aiosmtplib.SMTPConnectError("Error connecting to x on port 465"),
+                ssl.SSLCertVerificationError(1, "certificate verify failed"),
+            ),
+            "SMTP server certificate not trusted: certificate verify failed",
+        ),
+        (
+            _caused(aiosmtplib.SMTPConnectError("Error connecting"), ssl.SSLError(1, "x")),
+            "SMTP TLS handshake failed: SSLError",
+        ),
+        (
+            aiosmtplib.SMTPException("SMTP STARTTLS extension not supported by server."),
+            "SMTP server does not offer STARTTLS",
+        ),
+        (
+            aiosmtplib.SMTPException("The SMTP AUTH extension is not supported by this server."),
+            "SMTP server does not offer AUTH on this connection",
+        ),
+    ],
+)
+def test_smtp_failures_no_message_is_to_blame_for_leave_the_channel_unavailable(
+    error: aiosmtplib.SMTPException | OSError, reason: str
+) -> None:
+    classified = _classify(error)
+
+    assert type(classified) is ChannelUnavailable
+    assert str(classified) == reason

@@ -9,6 +9,7 @@ import pytest
 import structlog
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import SecretStr
 
 from services.notify.bootstrap import warn_about_links
 from services.notify.domain import triggers
@@ -151,6 +152,21 @@ def test_settings_refuse_unordered_steps_and_explain_a_missing_secret() -> None:
         NotifySettings(mail_from="Trà <trà@shop.example>")
     with pytest.raises(ValueError, match="LOYALTY_UNSUBSCRIBE_SECRET must be set"):
         NotifySettings().require_secrets()
+
+
+def test_settings_refuse_an_smtp_login_in_clear_unless_the_network_is_said_to_be_trusted() -> None:
+    password = SecretStr("s3cret")
+    with pytest.raises(ValueError, match="password in clear") as refused:
+        NotifySettings(smtp_user="shop", smtp_password=password)
+    assert "s3cret" not in str(refused.value)
+
+    for tls in ("starttls", "tls"):
+        settings = NotifySettings(smtp_user="shop", smtp_password=password, smtp_tls=tls)
+        assert settings.smtp_user == "shop"
+    allowed = NotifySettings(
+        smtp_user="shop", smtp_password=password, smtp_allow_plaintext_auth=True
+    )
+    assert allowed.smtp_tls == "none"
 
 
 def test_start_up_warns_when_unsubscribe_links_are_not_https_and_shop_links_are_absolute() -> None:

@@ -2,6 +2,8 @@
 
     DeliveryError
      ├── TransientDelivery   the server or network is briefly unavailable: retried with backoff
+     │    └── ChannelUnavailable  nothing can go until an operator acts (credentials refused,
+     │                            a certificate not trusted): retried, the try not counted
      └── PermanentDelivery   this message can never be delivered as it is: recorded as failed
           └── SubscriptionGone  the push service forgot the subscription (404/410): removed
 
@@ -23,6 +25,11 @@ class DeliveryError(Exception):
 
 class TransientDelivery(DeliveryError):
     """Try again later."""
+
+
+class ChannelUnavailable(TransientDelivery):
+    """The channel itself is refused or not trusted: no fault of the message, which would
+    otherwise use up its attempts and be lost while the setting is wrong."""
 
 
 class PermanentDelivery(DeliveryError):

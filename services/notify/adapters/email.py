@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import time
 import uuid
 from dataclasses import dataclass
 from email.header import Header
@@ -17,13 +18,24 @@ import email_validator
 import idna
 import structlog
 
-from services.notify.adapters.channel import Envelope, PermanentDelivery, TransientDelivery
+from services.notify.adapters.channel import (
+    ChannelUnavailable,
+    Envelope,
+    PermanentDelivery,
+    TransientDelivery,
+)
 from services.notify.settings import NotifySettings
+from shared import metrics
 from shared.clock import Clock
 
 log = structlog.get_logger(__name__)
 
 _CLOSING = 421  # "service not available, closing transmission channel"
+
+# After the server refused the login or was not trusted, the messages of the next seconds are
+# put back without connecting: a pass over many messages would otherwise try the same wrong
+# password once for each, which providers answer by locking the account.
+UNAVAILABLE_HOLD_S = 30.0
 
 
 def message_id_for(scheduled_id: int, mail_from: str) -> str:
@@ -168,6 +180,9 @@ class SmtpChannel:
         self._clock = clock
         self._slots = asyncio.Semaphore(settings.smtp_pool_size)
         self._idle: list[aiosmtplib.SMTP] = []
+        # Why the server cannot be used, and until when (monotonic) not to try it again.
+        self._unavailable: str | None = None
+        self._hold_until = 0.0
 
     def can_reach(self, envelope: Envelope) -> bool:
         return bool(envelope.email)
@@ -179,7 +194,32 @@ class SmtpChannel:
             clock=self._clock,
             mailto=self._settings.mail_unsubscribe_mailto,
         )
+        try:
+            await self._send_pooled(message)
+        except ChannelUnavailable as exc:
+            now = time.monotonic()
+            if self._unavailable == str(exc) and now < self._hold_until:
+                raise  # held back, or failed alike while held: the hold is not prolonged
+            if self._unavailable != str(exc):  # once per cause, not once per message
+                log.error(  # noqa: TRY400 - the reason says it all; a traceback adds nothing
+                    "smtp_unavailable", reason=str(exc), host=self._settings.smtp_host
+                )
+            self._unavailable, self._hold_until = str(exc), now + UNAVAILABLE_HOLD_S
+            # Retries move each message's due time on, so the scheduler's age gauge stays
+            # low: this is what tells monitoring that nothing goes out.
+            metrics.NOTIFICATION_CHANNEL_UNAVAILABLE.labels("notify", self.name).set(1)
+            raise
+        if self._unavailable is not None:
+            log.info("smtp_available", host=self._settings.smtp_host)
+            metrics.NOTIFICATION_CHANNEL_UNAVAILABLE.labels("notify", self.name).set(0)
+            self._unavailable = None
+
+    async def _send_pooled(self, message: OutgoingEmail) -> None:
         async with self._slots:
+            # Checked once a slot is free: the messages that waited for it behind a refused
+            # login are held back too.
+            if self._unavailable is not None and time.monotonic() < self._hold_until:
+                raise ChannelUnavailable(self._unavailable)
             idle = self._idle.pop() if self._idle else None
             try:
                 if idle is not None and idle.is_connected:
@@ -192,10 +232,8 @@ class SmtpChannel:
                 elif idle is not None:
                     idle.close()
                 await self._exchange(self._client(), message, connect=True)
-            except aiosmtplib.SMTPException as exc:
+            except (aiosmtplib.SMTPException, OSError) as exc:
                 raise _classify(exc) from None
-            except OSError as exc:
-                raise TransientDelivery(f"SMTP server unreachable: {type(exc).__name__}") from None
 
     async def _exchange(
         self, client: aiosmtplib.SMTP, message: OutgoingEmail, *, connect: bool
@@ -257,17 +295,44 @@ async def _send(client: aiosmtplib.SMTP, message: OutgoingEmail) -> None:
     await client.sendmail(message.sender, [message.recipient], message.content)
 
 
-def _classify(exc: aiosmtplib.SMTPException) -> PermanentDelivery | TransientDelivery:
-    """5xx replies about this message are permanent; 4xx, timeouts and disconnects are not."""
+def _classify(exc: aiosmtplib.SMTPException | OSError) -> PermanentDelivery | TransientDelivery:
+    """5xx replies about this message are permanent; 4xx, timeouts and disconnects are not;
+    a refused login, an untrusted certificate or a missing extension are the channel's."""
+    unavailable = _channel_problem(exc)
+    if unavailable is not None:
+        return unavailable
     if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
         codes = [r.code for r in exc.recipients]
         if codes and all(code >= 500 for code in codes):
             return PermanentDelivery(f"SMTP recipient refused: {codes[0]}")
         return TransientDelivery(f"SMTP recipient deferred: {codes[0] if codes else '?'}")
-    if isinstance(exc, aiosmtplib.SMTPAuthenticationError):
-        # The server's credentials are wrong for every message: retry until fixed, fail none.
-        return TransientDelivery(f"SMTP authentication failed: {exc.code}")
     if isinstance(exc, aiosmtplib.SMTPResponseException):
         kind = PermanentDelivery if exc.code >= 500 else TransientDelivery
         return kind(f"SMTP {exc.code} {type(exc).__name__}")
     return TransientDelivery(f"SMTP server unreachable: {type(exc).__name__}")
+
+
+def _channel_problem(exc: BaseException) -> ChannelUnavailable | None:
+    """What an operator must mend before any message can go, or None.
+
+    The TLS error comes as it is after STARTTLS and as the cause of SMTPConnectError with
+    implicit TLS. A server that does not offer STARTTLS or AUTH is told by aiosmtplib in
+    a bare SMTPException, whose text is all there is to tell them apart.
+    """
+    tls = exc if isinstance(exc, ssl.SSLError) else exc.__cause__
+    if isinstance(tls, ssl.SSLCertVerificationError):
+        # verify_message is OpenSSL's reason ("self-signed certificate", "Hostname mismatch").
+        why = getattr(tls, "verify_message", None) or "certificate verify failed"
+        return ChannelUnavailable(f"SMTP server certificate not trusted: {why}")
+    if isinstance(tls, ssl.SSLError):
+        why = getattr(tls, "reason", None) or type(tls).__name__
+        return ChannelUnavailable(f"SMTP TLS handshake failed: {why}")
+    if isinstance(exc, aiosmtplib.SMTPAuthenticationError):
+        # Wrong for every message alike (the reply's code only: never a credential).
+        return ChannelUnavailable(f"SMTP server refused the login: {exc.code}")
+    if type(exc) is aiosmtplib.SMTPException:
+        if "STARTTLS" in exc.message:
+            return ChannelUnavailable("SMTP server does not offer STARTTLS")
+        if "AUTH" in exc.message:
+            return ChannelUnavailable("SMTP server does not offer AUTH on this connection")
+    return None
