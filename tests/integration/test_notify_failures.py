@@ -46,7 +46,7 @@ def closed_port() -> int:
         return int(probe.getsockname()[1])
 
 
-async def test_unreachable_smtp_server_is_retried_with_backoff_then_delivered(
+async def test_unreachable_smtp_server_is_retried_without_using_up_attempts_then_delivered(
     notify: tuple[AsgiFastStream, Runtime],
     run_due: RunDue,
     smtp: SmtpInbox,
@@ -68,6 +68,7 @@ async def test_unreachable_smtp_server_is_retried_with_backoff_then_delivered(
     assert row is not None
     assert row["status"] == "pending"
     assert row["due_at"] == T0 + timedelta(minutes=2)  # retry_base_s=60 after the first try
+    assert row["attempts"] == 0  # the server's outage is no fault of the message
     assert too_early == []
     assert second["sent"] >= 1
     assert len(smtp.to(f"{customer}@mail.example")) == 1

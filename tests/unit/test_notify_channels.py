@@ -134,8 +134,6 @@ def test_an_address_that_cannot_be_sent_to_is_a_permanent_failure(
         (aiosmtplib.SMTPResponseException(554, "rejected"), PermanentDelivery),
         (aiosmtplib.SMTPResponseException(421, "busy"), TransientDelivery),
         (aiosmtplib.SMTPServerDisconnected("gone"), TransientDelivery),
-        (aiosmtplib.SMTPConnectError("Error connecting to x on port 25"), TransientDelivery),
-        (ConnectionRefusedError(111, "refused"), TransientDelivery),
     ],
 )
 def test_smtp_failures_are_permanent_only_for_5xx_about_the_message(
@@ -196,6 +194,11 @@ def _caused(error: BaseException, cause: BaseException) -> BaseException:
             _caused(aiosmtplib.SMTPConnectError("Error connecting"), ssl.SSLError(1, "x")),
             "SMTP TLS handshake failed: SSLError",
         ),
+        (
+            aiosmtplib.SMTPConnectError("Error connecting to x on port 25"),
+            "SMTP server unreachable: SMTPConnectError",
+        ),
+        (ConnectionRefusedError(111, "refused"), "SMTP server unreachable: ConnectionRefusedError"),
         (
             aiosmtplib.SMTPException("SMTP STARTTLS extension not supported by server."),
             "SMTP server does not offer STARTTLS",

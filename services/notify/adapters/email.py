@@ -297,7 +297,8 @@ async def _send(client: aiosmtplib.SMTP, message: OutgoingEmail) -> None:
 
 def _classify(exc: aiosmtplib.SMTPException | OSError) -> PermanentDelivery | TransientDelivery:
     """5xx replies about this message are permanent; 4xx, timeouts and disconnects are not;
-    a refused login, an untrusted certificate or a missing extension are the channel's."""
+    a server that cannot be reached, a refused login, an untrusted certificate or a missing
+    extension are the channel's."""
     unavailable = _channel_problem(exc)
     if unavailable is not None:
         return unavailable
@@ -327,6 +328,10 @@ def _channel_problem(exc: BaseException) -> ChannelUnavailable | None:
     if isinstance(tls, ssl.SSLError):
         why = getattr(tls, "reason", None) or type(tls).__name__
         return ChannelUnavailable(f"SMTP TLS handshake failed: {why}")
+    if isinstance(exc, aiosmtplib.SMTPConnectError | ConnectionRefusedError):
+        # No message can go while the server is down: an outage longer than the attempts'
+        # backoff would otherwise fail every message due during it.
+        return ChannelUnavailable(f"SMTP server unreachable: {type(exc).__name__}")
     if isinstance(exc, aiosmtplib.SMTPAuthenticationError):
         # Wrong for every message alike (the reply's code only: never a credential).
         return ChannelUnavailable(f"SMTP server refused the login: {exc.code}")
