@@ -139,7 +139,7 @@ async def bare_pipeline(
         enable_auto_commit=False,
         auto_offset_reset="earliest",
     )
-    relay = OutboxRelay(pool=pool, schema=schema, bootstrap_servers=bootstrap, service="bench")
+    relay = OutboxRelay(pool=pool, schema=schema, kafka=bootstrap, service="bench")
     thresholds = gc.get_threshold()
     try:
         async with pool.acquire() as conn:

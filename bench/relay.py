@@ -42,7 +42,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                 rows = range(start, min(start + 500, args.rows))
                 messages = [OutboxMessage(TOPIC, b"c%d" % (i % args.keys), value) for i in rows]
                 await enqueue(conn, SCHEMA, messages)
-        relay = OutboxRelay(pool=pool, schema=SCHEMA, bootstrap_servers=kafka, service="bench")
+        relay = OutboxRelay(pool=pool, schema=SCHEMA, kafka=kafka, service="bench")
         started, cpu = time.perf_counter(), time.process_time()
         await relay.start()
         while await pool.fetchval(f"SELECT EXISTS (SELECT 1 FROM {SCHEMA}.outbox)"):  # noqa: ASYNC110

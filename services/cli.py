@@ -18,13 +18,19 @@ from services.earn.commands import add_earn_commands
 from services.notify.commands import add_notify_commands
 from services.registry import SERVICES
 from services.tiering.commands import add_tiering_commands
+from shared.kafka_connection import KafkaAccessRefused, KafkaConnection, check_access
 from shared.logs import configure_logging
 from shared.settings import CommonSettings
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except KafkaAccessRefused as exc:
+        # A refused login or certificate: one line, not a traceback of the client's internals.
+        print(f"loyalty: {exc}", file=sys.stderr)
+        return 1
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -189,8 +195,10 @@ def _migrate(args: argparse.Namespace) -> int:
                 print(f"{name}: {len(applied)} migration(s) applied", *applied, sep="\n  ")
         finally:
             await pool.close()
+        kafka = KafkaConnection.from_settings(settings)
+        await check_access(kafka)
         created = await ensure_topics(
-            settings.kafka_bootstrap_servers,
+            kafka,
             topics_with_dlq(ALL_TOPICS),
             partitions=settings.topic_partitions,
         )
@@ -255,7 +263,9 @@ def _publish(args: argparse.Namespace) -> int:
     settings = CommonSettings()
     data = json.loads(args.data) if args.data else None
     sent = asyncio.run(
-        publish_one(settings.kafka_bootstrap_servers, args.type, args.customer, data, args.id)
+        publish_one(
+            KafkaConnection.from_settings(settings), args.type, args.customer, data, args.id
+        )
     )
     print(f"published to {sent.topic} partition {sent.partition} offset {sent.offset}:")
     print(sent.body)
@@ -275,7 +285,7 @@ def _lag(args: argparse.Namespace) -> int:
         for topic in SERVICES[name].definition(SERVICES[name].settings()).handlers
         if not args.topic or topic in args.topic
     }
-    found = asyncio.run(positions(settings.kafka_bootstrap_servers, groups))
+    found = asyncio.run(positions(KafkaConnection.from_settings(settings), groups))
     if args.json:
         print(*(json.dumps(p.to_json()) for p in found), sep="\n")
     else:
@@ -291,7 +301,7 @@ def _simulate(args: argparse.Namespace) -> int:
     asyncio.run(
         until_signalled(
             run_simulation(
-                settings.kafka_bootstrap_servers,
+                KafkaConnection.from_settings(settings),
                 customers=args.customers,
                 rate=args.rate,
                 duration=args.duration,

@@ -16,6 +16,7 @@ from services.notify.settings import NotifySettings
 from services.processes import ServiceDidNotStart, ServiceProcess
 from services.registry import SERVICES
 from services.simulate import run_simulation
+from shared.kafka_connection import KafkaConnection
 from shared.logs import configure_logging
 from shared.settings import CommonSettings
 
@@ -54,7 +55,7 @@ def run_demo(*, rate: float, base_port: int | None = None) -> int:
     try:
         if _wait_until_ready(children):
             _announce(children)
-            failed = not asyncio.run(_feed(settings.kafka_bootstrap_servers, rate, children))
+            failed = not asyncio.run(_feed(KafkaConnection.from_settings(settings), rate, children))
         else:
             failed = True
     except KeyboardInterrupt:
@@ -116,7 +117,7 @@ def _interrupt(_signum: int, _frame: object) -> None:
     raise KeyboardInterrupt
 
 
-async def _feed(bootstrap: str, rate: float, children: dict[str, ServiceProcess]) -> bool:
+async def _feed(kafka: KafkaConnection, rate: float, children: dict[str, ServiceProcess]) -> bool:
     """Run the shop until Ctrl-C or SIGTERM; False as soon as a service dies."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -124,7 +125,7 @@ async def _feed(bootstrap: str, rate: float, children: dict[str, ServiceProcess]
     # asyncio.run cancel the Kafka clients' own tasks before the shop could close them.
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    shop = asyncio.create_task(run_simulation(bootstrap, customers=50, rate=rate, duration=0))
+    shop = asyncio.create_task(run_simulation(kafka, customers=50, rate=rate, duration=0))
     healthy = True
     while not shop.done() and not stop.is_set():
         dead = [name for name, child in children.items() if not child.running()]

@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from shared.kafka_connection import KafkaConnection, check_access, kafka_connection
+
 
 @dataclass(frozen=True)
 class Position:
@@ -39,17 +41,19 @@ class Position:
         return asdict(self) | {"lag": self.lag}
 
 
-async def positions(bootstrap: str, groups: Mapping[tuple[str, str], str]) -> list[Position]:
+async def positions(
+    kafka: KafkaConnection | str, groups: Mapping[tuple[str, str], str]
+) -> list[Position]:
     """The position of each (service, topic) -> group in every partition of the topic.
 
     A group that never committed in a partition reads it from its beginning: its lag counts
     every record the partition has ever had (records deleted by retention are counted too,
     which can only overstate it).
     """
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15_000)
-    reader = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, request_timeout_ms=15_000
-    )
+    await check_access(kafka)
+    options = kafka_connection(kafka).client_options()
+    admin = AIOKafkaAdminClient(**options, request_timeout_ms=15_000)
+    reader = AIOKafkaConsumer(**options, enable_auto_commit=False, request_timeout_ms=15_000)
     await admin.start()
     try:
         await reader.start()

@@ -14,6 +14,7 @@ from aiokafka import AIOKafkaProducer
 from shared.errors import RejectedMessage
 from shared.events import CloudEvent, encode_event, make_event, topic_for
 from shared.events.catalog import TOPICS
+from shared.kafka_connection import KafkaConnection, check_access, kafka_connection
 
 SOURCE = "loyalty/samples"
 
@@ -134,7 +135,7 @@ def build(
 
 
 async def publish_one(
-    bootstrap: str,
+    kafka: KafkaConnection | str,
     event_type: str,
     customer_id: str,
     data: dict[str, Any] | None,
@@ -143,7 +144,8 @@ async def publish_one(
     """Publish one event, keyed by customer; returns its JSON and where it was written."""
     event = build(event_type, customer_id, data or sample_data(event_type, customer_id), event_id)
     topic = topic_for(event_type)
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await check_access(kafka)
+    producer = AIOKafkaProducer(**kafka_connection(kafka).client_options(), acks="all")
     await producer.start()
     try:
         body = encode_event(event)

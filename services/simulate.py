@@ -16,6 +16,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from services.samples import build, sample_data
 from shared.events import encode_event, topic_for
+from shared.kafka_connection import KafkaConnection, check_access, kafka_connection
 
 log = structlog.get_logger("simulate")
 T = TypeVar("T")
@@ -25,15 +26,22 @@ ACTIONS = (("order", 6), ("cart.abandoned", 2), ("review.posted", 1), ("newslett
 
 
 async def run_simulation(
-    bootstrap: str, *, customers: int, rate: float, duration: float, seed: int | None = None
+    kafka: KafkaConnection | str,
+    *,
+    customers: int,
+    rate: float,
+    duration: float,
+    seed: int | None = None,
 ) -> dict[str, int]:
     """Publish events at about `rate` per second; log the points the engine sends back."""
     rng = random.Random(seed)  # noqa: S311 - simulation, not security
     run_id = f"{int(time.time()):x}"
     ids = [f"sim-{run_id}-{n:04d}" for n in range(customers)]
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    await check_access(kafka)
+    connection = kafka_connection(kafka)
+    producer = AIOKafkaProducer(**connection.client_options(), acks="all", linger_ms=5)
     await producer.start()
-    watcher = asyncio.create_task(_watch_points(bootstrap, f"sim-{run_id}-"))
+    watcher = asyncio.create_task(_watch_points(connection, f"sim-{run_id}-"))
     counts: dict[str, int] = {}
     signed_up: set[str] = set()
     started = time.monotonic()
@@ -80,11 +88,11 @@ def _visit(rng: random.Random) -> list[str]:
     return ["order.placed", "order.paid"] if action == "order" else [action]
 
 
-async def _watch_points(bootstrap: str, prefix: str) -> None:
+async def _watch_points(kafka: KafkaConnection, prefix: str) -> None:
     """Log points.earned for this run's customers, so a newcomer sees points appear."""
     consumer = AIOKafkaConsumer(
         "loyalty.points",
-        bootstrap_servers=bootstrap,
+        **kafka.client_options(),
         auto_offset_reset="latest",
         enable_auto_commit=False,
     )

@@ -13,6 +13,7 @@ from faststream.kafka.annotations import KafkaMessage
 from shared.consumer import BatchConsumer
 from shared.events import TOPICS
 from shared.events.catalog import event_model
+from shared.kafka_connection import KafkaConnection
 from shared.settings import CommonSettings
 
 # How often a consumer tells its group it is alive, and learns of a rebalance: a replica that
@@ -44,8 +45,10 @@ class _Broker(KafkaBroker):
 
 def make_broker(settings: CommonSettings, service: str) -> KafkaBroker:
     """A broker whose subscribers get time to finish in-flight batches on shutdown."""
+    kafka = KafkaConnection.from_settings(settings)
     return _Broker(
-        settings.kafka_bootstrap_servers,
+        kafka.bootstrap_servers,
+        security=kafka.security(),
         client_id=f"loyalty-{service}",
         graceful_timeout=settings.graceful_timeout_s,
         request_timeout_ms=15_000,

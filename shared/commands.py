@@ -13,6 +13,7 @@ from typing import TypeVar
 import asyncpg
 
 from shared.db import create_pool
+from shared.kafka_connection import KafkaConnection, check_access
 from shared.logs import configure_logging
 from shared.outbox import OutboxRelay
 from shared.programme_files import ProgrammeError
@@ -54,13 +55,15 @@ def run_once(
     async def run() -> str:
         pool = await create_pool(settings.database_url.get_secret_value(), min_size=1, max_size=4)
         try:
+            kafka = KafkaConnection.from_settings(settings)
+            await check_access(kafka)
             definition = define(programme)
             await prepare_database(pool, definition)
             summary = await work(pool, programme)
             relay = OutboxRelay(
                 pool=pool,
                 schema=definition.schema,
-                bootstrap_servers=settings.kafka_bootstrap_servers,
+                kafka=kafka,
                 service=service,
             )
             await relay.start()

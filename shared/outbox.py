@@ -23,6 +23,7 @@ from shared import metrics
 from shared.correlation import CORRELATION_HEADER, header_value, inherited_header
 from shared.db import ACQUIRE_TIMEOUT_S, Connection
 from shared.errors import Bug
+from shared.kafka_connection import KafkaConnection, kafka_connection
 from shared.retry import Backoff, is_transient
 
 log = structlog.get_logger(__name__)
@@ -137,7 +138,7 @@ class OutboxRelay:
         *,
         pool: asyncpg.Pool,
         schema: str,
-        bootstrap_servers: str,
+        kafka: KafkaConnection | str,
         service: str,
         batch_size: int = 1000,
         idle_poll_s: float = 0.2,
@@ -150,7 +151,7 @@ class OutboxRelay:
         self._batch_size = batch_size
         self._idle_poll_s = idle_poll_s
         self._producer_factory = producer_factory or self._default_producer(
-            bootstrap_servers, service, compression
+            kafka_connection(kafka), service, compression
         )
         self._producer: AIOKafkaProducer | None = None
         self._partitioner = DefaultPartitioner()  # the producer's own, for keyless messages
@@ -164,10 +165,10 @@ class OutboxRelay:
 
     @staticmethod
     def _default_producer(
-        bootstrap: str, service: str, compression: str | None
+        kafka: KafkaConnection, service: str, compression: str | None
     ) -> Callable[[], AIOKafkaProducer]:
         return lambda: AIOKafkaProducer(
-            bootstrap_servers=bootstrap,
+            **kafka.client_options(),
             compression_type=compression,
             client_id=f"loyalty-{service}-outbox",
             acks="all",

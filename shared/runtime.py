@@ -25,6 +25,7 @@ from shared.clock import Clock, SystemClock
 from shared.consumer import BatchConsumer, BatchHandler
 from shared.db import apply_migrations, create_pool
 from shared.errors import Bug
+from shared.kafka_connection import KafkaConnection, check_access
 from shared.monitoring import Monitor, missing_codecs
 from shared.outbox import OutboxRelay
 from shared.retry import Backoff, is_transient
@@ -288,14 +289,15 @@ async def _start_infrastructure(runtime: Runtime) -> None:
     runtime.waiting_for = "broker"
     if runtime.relay is not None:
         return
+    kafka = KafkaConnection.from_settings(settings)
+    # A refused login or certificate is told in one line here, not as "Unable to bootstrap".
+    await check_access(kafka)
     topics = topics_with_dlq(ALL_TOPICS)
-    await ensure_topics(
-        settings.kafka_bootstrap_servers, topics, partitions=settings.topic_partitions
-    )
+    await ensure_topics(kafka, topics, partitions=settings.topic_partitions)
     relay = OutboxRelay(
         pool=runtime.pool,
         schema=definition.schema,
-        bootstrap_servers=settings.kafka_bootstrap_servers,
+        kafka=kafka,
         service=definition.name,
         batch_size=settings.outbox_batch_size,
         idle_poll_s=settings.outbox_idle_poll_s,

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from pathlib import Path
+from typing import Literal, Self
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from shared.kafka_connection import check_security_settings
+from shared.secret_files import SecretFilesSource
 
 DEFAULT_DATABASE_URL = "postgresql://loyalty:loyalty@127.0.0.1:5432/loyalty"
 DEFAULT_KAFKA = "127.0.0.1:9092"
@@ -14,10 +18,27 @@ DEFAULT_KAFKA = "127.0.0.1:9092"
 class CommonSettings(BaseSettings):
     """What every service needs: where Kafka and PostgreSQL are, how to log, how to batch."""
 
-    model_config = SettingsConfigDict(env_prefix="LOYALTY_", extra="forbid", frozen=True)
+    # An error never repeats the input: it holds every secret setting, in the clear.
+    model_config = SettingsConfigDict(
+        env_prefix="LOYALTY_", extra="forbid", frozen=True, hide_input_in_errors=True
+    )
 
     database_url: SecretStr = SecretStr(DEFAULT_DATABASE_URL)
     kafka_bootstrap_servers: str = DEFAULT_KAFKA
+    # How every Kafka client connects (shared/kafka_connection.py); docs/operations.md has
+    # examples for managed clusters.
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    # PEM files: the CA that signed the brokers' certificates (the system's CAs when unset), and
+    # the client's own certificate and key for mutual TLS.
+    kafka_ssl_ca_file: Path | None = None
+    kafka_ssl_cert_file: Path | None = None
+    kafka_ssl_key_file: Path | None = None
+    kafka_ssl_key_password: SecretStr | None = None
+    kafka_ssl_check_hostname: bool = True
+    # OAUTHBEARER is not offered: FastStream's KafkaBroker passes no token provider to aiokafka.
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
     # The codec of the batches the outbox relay publishes; consumers decode every codec.
     kafka_compression: Literal["none", "gzip", "snappy", "lz4", "zstd"] = "none"
     # Consumer groups are "<prefix>-<service>.<topic>"; another prefix gives an isolated set.
@@ -45,3 +66,25 @@ class CommonSettings(BaseSettings):
     consumer_stuck_after_s: float = Field(default=120.0, gt=0)
     # How often lag, outbox backlog, pool use and readiness gauges are refreshed.
     monitor_interval_s: float = Field(default=10.0, gt=0)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (
+            init_settings,
+            env_settings,
+            SecretFilesSource(settings_cls),
+            dotenv_settings,
+            file_secret_settings,
+        )
+
+    @model_validator(mode="after")
+    def _kafka_security_is_complete(self) -> Self:
+        check_security_settings(self)
+        return self

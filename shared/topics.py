@@ -11,6 +11,7 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.structs import OffsetAndMetadata
 
 from shared.errors import Bug, TransientFailure
+from shared.kafka_connection import KafkaConnection, kafka_connection
 
 log = structlog.get_logger(__name__)
 
@@ -35,9 +36,13 @@ def dlq(topic: str) -> str:
     return f"{topic}.dlq"
 
 
-async def ensure_topics(bootstrap: str, names: list[str], *, partitions: int) -> list[str]:
+async def ensure_topics(
+    kafka: KafkaConnection | str, names: list[str], *, partitions: int
+) -> list[str]:
     """Create the topics that do not exist yet; returns those created. Safe to run concurrently."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15_000)
+    admin = AIOKafkaAdminClient(
+        **kafka_connection(kafka).client_options(), request_timeout_ms=15_000
+    )
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -134,7 +139,9 @@ def topics_with_dlq(names: tuple[str, ...]) -> list[str]:
     return [t for name in names for t in (name, dlq(name))]
 
 
-async def start_group_at_end(bootstrap: str, group_id: str, topics: list[str]) -> None:
+async def start_group_at_end(
+    kafka: KafkaConnection | str, group_id: str, topics: list[str]
+) -> None:
     """Commit a consumer group's offsets at the current ends of `topics`.
 
     A group that starts there skips the history: tests use it so that their services see only
@@ -142,8 +149,9 @@ async def start_group_at_end(bootstrap: str, group_id: str, topics: list[str]) -
     broker the topics may not exist yet (services create them as they start): the project's
     topics are created first, so that there is an end to start at.
     """
-    await ensure_topics(bootstrap, topics_with_dlq(ALL_TOPICS), partitions=4)
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    options = kafka_connection(kafka).client_options()
+    await ensure_topics(kafka, topics_with_dlq(ALL_TOPICS), partitions=4)
+    admin = AIOKafkaAdminClient(**options)
     await admin.start()
     try:
         described = await admin.describe_topics(topics)
@@ -156,9 +164,7 @@ async def start_group_at_end(bootstrap: str, group_id: str, topics: list[str]) -
     ]
     if {tp.topic for tp in partitions} != set(topics):
         raise Bug(f"not every topic of {topics} has partitions: {described}")
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=group_id, enable_auto_commit=False
-    )
+    consumer = AIOKafkaConsumer(**options, group_id=group_id, enable_auto_commit=False)
     await consumer.start()
     try:
         consumer.assign(partitions)

@@ -19,6 +19,7 @@ from faststream.asgi import AsgiFastStream
 
 from shared.events import CloudEvent, encode_event, make_event
 from shared.events.catalog import TOPICS
+from shared.kafka_connection import KafkaConnection, kafka_connection
 from shared.runtime import Runtime, consumer_group
 from shared.settings import CommonSettings
 from shared.topics import start_group_at_end
@@ -217,11 +218,11 @@ async def eventually(
 
 
 async def start_service_groups_at_end(
-    bootstrap: str, settings: CommonSettings, service: str, topics: list[str]
+    kafka: KafkaConnection | str, settings: CommonSettings, service: str, topics: list[str]
 ) -> None:
     """Position each of a service's consumer groups (one per topic) at its topic's end."""
     for topic in topics:
-        await start_group_at_end(bootstrap, consumer_group(settings, service, topic), [topic])
+        await start_group_at_end(kafka, consumer_group(settings, service, topic), [topic])
 
 
 @contextlib.asynccontextmanager
@@ -230,7 +231,7 @@ async def running(app: AsgiFastStream, runtime: Runtime) -> AsyncIterator[Runtim
     ends first, so that it sees only what the tests publish; stopped on exit."""
     settings = runtime.settings
     await start_service_groups_at_end(
-        settings.kafka_bootstrap_servers,
+        KafkaConnection.from_settings(settings),
         settings,
         runtime.definition.name,
         list(runtime.definition.handlers),
@@ -263,15 +264,15 @@ async def partitions_assigned(runtime: Runtime, timeout: float = 90.0) -> None:
 class TopicTail:
     """Reads a topic from the end offsets it had when created: only what a test produced."""
 
-    def __init__(self, bootstrap: str, topic: str) -> None:
-        self._bootstrap = bootstrap
+    def __init__(self, kafka: KafkaConnection | str, topic: str) -> None:
+        self._kafka = kafka_connection(kafka)
         self._topic = topic
         self._consumer: AIOKafkaConsumer | None = None
 
     async def __aenter__(self) -> TopicTail:
         # Subscribed without a group: every partition is assigned as soon as it starts.
         consumer = AIOKafkaConsumer(
-            self._topic, bootstrap_servers=self._bootstrap, enable_auto_commit=False
+            self._topic, **self._kafka.client_options(), enable_auto_commit=False
         )
         await consumer.start()
         tps = sorted(consumer.assignment())

@@ -14,6 +14,22 @@
 #   LOYALTY_KAFKA_STATE_DIR        where the broker's state lives (default <repo>/.local/kafka)
 #   JAVA_HOME                      when set, $JAVA_HOME/bin/java is used instead of java on PATH
 #
+# Secure listeners, beside the PLAINTEXT one (off unless their port is set; the tests of TLS and
+# SASL start a broker of their own with them):
+#   LOYALTY_KAFKA_SASL_SSL_PORT    a SASL_SSL listener: SCRAM-SHA-256, SCRAM-SHA-512, and PLAIN
+#                                  when LOYALTY_KAFKA_PLAIN_USERS is set
+#   LOYALTY_KAFKA_SSL_PORT         an SSL listener that requires a client certificate (mutual TLS)
+#                                  signed by LOYALTY_KAFKA_TLS_CA_FILE
+#   LOYALTY_KAFKA_TLS_CERT_FILE    the broker's PEM certificate (chain), for both listeners
+#   LOYALTY_KAFKA_TLS_KEY_FILE     its PEM private key, unencrypted (any format openssl reads)
+#   LOYALTY_KAFKA_TLS_CA_FILE      PEM CA the SSL listener trusts client certificates from
+#   LOYALTY_KAFKA_SCRAM_USERS      name:password[,name:password...] given SCRAM-SHA-256 and -512
+#                                  credentials when the storage is formatted (first start of a
+#                                  state directory: remove its data/ to change them)
+#   LOYALTY_KAFKA_PLAIN_USERS      name:password[,...] accepted by the PLAIN mechanism
+# Names and passwords are made of letters, digits and . _ - only. The broker is reached at
+# 127.0.0.1 on every listener: its certificate must name that address.
+#
 # Exit codes: 0 success; 1 failure; 2 a port is taken by another process; 3 (status) not running.
 set -euo pipefail
 
@@ -37,6 +53,14 @@ HOST=127.0.0.1
 PORT="${LOYALTY_KAFKA_PORT:-9092}"
 CONTROLLER_PORT="${LOYALTY_KAFKA_CONTROLLER_PORT:-9093}"
 START_TIMEOUT="${LOYALTY_KAFKA_START_TIMEOUT:-60}"
+SASL_SSL_PORT="${LOYALTY_KAFKA_SASL_SSL_PORT:-}"
+SSL_PORT="${LOYALTY_KAFKA_SSL_PORT:-}"
+TLS_CERT="${LOYALTY_KAFKA_TLS_CERT_FILE:-}"
+TLS_KEY="${LOYALTY_KAFKA_TLS_KEY_FILE:-}"
+TLS_CA="${LOYALTY_KAFKA_TLS_CA_FILE:-}"
+SCRAM_USERS="${LOYALTY_KAFKA_SCRAM_USERS:-}"
+PLAIN_USERS="${LOYALTY_KAFKA_PLAIN_USERS:-}"
+TLS_DIR="$STATE/tls"
 STOP_TIMEOUT=30
 
 say() { printf 'kafka: %s\n' "$*"; }
@@ -201,15 +225,98 @@ ensure_libs() {
     printf '%s\n' "$want" >"$STAMP"
 }
 
+# --- secure listeners ------------------------------------------------------------------------
+
+secure_listeners() { [[ -n "$SASL_SSL_PORT$SSL_PORT" ]]; }
+
+# "name:password,..." -> "name password" lines, refusing what the configuration cannot quote.
+users() {
+    local list=$1 setting=$2 entry entries
+    IFS=',' read -ra entries <<<"$list"
+    for entry in "${entries[@]}"; do
+        [[ "$entry" =~ ^([A-Za-z0-9._-]+):([A-Za-z0-9._-]+)$ ]] \
+            || die "$setting: each entry must be name:password (letters, digits, . _ -)"
+        printf '%s %s\n' "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}"
+    done
+}
+
+check_secure_settings() {
+    secure_listeners || return 0
+    local name value
+    for name in LOYALTY_KAFKA_SASL_SSL_PORT LOYALTY_KAFKA_SSL_PORT; do
+        value=${!name:-}
+        [[ -z "$value" ]] || check_port_number "$name" "$value"
+    done
+    for name in LOYALTY_KAFKA_TLS_CERT_FILE LOYALTY_KAFKA_TLS_KEY_FILE; do
+        value=${!name:-}
+        [[ -n "$value" ]] || die "$name is needed by the secure listeners"
+        [[ -r "$value" ]] || die "$name=$value: the file cannot be read"
+    done
+    if [[ -n "$SSL_PORT" ]]; then
+        [[ -n "$TLS_CA" ]] || die "LOYALTY_KAFKA_TLS_CA_FILE is needed by the SSL listener (LOYALTY_KAFKA_SSL_PORT)"
+        [[ -r "$TLS_CA" ]] || die "LOYALTY_KAFKA_TLS_CA_FILE=$TLS_CA: the file cannot be read"
+    fi
+    [[ -z "$SCRAM_USERS" ]] || users "$SCRAM_USERS" LOYALTY_KAFKA_SCRAM_USERS >/dev/null
+    [[ -z "$PLAIN_USERS" ]] || users "$PLAIN_USERS" LOYALTY_KAFKA_PLAIN_USERS >/dev/null
+    command -v openssl >/dev/null 2>&1 || die "openssl not found on PATH: it converts the broker's key to PKCS#8"
+}
+
+# Kafka reads a PEM key store as one file: the key in PKCS#8, then the certificate chain.
+write_tls_stores() {
+    secure_listeners || return 0
+    mkdir -p "$TLS_DIR"
+    chmod 700 "$TLS_DIR"
+    (
+        umask 077
+        openssl pkcs8 -topk8 -nocrypt -in "$TLS_KEY" -out "$TLS_DIR/broker.pem" 2>"$LOGS/openssl.log" \
+            || die "LOYALTY_KAFKA_TLS_KEY_FILE=$TLS_KEY: openssl cannot read the key (see $LOGS/openssl.log)"
+        cat "$TLS_CERT" >>"$TLS_DIR/broker.pem"
+        [[ -z "$TLS_CA" ]] || cp "$TLS_CA" "$TLS_DIR/ca.pem"
+    )
+}
+
+# The lines of server.properties that the secure listeners add.
+secure_config() {
+    local mechanisms=SCRAM-SHA-256,SCRAM-SHA-512 jaas name password
+    printf 'ssl.keystore.type=PEM\nssl.keystore.location=%s\n' "$TLS_DIR/broker.pem"
+    if [[ -n "$SSL_PORT" ]]; then
+        printf 'ssl.truststore.type=PEM\nssl.truststore.location=%s\n' "$TLS_DIR/ca.pem"
+        printf 'listener.name.ssl.ssl.client.auth=required\n'
+    fi
+    [[ -n "$SASL_SSL_PORT" ]] || return 0
+    [[ -z "$PLAIN_USERS" ]] || mechanisms+=,PLAIN
+    printf 'listener.name.sasl_ssl.sasl.enabled.mechanisms=%s\n' "$mechanisms"
+    for name in scram-sha-256 scram-sha-512; do
+        printf 'listener.name.sasl_ssl.%s.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;\n' "$name"
+    done
+    if [[ -n "$PLAIN_USERS" ]]; then
+        jaas="org.apache.kafka.common.security.plain.PlainLoginModule required"
+        while read -r name password; do
+            jaas+=" user_$name=\"$password\""
+        done < <(users "$PLAIN_USERS" LOYALTY_KAFKA_PLAIN_USERS)
+        printf 'listener.name.sasl_ssl.plain.sasl.jaas.config=%s;\n' "$jaas"
+    fi
+}
+
+# --- configuration ---------------------------------------------------------------------------
+
 write_config() {
+    local listeners="" protocols=""
+    [[ -z "$SASL_SSL_PORT" ]] || { listeners+=",SASL_SSL://$HOST:$SASL_SSL_PORT"; protocols+=",SASL_SSL:SASL_SSL"; }
+    [[ -z "$SSL_PORT" ]] || { listeners+=",SSL://$HOST:$SSL_PORT"; protocols+=",SSL:SSL"; }
+    if secure_listeners; then
+        # Only its owner reads it: the PLAIN users' passwords are in it.
+        rm -f "$PROPS"
+        (umask 077 && : >"$PROPS")
+    fi
     cat >"$PROPS" <<EOF
 # Written by deploy/local/kafka.sh on every start; edit the script, not this file.
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@$HOST:$CONTROLLER_PORT
-listeners=PLAINTEXT://$HOST:$PORT,CONTROLLER://$HOST:$CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://$HOST:$PORT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listeners=PLAINTEXT://$HOST:$PORT,CONTROLLER://$HOST:$CONTROLLER_PORT$listeners
+advertised.listeners=PLAINTEXT://$HOST:$PORT$listeners
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT$protocols
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
 log.dirs=$DATA
@@ -229,6 +336,9 @@ group.coordinator.append.linger.ms=0
 # producers stamp records with the time they see.
 log.message.timestamp.after.max.ms=9223372036854775807
 EOF
+    if secure_listeners; then
+        secure_config >>"$PROPS"
+    fi
     cat >"$LOG4J" <<EOF
 <?xml version="1.0" encoding="UTF-8"?>
 <!-- Written by deploy/local/kafka.sh: broker logs go to a file, nothing to the console. -->
@@ -251,12 +361,18 @@ EOF
 
 format_storage() {
     [[ -f "$DATA/meta.properties" ]] && return 0
-    local cluster_id
+    local cluster_id name password scram=()
+    if [[ -n "$SCRAM_USERS" ]]; then
+        while read -r name password; do
+            scram+=(--add-scram "SCRAM-SHA-256=[name=$name,password=$password]")
+            scram+=(--add-scram "SCRAM-SHA-512=[name=$name,password=$password]")
+        done < <(users "$SCRAM_USERS" LOYALTY_KAFKA_SCRAM_USERS)
+    fi
     say "formatting storage in $DATA"
     cluster_id=$("$JAVA" -Dlog4j2.configurationFile="$LOG4J" -cp "$LIBS/*" kafka.tools.StorageTool random-uuid 2>"$FORMAT_LOG") \
         || { tail_log; die "could not create a cluster id"; }
     "$JAVA" -Dlog4j2.configurationFile="$LOG4J" -cp "$LIBS/*" kafka.tools.StorageTool format \
-        -t "$cluster_id" -c "$PROPS" >>"$FORMAT_LOG" 2>&1 \
+        -t "$cluster_id" -c "$PROPS" "${scram[@]}" >>"$FORMAT_LOG" 2>&1 \
         || { tail_log; die "could not format storage in $DATA"; }
 }
 
@@ -311,15 +427,17 @@ cmd_start() {
         return 0
     fi
     rm -f "$PIDFILE" "$FORMAT_LOG"
-    for port in "$PORT" "$CONTROLLER_PORT"; do
+    for port in "$PORT" "$CONTROLLER_PORT" $SASL_SSL_PORT $SSL_PORT; do
         if port_open "$port" || [[ -n "$(port_owner_pid "$port")" ]]; then
             die 2 "port $HOST:$port is already in use by another process ($(port_owner_desc "$port")); stop it or set LOYALTY_KAFKA_PORT / LOYALTY_KAFKA_CONTROLLER_PORT"
         fi
     done
 
+    check_secure_settings
     require_java
     mkdir -p "$STATE" "$DATA" "$LOGS"
     ensure_libs
+    write_tls_stores
     write_config
     format_storage
 

@@ -9,6 +9,7 @@ import sys
 from typing import Any
 
 from services.dlq.records import DeadLetter, DeadLetterReader, dlq_topics
+from shared.kafka_connection import KafkaConnection
 from shared.logs import configure_logging
 from shared.settings import CommonSettings
 
@@ -43,7 +44,7 @@ def _list(args: argparse.Namespace) -> int:
     topics = dlq_topics(args.topic)
 
     async def read() -> tuple[list[DeadLetter], set[tuple[str, int, int, int]] | None]:
-        async with DeadLetterReader(settings.kafka_bootstrap_servers) as reader:
+        async with DeadLetterReader(KafkaConnection.from_settings(settings)) as reader:
             found = await reader.read(topics, newest=args.limit)
         return found, await _replayed_or_none(settings, topics)
 
@@ -67,7 +68,7 @@ def _inspect(args: argparse.Namespace) -> int:
     topic = dlq_topics(args.topic)[0]
 
     async def read() -> DeadLetter | None:
-        async with DeadLetterReader(settings.kafka_bootstrap_servers) as reader:
+        async with DeadLetterReader(KafkaConnection.from_settings(settings)) as reader:
             return await reader.one(topic, args.partition, args.offset)
 
     dead = asyncio.run(read())
@@ -104,7 +105,7 @@ def _replay(args: argparse.Namespace) -> int:
     try:
         report = asyncio.run(
             replay(
-                bootstrap=settings.kafka_bootstrap_servers,
+                kafka=KafkaConnection.from_settings(settings),
                 database_url=settings.database_url.get_secret_value(),
                 selection=selection,
                 dry_run=args.dry_run,

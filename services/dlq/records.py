@@ -11,6 +11,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from shared.correlation import header_value
+from shared.kafka_connection import KafkaConnection, check_access, kafka_connection
 from shared.topics import ALL_TOPICS, dlq
 
 Header = tuple[str, bytes]
@@ -94,13 +95,14 @@ def _from_record(record: Any) -> DeadLetter:
 class DeadLetterReader:
     """Reads dead-letter topics without a consumer group: nothing is committed by looking."""
 
-    def __init__(self, bootstrap: str) -> None:
-        self._bootstrap = bootstrap
+    def __init__(self, kafka: KafkaConnection | str) -> None:
+        self._kafka = kafka_connection(kafka)
         self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap, enable_auto_commit=False, request_timeout_ms=15_000
+            **self._kafka.client_options(), enable_auto_commit=False, request_timeout_ms=15_000
         )
 
     async def __aenter__(self) -> DeadLetterReader:
+        await check_access(self._kafka)
         await self._consumer.start()
         return self
 
@@ -108,7 +110,7 @@ class DeadLetterReader:
         await self._consumer.stop()
 
     async def partitions(self, topics: Iterable[str]) -> list[TopicPartition]:
-        admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap, request_timeout_ms=15_000)
+        admin = AIOKafkaAdminClient(**self._kafka.client_options(), request_timeout_ms=15_000)
         await admin.start()
         try:
             existing = set(await admin.list_topics())

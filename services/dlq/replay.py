@@ -20,6 +20,7 @@ from aiokafka import AIOKafkaProducer
 from services.dlq.records import DeadLetter, DeadLetterReader
 from shared.db import Connection, apply_migrations, create_pool
 from shared.errors import LoyaltyError
+from shared.kafka_connection import KafkaConnection, kafka_connection
 
 SCHEMA = "dlq"
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -74,7 +75,7 @@ async def replayed_positions(
 
 async def replay(
     *,
-    bootstrap: str,
+    kafka: KafkaConnection | str,
     database_url: str,
     selection: Selection,
     dry_run: bool = False,
@@ -82,7 +83,7 @@ async def replay(
     on_total: Callable[[int], None] = lambda _n: None,
 ) -> ReplayReport:
     """Replay the selected dead letters not replayed before; a dry run only reports them."""
-    async with DeadLetterReader(bootstrap) as reader:
+    async with DeadLetterReader(kafka) as reader:
         found = await reader.read(selection.topics)
     report = ReplayReport()
     pool = await create_pool(database_url, min_size=1, max_size=2)
@@ -98,7 +99,7 @@ async def replay(
                 report.selected = [d for d in matching if d.identity not in done]
                 if not dry_run and report.selected:
                     on_total(len(report.selected))
-                    await _publish(bootstrap, conn, report, progress)
+                    await _publish(kafka_connection(kafka), conn, report, progress)
             finally:
                 await conn.execute("SELECT pg_advisory_unlock($1)", _LOCK_KEY)
     finally:
@@ -107,13 +108,13 @@ async def replay(
 
 
 async def _publish(
-    bootstrap: str,
+    kafka: KafkaConnection,
     conn: Connection,
     report: ReplayReport,
     progress: Callable[[int], None],
 ) -> None:
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap,
+        **kafka.client_options(),
         client_id="loyalty-dlq-replay",
         acks="all",
         enable_idempotence=True,

@@ -15,6 +15,7 @@ from services.notify.preview import write_preview
 from services.notify.settings import NotifySettings
 from shared.clock import FixedClock, SystemClock
 from shared.db import create_pool
+from shared.kafka_connection import KafkaConnection, check_access
 from shared.logs import configure_logging
 from shared.outbox import OutboxRelay
 from shared.runtime import prepare_database
@@ -54,13 +55,10 @@ def _run_due(args: argparse.Namespace) -> int:
 async def run_due_once(settings: NotifySettings, at: datetime | None) -> Counter[str]:
     """One pass of the worker, then the outbox relayed, so the outcome events are published."""
     clock = FixedClock(at) if at is not None else SystemClock()
+    kafka = KafkaConnection.from_settings(settings)
+    await check_access(kafka)
     pool = await create_pool(settings.database_url.get_secret_value(), min_size=1, max_size=2)
-    relay = OutboxRelay(
-        pool=pool,
-        schema="notify",
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        service="notify",
-    )
+    relay = OutboxRelay(pool=pool, schema="notify", kafka=kafka, service="notify")
     try:
         await prepare_database(pool, definition(settings, clock))
         worker = make_worker(pool, settings, clock)

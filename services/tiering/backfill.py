@@ -37,6 +37,7 @@ from shared.clock import Clock
 from shared.consumer import BatchConsumer, BatchHandler, Incoming, Rejection
 from shared.db import Connection, apply_migrations
 from shared.errors import LoyaltyError
+from shared.kafka_connection import KafkaConnection, kafka_connection
 from shared.runtime import MESSAGING_MIGRATIONS
 
 log = structlog.get_logger(__name__)
@@ -61,7 +62,7 @@ class BackfillReport:
 async def backfill(
     pool: asyncpg.Pool,
     *,
-    bootstrap_servers: str,
+    kafka: KafkaConnection | str,
     programme: Programme,
     clock: Clock,
     customers: Collection[str] | None = None,
@@ -76,7 +77,7 @@ async def backfill(
             await _prepare_shadow(pool, customers)
             records = await _replay(
                 pool,
-                bootstrap_servers,
+                kafka_connection(kafka),
                 basis_topic(programme),
                 handler=partial(_replayed, programme=programme, clock=clock),
                 clock=clock,
@@ -146,7 +147,7 @@ async def _replayed(
 
 async def _replay(
     pool: asyncpg.Pool,
-    bootstrap_servers: str,
+    kafka: KafkaConnection,
     topic: str,
     *,
     handler: BatchHandler,
@@ -163,7 +164,7 @@ async def _replay(
     wanted = None if customers is None else {c.encode() for c in customers}
     # Without a group every partition of the topic is assigned to this reader as it starts.
     reader = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap_servers, enable_auto_commit=False, group_id=None
+        topic, **kafka.client_options(), enable_auto_commit=False, group_id=None
     )
     await reader.start()
     try:

@@ -17,6 +17,7 @@ from services.tiering.programme import load_programme
 from services.tiering.settings import TieringSettings
 from shared.clock import SystemClock
 from shared.commands import instant, run_once
+from shared.kafka_connection import KafkaConnection
 
 
 def add_tiering_commands(sub: Any) -> None:
@@ -62,7 +63,7 @@ def _backfill(args: argparse.Namespace) -> int:
     async def work(pool: asyncpg.Pool, settings: TieringSettings, programme: Programme) -> str:
         report = await backfill(
             pool,
-            bootstrap_servers=settings.kafka_bootstrap_servers,
+            kafka=KafkaConnection.from_settings(settings),
             programme=programme,
             clock=SystemClock(),
             customers=args.customer,

@@ -169,7 +169,7 @@ async def test_the_refused_record_reaches_the_dead_letter_topic_with_its_reason(
     )  # fmt: skip
     consumer.bind(db, lambda: None)
     relay = OutboxRelay(
-        pool=db, schema=scratch_schema, bootstrap_servers=infrastructure.kafka_bootstrap,
+        pool=db, schema=scratch_schema, kafka=infrastructure.kafka_bootstrap,
         service="test", idle_poll_s=0.05,
     )  # fmt: skip
     await ensure_topics(infrastructure.kafka_bootstrap, ["shop.orders.dlq"], partitions=4)

@@ -104,7 +104,7 @@ async def test_dead_letter_replayed_twice_after_the_fix_yields_exactly_one_entry
     db = await asyncpg.connect(own_database)
     try:
         first = await replay(
-            bootstrap=infrastructure.kafka_bootstrap,
+            kafka=infrastructure.kafka_bootstrap,
             database_url=own_database,
             selection=selection,
         )
@@ -116,7 +116,7 @@ async def test_dead_letter_replayed_twice_after_the_fix_yields_exactly_one_entry
 
         await eventually(entries, lambda rows: len(rows) == 1, timeout=30)
         second = await replay(
-            bootstrap=infrastructure.kafka_bootstrap,
+            kafka=infrastructure.kafka_bootstrap,
             database_url=own_database,
             selection=selection,
         )

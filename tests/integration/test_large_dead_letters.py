@@ -108,7 +108,7 @@ async def test_a_record_near_the_topics_limit_is_dead_lettered_and_relayed_with_
         await enqueue(conn, scratch_schema, [OutboxMessage(neighbours_topic, b"n", b"after")])
 
     relay = OutboxRelay(
-        pool=db, schema=scratch_schema, bootstrap_servers=bootstrap, service="test",
+        pool=db, schema=scratch_schema, kafka=bootstrap, service="test",
         idle_poll_s=0.05,
     )  # fmt: skip
     async with (
@@ -141,7 +141,7 @@ async def test_a_row_the_broker_can_never_take_is_set_aside_and_the_others_go_on
         async with db.acquire() as conn, conn.transaction():
             await enqueue(conn, scratch_schema, [OutboxMessage(topic, b"k", value)])
     relay = OutboxRelay(
-        pool=db, schema=scratch_schema, bootstrap_servers=bootstrap, service="test",
+        pool=db, schema=scratch_schema, kafka=bootstrap, service="test",
         idle_poll_s=0.05,
     )  # fmt: skip
     async with TopicTail(bootstrap, topic) as tail:

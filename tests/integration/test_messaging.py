@@ -59,7 +59,7 @@ def relay_for(
     return OutboxRelay(
         pool=db,
         schema=schema,
-        bootstrap_servers=infrastructure.kafka_bootstrap,
+        kafka=infrastructure.kafka_bootstrap,
         service="test",
         idle_poll_s=0.05,
         **options,
