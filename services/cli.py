@@ -11,6 +11,8 @@ import sys
 from collections.abc import Iterator, Sequence
 
 import uvicorn
+from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
 from services.analytics.commands import add_analytics_commands
 from services.dlq.commands import add_dlq_commands
@@ -31,6 +33,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         # A refused login or certificate: one line, not a traceback of the client's internals.
         print(f"loyalty: {exc}", file=sys.stderr)
         return 1
+    except SettingsError as exc:
+        print(f"loyalty: invalid settings: {exc}", file=sys.stderr)
+        return 2
+    except ValidationError as exc:
+        if not exc.title.endswith("Settings"):
+            raise
+        # One line per problem; the errors never repeat the values (they hold secrets).
+        for error in exc.errors(include_url=False, include_input=False):
+            setting = "".join(f"LOYALTY_{str(part).upper()}: " for part in error["loc"][:1])
+            problem = error["msg"].removeprefix("Value error, ")
+            print(f"loyalty: invalid settings: {setting}{problem}", file=sys.stderr)
+        return 2
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from pydantic_settings import SettingsError
 from secure_kafka import CertificateAuthority
 
+from services.cli import main
 from services.earn.settings import EarnSettings
 from services.notify.settings import NotifySettings
 from shared.kafka_connection import KafkaConnection, kafka_connection
@@ -275,3 +276,18 @@ def test_file_variables_of_settings_that_are_not_secret_are_not_read(
     environment.setenv("LOYALTY_LOG_LEVEL_FILE", str(tmp_path / "level"))
 
     assert CommonSettings().log_level == "info"
+
+
+def test_the_command_line_says_what_is_wrong_with_the_settings_in_one_line(
+    environment: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    environment.setenv("LOYALTY_KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
+    environment.setenv("LOYALTY_KAFKA_SASL_PASSWORD", "s3cret-pw")
+
+    status = main(["publish", "order.paid"])
+
+    assert status == 2
+    assert capsys.readouterr().err == (
+        "loyalty: invalid settings: LOYALTY_KAFKA_SECURITY_PROTOCOL=SASL_SSL needs "
+        "LOYALTY_KAFKA_SASL_MECHANISM, LOYALTY_KAFKA_SASL_USERNAME\n"
+    )
