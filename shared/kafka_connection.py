@@ -19,6 +19,7 @@ from aiokafka.errors import (
     KafkaError,
     SaslAuthenticationFailed,
 )
+from aiokafka.helpers import create_ssl_context
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 from pydantic import SecretStr
 
@@ -173,7 +174,7 @@ def tls_context(settings: CommonSettings) -> ssl.SSLContext:
     """The TLS context of the settings' CA, client certificate and hostname checking."""
     ca = settings.kafka_ssl_ca_file
     try:
-        context = ssl.create_default_context(cafile=None if ca is None else str(ca))
+        context: ssl.SSLContext = create_ssl_context(cafile=None if ca is None else str(ca))
     except (ssl.SSLError, OSError) as exc:
         raise ValueError(
             f"LOYALTY_KAFKA_SSL_CA_FILE={ca}: not a PEM CA certificate ({exc})"
@@ -181,11 +182,9 @@ def tls_context(settings: CommonSettings) -> ssl.SSLContext:
     context.check_hostname = settings.kafka_ssl_check_hostname
     cert, key = settings.kafka_ssl_cert_file, settings.kafka_ssl_key_file
     if cert is not None:
-        password = settings.kafka_ssl_key_password
         try:
-            context.load_cert_chain(
-                cert, key, password=None if password is None else _reveal(password)
-            )
+            # "" when unset: an encrypted key is then refused, never asked for on a terminal.
+            context.load_cert_chain(cert, key, password=_reveal(settings.kafka_ssl_key_password))
         except (ssl.SSLError, OSError) as exc:
             raise ValueError(
                 f"LOYALTY_KAFKA_SSL_CERT_FILE={cert} and LOYALTY_KAFKA_SSL_KEY_FILE={key}: the "

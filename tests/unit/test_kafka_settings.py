@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram512
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
@@ -291,3 +292,30 @@ def test_the_command_line_says_what_is_wrong_with_the_settings_in_one_line(
         "loyalty: invalid settings: LOYALTY_KAFKA_SECURITY_PROTOCOL=SASL_SSL needs "
         "LOYALTY_KAFKA_SASL_MECHANISM, LOYALTY_KAFKA_SASL_USERNAME\n"
     )
+
+
+def test_an_encrypted_client_key_needs_its_password(ca: CertificateAuthority) -> None:
+    client = ca.issue("client", server=False)
+    key = serialization.load_pem_private_key(client.key.read_bytes(), password=None)
+    client.key.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(b"key-pw"),
+        )
+    )
+    values = {
+        "kafka_security_protocol": "SSL",
+        "kafka_ssl_cert_file": client.cert,
+        "kafka_ssl_key_file": client.key,
+    }
+
+    loaded = CommonSettings.model_validate(values | {"kafka_ssl_key_password": "key-pw"})
+    message = refusal(**values, kafka_ssl_key_password="wrong-pw")
+    without = refusal(**values)
+
+    assert KafkaConnection.from_settings(loaded).ssl_context is not None
+    assert f"LOYALTY_KAFKA_SSL_CERT_FILE={client.cert} and LOYALTY_KAFKA_SSL_KEY_FILE" in message
+    assert "wrong LOYALTY_KAFKA_SSL_KEY_PASSWORD" in message
+    assert "wrong-pw" not in message
+    assert "wrong LOYALTY_KAFKA_SSL_KEY_PASSWORD" in without
