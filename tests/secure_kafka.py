@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import ipaddress
 import os
 import shutil
 import socket
@@ -13,19 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+import trustme
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 KAFKA_SCRIPT = REPO_ROOT / "deploy" / "local" / "kafka.sh"
 SCRAM_USER, SCRAM_PASSWORD = "engine", "scram-secret-1"
 PLAIN_USER, PLAIN_PASSWORD = "shop", "plain-secret-1"
-# Valid for decades either side of any date the suite runs at: OpenSSL and the JVM check
-# certificates against the machine's real clock, which a shifted test clock does not move.
-VALID_FROM = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
-VALID_UNTIL = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
 
 
 @dataclass(frozen=True)
@@ -35,71 +26,25 @@ class Issued:
 
 
 class CertificateAuthority:
-    """A CA of the test's own, issuing certificates as PEM files under `directory`."""
+    """A trustme CA whose certificate and the certificates it issues are PEM files.
+
+    trustme's certificates are valid from 2000 to 3000: OpenSSL and the JVM check them against
+    the machine's real clock, which a shifted test clock does not move.
+    """
 
     def __init__(self, directory: Path, name: str) -> None:
+        self._ca = trustme.CA()
         self._directory = directory
-        self._name = name
-        self._key = ec.generate_private_key(ec.SECP256R1())
-        self._subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"{name} test CA")])
-        certificate = (
-            self._builder(self._subject, self._key.public_key())
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True,
-                    content_commitment=False,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    key_cert_sign=True,
-                    crl_sign=True,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
-            )
-            .sign(self._key, hashes.SHA256())
-        )
         self.cert = directory / f"{name}-ca.pem"
-        self.cert.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+        self._ca.cert_pem.write_to_path(str(self.cert))
 
-    def _builder(
-        self, subject: x509.Name, key: ec.EllipticCurvePublicKey
-    ) -> x509.CertificateBuilder:
-        return (
-            x509.CertificateBuilder()
-            .subject_name(subject)
-            .issuer_name(self._subject)
-            .public_key(key)
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(VALID_FROM)
-            .not_valid_after(VALID_UNTIL)
-        )
-
-    def issue(self, name: str, *, server: bool) -> Issued:
-        """A certificate for 127.0.0.1 (a server's) or a client's, and its PKCS#8 key."""
-        key = ec.generate_private_key(ec.SECP256R1())
-        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-        usage = ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH
-        builder = self._builder(subject, key.public_key()).add_extension(
-            x509.ExtendedKeyUsage([usage]), critical=False
-        )
-        if server:
-            builder = builder.add_extension(
-                x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                critical=False,
-            )
-        certificate = builder.sign(self._key, hashes.SHA256())
+    def issue(self, name: str, *identities: str) -> Issued:
+        """A certificate for `identities` (a client's name when none) and its key."""
+        leaf = self._ca.issue_cert(*(identities or (f"{name}.clients.example",)), common_name=name)
         issued = Issued(self._directory / f"{name}.pem", self._directory / f"{name}.key")
-        issued.cert.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-        issued.key.write_bytes(
-            key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
-        )
+        for index, pem in enumerate(leaf.cert_chain_pems):
+            pem.write_to_path(str(issued.cert), append=index > 0)
+        leaf.private_key_pem.write_to_path(str(issued.key))
         return issued
 
 
@@ -117,8 +62,8 @@ class SecureBroker:
         self.certs = self.root / "certs"
         self.certs.mkdir()
         self.ca = CertificateAuthority(self.certs, "trusted")
-        self.client = self.ca.issue("client", server=False)
-        self._server = self.ca.issue("broker", server=True)
+        self.client = self.ca.issue("client")
+        self._server = self.ca.issue("broker", "127.0.0.1", "localhost")
         self.port, self.controller_port = free_port(), free_port()
         self.sasl_ssl_port, self.ssl_port = free_port(), free_port()
         self._state = self.root / "state"

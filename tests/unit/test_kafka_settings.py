@@ -98,7 +98,7 @@ def test_sasl_plaintext_plain_has_no_tls() -> None:
 
 
 def test_mutual_tls_loads_the_client_certificate(ca: CertificateAuthority) -> None:
-    client = ca.issue("client", server=False)
+    client = ca.issue("client")
     settings = CommonSettings(
         kafka_security_protocol="SSL",
         kafka_ssl_ca_file=ca.cert,
@@ -139,7 +139,7 @@ def test_tls_files_without_a_tls_protocol_are_refused(ca: CertificateAuthority) 
 
 
 def test_a_certificate_without_its_key_is_refused(ca: CertificateAuthority) -> None:
-    client = ca.issue("client", server=False)
+    client = ca.issue("client")
 
     message = refusal(kafka_security_protocol="SSL", kafka_ssl_cert_file=client.cert)
 
@@ -208,6 +208,7 @@ def test_only_one_trailing_newline_is_stripped(
     secret = tmp_path / "password"
     secret.write_bytes(b"pw \n\n")
     environment.setenv("LOYALTY_SMTP_USER", "mailer")
+    environment.setenv("LOYALTY_SMTP_TLS", "starttls")
     environment.setenv("LOYALTY_SMTP_PASSWORD_FILE", str(secret))
     windows = tmp_path / "key"
     windows.write_bytes(b"k-1\r\n")
@@ -295,7 +296,7 @@ def test_the_command_line_says_what_is_wrong_with_the_settings_in_one_line(
 
 
 def test_an_encrypted_client_key_needs_its_password(ca: CertificateAuthority) -> None:
-    client = ca.issue("client", server=False)
+    client = ca.issue("client")
     key = serialization.load_pem_private_key(client.key.read_bytes(), password=None)
     client.key.write_bytes(
         key.private_bytes(
