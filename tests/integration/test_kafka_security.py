@@ -219,7 +219,9 @@ async def test_loyalty_publish_takes_the_password_from_a_file(
         )  # fmt: skip
         (record,) = await orders.collect(lambda r: r.key == customer.encode(), count=1)
 
-    assert output.startswith("published to shop.orders:")
+    assert output.startswith(
+        f"published to shop.orders partition {record.partition} offset {record.offset}:"
+    )
     assert json.loads(record.value)["subject"] == customer
 
 
