@@ -316,18 +316,12 @@ def _classify(exc: aiosmtplib.SMTPException | OSError) -> PermanentDelivery | Tr
 def _channel_problem(exc: BaseException) -> ChannelUnavailable | None:
     """What an operator must mend before any message can go, or None.
 
-    The TLS error comes as it is after STARTTLS and as the cause of SMTPConnectError with
-    implicit TLS. A server that does not offer STARTTLS or AUTH is told by aiosmtplib in
-    a bare SMTPException, whose text is all there is to tell them apart.
+    A server that does not offer STARTTLS or AUTH is told by aiosmtplib in a bare
+    SMTPException, whose text is all there is to tell them apart.
     """
-    tls = exc if isinstance(exc, ssl.SSLError) else exc.__cause__
-    if isinstance(tls, ssl.SSLCertVerificationError):
-        # verify_message is OpenSSL's reason ("self-signed certificate", "Hostname mismatch").
-        why = getattr(tls, "verify_message", None) or "certificate verify failed"
-        return ChannelUnavailable(f"SMTP server certificate not trusted: {why}")
-    if isinstance(tls, ssl.SSLError):
-        why = getattr(tls, "reason", None) or type(tls).__name__
-        return ChannelUnavailable(f"SMTP TLS handshake failed: {why}")
+    tls = _tls_problem(exc)
+    if tls is not None:
+        return ChannelUnavailable(tls)
     if isinstance(exc, aiosmtplib.SMTPConnectError | ConnectionRefusedError):
         # No message can go while the server is down: an outage longer than the attempts'
         # backoff would otherwise fail every message due during it.
@@ -336,8 +330,21 @@ def _channel_problem(exc: BaseException) -> ChannelUnavailable | None:
         # Wrong for every message alike (the reply's code only: never a credential).
         return ChannelUnavailable(f"SMTP server refused the login: {exc.code}")
     if type(exc) is aiosmtplib.SMTPException:
-        if "STARTTLS" in exc.message:
-            return ChannelUnavailable("SMTP server does not offer STARTTLS")
-        if "AUTH" in exc.message:
-            return ChannelUnavailable("SMTP server does not offer AUTH on this connection")
+        for extension in ("STARTTLS", "AUTH"):
+            if extension in exc.message:
+                where = "" if extension == "STARTTLS" else " on this connection"
+                return ChannelUnavailable(f"SMTP server does not offer {extension}{where}")
+    return None
+
+
+def _tls_problem(exc: BaseException) -> str | None:
+    """Why TLS with the server failed, or None. The TLS error comes as it is after STARTTLS
+    and as the cause of SMTPConnectError with implicit TLS."""
+    tls = exc if isinstance(exc, ssl.SSLError) else exc.__cause__
+    if isinstance(tls, ssl.SSLCertVerificationError):
+        # verify_message is OpenSSL's reason ("self-signed certificate", "Hostname mismatch").
+        why = getattr(tls, "verify_message", None) or "certificate verify failed"
+        return f"SMTP server certificate not trusted: {why}"
+    if isinstance(tls, ssl.SSLError):
+        return f"SMTP TLS handshake failed: {getattr(tls, 'reason', None) or type(tls).__name__}"
     return None
