@@ -10,6 +10,7 @@ import json
 import sys
 from collections.abc import Iterator, Sequence
 
+import asyncpg
 import uvicorn
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
@@ -36,6 +37,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"loyalty: invalid settings: {exc}", file=sys.stderr)
         return 2
+    except _CONNECTION_REFUSALS as exc:
+        # Unreachable, refused, a certificate not trusted: one line naming what failed (never
+        # the URL, which may hold a password), not a traceback.
+        print(f"loyalty: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
     except ValidationError as exc:
         if not exc.title.endswith("Settings"):
             raise
@@ -45,6 +51,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             problem = error["msg"].removeprefix("Value error, ")
             print(f"loyalty: invalid settings: {setting}{problem}", file=sys.stderr)
         return 2
+
+
+# A connection not made (OSError: refused, unreachable, TLS), and what PostgreSQL answers when
+# it will not take one: login, database, slots, state.
+_CONNECTION_REFUSALS: tuple[type[Exception], ...] = (
+    OSError,
+    asyncpg.InvalidAuthorizationSpecificationError,
+    asyncpg.InvalidCatalogNameError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.CannotConnectNowError,
+)
 
 
 def _parser() -> argparse.ArgumentParser:
