@@ -11,7 +11,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 
 from shared.errors import RejectedMessage
-from shared.events import CloudEvent, encode_event, make_event, topic_for
+from shared.events import STRUCTURED_HEADER, CloudEvent, encode_event, make_event, topic_for
 from shared.events.catalog import TOPICS
 
 SOURCE = "loyalty/samples"
@@ -146,7 +146,9 @@ async def publish_one(
     await producer.start()
     try:
         body = encode_event(event)
-        await producer.send_and_wait(topic, body, key=customer_id.encode())
+        await producer.send_and_wait(
+            topic, body, key=customer_id.encode(), headers=[STRUCTURED_HEADER]
+        )
     finally:
         await producer.stop()
     return body.decode(), topic
