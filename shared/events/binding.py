@@ -11,11 +11,11 @@ the same code, so both modes meet the same rules and are refused with the same r
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any, Final
 
 import jiter
+from pydantic_core import to_json
 
 from shared.errors import RejectedMessage
 from shared.events.catalog import parse_record
@@ -29,6 +29,16 @@ STRUCTURED_HEADER: Final = (CONTENT_TYPE, STRUCTURED_CONTENT_TYPE.encode())
 """The header of every event record the services publish (not of dead letters, which keep the
 headers of the record they copy)."""
 
+# The values producers send: known good without parsing them (that costs 2 us a record).
+_USUAL_STRUCTURED: Final = frozenset(
+    {
+        b"application/cloudevents+json",
+        STRUCTURED_CONTENT_TYPE.encode(),
+        b"application/cloudevents+json; charset=utf-8",
+        b"application/cloudevents+json;charset=UTF-8",
+        b"application/cloudevents+json;charset=utf-8",
+    }
+)
 _ATTRIBUTE_PREFIX: Final = "ce_"
 _SPECVERSION_HEADER: Final = "ce_specversion"
 _CLOUDEVENTS: Final = b"application/cloudevents"
@@ -52,7 +62,8 @@ def parse_kafka_record(
         binary = False
         for name, raw in headers:
             if name == CONTENT_TYPE and raw.startswith(_CLOUDEVENTS):
-                _check_structured(raw)
+                if raw not in _USUAL_STRUCTURED:
+                    _check_structured(raw)
                 return parse_record(topic, key, value)
             if name == _SPECVERSION_HEADER:
                 binary = True
@@ -93,11 +104,11 @@ def structured_from_binary(data: bytes, headers: Sequence[Header]) -> bytes:
     if content_type is not None:
         _check_json_data(content_type)
         attributes["datacontenttype"] = _JSON_DATA
-    parts = [json.dumps(k).encode() + b":" + json.dumps(v).encode() for k, v in attributes.items()]
-    if data:
-        _check_json(data)
-        parts.append(b'"data":' + data)
-    return b"{" + b",".join(parts) + b"}"
+    document = to_json(attributes)  # escapes what JSON must; a quarter of json.dumps's cost
+    if not data:
+        return document
+    _check_json(data)
+    return document[:-1] + (b',"data":' if attributes else b'"data":') + data + b"}"
 
 
 def _text(name: str, raw: bytes) -> str:
