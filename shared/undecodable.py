@@ -66,7 +66,9 @@ def undecodable_batch(exc: BaseException) -> UndecodableBatch | None:
     offset = int(getattr(batch, "base_offset", -1))
     next_offset = int(getattr(batch, "next_offset", offset + 1))
     codec = CODECS.get(int(getattr(batch, "compression_type", -1)), "unknown")
-    reason = f"{type(exc).__name__}: {exc}"[:300]
+    said = str(exc)  # Kafka's errors name their class already
+    name = type(exc).__name__
+    reason = (said if said.startswith(name) else f"{name}: {said}")[:300]
     return UndecodableBatch(tp.topic, tp.partition, offset, next_offset - 1, codec, reason)
 
 
