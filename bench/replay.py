@@ -2,14 +2,17 @@
 Python work and of PostgreSQL per event, steadier than a drain on a shared machine.
 
     .venv/bin/python -m bench.replay [--events 100000] [--customers 10000] [--batch 2000]
+                                     [--mode plain|structured|binary]
 
 Builds the records `bench.earn` preloads (as aiokafka hands them to a consumer, spread over 4
-partitions by key), applies them through earn's own handler and BatchConsumer in batches, one
-at a time on one connection, into a database of its own (loyalty_replay), and deletes the
-outbox after each batch as the relay would. The first tenth warms up; the rest is measured:
-this process's CPU, the CPU of its PostgreSQL backend (from /proc, so the database must run
-on this machine), and the write-ahead log written. The garbage collector is set as a service
-sets it. Prints a table and writes bench/results/latest.json.
+partitions by key; `--mode` sends them without headers as most shops do, with the structured
+content-type header, or in binary mode with ce_ headers), applies them through earn's own
+handler and BatchConsumer in batches, one at a time on one connection, into a database of its
+own (loyalty_replay), and deletes the outbox after each batch as the relay would. The first
+tenth warms up; the rest is measured: this process's CPU, the CPU of its PostgreSQL backend
+(from /proc, so the database must run on this machine), and the write-ahead log written. The
+garbage collector is set as a service sets it. Prints a table and writes
+bench/results/latest.json.
 
 Nothing else should run meanwhile: the backend's CPU is read from its process, but the
 machine's other work still slows both sides.
@@ -20,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import json
 import time
 from typing import Any
 
@@ -35,6 +39,7 @@ from services.earn.settings import EarnSettings
 from shared.clock import SystemClock
 from shared.consumer import BatchConsumer
 from shared.db import apply_migrations
+from shared.events import STRUCTURED_HEADER
 from shared.logs import configure_logging
 from shared.outbox import key_hash
 from shared.runtime import MESSAGING_MIGRATIONS
@@ -43,15 +48,32 @@ DATABASE = "loyalty_replay"
 PARTITIONS = 4
 
 
-def records_of(load: loadgen.Load) -> list[ConsumerRecord[bytes, bytes]]:
+Headers = tuple[tuple[str, bytes], ...]
+
+
+def in_mode(value: bytes, mode: str) -> tuple[bytes, Headers]:
+    """A structured event's record in one mode of the CloudEvents Kafka binding."""
+    if mode == "plain":
+        return value, ()
+    if mode == "structured":
+        return value, (STRUCTURED_HEADER,)
+    document = json.loads(value)
+    data = json.dumps(document.pop("data"), separators=(",", ":")).encode()
+    headers = [("content-type", document.pop("datacontenttype").encode())]
+    headers += [(f"ce_{name}", str(text).encode()) for name, text in document.items()]
+    return data, tuple(headers)
+
+
+def records_of(load: loadgen.Load, mode: str = "plain") -> list[ConsumerRecord[bytes, bytes]]:
     """The records as a consumer receives them: by key to partitions, offsets in order."""
     offsets = [0] * PARTITIONS
     records = []
-    for key, value in load.records:
+    for key, structured in load.records:
         partition = key_hash(key) % PARTITIONS
         offset = offsets[partition]
+        value, headers = in_mode(structured, mode)
         record = ConsumerRecord(
-            "shop.orders", partition, offset, 0, 0, key, value, None, len(key), len(value), ()
+            "shop.orders", partition, offset, 0, 0, key, value, None, len(key), len(value), headers
         )
         records.append(record)
         offsets[partition] += 1
@@ -67,7 +89,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         )
     finally:
         await conn.close()
-    records = records_of(loadgen.generate(args.events, args.customers, prefix="r"))
+    records = records_of(loadgen.generate(args.events, args.customers, prefix="r"), args.mode)
     warm = max(args.batch, args.events // 10 // args.batch * args.batch)
     pool = await asyncpg.create_pool(url, min_size=1, max_size=1)
     try:
@@ -105,6 +127,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "events": args.events,
         "customers": args.customers,
         "batch": args.batch,
+        "mode": args.mode,
         "measured_events": measured,
         "ledger_entries": entries,
         "python_cpu_us_per_event": round(cpu * 1e6 / measured, 1),
@@ -121,6 +144,7 @@ def cli() -> None:
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--customers", type=int, default=10_000)
     parser.add_argument("--batch", type=int, default=2000)
+    parser.add_argument("--mode", choices=("plain", "structured", "binary"), default="plain")
     args = parser.parse_args()
     if args.events < 2 * args.batch:
         parser.error("--events must be at least twice --batch (a warm-up, then a measure)")

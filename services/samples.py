@@ -12,7 +12,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 
 from shared.errors import RejectedMessage
-from shared.events import CloudEvent, encode_event, make_event, topic_for
+from shared.events import STRUCTURED_HEADER, CloudEvent, encode_event, make_event, topic_for
 from shared.events.catalog import TOPICS
 from shared.kafka_connection import KafkaConnection, check_access, kafka_connection
 
@@ -149,7 +149,9 @@ async def publish_one(
     await producer.start()
     try:
         body = encode_event(event)
-        written = await producer.send_and_wait(topic, body, key=customer_id.encode())
+        written = await producer.send_and_wait(
+            topic, body, key=customer_id.encode(), headers=[STRUCTURED_HEADER]
+        )
     finally:
         await producer.stop()
     return Published(body.decode(), topic, written.partition, written.offset)

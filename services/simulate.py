@@ -15,7 +15,7 @@ import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from services.samples import build, sample_data
-from shared.events import encode_event, topic_for
+from shared.events import STRUCTURED_HEADER, encode_event, topic_for
 from shared.kafka_connection import KafkaConnection, check_access, kafka_connection
 
 log = structlog.get_logger("simulate")
@@ -52,7 +52,12 @@ async def run_simulation(
             signed_up.add(customer)
             for kind in kinds:
                 event = build(kind, customer, sample_data(kind, customer, rng))
-                await producer.send(topic_for(kind), encode_event(event), key=customer.encode())
+                await producer.send(
+                    topic_for(kind),
+                    encode_event(event),
+                    key=customer.encode(),
+                    headers=[STRUCTURED_HEADER],
+                )
                 counts[kind] = counts.get(kind, 0) + 1
                 log.info("shop_event", type=kind, customer_id=customer)
             await asyncio.sleep(len(kinds) / rate)

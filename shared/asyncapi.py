@@ -19,10 +19,8 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from shared.correlation import CORRELATION_HEADER
+from shared.events.binding import STRUCTURED_CONTENT_TYPE
 from shared.events.catalog import TOPICS, event_model
-
-STRUCTURED_CONTENT_TYPE: Final = "application/cloudevents+json; charset=UTF-8"
-"""The content-type header of every record the services send (CloudEvents structured mode)."""
 
 # CloudEvents binary mode (Kafka protocol binding): header -> attribute of the envelope.
 BINARY_HEADERS: Final = {

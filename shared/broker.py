@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-from typing import Any, Union
+from typing import Any, Union, cast
 
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
@@ -15,6 +16,7 @@ from shared.events import TOPICS
 from shared.events.catalog import event_model
 from shared.kafka_connection import KafkaConnection
 from shared.settings import CommonSettings
+from shared.undecodable import SetAsideConsumer
 
 # How often a consumer tells its group it is alive, and learns of a rebalance: a replica that
 # joins a group with members waits that long for them to rejoin (Kafka's default is 3 s).
@@ -28,6 +30,14 @@ class _Broker(KafkaBroker):
     joining groups that have members already waits for a rebalance in each: one after another,
     its last topic was consumed by the first replica alone for one rebalance per topic.
     """
+
+    async def _connect(self) -> Any:
+        # Every subscriber's aiokafka consumer sets aside a partition it cannot decode instead
+        # of failing every poll (see shared.undecodable).
+        builder = cast("functools.partial[Any]", await super()._connect())
+        set_aside = functools.partial(SetAsideConsumer, *builder.args, **builder.keywords)
+        self.config.broker_config.builder = set_aside
+        return set_aside
 
     async def start(self) -> None:
         await self.connect()

@@ -30,7 +30,7 @@ from shared.clock import Clock
 from shared.correlation import causes, correlation_of
 from shared.db import ACQUIRE_TIMEOUT_S, Connection
 from shared.errors import Bug, RejectedMessage, TransientFailure
-from shared.events import CloudEvent, parse_record
+from shared.events import CloudEvent, parse_kafka_record
 from shared.failure_log import FailureLog
 from shared.isolation import Isolation, describe, is_data_error, isolate
 from shared.outbox import OutboxMessage, enqueue
@@ -97,12 +97,13 @@ BatchHandler = Callable[[Connection, Sequence[Incoming]], Awaitable[Sequence[Rej
 
 
 def to_incoming(record: ConsumerRecord[Any, Any]) -> Incoming | Rejection:
-    """Parse one Kafka record into an event, or say why it is rejected."""
+    """Parse one Kafka record (either CloudEvents mode) into an event, or say why it is
+    rejected."""
     value: bytes = record.value or b""
     headers = tuple((k, v or b"") for k, v in record.headers) if record.headers else ()
     topic, partition, offset, key = record.topic, record.partition, record.offset, record.key
     try:
-        event = parse_record(topic, key, value)
+        event = parse_kafka_record(topic, key, value, headers)
     except RejectedMessage as error:
         return Rejection(Incoming(topic, partition, offset, key, value, headers, None), error)
     return Incoming(topic, partition, offset, key, value, headers, event)

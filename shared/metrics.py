@@ -92,6 +92,12 @@ READINESS_CHECK = Gauge(
     "Result of one readiness check (database, broker, consumers, outbox_relay): 1 passes.",
     ["service", "check"],
 )
+PARTITIONS_SET_ASIDE = Gauge(
+    "loyalty_consumer_partitions_set_aside",
+    "Partitions of a topic held up by a record batch this process cannot decode (its codec's"
+    " library is missing, or its compressed bytes are corrupt).",
+    ["service", "topic"],
+)
 SCHEDULER_BACKLOG = Gauge(
     "loyalty_scheduler_backlog",
     "Scheduled messages whose time has come and which are not sent yet.",

@@ -15,6 +15,7 @@ import structlog
 from aiokafka import codec
 
 from shared import metrics
+from shared.undecodable import SetAsideConsumer, UndecodableBatch
 
 if TYPE_CHECKING:
     from shared.consumer import BatchConsumer
@@ -46,6 +47,7 @@ class Readiness:
     checks: dict[str, bool]
     stuck_topics: tuple[str, ...] = ()
     missing_codecs: tuple[str, ...] = ()
+    undecodable: tuple[UndecodableBatch, ...] = ()
     # While the process has not started yet: the dependency it waits for, and its last error.
     waiting_for: str | None = None
     startup_error: str | None = None
@@ -63,6 +65,8 @@ class Readiness:
         }
         if self.missing_codecs:
             body["missing_codecs"] = list(self.missing_codecs)
+        if self.undecodable:
+            body["undecodable"] = [batch.as_json() for batch in self.undecodable]
         if self.waiting_for is not None:
             body["waiting_for"] = self.waiting_for
             body["startup_error"] = self.startup_error
@@ -127,9 +131,10 @@ class Monitor:
 
     async def readiness(self) -> Readiness:
         """The start has ended, database and broker answer, no consumer is stuck, the outbox
-        relay runs, every codec can be decoded."""
+        relay runs, every codec can be decoded and no partition waits on a batch that cannot."""
         runtime = self._runtime
         stuck = tuple(c.topic for c in runtime.consumers if self._is_stuck(c))
+        undecodable = self._undecodable()
         relay = runtime.relay
         result = Readiness(
             checks={
@@ -138,10 +143,11 @@ class Monitor:
                 "broker": await self._broker_answers(),
                 "consumers": not stuck,
                 "outbox_relay": relay is not None and not relay.failed,
-                "codecs": not self._missing_codecs,
+                "codecs": not self._missing_codecs and not undecodable,
             },
             stuck_topics=stuck,
             missing_codecs=self._missing_codecs,
+            undecodable=undecodable,
             waiting_for=None if runtime.started else runtime.waiting_for or "start",
             startup_error=runtime.startup_error,
         )
@@ -150,6 +156,16 @@ class Monitor:
             metrics.READINESS_CHECK.labels(self._service, check).set(int(passed))
         metrics.READY.labels(self._service).set(int(result.ready))
         return result
+
+    def _undecodable(self) -> tuple[UndecodableBatch, ...]:
+        """The batches that hold up a partition of a consumer, and their count per topic."""
+        found: list[UndecodableBatch] = []
+        for consumer in self._runtime.consumers:
+            kafka = _kafka_consumer(self._runtime, consumer.topic)
+            held = kafka.undecodable if isinstance(kafka, SetAsideConsumer) else ()
+            metrics.PARTITIONS_SET_ASIDE.labels(self._service, consumer.topic).set(len(held))
+            found += held
+        return tuple(found)
 
     def _is_stuck(self, consumer: BatchConsumer) -> bool:
         lag = self._lags.get(consumer.topic)

@@ -23,6 +23,7 @@ from shared import metrics
 from shared.correlation import CORRELATION_HEADER, header_value, inherited_header
 from shared.db import ACQUIRE_TIMEOUT_S, Connection
 from shared.errors import Bug
+from shared.events.binding import STRUCTURED_HEADER
 from shared.kafka_connection import KafkaConnection, kafka_connection
 from shared.retry import Backoff, is_transient
 
@@ -85,7 +86,8 @@ _Record = tuple[str, bytes | None, bytes, list[Header]]
 
 
 def _records(rows: Sequence[asyncpg.Record]) -> list[_Record]:
-    """The messages of outbox rows, in the order they were written."""
+    """The messages of outbox rows, in the order they were written; each event marked as a
+    CloudEvent in structured mode by its content-type header (Kafka protocol binding)."""
     records: list[_Record] = []
     for row in rows:
         names, values = row["header_names"], row["header_values"]
@@ -98,6 +100,8 @@ def _records(rows: Sequence[asyncpg.Record]) -> list[_Record]:
             else:
                 headers = list(zip(names[at : at + count], values[at : at + count], strict=True))
             at += count
+            if not topic.endswith(".dlq"):  # a dead letter keeps its record's headers as they were
+                headers.insert(0, STRUCTURED_HEADER)
             records.append((topic, key, payload, headers))
     return records
 

@@ -1,5 +1,6 @@
 """Public event contracts: CloudEvents 1.0 envelopes, their data models and the topic catalog."""
 
+from shared.events.binding import STRUCTURED_HEADER, parse_kafka_record
 from shared.events.catalog import (
     TOPICS,
     encode_event,
@@ -65,6 +66,7 @@ from shared.events.outputs import (
 
 __all__ = [
     "CURRENCY_MINOR_UNITS",
+    "STRUCTURED_HEADER",
     "TOPICS",
     "Basis",
     "CartAbandoned",
@@ -117,6 +119,7 @@ __all__ = [
     "make_event",
     "minor_units",
     "parse_event",
+    "parse_kafka_record",
     "parse_record",
     "topic_for",
 ]

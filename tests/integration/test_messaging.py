@@ -21,6 +21,7 @@ from shared.clock import SystemClock
 from shared.consumer import SPLIT_FROM, BatchConsumer, Incoming, Rejection
 from shared.db import Connection, apply_migrations
 from shared.errors import Bug
+from shared.events import STRUCTURED_HEADER
 from shared.outbox import OutboxMessage, OutboxRelay, enqueue
 from shared.pruning import Prunable, count_older, prune
 from shared.runtime import MESSAGING_MIGRATIONS
@@ -397,10 +398,10 @@ async def test_rows_waiting_in_the_outbox_before_it_held_batches_are_relayed_aft
     assert applied[0] == "messaging/0002_outbox_batches.sql"
     assert [r.value for r in seen] == [b"0", b"1", b"2", b"3"]
     assert [list(r.headers) for r in seen] == [
-        [("correlation-id", b"c-0")],
-        [("correlation-id", b"c-1")],
-        [("correlation-id", b"c-2")],
-        [],
+        [STRUCTURED_HEADER, ("correlation-id", b"c-0")],
+        [STRUCTURED_HEADER, ("correlation-id", b"c-1")],
+        [STRUCTURED_HEADER, ("correlation-id", b"c-2")],
+        [STRUCTURED_HEADER],
     ]
     assert left == 0
 
