@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from services.asyncapi import DEFAULT_DIR, drift
-from shared.asyncapi import DEAD_LETTER_HEADERS, STRUCTURED_CONTENT_TYPE
+from shared.asyncapi import DEAD_LETTER_HEADERS
 from shared.consumer import Incoming, Rejection, dead_letter
 from shared.errors import RejectedMessage
+from shared.events.binding import STRUCTURED_CONTENT_TYPE
 from shared.events.catalog import TOPICS
 
 PARSER_DIR = Path(__file__).resolve().parents[2] / "tools" / "asyncapi"
