@@ -5,24 +5,30 @@ holds."""
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Annotated, Final
 
-from pydantic import AfterValidator, AwareDatetime
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator, StringConstraints
+from pydantic.json_schema import WithJsonSchema
 
-from shared.events.fields import CONTROLS
+from shared.events.fields import CONTROLS, NAME_PATTERN
 
 # The event contracts' control characters: never part of a name, a reason or an id.
 _CONTROL: Final = re.compile(f"[{CONTROLS}]")
 NO_CONTROLS: Final = "must not contain control characters (U+0000-U+001F, U+007F-U+009F)"
+NO_CONTROLS_PATTERN: Final = f"^[^{CONTROLS}]*$"
 
 # Far enough either way for any loyalty programme; near enough that a year, a review period or a
 # local time zone added to a bound stays a valid date in Python and in PostgreSQL.
 EARLIEST_DAY: Final = date(1970, 1, 1)
 LATEST_DAY: Final = date(3000, 1, 1)
-_EARLIEST: Final = datetime(1970, 1, 1, tzinfo=UTC)
-_LATEST: Final = datetime(3000, 1, 1, tzinfo=UTC)
 OUT_OF_RANGE: Final = f"must be from {EARLIEST_DAY} to {LATEST_DAY}"
+# The same bounds as the OpenAPI documents state them: on the date as written (its own offset).
+IN_RANGE_PATTERN: Final = r"^((19[7-9][0-9]|2[0-9]{3})-|3000-01-01)"
+# Whole days, so that a generator draws from the pattern rather than filter most dates out.
+DAY_PATTERN: Final = (
+    r"^((19[7-9][0-9]|2[0-9]{3})-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])|3000-01-01)$"
+)
 
 
 def plain_text(text: str) -> str:
@@ -40,12 +46,31 @@ def day_in_range(day: date) -> date:
 
 
 def instant_in_range(moment: datetime) -> datetime:
-    """`moment`, or ValueError when it is outside the days of `day_in_range`."""
-    if not _EARLIEST <= moment <= _LATEST:
-        raise ValueError(OUT_OF_RANGE)
+    """`moment`, or ValueError when its date as written (in its own offset) is outside the
+    days of `day_in_range`: at most a day beyond them in UTC, which every store still holds."""
+    day_in_range(moment.date())
     return moment
 
 
-PlainText = Annotated[str, AfterValidator(plain_text)]
-Day = Annotated[date, AfterValidator(day_in_range)]
-Instant = Annotated[AwareDatetime, AfterValidator(instant_in_range)]
+def refuse_controls(value: object) -> object:
+    # Before the pattern, which says the same, so that the refusal says why in words.
+    return plain_text(value) if isinstance(value, str) else value
+
+
+# Text without control characters; NonBlankText also has a character other than white space.
+PlainText = Annotated[
+    str, StringConstraints(pattern=NO_CONTROLS_PATTERN), BeforeValidator(refuse_controls)
+]
+NonBlankText = Annotated[
+    str, StringConstraints(pattern=NAME_PATTERN), BeforeValidator(refuse_controls)
+]
+Day = Annotated[
+    date,
+    AfterValidator(day_in_range),
+    WithJsonSchema({"type": "string", "format": "date", "pattern": DAY_PATTERN}),
+]
+Instant = Annotated[
+    AwareDatetime,
+    AfterValidator(instant_in_range),
+    WithJsonSchema({"type": "string", "format": "date-time", "pattern": IN_RANGE_PATTERN}),
+]

@@ -12,10 +12,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
+
+from shared.errors import TransientFailure
+from shared.retry import is_transient
 
 log = structlog.get_logger(__name__)
 
 PROBLEM: Final = "application/problem+json"
+RETRY_LATER: Final = {"Retry-After": "1"}
 
 
 class Problem(BaseModel):
@@ -71,6 +76,16 @@ def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {s: {"model": Problem, "content": {PROBLEM: {"schema": schema}}} for s in statuses}
 
 
+def allowed_methods(api: FastAPI, request: Request) -> list[str]:
+    """The methods of every route of `api` at the request's path (RFC 9110 §15.5.6)."""
+    methods: set[str] = set()
+    for route in api.router.routes:
+        match, _ = route.matches(request.scope)
+        if match != Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    return sorted(methods)
+
+
 def install_problem_handlers(api: FastAPI, *, invalid_field: str) -> None:
     """Answer malformed requests, broken rules (`InvalidField`, titled `invalid_field`), HTTP
     errors and bugs of `api` with problem documents."""
@@ -88,10 +103,20 @@ def install_problem_handlers(api: FastAPI, *, invalid_field: str) -> None:
         return problem(422, invalid_field, [{"location": exc.location, "message": exc.message}])
 
     @api.exception_handler(HTTPException)
-    async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
-        return problem(exc.status_code, str(exc.detail))
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            # Starlette's Allow names the methods of the first route of the path only.
+            headers["Allow"] = ", ".join(allowed_methods(api, request))
+        return problem(exc.status_code, str(exc.detail), headers=headers or None)
 
     @api.exception_handler(Exception)
     async def bug(request: Request, exc: Exception) -> JSONResponse:
+        if isinstance(exc, TimeoutError | TransientFailure) or is_transient(exc):
+            # The database is starting, away or saturated: the same request may pass later.
+            log.warning("http_request_unavailable", path=request.url.path, error=type(exc).__name__)
+            return problem(
+                503, "the service is briefly unavailable; try again", headers=RETRY_LATER
+            )
         log.error("http_request_failed", path=request.url.path, exc_info=exc)
         return problem(500, "the request failed; it has been logged")

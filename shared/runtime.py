@@ -24,10 +24,11 @@ from shared.broker import document_publishers, make_broker, subscribe_batches
 from shared.clock import Clock, SystemClock
 from shared.consumer import BatchConsumer, BatchHandler
 from shared.db import apply_migrations, create_pool
-from shared.errors import Bug
+from shared.errors import Bug, TransientFailure
 from shared.kafka_connection import KafkaConnection, check_access
 from shared.monitoring import Monitor, missing_codecs
 from shared.outbox import OutboxRelay
+from shared.problems import problem
 from shared.retry import Backoff, is_transient
 from shared.settings import CommonSettings
 from shared.topics import ALL_TOPICS, ensure_topics, topics_with_dlq
@@ -35,6 +36,8 @@ from shared.topics import ALL_TOPICS, ensure_topics, topics_with_dlq
 log = structlog.get_logger(__name__)
 
 MESSAGING_MIGRATIONS = Path(__file__).parent / "migrations"
+
+_OPERATIONAL_METHODS = ("GET", "HEAD")
 
 # Connections of a service's pool that its consumers' transactions never take all of.
 CONNECTIONS_KEPT_FREE = 3
@@ -77,7 +80,7 @@ class Runtime:
 
     def require_pool(self) -> asyncpg.Pool:
         if self.pool is None:
-            raise Bug("the database pool is used before the service started")
+            raise TransientFailure("the database is not connected yet: the service is starting")
         return self.pool
 
 
@@ -221,6 +224,19 @@ class _ServiceApp(AsgiFastStream):
 
     api: ASGIApp | None = None
     runtime: Runtime | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # The operational routes are read-only: any other method is a 405 problem document
+        # with Allow (RFC 9110 §15.5.6), as the service's own API answers.
+        if (
+            scope["type"] == "http"
+            and scope["method"] not in _OPERATIONAL_METHODS
+            and any(scope["path"] == path for path, _ in self.routes)
+        ):
+            allow = {"Allow": ", ".join(_OPERATIONAL_METHODS)}
+            await problem(405, "Method Not Allowed", headers=allow)(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
     async def _start_broker(self) -> None:
         if self.runtime is None:
