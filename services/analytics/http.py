@@ -5,20 +5,23 @@ Errors are RFC 9457 problem documents (application/problem+json).
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse
+from starlette.exceptions import HTTPException
 
 from services.analytics.asking import MAX_ATTRIBUTION_DAYS, Refusal, refusals, unknown_in
 from services.analytics.building import build_report
 from services.analytics.rendering.page import render_html
 from services.analytics.report import Report, ReportQuery, Segment
 from services.analytics.settings import AnalyticsSettings
-from shared.api_inputs import PlainText
+from shared.api_inputs import Day, PlainText
+from shared.events import Currency
 from shared.problems import InvalidField, install_problem_handlers, problems
 from shared.runtime import Runtime, package_version
+
+COHORT_PATTERN = r"^(19[7-9][0-9]|2[0-9]{3})-(0[1-9]|1[0-2])$"
 
 
 def refuse(found: list[Refusal]) -> None:
@@ -30,12 +33,15 @@ def refuse(found: list[Refusal]) -> None:
 def parse_query(
     *,
     request: Request,
-    start: Annotated[date, Query(alias="from", description="First day of the period.")],
-    end: Annotated[date, Query(alias="to", description="Day after the last (exclusive).")],
+    start: Annotated[Day, Query(alias="from", description="First day of the period.")],
+    end: Annotated[
+        Day,
+        Query(alias="to", description="Day after the last (exclusive); later than `from`."),
+    ],
     shop: Annotated[PlainText | None, Query(max_length=128)] = None,
     tier: Annotated[PlainText | None, Query(max_length=128)] = None,
-    cohort: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$")] = None,
-    currency: Annotated[str | None, Query(pattern=r"^[A-Z]{3}$")] = None,
+    cohort: Annotated[str | None, Query(pattern=COHORT_PATTERN)] = None,
+    currency: Annotated[Currency | None, Query()] = None,
     attribution_days: Annotated[int | None, Query(ge=1, le=MAX_ATTRIBUTION_DAYS)] = None,
 ) -> ReportQuery:
     """The dependency that reads a ReportQuery from the query string."""
@@ -75,7 +81,9 @@ def build_api(runtime: Runtime, *, settings: AnalyticsSettings) -> FastAPI:
     async def report(query: ReportQuery) -> Report:
         value = settings.analytics_point_values.get(query.segment.currency)
         async with runtime.require_pool().acquire() as conn:
-            refuse(await unknown_in(conn, runtime.definition.schema, query.segment))
+            if unknown := await unknown_in(conn, runtime.definition.schema, query.segment):
+                # No report exists for a segment no fact names (it would be all zeros).
+                raise HTTPException(404, unknown[0].message)
             return await build_report(
                 conn,
                 runtime.definition.schema,
@@ -84,12 +92,12 @@ def build_api(runtime: Runtime, *, settings: AnalyticsSettings) -> FastAPI:
                 now=runtime.clock.now(),
             )
 
-    @api.get("/v1/report", responses=problems(422))
+    @api.get("/v1/report", responses=problems(404, 422, 503))
     async def get_report(query: ParsedQuery) -> Report:
         """Every figure of the period [from, to) for the segment, as JSON."""
         return await report(query)
 
-    @api.get("/v1/report.html", response_class=HTMLResponse, responses=problems(422))
+    @api.get("/v1/report.html", response_class=HTMLResponse, responses=problems(404, 422, 503))
     async def get_report_html(query: ParsedQuery) -> HTMLResponse:
         """The same report as one self-contained HTML page with charts (no external files)."""
         return HTMLResponse(render_html(await report(query)))

@@ -35,7 +35,7 @@ def admin_routes(requests: IdempotentRequests, *, admin_api_key: SecretStr | Non
         "/customers/{customer_id}/adjustments",
         status_code=201,
         response_model=WrittenEntryView,
-        responses=problems(400, 401, 403, 404, 409, 422),
+        responses=problems(400, 401, 403, 404, 409, 422, 503),
     )
     async def post_adjustment(
         customer_id: CustomerPath, body: AdjustmentRequest, idempotency_key: IdempotencyKey = None
@@ -60,11 +60,12 @@ def admin_routes(requests: IdempotentRequests, *, admin_api_key: SecretStr | Non
     @router.post(
         "/bulk-grants",
         response_model=BulkGrantReport,
-        responses=problems(401, 403, 409, 422),
+        responses=problems(400, 401, 403, 409, 422, 503),
     )
     async def post_bulk_grant(body: BulkGrantRequest) -> Any:
         """Credit many customers at once (up to 1000), idempotent by `batch_id`: a retried
         batch answers its first report and credits nobody twice."""
+        body.check_one_per_customer()
 
         async def action(conn: Connection) -> tuple[int, BaseModel]:
             grants = [(g.customer_id, g.points) for g in body.grants]

@@ -29,7 +29,7 @@ def credit_routes(requests: IdempotentRequests) -> APIRouter:
         "/customers/{customer_id}/store-credit/spend",
         status_code=201,
         response_model=CreditSpendView,
-        responses=problems(400, 404, 409, 422),
+        responses=problems(400, 404, 409, 422, 503),
     )
     async def post_spend(
         customer_id: CustomerPath, body: CreditSpendRequest, idempotency_key: IdempotencyKey = None
@@ -37,7 +37,7 @@ def credit_routes(requests: IdempotentRequests) -> APIRouter:
         """Pay with store credit: a `redeemed` store credit entry of the amount. Refused (409)
         when the available credit in the currency does not cover it or is negative."""
         key = require_key(idempotency_key)
-        command = SpendCredit(customer_id, body.currency, body.amount_minor, body.order_id)
+        command = SpendCredit(customer_id, body.currency, body.amount_minor(), body.order_id)
 
         async def action(conn: Connection) -> tuple[int, BaseModel]:
             done = await spend(conn, command, now=runtime.clock.now())
@@ -51,7 +51,7 @@ def credit_routes(requests: IdempotentRequests) -> APIRouter:
         }
         return await requests.run("credit-spend", key, asked, action)
 
-    @router.get("/store-credit/spends/{spend_id}", responses=problems(404, 422))
+    @router.get("/store-credit/spends/{spend_id}", responses=problems(404, 422, 503))
     async def get_spend(spend_id: SpendPath) -> CreditSpendView:
         """A store credit spend, and whether it was cancelled."""
         async with runtime.require_pool().acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
@@ -60,7 +60,7 @@ def credit_routes(requests: IdempotentRequests) -> APIRouter:
             raise NotFound(f"no store credit spend {spend_id!r}", code="unknown_spend")
         return CreditSpendView.of(found)
 
-    @router.post("/store-credit/spends/{spend_id}/cancel", responses=problems(404, 422))
+    @router.post("/store-credit/spends/{spend_id}/cancel", responses=problems(400, 404, 422, 503))
     async def post_cancel_spend(
         spend_id: SpendPath, body: CancelRequest | None = None
     ) -> CreditSpendView:

@@ -8,9 +8,6 @@ batch id.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import re
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Annotated, Any
@@ -30,8 +27,14 @@ from services.earn.credit_http import credit_routes
 from services.earn.problems import install_handlers, problems
 from services.earn.programme import Programme
 from services.earn.redemptions import RedeemReward, cancel, redeem
-from services.earn.refusals import InvalidField, NotFound
-from services.earn.requests import CustomerPath, IdempotencyKey, IdempotentRequests, require_key
+from services.earn.refusals import NotFound
+from services.earn.requests import (
+    CustomerPath,
+    IdempotencyKey,
+    IdempotentRequests,
+    document_required_keys,
+    require_key,
+)
 from services.earn.views import (
     BalanceView,
     CancelRequest,
@@ -48,7 +51,6 @@ from shared.db import ACQUIRE_TIMEOUT_S, Connection
 from shared.events import CURRENCY_MINOR_UNITS
 from shared.runtime import Runtime, package_version
 
-_SEQ = re.compile(r"[0-9]{1,18}")
 RedemptionPath = Annotated[
     str, Path(min_length=1, max_length=128, pattern=r"^[!-~]+$", description="Redemption id.")
 ]
@@ -74,6 +76,14 @@ def build_api(
     api.include_router(redemption_routes(requests, programme))
     api.include_router(credit_routes(requests))
     api.include_router(admin_routes(requests, admin_api_key=admin_api_key))
+    generate = api.openapi
+
+    def openapi() -> dict[str, Any]:
+        if api.openapi_schema is None:
+            api.openapi_schema = document_required_keys(generate())
+        return api.openapi_schema
+
+    api.openapi = openapi  # type: ignore[method-assign]
     return api
 
 
@@ -81,7 +91,7 @@ def account_routes(runtime: Runtime) -> APIRouter:
     """What a customer holds: the balance and the ledger behind it."""
     router = APIRouter(prefix="/v1/customers", tags=["accounts"])
 
-    @router.get("/{customer_id}/balance", responses=problems(404, 422))
+    @router.get("/{customer_id}/balance", responses=problems(404, 422, 503))
     async def get_balance(customer_id: CustomerPath) -> BalanceView:
         """Available and pending points, lifetime earned, store credit per currency, and
         whether redemptions are blocked (a negative balance); all 0 for a customer earn knows
@@ -104,15 +114,21 @@ def account_routes(runtime: Runtime) -> APIRouter:
             redemptions_blocked=available < 0,
         )
 
-    @router.get("/{customer_id}/ledger", responses=problems(404, 422))
+    @router.get("/{customer_id}/ledger", responses=problems(404, 422, 503))
     async def get_ledger(
         customer_id: CustomerPath,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
-        cursor: Annotated[str | None, Query(max_length=64)] = None,
+        cursor: Annotated[
+            str | None,
+            Query(
+                pattern=r"^[0-9]{1,18}$",
+                description="The `next_cursor` of the page before (the seq of its last entry).",
+            ),
+        ] = None,
     ) -> LedgerPage:
         """The customer's ledger entries (points and store credit), newest first; pass
         `next_cursor` back as `cursor` for the next page."""
-        before = decode_cursor(cursor) if cursor is not None else None
+        before = int(cursor) if cursor is not None else None
         async with runtime.require_pool().acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
             rows = await read_entries(conn, customer_id, before_seq=before, limit=limit + 1)
             unknown = not rows and before is None and not await known_customer(conn, customer_id)
@@ -122,7 +138,7 @@ def account_routes(runtime: Runtime) -> APIRouter:
         return LedgerPage(
             customer_id=customer_id,
             items=items,
-            next_cursor=encode_cursor(items[-1].seq) if len(rows) > limit else None,
+            next_cursor=str(items[-1].seq) if len(rows) > limit else None,
         )
 
     return router
@@ -144,7 +160,7 @@ def redemption_routes(
         "/customers/{customer_id}/redemptions",
         status_code=201,
         response_model=RedemptionView,
-        responses=problems(400, 404, 409, 422),
+        responses=problems(400, 404, 409, 422, 503),
     )
     async def post_redemption(
         customer_id: CustomerPath, body: RedeemRequest, idempotency_key: IdempotencyKey = None
@@ -161,7 +177,7 @@ def redemption_routes(
         asked = {"customer_id": customer_id, **body.model_dump(mode="json")}
         return await requests.run("redeem", key, asked, action)
 
-    @router.get("/redemptions/{redemption_id}", responses=problems(404, 422))
+    @router.get("/redemptions/{redemption_id}", responses=problems(404, 422, 503))
     async def get_redemption(redemption_id: RedemptionPath) -> RedemptionView:
         """A redemption, its voucher, and whether it was cancelled."""
         async with runtime.require_pool().acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
@@ -170,7 +186,7 @@ def redemption_routes(
             raise NotFound(f"no redemption {redemption_id!r}", code="unknown_redemption")
         return RedemptionView.of(found)
 
-    @router.post("/redemptions/{redemption_id}/cancel", responses=problems(404, 422))
+    @router.post("/redemptions/{redemption_id}/cancel", responses=problems(400, 404, 422, 503))
     async def post_cancel(
         redemption_id: RedemptionPath, body: CancelRequest | None = None
     ) -> RedemptionView:
@@ -195,20 +211,3 @@ def _credit(currency: str, balance: int, pending: int) -> CreditView:
         amount_minor=balance,
         pending_minor=pending,
     )
-
-
-def encode_cursor(seq: int) -> str:
-    return base64.urlsafe_b64encode(f"seq:{seq}".encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> int:
-    """The seq a cursor of `encode_cursor` holds; InvalidField for anything else."""
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (ValueError, binascii.Error):
-        text = ""
-    kind, _, value = text.partition(":")
-    # At most 18 ASCII digits: what a bigint holds, and nothing int() reads but PostgreSQL does not.
-    if kind != "seq" or not _SEQ.fullmatch(value):
-        raise InvalidField("query.cursor", "not a cursor this API gave")
-    return int(value)

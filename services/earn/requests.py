@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from services.earn.adapters.idempotency import StoredResponse, claim, store
 from services.earn.problems import problem, refusal_body
-from services.earn.refusals import InvalidField, Refused
+from services.earn.refusals import Refused
 from services.earn.rewards import fingerprint
 from shared.db import ACQUIRE_TIMEOUT_S, Connection
 from shared.problems import PROBLEM
@@ -28,8 +28,10 @@ IdempotencyKey = Annotated[
     str | None,
     Header(
         alias="Idempotency-Key",
-        description="Required. 1 to 200 printable ASCII characters, unique per request: a "
-        "retry with the same key and body gets the first response again.",
+        pattern=r"^[!-~]{1,200}$",
+        description="1 to 200 printable ASCII characters, unique per request: a retry with "
+        "the same key and body gets the first response again. Without it: 400, "
+        "`idempotency_key_missing`.",
     ),
 ]
 Action = Callable[[Connection], Awaitable[tuple[int, BaseModel]]]
@@ -76,8 +78,19 @@ def replay(stored: StoredResponse) -> Response:
 
 
 def require_key(given: str | None) -> str:
+    """The key; the header's pattern has been checked by then (422), its absence is a 400."""
     if given is None:
         raise Refused("the Idempotency-Key header is required", code="idempotency_key_missing")
-    if not _KEY.match(given):
-        raise InvalidField("header.Idempotency-Key", "1 to 200 printable ASCII characters")
     return given
+
+
+def document_required_keys(openapi: dict[str, Any]) -> dict[str, Any]:
+    """`openapi` with the Idempotency-Key header required where a route takes it: the route
+    reads it as optional only to answer its absence with a 400 of its own."""
+    for operations in openapi.get("paths", {}).values():
+        for operation in operations.values():
+            for parameter in operation.get("parameters", []):
+                if parameter["in"] == "header" and parameter["name"] == "Idempotency-Key":
+                    parameter["required"] = True
+                    parameter["schema"] = {"type": "string", "pattern": _KEY.pattern}
+    return openapi

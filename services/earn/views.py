@@ -7,21 +7,21 @@ from decimal import Decimal
 from typing import Annotated, Literal
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
     PlainSerializer,
     StringConstraints,
-    ValidationInfo,
     field_validator,
 )
+from pydantic.json_schema import WithJsonSchema
 
 from services.earn.adapters.credit_spends import CreditSpend
 from services.earn.adapters.redemptions import Redemption
 from services.earn.credit import from_minor, to_minor
 from services.earn.programme import Reward
-from shared.api_inputs import plain_text
+from services.earn.refusals import InvalidField
+from shared.api_inputs import NonBlankText
 from shared.events import Currency, NonNegativeDecimal
 
 DecimalText = Annotated[
@@ -31,10 +31,19 @@ Code = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
 CurrencyCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 CustomerId = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[!-~]+$")]
 OrderId = CustomerId  # the same rule: 1 to 128 printable ASCII characters, no spaces
-Reason = Annotated[
-    str,
-    StringConstraints(min_length=1, max_length=255, pattern=r"\S"),
-    AfterValidator(plain_text),
+Reason = Annotated[NonBlankText, StringConstraints(max_length=255)]
+# A decimal string more than 0, in digits: the checks of the currency's minor unit and of the
+# largest spend come after, as rules (they depend on the currency).
+PositiveAmount = Annotated[
+    NonNegativeDecimal,
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^[0-9]{1,18}(\.[0-9]{1,18})?$",
+            "not": {"pattern": r"^[0.]*$"},
+            "description": "A decimal number more than 0 written as a string, such as '12.50'.",
+        }
+    ),
 ]
 MAX_BULK_GRANTS = 1000
 
@@ -200,9 +209,10 @@ class RedemptionView(_View):
 
 class CreditSpendRequest(_Request):
     currency: Currency = Field(description="The currency of the credit to spend.")
-    amount: NonNegativeDecimal = Field(
+    amount: PositiveAmount = Field(
         description="What to pay with store credit: a decimal string of whole minor units of the "
-        "currency ('12.50' USD, '50000' VND), more than 0."
+        "currency ('12.50' USD, '50000' VND), more than 0; finer than the currency's minor unit "
+        "or over the largest spend is refused (422, `body.amount`)."
     )
     order_id: OrderId | None = Field(
         default=None, description="The order paid with the credit, for reference."
@@ -219,19 +229,19 @@ class CreditSpendRequest(_Request):
 
     @field_validator("amount")
     @classmethod
-    def _fits_currency(cls, amount: Decimal, info: ValidationInfo) -> Decimal:
-        currency = info.data.get("currency")
-        if currency is None:  # refused on its own field
-            if not amount > 0:
-                msg = "must be more than 0"
-                raise ValueError(msg)
-            return amount
-        to_minor(amount, currency)
+    def _more_than_zero(cls, amount: Decimal) -> Decimal:
+        if not amount > 0:
+            msg = "must be more than 0"
+            raise ValueError(msg)
         return amount
 
-    @property
     def amount_minor(self) -> int:
-        return to_minor(self.amount, self.currency)
+        """The amount in minor units; InvalidField when the currency cannot hold it (a rule
+        across two fields, which the OpenAPI document states in words only)."""
+        try:
+            return to_minor(self.amount, self.currency)
+        except ValueError as exc:
+            raise InvalidField("body.amount", str(exc)) from exc
 
 
 class CreditSpendView(_View):
@@ -279,7 +289,10 @@ class CreditSpendView(_View):
 
 class AdjustmentRequest(_Request):
     points: int = Field(
-        ge=-100_000_000, le=100_000_000, description="Positive grants, negative deducts; not 0."
+        ge=-100_000_000,
+        le=100_000_000,
+        description="Positive grants, negative deducts; not 0.",
+        json_schema_extra={"not": {"const": 0}},
     )
     reason: Reason
     force: bool = Field(
@@ -311,19 +324,20 @@ class BulkGrantRequest(_Request):
     batch_id: Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=r"^[!-~]+$")]
     reason: Reason
     grants: list[Grant] = Field(
-        min_length=1, max_length=MAX_BULK_GRANTS, description="One grant per customer."
+        min_length=1,
+        max_length=MAX_BULK_GRANTS,
+        description="One grant per customer: a customer granted twice is refused (422).",
     )
 
-    @field_validator("grants")
-    @classmethod
-    def _one_per_customer(cls, grants: list[Grant]) -> list[Grant]:
+    def check_one_per_customer(self) -> None:
+        """InvalidField when a customer is granted twice: a rule across the items, which the
+        OpenAPI document states in words only."""
         seen: set[str] = set()
-        for grant in grants:
+        for grant in self.grants:
             if grant.customer_id in seen:
-                msg = f"customer {grant.customer_id!r} is granted twice; give one grant each"
-                raise ValueError(msg)
+                message = f"customer {grant.customer_id!r} is granted twice; give one grant each"
+                raise InvalidField("body.grants", message)
             seen.add(grant.customer_id)
-        return grants
 
 
 class GrantOutcome(_View):

@@ -1,18 +1,24 @@
-"""The notify HTTP API: one-click unsubscribe (RFC 8058) and the VAPID public key."""
+"""The notify HTTP API: one-click unsubscribe (RFC 8058) and the VAPID public key.
+
+Errors are RFC 9457 problem documents (application/problem+json).
+"""
 
 from __future__ import annotations
 
 from html import escape
+from typing import Annotated
 
 import structlog
 from fastapi import FastAPI, HTTPException, Query
 from fastapi.responses import HTMLResponse
+from pydantic import BaseModel
 
 from services.notify.adapters import projections
 from services.notify.adapters.push import vapid_public_key
 from services.notify.domain.tokens import Unsubscribe, verify_unsubscribe
 from services.notify.settings import NotifySettings
-from shared.runtime import Runtime
+from shared.problems import install_problem_handlers, problems
+from shared.runtime import Runtime, package_version
 
 log = structlog.get_logger(__name__)
 
@@ -21,17 +27,41 @@ _PAGE = """<!DOCTYPE html><html><head><meta charset="utf-8"><title>{title}</titl
 </html>"""
 
 
+# What sign_unsubscribe writes: base64url of the request, a dot, base64url of its signature.
+Token = Annotated[
+    str,
+    Query(
+        max_length=512,
+        pattern=r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$",
+        description="The token of an unsubscribe link; one notify did not sign is a 403.",
+    ),
+]
+
+
+class PublicKey(BaseModel):
+    public_key: str
+
+
 def build_api(runtime: Runtime, settings: NotifySettings) -> FastAPI:
-    api = FastAPI(title="loyalty-notify", docs_url=None, redoc_url=None, openapi_url=None)
+    """The FastAPI app served for the paths the operational routes do not take."""
+    api = FastAPI(
+        title="loyalty-notify",
+        version=package_version(),
+        description="One-click unsubscribe (RFC 8058) and the Web Push application server key.",
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    install_problem_handlers(api, invalid_field="the request does not match the API")
 
     def request_of(token: str) -> Unsubscribe:
         request = verify_unsubscribe(token, settings.require_secrets())
         if request is None:
-            raise HTTPException(status_code=400, detail="invalid or tampered unsubscribe link")
+            raise HTTPException(status_code=403, detail="invalid or tampered unsubscribe link")
         return request
 
-    @api.get("/unsubscribe", response_class=HTMLResponse)
-    async def confirm(token: str = Query(max_length=512)) -> HTMLResponse:
+    @api.get("/unsubscribe", response_class=HTMLResponse, responses=problems(403, 422))
+    async def confirm(token: Token) -> HTMLResponse:
         """A page with a button: link checkers that follow GET links unsubscribe nobody."""
         request_of(token)
         body = (
@@ -41,8 +71,8 @@ def build_api(runtime: Runtime, settings: NotifySettings) -> FastAPI:
         )
         return HTMLResponse(_PAGE.format(title="Unsubscribe", body=body))
 
-    @api.post("/unsubscribe", response_class=HTMLResponse)
-    async def unsubscribe(token: str = Query(max_length=512)) -> HTMLResponse:
+    @api.post("/unsubscribe", response_class=HTMLResponse, responses=problems(403, 422, 503))
+    async def unsubscribe(token: Token) -> HTMLResponse:
         """One-click (List-Unsubscribe-Post) and the confirmation form both land here."""
         request = request_of(token)
         async with runtime.require_pool().acquire() as conn:
@@ -58,11 +88,11 @@ def build_api(runtime: Runtime, settings: NotifySettings) -> FastAPI:
         body = "<p>You are unsubscribed. / Bạn đã hủy đăng ký.</p>"
         return HTMLResponse(_PAGE.format(title="Unsubscribed", body=body))
 
-    @api.get("/push/vapid-public-key")
-    async def public_key() -> dict[str, str]:
-        """The applicationServerKey browsers subscribe with."""
+    @api.get("/push/vapid-public-key", responses=problems(404))
+    async def public_key() -> PublicKey:
+        """The applicationServerKey browsers subscribe with; 404 when Web Push is off."""
         if settings.vapid_private_key is None:
             raise HTTPException(status_code=404, detail="Web Push is not configured")
-        return {"public_key": vapid_public_key(settings.vapid_private_key.get_secret_value())}
+        return PublicKey(public_key=vapid_public_key(settings.vapid_private_key.get_secret_value()))
 
     return api

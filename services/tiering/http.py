@@ -5,7 +5,7 @@ Errors are RFC 9457 problem documents (application/problem+json).
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Path, Query
 from pydantic import SecretStr
@@ -64,7 +64,7 @@ def build_api(
         disabled="manual tiers are disabled: LOYALTY_TIERING_ADMIN_API_KEY is not configured",
     )
 
-    @api.get("/v1/customers/{customer_id}/tier", responses=problems(404, 422))
+    @api.get("/v1/customers/{customer_id}/tier", responses=problems(404, 422, 503))
     async def get_tier(customer_id: CustomerPath) -> TierView:
         """The tier in force, its benefits and multiplier, floors, and what the window counts."""
         found = await standing(customer_id)
@@ -77,13 +77,13 @@ def build_api(
             found.grace_ends_at(programme),
         )
 
-    @api.get("/v1/customers/{customer_id}/progress", responses=problems(404, 422))
+    @api.get("/v1/customers/{customer_id}/progress", responses=problems(404, 422, 503))
     async def get_progress(customer_id: CustomerPath) -> ProgressView:
         """How much more reaches the next tier (and by when), and what keeps the current one."""
         found = await standing(customer_id)
         return progress_view(programme, found.state, found.progress(programme, runtime.clock.now()))
 
-    @api.get("/v1/customers/{customer_id}/tier-history", responses=problems(404, 422))
+    @api.get("/v1/customers/{customer_id}/tier-history", responses=problems(404, 422, 503))
     async def get_history(
         customer_id: CustomerPath, limit: Annotated[int, Query(ge=1, le=500)] = 100
     ) -> HistoryView:
@@ -95,7 +95,7 @@ def build_api(
 
     @api.put(
         "/v1/customers/{customer_id}/manual-tier",
-        responses=problems(401, 403, 422),
+        responses=problems(400, 401, 403, 422, 503),
         dependencies=[Depends(check_key)],
     )
     async def put_manual_tier(customer_id: CustomerPath, body: ManualTierRequest) -> TierView:
@@ -117,4 +117,15 @@ def build_api(
             runtime.relay.wake()
         return await get_tier(customer_id)
 
+    generate = api.openapi
+
+    def openapi() -> dict[str, Any]:
+        if api.openapi_schema is None:
+            api.openapi_schema = generate()
+            request = api.openapi_schema["components"]["schemas"]["ManualTierRequest"]
+            # The programme, fixed for the process, names the tiers a manual tier may be.
+            request["properties"]["tier"]["enum"] = [t.code for t in programme.tiers]
+        return api.openapi_schema
+
+    api.openapi = openapi  # type: ignore[method-assign]
     return api

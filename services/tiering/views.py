@@ -7,19 +7,17 @@ from decimal import Decimal
 from typing import Annotated
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
     PlainSerializer,
-    StringConstraints,
 )
 
 from services.tiering.adapters.history import HistoryEntry
 from services.tiering.domain.progress import Progress, Target
 from services.tiering.domain.rules import POINTS, Programme
 from services.tiering.domain.state import Floor, TierState
-from shared.api_inputs import Instant, PlainText, plain_text
+from shared.api_inputs import Instant, NonBlankText, PlainText
 
 # Amounts read back from PostgreSQL may carry an exponent (Decimal("6.00E+6")): always write
 # plain digits, as the event contracts do.
@@ -102,12 +100,8 @@ class ManualTierRequest(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     tier: PlainText = Field(max_length=64, description="A tier code of the programme.")
-    ends_at: Instant
-    reason: Annotated[
-        str,
-        StringConstraints(min_length=1, max_length=255, pattern=r"\S"),
-        AfterValidator(plain_text),
-    ]
+    ends_at: Instant = Field(description="Later than now and than `starts_at` (else 422).")
+    reason: NonBlankText = Field(max_length=255)
     starts_at: Instant | None = Field(default=None, description="Default: now.")
 
 

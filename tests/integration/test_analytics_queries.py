@@ -19,6 +19,8 @@ from infrastructure import Endpoints
 from notify_support import event_of
 from support import encoded, eventually, unique
 
+from shared.problems import PROBLEM
+
 SIGNED_UP = datetime(2025, 3, 10, 3, 0, tzinfo=UTC)
 MARCH = {"from": "2025-03-01", "to": "2025-04-01"}
 
@@ -71,7 +73,7 @@ async def test_the_widest_period_allowed_makes_a_report(analytics: httpx.AsyncCl
     assert len(response.json()["tiers_by_month"]) == 1030 * 12
 
 
-async def test_unknown_currency_shop_and_tier_are_refused_not_reported_as_zeros(
+async def test_an_unknown_currency_is_refused_and_an_unknown_shop_or_tier_is_not_found(
     analytics: httpx.AsyncClient, producer: AIOKafkaProducer, db: asyncpg.Pool
 ) -> None:
     shop = await a_shop(producer, db)
@@ -84,17 +86,18 @@ async def test_unknown_currency_shop_and_tier_are_refused_not_reported_as_zeros(
         SIGNED_UP,
     )
 
-    unknown: dict[str, Any] = {
+    malformed: dict[str, Any] = {
         "query.currency": {"currency": "XYZ"},
-        "query.shop": {"shop": unique("shop")},
-        "query.tier": {"tier": unique("tier")},
         "query.attribution_days": {"attribution_days": 0},
     }
-    for location, params in unknown.items():
+    for location, params in malformed.items():
         response = await analytics.get("/v1/report", params={**MARCH, **params})
         assert problem_at(response) == location
-        if location != "query.attribution_days":
-            assert str(next(iter(params.values()))) in response.json()["errors"][0]["message"]
+    for params in ({"shop": unique("shop")}, {"tier": unique("tier")}):
+        # No fact names them: no such report, rather than one of zeros.
+        missing = await analytics.get("/v1/report", params={**MARCH, **params})
+        assert (missing.status_code, missing.headers["content-type"]) == (404, PROBLEM)
+        assert next(iter(params.values())) in missing.json()["detail"]
     known = await analytics.get("/v1/report", params={**MARCH, "shop": shop})
     known_tier = await analytics.get("/v1/report", params={**MARCH, "tier": tier})
     no_tier = await analytics.get("/v1/report", params={**MARCH, "shop": shop, "tier": "none"})

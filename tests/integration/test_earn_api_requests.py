@@ -172,7 +172,7 @@ async def test_the_ledger_is_read_newest_first_in_pages_that_add_up_to_the_balan
         await api.grant(customer, points)
     await api.redeem(customer, {"reward": "pay-with-points", "steps": 2, "currency": "VND"})
 
-    pages, cursor = [], None
+    pages, cursors, cursor = [], [], None
     while True:
         params: dict[str, Any] = {"limit": 3} | ({"cursor": cursor} if cursor else {})
         page = (await api.client.get(f"/v1/customers/{customer}/ledger", params=params)).json()
@@ -180,6 +180,7 @@ async def test_the_ledger_is_read_newest_first_in_pages_that_add_up_to_the_balan
         cursor = page["next_cursor"]
         if cursor is None:
             break
+        cursors.append(cursor)
     bad_cursor = await api.client.get(
         f"/v1/customers/{customer}/ledger", params={"cursor": "bm90LWEtY3Vyc29y"}
     )
@@ -188,6 +189,7 @@ async def test_the_ledger_is_read_newest_first_in_pages_that_add_up_to_the_balan
     assert [len(p) for p in pages] == [3, 3, 2]
     assert [e["seq"] for e in entries] == sorted((e["seq"] for e in entries), reverse=True)
     assert [e["delta"] for e in entries] == [-20, 7, 6, 5, 4, 3, 2, 1]
+    assert [p[-1]["seq"] for p in pages[:-1]] == [int(c) for c in cursors]
     assert entries[0]["kind"] == "redeemed"
     assert entries[0]["balance_after"] == sum(e["delta"] for e in entries) == 8
     balance = (await api.client.get(f"/v1/customers/{customer}/balance")).json()

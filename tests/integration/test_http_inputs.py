@@ -24,7 +24,7 @@ TOO_EARLY = {"date": "0001-01-01", "date-time": "0001-01-01T00:00:00Z"}
 CUSTOMER = {"customer_id": "c-inputs"}
 EARN_ROUTES: dict[str, tuple[dict[str, str], dict[str, Any], Any]] = {
     "GET /v1/customers/{customer_id}/balance": (CUSTOMER, {}, None),
-    "GET /v1/customers/{customer_id}/ledger": (CUSTOMER, {"cursor": "c2VxOjE"}, None),
+    "GET /v1/customers/{customer_id}/ledger": (CUSTOMER, {"cursor": "1"}, None),
     "GET /v1/rewards": ({}, {}, None),
     "POST /v1/customers/{customer_id}/redemptions": (CUSTOMER, {}, {"reward": "free-shipping"}),
     "GET /v1/redemptions/{redemption_id}": ({"redemption_id": "r-1"}, {}, None),
