@@ -38,7 +38,7 @@ EXAMPLES = int(os.environ.get("LOYALTY_SCHEMATHESIS_EXAMPLES", "8"))
 # Generous: the machine is shared, and a run by hand may ask for many more examples.
 RUN_TIMEOUT_S = 60.0 + 25.0 * EXAMPLES
 SCHEMATHESIS = Path(sys.executable).with_name("st")
-SETTINGS = Path(__file__).parents[1] / "schemathesis"
+SETTINGS = Path(__file__).parents[1] / "openapi_conformance"
 
 
 @contextlib.asynccontextmanager
