@@ -3,8 +3,9 @@ served over real HTTP on the real database: no request valid by the OpenAPI docu
 none it calls invalid is accepted, no undocumented status, no 500.
 
 The run is bounded and deterministic (Schemathesis's deterministic generation);
-`LOYALTY_SCHEMATHESIS_EXAMPLES` raises the number of examples per route for a longer run by
-hand (docs/earn-api.md says how).
+`LOYALTY_SCHEMATHESIS_EXAMPLES` raises the number of examples per route and
+`LOYALTY_SCHEMATHESIS_SEED` draws them at random from a seed, for longer runs by hand
+(docs/earn-api.md says how).
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ from shared.problems import PROBLEM
 from shared.runtime import Runtime
 
 EXAMPLES = int(os.environ.get("LOYALTY_SCHEMATHESIS_EXAMPLES", "8"))
+# Unset: deterministic generation, the same requests every run (CI). Set: random generation
+# from this seed, which reaches further over repeated runs by hand.
+SEED = os.environ.get("LOYALTY_SCHEMATHESIS_SEED")
 # Generous: the machine is shared, and a run by hand may ask for many more examples.
 RUN_TIMEOUT_S = 60.0 + 25.0 * EXAMPLES
 SCHEMATHESIS = Path(sys.executable).with_name("st")
@@ -75,7 +79,7 @@ async def _run(scratch: str, base_url: str, options: list[str]) -> tuple[int, st
         "--checks=all",
         "--phases=examples,coverage,fuzzing,stateful",
         f"--max-examples={EXAMPLES}",
-        "--generation-deterministic",
+        "--generation-deterministic" if SEED is None else f"--seed={SEED}",
         "--workers=1",
         "--no-color",
         "--request-timeout=30",
@@ -96,6 +100,7 @@ async def _run(scratch: str, base_url: str, options: list[str]) -> tuple[int, st
 
 
 def assert_clean(code: int, output: str) -> None:
+    print(output[output.find("SUMMARY") :])  # what ran, for `pytest -s`
     assert code == 0, output[-20000:]
     assert " generated, " in output, output[-20000:]
 
