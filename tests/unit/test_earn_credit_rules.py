@@ -11,7 +11,7 @@ import pytest
 from pydantic import ValidationError
 
 from services.earn.credit import MAX_SPEND_MINOR, check_credit, from_minor, spend_id, to_minor
-from services.earn.refusals import Conflict
+from services.earn.refusals import Conflict, InvalidField
 from services.earn.views import CreditSpendRequest
 
 
@@ -118,7 +118,7 @@ def test_a_spend_request_gives_its_amount_in_minor_units() -> None:
         '{"currency": "USD", "amount": "12.5", "order_id": "o-1"}'
     )
 
-    assert (request.amount_minor, request.order_id) == (1250, "o-1")
+    assert (request.amount_minor(), request.order_id) == (1250, "o-1")
 
 
 @pytest.mark.parametrize(
@@ -126,8 +126,6 @@ def test_a_spend_request_gives_its_amount_in_minor_units() -> None:
     [
         ({"currency": "XYZ", "amount": "1.00"}, ["currency"]),
         ({"currency": "usd", "amount": "1.00"}, ["currency"]),
-        ({"currency": "USD", "amount": "1.005"}, ["amount"]),
-        ({"currency": "VND", "amount": "1000.5"}, ["amount"]),
         ({"currency": "USD", "amount": "0"}, ["amount"]),
         ({"currency": "USD", "amount": "-1.00"}, ["amount"]),
         ({"currency": "USD", "amount": 5}, ["amount"]),
@@ -139,6 +137,20 @@ def test_a_spend_request_gives_its_amount_in_minor_units() -> None:
 )
 def test_a_spend_request_names_each_field_at_fault(body: dict[str, Any], fields: list[str]) -> None:
     assert locations(body) == fields
+
+
+@pytest.mark.parametrize(
+    ("currency", "amount"), [("USD", "1.005"), ("VND", "1000.5"), ("JPY", "1.5")]
+)
+def test_an_amount_finer_than_its_currency_is_refused_as_the_amount_at_fault(
+    currency: str, amount: str
+) -> None:
+    request = CreditSpendRequest.model_validate({"currency": currency, "amount": amount})
+
+    with pytest.raises(InvalidField) as raised:
+        request.amount_minor()
+
+    assert raised.value.location == "body.amount"
 
 
 @pytest.mark.parametrize("amount", [5, 5.0, Decimal(5)])
