@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +12,7 @@ from typing import Any
 from faststream.asgi import AsgiFastStream
 from infrastructure import Endpoints
 from pydantic import SecretStr
-from support import database_of_its_own, running, unique
+from support import database_of_its_own, loyalty_command, running, unique
 
 from services.earn.bootstrap import bootstrap
 from services.earn.programme import Programme
@@ -64,19 +61,14 @@ async def earn_command(database_url: str, kafka_bootstrap: str, programme: Path,
     """Run `loyalty earn ARGS...` as an operator would, against a database and programme of
     the test's own; its standard output (the command must succeed)."""
     done = await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "services.cli", "earn", *args],
-        env=os.environ
-        | {
+        loyalty_command,
+        "earn",
+        *args,
+        env={
             "LOYALTY_DATABASE_URL": database_url,
             "LOYALTY_KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
             "LOYALTY_PROGRAMME_FILE": str(programme),
-            "LOYALTY_LOG_FORMAT": "console",
         },
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
     )
     assert done.returncode == 0, done.stderr
     return done.stdout

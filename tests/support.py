@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import subprocess
+import sys
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -25,6 +28,22 @@ from shared.settings import CommonSettings
 from shared.topics import start_group_at_end
 
 T = TypeVar("T")
+
+
+def loyalty_command(
+    *args: str, env: Mapping[str, str], timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """Run `loyalty ARGS...` as an operator would, in a process of its own, with `env` over the
+    test's environment (console logs unless it says otherwise); the exit status is the
+    caller's to check."""
+    return subprocess.run(
+        [sys.executable, "-m", "services.cli", *args],
+        env=os.environ | {"LOYALTY_LOG_FORMAT": "console"} | dict(env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def unique(prefix: str) -> str:

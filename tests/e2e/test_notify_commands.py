@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,20 +12,13 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 from infrastructure import Endpoints
 from notify_support import SmtpInbox, signed_up
-from support import TopicTail, encoded, eventually, unique
+from support import TopicTail, encoded, eventually, loyalty_command, unique
 
 T0 = datetime(2031, 11, 2, 3, 0, tzinfo=UTC)  # 10:00 in Ho Chi Minh City
 
 
 def loyalty(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "services.cli", *args],
-        env={**os.environ, **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return loyalty_command(*args, env=env or {}, timeout=120)
 
 
 async def test_run_due_at_a_given_time_sends_what_is_due_and_publishes_the_outcome(

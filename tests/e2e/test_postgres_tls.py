@@ -5,10 +5,8 @@ the service waiting and saying why; sslmode=require encrypts without authenticat
 from __future__ import annotations
 
 import asyncio
-import os
 import ssl
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +18,14 @@ import trustme
 from aiokafka import AIOKafkaProducer
 from infrastructure import Endpoints
 from private_postgres import PrivatePostgres
-from support import encoded, eventually, order_paid, start_service_groups_at_end, unique
+from support import (
+    encoded,
+    eventually,
+    loyalty_command,
+    order_paid,
+    start_service_groups_at_end,
+    unique,
+)
 
 from services import processes
 from shared.db import create_pool
@@ -81,18 +86,14 @@ def tls_postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsPostgr
 
 
 def loyalty(database_url: str, kafka: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "services.cli", *args],
+    return loyalty_command(
+        *args,
         env={
-            **os.environ,
             "LOYALTY_DATABASE_URL": database_url,
             "LOYALTY_KAFKA_BOOTSTRAP_SERVERS": kafka,
             "LOYALTY_LOG_FORMAT": "json",
         },
-        capture_output=True,
-        text=True,
         timeout=120,
-        check=False,
     )
 
 

@@ -6,9 +6,7 @@ traceback or a report of zeros."""
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
-import sys
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,7 +15,7 @@ import httpx
 from aiokafka import AIOKafkaProducer
 from infrastructure import Endpoints
 from notify_support import event_of
-from support import encoded, eventually, unique
+from support import encoded, eventually, loyalty_command, unique
 
 from shared.problems import PROBLEM
 
@@ -110,18 +108,14 @@ async def test_an_unknown_currency_is_refused_and_an_unknown_shop_or_tier_is_not
 
 async def report_command(infrastructure: Endpoints, *args: str) -> subprocess.CompletedProcess[str]:
     return await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "services.cli", "analytics", "report", *args],
-        env=os.environ
-        | {
+        loyalty_command,
+        "analytics",
+        "report",
+        *args,
+        env={
             "LOYALTY_DATABASE_URL": infrastructure.database_url,
             "LOYALTY_KAFKA_BOOTSTRAP_SERVERS": infrastructure.kafka_bootstrap,
-            "LOYALTY_LOG_FORMAT": "console",
         },
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
     )
 
 

@@ -3,12 +3,9 @@ never with a traceback or the URL's password."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pytest
 from infrastructure import Endpoints
+from support import loyalty_command
 
 PASSWORD = "not-the-Password-42"
 COMMANDS = (
@@ -31,18 +28,12 @@ def test_a_command_that_cannot_connect_says_why_in_one_line(
     infrastructure: Endpoints, command: tuple[str, ...], url: str, said: str
 ) -> None:
     port = infrastructure.database_url.rsplit("@", 1)[1].split("/", 1)[0].rsplit(":", 1)[1]
-    done = subprocess.run(
-        [sys.executable, "-m", "services.cli", *command],
-        env=os.environ
-        | {
+    done = loyalty_command(
+        *command,
+        env={
             "LOYALTY_DATABASE_URL": url.format(port=port),
             "LOYALTY_KAFKA_BOOTSTRAP_SERVERS": infrastructure.kafka_bootstrap,
-            "LOYALTY_LOG_FORMAT": "console",
         },
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
     )
     assert done.returncode == 1, done.stderr
     lines = done.stderr.strip().splitlines()

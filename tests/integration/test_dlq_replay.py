@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from decimal import Decimal
 
@@ -20,6 +17,7 @@ from support import (
     database_of_its_own,
     encoded,
     eventually,
+    loyalty_command,
     order_paid,
     start_service_groups_at_end,
     unique,
@@ -59,15 +57,8 @@ def earn_app(
 
 
 def loyalty(database_url: str, *args: str) -> str:
-    env = {**os.environ, "LOYALTY_DATABASE_URL": database_url, "LOYALTY_LOG_FORMAT": "console"}
-    done = subprocess.run(
-        [sys.executable, "-m", "services.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
+    done = loyalty_command(*args, env={"LOYALTY_DATABASE_URL": database_url})
+    assert done.returncode == 0, done.stderr
     return done.stdout
 
 

@@ -5,33 +5,24 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
-import subprocess
-import sys
 
 import asyncpg
 from earn_support import earn_of_its_own
 from infrastructure import Endpoints
-from support import eventually, unique
+from support import eventually, loyalty_command, unique
 
 from services.lag import Position, positions
 from shared.runtime import consumer_group
 
 
 def loyalty(infrastructure: Endpoints, prefix: str, *args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "services.cli", *args],
-        env=os.environ
-        | {
+    done = loyalty_command(
+        *args,
+        env={
             "LOYALTY_KAFKA_BOOTSTRAP_SERVERS": infrastructure.kafka_bootstrap,
             "LOYALTY_CONSUMER_GROUP_PREFIX": prefix,
-            "LOYALTY_LOG_FORMAT": "console",
         },
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
     )
     assert done.returncode == 0, done.stderr
     return done.stdout
