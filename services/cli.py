@@ -74,12 +74,7 @@ def _parser() -> argparse.ArgumentParser:
     run.set_defaults(func=_run)
 
     migrate = sub.add_parser("migrate", help="apply database migrations and create topics")
-    migrate.add_argument(
-        "services",
-        nargs="*",
-        metavar="SERVICE",
-        help="earn, tiering, notify, analytics (default: all)",
-    )
+    _services_argument(migrate)
     migrate.set_defaults(func=_migrate)
 
     publish = sub.add_parser("publish", help="publish one event to its topic")
@@ -99,12 +94,7 @@ def _parser() -> argparse.ArgumentParser:
     lag = sub.add_parser(
         "lag", help="where each service's consumer groups stand: which records are applied"
     )
-    lag.add_argument(
-        "services",
-        nargs="*",
-        metavar="SERVICE",
-        help="earn, tiering, notify, analytics (default: all)",
-    )
+    _services_argument(lag)
     lag.add_argument("--topic", action="append", help="only this topic (repeatable)")
     lag.add_argument("--json", action="store_true", help="one JSON object per line")
     lag.set_defaults(func=_lag)
@@ -123,12 +113,7 @@ def _parser() -> argparse.ArgumentParser:
     prune = sub.add_parser(
         "prune", help="delete inbox rows and idempotency keys older than a window"
     )
-    prune.add_argument(
-        "services",
-        nargs="*",
-        metavar="SERVICE",
-        help="earn, tiering, notify, analytics (default: all)",
-    )
+    _services_argument(prune)
     prune.add_argument(
         "--older-than-days",
         type=int,
@@ -186,6 +171,12 @@ class _Server(uvicorn.Server):
         with super().capture_signals():
             yield
             self._captured_signals.clear()
+
+
+def _services_argument(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "services", nargs="*", metavar="SERVICE", help=f"{', '.join(SERVICES)} (default: all)"
+    )
 
 
 def _unknown_services(names: Sequence[str]) -> bool:

@@ -14,6 +14,7 @@ from typing import Any
 import asyncpg
 import structlog
 from aiokafka.errors import KafkaError
+from fastapi import FastAPI
 from faststream.asgi import AsgiFastStream, AsgiResponse, AsyncAPIRoute, get
 from faststream.asgi.types import ASGIApp, Receive, Scope, Send
 from faststream.kafka import KafkaBroker
@@ -109,6 +110,19 @@ def package_version() -> str:
         return metadata.version("loyalty-engine")
     except metadata.PackageNotFoundError:
         return "0.0.0"
+
+
+def service_api(service: str, description: str) -> FastAPI:
+    """The FastAPI app of a service's own routes, its OpenAPI document at /openapi.json and
+    its pages at /docs; the caller installs the problem handlers its errors need."""
+    return FastAPI(
+        title=f"loyalty-{service}",
+        version=package_version(),
+        description=description,
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+    )
 
 
 def build_app(

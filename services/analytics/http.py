@@ -19,7 +19,7 @@ from services.analytics.settings import AnalyticsSettings
 from shared.api_inputs import Day, PlainText
 from shared.events import Currency
 from shared.problems import InvalidField, install_problem_handlers, problems
-from shared.runtime import Runtime, package_version
+from shared.runtime import Runtime, service_api
 
 COHORT_PATTERN = r"^(19[7-9][0-9]|2[0-9]{3})-(0[1-9]|1[0-2])$"
 
@@ -66,13 +66,9 @@ ParsedQuery = Annotated[ReportQuery, Depends(parse_query)]
 
 def build_api(runtime: Runtime, *, settings: AnalyticsSettings) -> FastAPI:
     """The FastAPI app served for the paths the operational routes do not take."""
-    api = FastAPI(
-        title="loyalty-analytics",
-        version=package_version(),
-        description="Retention, value, programme and message figures by period and segment.",
-        openapi_url="/openapi.json",
-        docs_url="/docs",
-        redoc_url=None,
+    api = service_api(
+        "analytics",
+        "Retention, value, programme and message figures by period and segment.",
     )
     api.state.settings = settings
 

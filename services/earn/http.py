@@ -49,7 +49,7 @@ from services.earn.views import (
 )
 from shared.db import ACQUIRE_TIMEOUT_S, Connection
 from shared.events import CURRENCY_MINOR_UNITS
-from shared.runtime import Runtime, package_version
+from shared.runtime import Runtime, service_api
 
 RedemptionPath = Annotated[
     str, Path(min_length=1, max_length=128, pattern=r"^[!-~]+$", description="Redemption id.")
@@ -61,14 +61,10 @@ def build_api(
 ) -> FastAPI:
     """The FastAPI app served for the paths the operational routes do not take; `programme`
     gives the programme in force at each request (the file may be reloaded)."""
-    api = FastAPI(
-        title="loyalty-earn",
-        version=package_version(),
-        description="Points balances, ledger, rewards and redemptions; store credit spends; "
+    api = service_api(
+        "earn",
+        "Points balances, ledger, rewards and redemptions; store credit spends; "
         "operators' adjustments.",
-        openapi_url="/openapi.json",
-        docs_url="/docs",
-        redoc_url=None,
     )
     install_handlers(api)
     requests = IdempotentRequests(runtime)

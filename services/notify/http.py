@@ -18,7 +18,7 @@ from services.notify.adapters.push import vapid_public_key
 from services.notify.domain.tokens import Unsubscribe, verify_unsubscribe
 from services.notify.settings import NotifySettings
 from shared.problems import install_problem_handlers, problems
-from shared.runtime import Runtime, package_version
+from shared.runtime import Runtime, service_api
 
 log = structlog.get_logger(__name__)
 
@@ -44,13 +44,9 @@ class PublicKey(BaseModel):
 
 def build_api(runtime: Runtime, settings: NotifySettings) -> FastAPI:
     """The FastAPI app served for the paths the operational routes do not take."""
-    api = FastAPI(
-        title="loyalty-notify",
-        version=package_version(),
-        description="One-click unsubscribe (RFC 8058) and the Web Push application server key.",
-        openapi_url="/openapi.json",
-        docs_url="/docs",
-        redoc_url=None,
+    api = service_api(
+        "notify",
+        "One-click unsubscribe (RFC 8058) and the Web Push application server key.",
     )
     install_problem_handlers(api, invalid_field="the request does not match the API")
 

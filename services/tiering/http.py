@@ -27,7 +27,7 @@ from services.tiering.views import (
 )
 from shared.api_keys import key_check
 from shared.problems import InvalidField, install_problem_handlers, problems
-from shared.runtime import Runtime, package_version
+from shared.runtime import Runtime, service_api
 
 CustomerPath = Annotated[
     str, Path(min_length=1, max_length=128, pattern=r"^[!-~]+$", description="Customer id.")
@@ -40,13 +40,9 @@ def build_api(
     runtime: Runtime, *, programme: Programme, admin_api_key: SecretStr | None
 ) -> FastAPI:
     """The FastAPI app served for the paths the operational routes do not take."""
-    api = FastAPI(
-        title="loyalty-tiering",
-        version=package_version(),
-        description="Tiers of the loyalty programme: standing, progress, history, manual tiers.",
-        openapi_url="/openapi.json",
-        docs_url="/docs",
-        redoc_url=None,
+    api = service_api(
+        "tiering",
+        "Tiers of the loyalty programme: standing, progress, history, manual tiers.",
     )
     schema = runtime.definition.schema
 
