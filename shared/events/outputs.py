@@ -14,6 +14,7 @@ from shared.events.fields import (
     Identifier,
     Label,
     LongText,
+    ShopId,
     Slug,
     Timestamp,
 )
@@ -62,6 +63,7 @@ class PointsEntry(Contract):
 
     entry_id: EventId = Field(description="Unique per ledger entry; fit to serve as an event id.")
     customer_id: CustomerId
+    shop_id: ShopId = Field(default="default", description="The shop whose programme this is.")
     delta: StrictInt = Field(description="Points added (positive) or taken (negative).")
     balance_after: StrictInt
     reason: Label
@@ -120,6 +122,7 @@ class PointsExpiring(Contract):
     """Advance warning: `points` of the balance will expire at `expires_at` unless spent."""
 
     customer_id: CustomerId
+    shop_id: ShopId = Field(default="default", description="The shop whose programme this is.")
     points: StrictInt = Field(gt=0)
     expires_at: Timestamp
     balance: StrictInt
@@ -169,6 +172,7 @@ class TierChanged(Contract):
     """
 
     customer_id: CustomerId
+    shop_id: ShopId = Field(default="default", description="The shop whose programme this is.")
     from_tier: TierName | None = Field(description="Null when the customer enters the programme.")
     to_tier: TierName
     direction: Literal["up", "down"]
@@ -199,6 +203,7 @@ class TierAtRisk(Contract):
     """A customer will drop from `tier` at `deadline` unless they add `needed_amount`."""
 
     customer_id: CustomerId
+    shop_id: ShopId = Field(default="default", description="The shop whose programme this is.")
     tier: TierName
     needed_amount: NonNegativeDecimal = Field(gt=0)
     basis: Basis
@@ -218,6 +223,7 @@ class _Membership(Contract):
     """A paid membership: `tier` from `starts_at` until `ends_at`, paid by an order."""
 
     customer_id: CustomerId
+    shop_id: ShopId = Field(default="default", description="The shop whose programme this is.")
     tier: TierName
     starts_at: Timestamp
     ends_at: Timestamp
@@ -264,6 +270,7 @@ class NotificationOutcome(Contract):
 
     notification_id: Identifier
     customer_id: CustomerId
+    shop_id: ShopId = Field(default="default", description="The shop whose programme this is.")
     trigger: Slug = Field(description="What asked for the message, such as 'cart.abandoned'.")
     channel: Channel
     template: Identifier
