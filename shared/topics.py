@@ -21,6 +21,7 @@ OUTPUT_TOPICS = (
     "loyalty.tiers",
     "loyalty.memberships",
     "loyalty.notifications",
+    "loyalty.shops",
 )
 ALL_TOPICS = INPUT_TOPICS + OUTPUT_TOPICS
 

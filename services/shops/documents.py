@@ -1,0 +1,76 @@
+"""Programme documents (TOML) of each kind, checked by the validator of the service that runs
+them; errors name the setting, as the programme files' do."""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import time
+from decimal import Decimal
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
+
+from services.earn.programme import parse_programme as parse_earn
+from services.tiering.programme import parse_programme as parse_tiers
+from shared.events.fields import Locale, WebUrl
+from shared.events.shops import ProgrammeKind
+from shared.programme_files import ProgrammeError, programme_error, validate
+
+KINDS: tuple[ProgrammeKind, ...] = ("earn", "tiers", "messages")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class QuietHours(_Section):
+    start: time
+    end: time
+
+
+class FrequencyCap(_Section):
+    messages: Annotated[int, Field(ge=1, le=100)]
+    days: Annotated[int, Field(ge=1, le=365)]
+
+
+class Messages(_Section):
+    """A shop's messages: who sends them, where links lead, when and how often; a template
+    named here replaces the shipped one of that name."""
+
+    sender_name: Annotated[str, Field(min_length=1, max_length=100)]
+    sender_address: EmailStr
+    storefront_url: WebUrl
+    default_locale: Locale
+    quiet_hours: QuietHours | None = None
+    frequency_cap: FrequencyCap | None = None
+    templates: dict[str, Annotated[str, Field(min_length=1, max_length=100_000)]] = Field(
+        default_factory=dict
+    )
+
+
+def read_document(kind: str, text: str) -> dict[str, Any]:
+    """The TOML's content; decimals stay Decimal so that money and rates are exact."""
+    try:
+        return tomllib.loads(text, parse_float=Decimal)
+    except tomllib.TOMLDecodeError as exc:
+        raise programme_error(f"{kind} programme", [f"not valid TOML: {exc}"]) from None
+
+
+def validate_document(kind: str, text: str) -> object:
+    """The programme a document describes, or ProgrammeError listing every problem, each
+    naming its setting (`currencies.VND.per_amount: ...`)."""
+    if kind not in KINDS:
+        raise ProgrammeError(f"unknown programme kind {kind!r}: one of {', '.join(KINDS)}")
+    raw = read_document(kind, text)
+    if kind == "earn":
+        return parse_earn(raw, source="draft")
+    if kind == "tiers":
+        return parse_tiers(raw, source="draft")
+    return validate(Messages, raw, what="messages programme draft")
+
+
+def problems_in(error: ProgrammeError) -> list[str]:
+    """The problems an error lists, one per setting (the first line says what was checked)."""
+    lines = str(error).splitlines()
+    listed = [line.strip() for line in lines[1:] if line.strip()]
+    return listed or [lines[0]]
