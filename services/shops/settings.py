@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from pydantic import Field
 
 from shared.settings import CommonSettings
@@ -14,3 +16,7 @@ class ShopsSettings(CommonSettings):
     # A version's effective_from may be this far behind the clock (a request's own transit),
     # never more: publishing never rewrites what events already earned.
     shops_effective_skew_s: float = Field(default=60.0, ge=0, le=3600)
+
+    @property
+    def effective_skew(self) -> timedelta:
+        return timedelta(seconds=self.shops_effective_skew_s)
