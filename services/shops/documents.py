@@ -53,7 +53,7 @@ def read_document(kind: str, text: str) -> dict[str, Any]:
     try:
         return tomllib.loads(text, parse_float=Decimal)
     except tomllib.TOMLDecodeError as exc:
-        raise programme_error(f"{kind} programme", [f"not valid TOML: {exc}"]) from None
+        raise programme_error(f"{kind} programme", [f"programme: not valid TOML: {exc}"]) from None
 
 
 def validate_document(kind: str, text: str) -> object:

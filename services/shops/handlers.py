@@ -44,14 +44,18 @@ def templates() -> list[str]:
 
 
 def check_document(kind: str, text: str) -> object:
-    """validate_document, its problems as an InvalidDocument naming each setting."""
+    """validate_document, its problems as an InvalidDocument naming each setting
+    (`earn.currencies.VND.per_amount`; the kind alone for the document as a whole)."""
+    if kind not in KINDS:
+        raise InvalidDocument(f"unknown kind {kind!r}", [("kind", f"one of {', '.join(KINDS)}")])
     try:
         return validate_document(kind, text)
     except ProgrammeError as exc:
-        found = [
-            tuple(p.split(": ", 1)) if ": " in p else ("programme", p) for p in problems_in(exc)
-        ]
-        raise InvalidDocument(str(exc), [(f"{kind}.{at}", what) for at, what in found]) from None
+        found = []
+        for line in problems_in(exc):
+            at, _, what = line.partition(": ")
+            found.append((kind if at == "programme" else f"{kind}.{at}", what))
+        raise InvalidDocument(str(exc), found) from None
 
 
 async def create_shop(
