@@ -198,7 +198,7 @@ async def test_a_preview_tells_what_an_order_would_earn_under_a_draft(
 ) -> None:
     shop = unique("shop")
     await shops.new_shop(shop)
-    order = {
+    order: dict[str, Any] = {
         "order_id": "o-1",
         "customer_id": "c-1",
         "currency": "VND",
