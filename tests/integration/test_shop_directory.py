@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -128,7 +129,7 @@ async def test_a_published_version_reaches_the_tables_and_every_replica(
         )
         assert published.status_code == 201
         for found in (seen, other_seen):
-            versions = await eventually(lambda f=found: _of(f, shop), lambda v: len(v) == 2)
+            versions = await eventually(partial(_of, found, shop), lambda v: len(v) == 2)
             assert versions[1][1] == 2 and "per_amount = 5000" in versions[1][3]
 
 
@@ -167,7 +168,7 @@ async def test_a_key_resolves_to_its_shop_and_revocation_takes_effect(
         )
         assert revoked.status_code == 200
         for view in (directory, other):
-            await eventually(lambda v=view: _resolves(v, reader), lambda found: not found)
+            await eventually(partial(_resolves, view, reader), lambda found: found is None)
     assert (await api.get("/whose", headers=as_reader)).status_code == 401
 
 
