@@ -7,29 +7,32 @@ RFC 9457 problem documents.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import Depends, FastAPI, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.exceptions import HTTPException
 
 from services.shops import handlers
 from services.shops.records import ApiKey, AuditEntry, NewApiKey, Shop, Version
 from services.shops.refusals import InvalidDocument, NotFound, Refusal
 from shared.api_keys import GivenKey
-from shared.events import OrderPaid
-from shared.events.fields import Identifier, ShopId
-from shared.events.shops import ProgrammeKind, Scope
+from shared.events import Currency, LineItem, Money, OrderPaid, OrderTotals
+from shared.events.fields import EventTime, Identifier, Label, ShopId
+from shared.events.money import Amount
+from shared.events.shops import ProgrammeKind, ProgrammeText, Reason, Scope
 from shared.problems import install_problem_handlers, problem, problems
 from shared.runtime import Runtime, service_api
 
+RULE_BROKEN = "the request breaks a rule"
 ShopPath = Annotated[ShopId, Path(description="The shop's id.")]
 KeyPath = Annotated[Identifier, Path(description="The key's id (not its secret).")]
 KindPath = Annotated[ProgrammeKind, Path(description="earn, tiers or messages.")]
-Document = Annotated[str, Field(min_length=1, max_length=256_000, description="TOML.")]
+Document = Annotated[ProgrammeText, Field(description="The programme, as TOML.")]
 
 
 class _Body(BaseModel):
@@ -38,8 +41,8 @@ class _Body(BaseModel):
 
 class NewShop(_Body):
     shop_id: ShopId
-    template: str = Field(description="A starter template: vn-fashion or us-shop.")
-    name: str | None = Field(default=None, min_length=1, max_length=255)
+    template: Literal["vn-fashion", "us-shop"] = Field(description="A starter template.")
+    name: Label | None = None
 
 
 class Draft(_Body):
@@ -48,22 +51,85 @@ class Draft(_Body):
 
 class Publication(_Body):
     toml: Document
-    effective_from: datetime | None = Field(
+    effective_from: EventTime | None = Field(
         default=None, description="When it starts to apply (default now); never in the past."
     )
-    reason: str = Field(default="", max_length=1000)
+    reason: Reason = ""
 
 
 class Rollback(_Body):
     version: int = Field(gt=0, le=2_147_483_647, description="The version published again.")
-    reason: str = Field(default="", max_length=1000)
+    reason: Reason = ""
+
+
+class SampleLine(_Body):
+    sku: Identifier
+    category: Label
+    quantity: int = Field(ge=1, le=1_000_000)
+    unit_price: Amount
+
+
+class SampleOrder(_Body):
+    """A paid order to try a draft on: its total is its lines plus shipping and tax."""
+
+    currency: Currency
+    lines: list[SampleLine] = Field(min_length=1, max_length=100)
+    shipping: Amount | None = None
+    tax: Amount | None = None
+
+    def as_paid(self) -> OrderPaid:
+        """The order.paid it stands for; InvalidDocument when an amount is finer than the
+        currency's minor unit."""
+        total = sum((line.unit_price * line.quantity for line in self.lines), Decimal(0))
+        shipping, tax = self.shipping, self.tax
+        shipping_money = None if shipping is None else self._money("shipping", shipping)
+        tax_money = None if tax is None else self._money("tax", tax)
+        totals = OrderTotals(
+            total=self._money("lines", total + (shipping or 0) + (tax or 0)),
+            shipping=shipping_money,
+            tax=tax_money,
+        )
+        items = [
+            LineItem(
+                sku=line.sku,
+                name=line.sku,
+                category=line.category,
+                quantity=line.quantity,
+                unit_price=line.unit_price,
+            )
+            for line in self.lines
+        ]
+        try:
+            return OrderPaid(
+                order_id="preview",
+                customer_id="preview",
+                currency=self.currency,
+                items=items,
+                totals=totals,
+            )
+        except ValidationError as exc:
+            problems = [("body.order.lines", str(e["msg"])) for e in exc.errors()]
+            raise InvalidDocument("the sample order is not valid", problems) from None
+
+    def _money(self, field: str, amount: Decimal) -> Money:
+        try:
+            return Money(amount=amount, currency=self.currency)
+        except ValidationError:
+            finer = f"finer than the minor unit of {self.currency}, or too large"
+            raise InvalidDocument(
+                "the sample order is not valid", [(f"body.order.{field}", finer)]
+            ) from None
 
 
 class PreviewRequest(_Body):
     toml: Document
-    order: OrderPaid
-    paid_at: datetime
-    multiplier: Decimal = Field(default=Decimal(1), ge=0, le=100, description="A tier's.")
+    order: SampleOrder
+    paid_at: EventTime
+    multiplier: str = Field(
+        default="1",
+        pattern=r"^[0-9]{1,2}(\.[0-9]{1,4})?$",
+        description="The customer's tier multiplier, as text: '1.5'.",
+    )
 
 
 class Validity(_Body):
@@ -122,7 +188,19 @@ def build_api(runtime: Runtime, *, skew_s: float) -> FastAPI:
     """The FastAPI app served for the paths the operational routes do not take."""
     api = service_api("shops", "Shops, their programmes as versions, API keys and audit.")
     api.state.runtime = runtime
-    install_problem_handlers(api, invalid_field="the request breaks a rule")
+    install_problem_handlers(api, invalid_field=RULE_BROKEN)
+
+    @api.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # A rule across fields (an order's totals in its currency) is not in the document's
+        # JSON Schema: breaking it breaks a rule, it does not make the request malformed.
+        errors = [
+            {"location": ".".join(str(p) for p in e["loc"]), "message": str(e["msg"])}
+            for e in exc.errors()
+        ]
+        if all(e["type"] == "value_error" for e in exc.errors()):
+            return problem(422, RULE_BROKEN, errors)
+        return problem(422, "the request does not match the API", errors)
 
     @api.exception_handler(Refusal)
     async def refused(_: Request, exc: Refusal) -> JSONResponse:
@@ -138,7 +216,7 @@ def build_api(runtime: Runtime, *, skew_s: float) -> FastAPI:
 
 
 def _shop_routes(api: FastAPI, runtime: Runtime) -> None:
-    @api.post("/v1/shops", status_code=201, responses=problems(401, 403, 409, 422, 503))
+    @api.post("/v1/shops", status_code=201, responses=problems(400, 401, 403, 409, 422, 503))
     async def create_shop(body: NewShop, who: Who) -> Shop:
         """Create a shop from a starter template (a platform key): its programmes start at
         version 1."""
@@ -160,7 +238,7 @@ def _shop_routes(api: FastAPI, runtime: Runtime) -> None:
             found = await handlers.list_shops(conn)
         return [s for s in found if who.shop_id in {None, s.shop_id}]
 
-    @api.get("/v1/shops/{shop}", responses=problems(401, 403, 404, 503))
+    @api.get("/v1/shops/{shop}", responses=problems(401, 403, 404, 422, 503))
     async def get_shop(shop: ShopPath, who: Who) -> Shop:
         """One shop: its currency, time zone and locale."""
         reach(who, shop)
@@ -187,7 +265,7 @@ def _programme_routes(api: FastAPI, runtime: Runtime, *, skew: timedelta) -> Non
         async with runtime.require_pool().acquire() as conn:
             return await handlers.list_versions(conn, shop, kind)
 
-    @api.post(f"{base}/versions", status_code=201, responses=problems(401, 403, 404, 422, 503))
+    @api.post(f"{base}/versions", status_code=201, responses=problems(400, 401, 403, 404, 422, 503))
     async def publish(shop: ShopPath, kind: KindPath, body: Publication, who: Who) -> Version:
         """Publish a new version; a document that is not valid is a 422 naming each setting."""
         reach(who, shop)
@@ -215,7 +293,7 @@ def _programme_routes(api: FastAPI, runtime: Runtime, *, skew: timedelta) -> Non
         async with runtime.require_pool().acquire() as conn:
             return await handlers.show_version(conn, shop, kind, version)
 
-    @api.post(f"{base}/validate", responses=problems(401, 403, 404, 422, 503))
+    @api.post(f"{base}/validate", responses=problems(400, 401, 403, 404, 422, 503))
     async def validate(shop: ShopPath, kind: KindPath, body: Draft, who: Who) -> Validity:
         """Check a draft without saving it: 200, or a 422 naming each setting at fault."""
         reach(who, shop)
@@ -224,7 +302,7 @@ def _programme_routes(api: FastAPI, runtime: Runtime, *, skew: timedelta) -> Non
         handlers.check_document(kind, body.toml)
         return Validity(valid=True)
 
-    @api.post(f"{base}/rollback", status_code=201, responses=problems(401, 403, 404, 422, 503))
+    @api.post(f"{base}/rollback", status_code=201, responses=problems(400, 401, 403, 404, 422, 503))
     async def rollback(shop: ShopPath, kind: KindPath, body: Rollback, who: Who) -> Version:
         """Publish an old version's document again, as a new version in force from now."""
         reach(who, shop)
@@ -239,7 +317,8 @@ def _programme_routes(api: FastAPI, runtime: Runtime, *, skew: timedelta) -> Non
             )
 
     @api.post(
-        "/v1/shops/{shop}/programmes/earn/preview", responses=problems(401, 403, 404, 422, 503)
+        "/v1/shops/{shop}/programmes/earn/preview",
+        responses=problems(400, 401, 403, 404, 422, 503),
     )
     async def preview(shop: ShopPath, body: PreviewRequest, who: Who) -> PreviewAnswer:
         """What a sample paid order would earn under a draft earn programme; nothing is saved."""
@@ -247,7 +326,10 @@ def _programme_routes(api: FastAPI, runtime: Runtime, *, skew: timedelta) -> Non
         async with runtime.require_pool().acquire() as conn:
             await handlers.find_shop(conn, shop)
         found = handlers.preview(
-            body.toml, body.order, paid_at=body.paid_at, multiplier=body.multiplier
+            body.toml,
+            body.order.as_paid(),
+            paid_at=body.paid_at,
+            multiplier=Decimal(body.multiplier),
         )
         return PreviewAnswer(
             earns=found.earns,
@@ -261,14 +343,16 @@ def _programme_routes(api: FastAPI, runtime: Runtime, *, skew: timedelta) -> Non
 
 
 def _key_routes(api: FastAPI, runtime: Runtime) -> None:
-    @api.get("/v1/shops/{shop}/keys", responses=problems(401, 403, 404, 503))
+    @api.get("/v1/shops/{shop}/keys", responses=problems(401, 403, 404, 422, 503))
     async def list_keys(shop: ShopPath, who: Who) -> list[ApiKey]:
         """The shop's keys: prefix, scopes, when made and revoked; never a secret or a hash."""
         reach(who, shop)
         async with runtime.require_pool().acquire() as conn:
             return await handlers.list_keys(conn, shop)
 
-    @api.post("/v1/shops/{shop}/keys", status_code=201, responses=problems(401, 403, 404, 422, 503))
+    @api.post(
+        "/v1/shops/{shop}/keys", status_code=201, responses=problems(400, 401, 403, 404, 422, 503)
+    )
     async def create_key(shop: ShopPath, body: KeyRequest, who: Who) -> NewApiKey:
         """A new key of the shop; its secret is in this answer only."""
         reach(who, shop)

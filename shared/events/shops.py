@@ -12,7 +12,9 @@ from typing import Annotated, Literal
 from pydantic import Field, StringConstraints
 
 from shared.events.fields import (
+    CONTROLS,
     Contract,
+    EventTime,
     Identifier,
     Label,
     Locale,
@@ -28,6 +30,8 @@ __all__ = [
     "ApiKeyRevoked",
     "ProgrammeKind",
     "ProgrammePublished",
+    "ProgrammeText",
+    "Reason",
     "Scope",
     "ShopCreated",
 ]
@@ -39,6 +43,8 @@ Scope = Literal["read", "redeem", "admin", "platform"]
 
 # A programme document is TOML; the largest shipped one is about 3 kB.
 ProgrammeText = Annotated[str, StringConstraints(min_length=1, max_length=256_000)]
+# Why a version was published: free text on one line, possibly empty.
+Reason = Annotated[str, StringConstraints(max_length=1000, pattern=rf"^[^{CONTROLS}]*$")]
 Sha256Hex = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 
 
@@ -59,10 +65,10 @@ class ProgrammePublished(Contract):
     shop_id: ShopId
     kind: ProgrammeKind
     version: int = Field(gt=0)
-    effective_from: Timestamp
+    effective_from: EventTime
     toml: ProgrammeText
     published_by: Label
-    reason: str = Field(default="", max_length=1000)
+    reason: Reason = ""
 
 
 class ApiKeyCreated(Contract):

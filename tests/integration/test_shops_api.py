@@ -199,56 +199,36 @@ async def test_a_preview_tells_what_an_order_would_earn_under_a_draft(
     shop = unique("shop")
     await shops.new_shop(shop)
     order: dict[str, Any] = {
-        "order_id": "o-1",
-        "customer_id": "c-1",
         "currency": "VND",
-        "items": [
-            {
-                "sku": "ao",
-                "name": "Áo",
-                "category": "bo-suu-tap-moi",
-                "quantity": 1,
-                "unit_price": "500000",
-            },
-            {
-                "sku": "quan",
-                "name": "Quần",
-                "category": "quan",
-                "quantity": 1,
-                "unit_price": "500000",
-            },
+        "lines": [
+            {"sku": "ao", "category": "bo-suu-tap-moi", "quantity": 1, "unit_price": "500000"},
+            {"sku": "quan", "category": "quan", "quantity": 2, "unit_price": "250000"},
         ],
-        "totals": {"total": {"amount": "1000000", "currency": "VND"}},
-        "shop_id": shop,
+        "shipping": "30000",
     }
-    body = {
-        "toml": EARN_DRAFT,
-        "order": order,
-        "paid_at": "2026-03-02T10:00:00+07:00",
-        "multiplier": "1.5",
-    }
+    body = {"toml": EARN_DRAFT, "order": order, "paid_at": "2026-03-02T10:00:00+07:00"}
+    preview = f"/v1/shops/{shop}/programmes/earn/preview"
     answer = await shops.api.post(
-        f"/v1/shops/{shop}/programmes/earn/preview", json=body, headers=shops.platform
+        preview, json={**body, "multiplier": "1.5"}, headers=shops.platform
     )
     assert answer.status_code == 200, answer.text
-    # 500,000 x 3 + 500,000 = 2,000,000 weighted; 1 point per 5,000 = 400; x1.5 = 600.
+    # Shipping earns nothing; 500,000 x 3 + 500,000 = 2,000,000 weighted; 1 point per 5,000
+    # = 400 points; a tier's x1.5 = 600.
+    assert answer.json()["base_amount"] == "1000000"
     assert answer.json()["base_points"] == 400
     assert answer.json()["tier_points"] == 600
     assert answer.json()["points"] == 600
     dollars = await shops.api.post(
-        f"/v1/shops/{shop}/programmes/earn/preview",
-        json={
-            **body,
-            "order": {
-                **order,
-                "currency": "USD",
-                "items": [{**order["items"][0], "unit_price": "10"}],
-                "totals": {"total": {"amount": "10", "currency": "USD"}},
-            },
-        },
-        headers=shops.platform,
+        preview, json={**body, "order": {**order, "currency": "USD"}}, headers=shops.platform
     )
     assert dollars.json()["earns"] is False
+    fraction = await shops.api.post(
+        preview,
+        json={**body, "order": {**order, "shipping": "0.5"}},
+        headers=shops.platform,
+    )
+    assert fraction.status_code == 422
+    assert fraction.json()["errors"][0]["location"] == "body.order.shipping"
     listed = await shops.api.get(VERSIONS.format(shop, "earn"), headers=shops.platform)
     assert len(listed.json()) == 1  # a preview saves nothing
 
