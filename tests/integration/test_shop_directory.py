@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient
 from fastapi import Depends, FastAPI
 from infrastructure import Endpoints
 from pydantic import SecretStr
@@ -24,6 +25,7 @@ from shared.callers import CallerShop, require_scope
 from shared.runtime import Runtime, ServiceDefinition, build_app
 from shared.settings import CommonSettings
 from shared.shop_directory import ShopDirectory
+from shared.topics import TOPIC_CONFIGS, _settled_topic_configs, ensure_topics
 
 Seen = list[tuple[str, int, datetime, str]]
 
@@ -194,3 +196,20 @@ async def _known(directory: ShopDirectory, *keys: str) -> bool:
 
 async def _resolves(directory: ShopDirectory, key: str) -> Any:
     return directory.caller_for(key)
+
+
+async def test_the_shops_topic_is_made_to_keep_its_history(
+    infrastructure: Endpoints, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A topic of the test's own made as loyalty.shops is: the shared one may exist already.
+    name = unique("tests.shops")
+    monkeypatch.setitem(TOPIC_CONFIGS, name, TOPIC_CONFIGS["loyalty.shops"])
+    await ensure_topics(infrastructure.kafka_bootstrap, [name], partitions=1)
+    admin = AIOKafkaAdminClient(bootstrap_servers=infrastructure.kafka_bootstrap)
+    await admin.start()
+    try:
+        configs = await _settled_topic_configs(admin, [name])
+        await admin.delete_topics([name])
+    finally:
+        await admin.close()
+    assert configs[name]["retention.ms"] == ("-1", True)
