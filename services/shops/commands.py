@@ -52,6 +52,10 @@ def _shops(parser: argparse.ArgumentParser) -> None:
     create.set_defaults(func=_create_shop)
     listing = actions.add_parser("list", help="every shop")
     listing.set_defaults(func=_list_shops)
+    audit = actions.add_parser("audit", help="who changed what, and when, newest first")
+    _owner(audit)
+    audit.add_argument("--limit", type=int, default=100, help="entries (default 100)")
+    audit.set_defaults(func=_audit)
 
 
 def _programmes(parser: argparse.ArgumentParser) -> None:
@@ -118,8 +122,8 @@ def _keys(parser: argparse.ArgumentParser) -> None:
 
 def _owner(parser: argparse.ArgumentParser) -> None:
     owner = parser.add_mutually_exclusive_group(required=True)
-    owner.add_argument("--shop", dest="shop_id", help="the shop whose keys these are")
-    owner.add_argument("--platform", action="store_true", help="platform operator keys")
+    owner.add_argument("--shop", dest="shop_id", help="a shop")
+    owner.add_argument("--platform", action="store_true", help="the platform operator's keys")
 
 
 def _json(found: BaseModel | list[Any]) -> str:
@@ -141,6 +145,13 @@ def _create_shop(args: argparse.Namespace) -> int:
 def _list_shops(args: argparse.Namespace) -> int:
     async def work(conn: Connection, change: Change) -> str:
         return _json(await handlers.list_shops(conn))
+
+    return run_command(work)
+
+
+def _audit(args: argparse.Namespace) -> int:
+    async def work(conn: Connection, change: Change) -> str:
+        return _json(await handlers.audit_trail(conn, _shop_of(args), limit=args.limit))
 
     return run_command(work)
 

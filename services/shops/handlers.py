@@ -13,6 +13,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Final
 
+from pydantic import TypeAdapter, ValidationError
+
 from services.earn.domain.orders import earning_of
 from services.earn.programme import Programme as EarnProgramme
 from services.shops.adapters import announcements, store
@@ -24,11 +26,12 @@ from shared.api_keys import key_sha256
 from shared.db import Connection
 from shared.errors import Bug
 from shared.events import OrderPaid
-from shared.events.shops import ProgrammeKind, Scope
+from shared.events.shops import ProgrammeKind, Reason, Scope
 from shared.programme_files import ProgrammeError
 
 TEMPLATES: Final = Path(__file__).parent / "templates"
 KINDS: Final[tuple[ProgrammeKind, ...]] = ("earn", "tiers", "messages")
+_REASON: Final = TypeAdapter(Reason)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +59,14 @@ def check_document(kind: str, text: str) -> object:
             at, _, what = line.partition(": ")
             found.append((kind if at == "programme" else f"{kind}.{at}", what))
         raise InvalidDocument(str(exc), found) from None
+
+
+def check_reason(reason: str) -> None:
+    try:
+        _REASON.validate_python(reason)
+    except ValidationError:
+        problem = "at most 1000 characters, without control characters"
+        raise InvalidDocument("the reason is not valid", [("reason", problem)]) from None
 
 
 async def create_shop(
@@ -127,6 +138,7 @@ async def publish_version(
 ) -> Version:
     """A new version, in force from effective_from (now when not given; never in the past)."""
     check_document(kind, text)
+    check_reason(reason)
     starts = effective_from or change.now
     if starts < change.now - skew:
         raise InvalidDocument(
@@ -213,6 +225,7 @@ async def roll_back(
     reason: str = "",
 ) -> Version:
     """Publish an old version's document again, as a new version in force from now."""
+    check_reason(reason)
     async with conn.transaction():
         old = await show_version(conn, shop_id, kind, to)
         why = reason or f"rollback to version {to}"

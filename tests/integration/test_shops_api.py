@@ -191,6 +191,12 @@ async def test_a_rollback_publishes_the_old_document_as_a_new_version(
         f"/v1/shops/{shop}/programmes/earn/rollback", json={"version": 9}, headers=shops.platform
     )
     assert missing.status_code == 404
+    control = await shops.api.post(
+        f"/v1/shops/{shop}/programmes/earn/rollback",
+        json={"version": 1, "reason": "a\u0000b"},
+        headers=shops.platform,
+    )
+    assert control.status_code == 422
 
 
 async def test_a_preview_tells_what_an_order_would_earn_under_a_draft(

@@ -141,5 +141,9 @@ def test_the_cli_makes_a_platform_key_a_shop_and_a_version(
     assert back.returncode == 0 and "version 2" in back.stdout
     second = loyalty_command("programmes", "show", shop, "earn", "2", env=env)
     assert second.stdout.strip() == (TEMPLATES / "us-shop" / "earn.toml").read_text().strip()
+    trail = loyalty_command("shops", "audit", "--shop", shop, "--limit", "1", env=env)
+    (latest,) = json.loads(trail.stdout)
+    assert (latest["action"], latest["detail"]["rolled_back_to"]) == ("programme.published", 1)
+    assert latest["actor"].startswith("cli:")
     missing = loyalty_command("programmes", "versions", unique("none"), "earn", env=env)
     assert missing.returncode == 1 and "no shop" in missing.stderr
