@@ -19,7 +19,8 @@ from pydantic import BaseModel, ValidationError
 from services.shops import handlers
 from services.shops.adapters.announcements import TOPIC
 from services.shops.bootstrap import definition
-from services.shops.handlers import KINDS, Change
+from services.shops.documents import KINDS
+from services.shops.handlers import Change
 from services.shops.records import Version
 from services.shops.refusals import InvalidDocument, Refusal
 from services.shops.settings import ShopsSettings
@@ -165,7 +166,7 @@ def _read(path: Path) -> str:
 
 def _validate(args: argparse.Namespace) -> int:
     try:
-        handlers.check_document(args.kind, _read(args.file))
+        handlers.validate_draft(args.kind, _read(args.file))
     except Refusal as exc:
         return _refused(exc)
     print(f"{args.file}: a valid {args.kind} programme")

@@ -8,15 +8,17 @@ from datetime import time
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, TypeAdapter, ValidationError
 
 from services.earn.programme import parse_programme as parse_earn
+from services.shops.refusals import InvalidDocument
 from services.tiering.programme import parse_programme as parse_tiers
 from shared.events.fields import Locale, WebUrl
-from shared.events.shops import ProgrammeKind
+from shared.events.shops import ProgrammeKind, Reason
 from shared.programme_files import ProgrammeError, programme_error, validate
 
 KINDS: tuple[ProgrammeKind, ...] = ("earn", "tiers", "messages")
+_REASON = TypeAdapter(Reason)
 
 
 class _Section(BaseModel):
@@ -67,6 +69,29 @@ def validate_document(kind: str, text: str) -> object:
     if kind == "tiers":
         return parse_tiers(raw, source="draft")
     return validate(Messages, raw, what="messages programme draft")
+
+
+def check_document(kind: str, text: str) -> object:
+    """validate_document, its problems as an InvalidDocument naming each setting
+    (`earn.currencies.VND.per_amount`; the kind alone for the document as a whole)."""
+    if kind not in KINDS:
+        raise InvalidDocument(f"unknown kind {kind!r}", [("kind", f"one of {', '.join(KINDS)}")])
+    try:
+        return validate_document(kind, text)
+    except ProgrammeError as exc:
+        found = []
+        for line in problems_in(exc):
+            at, _, what = line.partition(": ")
+            found.append((kind if at == "programme" else f"{kind}.{at}", what))
+        raise InvalidDocument(str(exc), found) from None
+
+
+def check_reason(reason: str) -> None:
+    try:
+        _REASON.validate_python(reason)
+    except ValidationError:
+        problem = "at most 1000 characters, without control characters"
+        raise InvalidDocument("the reason is not valid", [("reason", problem)]) from None
 
 
 def problems_in(error: ProgrammeError) -> list[str]:

@@ -13,12 +13,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Final
 
-from pydantic import TypeAdapter, ValidationError
-
 from services.earn.domain.orders import earning_of
 from services.earn.programme import Programme as EarnProgramme
 from services.shops.adapters import announcements, store
-from services.shops.documents import problems_in, validate_document
+from services.shops.documents import KINDS, check_document, check_reason
 from services.shops.keys import new_secret
 from services.shops.records import ApiKey, AuditEntry, NewApiKey, Shop, Version
 from services.shops.refusals import Conflict, InvalidDocument, NotFound
@@ -26,12 +24,9 @@ from shared.api_keys import key_sha256
 from shared.db import Connection
 from shared.errors import Bug
 from shared.events import OrderPaid
-from shared.events.shops import ProgrammeKind, Reason, Scope
-from shared.programme_files import ProgrammeError
+from shared.events.shops import ProgrammeKind, Scope
 
 TEMPLATES: Final = Path(__file__).parent / "templates"
-KINDS: Final[tuple[ProgrammeKind, ...]] = ("earn", "tiers", "messages")
-_REASON: Final = TypeAdapter(Reason)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,27 +41,9 @@ def templates() -> list[str]:
     return sorted(p.name for p in TEMPLATES.iterdir() if (p / "shop.toml").is_file())
 
 
-def check_document(kind: str, text: str) -> object:
-    """validate_document, its problems as an InvalidDocument naming each setting
-    (`earn.currencies.VND.per_amount`; the kind alone for the document as a whole)."""
-    if kind not in KINDS:
-        raise InvalidDocument(f"unknown kind {kind!r}", [("kind", f"one of {', '.join(KINDS)}")])
-    try:
-        return validate_document(kind, text)
-    except ProgrammeError as exc:
-        found = []
-        for line in problems_in(exc):
-            at, _, what = line.partition(": ")
-            found.append((kind if at == "programme" else f"{kind}.{at}", what))
-        raise InvalidDocument(str(exc), found) from None
-
-
-def check_reason(reason: str) -> None:
-    try:
-        _REASON.validate_python(reason)
-    except ValidationError:
-        problem = "at most 1000 characters, without control characters"
-        raise InvalidDocument("the reason is not valid", [("reason", problem)]) from None
+def validate_draft(kind: str, text: str) -> None:
+    """Check a document of `kind` without saving it: InvalidDocument naming each setting."""
+    check_document(kind, text)
 
 
 async def create_shop(

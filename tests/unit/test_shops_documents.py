@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from services.shops.handlers import KINDS, check_document, templates
+from services.shops.documents import KINDS, check_document
+from services.shops.handlers import templates
 from services.shops.refusals import InvalidDocument
 
 TEMPLATES = Path(__file__).parents[2] / "services" / "shops" / "templates"
