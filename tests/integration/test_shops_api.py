@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
+import asyncpg
 import pytest
 from infrastructure import Endpoints
 from shops_support import ShopsService, shops_service
@@ -256,3 +257,16 @@ async def test_every_change_is_audited_with_who_and_what(shops: ShopsService) ->
     assert actions.count("programme.published") == 4
     assert "shop.created" in actions and "api_key.created" in actions
     assert entries[-1]["actor"] == shops.platform_key[:12]  # the shop was created by it
+
+
+async def test_the_database_refuses_to_change_a_published_version(shops: ShopsService) -> None:
+    shop = unique("shop")
+    await shops.new_shop(shop)
+    for statement in (
+        "UPDATE shops.programme_versions SET toml = 'x = 1' WHERE shop_id = $1",
+        "DELETE FROM shops.programme_versions WHERE shop_id = $1",
+    ):
+        with pytest.raises(asyncpg.RaiseError, match="immutable"):
+            await shops.pool.execute(statement, shop)
+    listed = await shops.api.get(VERSIONS.format(shop, "earn"), headers=shops.platform)
+    assert len(listed.json()) == 1
