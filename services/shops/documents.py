@@ -6,48 +6,41 @@ from __future__ import annotations
 import tomllib
 from datetime import time
 from decimal import Decimal
-from typing import Annotated, Any
+from functools import cache
+from typing import Any, Final
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, TypeAdapter, ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from services.earn.programme import parse_programme as parse_earn
+from services.notify.rendering import Renderer
+from services.notify.shop_messages import ShopMessages, read_shop_messages
 from services.shops.refusals import InvalidDocument
 from services.tiering.programme import parse_programme as parse_tiers
-from shared.events.fields import Locale, WebUrl
 from shared.events.shops import ProgrammeKind, Reason
-from shared.programme_files import ProgrammeError, programme_error, validate
+from shared.programme_files import ProgrammeError, programme_error
 
 KINDS: tuple[ProgrammeKind, ...] = ("earn", "tiers", "messages")
 _REASON = TypeAdapter(Reason)
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+# What a messages document is checked over: the settings it leaves out are the deployment's
+# (notify's environment), which the shops service does not know; these stand in for them.
+_MESSAGE_DEFAULTS: Final = ShopMessages(
+    sender_name="",
+    sender_address="loyalty@shop.example",
+    storefront_url="https://shop.example",
+    default_locale="vi-VN",
+    default_currency="VND",
+    quiet_hours_start=time(21, 0),
+    quiet_hours_end=time(8, 0),
+    frequency_cap=2,
+    frequency_window_days=7,
+)
 
 
-class QuietHours(_Section):
-    start: time
-    end: time
-
-
-class FrequencyCap(_Section):
-    messages: Annotated[int, Field(ge=1, le=100)]
-    days: Annotated[int, Field(ge=1, le=365)]
-
-
-class Messages(_Section):
-    """A shop's messages: who sends them, where links lead, when and how often; a template
-    named here replaces the shipped one of that name."""
-
-    sender_name: Annotated[str, Field(min_length=1, max_length=100)]
-    sender_address: EmailStr
-    storefront_url: WebUrl
-    default_locale: Locale
-    quiet_hours: QuietHours | None = None
-    frequency_cap: FrequencyCap | None = None
-    templates: dict[str, Annotated[str, Field(min_length=1, max_length=100_000)]] = Field(
-        default_factory=dict
-    )
+@cache
+def _renderer() -> Renderer:
+    return Renderer()
 
 
 def read_document(kind: str, text: str) -> dict[str, Any]:
@@ -68,7 +61,10 @@ def validate_document(kind: str, text: str) -> object:
         return parse_earn(raw, source="draft")
     if kind == "tiers":
         return parse_tiers(raw, source="draft")
-    return validate(Messages, raw, what="messages programme draft")
+    # notify's own reading, template overrides rendered with sample data included.
+    return read_shop_messages(
+        text, defaults=_MESSAGE_DEFAULTS, renderer=_renderer(), what="messages programme draft"
+    )
 
 
 def check_document(kind: str, text: str) -> object:

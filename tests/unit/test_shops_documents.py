@@ -29,11 +29,16 @@ def test_messages_problems_name_the_setting() -> None:
         check_document(
             "messages",
             'sender_name = "A"\nsender_address = "a@b.example"\n'
-            'storefront_url = "ftp://x"\ndefault_locale = "vi-VN"\n'
-            "frequency_cap = { messages = 0, days = 7 }\n",
+            'storefront_url = "ftp://x"\nfrequency_cap = 0\n',
         )
     where = [at for at, _ in refused.value.problems]
-    assert where == ["messages.storefront_url", "messages.frequency_cap.messages"]
+    assert where == ["messages.storefront_url", "messages.frequency_cap"]
+
+
+def test_a_messages_template_that_does_not_render_is_refused_naming_it() -> None:
+    with pytest.raises(InvalidDocument) as refused:
+        check_document("messages", '[templates.en.welcome]\ntxt = "{% block subject %}"\n')
+    assert refused.value.problems[0][0] == "messages.templates.en.welcome"
 
 
 def test_a_document_that_is_not_toml_or_of_no_kind_is_refused() -> None:
