@@ -72,7 +72,18 @@ class ShopDirectory:
             return
         self._seen.add(seen)
         for callback in self._callbacks.get(row["kind"], ()):
-            callback(row["shop_id"], row["version"], row["effective_from"], row["toml"])
+            try:
+                callback(row["shop_id"], row["version"], row["effective_from"], row["toml"])
+            except Exception:
+                # The shops service validated the document: a refusal here is a version this
+                # service cannot run (an older release, say). Said loudly; the other shops and
+                # versions still apply, and the row stays in the table for the next start.
+                log.exception(
+                    "shop_programme_refused",
+                    shop_id=row["shop_id"],
+                    kind=row["kind"],
+                    version=row["version"],
+                )
 
     def key_known(self, row: Any) -> None:
         sha256 = row["key_sha256"]

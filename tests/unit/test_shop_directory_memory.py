@@ -41,6 +41,21 @@ def test_each_version_is_told_once_to_the_callbacks_of_its_kind() -> None:
     assert earn == [("a", 1), ("b", 1)]
 
 
+def test_a_callback_that_refuses_a_version_does_not_stop_the_others() -> None:
+    directory = ShopDirectory("svc")
+    told: list[str] = []
+
+    def refuse(shop: str, *_: object) -> None:
+        if shop == "a":
+            raise ValueError("not a programme this release runs")
+        told.append(shop)
+
+    directory.on_programme("messages", refuse)
+    directory.programme_known(version("a", "messages", 1))
+    directory.programme_known(version("b", "messages", 1))
+    assert told == ["b"]
+
+
 def test_a_key_resolves_by_its_secret_until_it_is_revoked() -> None:
     directory = ShopDirectory("svc")
     secret = "lk_" + "a" * 43
