@@ -55,6 +55,7 @@ def written_entries(draw: st.DrawFn) -> WrittenEntry:
         balance_kind="store_credit" if credit else "points",
         currency=draw(st.sampled_from(["VND", "USD", "KWD"])) if credit else None,
         expires_at=draw(st.none() | times) if kind == "earned" and not credit else None,
+        shop_id=draw(st.just("default") | identifiers),
     )
     return WrittenEntry(entry, balance_after=draw(st.integers(-(10**12), 10**12)))
 
@@ -85,3 +86,4 @@ def test_an_entry_event_parses_back_to_the_entry(written: WrittenEntry) -> None:
     assert event.data.balance_after == written.balance_after
     assert event.data.currency == entry.currency
     assert event.data.expires_at == entry.expires_at
+    assert event.data.shop_id == entry.shop_id
