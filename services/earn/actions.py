@@ -287,9 +287,9 @@ async def award_birthdays(
     conn: Connection, programmes: ProgrammeBook, *, now: datetime, limit: int
 ) -> int:
     """Award the birthdays begun by `now` (local midnight in each customer's zone), a chunk of
-    customers claimed with SKIP LOCKED; `birthday:<customer>:<year>` is given at most once
-    per shop, under the shop's programme when the birthday began."""
-    due = await store.take_birthdays(conn, now=now, limit=limit)
+    customers of the shops the book knows claimed with SKIP LOCKED; `birthday:<customer>:<year>`
+    is given at most once per shop, under the shop's programme when the birthday began."""
+    due = await store.take_birthdays(conn, now=now, limit=limit, shops=programmes.shops())
     awards = []
     nexts = []
     for d in due:

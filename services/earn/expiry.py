@@ -18,7 +18,6 @@ from services.earn.adapters import expiry as store
 from services.earn.adapters.expiry import DueAccount
 from services.earn.adapters.ledger import SCHEMA, NewEntry, shop_scoped
 from services.earn.domain.expiry import (
-    NEVER,
     ExpiringAccount,
     ExpiryPlan,
     ExpiryWarning,
@@ -26,7 +25,7 @@ from services.earn.domain.expiry import (
     plan_expiry,
 )
 from services.earn.entries import SOURCE, TOPIC, write_entries
-from services.earn.programme_book import ProgrammeBook, UnknownShop
+from services.earn.programme_book import ProgrammeBook
 from shared.db import ACQUIRE_TIMEOUT_S, Connection
 from shared.events import PointsExpiring, encode_event, make_event
 from shared.outbox import OutboxMessage, enqueue
@@ -45,13 +44,13 @@ async def expire_chunk(
     conn: Connection, programmes: ProgrammeBook, *, now: datetime, limit: int
 ) -> tuple[int, int, int]:
     """One chunk of the expiry pass in the caller's transaction: (accounts, points, warnings).
-    Each account is planned under its shop's programme in force now; the accounts of shops
-    whose points never expire are left as they are (due at once should that change)."""
-    shops = programmes.shops()
-    never = [s for s in shops if programmes.at(s, now).expiry.mode == "never"]
-    if len(never) == len(shops):
+    Each account is planned under its shop's programme in force now. Only the shops the book
+    knows whose points expire are looked at: the accounts of the others are left as they are
+    (due at once should that change)."""
+    shops = [s for s in programmes.shops() if programmes.at(s, now).expiry.mode != "never"]
+    if not shops:
         return 0, 0, 0
-    due = await store.take_due_accounts(conn, now=now, limit=limit, skip_shops=never)
+    due = await store.take_due_accounts(conn, now=now, limit=limit, shops=shops)
     keys = [(a.shop_id, a.customer_id) for a in due]
     lines = await store.points_lines(conn, keys)
     sent = await store.warnings_sent(conn, keys)
@@ -101,13 +100,8 @@ async def expire_chunk(
 def _plan(
     programmes: ProgrammeBook, shop_id: str, account: ExpiringAccount, now: datetime
 ) -> ExpiryPlan:
-    """What the pass does to the account under its shop's programme; an account of a shop
-    without one is left alone until new points make it due again."""
-    try:
-        programme = programmes.at(shop_id, now)
-    except UnknownShop:
-        log.warning("expiry_shop_unknown", shop_id=shop_id)
-        return ExpiryPlan(0, None, None, None, (), NEVER)
+    """What the pass does to the account under its shop's programme in force now."""
+    programme = programmes.at(shop_id, now)
     return plan_expiry(programme.expiry, account, now, programme.zone)
 
 

@@ -374,7 +374,10 @@ async def release(
     the programme in force at payment. Returns how many orders were released."""
     if orders is not None and not orders:
         return 0
-    due = await store.take_for_release(conn, orders=orders, due_by=due_by, limit=limit)
+    # Without a list, the orders of the shops the book knows: a command run with the file
+    # alone releases the shop `default`'s.
+    shops = programmes.shops() if orders is None else None
+    due = await store.take_for_release(conn, orders=orders, shops=shops, due_by=due_by, limit=limit)
     entries: list[NewEntry] = []
     credit_moves: list[tuple[str, str, str, int]] = []
     point_moves: list[tuple[str, str, int]] = []

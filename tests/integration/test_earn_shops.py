@@ -23,6 +23,8 @@ from pydantic import SecretStr
 from support import TopicTail, consumer_record, database_of_its_own, encoded, eventually, unique
 
 from services.earn.bootstrap import definition
+from services.earn.expiry import run_expiry
+from services.earn.orders import release
 from services.earn.programme import Programme, parse_programme
 from services.earn.programme_book import ProgrammeBook
 from services.earn.settings import EarnSettings
@@ -456,3 +458,46 @@ async def test_a_replay_after_a_new_programme_version_gives_the_original_points(
             assert await replay.points(customer) == [25, 259]
         finally:
             await replay.pool.close()
+
+
+async def test_scheduled_passes_work_each_shop_under_its_own_programme(
+    infrastructure: Endpoints,
+) -> None:
+    customer = unique("c")
+    vn = parse_programme(
+        {
+            "currencies": {"VND": {"per_amount": 10_000}},
+            "pending": {"return_window_days": 14, "completion_timeout_days": 30},
+            "expiry": {"mode": "after_months", "months": 1, "warn_days": 0},
+        }
+    )
+    programmes = book()
+    programmes.add_version(VN, T0 - timedelta(days=1), vn)
+    later = T0 + timedelta(days=365)
+    async with database_of_its_own(infrastructure.database_url, "loyalty_passes") as url:
+        earn = await harness(url, programmes, T0)
+        try:
+            await earn.deliver(
+                paid(VN, customer, unique("o"), "VND", "259000"),
+                paid(US, customer, unique("o"), "USD", "30"),  # no return window: available
+            )
+            # A pass that knows only the file (`loyalty earn release`) leaves other shops' orders.
+            async with earn.pool.acquire() as conn, conn.transaction():
+                file_only = ProgrammeBook.fixed(rate(1))
+                assert await release(conn, file_only, due_by=later) == 0
+                assert await release(conn, programmes, due_by=later) == 1
+            assert await balances(earn.pool, customer) == {VN: 25, US: 60}
+
+            # VN's points expire a month after their release; US's never do.
+            report = await run_expiry(earn.pool, programmes, now=later, chunk=10)
+            assert (report.accounts, report.expired_points) == (1, 25)
+            assert await balances(earn.pool, customer) == {VN: 0, US: 60}
+        finally:
+            await earn.pool.close()
+
+
+async def balances(pool: asyncpg.Pool, customer: str) -> dict[str, int]:
+    rows = await pool.fetch(
+        "SELECT shop_id, points_balance FROM earn.accounts WHERE customer_id = $1", customer
+    )
+    return {r["shop_id"]: r["points_balance"] for r in rows}

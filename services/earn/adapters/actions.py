@@ -284,17 +284,21 @@ class BirthdayDue:
     due_at: datetime
 
 
-async def take_birthdays(conn: Connection, *, now: datetime, limit: int) -> list[BirthdayDue]:
-    """Claim customers whose birthday has begun; replicas skip each other's (SKIP LOCKED)."""
+async def take_birthdays(
+    conn: Connection, *, now: datetime, limit: int, shops: Sequence[str]
+) -> list[BirthdayDue]:
+    """Claim customers of `shops` whose birthday has begun; replicas skip each other's (SKIP
+    LOCKED)."""
     rows = await conn.fetch(
         f"""SELECT shop_id, customer_id, birthday, time_zone, next_birthday_at
             FROM {SCHEMA}.customers
-            WHERE next_birthday_at <= $1
+            WHERE next_birthday_at <= $1 AND shop_id = ANY($3::text[])
             ORDER BY next_birthday_at, shop_id, customer_id
             LIMIT $2
             FOR UPDATE SKIP LOCKED""",
         now,
         limit,
+        list(shops),
     )
     return [
         BirthdayDue(

@@ -21,10 +21,10 @@ class DueAccount:
 
 
 async def take_due_accounts(
-    conn: Connection, *, now: datetime, limit: int, skip_shops: Sequence[str] = ()
+    conn: Connection, *, now: datetime, limit: int, shops: Sequence[str]
 ) -> list[DueAccount]:
-    """Claim accounts with points that the pass must look at by `now` (but those of
-    `skip_shops`), in account order (the order every balance write locks accounts in);
+    """Claim accounts of `shops` with points that the pass must look at by `now`, in account
+    order (the order every balance write locks accounts in);
     replicas skip each other's (SKIP LOCKED)."""
     rows = await conn.fetch(
         f"""SELECT a.shop_id, a.customer_id, a.points_balance,
@@ -33,13 +33,13 @@ async def take_due_accounts(
                    AS last_order_at
             FROM {SCHEMA}.accounts a
             WHERE a.expiry_check_at <= $1 AND a.points_balance > 0
-              AND a.shop_id <> ALL($3::text[])
+              AND a.shop_id = ANY($3::text[])
             ORDER BY a.shop_id, a.customer_id
             LIMIT $2
             FOR UPDATE OF a SKIP LOCKED""",
         now,
         limit,
-        list(skip_shops),
+        list(shops),
     )
     return [
         DueAccount(r["shop_id"], r["customer_id"], r["points_balance"], r["last_order_at"])

@@ -186,7 +186,7 @@ async def _move_credit(conn: Connection, entries: Sequence[NewEntry]) -> dict[Ac
     }
 
 
-async def balance(conn: Connection, customer_id: str, shop_id: str = DEFAULT_SHOP) -> int:
+async def balance(conn: Connection, shop_id: str, customer_id: str) -> int:
     """The customer's points balance at the shop; 0 for a customer never credited."""
     value = await conn.fetchval(
         f"SELECT points_balance FROM {SCHEMA}.accounts WHERE shop_id = $1 AND customer_id = $2",

@@ -217,21 +217,22 @@ async def update_order(conn: Connection, order: OrderRow, **changes: Any) -> Non
 async def take_for_release(
     conn: Connection,
     *,
-    orders: Sequence[tuple[str, str]] | None,
+    orders: Sequence[tuple[str, str]] | None = None,
+    shops: Sequence[str] | None = None,
     due_by: datetime,
     limit: int,
 ) -> list[OrderRow]:
-    """Pending orders due by `due_by` (among `orders`, (shop, order id), when given), marked
-    available; rows another replica holds are skipped, so that each order is released once."""
-    only = (
-        """AND (shop_id, order_id) IN (
-               SELECT * FROM unnest($3::text[], $4::text[]))"""
-        if orders is not None
-        else ""
-    )
+    """Pending orders due by `due_by` (among `orders`, (shop, order id), or of `shops`, when
+    given), marked available; rows another replica holds are skipped, so that each order is
+    released once."""
+    only = ""
     args: list[Any] = [due_by, limit]
     if orders is not None:
+        only = "AND (shop_id, order_id) IN (SELECT * FROM unnest($3::text[], $4::text[]))"
         args += [[shop for shop, _ in orders], [order for _, order in orders]]
+    elif shops is not None:
+        only = "AND shop_id = ANY($3::text[])"
+        args.append(list(shops))
     rows = await conn.fetch(
         f"""WITH due AS (
                 SELECT shop_id, order_id FROM {SCHEMA}.orders
