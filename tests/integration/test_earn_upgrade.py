@@ -1,22 +1,16 @@
-"""Upgrading a database built by the previous release (tests/fixtures/release-afe2a24.sql.gz:
-migrated and filled by `loyalty demo` at afe2a24): `loyalty migrate` makes its single-shop
-data shop `default`, and the services carry on with it."""
+"""Upgrading earn on a database built by the previous release (tests/release_support.py): its
+rows become shop `default`, balances stay equal to the ledger, and new events apply."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import gzip
-import subprocess
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import asyncpg
 from infrastructure import Endpoints
 from pydantic import SecretStr
-from support import consumer_record, database_of_its_own, encoded, loyalty_command, order_paid
+from release_support import migrate, release_database
+from support import consumer_record, encoded, order_paid
 
 from services.earn.bootstrap import definition
 from services.earn.programme import load_programme
@@ -25,32 +19,6 @@ from shared.clock import FixedClock
 from shared.consumer import BatchConsumer
 from shared.events import CloudEvent, make_event
 from shared.events.catalog import TOPICS
-
-RELEASE_DUMP = Path(__file__).parents[1] / "fixtures" / "release-afe2a24.sql.gz"
-
-
-@contextlib.asynccontextmanager
-async def release_database(infrastructure: Endpoints) -> AsyncIterator[str]:
-    """A fresh database holding the previous release's dump, not migrated yet; dropped after."""
-    async with database_of_its_own(infrastructure.database_url, "loyalty_release") as url:
-        await asyncio.to_thread(
-            subprocess.run,
-            ["psql", "--quiet", "--no-psqlrc", "-v", "ON_ERROR_STOP=1", "--dbname", url],
-            input=gzip.decompress(RELEASE_DUMP.read_bytes()),
-            capture_output=True,
-            check=True,
-            timeout=120,
-        )
-        yield url
-
-
-async def migrate(url: str, *services: str) -> None:
-    """`loyalty migrate`, as an operator upgrading runs it."""
-    done = await asyncio.to_thread(
-        loyalty_command, "migrate", *services, env={"LOYALTY_DATABASE_URL": url}, timeout=120
-    )
-    assert done.returncode == 0, done.stderr
-
 
 # --- earn ---------------------------------------------------------------------------------
 
@@ -89,7 +57,7 @@ async def test_earn_upgrade_keeps_every_balance_as_shop_default_and_carries_on(
         try:
             before = [tuple(r) for r in await db.fetch(BALANCES)]
             entries = await db.fetchval("SELECT count(*) FROM earn.ledger")
-            await migrate(url, "earn")
+            await migrate(infrastructure, url, "earn")
 
             assert before, "the release's dump holds accounts"
             assert [tuple(r) for r in await db.fetch(BALANCES)] == before
