@@ -1,19 +1,10 @@
-"""Upgrading a database built by the previous release (afe2a24, migrated and filled by
-`loyalty demo`): the migrations run on it, its single-shop data becomes shop `default`, and the
-services work on it.
-
-tests/fixtures/release-afe2a24.sql.gz is its pg_dump (plain SQL, PostgreSQL 15,
-`--no-owner --no-privileges`); restoring it needs `psql`.
-"""
+"""Upgrading notify on a database built by the previous release (tests/release_support.py):
+its rows become shop `default`, and its customers get the next event's messages."""
 
 from __future__ import annotations
 
-import asyncio
-import gzip
-import subprocess
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, time, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -24,11 +15,11 @@ from babel.numbers import format_decimal
 from infrastructure import Endpoints
 from notify_support import SmtpInbox, event_of
 from pydantic import SecretStr
+from release_support import migrate
+from release_support import release_database as restored_release
 from support import (
-    database_of_its_own,
     encoded,
     eventually,
-    loyalty_command,
     own_groups,
     running,
 )
@@ -39,36 +30,11 @@ from services.notify.domain.tokens import verify_unsubscribe
 from services.notify.settings import NotifySettings
 from shared.clock import FixedClock
 
-FIXTURES = Path(__file__).parent.parent / "fixtures"
-RELEASE_DUMP = FIXTURES / "release-afe2a24.sql.gz"
-
 
 @pytest.fixture
 async def release_database(infrastructure: Endpoints) -> AsyncIterator[str]:
-    """The URL of a fresh database holding what the release left, not migrated since."""
-    async with database_of_its_own(infrastructure.database_url, "loyalty_release") as url:
-        done = await asyncio.to_thread(
-            subprocess.run,
-            ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url],
-            input=gzip.decompress(RELEASE_DUMP.read_bytes()),
-            capture_output=True,
-            check=False,
-        )
-        assert done.returncode == 0, done.stderr.decode()
+    async with restored_release(infrastructure) as url:
         yield url
-
-
-async def migrate(infrastructure: Endpoints, url: str, *services: str) -> None:
-    done = await asyncio.to_thread(
-        loyalty_command,
-        "migrate",
-        *services,
-        env={
-            "LOYALTY_DATABASE_URL": url,
-            "LOYALTY_KAFKA_BOOTSTRAP_SERVERS": infrastructure.kafka_bootstrap,
-        },
-    )
-    assert done.returncode == 0, done.stderr
 
 
 # --- notify ---
