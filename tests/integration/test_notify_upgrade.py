@@ -182,30 +182,3 @@ async def test_notify_messages_a_customer_of_the_release_on_the_next_event(
     # The balance the release recorded is the one the message tells.
     told = format_decimal(balance, locale=Locale.parse((locale or "vi-VN").replace("-", "_")))
     assert told in mail[0].part("plain")
-
-
-# --- shops ---
-
-
-async def test_shops_upgrade_makes_the_default_shop_and_every_service_a_directory(
-    release_database: str, infrastructure: Endpoints
-) -> None:
-    await migrate(infrastructure, release_database)
-    conn = await asyncpg.connect(release_database)
-    try:
-        shops = await conn.fetch("SELECT shop_id, currency FROM shops.shops")
-        versions = await conn.fetchval("SELECT count(*) FROM shops.programme_versions")
-        keys = await conn.fetchval("SELECT count(*) FROM shops.api_keys")
-        directories = {
-            (schema, table): await conn.fetchval(f"SELECT count(*) FROM {schema}.{table}")
-            for schema in ("earn", "tiering", "notify", "analytics")
-            for table in ("shop_programmes", "shop_keys")
-        }
-        ledger = await conn.fetchval("SELECT count(*) FROM earn.ledger")
-    finally:
-        await conn.close()
-    assert [(r["shop_id"], r["currency"]) for r in shops] == [("default", "VND")]
-    # Nothing published: the shop default keeps the programme files.
-    assert (versions, keys) == (0, 0)
-    assert set(directories.values()) == {0}
-    assert ledger > 0  # the release's own rows are still there
