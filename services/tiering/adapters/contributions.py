@@ -142,20 +142,21 @@ async def load_activity(
     if not since:
         return activity
     members = list(since)
+    # `day >= read_from` with read_from taken from the row stays a range scan of the index.
     rows = await conn.fetch(
         f"""SELECT c.shop_id, c.customer_id, c.unit,
                    CASE WHEN c.day >= s.since THEN c.day END AS day,
                    sum(c.added - c.removed) AS amount
-            FROM unnest($1::text[], $2::text[], $3::date[], $4::boolean[])
-                 AS s(shop_id, customer_id, since, keep_before)
+            FROM unnest($1::text[], $2::text[], $3::date[], $4::date[])
+                 AS s(shop_id, customer_id, since, read_from)
             JOIN {schema}.contributions c
               ON c.shop_id = s.shop_id AND c.customer_id = s.customer_id
-             AND (s.keep_before OR c.day >= s.since)
+             AND c.day >= s.read_from
             GROUP BY 1, 2, 3, 4""",
         [m[0] for m in members],
         [m[1] for m in members],
         [since[m][0] for m in members],
-        [since[m][1] for m in members],
+        [date.min if since[m][1] else since[m][0] for m in members],
     )
     for row in rows:
         target = activity[(row["shop_id"], row["customer_id"])]
