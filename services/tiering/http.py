@@ -54,7 +54,7 @@ def build_api(
         try:
             return programmes.at(shop_id, runtime.clock.now())
         except UnknownShop:
-            # As for a customer of another shop: nothing tells a caller which shops exist.
+            # A shop without a programme has no customers here: 404, as for an unknown one.
             raise HTTPException(404, f"shop {shop_id!r} has no tier programme") from None
 
     async def standing(shop_id: str, customer_id: str) -> tuple[Programme, Standing]:
