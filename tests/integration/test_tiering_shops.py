@@ -16,11 +16,12 @@ from infrastructure import Endpoints
 from support import TopicTail, consumer_record, eventually, order_paid, running, unique
 from tiering_tools import ADMIN_API_KEY, TieringService, tiering_settings
 
+from services.tiering.backfill import backfill
 from services.tiering.bootstrap import bootstrap
 from services.tiering.handlers import apply_activity, evaluate_due
 from services.tiering.programme import EXAMPLE, programme_from_toml
 from services.tiering.shops import TierProgrammes
-from shared.clock import FixedClock
+from shared.clock import FixedClock, SystemClock
 from shared.consumer import Incoming, to_incoming
 from shared.events import CloudEvent, encode_event
 from shared.topics import ensure_topics
@@ -213,6 +214,47 @@ async def test_an_order_of_a_shop_without_a_tier_programme_is_dead_lettered(
     assert headers["x-dlq-error-class"] == b"UnknownShop"
     assert stranger.encode() in headers["x-dlq-error-message"]
     assert await tiers_by_shop(db, "tiering", customer) == {}
+
+
+async def net_by_shop(db: asyncpg.Pool, customer: str) -> dict[str, Any]:
+    rows = await db.fetch(
+        """SELECT shop_id, sum(added - removed) AS net FROM tiering.contributions
+           WHERE customer_id = $1 GROUP BY 1""",
+        customer,
+    )
+    return {r["shop_id"]: r["net"] for r in rows}
+
+
+async def test_a_backfill_of_one_shop_recomputes_its_customers_and_leaves_the_other_alone(
+    shops: TieringService, db: asyncpg.Pool, producer: AIOKafkaProducer, infrastructure: Endpoints
+) -> None:
+    customer = unique("c")
+    await send(producer, paid(VN, customer, "6000000", "VND"), paid(US, customer, "600", "USD"))
+    await eventually(
+        lambda: tiers_by_shop(db, "tiering", customer), lambda t: t == {VN: "silver", US: "plus"}
+    )
+    # Both shops lose their contributions; the US shop's tier is set back as well.
+    await db.execute("DELETE FROM tiering.contributions WHERE customer_id = $1", customer)
+    await db.execute(
+        """UPDATE tiering.customers SET tier = 'basic', earned_tier = 'basic', review_at = NULL
+           WHERE shop_id = $1 AND customer_id = $2""",
+        US,
+        customer,
+    )
+
+    report = await backfill(
+        db,
+        kafka=infrastructure.kafka_bootstrap,
+        programmes=two_shops(),
+        shop_id=US,
+        clock=SystemClock(),
+        customers=[customer],
+        progress=False,
+    )
+
+    assert (report.customers, report.changed) == (1, 1)
+    assert await net_by_shop(db, customer) == {US: 600}
+    assert await tiers_by_shop(db, "tiering", customer) == {VN: "silver", US: "plus"}
 
 
 T0 = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
