@@ -1,19 +1,10 @@
-"""Upgrading a database built by the previous release (afe2a24, migrated and filled by
-`loyalty demo`): the migrations run on it, its single-shop data becomes shop `default`, and the
-services work on it.
-
-tests/fixtures/release-afe2a24.sql.gz is its pg_dump (plain SQL, PostgreSQL 15,
-`--no-owner --no-privileges`); restoring it needs `psql`.
-"""
+"""Upgrading tiering on a database built by the previous release (tests/release_support.py):
+every tier stays, at shop `default`, and its customers' next orders apply."""
 
 from __future__ import annotations
 
-import asyncio
-import gzip
 import json
-import subprocess
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -21,11 +12,11 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from infrastructure import Endpoints
 from pydantic import SecretStr
+from release_support import migrate
+from release_support import release_database as restored_release
 from support import (
     TopicTail,
-    database_of_its_own,
     encoded,
-    loyalty_command,
     order_paid,
     own_groups,
     running,
@@ -34,39 +25,12 @@ from support import (
 from services.tiering.bootstrap import bootstrap as tiering_bootstrap
 from services.tiering.settings import TieringSettings
 
-FIXTURES = Path(__file__).parent.parent / "fixtures"
-RELEASE_DUMP = FIXTURES / "release-afe2a24.sql.gz"
-
 
 @pytest.fixture
 async def release_database(infrastructure: Endpoints) -> AsyncIterator[str]:
-    """The URL of a fresh database holding what the release left, not migrated since."""
-    async with database_of_its_own(infrastructure.database_url, "loyalty_release") as url:
-        done = await asyncio.to_thread(
-            subprocess.run,
-            ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url],
-            input=gzip.decompress(RELEASE_DUMP.read_bytes()),
-            capture_output=True,
-            check=False,
-        )
-        assert done.returncode == 0, done.stderr.decode()
+    async with restored_release(infrastructure) as url:
         yield url
 
-
-async def migrate(infrastructure: Endpoints, url: str, *services: str) -> None:
-    done = await asyncio.to_thread(
-        loyalty_command,
-        "migrate",
-        *services,
-        env={
-            "LOYALTY_DATABASE_URL": url,
-            "LOYALTY_KAFKA_BOOTSTRAP_SERVERS": infrastructure.kafka_bootstrap,
-        },
-    )
-    assert done.returncode == 0, done.stderr
-
-
-# --- tiering ---
 
 TIERING_TABLES = ("customers", "contributions", "parked_movements", "floors", "tier_history")
 
