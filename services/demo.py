@@ -1,4 +1,4 @@
-"""`loyalty demo`: every service as a process plus the simulated shop, until Ctrl-C."""
+"""`loyalty demo`: every service as a process plus two simulated shops, until Ctrl-C."""
 
 from __future__ import annotations
 
@@ -12,10 +12,15 @@ import sys
 import time
 from pathlib import Path
 
+from services.demo_shops import ACTOR, DEMO_SHOPS, DemoKeys, open_shops
 from services.notify.settings import NotifySettings
 from services.processes import ServiceDidNotStart, ServiceProcess
 from services.registry import SERVICES
+from services.shops.commands import in_shops
+from services.shops.handlers import Change
+from services.shops.settings import ShopsSettings
 from services.simulate import run_simulation
+from shared.clock import SystemClock
 from shared.kafka_connection import KafkaConnection
 from shared.logs import configure_logging
 from shared.settings import CommonSettings
@@ -42,6 +47,9 @@ def run_demo(*, rate: float, base_port: int | None = None) -> int:
     # started in the evening or early morning would show no email until 08:00.
     os.environ.setdefault("LOYALTY_QUIET_HOURS_START", "00:00")
     os.environ.setdefault("LOYALTY_QUIET_HOURS_END", "00:00")
+    # The shops and their programmes are on loyalty.shops before any service starts.
+    change = Change(actor=ACTOR, now=SystemClock().now())
+    keys = asyncio.run(in_shops(ShopsSettings(), open_shops, change, announces=True))
     sink = _mail_sink(NotifySettings())
     children = {
         name: ServiceProcess(
@@ -54,8 +62,10 @@ def run_demo(*, rate: float, base_port: int | None = None) -> int:
     failed = False  # a Ctrl-C, even during start-up, is a clean stop; a dead service is not
     try:
         if _wait_until_ready(children):
-            _announce(children)
-            failed = not asyncio.run(_feed(KafkaConnection.from_settings(settings), rate, children))
+            run_id = f"{int(time.time()):x}"
+            _announce(children, keys, run_id, sink)
+            kafka = KafkaConnection.from_settings(settings)
+            failed = not asyncio.run(_feed(kafka, rate, children, run_id))
         else:
             failed = True
     except KeyboardInterrupt:
@@ -117,7 +127,9 @@ def _interrupt(_signum: int, _frame: object) -> None:
     raise KeyboardInterrupt
 
 
-async def _feed(kafka: KafkaConnection, rate: float, children: dict[str, ServiceProcess]) -> bool:
+async def _feed(
+    kafka: KafkaConnection, rate: float, children: dict[str, ServiceProcess], run_id: str
+) -> bool:
     """Run the shop until Ctrl-C or SIGTERM; False as soon as a service dies."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -125,7 +137,10 @@ async def _feed(kafka: KafkaConnection, rate: float, children: dict[str, Service
     # asyncio.run cancel the Kafka clients' own tasks before the shop could close them.
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    shop = asyncio.create_task(run_simulation(kafka, customers=50, rate=rate, duration=0))
+    shops = [shop.sample for shop in DEMO_SHOPS]
+    shop = asyncio.create_task(
+        run_simulation(kafka, customers=50, rate=rate, duration=0, shops=shops, run_id=run_id)
+    )
     healthy = True
     while not shop.done() and not stop.is_set():
         dead = [name for name, child in children.items() if not child.running()]
@@ -141,24 +156,53 @@ async def _feed(kafka: KafkaConnection, rate: float, children: dict[str, Service
     return healthy
 
 
-def _announce(children: dict[str, ServiceProcess]) -> None:
+def _announce(
+    children: dict[str, ServiceProcess], keys: DemoKeys, run_id: str, sink: MailSink | None
+) -> None:
     print(
         "\nAll services are up:",
         *(
             f"  {name:8} {child.url}/healthz  /readyz  /metrics  /docs/asyncapi"
             for name, child in children.items()
         ),
+        *_shop_lines(children["earn"].url, keys, run_id, sink),
         _quiet_hours_note(NotifySettings()),
-        "The simulated shop starts now; Ctrl-C stops everything.\n",
+        "The simulated shops start now; Ctrl-C stops everything.\n",
         sep="\n",
         flush=True,
     )
 
 
+def _shop_lines(earn: str, keys: DemoKeys, run_id: str, sink: MailSink | None) -> list[str]:
+    """The keys made for this run (earlier runs' are revoked), and per shop how to see a
+    customer's points and which emails are its own."""
+    mail = sink.directory / "new" if sink is not None else "notify's SMTP server"
+    lines = [
+        f"\nTwo shops, the same customers ({run_id_customer(run_id, 0)} to "
+        f"{run_id_customer(run_id, 49)}) at each; keys made for this run:",
+        f"  platform key (every shop; name one with -H 'X-Shop-Id: <shop>'): {keys.platform}",
+    ]
+    for shop in DEMO_SHOPS:
+        sender = shop.messages()
+        key = keys.shops[shop.shop_id]
+        lines += [
+            f"  {shop.shop_id} ({shop.sample.currency}), read+redeem key {key}",
+            f"    points: curl -H 'X-API-Key: {key}' "
+            f"{earn}/v1/customers/{run_id_customer(run_id, 0)}/balance",
+            f'    emails: in {mail}, from "{sender["sender_name"]}" <{sender["sender_address"]}>',
+        ]
+    return lines
+
+
+def run_id_customer(run_id: str, n: int) -> str:
+    """The simulated customer `n` of a run (services/simulate.py names them so)."""
+    return f"sim-{run_id}-{n:04d}"
+
+
 def _quiet_hours_note(settings: NotifySettings) -> str:
     start, end = settings.quiet_hours_start, settings.quiet_hours_end
     if start == end:
-        return "The demo's shop has no quiet hours: notify messages customers at any hour."
+        return "The demo's shops have no quiet hours: notify messages customers at any hour."
     return (
         f"Quiet hours {start:%H:%M}-{end:%H:%M} in each customer's time zone: "
         f"messages due then wait until {end:%H:%M} there."

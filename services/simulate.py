@@ -33,14 +33,16 @@ async def run_simulation(
     duration: float,
     seed: int | None = None,
     shops: Sequence[SampleShop] = (DEFAULT_SHOP,),
+    run_id: str | None = None,
 ) -> dict[str, int]:
     """Publish events at about `rate` per second; log the points the engine sends back.
 
     Each visit is to one of `shops`, picked at random: the same customer ids shop at every one,
-    signing up at each before their first visit there.
+    signing up at each before their first visit there. The customers are sim-<run_id>-0000,
+    -0001, ... (`run_id` defaults to the start time in hexadecimal seconds).
     """
     rng = random.Random(seed)  # noqa: S311 - simulation, not security
-    run_id = f"{int(time.time()):x}"
+    run_id = run_id or f"{int(time.time()):x}"
     ids = [f"sim-{run_id}-{n:04d}" for n in range(customers)]
     await check_access(kafka)
     connection = kafka_connection(kafka)
@@ -117,6 +119,7 @@ async def _watch_points(kafka: KafkaConnection, prefix: str) -> None:
             log.info(
                 "points_seen",
                 type=event["type"],
+                shop_id=data.get("shop_id"),
                 customer_id=event["subject"],
                 delta=data.get("delta"),
                 balance_after=data.get("balance_after"),

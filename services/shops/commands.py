@@ -12,7 +12,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -34,6 +34,7 @@ from shared.outbox import OutboxRelay
 from shared.runtime import prepare_database
 from shared.topics import ensure_topics, topics_with_dlq
 
+T = TypeVar("T")
 Work = Callable[[Connection, Change], Awaitable[str]]
 
 
@@ -307,30 +308,38 @@ def run_command(
     settings = settings or ShopsSettings()
     configure_logging(fmt=settings.log_format, level=settings.log_level, service="shops")
     change = Change(actor=f"cli:{getpass.getuser()}", now=SystemClock().now())
-
-    async def run() -> str:
-        pool = await create_pool(settings.database_url.get_secret_value(), min_size=1, max_size=2)
-        try:
-            kafka = KafkaConnection.from_settings(settings)
-            if announces:
-                await check_access(kafka)
-                topics = topics_with_dlq((TOPIC,))
-                await ensure_topics(kafka, topics, partitions=settings.topic_partitions)
-            service = definition(settings)
-            await prepare_database(pool, service)
-            async with pool.acquire() as conn:
-                said = await work(conn, change)
-            if announces:
-                relay = OutboxRelay(pool=pool, schema=service.schema, kafka=kafka, service="shops")
-                await relay.start()
-                await relay.stop()  # stops after draining what the work enqueued
-            return said
-        finally:
-            await pool.close()
-
     try:
-        said = asyncio.run(run())
+        said = asyncio.run(in_shops(settings, work, change, announces=announces))
     except Refusal as exc:
         return _refused(exc)
     print(said)
     return 0
+
+
+async def in_shops(
+    settings: ShopsSettings,
+    work: Callable[[Connection, Change], Awaitable[T]],
+    change: Change,
+    *,
+    announces: bool = False,
+) -> T:
+    """Do the work in the shops schema (migrated first) as `change.actor`; for a change, relay
+    the events it enqueued to loyalty.shops before returning."""
+    pool = await create_pool(settings.database_url.get_secret_value(), min_size=1, max_size=2)
+    try:
+        kafka = KafkaConnection.from_settings(settings)
+        if announces:
+            await check_access(kafka)
+            topics = topics_with_dlq((TOPIC,))
+            await ensure_topics(kafka, topics, partitions=settings.topic_partitions)
+        service = definition(settings)
+        await prepare_database(pool, service)
+        async with pool.acquire() as conn:
+            said = await work(conn, change)
+        if announces:
+            relay = OutboxRelay(pool=pool, schema=service.schema, kafka=kafka, service="shops")
+            await relay.start()
+            await relay.stop()  # stops after draining what the work enqueued
+        return said
+    finally:
+        await pool.close()

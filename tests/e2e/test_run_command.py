@@ -1,7 +1,8 @@
-"""The run command: every service and the simulated shop, stopped cleanly by Ctrl-C."""
+"""The run command: every service and two simulated shops, stopped cleanly by Ctrl-C."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import random
@@ -13,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+import asyncpg
 import httpx
 from infrastructure import Endpoints
 
@@ -55,6 +57,33 @@ def consumed(port: int) -> dict[str, int]:
     return {m.group(2): int(float(m.group(3))) for m in CONSUMED.finditer(text)}
 
 
+CUSTOMERS = re.compile(r"the same customers \((sim-[0-9a-f]+-)0000 ")
+SHOP_KEY = re.compile(r"^  ([\w-]+) \((\w+)\), read\+redeem key (lk_\S+)$", re.M)
+# Each template's earn rate: one point per this much of the order's base.
+PER_POINT = {"vn-fashion": ("VND", 10_000), "us-shop": ("USD", 1)}
+SENDERS = {"vn-fashion": b"khachhang@thoitrang.example", "us-shop": b"rewards@usshop.example"}
+
+
+def orders_at_both_shops(database_url: str, prefix: str) -> list[asyncpg.Record]:
+    """The paid orders of the run's customers who have orders at both shops."""
+
+    async def query() -> list[asyncpg.Record]:
+        conn = await asyncpg.connect(database_url)
+        try:
+            return await conn.fetch(
+                """SELECT shop_id, customer_id, currency, base_amount,
+                          (breakdown->>'base')::bigint AS base_points
+                   FROM earn.orders o
+                   WHERE customer_id LIKE $1 AND (SELECT count(DISTINCT shop_id)
+                         FROM earn.orders b WHERE b.customer_id = o.customer_id) = 2""",
+                prefix + "%",
+            )
+        finally:
+            await conn.close()
+
+    return asyncio.run(query())
+
+
 def test_demo_runs_every_service_healthy_fed_by_the_shop_and_stops_on_ctrl_c(
     infrastructure: Endpoints, tmp_path: Path
 ) -> None:
@@ -85,8 +114,10 @@ def test_demo_runs_every_service_healthy_fed_by_the_shop_and_stops_on_ctrl_c(
         stderr=subprocess.STDOUT,
     )
     try:
-        deadline = time.monotonic() + 90
+        deadline = time.monotonic() + 150
         seen: dict[str, dict[str, int]] = {}
+        both: list[asyncpg.Record] = []
+        output = ""
         while time.monotonic() < deadline:
             assert demo.poll() is None, log_path.read_text()[-3000:]
             try:
@@ -96,8 +127,14 @@ def test_demo_runs_every_service_healthy_fed_by_the_shop_and_stops_on_ctrl_c(
                 continue
             # Fed by the shop: the demo announced itself and the shop saw points come back.
             output = log_path.read_text()
+            found = CUSTOMERS.search(output)
+            both = orders_at_both_shops(infrastructure.database_url, found[1]) if found else []
             if (
                 "All services are up" in output
+                and both
+                and all(
+                    s in b"".join(m.read_bytes() for m in emails(mail)) for s in SENDERS.values()
+                )
                 and "points_seen" in output
                 and seen["earn"].get("shop.orders", 0) > 0
                 and seen["notify"].get("shop.customers", 0) > 0
@@ -106,6 +143,17 @@ def test_demo_runs_every_service_healthy_fed_by_the_shop_and_stops_on_ctrl_c(
             ):
                 break
             time.sleep(0.5)
+        keys = {shop: key for shop, _, key in SHOP_KEY.findall(output)}
+        # The same customer id has points at each shop, seen with that shop's key.
+        customer = both[0]["customer_id"] if both else "none"
+        balances = {
+            shop: httpx.get(
+                f"http://127.0.0.1:{ports['earn']}/v1/customers/{customer}/balance",
+                headers={"X-API-Key": key},
+                timeout=2,
+            )
+            for shop, key in keys.items()
+        }
         health = {
             n: httpx.get(f"http://127.0.0.1:{p}/healthz", timeout=2).status_code
             for n, p in ports.items()
@@ -116,6 +164,19 @@ def test_demo_runs_every_service_healthy_fed_by_the_shop_and_stops_on_ctrl_c(
         log.close()
         output = log_path.read_text()
 
+    # Each shop's orders earn in its currency, at its template's rate.
+    assert {r["shop_id"] for r in both} == {"vn-fashion", "us-shop"}, output[-3000:]
+    for row in both:
+        currency, per_point = PER_POINT[row["shop_id"]]
+        assert row["currency"] == currency
+        assert row["base_points"] == row["base_amount"] // per_point
+    assert any(r["base_points"] > 0 for r in both if r["shop_id"] == "us-shop")
+    assert any(r["base_points"] > 0 for r in both if r["shop_id"] == "vn-fashion")
+    assert set(keys) == {"vn-fashion", "us-shop"}
+    for shop, answer in balances.items():
+        assert answer.status_code == 200, (shop, answer.text)
+        points = answer.json()["points"]
+        assert points["available"] + points["pending"] > 0, (shop, points)
     assert health == {"earn": 200, "tiering": 200, "notify": 200, "analytics": 200, "shops": 200}
     assert seen["earn"]["shop.orders"] > 0
     assert seen["tiering"]["shop.orders"] > 0
@@ -123,12 +184,15 @@ def test_demo_runs_every_service_healthy_fed_by_the_shop_and_stops_on_ctrl_c(
     assert seen["analytics"]["shop.orders"] > 0
     assert demo.returncode == 0, output[-3000:]
     assert "points_seen" in output
-    # Whatever the hour: the demo's shop keeps no quiet hours, and says so.
-    assert "The demo's shop has no quiet hours" in output
+    # Whatever the hour: the demo's shops keep no quiet hours, and say so.
+    assert "The demo's shops have no quiet hours" in output
     # The welcome emails of the simulated sign-ups, accepted by the demo's own SMTP server.
     assert f"Emails go to {mail}" in output
     sent = emails(mail)
     assert sent and all(b"Subject:" in message.read_bytes() for message in sent)
+    # Each shop's emails come from its own sender.
+    for sender in SENDERS.values():
+        assert any(sender in message.read_bytes() for message in sent), sender
     assert f"Emails the demo sent: {len(sent)} in {mail}" in output
     for port in ports.values():
         try:
