@@ -189,7 +189,8 @@ def _shop_lines(earn: str, keys: DemoKeys, run_id: str, sink: MailSink | None) -
             f"  {shop.shop_id} ({shop.sample.currency}), read+redeem key {key}",
             f"    points: curl -H 'X-API-Key: {key}' "
             f"{earn}/v1/customers/{run_id_customer(run_id, 0)}/balance",
-            f'    emails: in {mail}, from "{sender["sender_name"]}" <{sender["sender_address"]}>',
+            f'    emails: in {mail}, from "{sender["sender_name"]}" <{sender["sender_address"]}>'
+            f", written in {shop.sample.locale}",
         ]
     return lines
 
