@@ -2,9 +2,12 @@
 bare pipeline (the guarantees without the rules).
 
     .venv/bin/python -m bench.earn [--events 200000] [--customers 20000] [--partitions 4]
+                                   [--shops 1]
 
 Runs against a broker and a database of its own (127.0.0.1:19092, database loyalty_bench),
-prints a table and writes bench/results/latest.json.
+prints a table and writes bench/results/latest.json. With --shops N above 1 it also drains the
+same number of events of the same customers spread over N shops, each with its own earn rate
+(published through the shops service before earn starts), and checks the points per shop.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from typing import Any
 
 import asyncpg
 
-from bench import infra, limits, loadgen, report
+from bench import infra, limits, loadgen, report, shops
 from bench.service import bench_service, launch_replicas, service_env
 from shared.logs import configure_logging
 from shared.runtime import consumer_group
@@ -57,6 +60,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     figures["bare_pipeline_share_of_lower_limit"] = round(
         figures["bare_pipeline"]["eps"] / lower, 3
     )
+    if args.shops > 1:
+        figures[f"drain_1_replica_{args.shops}_shops"] = await drain_at_shops(kafka, args)
     infra.stop_broker()
     return figures
 
@@ -65,11 +70,38 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
 WAL_POSITION = "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')"
 
 
+async def drain_at_shops(kafka: str, args: argparse.Namespace) -> dict[str, Any]:
+    """The drain of one replica again, the events spread over `args.shops` shops whose
+    programmes earn reads from loyalty.shops; checked per (shop, customer)."""
+    database = await infra.fresh_database()
+    setup_s = await shops.open_shops(kafka, database, args.shops)
+    # Timed after the shops' programmes took effect: each event earns at its shop's rate.
+    load = loadgen.generate_at_shops(args.events, args.customers, args.shops, prefix="m")
+    group_prefix = f"bench-shops-{time.time_ns()}"
+    # The group starts after the 1-shop load already on shop.orders: it drains this load only.
+    group = consumer_group(
+        CommonSettings(consumer_group_prefix=group_prefix), "earn", "shop.orders"
+    )
+    await start_group_at_end(kafka, group, ["shop.orders"])
+    await loadgen.preload(kafka, "shop.orders", load.records)
+    run = await drain(
+        kafka, database, load, replicas=1, batch=args.batch, group_prefix=group_prefix
+    )
+    return {"shops": args.shops, "shops_setup_s": round(setup_s, 2), **run}
+
+
 async def drain(
-    kafka: str, database: str, load: loadgen.Load, *, replicas: int, batch: int
+    kafka: str,
+    database: str,
+    load: loadgen.Load,
+    *,
+    replicas: int,
+    batch: int,
+    group_prefix: str | None = None,
 ) -> dict[str, Any]:
     """Start earn on the preloaded topic; time until every entry is committed and relayed."""
-    env = service_env(kafka, database, f"bench-drain{replicas}-{time.time_ns()}", batch)
+    group_prefix = group_prefix or f"bench-drain{replicas}-{time.time_ns()}"
+    env = service_env(kafka, database, group_prefix, batch)
     services = await launch_replicas("earn", env, replicas)
     # CPU per event is steadier than the rate on a machine whose cores the broker and the
     # database share: it says what the service costs whatever else runs.
@@ -86,7 +118,10 @@ async def drain(
         wal = await conn.fetchval(WAL_POSITION) - wal_ready
         first = await conn.fetchval("SELECT extract(epoch FROM min(recorded_at)) FROM earn.ledger")
         rss = [round(s.peak_rss_mb(), 1) for s in services]
-        correct = await report.verify(conn, load.expected_points)
+        if load.expected_at_shops:
+            correct = await report.verify_at_shops(conn, load.expected_at_shops)
+        else:
+            correct = await report.verify(conn, load.expected_points)
     finally:
         await conn.close()
         for service in services:
@@ -180,6 +215,12 @@ def cli() -> None:
     parser = loadgen.arguments(__doc__, count="events")
     parser.add_argument("--rates", type=int, nargs="*", default=[1000, 5000])
     parser.add_argument("--latency-s", type=float, default=10.0)
+    parser.add_argument(
+        "--shops",
+        type=int,
+        default=1,
+        help="above 1: also drain the events spread over this many shops (default 1)",
+    )
     args = parser.parse_args()
     configure_logging(level="warning")  # the bare pipeline's relay logs a debug line per record
     figures = asyncio.run(main(args))

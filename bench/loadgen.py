@@ -8,7 +8,7 @@ import random
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -28,11 +28,18 @@ OrderPaid = TOPICS["shop.orders"]["order.paid"]
 class Load:
     records: list[tuple[bytes, bytes]]  # (key, value)
     expected_points: Counter[str]
+    # With several shops (`generate_at_shops`): the points per (shop, customer).
+    expected_at_shops: Counter[tuple[str, str]] = field(default_factory=Counter)
 
 
-def order_paid_bytes(customer: str, order: str, amount: Decimal, at: datetime) -> bytes:
+def order_paid_bytes(
+    customer: str, order: str, amount: Decimal, at: datetime, shop_id: str | None = None
+) -> bytes:
+    """An order.paid of one line in VND; of the shop `default` unless `shop_id` is given."""
+    shop = {} if shop_id is None else {"shop_id": shop_id}
     data = OrderPaid.model_validate(
         {
+            **shop,
             "order_id": order,
             "customer_id": customer,
             "currency": "VND",
@@ -66,6 +73,37 @@ def generate(events: int, customers: int, *, prefix: str, seed: int = 7) -> Load
         )
         expected[customer] += points_for(amount, VND_RATE)
     return Load(records, expected)
+
+
+def shop_rate(index: int) -> Rate:
+    """The earn rate of the benchmark's shop `index`: 1 point per 10,000 to 50,000 VND."""
+    return Rate(per_amount=VND_RATE.per_amount * (1 + index % 5), points=1)
+
+
+def shop_id(index: int, prefix: str = "bench-") -> str:
+    return f"{prefix}{index:04d}"
+
+
+def generate_at_shops(
+    events: int, customers: int, shops: int, *, prefix: str, seed: int = 7
+) -> Load:
+    """`events` order.paid events of `customers` at `shops` shops: each customer has a home shop
+    (customers spread evenly over the shops) where most of their orders are, and orders at
+    other shops too; the points each (shop, customer) should earn at its shop's rate."""
+    rng = random.Random(seed)  # noqa: S311 - load generation
+    now = datetime.now(UTC)
+    expected: Counter[tuple[str, str]] = Counter()
+    records = []
+    for n in range(events):
+        number = n % customers
+        customer = f"{prefix}{number:06d}"
+        index = number % shops if rng.random() < 0.7 else rng.randrange(shops)
+        amount = Decimal(rng.randrange(50, 2_000)) * 1000
+        shop = shop_id(index)
+        value = order_paid_bytes(customer, f"{prefix}o{n}", amount, now, shop_id=shop)
+        records.append((customer.encode(), value))
+        expected[shop, customer] += points_for(amount, shop_rate(index))
+    return Load(records, Counter(), expected)
 
 
 def producer(bootstrap: str) -> AIOKafkaProducer:

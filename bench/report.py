@@ -39,6 +39,34 @@ async def verify(conn: asyncpg.Connection, expected: Counter[str]) -> dict[str, 
     }
 
 
+async def verify_at_shops(
+    conn: asyncpg.Connection, expected: Counter[tuple[str, str]]
+) -> dict[str, Any]:
+    """Per (shop, customer), the ledger sum and the balance equal the expected points; no
+    duplicates; no points at a shop where the customer bought nothing."""
+    rows = await conn.fetch(
+        """SELECT l.shop_id, l.customer_id, sum(l.delta) AS points, count(*) AS entries,
+                  count(DISTINCT l.source_event_id) AS sources, a.points_balance
+           FROM earn.ledger l JOIN earn.accounts a USING (shop_id, customer_id)
+           GROUP BY l.shop_id, l.customer_id, a.points_balance"""
+    )
+    found = {(r["shop_id"], r["customer_id"]): r for r in rows}
+    wrong = [
+        member
+        for member, r in found.items()
+        if r["points"] != expected[member] or r["points"] != r["points_balance"]
+    ]
+    duplicates = sum(r["entries"] - r["sources"] for r in rows)
+    missing = len(set(expected) - set(found))
+    return {
+        "correct": not wrong and not duplicates and not missing,
+        "members_wrong": len(wrong),
+        "duplicate_entries": duplicates,
+        "members_missing": missing,
+        "members": len(expected),
+    }
+
+
 def machine() -> dict[str, Any]:
     cpu = next(
         (
