@@ -28,6 +28,7 @@ from shared.settings import CommonSettings
 READY_TIMEOUT_S = 90.0
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 MAIL_DIR = Path(".local") / "demo-mail"
+CUSTOMERS = 50  # simulated, the same at each shop
 
 
 def run_demo(*, rate: float, base_port: int | None = None) -> int:
@@ -44,7 +45,8 @@ def run_demo(*, rate: float, base_port: int | None = None) -> int:
     # ...and messages only the simulated customers ("sim-..."), whoever else uses the database.
     os.environ.setdefault("LOYALTY_WORKER_SCOPE", "sim-")
     # ...at any hour: with the default quiet hours (21:00-08:00 in each customer's zone) a demo
-    # started in the evening or early morning would show no email until 08:00.
+    # started in the evening or early morning would show no email until 08:00. (The demo's
+    # shops leave their quiet hours to the deployment: demo_shops.py.)
     os.environ.setdefault("LOYALTY_QUIET_HOURS_START", "00:00")
     os.environ.setdefault("LOYALTY_QUIET_HOURS_END", "00:00")
     # The shops and their programmes are on loyalty.shops before any service starts.
@@ -139,7 +141,9 @@ async def _feed(
         loop.add_signal_handler(sig, stop.set)
     shops = [shop.sample for shop in DEMO_SHOPS]
     shop = asyncio.create_task(
-        run_simulation(kafka, customers=50, rate=rate, duration=0, shops=shops, run_id=run_id)
+        run_simulation(
+            kafka, customers=CUSTOMERS, rate=rate, duration=0, shops=shops, run_id=run_id
+        )
     )
     healthy = True
     while not shop.done() and not stop.is_set():
@@ -179,7 +183,7 @@ def _shop_lines(earn: str, keys: DemoKeys, run_id: str, sink: MailSink | None) -
     mail = sink.directory / "new" if sink is not None else "notify's SMTP server"
     lines = [
         f"\nTwo shops, the same customers ({run_id_customer(run_id, 0)} to "
-        f"{run_id_customer(run_id, 49)}) at each; keys made for this run:",
+        f"{run_id_customer(run_id, CUSTOMERS - 1)}) at each; keys made for this run:",
         f"  platform key (every shop; name one with -H 'X-Shop-Id: <shop>'): {keys.platform}",
     ]
     for shop in DEMO_SHOPS:
