@@ -71,7 +71,7 @@ async def a_shop_with_every_kind_of_fact(producer: AIOKafkaProducer, start: date
                 },
                 day + timedelta(days=days),
             )
-        entry = {"customer_id": customer, "balance_after": 0, "reason": "test"}
+        entry = {"customer_id": customer, "shop_id": shop, "balance_after": 0, "reason": "test"}
         await publish(
             producer, "points.earned", {**entry, "entry_id": unique("e"), "delta": 900}, day
         )
@@ -92,6 +92,7 @@ async def a_shop_with_every_kind_of_fact(producer: AIOKafkaProducer, start: date
             "tier.changed",
             {
                 "customer_id": customer,
+                "shop_id": shop,
                 "from_tier": None,
                 "to_tier": "member",
                 "direction": "up",
@@ -109,6 +110,7 @@ async def a_shop_with_every_kind_of_fact(producer: AIOKafkaProducer, start: date
             {
                 "notification_id": unique("n"),
                 "customer_id": customer,
+                "shop_id": shop,
                 "trigger": "cart.abandoned",
                 "channel": "email",
                 "template": "cart_reminder",

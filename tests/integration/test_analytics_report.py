@@ -41,7 +41,7 @@ class SimulatedShop:
     def __init__(self, producer: AIOKafkaProducer, start: datetime) -> None:
         self.producer, self.start = producer, start
         self.shop_id = unique("shop")
-        self.events = expected.Shop()
+        self.events = expected.Shop(self.shop_id)
 
     def day(self, days: int, minutes: int = 0) -> datetime:
         # 03:00 UTC is 10:00 in Ho Chi Minh City: outside the customers' quiet hours.
@@ -112,6 +112,7 @@ class SimulatedShop:
         data = {
             "entry_id": unique("entry"),
             "customer_id": customer,
+            "shop_id": self.shop_id,
             "delta": delta,
             "balance_after": 0,
             "reason": kind,
