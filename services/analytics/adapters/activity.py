@@ -12,6 +12,7 @@ from shared.db import Connection
 
 ISSUED = "pt.kind = 'earned' OR (pt.kind = 'adjusted' AND pt.delta > 0)"
 TAKEN_BACK = "pt.kind = 'reversed' OR (pt.kind = 'adjusted' AND pt.delta < 0)"
+COHORT = "date_trunc('month', p.acquired_at AT TIME ZONE $5)::date"  # the month acquired
 
 
 async def read_programme(conn: Connection, scope: Scope) -> asyncpg.Record:
@@ -80,20 +81,19 @@ async def read_conversions(conn: Connection, scope: Scope) -> list[asyncpg.Recor
 async def read_cohorts(conn: Connection, scope: Scope) -> list[asyncpg.Record]:
     """Per acquisition month in the period and month of order: customers ordering (month NULL:
     the cohort's size)."""
-    s = scope.schema
     return await conn.fetch(
-        f"""WITH cohort AS (
-                SELECT p.shop_id, p.customer_id,
-                       date_trunc('month', p.acquired_at AT TIME ZONE $5)::date AS month
-                FROM pop p WHERE p.acquired_at >= $3)
-            SELECT month AS cohort, NULL::date AS month, count(*) AS customers
-            FROM cohort GROUP BY 1
+        f"""SELECT {COHORT} AS cohort, NULL::date AS month, count(*) AS customers
+            FROM pop p WHERE p.acquired_at >= $3 GROUP BY 1
             UNION ALL
-            SELECT c.month, date_trunc('month', o.paid_at AT TIME ZONE $5)::date,
-                   count(DISTINCT (c.shop_id, c.customer_id))
-            FROM cohort c JOIN {s}.orders o ON o.shop_id = c.shop_id
-                 AND o.customer_id = c.customer_id
-                 AND o.paid_at < $4 AND {scope.orders_filter()}
+            SELECT cohort, month, count(*)
+            FROM (  -- each customer once per month of order; pop's key makes the cohort theirs
+                SELECT {COHORT} AS cohort,
+                       date_trunc('month', o.paid_at AT TIME ZONE $5)::date AS month
+                FROM pop p JOIN {scope.schema}.orders o ON o.shop_id = p.shop_id
+                     AND o.customer_id = p.customer_id
+                     AND o.paid_at < $4 AND {scope.orders_filter()}
+                WHERE p.acquired_at >= $3
+                GROUP BY p.shop_id, p.customer_id, 2) ordering
             GROUP BY 1, 2""",
         scope.currency,
         scope.shop,

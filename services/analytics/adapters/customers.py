@@ -66,7 +66,10 @@ async def create_population(conn: Connection, scope: Scope) -> None:
         scope.cohort_end,
         scope.tier,
     )
-    await conn.execute("CREATE UNIQUE INDEX ON pop (shop_id, customer_id)")
+    # A key rather than a unique index: grouping `stats` by it alone (the other columns depend
+    # on it) lets the planner merge-join the counted orders in key order, where the four
+    # columns' group made it hash, and spill, twice as slowly (1M orders).
+    await conn.execute("ALTER TABLE pop ADD PRIMARY KEY (shop_id, customer_id)")
     await conn.execute("ANALYZE pop")
     await conn.execute(
         f"""CREATE TEMP TABLE stats ON COMMIT DROP AS
@@ -82,7 +85,7 @@ async def create_population(conn: Connection, scope: Scope) -> None:
             FROM pop p
             LEFT JOIN {s}.orders o ON o.shop_id = p.shop_id AND o.customer_id = p.customer_id
                  AND o.paid_at < $4 AND {scope.orders_filter()}
-            GROUP BY p.shop_id, p.customer_id, p.acquired_at, p.tier""",
+            GROUP BY p.shop_id, p.customer_id""",
         scope.currency,
         scope.shop,
         scope.starts_at,
