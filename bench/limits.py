@@ -89,7 +89,7 @@ async def _balances_before(
     balances = await conn.fetch(
         f"""INSERT INTO {schema}.accounts AS a (customer_id, points_balance, lifetime_earned)
             SELECT * FROM unnest($1::text[], $2::bigint[], $2::bigint[])
-            ON CONFLICT (customer_id) DO UPDATE
+            ON CONFLICT (shop_id, customer_id) DO UPDATE
                SET points_balance = a.points_balance + excluded.points_balance,
                    lifetime_earned = a.lifetime_earned + excluded.lifetime_earned
             RETURNING customer_id, points_balance""",

@@ -382,6 +382,7 @@ def bare_message(n: int, text: str) -> OutgoingEmail:
     )
     envelope = channel.Envelope(
         message_id=f"<bare-{n}@{MAIL_DOMAIN}>",
+        shop_id="default",
         customer_id=f"c{n}",
         trigger="cart.abandoned",
         category="marketing",
@@ -391,10 +392,9 @@ def bare_message(n: int, text: str) -> OutgoingEmail:
         push_subscription=None,
         unsubscribe_url=f"https://{MAIL_DOMAIN}/unsubscribe?token=bare-{n}",
         link=f"https://{MAIL_DOMAIN}/cart",
+        mail_from=f"Loyalty <loyalty@{MAIL_DOMAIN}>",
     )
-    return build_email(
-        envelope, mail_from=f"Loyalty <loyalty@{MAIL_DOMAIN}>", clock=SystemClock(), mailto=None
-    )
+    return build_email(envelope, mail_from=envelope.mail_from, clock=SystemClock(), mailto=None)
 
 
 def filler(size: int) -> str:

@@ -21,7 +21,7 @@ async def verify(conn: asyncpg.Connection, expected: Counter[str]) -> dict[str, 
     rows = await conn.fetch(
         """SELECT l.customer_id, sum(l.delta) AS points, count(*) AS entries,
                   count(DISTINCT l.source_event_id) AS sources, a.points_balance
-           FROM earn.ledger l JOIN earn.accounts a USING (customer_id)
+           FROM earn.ledger l JOIN earn.accounts a USING (shop_id, customer_id)
            GROUP BY l.customer_id, a.points_balance"""
     )
     wrong = [

@@ -75,6 +75,12 @@ def _parser() -> argparse.ArgumentParser:
 
     migrate = sub.add_parser("migrate", help="apply database migrations and create topics")
     _services_argument(migrate)
+    migrate.add_argument(
+        "--expand-only",
+        action="store_true",
+        help="hold back the contract parts, while replicas of the previous release still run"
+        " (also LOYALTY_MIGRATIONS=expand)",
+    )
     migrate.set_defaults(func=_migrate)
 
     publish = sub.add_parser("publish", help="publish one event to its topic")
@@ -200,6 +206,7 @@ def _migrate(args: argparse.Namespace) -> int:
 
     settings = CommonSettings()
     configure_logging(fmt=settings.log_format, level=settings.log_level, service="migrate")
+    contract = settings.migrations == "all" and not args.expand_only
 
     async def migrate() -> None:
         try:
@@ -213,7 +220,9 @@ def _migrate(args: argparse.Namespace) -> int:
         try:
             for name in args.services or sorted(SERVICES):
                 entry = SERVICES[name]
-                applied = await prepare_database(pool, entry.definition(entry.settings()))
+                applied = await prepare_database(
+                    pool, entry.definition(entry.settings()), contract=contract
+                )
                 print(f"{name}: {len(applied)} migration(s) applied", *applied, sep="\n  ")
         finally:
             await pool.close()

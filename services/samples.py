@@ -26,91 +26,128 @@ PRODUCTS = (
     ("LAC-05", "Lacquer tray", "home", Decimal(690_000)),
 )
 NAMES = ("Nguyễn Thị Lan", "Trần Văn Minh", "Lê Hoàng Anh", "Phạm Thu Hà", "Alex Morgan")
+# Prices above are in VND; a shop in another currency divides them by its rate (25,000 VND to
+# the US dollar), rounded to its minor unit.
+VND_PER = {"VND": Decimal(1), "USD": Decimal(25_000)}
+MINOR_UNIT = {"VND": Decimal(1), "USD": Decimal("0.01")}
+
+
+@dataclass(frozen=True)
+class SampleShop:
+    """The shop sample events belong to: its id, currency, customers' locale and time zone."""
+
+    shop_id: str = "default"
+    currency: str = "VND"
+    locale: str = "vi-VN"
+    time_zone: str = "Asia/Ho_Chi_Minh"
+    storefront: str = "https://shop.example.com"
+
+    def price(self, vnd: Decimal) -> Decimal:
+        """A VND sample price in this shop's currency."""
+        return (vnd / VND_PER[self.currency]).quantize(MINOR_UNIT[self.currency])
+
+
+DEFAULT_SHOP = SampleShop()
 
 
 def sample_data(
-    event_type: str, customer_id: str, rng: random.Random | None = None
+    event_type: str,
+    customer_id: str,
+    rng: random.Random | None = None,
+    shop: SampleShop = DEFAULT_SHOP,
 ) -> dict[str, Any]:
-    """Plausible data for an input event type, in VND."""
+    """Plausible data for an input event type, at `shop` and in its currency."""
     builder = _SAMPLES.get(event_type)
     if builder is None:
         known = ", ".join(sorted(_SAMPLES))
         raise RejectedMessage(
             f"no sample for event type {event_type!r}; known: {known}", error_class="UnknownType"
         )
-    return builder(customer_id, uuid.uuid4().hex[:10], rng or random.Random())  # noqa: S311
+    data = builder(customer_id, uuid.uuid4().hex[:10], rng or random.Random(), shop)  # noqa: S311
+    return {**data, "shop_id": shop.shop_id}
 
 
-def _customer(customer_id: str, _ref: str, rng: random.Random) -> dict[str, Any]:
+def _customer(customer_id: str, _ref: str, rng: random.Random, shop: SampleShop) -> dict[str, Any]:
     return {
         "customer_id": customer_id,
         "email": f"{customer_id}@example.com",
         "name": rng.choice(NAMES),
-        "locale": "vi-VN",
-        "time_zone": "Asia/Ho_Chi_Minh",
+        "locale": shop.locale,
+        "time_zone": shop.time_zone,
         "consent": {"email": True, "push": False},
     }
 
 
-def _order_ref(customer_id: str, ref: str, _rng: random.Random) -> dict[str, Any]:
+def _order_ref(
+    customer_id: str, ref: str, _rng: random.Random, _shop: SampleShop
+) -> dict[str, Any]:
     return {"order_id": f"o-{ref}", "customer_id": customer_id}
 
 
-def _refund(customer_id: str, ref: str, _rng: random.Random) -> dict[str, Any]:
+def _refund(customer_id: str, ref: str, _rng: random.Random, shop: SampleShop) -> dict[str, Any]:
+    amount = shop.price(PRODUCTS[0][3])
     return {
         "order_id": f"o-{ref}",
         "customer_id": customer_id,
-        "refund": {"amount": "89000", "currency": "VND"},
+        "refund": {"amount": str(amount), "currency": shop.currency},
         "full": False,
     }
 
 
-def _cart(customer_id: str, ref: str, rng: random.Random) -> dict[str, Any]:
-    cart = _order(customer_id, ref, rng)
+def _cart(customer_id: str, ref: str, rng: random.Random, shop: SampleShop) -> dict[str, Any]:
+    cart = _order(customer_id, ref, rng, shop)
     return {
         "cart_id": f"cart-{ref}",
         "customer_id": customer_id,
-        "currency": "VND",
+        "currency": shop.currency,
         "items": [{k: v for k, v in item.items() if k != "category"} for item in cart["items"]],
         "total": cart["totals"]["total"],
-        "cart_url": f"https://shop.example.com/cart/{ref}",
+        "cart_url": f"{shop.storefront}/cart/{ref}",
     }
 
 
-def _review(customer_id: str, ref: str, rng: random.Random) -> dict[str, Any]:
+def _review(customer_id: str, ref: str, rng: random.Random, _shop: SampleShop) -> dict[str, Any]:
     return {"review_id": f"r-{ref}", "customer_id": customer_id, "rating": rng.randint(3, 5)}
 
 
-def _newsletter(customer_id: str, ref: str, _rng: random.Random) -> dict[str, Any]:
+def _newsletter(
+    customer_id: str, ref: str, _rng: random.Random, _shop: SampleShop
+) -> dict[str, Any]:
     return {"subscription_id": f"n-{ref}", "customer_id": customer_id}
 
 
-def _share(customer_id: str, ref: str, _rng: random.Random) -> dict[str, Any]:
+def _share(customer_id: str, ref: str, _rng: random.Random, shop: SampleShop) -> dict[str, Any]:
     return {
         "share_id": f"s-{ref}",
         "customer_id": customer_id,
         "network": "facebook",
-        "url": "https://shop.example.com/p/TEA-01",
+        "url": f"{shop.storefront}/p/TEA-01",
     }
 
 
-def _order(customer_id: str, ref: str, rng: random.Random) -> dict[str, Any]:
+def _order(customer_id: str, ref: str, rng: random.Random, shop: SampleShop) -> dict[str, Any]:
     lines = [(product, rng.randint(1, 2)) for product in rng.sample(PRODUCTS, k=rng.randint(1, 3))]
     items = [
-        {"sku": sku, "name": name, "category": cat, "quantity": qty, "unit_price": str(price)}
+        {
+            "sku": sku,
+            "name": name,
+            "category": cat,
+            "quantity": qty,
+            "unit_price": str(shop.price(price)),
+        }
         for (sku, name, cat, price), qty in lines
     ]
-    total = sum((product[3] * qty for product, qty in lines), Decimal(0))
+    total = sum((shop.price(product[3]) * qty for product, qty in lines), Decimal(0))
     return {
         "order_id": f"o-{ref}",
         "customer_id": customer_id,
-        "currency": "VND",
+        "currency": shop.currency,
         "items": items,
-        "totals": {"total": {"amount": str(total), "currency": "VND"}},
+        "totals": {"total": {"amount": str(total), "currency": shop.currency}},
     }
 
 
-_SAMPLES: dict[str, Callable[[str, str, random.Random], dict[str, Any]]] = {
+_SAMPLES: dict[str, Callable[[str, str, random.Random, SampleShop], dict[str, Any]]] = {
     "customer.signed_up": _customer,
     "customer.updated": _customer,
     "order.placed": _order,

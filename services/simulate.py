@@ -8,13 +8,13 @@ import json
 import random
 import signal
 import time
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from typing import Any, TypeVar
 
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from services.samples import build, sample_data
+from services.samples import DEFAULT_SHOP, SampleShop, build, sample_data
 from shared.events import STRUCTURED_HEADER, encode_event, topic_for
 from shared.kafka_connection import KafkaConnection, check_access, kafka_connection
 
@@ -32,8 +32,13 @@ async def run_simulation(
     rate: float,
     duration: float,
     seed: int | None = None,
+    shops: Sequence[SampleShop] = (DEFAULT_SHOP,),
 ) -> dict[str, int]:
-    """Publish events at about `rate` per second; log the points the engine sends back."""
+    """Publish events at about `rate` per second; log the points the engine sends back.
+
+    Each visit is to one of `shops`, picked at random: the same customer ids shop at every one,
+    signing up at each before their first visit there.
+    """
     rng = random.Random(seed)  # noqa: S311 - simulation, not security
     run_id = f"{int(time.time()):x}"
     ids = [f"sim-{run_id}-{n:04d}" for n in range(customers)]
@@ -43,15 +48,16 @@ async def run_simulation(
     await producer.start()
     watcher = asyncio.create_task(_watch_points(connection, f"sim-{run_id}-"))
     counts: dict[str, int] = {}
-    signed_up: set[str] = set()
+    signed_up: set[tuple[str, str]] = set()
     started = time.monotonic()
     try:
         while duration <= 0 or time.monotonic() - started < duration:
-            customer = rng.choice(ids)
-            kinds = ["customer.signed_up"] if customer not in signed_up else _visit(rng)
-            signed_up.add(customer)
+            customer, shop = rng.choice(ids), rng.choice(shops)
+            member = (shop.shop_id, customer)
+            kinds = ["customer.signed_up"] if member not in signed_up else _visit(rng)
+            signed_up.add(member)
             for kind in kinds:
-                event = build(kind, customer, sample_data(kind, customer, rng))
+                event = build(kind, customer, sample_data(kind, customer, rng, shop))
                 await producer.send(
                     topic_for(kind),
                     encode_event(event),
@@ -59,7 +65,7 @@ async def run_simulation(
                     headers=[STRUCTURED_HEADER],
                 )
                 counts[kind] = counts.get(kind, 0) + 1
-                log.info("shop_event", type=kind, customer_id=customer)
+                log.info("shop_event", type=kind, shop_id=shop.shop_id, customer_id=customer)
             await asyncio.sleep(len(kinds) / rate)
     finally:
         with contextlib.suppress(Exception):

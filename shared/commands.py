@@ -58,7 +58,7 @@ def run_once(
             kafka = KafkaConnection.from_settings(settings)
             await check_access(kafka)
             definition = define(programme)
-            await prepare_database(pool, definition)
+            await prepare_database(pool, definition, contract=settings.migrations == "all")
             summary = await work(pool, programme)
             relay = OutboxRelay(
                 pool=pool,

@@ -24,6 +24,10 @@ Connection: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProx
 ACQUIRE_TIMEOUT_S = 10.0
 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+# A line of its own that splits a migration into what the previous release's code still works
+# with (the expand part, above) and what only the new code does (the contract part, below).
+CONTRACT_MARKER = "-- contract"
+CONTRACT_SUFFIX = ":contract"
 _SCHEMA_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
 
@@ -44,7 +48,12 @@ async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10) -> asy
 
 @dataclass(frozen=True)
 class Migration:
-    """One numbered SQL file of a service's schema."""
+    """One numbered SQL file of a service's schema.
+
+    A file may hold a line `-- contract`: what comes before it (`expand`) is applied first, and
+    what comes after (`contract`) may be held back while replicas of the previous release still
+    run (`apply_migrations(..., contract=False)`); docs/operations.md, "Rolling upgrades".
+    """
 
     version: int
     name: str
@@ -53,6 +62,21 @@ class Migration:
     @property
     def checksum(self) -> str:
         return hashlib.sha256(self.sql.encode()).hexdigest()
+
+    @property
+    def expand(self) -> str:
+        return self._parts()[0]
+
+    @property
+    def contract(self) -> str | None:
+        return self._parts()[1]
+
+    def _parts(self) -> tuple[str, str | None]:
+        lines = self.sql.splitlines(keepends=True)
+        for n, line in enumerate(lines):
+            if line.strip() == CONTRACT_MARKER:
+                return "".join(lines[:n]), "".join(lines[n + 1 :])
+        return self.sql, None
 
 
 def load_migrations(directory: Path) -> list[Migration]:
@@ -70,14 +94,20 @@ def load_migrations(directory: Path) -> list[Migration]:
 
 
 async def apply_migrations(
-    conn: Connection, schema: str, components: list[tuple[str, Path]]
+    conn: Connection,
+    schema: str,
+    components: list[tuple[str, Path]],
+    *,
+    contract: bool = True,
 ) -> list[str]:
     """Apply, per component, the migrations not applied yet, each in its own transaction.
 
     A service's schema is built from components: the shared messaging tables (inbox, outbox)
     and the service's own tables. An advisory lock serialises replicas that start at the same
     moment; a file changed after it was applied is refused, because the database no longer
-    matches what the code reads. Returns the names applied now.
+    matches what the code reads. With `contract=False` the contract parts wait (they are
+    recorded as the component `<name>:contract`), and a later call applies them. Returns the
+    names applied now.
     """
     if not _SCHEMA_NAME.match(schema):
         raise Bug(f"bad schema name {schema!r}")
@@ -103,24 +133,45 @@ async def apply_migrations(
         done = []
         for component, directory in components:
             for migration in load_migrations(directory):
-                checksum = applied.get((component, migration.version))
-                if checksum is not None:
-                    if checksum != migration.checksum:
-                        raise Bug(
-                            f"{schema}/{component}/{migration.name} changed after it was applied"
-                        )
-                    continue
-                await _apply_one(conn, schema, component, migration)
-                done.append(f"{component}/{migration.name}")
+                for recorded_as, sql in _pending_parts(
+                    schema, component, migration, applied, contract=contract
+                ):
+                    await _apply_one(conn, schema, recorded_as, migration, sql)
+                    label = " (contract)" if recorded_as.endswith(CONTRACT_SUFFIX) else ""
+                    done.append(f"{component}/{migration.name}{label}")
         return done
     finally:
         await conn.execute("SELECT pg_advisory_unlock($1)", lock_key)
 
 
-async def _apply_one(conn: Connection, schema: str, component: str, migration: Migration) -> None:
+def _pending_parts(
+    schema: str,
+    component: str,
+    migration: Migration,
+    applied: dict[tuple[str, int], str],
+    *,
+    contract: bool,
+) -> list[tuple[str, str]]:
+    """The parts of `migration` still to apply, each with the component it is recorded as."""
+    parts = [(component, migration.expand)]
+    if migration.contract is not None and contract:
+        parts.append((component + CONTRACT_SUFFIX, migration.contract))
+    pending = []
+    for recorded_as, sql in parts:
+        checksum = applied.get((recorded_as, migration.version))
+        if checksum is None:
+            pending.append((recorded_as, sql))
+        elif checksum != migration.checksum:
+            raise Bug(f"{schema}/{component}/{migration.name} changed after it was applied")
+    return pending
+
+
+async def _apply_one(
+    conn: Connection, schema: str, component: str, migration: Migration, sql: str
+) -> None:
     async with conn.transaction():
         await conn.execute(f"SET LOCAL search_path TO {schema}, public")
-        await conn.execute(migration.sql)
+        await conn.execute(sql)
         await conn.execute(
             f"INSERT INTO {schema}.schema_migrations (component, version, name, checksum) "
             "VALUES ($1, $2, $3, $4)",

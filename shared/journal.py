@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from shared.consumer import BatchHandler, Incoming, Rejection
 from shared.db import Connection
 
+DEFAULT_SHOP = "default"
+
 
 def journal_handler(schema: str) -> BatchHandler:
     """A batch handler that records every new event in <schema>.received_events.
@@ -16,14 +18,21 @@ def journal_handler(schema: str) -> BatchHandler:
 
     async def record(conn: Connection, events: Sequence[Incoming]) -> list[Rejection]:
         rows = [
-            (e.event.id, e.topic, e.event.type, e.event.subject, e.event.time)
+            (
+                e.event.id,
+                e.topic,
+                e.event.type,
+                getattr(e.event.data, "shop_id", DEFAULT_SHOP),
+                e.event.subject,
+                e.event.time,
+            )
             for e in events
             if e.event is not None
         ]
         await conn.copy_records_to_table(
             "received_events",
             schema_name=schema,
-            columns=["event_id", "topic", "type", "customer_id", "event_time"],
+            columns=["event_id", "topic", "type", "shop_id", "customer_id", "event_time"],
             records=rows,
         )
         return []

@@ -85,13 +85,17 @@ class Runtime:
         return self.pool
 
 
-async def prepare_database(pool: asyncpg.Pool, definition: ServiceDefinition) -> list[str]:
-    """Apply the shared messaging tables and the service's own migrations to its schema."""
+async def prepare_database(
+    pool: asyncpg.Pool, definition: ServiceDefinition, *, contract: bool = True
+) -> list[str]:
+    """Apply the shared messaging tables and the service's own migrations to its schema;
+    `contract=False` holds back the contract parts (shared/db.py)."""
     async with pool.acquire() as conn:
         return await apply_migrations(
             conn,
             definition.schema,
             [("messaging", MESSAGING_MIGRATIONS), (definition.name, definition.migrations)],
+            contract=contract,
         )
 
 
@@ -313,7 +317,8 @@ async def _start_infrastructure(runtime: Runtime) -> None:
             max_size=settings.db_pool_max,
         )
     if not runtime._migrated:
-        applied = await prepare_database(runtime.pool, definition)
+        contract = settings.migrations == "all"
+        applied = await prepare_database(runtime.pool, definition, contract=contract)
         log.info("database_ready", schema=definition.schema, migrations_applied=len(applied))
         runtime._migrated = True
     runtime.waiting_for = "broker"

@@ -47,6 +47,9 @@ class CommonSettings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     http_host: str = "127.0.0.1"
     http_port: int | None = Field(default=None, ge=1, le=65535)
+    # "expand" holds back the contract parts of migrations while replicas of the previous
+    # release still run (docs/operations.md, "Rolling upgrades").
+    migrations: Literal["all", "expand"] = "all"
     db_pool_min: int = Field(default=2, ge=1)
     db_pool_max: int = Field(default=10, ge=1)
     topic_partitions: int = Field(default=4, ge=1)

@@ -16,6 +16,7 @@ from support import database_of_its_own, loyalty_command, running, unique
 
 from services.earn.bootstrap import bootstrap
 from services.earn.programme import Programme
+from services.earn.programme_book import ProgrammeBook
 from services.earn.settings import EarnSettings
 from shared.clock import Clock
 from shared.runtime import Runtime
@@ -34,10 +35,12 @@ async def earn_of_its_own(
     name: str,
     *,
     programme: Programme | None = None,
+    programmes: ProgrammeBook | None = None,
     clock: Clock | None = None,
     **settings: Any,
 ) -> AsyncIterator[OwnEarn]:
-    """Earn running `programme` (or its programme file setting) in the test process, with
+    """Earn running `programmes` (every shop's), or `programme` (or its programme file
+    setting) for the shop `default`, in the test process, with
     consumer groups and a database of its own: the session's services never share its inbox,
     ledger or outbox. `settings` override EarnSettings."""
     async with database_of_its_own(infrastructure.database_url, f"loyalty_{name}") as url:
@@ -51,7 +54,10 @@ async def earn_of_its_own(
             "http_port": None,
         }
         app, runtime = bootstrap(
-            EarnSettings(**(defaults | settings)), clock=clock, programme=programme
+            EarnSettings(**(defaults | settings)),
+            clock=clock,
+            programme=programme,
+            programmes=programmes,
         )
         async with running(app, runtime):
             yield OwnEarn(url, app, runtime)

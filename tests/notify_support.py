@@ -371,8 +371,10 @@ def signed_up(
     consent_email: bool = True,
     push: dict[str, Any] | None = None,
     birthday: str | None = None,
+    shop_id: str = "default",
 ) -> CloudEvent[Any]:
     data: dict[str, Any] = {
+        "shop_id": shop_id,
         "customer_id": customer_id,
         "email": email,
         "name": name,
@@ -405,22 +407,36 @@ CART_LINES = [
 
 
 def cart_abandoned(
-    customer_id: str, at: dt.datetime, *, cart_id: str | None = None
+    customer_id: str,
+    at: dt.datetime,
+    *,
+    cart_id: str | None = None,
+    shop_id: str = "default",
+    cart_url: str = "https://shop.example/cart/1",
 ) -> CloudEvent[Any]:
     data = {
+        "shop_id": shop_id,
         "cart_id": cart_id or unique("cart"),
         "customer_id": customer_id,
         "currency": "VND",
         "items": CART_LINES,
         "total": {"amount": "1412567", "currency": "VND"},
-        "cart_url": "https://shop.example/cart/1",
+        "cart_url": cart_url,
     }
     return _event("cart.abandoned", customer_id, data, at)
 
 
-def order_placed(customer_id: str, at: dt.datetime, *, total: str = "259000") -> CloudEvent[Any]:
+def order_placed(
+    customer_id: str,
+    at: dt.datetime,
+    *,
+    total: str = "259000",
+    shop_id: str = "default",
+    order_id: str | None = None,
+) -> CloudEvent[Any]:
     data = {
-        "order_id": unique("o"),
+        "shop_id": shop_id,
+        "order_id": order_id or unique("o"),
         "customer_id": customer_id,
         "currency": "VND",
         "items": [
@@ -437,8 +453,11 @@ def event_of(
     return _event(type_, customer_id, data, at)
 
 
-def earned(customer: str, delta: int, balance: int, at: dt.datetime) -> CloudEvent[Any]:
+def earned(
+    customer: str, delta: int, balance: int, at: dt.datetime, *, shop_id: str = "default"
+) -> CloudEvent[Any]:
     data = {
+        "shop_id": shop_id,
         "entry_id": unique("earn"),
         "customer_id": customer,
         "delta": delta,

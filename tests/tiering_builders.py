@@ -72,5 +72,5 @@ def activity(*days: tuple[date, str], unit: str = "VND") -> Activity:
     return result
 
 
-def fresh(customer_id: str, prog: Programme) -> TierState:
-    return TierState.new(customer_id, prog)
+def fresh(customer_id: str, prog: Programme, shop_id: str = "default") -> TierState:
+    return TierState.new(shop_id, customer_id, prog)

@@ -79,7 +79,7 @@ async def read_report(settings: AnalyticsSettings, query: ReportQuery) -> Report
     instead when the facts know no such shop or tier."""
     pool = await create_pool(settings.database_url.get_secret_value(), min_size=1, max_size=2)
     try:
-        await prepare_database(pool, definition(settings))
+        await prepare_database(pool, definition(settings), contract=settings.migrations == "all")
         async with pool.acquire() as conn:
             unknown = await unknown_in(conn, SCHEMA, query.segment)
             if unknown:

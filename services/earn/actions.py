@@ -18,7 +18,7 @@ import structlog
 
 from services.earn.adapters import actions as store
 from services.earn.adapters.actions import AwardRow, CustomerSeen, Referral
-from services.earn.adapters.ledger import NewEntry
+from services.earn.adapters.ledger import NewEntry, shop_scoped
 from services.earn.domain.actions import (
     Claim,
     birthday_after,
@@ -29,7 +29,8 @@ from services.earn.domain.actions import (
 )
 from services.earn.domain.expiry import expires_at_for
 from services.earn.entries import write_entries
-from services.earn.programme import ActionRule, Programme
+from services.earn.programme import ActionRule
+from services.earn.programme_book import ProgrammeBook, UnknownShop
 from shared.consumer import Incoming, Rejection
 from shared.db import Connection
 from shared.events import CloudEvent
@@ -43,7 +44,8 @@ Per = Literal["day", "week", "month", "year", "lifetime"]
 class Award:
     """Points for one action, unless its limit (counter, limit, per) is reached."""
 
-    award_id: str
+    shop_id: str
+    award_id: str  # unique in the shop; also the id of its ledger entry (see shop_scoped)
     action: str
     customer_id: str
     points: int
@@ -57,23 +59,33 @@ def _award(
 ) -> list[Award]:
     if rule is None:
         return []
-    customer = event.data.customer_id
+    shop, customer = event.data.shop_id, event.data.customer_id
     limit = (action, rule.limit, rule.per)
-    return [Award(award_id, action, customer, rule.points, event.time, event.id, limit)]
+    scoped = shop_scoped(shop, award_id)
+    return [Award(shop, scoped, action, customer, rule.points, event.time, event.id, limit)]
 
 
-async def grant(conn: Connection, awards: Sequence[Award], programme: Programme) -> int:
-    """Decide each award once, within its limit; credit those granted. Returns the points."""
-    decided = await store.decided_awards(conn, [a.award_id for a in awards])
+async def grant(conn: Connection, awards: Sequence[Award], programmes: ProgrammeBook) -> int:
+    """Decide each award once, within its limit, under its shop's programme at its time;
+    credit those granted. Returns the points."""
+    decided = await store.decided_awards(conn, [(a.shop_id, a.award_id) for a in awards])
     fresh: list[Award] = []
     for award in awards:
-        if award.award_id not in decided:
-            decided.add(award.award_id)
+        if (award.shop_id, award.award_id) not in decided:
+            decided.add((award.shop_id, award.award_id))
             fresh.append(award)
-    zone = programme.zone
+    programme_of = {a.award_id: programmes.at(a.shop_id, a.occurred_at) for a in fresh}
     limited = [a for a in fresh if a.limit is not None]
     claims = [
-        Claim((a.limit[0], a.customer_id, period_of(a.limit[2], a.occurred_at, zone)), a.limit[1])
+        Claim(
+            (
+                a.shop_id,
+                a.limit[0],
+                a.customer_id,
+                period_of(a.limit[2], a.occurred_at, programme_of[a.award_id].zone),
+            ),
+            a.limit[1],
+        )
         for a in limited
         if a.limit is not None
     ]
@@ -86,6 +98,7 @@ async def grant(conn: Connection, awards: Sequence[Award], programme: Programme)
     await store.save_counters(conn, {k: v for k, v in counts.items() if v != used.get(k)})
     rows = [
         AwardRow(
+            shop_id=a.shop_id,
             award_id=a.award_id,
             action=a.action,
             customer_id=a.customer_id,
@@ -101,6 +114,7 @@ async def grant(conn: Connection, awards: Sequence[Award], programme: Programme)
     entries = [
         NewEntry(
             entry_id=row.award_id,
+            shop_id=row.shop_id,
             customer_id=row.customer_id,
             kind="earned",
             delta=row.points,
@@ -108,7 +122,9 @@ async def grant(conn: Connection, awards: Sequence[Award], programme: Programme)
             order_id=None,
             source_event_id=row.source_event_id,
             occurred_at=row.occurred_at,
-            expires_at=expires_at_for(programme.expiry, row.occurred_at, zone),
+            expires_at=expires_at_for(
+                (programme := programme_of[row.award_id]).expiry, row.occurred_at, programme.zone
+            ),
         )
         for row in rows
         if row.points > 0
@@ -121,20 +137,25 @@ async def grant(conn: Connection, awards: Sequence[Award], programme: Programme)
 
 
 async def apply_customers(
-    conn: Connection, events: Sequence[Incoming], *, programme: Programme
+    conn: Connection, events: Sequence[Incoming], *, programmes: ProgrammeBook
 ) -> list[Rejection]:
     """Keep birthdays and time zones, award sign-ups, and note who referred whom."""
-    customers = [e for i in events if (e := i.event) is not None]
-    known = await store.customer_profiles(conn, [e.data.customer_id for e in customers])
-    seen: dict[str, CustomerSeen] = {}
+    rejections: list[Rejection] = []
+    customers = _of_known_shops(events, programmes, rejections)
+    known = await store.customer_profiles(
+        conn, [(e.data.shop_id, e.data.customer_id) for e in customers]
+    )
+    seen: dict[tuple[str, str], CustomerSeen] = {}
     awards: list[Award] = []
-    referrers: list[tuple[str, str, str, datetime]] = []
+    referrers: list[tuple[str, str, str, str, datetime]] = []
     for event in customers:
         data = event.data
-        birthday, time_zone = known.get(data.customer_id, (None, None))
+        key = (data.shop_id, data.customer_id)
+        birthday, time_zone = known.get(key, (None, None))
         birthday, time_zone = data.birthday or birthday, data.time_zone or time_zone
-        known[data.customer_id] = (birthday, time_zone)
-        seen[data.customer_id] = CustomerSeen(
+        known[key] = (birthday, time_zone)
+        seen[key] = CustomerSeen(
+            shop_id=data.shop_id,
             customer_id=data.customer_id,
             birthday=data.birthday,
             time_zone=data.time_zone,
@@ -143,14 +164,32 @@ async def apply_customers(
             else None,
         )
         if event.type == "customer.signed_up":
-            signup = programme.actions.signup
+            signup = programmes.at(data.shop_id, event.time).actions.signup
             awards += _award(signup, "signup", f"signup:{data.customer_id}", event)
         if data.referrer_id is not None:
-            referrers.append((data.customer_id, data.referrer_id, event.id, event.time))
+            referrers.append(
+                (data.shop_id, data.customer_id, data.referrer_id, event.id, event.time)
+            )
     await store.record_customers(conn, list(seen.values()))
-    await grant(conn, awards, programme)
-    await reward_referrals(conn, await store.record_referrers(conn, referrers), programme)
-    return []
+    await grant(conn, awards, programmes)
+    await reward_referrals(conn, await store.record_referrers(conn, referrers), programmes)
+    return rejections
+
+
+def _of_known_shops(
+    events: Sequence[Incoming], programmes: ProgrammeBook, rejections: list[Rejection]
+) -> list[CloudEvent[Any]]:
+    """The batch's events of shops with a programme; the others are refused (UnknownShop)."""
+    kept = []
+    for incoming in events:
+        event = incoming.event
+        if event is None:
+            continue
+        if programmes.knows(event.data.shop_id):
+            kept.append(event)
+        else:
+            rejections.append(Rejection(incoming, UnknownShop(event.data.shop_id)))
+    return kept
 
 
 def _first_birthday(birthday: date | None, time_zone: str | None, at: datetime) -> datetime | None:
@@ -164,18 +203,16 @@ def _first_birthday(birthday: date | None, time_zone: str | None, at: datetime) 
 
 
 async def apply_engagement(
-    conn: Connection, events: Sequence[Incoming], *, programme: Programme
+    conn: Connection, events: Sequence[Incoming], *, programmes: ProgrammeBook
 ) -> list[Rejection]:
     """Reviews, social shares and newsletter subscriptions earn; a completed referral is
     rewarded once the referred customer's first order is paid."""
-    actions = programme.actions
+    rejections: list[Rejection] = []
     awards: list[Award] = []
-    referrers: list[tuple[str, str, str, datetime]] = []
-    for incoming in events:
-        event = incoming.event
-        if event is None:
-            continue
+    referrers: list[tuple[str, str, str, str, datetime]] = []
+    for event in _of_known_shops(events, programmes, rejections):
         data = event.data
+        actions = programmes.at(data.shop_id, event.time).actions
         if event.type == "review.posted":
             awards += _award(actions.review, "review", f"review:{data.review_id}", event)
         elif event.type == "social.shared":
@@ -184,38 +221,44 @@ async def apply_engagement(
             award_id = f"newsletter:{data.subscription_id}"
             awards += _award(actions.newsletter, "newsletter", award_id, event)
         elif event.type == "referral.completed":
-            referrers.append((data.referred_id, data.referrer_id, event.id, event.time))
-    await grant(conn, awards, programme)
-    await reward_referrals(conn, await store.record_referrers(conn, referrers), programme)
-    return []
+            referrers.append(
+                (data.shop_id, data.referred_id, data.referrer_id, event.id, event.time)
+            )
+    await grant(conn, awards, programmes)
+    await reward_referrals(conn, await store.record_referrers(conn, referrers), programmes)
+    return rejections
 
 
 # --- referrals ------------------------------------------------------------------------
 
 
 async def referrals_after_orders(
-    conn: Connection, order_ids: Sequence[str], *, programme: Programme
+    conn: Connection, orders: Sequence[tuple[str, str]], *, programmes: ProgrammeBook
 ) -> None:
-    """Called once paid orders are recorded: a referred customer's first paid order
-    completes their referral."""
-    await reward_referrals(conn, await store.record_first_orders(conn, order_ids), programme)
+    """Called once paid orders (shop, order id) are recorded: a referred customer's first
+    paid order completes their referral."""
+    await reward_referrals(conn, await store.record_first_orders(conn, orders), programmes)
 
 
 async def reward_referrals(
-    conn: Connection, referrals: Sequence[Referral], programme: Programme
+    conn: Connection, referrals: Sequence[Referral], programmes: ProgrammeBook
 ) -> None:
-    """Both sides earn; the referrer within the referral limit, the referred customer always."""
-    rule = programme.actions.referral
-    if rule is None or not referrals:
+    """Both sides earn, under the shop's programme when the referral completed; the referrer
+    within the referral limit, the referred customer always."""
+    if not referrals:
         return
     awards = []
     for r in referrals:
         by_order = r.first_paid_at >= r.referral_at
         at = max(r.first_paid_at, r.referral_at)
+        rule = programmes.at(r.shop_id, at).actions.referral
+        if rule is None:
+            continue
         source = r.first_order_event_id if by_order else r.referral_event_id
         awards += [
             Award(
-                f"referral:{r.referred_id}:referrer",
+                r.shop_id,
+                shop_scoped(r.shop_id, f"referral:{r.referred_id}:referrer"),
                 "referral",
                 r.referrer_id,
                 rule.referrer_points,
@@ -224,7 +267,8 @@ async def reward_referrals(
                 ("referral", rule.limit, rule.per),
             ),
             Award(
-                f"referral:{r.referred_id}:referred",
+                r.shop_id,
+                shop_scoped(r.shop_id, f"referral:{r.referred_id}:referred"),
                 "referral",
                 r.referred_id,
                 rule.referred_points,
@@ -232,28 +276,33 @@ async def reward_referrals(
                 source,
             ),
         ]
-    await grant(conn, awards, programme)
-    await store.mark_referrals_rewarded(conn, [r.referred_id for r in referrals])
+    await grant(conn, awards, programmes)
+    await store.mark_referrals_rewarded(conn, [(r.shop_id, r.referred_id) for r in referrals])
 
 
 # --- birthdays --------------------------------------------------------------------------
 
 
 async def award_birthdays(
-    conn: Connection, programme: Programme, *, now: datetime, limit: int
+    conn: Connection, programmes: ProgrammeBook, *, now: datetime, limit: int
 ) -> int:
     """Award the birthdays begun by `now` (local midnight in each customer's zone), a chunk of
-    customers claimed with SKIP LOCKED; `birthday:<customer>:<year>` is given at most once."""
-    due = await store.take_birthdays(conn, now=now, limit=limit)
-    points = programme.actions.birthday
+    customers of the shops the book knows claimed with SKIP LOCKED; `birthday:<customer>:<year>`
+    is given at most once per shop, under the shop's programme when the birthday began."""
+    due = await store.take_birthdays(conn, now=now, limit=limit, shops=programmes.shops())
     awards = []
     nexts = []
     for d in due:
         zone = ZoneInfo(d.time_zone)
+        points = programmes.at(d.shop_id, d.due_at).actions.birthday
         if points is not None:
-            award_id = f"birthday:{d.customer_id}:{local_year(d.due_at, zone)}"
-            awards.append(Award(award_id, "birthday", d.customer_id, points, d.due_at, None))
-        nexts.append((d.customer_id, birthday_after(d.birthday, zone, d.due_at, now)))
-    await grant(conn, awards, programme)
+            award_id = shop_scoped(
+                d.shop_id, f"birthday:{d.customer_id}:{local_year(d.due_at, zone)}"
+            )
+            awards.append(
+                Award(d.shop_id, award_id, "birthday", d.customer_id, points, d.due_at, None)
+            )
+        nexts.append((d.shop_id, d.customer_id, birthday_after(d.birthday, zone, d.due_at, now)))
+    await grant(conn, awards, programmes)
     await store.set_next_birthdays(conn, nexts)
     return len(due)

@@ -8,7 +8,7 @@ from datetime import datetime
 
 import structlog
 
-from services.earn.adapters.ledger import NewEntry, WrittenEntry
+from services.earn.adapters.ledger import NewEntry, WrittenEntry, shop_scoped
 from services.earn.adapters.redemptions import lock_account
 from services.earn.entries import write_entries
 from services.earn.refusals import Conflict, NotFound
@@ -19,8 +19,10 @@ log = structlog.get_logger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class AdjustPoints:
-    """Grant (positive) or deduct (negative) points; `force` lets a deduction go below zero."""
+    """Grant (positive) or deduct (negative) points; `force` lets a deduction go below zero.
+    `entry_id` is unique within the shop."""
 
+    shop_id: str
     entry_id: str
     customer_id: str
     points: int
@@ -32,7 +34,7 @@ async def adjust(conn: Connection, command: AdjustPoints, *, now: datetime) -> W
     """Write one `adjusted` entry. A deduction needs a known customer, and is refused when it
     would take the balance below zero unless forced (a forced one blocks redemptions until
     the balance is positive again)."""
-    account = await lock_account(conn, command.customer_id)
+    account = await lock_account(conn, command.shop_id, command.customer_id)
     if command.points < 0:
         if account is None:
             raise NotFound(
@@ -44,7 +46,14 @@ async def adjust(conn: Connection, command: AdjustPoints, *, now: datetime) -> W
                 f"the deduction would leave {after} points; set force to record it anyway",
                 code="insufficient_points",
             )
-    entry = _adjusted(command.entry_id, command.customer_id, command.points, command.reason, now)
+    entry = _adjusted(
+        command.shop_id,
+        command.entry_id,
+        command.customer_id,
+        command.points,
+        reason=command.reason,
+        at=now,
+    )
     (written,) = await write_entries(conn, [entry])
     log.info("points_adjusted", customer_id=command.customer_id, delta=command.points)
     return written
@@ -52,23 +61,30 @@ async def adjust(conn: Connection, command: AdjustPoints, *, now: datetime) -> W
 
 async def grant_in_bulk(
     conn: Connection,
+    shop_id: str,
     batch_id: str,
     grants: Sequence[tuple[str, int]],
     *,
     reason: str,
     now: datetime,
 ) -> list[WrittenEntry]:
-    """Credit every (customer, points) of a batch; each entry id is derived from the batch id
-    and the customer, so the batch can never credit a customer twice."""
-    entries = [_adjusted(f"grant:{batch_id}:{c}", c, points, reason, now) for c, points in grants]
+    """Credit every (customer, points) of a batch at the shop; each entry id is derived from
+    the batch id and the customer, so the batch can never credit a customer twice."""
+    entries = [
+        _adjusted(shop_id, f"grant:{batch_id}:{c}", c, points, reason=reason, at=now)
+        for c, points in grants
+    ]
     written = await write_entries(conn, entries)
     log.info("points_granted_in_bulk", batch_id=batch_id, customers=len(written))
     return written
 
 
-def _adjusted(entry_id: str, customer_id: str, points: int, reason: str, at: datetime) -> NewEntry:
+def _adjusted(
+    shop_id: str, entry_id: str, customer_id: str, points: int, *, reason: str, at: datetime
+) -> NewEntry:
     return NewEntry(
-        entry_id=entry_id,
+        entry_id=shop_scoped(shop_id, entry_id),
+        shop_id=shop_id,
         customer_id=customer_id,
         kind="adjusted",
         delta=points,

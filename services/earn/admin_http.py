@@ -18,6 +18,7 @@ from services.earn.views import (
     WrittenEntryView,
 )
 from shared.api_keys import key_check
+from shared.callers import DEFAULT_SHOP, RequestShop
 from shared.db import Connection
 
 
@@ -38,12 +39,17 @@ def admin_routes(requests: IdempotentRequests, *, admin_api_key: SecretStr | Non
         responses=problems(400, 401, 403, 404, 409, 422, 503),
     )
     async def post_adjustment(
-        customer_id: CustomerPath, body: AdjustmentRequest, idempotency_key: IdempotencyKey = None
+        customer_id: CustomerPath,
+        body: AdjustmentRequest,
+        idempotency_key: IdempotencyKey = None,
+        shop_id: RequestShop = DEFAULT_SHOP,
     ) -> Any:
         """Grant or deduct points with a reason (an `adjusted` entry whose id derives from the
         Idempotency-Key). A deduction below zero is refused (409) unless `force`."""
         key = require_key(idempotency_key)
-        command = AdjustPoints(f"adjust:{key}", customer_id, body.points, body.reason, body.force)
+        command = AdjustPoints(
+            shop_id, f"adjust:{key}", customer_id, body.points, body.reason, body.force
+        )
 
         async def action(conn: Connection) -> tuple[int, BaseModel]:
             w = await adjust(conn, command, now=clock.now())
@@ -55,14 +61,14 @@ def admin_routes(requests: IdempotentRequests, *, admin_api_key: SecretStr | Non
             )
 
         asked = {"customer_id": customer_id, **body.model_dump(mode="json")}
-        return await requests.run("adjust", key, asked, action)
+        return await requests.run(shop_id, "adjust", key, asked, action)
 
     @router.post(
         "/bulk-grants",
         response_model=BulkGrantReport,
         responses=problems(400, 401, 403, 409, 422, 503),
     )
-    async def post_bulk_grant(body: BulkGrantRequest) -> Any:
+    async def post_bulk_grant(body: BulkGrantRequest, shop_id: RequestShop = DEFAULT_SHOP) -> Any:
         """Credit many customers at once (up to 1000), idempotent by `batch_id`: a retried
         batch answers its first report and credits nobody twice."""
         body.check_one_per_customer()
@@ -70,7 +76,7 @@ def admin_routes(requests: IdempotentRequests, *, admin_api_key: SecretStr | Non
         async def action(conn: Connection) -> tuple[int, BaseModel]:
             grants = [(g.customer_id, g.points) for g in body.grants]
             written = await grant_in_bulk(
-                conn, body.batch_id, grants, reason=body.reason, now=clock.now()
+                conn, shop_id, body.batch_id, grants, reason=body.reason, now=clock.now()
             )
             results = [
                 GrantOutcome(
@@ -89,6 +95,7 @@ def admin_routes(requests: IdempotentRequests, *, admin_api_key: SecretStr | Non
                 results=results,
             )
 
-        return await requests.run("bulk-grant", body.batch_id, body.model_dump(mode="json"), action)
+        asked = body.model_dump(mode="json")
+        return await requests.run(shop_id, "bulk-grant", body.batch_id, asked, action)
 
     return router

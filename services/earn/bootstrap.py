@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
 
@@ -18,6 +18,7 @@ from services.earn.handlers import record_tier_changes
 from services.earn.http import build_api
 from services.earn.orders import apply_orders, release
 from services.earn.programme import Programme
+from services.earn.programme_book import ProgrammeBook
 from services.earn.programme_source import ProgrammeSource
 from services.earn.settings import EarnSettings
 from shared.clock import Clock, SystemClock
@@ -34,20 +35,25 @@ def definition(
     *,
     clock: Clock | None = None,
     programme: Programme | None = None,
+    programmes: ProgrammeBook | None = None,
 ) -> ServiceDefinition:
-    """Raises ProgrammeError, naming the setting, when the programme file is not valid."""
+    """`programmes` holds every shop's programme versions; without it, or for the shop
+    `default` when it has no versions, the programme given or else the programme file.
+    Raises ProgrammeError, naming the setting, when the programme file is not valid."""
     clock = clock or SystemClock()
     ahead_max = timedelta(seconds=settings.event_ahead_max_s)
-    source = (
-        ProgrammeSource.fixed(programme)
-        if programme is not None
-        else ProgrammeSource(settings.programme_file, poll_s=settings.programme_poll_s)
-    )
+    watch: tuple[Callable[[Runtime], Awaitable[None]], ...] = ()
+    if programmes is not None:
+        book = programmes
+    elif programme is not None:
+        book = ProgrammeBook.fixed(programme)
+    else:
+        source = ProgrammeSource(settings.programme_file, poll_s=settings.programme_poll_s)
+        book = ProgrammeBook(lambda: source.current)
+        watch = (source.watch,)
 
     async def orders(conn: Connection, events: Sequence[Incoming]) -> list[Rejection]:
-        return await apply_orders(
-            conn, events, programme=source.current, clock=clock, ahead_max=ahead_max
-        )
+        return await apply_orders(conn, events, programmes=book, clock=clock, ahead_max=ahead_max)
 
     async def release_due(runtime: Runtime) -> None:
         """Pending points whose return window has passed become available; replicas share
@@ -57,7 +63,7 @@ def definition(
             while True:
                 async with pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn, conn.transaction():
                     done = await release(
-                        conn, source.current, due_by=clock.now(), limit=settings.release_chunk
+                        conn, book, due_by=clock.now(), limit=settings.release_chunk
                     )
                 if done:
                     log.info("pending_points_released", orders=done)
@@ -67,23 +73,19 @@ def definition(
         await every(runtime, settings.release_interval_s, work, name="release")
 
     def http_api(runtime: Runtime) -> ASGIApp:
-        return build_api(
-            runtime, programme=lambda: source.current, admin_api_key=settings.admin_api_key
-        )
+        return build_api(runtime, programmes=book, admin_api_key=settings.admin_api_key)
 
     async def customers(conn: Connection, events: Sequence[Incoming]) -> list[Rejection]:
-        return await apply_customers(conn, events, programme=source.current)
+        return await apply_customers(conn, events, programmes=book)
 
     async def engagement(conn: Connection, events: Sequence[Incoming]) -> list[Rejection]:
-        return await apply_engagement(conn, events, programme=source.current)
+        return await apply_engagement(conn, events, programmes=book)
 
     async def expire_due(runtime: Runtime) -> None:
         """Points past their date expire, and warnings go out; replicas share it."""
 
         async def work(pool: asyncpg.Pool) -> object:
-            return await run_expiry(
-                pool, source.current, now=clock.now(), chunk=settings.scheduled_chunk
-            )
+            return await run_expiry(pool, book, now=clock.now(), chunk=settings.scheduled_chunk)
 
         await every(runtime, settings.expiry_interval_s, work, name="expiry")
 
@@ -91,9 +93,7 @@ def definition(
         """Birthdays begun in each customer's time zone earn; replicas share it."""
 
         async def work(pool: asyncpg.Pool) -> object:
-            return await run_birthdays(
-                pool, source.current, now=clock.now(), chunk=settings.scheduled_chunk
-            )
+            return await run_birthdays(pool, book, now=clock.now(), chunk=settings.scheduled_chunk)
 
         await every(runtime, settings.birthday_interval_s, work, name="birthdays")
 
@@ -109,7 +109,7 @@ def definition(
         },
         produces=("loyalty.points", "loyalty.memberships"),
         http_api=http_api,
-        background=(source.watch, release_due, expire_due, birthdays_due),
+        background=(*watch, release_due, expire_due, birthdays_due),
     )
 
 
@@ -118,7 +118,9 @@ def bootstrap(
     *,
     clock: Clock | None = None,
     programme: Programme | None = None,
+    programmes: ProgrammeBook | None = None,
 ) -> tuple[AsgiFastStream, Runtime]:
     settings = settings or EarnSettings()
     clock = clock or SystemClock()
-    return build_app(definition(settings, clock=clock, programme=programme), settings, clock=clock)
+    service = definition(settings, clock=clock, programme=programme, programmes=programmes)
+    return build_app(service, settings, clock=clock)

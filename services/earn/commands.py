@@ -13,6 +13,7 @@ from services.earn.bootstrap import definition
 from services.earn.expiry import run_birthdays, run_expiry
 from services.earn.orders import release
 from services.earn.programme import Programme, load_programme
+from services.earn.programme_book import ProgrammeBook
 from services.earn.settings import EarnSettings
 from shared.clock import SystemClock
 from shared.commands import instant, run_once
@@ -53,7 +54,12 @@ def _release(args: argparse.Namespace) -> int:
         done = 0
         while True:  # a chunk per transaction, as the service's own pass
             async with pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn, conn.transaction():
-                released = await release(conn, programme, due_by=at, limit=settings.release_chunk)
+                released = await release(
+                    conn,
+                    ProgrammeBook.fixed(programme),
+                    due_by=at,
+                    limit=settings.release_chunk,
+                )
             done += released
             if released < settings.release_chunk:
                 return f"released the pending points of {done} order(s)"
@@ -64,7 +70,8 @@ def _release(args: argparse.Namespace) -> int:
 def _expire(args: argparse.Namespace) -> int:
     async def work(pool: asyncpg.Pool, settings: EarnSettings, programme: Programme) -> str:
         at = args.at or SystemClock().now()
-        report = await run_expiry(pool, programme, now=at, chunk=settings.scheduled_chunk)
+        book = ProgrammeBook.fixed(programme)
+        report = await run_expiry(pool, book, now=at, chunk=settings.scheduled_chunk)
         return (
             f"looked at {report.accounts} account(s): {report.expired_points} point(s) expired, "
             f"{report.warnings} warning(s) sent"
@@ -76,7 +83,8 @@ def _expire(args: argparse.Namespace) -> int:
 def _birthdays(args: argparse.Namespace) -> int:
     async def work(pool: asyncpg.Pool, settings: EarnSettings, programme: Programme) -> str:
         at = args.at or SystemClock().now()
-        done = await run_birthdays(pool, programme, now=at, chunk=settings.scheduled_chunk)
+        book = ProgrammeBook.fixed(programme)
+        done = await run_birthdays(pool, book, now=at, chunk=settings.scheduled_chunk)
         return f"awarded the birthdays of {done} customer(s)"
 
     return _with_database(work)

@@ -13,6 +13,7 @@ from services.earn.problems import problems
 from services.earn.refusals import NotFound
 from services.earn.requests import CustomerPath, IdempotencyKey, IdempotentRequests, require_key
 from services.earn.views import CancelRequest, CreditSpendRequest, CreditSpendView
+from shared.callers import DEFAULT_SHOP, RequestShop
 from shared.db import ACQUIRE_TIMEOUT_S, Connection
 
 SpendPath = Annotated[
@@ -32,12 +33,17 @@ def credit_routes(requests: IdempotentRequests) -> APIRouter:
         responses=problems(400, 404, 409, 422, 503),
     )
     async def post_spend(
-        customer_id: CustomerPath, body: CreditSpendRequest, idempotency_key: IdempotencyKey = None
+        customer_id: CustomerPath,
+        body: CreditSpendRequest,
+        idempotency_key: IdempotencyKey = None,
+        shop_id: RequestShop = DEFAULT_SHOP,
     ) -> Any:
         """Pay with store credit: a `redeemed` store credit entry of the amount. Refused (409)
         when the available credit in the currency does not cover it or is negative."""
         key = require_key(idempotency_key)
-        command = SpendCredit(customer_id, body.currency, body.amount_minor(), body.order_id)
+        command = SpendCredit(
+            shop_id, customer_id, body.currency, body.amount_minor(), body.order_id
+        )
 
         async def action(conn: Connection) -> tuple[int, BaseModel]:
             done = await spend(conn, command, now=runtime.clock.now())
@@ -49,27 +55,33 @@ def credit_routes(requests: IdempotentRequests) -> APIRouter:
             "amount_minor": command.amount_minor,
             "order_id": command.order_id,
         }
-        return await requests.run("credit-spend", key, asked, action)
+        return await requests.run(shop_id, "credit-spend", key, asked, action)
 
     @router.get("/store-credit/spends/{spend_id}", responses=problems(404, 422, 503))
-    async def get_spend(spend_id: SpendPath) -> CreditSpendView:
-        """A store credit spend, and whether it was cancelled."""
+    async def get_spend(
+        spend_id: SpendPath, shop_id: RequestShop = DEFAULT_SHOP
+    ) -> CreditSpendView:
+        """A store credit spend of the shop, and whether it was cancelled."""
         async with runtime.require_pool().acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
-            found = await read_spend(conn, spend_id)
+            found = await read_spend(conn, shop_id, spend_id)
         if found is None:
             raise NotFound(f"no store credit spend {spend_id!r}", code="unknown_spend")
         return CreditSpendView.of(found)
 
     @router.post("/store-credit/spends/{spend_id}/cancel", responses=problems(400, 404, 422, 503))
     async def post_cancel_spend(
-        spend_id: SpendPath, body: CancelRequest | None = None
+        spend_id: SpendPath,
+        body: CancelRequest | None = None,
+        shop_id: RequestShop = DEFAULT_SHOP,
     ) -> CreditSpendView:
         """Give the credit back (a `restored` entry), once: cancelling again answers the
         cancelled spend and changes nothing."""
         reason = (body or CancelRequest()).reason
         pool = runtime.require_pool()
         async with pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn, conn.transaction():
-            cancelled = await cancel_spend(conn, spend_id, reason=reason, now=runtime.clock.now())
+            cancelled = await cancel_spend(
+                conn, shop_id, spend_id, reason=reason, now=runtime.clock.now()
+            )
         if runtime.relay is not None:
             runtime.relay.wake()
         return CreditSpendView.of(cancelled)

@@ -30,8 +30,10 @@ CANCEL_REASON: Final = "cancelled:checkout"
 
 @dataclass(frozen=True, slots=True)
 class SpendCredit:
-    """The customer pays `amount_minor` minor units of `currency` with store credit."""
+    """The customer pays `amount_minor` minor units of `currency` with store credit held at
+    the shop."""
 
+    shop_id: str
     customer_id: str
     currency: str
     amount_minor: int
@@ -44,9 +46,9 @@ async def spend(conn: Connection, command: SpendCredit, *, now: datetime) -> Cre
     The credit row of the customer and currency is locked first, so concurrent spends run one
     after the other and each sees the credit the previous one left: none takes it below zero.
     """
-    account = await lock_credit(conn, command.customer_id, command.currency)
+    account = await lock_credit(conn, command.shop_id, command.customer_id, command.currency)
     if account is None:
-        raise await _unheld(conn, command.customer_id, command.currency)
+        raise await _unheld(conn, command.shop_id, command.customer_id, command.currency)
     check_credit(
         balance=account.balance_minor,
         pending=account.pending_minor,
@@ -56,6 +58,7 @@ async def spend(conn: Connection, command: SpendCredit, *, now: datetime) -> Cre
     sid = spend_id()
     entry = NewEntry(
         entry_id=f"credit-spend:{sid}",
+        shop_id=command.shop_id,
         customer_id=command.customer_id,
         kind="redeemed",
         delta=-command.amount_minor,
@@ -68,6 +71,7 @@ async def spend(conn: Connection, command: SpendCredit, *, now: datetime) -> Cre
     )
     (written,) = await write_entries(conn, [entry])
     spent = CreditSpend(
+        shop_id=command.shop_id,
         spend_id=sid,
         customer_id=command.customer_id,
         currency=command.currency,
@@ -90,11 +94,13 @@ async def spend(conn: Connection, command: SpendCredit, *, now: datetime) -> Cre
     return spent
 
 
-async def _unheld(conn: Connection, customer_id: str, currency: str) -> NotFound | InvalidField:
+async def _unheld(
+    conn: Connection, shop_id: str, customer_id: str, currency: str
+) -> NotFound | InvalidField:
     """Why a customer without credit in `currency` cannot spend it: 404 for a customer earn
-    has never credited, 422 naming the currency for one it knows."""
-    held = [c for c, _, _ in await read_credit(conn, customer_id)]
-    if not held and await read_account(conn, customer_id) is None:
+    has never credited at the shop, 422 naming the currency for one it knows."""
+    held = [c for c, _, _ in await read_credit(conn, shop_id, customer_id)]
+    if not held and await read_account(conn, shop_id, customer_id) is None:
         return NotFound(f"customer {customer_id!r} has no points", code="unknown_customer")
     others = f"; store credit is held in {', '.join(held)}" if held else ""
     return InvalidField(
@@ -103,17 +109,18 @@ async def _unheld(conn: Connection, customer_id: str, currency: str) -> NotFound
 
 
 async def cancel_spend(
-    conn: Connection, spend_id: str, *, reason: str, now: datetime
+    conn: Connection, shop_id: str, spend_id: str, *, reason: str, now: datetime
 ) -> CreditSpend:
     """Give the credit back with a `restored` entry, once: cancelling a cancelled spend
     changes nothing and answers it as it is."""
-    found = await read_spend(conn, spend_id, lock=True)
+    found = await read_spend(conn, shop_id, spend_id, lock=True)
     if found is None:
         raise NotFound(f"no store credit spend {spend_id!r}", code="unknown_spend")
     if found.status == "cancelled":
         return found
     entry = NewEntry(
         entry_id=f"credit-restore:{spend_id}",
+        shop_id=shop_id,
         customer_id=found.customer_id,
         kind="restored",
         delta=found.amount_minor,
@@ -126,7 +133,7 @@ async def cancel_spend(
     )
     await write_entries(conn, [entry])
     await mark_spend_cancelled(
-        conn, spend_id, restored_entry_id=entry.entry_id, at=now, reason=reason
+        conn, shop_id, spend_id, restored_entry_id=entry.entry_id, at=now, reason=reason
     )
     log.info("store_credit_spend_cancelled", customer_id=found.customer_id, spend_id=spend_id)
     return replace(

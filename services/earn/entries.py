@@ -78,7 +78,7 @@ def entry_message(written: WrittenEntry) -> OutboxMessage:
                 "data": {
                     "entry_id": entry.entry_id,
                     "customer_id": entry.customer_id,
-                    "shop_id": "default",
+                    "shop_id": entry.shop_id,
                     "delta": entry.delta,
                     "balance_after": written.balance_after,
                     "reason": entry.reason,

@@ -23,6 +23,7 @@ async def record_tier_changes(conn: Connection, events: Sequence[Incoming]) -> l
         [
             TierSeen(
                 event_id=event.id,
+                shop_id=event.data.shop_id,
                 customer_id=event.data.customer_id,
                 tier=event.data.to_tier,
                 multiplier=event.data.multiplier,

@@ -8,7 +8,6 @@ batch id.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -26,6 +25,7 @@ from services.earn.admin_http import admin_routes
 from services.earn.credit_http import credit_routes
 from services.earn.problems import install_handlers, problems
 from services.earn.programme import Programme
+from services.earn.programme_book import ProgrammeBook, UnknownShop
 from services.earn.redemptions import RedeemReward, cancel, redeem
 from services.earn.refusals import NotFound
 from services.earn.requests import (
@@ -47,6 +47,7 @@ from services.earn.views import (
     RedemptionView,
     RewardView,
 )
+from shared.callers import DEFAULT_SHOP, RequestShop
 from shared.db import ACQUIRE_TIMEOUT_S, Connection
 from shared.events import CURRENCY_MINOR_UNITS
 from shared.runtime import Runtime, service_api
@@ -57,10 +58,11 @@ RedemptionPath = Annotated[
 
 
 def build_api(
-    runtime: Runtime, *, programme: Callable[[], Programme], admin_api_key: SecretStr | None
+    runtime: Runtime, *, programmes: ProgrammeBook, admin_api_key: SecretStr | None
 ) -> FastAPI:
-    """The FastAPI app served for the paths the operational routes do not take; `programme`
-    gives the programme in force at each request (the file may be reloaded)."""
+    """The FastAPI app served for the paths the operational routes do not take; each request
+    is about one shop (X-Shop-Id) and is served its programme in force at the request's
+    time."""
     api = service_api(
         "earn",
         "Points balances, ledger, rewards and redemptions; store credit spends; "
@@ -69,7 +71,7 @@ def build_api(
     install_handlers(api)
     requests = IdempotentRequests(runtime)
     api.include_router(account_routes(runtime))
-    api.include_router(redemption_routes(requests, programme))
+    api.include_router(redemption_routes(requests, programmes))
     api.include_router(credit_routes(requests))
     api.include_router(admin_routes(requests, admin_api_key=admin_api_key))
     generate = api.openapi
@@ -88,14 +90,20 @@ def account_routes(runtime: Runtime) -> APIRouter:
     router = APIRouter(prefix="/v1/customers", tags=["accounts"])
 
     @router.get("/{customer_id}/balance", responses=problems(404, 422, 503))
-    async def get_balance(customer_id: CustomerPath) -> BalanceView:
+    async def get_balance(
+        customer_id: CustomerPath, shop_id: RequestShop = DEFAULT_SHOP
+    ) -> BalanceView:
         """Available and pending points, lifetime earned, store credit per currency, and
         whether redemptions are blocked (a negative balance); all 0 for a customer earn knows
-        of (a sign-up, an order, a tier) but has never credited."""
+        of at the shop (a sign-up, an order, a tier) but has never credited."""
         async with runtime.require_pool().acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
-            account = await read_account(conn, customer_id)
-            credit = await read_credit(conn, customer_id)
-            unknown = account is None and not credit and not await known_customer(conn, customer_id)
+            account = await read_account(conn, shop_id, customer_id)
+            credit = await read_credit(conn, shop_id, customer_id)
+            unknown = (
+                account is None
+                and not credit
+                and not await known_customer(conn, shop_id, customer_id)
+            )
         if unknown:
             raise NotFound(f"earn knows no customer {customer_id!r}", code="unknown_customer")
         available = account.points_balance if account else 0
@@ -121,13 +129,18 @@ def account_routes(runtime: Runtime) -> APIRouter:
                 description="The `next_cursor` of the page before (the seq of its last entry).",
             ),
         ] = None,
+        shop_id: RequestShop = DEFAULT_SHOP,
     ) -> LedgerPage:
         """The customer's ledger entries (points and store credit), newest first; pass
         `next_cursor` back as `cursor` for the next page."""
         before = int(cursor) if cursor is not None else None
         async with runtime.require_pool().acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
-            rows = await read_entries(conn, customer_id, before_seq=before, limit=limit + 1)
-            unknown = not rows and before is None and not await known_customer(conn, customer_id)
+            rows = await read_entries(
+                conn, shop_id, customer_id, before_seq=before, limit=limit + 1
+            )
+            unknown = (
+                not rows and before is None and not await known_customer(conn, shop_id, customer_id)
+            )
         if unknown:
             raise NotFound(f"earn knows no customer {customer_id!r}", code="unknown_customer")
         items = [EntryView.model_validate(dict(r)) for r in rows[:limit]]
@@ -140,17 +153,23 @@ def account_routes(runtime: Runtime) -> APIRouter:
     return router
 
 
-def redemption_routes(
-    requests: IdempotentRequests, programme: Callable[[], Programme]
-) -> APIRouter:
+def redemption_routes(requests: IdempotentRequests, programmes: ProgrammeBook) -> APIRouter:
     """The catalogue, redeeming and cancelling."""
     runtime = requests.runtime
     router = APIRouter(prefix="/v1", tags=["rewards"])
 
-    @router.get("/rewards")
-    async def get_rewards() -> Catalogue:
-        """The rewards on offer now: the programme's active rewards."""
-        return Catalogue(rewards=[RewardView.of(r) for r in programme().rewards if r.active])
+    def programme_of(shop_id: str) -> Programme:
+        """The shop's programme in force now; 404 for a shop without one."""
+        try:
+            return programmes.at(shop_id, runtime.clock.now())
+        except UnknownShop:
+            raise NotFound(f"earn knows no shop {shop_id!r}", code="unknown_shop") from None
+
+    @router.get("/rewards", responses=problems(404, 422))
+    async def get_rewards(shop_id: RequestShop = DEFAULT_SHOP) -> Catalogue:
+        """The rewards the shop offers now: its programme's active rewards."""
+        rewards = programme_of(shop_id).rewards
+        return Catalogue(rewards=[RewardView.of(r) for r in rewards if r.active])
 
     @router.post(
         "/customers/{customer_id}/redemptions",
@@ -159,39 +178,51 @@ def redemption_routes(
         responses=problems(400, 404, 409, 422, 503),
     )
     async def post_redemption(
-        customer_id: CustomerPath, body: RedeemRequest, idempotency_key: IdempotencyKey = None
+        customer_id: CustomerPath,
+        body: RedeemRequest,
+        idempotency_key: IdempotencyKey = None,
+        shop_id: RequestShop = DEFAULT_SHOP,
     ) -> Any:
         """Spend points on a reward: a `redeemed` ledger entry and a voucher code. Refused
         (409) when the available points do not cover it or the balance is negative."""
         key = require_key(idempotency_key)
-        command = RedeemReward(customer_id, body.reward, body.currency, body.steps, body.points)
+        command = RedeemReward(
+            shop_id, customer_id, body.reward, body.currency, body.steps, body.points
+        )
 
         async def action(conn: Connection) -> tuple[int, BaseModel]:
-            done = await redeem(conn, command, programme=programme(), now=runtime.clock.now())
+            now = runtime.clock.now()
+            done = await redeem(conn, command, programme=programme_of(shop_id), now=now)
             return 201, RedemptionView.of(done.redemption)
 
         asked = {"customer_id": customer_id, **body.model_dump(mode="json")}
-        return await requests.run("redeem", key, asked, action)
+        return await requests.run(shop_id, "redeem", key, asked, action)
 
     @router.get("/redemptions/{redemption_id}", responses=problems(404, 422, 503))
-    async def get_redemption(redemption_id: RedemptionPath) -> RedemptionView:
-        """A redemption, its voucher, and whether it was cancelled."""
+    async def get_redemption(
+        redemption_id: RedemptionPath, shop_id: RequestShop = DEFAULT_SHOP
+    ) -> RedemptionView:
+        """A redemption of the shop, its voucher, and whether it was cancelled."""
         async with runtime.require_pool().acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
-            found = await find_redemption(conn, redemption_id)
+            found = await find_redemption(conn, shop_id, redemption_id)
         if found is None:
             raise NotFound(f"no redemption {redemption_id!r}", code="unknown_redemption")
         return RedemptionView.of(found)
 
     @router.post("/redemptions/{redemption_id}/cancel", responses=problems(400, 404, 422, 503))
     async def post_cancel(
-        redemption_id: RedemptionPath, body: CancelRequest | None = None
+        redemption_id: RedemptionPath,
+        body: CancelRequest | None = None,
+        shop_id: RequestShop = DEFAULT_SHOP,
     ) -> RedemptionView:
         """Void the voucher and give the points back (a `restored` entry), once: cancelling
         again answers the cancelled redemption and changes nothing."""
         reason = (body or CancelRequest()).reason
         pool = runtime.require_pool()
         async with pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn, conn.transaction():
-            cancelled = await cancel(conn, redemption_id, reason=reason, now=runtime.clock.now())
+            cancelled = await cancel(
+                conn, shop_id, redemption_id, reason=reason, now=runtime.clock.now()
+            )
         if runtime.relay is not None:
             runtime.relay.wake()
         return RedemptionView.of(cancelled)

@@ -8,6 +8,8 @@ from typing import Any
 import structlog
 
 from services.earn.adapters import orders as store
+from services.earn.adapters.ledger import shop_scoped
+from services.earn.adapters.orders import OrderRow
 from services.earn.domain.orders import Earning, membership_ends, membership_refund, units_by_sku
 from services.earn.entries import SOURCE
 from shared.db import Connection
@@ -19,7 +21,6 @@ from shared.events import (
     encode_event,
     make_event,
 )
-from shared.events.fields import bounded_id
 from shared.outbox import OutboxMessage
 
 log = structlog.get_logger(__name__)
@@ -35,6 +36,7 @@ async def memberships_purchased(
         ends_at = membership_ends(event.time, sale.months)
         if not await store.record_membership(
             conn,
+            shop_id=order.shop_id,
             order_id=order.order_id,
             sku=sale.sku,
             customer_id=order.customer_id,
@@ -46,6 +48,7 @@ async def memberships_purchased(
             continue
         purchased = MembershipPurchased(
             customer_id=order.customer_id,
+            shop_id=order.shop_id,
             tier=sale.tier,
             starts_at=event.time,
             ends_at=ends_at,
@@ -54,7 +57,7 @@ async def memberships_purchased(
         messages.append(
             _membership_message(
                 "membership.purchased",
-                bounded_id(f"membership:{order.order_id}:{sale.sku}"),
+                shop_scoped(order.shop_id, f"membership:{order.order_id}:{sale.sku}"),
                 event.time,
                 purchased,
             )
@@ -63,7 +66,7 @@ async def memberships_purchased(
 
 
 async def memberships_cancelled(
-    conn: Connection, event: CloudEvent[Any], order_id: str, *, full: bool
+    conn: Connection, event: CloudEvent[Any], order: OrderRow, *, full: bool
 ) -> list[OutboxMessage]:
     """An order cancelled or refunded in full ends every membership it paid for; a partial
     refund ends those whose sku its refunds, with the earlier ones, have given back every unit
@@ -74,7 +77,8 @@ async def memberships_cancelled(
         return []
     refunds: list[tuple[str, int, datetime | None]] = []
     messages = []
-    for m in await store.memberships_of(conn, order_id):
+    order_id = order.order_id
+    for m in await store.memberships_of(conn, order.shop_id, order_id):
         if m.cancelled_at is not None or not (full or m.sku in given_back):
             continue
         units, every_unit = membership_refund(
@@ -87,6 +91,7 @@ async def memberships_cancelled(
             continue
         cancelled = MembershipCancelled(
             customer_id=m.customer_id,
+            shop_id=order.shop_id,
             tier=m.tier,
             starts_at=m.starts_at,
             ends_at=m.ends_at,
@@ -96,12 +101,12 @@ async def memberships_cancelled(
         messages.append(
             _membership_message(
                 "membership.cancelled",
-                bounded_id(f"membership-cancelled:{order_id}:{m.sku}"),
+                shop_scoped(order.shop_id, f"membership-cancelled:{order_id}:{m.sku}"),
                 event.time,
                 cancelled,
             )
         )
-    await store.refund_memberships(conn, order_id, refunds)
+    await store.refund_memberships(conn, order.shop_id, order_id, refunds)
     return messages
 
 

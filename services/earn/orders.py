@@ -28,6 +28,7 @@ from services.earn.domain.orders import (
 from services.earn.entries import write_entries
 from services.earn.memberships import memberships_cancelled, memberships_purchased
 from services.earn.programme import Programme
+from services.earn.programme_book import ProgrammeBook, UnknownShop
 from shared.clock import Clock
 from shared.consumer import Incoming, Rejection, dead_letter
 from shared.db import Connection
@@ -50,42 +51,51 @@ async def apply_orders(
     conn: Connection,
     events: Sequence[Incoming],
     *,
-    programme: Programme,
+    programmes: ProgrammeBook,
     clock: Clock,
     ahead_max: timedelta = AHEAD_MAX,
 ) -> list[Rejection]:
-    """A batch of shop.orders, in the order the shop published them.
+    """A batch of shop.orders, in the order the shop published them, each under its shop's
+    programme in force at the event's time.
 
     An event dated more than `ahead_max` after now is refused: its points would wait pending
-    until then."""
+    until then. An event of a shop with no programme is refused (UnknownShop)."""
     now = clock.now()
     rejections: list[Rejection] = []
-    events = _not_ahead(events, now, ahead_max, rejections)
+    events = _acceptable(events, now, ahead_max, programmes, rejections)
     paid = [(i, e) for i in events if (e := i.event) is not None and e.type == "order.paid"]
-    new_orders = await _record_paid(conn, paid, programme, now, rejections)
-    await referrals_after_orders(conn, new_orders, programme=programme)
+    new_orders = await _record_paid(conn, paid, programmes, now, rejections)
+    await referrals_after_orders(conn, new_orders, programmes=programmes)
     for incoming in events:
         event = incoming.event
         if event is None or event.type not in CHANGES:
             continue
-        error = await apply_change(conn, event, programme, now)
+        error = await apply_change(conn, event, programmes, now)
         if error is not None:
             rejections.append(Rejection(incoming, error))
     # What waited for these orders' payments now applies, in the order it happened.
     for raw in await store.unpark(conn, new_orders):
         waited = parse_event("shop.orders", raw.encode())
-        error = await apply_change(conn, waited, programme, now)
+        error = await apply_change(conn, waited, programmes, now)
         if error is not None:
             await _dead_letter_waited(conn, waited, raw.encode(), error, now)
     return rejections
 
 
-def _not_ahead(
-    events: Sequence[Incoming], now: datetime, allowed: timedelta, rejections: list[Rejection]
+def _acceptable(
+    events: Sequence[Incoming],
+    now: datetime,
+    allowed: timedelta,
+    programmes: ProgrammeBook,
+    rejections: list[Rejection],
 ) -> list[Incoming]:
+    """The events neither dated too far ahead nor of a shop without a programme."""
     kept = []
     for incoming in events:
-        error = None if incoming.event is None else ahead_of_clock(incoming.event, now, allowed)
+        event = incoming.event
+        error = None if event is None else ahead_of_clock(event, now, allowed)
+        if error is None and event is not None and not programmes.knows(event.data.shop_id):
+            error = UnknownShop(event.data.shop_id)
         if error is None:
             kept.append(incoming)
         else:
@@ -108,24 +118,33 @@ async def _dead_letter_waited(
 async def _record_paid(
     conn: Connection,
     paid: Sequence[tuple[Incoming, CloudEvent[Any]]],
-    programme: Programme,
+    programmes: ProgrammeBook,
     now: datetime,
     rejections: list[Rejection],
-) -> list[str]:
-    known = await store.known_orders(conn, [e.data.order_id for _, e in paid])
+) -> list[tuple[str, str]]:
+    """Record the batch's paid orders; their (shop, order id)."""
+    known = await store.known_orders(conn, [(e.data.shop_id, e.data.order_id) for _, e in paid])
     fresh: list[tuple[Incoming, CloudEvent[Any]]] = []
     for incoming, event in paid:
-        if event.data.order_id in known:  # paid twice under two event ids: the first counts
+        key = (event.data.shop_id, event.data.order_id)
+        if key in known:  # paid twice under two event ids: the first counts
             log.info("order_paid_again", order_id=event.data.order_id, event_id=event.id)
             continue
-        known.add(event.data.order_id)
+        known.add(key)
         fresh.append((incoming, event))
-    multipliers = await multipliers_at(conn, [(e.subject, e.time) for _, e in fresh])
-    held = await store.points_held(conn, [e.subject for _, e in fresh]) if fresh else {}
+    multipliers = await multipliers_at(
+        conn, [(e.data.shop_id, e.subject, e.time) for _, e in fresh]
+    )
+    held = (
+        await store.points_held(conn, [(e.data.shop_id, e.subject) for _, e in fresh])
+        if fresh
+        else {}
+    )
     orders: list[store.NewOrder] = []
     memberships: list[OutboxMessage] = []
     for (incoming, event), multiplier in zip(fresh, multipliers, strict=True):
         order: OrderPaid = event.data
+        programme = programmes.at(order.shop_id, event.time)
         earning = earning_of(order, event.time, programme, multiplier)
         if earning is None:
             error = RejectedMessage(
@@ -134,7 +153,7 @@ async def _record_paid(
             )
             rejections.append(Rejection(incoming, error))
             continue
-        if over_ledger_limit(held, order.customer_id, _most_points(earning)):
+        if over_ledger_limit(held, (order.shop_id, order.customer_id), _most_points(earning)):
             error = RejectedMessage(
                 "the points of this order would take the customer's points past what the"
                 " ledger holds (a 64-bit integer)",
@@ -148,6 +167,7 @@ async def _record_paid(
             points, breakdown, punches = earning.tier_points, _breakdown(earning), []
         orders.append(
             store.NewOrder(
+                shop_id=order.shop_id,
                 order_id=order.order_id,
                 customer_id=order.customer_id,
                 currency=order.currency,
@@ -167,12 +187,15 @@ async def _record_paid(
     # Without a return window the points are available at payment: recorded as such at once,
     # with no pending step to undo.
     now_available = [o for o in orders if o.release_at <= now]
-    await store.insert_orders(conn, orders, available={o.order_id for o in now_available})
+    await store.insert_orders(
+        conn, orders, available={(o.shop_id, o.order_id) for o in now_available}
+    )
     await enqueue(conn, SCHEMA, memberships)
     entries: list[NewEntry] = []
     for o in now_available:
         entries += _available_entries(
-            programme,
+            programmes.at(o.shop_id, o.paid_at),
+            shop_id=o.shop_id,
             customer_id=o.customer_id,
             order_id=o.order_id,
             currency=o.currency,
@@ -182,7 +205,7 @@ async def _record_paid(
             credit=o.credit_minor,
         )
     await write_entries(conn, entries)
-    return [o.order_id for o in orders]
+    return [(o.shop_id, o.order_id) for o in orders]
 
 
 async def _settle(
@@ -195,16 +218,20 @@ async def _settle(
         campaign = bonus.campaign
         granted = bonus.points
         if campaign.per_customer_cap is not None or campaign.total_cap is not None:
-            mine, everyone = await store.use_campaign(conn, campaign.code, order.customer_id)
+            mine, everyone = await store.use_campaign(
+                conn, order.shop_id, campaign.code, order.customer_id
+            )
             granted = capped(bonus.points, mine, everyone, campaign)
             if granted > 0:
-                await store.record_campaign(conn, campaign.code, order.customer_id, granted)
+                await store.record_campaign(
+                    conn, order.shop_id, campaign.code, order.customer_id, granted
+                )
         if granted > 0:
             breakdown[f"campaign:{campaign.code}"] = granted
             points += granted
     punches = []
     for card in earning.punch_cards:
-        count = await store.punch(conn, card.code, order.customer_id, 1)
+        count = await store.punch(conn, order.shop_id, card.code, order.customer_id, 1)
         punches.append(card.code)
         if count % card.every == 0:
             breakdown[f"punch_card:{card.code}"] = card.reward_points
@@ -228,17 +255,18 @@ def _breakdown(earning: Earning) -> dict[str, Any]:
 
 
 async def apply_change(
-    conn: Connection, event: CloudEvent[Any], programme: Programme, now: datetime
+    conn: Connection, event: CloudEvent[Any], programmes: ProgrammeBook, now: datetime
 ) -> RejectedMessage | None:
     """order.completed starts the return window; order.cancelled and order.refunded take
     points back and end the memberships they give back. An order earn has not seen paid yet
     makes the event wait for it."""
     data = event.data
-    order = await store.lock_order(conn, data.order_id)
+    order = await store.lock_order(conn, data.shop_id, data.order_id)
     if order is None:
         await store.park(
             conn,
             event_id=event.id,
+            shop_id=data.shop_id,
             order_id=data.order_id,
             event_type=event.type,
             at=event.time,
@@ -248,9 +276,10 @@ async def apply_change(
         return None
     if event.type == "order.completed":
         if order.status == "pending":
+            programme = programmes.at(order.shop_id, event.time)
             due = release_after_completion(order.release_at, event.time, programme)
             await store.update_order(conn, order, completed_at=event.time, release_at=due)
-            await release(conn, programme, due_by=now, order_ids=[order.order_id])
+            await release(conn, programmes, due_by=now, orders=[(order.shop_id, order.order_id)])
         else:
             await store.update_order(conn, order, completed_at=event.time)
         return None
@@ -287,21 +316,19 @@ async def _take_back(
     paid = order.paid_total > 0
     taken_back_before = order.status == "cancelled" or (paid and order.refunded >= order.paid_total)
     if not taken_back_before:
-        await enqueue(
-            conn, SCHEMA, await memberships_cancelled(conn, event, order.order_id, full=full)
-        )
+        await enqueue(conn, SCHEMA, await memberships_cancelled(conn, event, order, full=full))
     if cancelled and order.punches:
         for card in order.punches:
-            await store.punch(conn, card, order.customer_id, -1)
+            await store.punch(conn, order.shop_id, card, order.customer_id, -1)
         changes["punches"] = []
     if order.status == "pending":
         if full:
             changes["status"] = "cancelled"
         await store.update_order(conn, order, **changes)
-        await store.move_pending_points(conn, [(order.customer_id, -take_points)])
+        await store.move_pending_points(conn, [(order.shop_id, order.customer_id, -take_points)])
         if take_credit:
             await store.move_pending_credit(
-                conn, [(order.customer_id, order.currency, -take_credit)]
+                conn, [(order.shop_id, order.customer_id, order.currency, -take_credit)]
             )
         return
     await store.update_order(conn, order, **changes)
@@ -321,6 +348,7 @@ def _reversal(
     credit = currency is not None
     return NewEntry(
         entry_id=f"{'reverse-credit' if credit else 'reverse'}:{event.id}",
+        shop_id=order.shop_id,
         customer_id=order.customer_id,
         kind="reversed",
         delta=delta,
@@ -335,30 +363,35 @@ def _reversal(
 
 async def release(
     conn: Connection,
-    programme: Programme,
+    programmes: ProgrammeBook,
     *,
     due_by: datetime,
-    order_ids: Sequence[str] | None = None,
+    orders: Sequence[tuple[str, str]] | None = None,
     limit: int = 1000,
 ) -> int:
-    """Make due pending orders available: their points (less what was taken back) and store
-    credit enter the ledger. Returns how many orders were released."""
-    if order_ids is not None and not order_ids:
+    """Make due pending orders (of every shop, or these (shop, order id)) available: their
+    points (less what was taken back) and store credit enter the ledger, with the expiry of
+    the programme in force at payment. Returns how many orders were released."""
+    if orders is not None and not orders:
         return 0
-    due = await store.take_for_release(conn, order_ids=order_ids, due_by=due_by, limit=limit)
+    # Without a list, the orders of the shops the book knows: a command run with the file
+    # alone releases the shop `default`'s.
+    shops = programmes.shops() if orders is None else None
+    due = await store.take_for_release(conn, orders=orders, shops=shops, due_by=due_by, limit=limit)
     entries: list[NewEntry] = []
-    credit_moves: list[tuple[str, str, int]] = []
-    point_moves: list[tuple[str, int]] = []
+    credit_moves: list[tuple[str, str, str, int]] = []
+    point_moves: list[tuple[str, str, int]] = []
     for order in due:
         points = order.points - order.points_reversed
         credit = order.credit_minor - order.credit_reversed
         if points > 0:
-            point_moves.append((order.customer_id, -points))
+            point_moves.append((order.shop_id, order.customer_id, -points))
         if credit > 0:
-            credit_moves.append((order.customer_id, order.currency, -credit))
+            credit_moves.append((order.shop_id, order.customer_id, order.currency, -credit))
         at = max(order.release_at, order.paid_at)
         entries += _available_entries(
-            programme,
+            programmes.at(order.shop_id, order.paid_at),
+            shop_id=order.shop_id,
             customer_id=order.customer_id,
             order_id=order.order_id,
             currency=order.currency,
@@ -376,6 +409,7 @@ async def release(
 def _available_entries(
     programme: Programme,
     *,
+    shop_id: str,
     customer_id: str,
     order_id: str,
     currency: str,
@@ -390,6 +424,7 @@ def _available_entries(
         entries.append(
             NewEntry(
                 entry_id=f"earn:{paid_event_id}",
+                shop_id=shop_id,
                 customer_id=customer_id,
                 kind="earned",
                 delta=points,
@@ -404,6 +439,7 @@ def _available_entries(
         entries.append(
             NewEntry(
                 entry_id=f"cashback:{paid_event_id}",
+                shop_id=shop_id,
                 customer_id=customer_id,
                 kind="earned",
                 delta=credit,

@@ -7,6 +7,7 @@ setting, such as `campaigns[1].ends_at: must be after starts_at (2026-12-01 00:0
 
 from __future__ import annotations
 
+import tomllib
 from datetime import datetime, time
 from decimal import Decimal
 from pathlib import Path
@@ -36,6 +37,7 @@ __all__ = [
     "Reward",
     "load_programme",
     "parse_programme",
+    "programme_from_text",
 ]
 
 EXAMPLE: Final = Path(__file__).with_name("programme.example.toml")
@@ -228,6 +230,16 @@ def load_programme(path: Path | None = None) -> Programme:
     """Read and check the programme file; the shipped example when no path is given."""
     source = path or EXAMPLE
     return parse_programme(read_toml(source), source=str(source))
+
+
+def programme_from_text(text: str, *, source: str = "programme") -> Programme:
+    """Check a programme given as TOML text (a published version), with the file's checks
+    and messages; `source` names it in the errors (a shop and a version, say)."""
+    try:
+        raw = tomllib.loads(text, parse_float=Decimal)
+    except tomllib.TOMLDecodeError as exc:
+        raise ProgrammeError(f"{source}: not valid TOML: {exc}") from None
+    return parse_programme(raw, source=source)
 
 
 def parse_programme(raw: dict[str, Any], *, source: str = "programme") -> Programme:

@@ -26,8 +26,9 @@ log = structlog.get_logger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class RedeemReward:
-    """The customer spends points on a reward of the catalogue."""
+    """The customer spends points on a reward of the shop's catalogue."""
 
+    shop_id: str
     customer_id: str
     reward: str
     currency: str | None = None
@@ -56,13 +57,14 @@ async def redeem(
     if not reward.active:
         raise Conflict(f"reward {reward.code!r} is not offered any more", code="reward_inactive")
     cost = price(reward, currency=command.currency, steps=command.steps, points=command.points)
-    account = await lock_account(conn, command.customer_id)
+    account = await lock_account(conn, command.shop_id, command.customer_id)
     if account is None:
         raise NotFound(f"customer {command.customer_id!r} has no points", code="unknown_customer")
     check_funds(available=account.points_balance, pending=account.points_pending, cost=cost.points)
     rid = redemption_id()
     entry = NewEntry(
         entry_id=f"redeem:{rid}",
+        shop_id=command.shop_id,
         customer_id=command.customer_id,
         kind="redeemed",
         delta=-cost.points,
@@ -73,6 +75,7 @@ async def redeem(
     )
     (written,) = await write_entries(conn, [entry])
     redemption = Redemption(
+        shop_id=command.shop_id,
         redemption_id=rid,
         customer_id=command.customer_id,
         reward_code=reward.code,
@@ -100,16 +103,19 @@ async def redeem(
     return Redeemed(redemption, written)
 
 
-async def cancel(conn: Connection, redemption_id: str, *, reason: str, now: datetime) -> Redemption:
+async def cancel(
+    conn: Connection, shop_id: str, redemption_id: str, *, reason: str, now: datetime
+) -> Redemption:
     """Void the voucher and give the points back with a `restored` entry, once: cancelling a
     cancelled redemption changes nothing and answers it as it is."""
-    found = await read_redemption(conn, redemption_id, lock=True)
+    found = await read_redemption(conn, shop_id, redemption_id, lock=True)
     if found is None:
         raise NotFound(f"no redemption {redemption_id!r}", code="unknown_redemption")
     if found.status == "cancelled":
         return found
     entry = NewEntry(
         entry_id=f"restore:{redemption_id}",
+        shop_id=shop_id,
         customer_id=found.customer_id,
         kind="restored",
         delta=found.points,
@@ -120,7 +126,7 @@ async def cancel(conn: Connection, redemption_id: str, *, reason: str, now: date
     )
     await write_entries(conn, [entry])
     await mark_cancelled(
-        conn, redemption_id, restored_entry_id=entry.entry_id, at=now, reason=reason
+        conn, shop_id, redemption_id, restored_entry_id=entry.entry_id, at=now, reason=reason
     )
     log.info("redemption_cancelled", customer_id=found.customer_id, redemption_id=redemption_id)
     return replace(

@@ -43,16 +43,19 @@ class IdempotentRequests:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
 
-    async def run(self, scope: str, key: str, asked: dict[str, Any], action: Action) -> Any:
+    async def run(
+        self, shop_id: str, scope: str, key: str, asked: dict[str, Any], action: Action
+    ) -> Any:
         """The action's response, or the one stored for `key` when it was used before.
 
         `asked` is what the request asks for: the same key with something else is refused
-        (409). A refusal by the programme's rules (Refused) is stored and replayed as well;
-        malformed requests never reach here and store nothing.
+        (409). Keys are the shop's own: another shop's same key is another request. A refusal
+        by the programme's rules (Refused) is stored and replayed as well; malformed requests
+        never reach here and store nothing.
         """
         pool = self.runtime.require_pool()
         async with pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn, conn.transaction():
-            stored = await claim(conn, scope, key, fingerprint(asked), wait_ms=KEY_WAIT_MS)
+            stored = await claim(conn, shop_id, scope, key, fingerprint(asked), wait_ms=KEY_WAIT_MS)
             if stored is not None:
                 return replay(stored)
             try:
@@ -61,7 +64,14 @@ class IdempotentRequests:
                 response = JSONResponse(model.model_dump(mode="json"), status)
             except Refused as exc:
                 response = problem(exc.status, refusal_body(exc))
-            await store(conn, scope, key, response.status_code, bytes(response.body))
+            await store(
+                conn,
+                shop_id,
+                scope,
+                key,
+                status_code=response.status_code,
+                body=bytes(response.body),
+            )
         if self.runtime.relay is not None:
             self.runtime.relay.wake()
         return response

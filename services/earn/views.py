@@ -11,6 +11,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    StrictBool,
     StringConstraints,
     field_validator,
 )
@@ -295,7 +296,8 @@ class AdjustmentRequest(_Request):
         json_schema_extra={"not": {"const": 0}},
     )
     reason: Reason
-    force: bool = Field(
+    # Strict: JSON's 0 and 1 are not booleans (lax pydantic took them as false and true).
+    force: StrictBool = Field(
         default=False, description="Record a deduction even if the balance goes below zero."
     )
 

@@ -21,13 +21,21 @@ from services.notify.domain.messages import TEMPLATES
 from services.notify.http import build_api
 from services.notify.rendering import Renderer
 from services.notify.settings import NotifySettings
+from services.notify.shop_messages import ShopMessageSettings
 from services.notify.worker import Worker
 from shared.clock import Clock, SystemClock
 from shared.db import create_pool
 from shared.journal import journal_handler
 from shared.runtime import Runtime, ServiceDefinition, build_app
 
-__all__ = ["SCHEMA", "bootstrap", "definition", "make_worker", "warn_about_links"]
+__all__ = [
+    "SCHEMA",
+    "bootstrap",
+    "definition",
+    "make_shop_messages",
+    "make_worker",
+    "warn_about_links",
+]
 
 log = structlog.get_logger(__name__)
 
@@ -42,6 +50,11 @@ def make_renderer(settings: NotifySettings) -> Renderer:
     if missing:
         raise ValueError(f"notify templates are missing: {', '.join(missing)}")
     return renderer
+
+
+def make_shop_messages(settings: NotifySettings) -> ShopMessageSettings:
+    """Every shop's messaging settings, the environment's for shops not told otherwise."""
+    return ShopMessageSettings.from_settings(settings, make_renderer(settings))
 
 
 def warn_about_links(settings: NotifySettings) -> None:
@@ -68,10 +81,11 @@ def make_worker(
     settings: NotifySettings,
     clock: Clock,
     on_commit: Callable[[], None] = lambda: None,
+    shops: ShopMessageSettings | None = None,
 ) -> Worker:
     deliverer = Deliverer(
         settings=settings,
-        renderer=make_renderer(settings),
+        shops=shops or make_shop_messages(settings),
         channels=make_channels(settings, clock),
         secret=settings.require_secrets(),
         on_commit=on_commit,
@@ -79,8 +93,15 @@ def make_worker(
     return Worker(pool=pool, clock=clock, deliverer=deliverer)
 
 
-def definition(settings: NotifySettings, clock: Clock | None = None) -> ServiceDefinition:
+def definition(
+    settings: NotifySettings,
+    clock: Clock | None = None,
+    shops: ShopMessageSettings | None = None,
+) -> ServiceDefinition:
+    """The notify service; `shops` holds each shop's messaging settings (the consumer of
+    `loyalty.shops` fills it), the environment's settings for every shop when not given."""
     clock = clock or SystemClock()
+    shop_messages = shops or make_shop_messages(settings)
 
     async def deliver(runtime: Runtime) -> None:
         # Connections of its own: a busy schedule never makes the consumers wait for one.
@@ -91,7 +112,11 @@ def definition(settings: NotifySettings, clock: Clock | None = None) -> ServiceD
         )
         relay = runtime.relay
         worker = make_worker(
-            pool, settings, runtime.clock, relay.wake if relay is not None else lambda: None
+            pool,
+            settings,
+            runtime.clock,
+            relay.wake if relay is not None else lambda: None,
+            shop_messages,
         )
         try:
             await worker.run_forever()
@@ -120,12 +145,15 @@ def definition(settings: NotifySettings, clock: Clock | None = None) -> ServiceD
 
 
 def bootstrap(
-    settings: NotifySettings | None = None, *, clock: Clock | None = None
+    settings: NotifySettings | None = None,
+    *,
+    clock: Clock | None = None,
+    shops: ShopMessageSettings | None = None,
 ) -> tuple[AsgiFastStream, Runtime]:
     """The notify application; it refuses to start, with a clear error, when it could not send."""
     settings = settings or NotifySettings()
     clock = clock or SystemClock()
-    app, runtime = build_app(definition(settings, clock), settings, clock=clock)
+    app, runtime = build_app(definition(settings, clock, shops), settings, clock=clock)
 
     async def check_sending_settings() -> None:
         settings.require_secrets()

@@ -60,7 +60,9 @@ async def run_due_once(settings: NotifySettings, at: datetime | None) -> Counter
     pool = await create_pool(settings.database_url.get_secret_value(), min_size=1, max_size=2)
     relay = OutboxRelay(pool=pool, schema="notify", kafka=kafka, service="notify")
     try:
-        await prepare_database(pool, definition(settings, clock))
+        await prepare_database(
+            pool, definition(settings, clock), contract=settings.migrations == "all"
+        )
         worker = make_worker(pool, settings, clock)
         await relay.start()
         try:

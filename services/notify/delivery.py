@@ -27,8 +27,9 @@ from services.notify.adapters.schedule import Claimed
 from services.notify.domain.rules import Defer, QuietHours, Send, Situation, Suppress, decide
 from services.notify.domain.rules import retry_delay as backoff
 from services.notify.domain.tokens import sign_unsubscribe
-from services.notify.rendering import Renderer, TemplateProblem
+from services.notify.rendering import TemplateProblem
 from services.notify.settings import NotifySettings
+from services.notify.shop_messages import ShopMessages, ShopMessageSettings
 from shared import metrics
 from shared.db import Connection
 from shared.errors import Bug
@@ -39,36 +40,38 @@ log = structlog.get_logger(__name__)
 
 @dataclass(frozen=True)
 class Deliverer:
-    """What sending needs: settings, templates, channels by name, and the relay to wake."""
+    """What sending needs: settings, each shop's messaging settings and templates, channels by
+    name, and the relay to wake."""
 
     settings: NotifySettings
-    renderer: Renderer
+    shops: ShopMessageSettings
     channels: Mapping[str, Channel]
     secret: str
     on_commit: Callable[[], None] = lambda: None
 
     async def deliver(self, conn: Connection, message: Claimed, now: datetime) -> str:
         """Decide and act on one claimed message; returns the outcome recorded."""
-        if not await schedule.lock_customer(conn, message.customer_id):
+        if not await schedule.lock_customer(conn, message.member):
             await schedule.release(conn, message, now)
             return "busy"
         try:
             return await self._deliver_locked(conn, message, now)
         finally:
-            await schedule.unlock_customer(conn, message.customer_id)
+            await schedule.unlock_customer(conn, message.member)
 
     async def _deliver_locked(self, conn: Connection, message: Claimed, now: datetime) -> str:
         if message.attempts > self.settings.max_attempts:
             return await self._failed(conn, message, "gave up after repeated attempts", now)
-        customer = await _customer(conn, message.customer_id)
+        customer = await _customer(conn, message)
         channel = self.channels.get(message.channel)
         if channel is None:
             return await self._suppressed(conn, message, "invalid_address", now)
+        shop = self.shops.for_shop(message.shop_id)
         decision = decide(
-            await self._situation(conn, message, customer, now),
+            await self._situation(conn, message, customer, shop, now),
             now=now,
-            quiet=QuietHours(self.settings.quiet_hours_start, self.settings.quiet_hours_end),
-            cap=self.settings.frequency_cap,
+            quiet=QuietHours(shop.quiet_hours_start, shop.quiet_hours_end),
+            cap=shop.frequency_cap,
             zone_default="UTC",
         )
         if isinstance(decision, Suppress):
@@ -103,7 +106,9 @@ class Deliverer:
         except TemplateProblem as exc:
             return await self._failed(conn, message, f"template: {exc}", now)
         except SubscriptionGone as exc:
-            await projections.forget_push_subscription(conn, message.customer_id, now)
+            await projections.forget_push_subscription(
+                conn, message.shop_id, message.customer_id, now
+            )
             return await self._failed(conn, message, str(exc), now)
         except PermanentDelivery as exc:
             return await self._failed(conn, message, str(exc), now)
@@ -119,17 +124,22 @@ class Deliverer:
         return "sent"
 
     async def _situation(
-        self, conn: Connection, message: Claimed, customer: asyncpg.Record | None, now: datetime
+        self,
+        conn: Connection,
+        message: Claimed,
+        customer: asyncpg.Record | None,
+        shop: ShopMessages,
+        now: datetime,
     ) -> Situation:
         since = message.payload.get("since")
         ordered = bool(since) and await schedule.ordered_since(
-            conn, message.customer_id, datetime.fromisoformat(str(since))
+            conn, message.member, datetime.fromisoformat(str(since))
         )
         sent = 0
         if message.category == "marketing":
-            window_start = now - self.settings.frequency_window
+            window_start = now - shop.frequency_window
             sent = await schedule.sent_in_window(
-                conn, message.customer_id, message.channel, window_start
+                conn, message.member, message.channel, window_start
             )
         column = "email" if message.channel == "email" else "push"
         address = "email" if message.channel == "email" else "push_subscription"
@@ -149,23 +159,25 @@ class Deliverer:
         )
 
     def _envelope(self, message: Claimed, customer: asyncpg.Record) -> Envelope:
-        shop = self.settings.storefront_url
-        token = sign_unsubscribe(message.customer_id, message.channel, self.secret)
+        shop = self.shops.for_shop(message.shop_id)
+        token = sign_unsubscribe(message.shop_id, message.customer_id, message.channel, self.secret)
         unsubscribe_url = f"{self.settings.public_base_url}/unsubscribe?token={token}"
         values: dict[str, Any] = {
             "name": customer["name"] or "",
             "balance": customer["balance"] or 0,
             "tier_name": customer["tier_name"] or customer["tier"] or "",
             "benefits": json.loads(customer["benefits"]) if customer["benefits"] else [],
-            "shop_url": shop,
+            "shop_url": shop.storefront_url,
             "unsubscribe_url": unsubscribe_url,
-            "currency": self.settings.default_currency,
+            "currency": shop.default_currency,
             **message.payload,
         }
-        rendered = self.renderer.render(message.template, customer["locale"], values)
+        renderer = self.shops.renderer_for(message.shop_id)
+        rendered = renderer.render(message.template, customer["locale"], values)
         subscription = customer["push_subscription"]
         return Envelope(
-            message_id=message_id_for(message.id, self.settings.mail_from),
+            message_id=message_id_for(message.id, shop.mail_from),
+            shop_id=message.shop_id,
             customer_id=message.customer_id,
             trigger=message.trigger,
             category=message.category,
@@ -174,7 +186,8 @@ class Deliverer:
             name=customer["name"],
             push_subscription=json.loads(subscription) if subscription else None,
             unsubscribe_url=unsubscribe_url,
-            link=str(message.payload.get("cart_url") or shop),
+            link=str(message.payload.get("cart_url") or shop.storefront_url),
+            mail_from=shop.mail_from,
         )
 
     async def _retry(
@@ -266,14 +279,15 @@ class Deliverer:
             metrics.NOTIFICATIONS.labels("notify", message.trigger, message.channel, status).inc()
 
 
-async def _customer(conn: Connection, customer_id: str) -> asyncpg.Record | None:
+async def _customer(conn: Connection, message: Claimed) -> asyncpg.Record | None:
     row: asyncpg.Record | None = await conn.fetchrow(
         f"""SELECT c.*, t.tier, t.tier_name, t.benefits, p.balance
             FROM {SCHEMA}.customers c
-            LEFT JOIN {SCHEMA}.tiers t USING (customer_id)
-            LEFT JOIN {SCHEMA}.points p USING (customer_id)
-            WHERE c.customer_id = $1""",
-        customer_id,
+            LEFT JOIN {SCHEMA}.tiers t USING (shop_id, customer_id)
+            LEFT JOIN {SCHEMA}.points p USING (shop_id, customer_id)
+            WHERE c.shop_id = $1 AND c.customer_id = $2""",
+        message.shop_id,
+        message.customer_id,
     )
     return row
 
@@ -281,6 +295,7 @@ async def _customer(conn: Connection, customer_id: str) -> asyncpg.Record | None
 def _fields(message: Claimed) -> dict[str, Any]:
     return {
         "notification_id": message.notification_id,
+        "shop_id": message.shop_id,
         "customer_id": message.customer_id,
         "trigger": message.trigger,
         "channel": message.channel,

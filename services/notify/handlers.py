@@ -1,4 +1,8 @@
-"""Batch handlers: keep notify's projections and plan the messages each event asks for."""
+"""Batch handlers: keep notify's projections and plan the messages each event asks for.
+
+Every customer is a customer of one shop (the input events' `data.shop_id`, the points and
+tiers events' `shop_id`): state and messages are keyed by (shop, customer).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from typing import Any
 import structlog
 
 from services.notify.adapters import digests, outcomes, projections, schedule
-from services.notify.adapters.projections import CustomerPatch
+from services.notify.adapters.projections import CustomerPatch, Member
 from services.notify.domain import triggers
 from services.notify.domain.digests import digest_day
 from services.notify.domain.messages import PlannedMessage, cart_cancel_key
@@ -30,7 +34,7 @@ async def on_customers(
     conn: Connection, events: Sequence[Incoming], *, clock: Clock
 ) -> list[Rejection]:
     """Profile, consent and push subscription; a welcome for each sign-up."""
-    patches: dict[str, CustomerPatch] = {}
+    patches: dict[Member, CustomerPatch] = {}
     plans: list[PlannedMessage] = []
     for incoming in events:
         event = incoming.event
@@ -41,9 +45,10 @@ async def on_customers(
         if isinstance(data, CustomerSignedUp):
             fields["signed_up_at"] = event.time.isoformat()
             plans += triggers.welcome(data, at=event.time)
-        previous = patches.get(data.customer_id)
+        member = (data.shop_id, data.customer_id)
+        previous = patches.get(member)
         merged = {**previous.fields, **fields} if previous else fields
-        patches[data.customer_id] = CustomerPatch(data.customer_id, merged, event.time)
+        patches[member] = CustomerPatch(data.shop_id, data.customer_id, merged, event.time)
     now = clock.now()
     await projections.patch_customers(conn, list(patches.values()))
     zones = {c: str(p.fields["time_zone"]) for c, p in patches.items() if "time_zone" in p.fields}
@@ -93,13 +98,13 @@ async def on_orders(
 ) -> list[Rejection]:
     """An order cancels the customer's pending cart reminders and feeds win-back."""
     orders = [
-        (e.event.data.order_id, e.event.data.customer_id, e.event.time)
+        (e.event.data.shop_id, e.event.data.order_id, e.event.data.customer_id, e.event.time)
         for e in events
         if e.event is not None and e.event.type in ORDERED
     ]
     latest = await projections.record_orders(conn, orders)
     now = clock.now()
-    keys = {customer: cart_cancel_key(customer) for customer in latest}
+    keys = {member: cart_cancel_key(member[1]) for member in latest}
     cancelled = await schedule.cancel_for_orders(conn, latest, keys, now)
     await enqueue(
         conn, projections.SCHEMA, [outcomes.suppressed(m, "ordered", now) for m in cancelled]
@@ -110,6 +115,7 @@ async def on_orders(
             "notification_cancelled",
             notification_id=message.notification_id,
             customer_id=message.customer_id,
+            shop_id=message.shop_id,
             reason="ordered",
         )
     return []
@@ -120,12 +126,17 @@ async def on_carts(
 ) -> list[Rejection]:
     """Cart reminders in the configured steps."""
     carts = [e.event for e in events if e.event is not None]
-    with_push = await projections.push_subscribers(conn, [c.data.customer_id for c in carts])
+    with_push = await projections.push_subscribers(
+        conn, [(c.data.shop_id, c.data.customer_id) for c in carts]
+    )
     steps = [(s.after_minutes, s.coupon) for s in settings.cart_reminder_steps]
     plans: list[PlannedMessage] = []
     for event in carts:
         plans += triggers.cart_reminders(
-            event.data, at=event.time, steps=steps, has_push=event.data.customer_id in with_push
+            event.data,
+            at=event.time,
+            steps=steps,
+            has_push=(event.data.shop_id, event.data.customer_id) in with_push,
         )
     await schedule.schedule(conn, plans, clock.now())
     return []
@@ -136,15 +147,15 @@ async def on_points(
 ) -> list[Rejection]:
     """Balances; a daily digest of points earned; a warning before points expire."""
     present = [e.event for e in events if e.event is not None]
-    customers = [e.data.customer_id for e in present]
-    with_push = await projections.push_subscribers(conn, customers)
-    earning = [e.data.customer_id for e in present if e.type == "points.earned"]
+    members = [(e.data.shop_id, e.data.customer_id) for e in present]
+    with_push = await projections.push_subscribers(conn, members)
+    earning = [m for m, e in zip(members, present, strict=True) if e.type == "points.earned"]
     zones = await projections.zones_held(conn, earning, clock.now())
-    balances: dict[str, tuple[int, datetime]] = {}
+    balances: dict[Member, tuple[int, datetime]] = {}
     digests: list[PlannedMessage] = []
     plans: list[PlannedMessage] = []
-    for event in present:
-        data, customer = event.data, event.data.customer_id
+    for event, customer in zip(present, members, strict=True):
+        data = event.data
         has_push = customer in with_push
         if getattr(data, "balance_kind", "points") != "points":
             continue  # store credit: not what points messages speak of
@@ -156,7 +167,7 @@ async def on_points(
         if event.type == "points.earned":
             day = digest_day(event.time, zones.get(customer))
             digests += triggers.points_digest(
-                customer, data.delta, at=event.time, local_day=day, has_push=has_push
+                *customer, data.delta, at=event.time, local_day=day, has_push=has_push
             )
     await projections.set_balances(conn, balances)
     await schedule.add_to_digest(conn, digests, clock.now())
@@ -169,15 +180,18 @@ async def on_tiers(
 ) -> list[Rejection]:
     """The tier and its benefits; upgraded, downgraded and at-risk messages."""
     present = [e.event for e in events if e.event is not None]
-    with_push = await projections.push_subscribers(conn, [e.data.customer_id for e in present])
-    tiers: dict[str, tuple[str, str, list[str], datetime]] = {}
+    with_push = await projections.push_subscribers(
+        conn, [(e.data.shop_id, e.data.customer_id) for e in present]
+    )
+    tiers: dict[Member, tuple[str, str, list[str], datetime]] = {}
     plans: list[PlannedMessage] = []
     for event in present:
         data = event.data
-        has_push = data.customer_id in with_push
+        member = (data.shop_id, data.customer_id)
+        has_push = member in with_push
         if event.type == "tier.changed":
             name = data.tier_name or data.to_tier
-            tiers[data.customer_id] = (data.to_tier, name, list(data.benefits), data.effective_at)
+            tiers[member] = (data.to_tier, name, list(data.benefits), data.effective_at)
             plans += triggers.tier_changed(event.id, data, at=event.time, has_push=has_push)
         else:
             plans += triggers.tier_at_risk(event.id, data, at=event.time, has_push=has_push)

@@ -69,14 +69,19 @@ def build_api(runtime: Runtime, settings: NotifySettings) -> FastAPI:
 
     @api.post("/unsubscribe", response_class=HTMLResponse, responses=problems(403, 422, 503))
     async def unsubscribe(token: Token) -> HTMLResponse:
-        """One-click (List-Unsubscribe-Post) and the confirmation form both land here."""
+        """One-click (List-Unsubscribe-Post) and the confirmation form both land here.
+
+        The shop is the one the signed link names, not the request's: the customer following
+        a link holds no key, and a link of one shop never touches the same customer id at
+        another."""
         request = request_of(token)
         async with runtime.require_pool().acquire() as conn:
             known = await projections.unsubscribe(
-                conn, request.customer_id, request.channel, runtime.clock.now()
+                conn, request.shop_id, request.customer_id, request.channel, runtime.clock.now()
             )
         log.info(
             "customer_unsubscribed",
+            shop_id=request.shop_id,
             customer_id=request.customer_id,
             channel=request.channel,
             known=known,

@@ -62,9 +62,14 @@ _COMMON = {
 }
 
 
+def sample_values(template: str) -> dict[str, Any]:
+    """What a message of `template` is rendered with: a customer's values and the trigger's."""
+    return {**_COMMON, **SAMPLES[template]}
+
+
 def write_preview(renderer: Renderer, template: str, locale: str, out: Path) -> list[Path]:
     """Render `template` for `locale` with sample data; returns the files written."""
-    rendered = renderer.render(template, locale, {**_COMMON, **SAMPLES[template]})
+    rendered = renderer.render(template, locale, sample_values(template))
     out.mkdir(parents=True, exist_ok=True)
     stem = f"{template}.{locale}"
     files = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -13,7 +14,15 @@ from zoneinfo import ZoneInfo
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date, format_datetime
 from babel.numbers import format_currency, format_decimal
-from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, select_autoescape
+from jinja2 import (
+    BaseLoader,
+    ChoiceLoader,
+    DictLoader,
+    FileSystemLoader,
+    StrictUndefined,
+    TemplateError,
+    select_autoescape,
+)
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
@@ -47,18 +56,27 @@ class Renderer:
         default_locale: str = "vi-VN",
         default_currency: str = "VND",
     ) -> None:
-        self._env = ImmutableSandboxedEnvironment(
-            loader=FileSystemLoader(directory),
-            autoescape=select_autoescape(enabled_extensions=("html",), default=False),
-            undefined=StrictUndefined,
-            trim_blocks=True,
-            lstrip_blocks=True,
-        )
+        self._env = _environment(FileSystemLoader(directory))
         self._directory = directory
         self._languages = sorted(p.name for p in directory.iterdir() if p.is_dir())
         self._max_chars = max_bytes
         self._default_locale = default_locale
         self._default_currency = default_currency
+
+    def for_shop(
+        self, *, default_locale: str, default_currency: str, overrides: Mapping[str, str]
+    ) -> Renderer:
+        """A renderer with a shop's defaults and its own sources for some templates (keyed
+        `<language>/<template>.<txt|html>`). Without overrides it shares this one's compiled
+        templates, so a thousand shops that keep the shipped ones compile them once."""
+        shop = copy.copy(self)
+        shop._default_locale = default_locale
+        shop._default_currency = default_currency
+        if overrides:
+            loader = self._env.loader
+            assert loader is not None  # every renderer's environment has one
+            shop._env = _environment(ChoiceLoader([DictLoader(dict(overrides)), loader]))
+        return shop
 
     @property
     def languages(self) -> list[str]:
@@ -143,6 +161,16 @@ class Renderer:
             )
 
         return {"money": money, "number": number, "day": day, "moment": moment}
+
+
+def _environment(loader: BaseLoader) -> ImmutableSandboxedEnvironment:
+    return ImmutableSandboxedEnvironment(
+        loader=loader,
+        autoescape=select_autoescape(enabled_extensions=("html",), default=False),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
 
 
 def _as_date(value: Any) -> date:

@@ -143,7 +143,7 @@ class _Delivery:
         self._worker = worker
         self._slots = asyncio.Semaphore(concurrency)
         self._tasks: list[asyncio.Task[list[str]]] = []
-        self._latest: dict[str, asyncio.Task[list[str]]] = {}
+        self._latest: dict[tuple[str, str], asyncio.Task[list[str]]] = {}
         self._outcomes: Counter[str] = Counter()
         self._failure: BaseException | None = None
         self._stop = False
@@ -151,9 +151,9 @@ class _Delivery:
     async def start(self, claimed: list[schedule.Claimed], now: datetime) -> None:
         """Start the claim's customers; returns once each holds a slot or is done."""
         self._collect()
-        by_customer: dict[str, list[schedule.Claimed]] = {}
+        by_customer: dict[tuple[str, str], list[schedule.Claimed]] = {}
         for message in claimed:
-            by_customer.setdefault(message.customer_id, []).append(message)
+            by_customer.setdefault(message.member, []).append(message)
         started = []
         for customer, messages in by_customer.items():
             began = asyncio.Event()

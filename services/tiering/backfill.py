@@ -1,11 +1,13 @@
-"""Backfill: recompute every tier from a replay of the basis topic, then merge the differences.
+"""Backfill: recompute every tier of one shop from a replay of the basis topic, then merge the
+differences.
 
 The replay runs the live handlers into a schema of its own (tiering_backfill), from the
 topic's first offsets up to the end offsets taken at the start, then evaluates it as of now.
-Each recomputed customer then replaces the live one, in chunks: contributions, parked
-movements and state; a tier.changed (reason "backfill") is published only where the tier in
-force differs. Customers the live consumers moved past the replay meanwhile are left alone
-and counted; running the backfill again picks them up. A second run changes nothing.
+Only the shop's records are applied. Each recomputed customer then replaces the live one, in
+chunks: contributions, parked movements and state; a tier.changed (reason "backfill") is
+published only where the tier in force differs. Customers the live consumers moved past the
+replay meanwhile are left alone and counted; running the backfill again picks them up. A
+second run changes nothing.
 """
 
 from __future__ import annotations
@@ -30,9 +32,11 @@ from services.tiering.domain.activity import Activity, window_totals
 from services.tiering.domain.in_force import settle
 from services.tiering.domain.lifecycle import next_due
 from services.tiering.domain.rules import Programme
-from services.tiering.domain.state import Floor, TierChange, TierState
+from services.tiering.domain.state import Floor, Member, TierChange, TierState
 from services.tiering.evaluation import run_evaluation
 from services.tiering.handlers import apply_activity
+from services.tiering.movements import shop_of
+from services.tiering.shops import TierProgrammes
 from shared.clock import Clock
 from shared.consumer import BatchConsumer, BatchHandler, Incoming, Rejection
 from shared.db import Connection, apply_migrations
@@ -63,23 +67,26 @@ async def backfill(
     pool: asyncpg.Pool,
     *,
     kafka: KafkaConnection | str,
-    programme: Programme,
+    programmes: TierProgrammes,
+    shop_id: str,
     clock: Clock,
     customers: Collection[str] | None = None,
     batch_size: int = 2000,
     progress: bool = True,
 ) -> BackfillReport:
-    """Replay, recompute and merge; `customers` limits all three to those ids."""
+    """Replay, recompute and merge the shop's customers; `customers` limits all three to
+    those ids. Raises UnknownShop for a shop without a tier programme."""
+    programme = programmes.at(shop_id, clock.now())
     async with pool.acquire() as lock:
         if not await lock.fetchval("SELECT pg_try_advisory_lock($1)", _LOCK):
             raise BackfillBusy("another tiering backfill is running")
         try:
-            await _prepare_shadow(pool, customers)
+            await _prepare_shadow(pool, shop_id, customers)
             records = await _replay(
                 pool,
                 kafka_connection(kafka),
                 basis_topic(programme),
-                handler=partial(_replayed, programme=programme, clock=clock),
+                handler=partial(_replayed, programmes=programmes, shop_id=shop_id, clock=clock),
                 clock=clock,
                 customers=customers,
                 batch_size=batch_size,
@@ -88,13 +95,13 @@ async def backfill(
             now = clock.now()
             await run_evaluation(
                 pool,
-                programme=programme,
+                programmes=programmes,
                 schema=SHADOW,
                 now=now,
                 chunk=_MERGE_CHUNK,
                 parked_retention_days=36_500,
             )
-            merged, changed, skipped = await _merge(pool, programme, now)
+            merged, changed, skipped = await _merge(pool, programmes, shop_id, now)
         finally:
             await lock.execute(f"DROP SCHEMA IF EXISTS {SHADOW} CASCADE")
             await lock.execute("SELECT pg_advisory_unlock($1)", _LOCK)
@@ -105,7 +112,9 @@ async def backfill(
     return report
 
 
-async def _prepare_shadow(pool: asyncpg.Pool, customers: Collection[str] | None) -> None:
+async def _prepare_shadow(
+    pool: asyncpg.Pool, shop_id: str, customers: Collection[str] | None
+) -> None:
     async with pool.acquire() as conn:
         await conn.execute(f"DROP SCHEMA IF EXISTS {SHADOW} CASCADE")
         await apply_migrations(
@@ -114,8 +123,9 @@ async def _prepare_shadow(pool: asyncpg.Pool, customers: Collection[str] | None)
         # Floors are not in the topic: the replay starts from the live ones.
         await conn.execute(
             f"""INSERT INTO {SHADOW}.floors SELECT * FROM {SCHEMA}.floors
-                WHERE $1::text[] IS NULL OR customer_id = ANY($1::text[])""",
+                WHERE shop_id = $2 AND ($1::text[] IS NULL OR customer_id = ANY($1::text[]))""",
             None if customers is None else list(customers),
+            shop_id,
         )
         # The events the replay applied, per customer: a merged customer's go to the live
         # inbox with its state, so that the live consumers skip them if they get there later.
@@ -129,10 +139,17 @@ async def _prepare_shadow(pool: asyncpg.Pool, customers: Collection[str] | None)
 
 
 async def _replayed(
-    conn: Connection, events: Sequence[Incoming], *, programme: Programme, clock: Clock
+    conn: Connection,
+    events: Sequence[Incoming],
+    *,
+    programmes: TierProgrammes,
+    shop_id: str,
+    clock: Clock,
 ) -> list[Rejection]:
-    """The live handler, into the shadow schema; notes which events it applied for whom."""
-    refused = await apply_activity(conn, events, programme=programme, schema=SHADOW, clock=clock)
+    """The live handler, into the shadow schema, on the shop's events; notes which events it
+    applied for whom."""
+    events = [e for e in events if e.event is not None and shop_of(e.event) == shop_id]
+    refused = await apply_activity(conn, events, programmes=programmes, schema=SHADOW, clock=clock)
     kept = {r.incoming.inbox_key for r in refused}
     applied = [e for e in events if e.event is not None and e.inbox_key not in kept]
     await conn.execute(
@@ -194,32 +211,45 @@ async def _replay(
     return int(total)
 
 
-async def _merge(pool: asyncpg.Pool, programme: Programme, now: datetime) -> tuple[int, int, int]:
-    """Replace live customers by their recomputed selves, a chunk per transaction."""
+async def _merge(
+    pool: asyncpg.Pool, programmes: TierProgrammes, shop_id: str, now: datetime
+) -> tuple[int, int, int]:
+    """Replace the shop's live customers by their recomputed selves, a chunk per transaction.
+
+    The shadow holds the shop's customers only: the replay applied no other shop's records.
+    """
+    programme = programmes.at(shop_id, now)
     merged = changed = skipped = 0
     after = ""
     while True:
         async with pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(
-                f"""SELECT * FROM {SHADOW}.customers WHERE customer_id > $1
-                    ORDER BY customer_id LIMIT $2""",
+                f"""SELECT * FROM {SHADOW}.customers WHERE shop_id = $1 AND customer_id > $2
+                    ORDER BY customer_id LIMIT $3""",
+                shop_id,
                 after,
                 _MERGE_CHUNK,
             )
             if not rows:
                 break
             after = rows[-1]["customer_id"]
-            done, moved, left = await _merge_chunk(conn, programme, [stored(r) for r in rows], now)
+            done, moved, left = await _merge_chunk(
+                conn, programme, shop_id, [stored(r) for r in rows], now
+            )
         merged, changed, skipped = merged + done, changed + moved, skipped + left
     return merged, changed, skipped
 
 
 async def _merge_chunk(
-    conn: Connection, programme: Programme, shadow: list[StoredCustomer], now: datetime
+    conn: Connection,
+    programme: Programme,
+    shop_id: str,
+    shadow: list[StoredCustomer],
+    now: datetime,
 ) -> tuple[int, int, int]:
-    ids = [s.state.customer_id for s in shadow]
-    live = await lock_customers(conn, SCHEMA, ids, programme.entry.code)
-    ready = [s for s in shadow if not _moved_on(live[s.state.customer_id], s)]
+    entry = programme.entry.code
+    live = await lock_customers(conn, SCHEMA, {s.state.member: entry for s in shadow})
+    ready = [s for s in shadow if not _moved_on(live[s.state.member], s)]
     ready_ids = [s.state.customer_id for s in ready]
     # In the transaction that hands the state over: a live consumer that reaches one of these
     # events now waits for it and then finds it applied.
@@ -231,29 +261,40 @@ async def _merge_chunk(
     )
     for table in ("contributions", "parked_movements"):
         await conn.execute(
-            f"DELETE FROM {SCHEMA}.{table} WHERE customer_id = ANY($1::text[])", ready_ids
+            f"DELETE FROM {SCHEMA}.{table} WHERE shop_id = $2 AND customer_id = ANY($1::text[])",
+            ready_ids,
+            shop_id,
         )
         await conn.execute(
             f"""INSERT INTO {SCHEMA}.{table}
                 SELECT * FROM {SHADOW}.{table} WHERE customer_id = ANY($1::text[])""",
             ready_ids,
         )
-    starts = {s.state.customer_id: earliest(s.state, now) for s in ready}
-    context = await load_context(conn, SCHEMA, programme, starts)
+    members: list[Member] = [s.state.member for s in ready]
+    starts = {s.state.member: earliest(s.state, now) for s in ready}
+    context = await load_context(conn, SCHEMA, {m: [programme] for m in members}, starts)
     rows, changes = [], []
     for recomputed in ready:
-        customer_id = recomputed.state.customer_id
+        member = recomputed.state.member
         row, change = _take_over(
             programme,
             recomputed,
-            live[customer_id].state,
-            context.activity[customer_id],
-            context.floors[customer_id],
+            live[member].state,
+            context.activity[member],
+            context.floors[member],
             now=now,
         )
         rows.append(row)
         changes += [change] if change is not None else []
-    await persist(conn, SCHEMA, programme, customers=rows, changes=changes, warnings=[], now=now)
+    await persist(
+        conn,
+        SCHEMA,
+        dict.fromkeys(members, programme),
+        customers=rows,
+        changes=changes,
+        warnings=[],
+        now=now,
+    )
     return len(ready), len(changes), len(shadow) - len(ready)
 
 

@@ -15,6 +15,8 @@ from services.tiering.domain.rules import Programme
 from services.tiering.evaluation import run_evaluation
 from services.tiering.programme import load_programme
 from services.tiering.settings import TieringSettings
+from services.tiering.shops import TierProgrammes, UnknownShop
+from shared.callers import DEFAULT_SHOP
 from shared.clock import SystemClock
 from shared.commands import instant, run_once
 from shared.kafka_connection import KafkaConnection
@@ -31,12 +33,17 @@ def add_tiering_commands(sub: Any) -> None:
     evaluate.add_argument(
         "--at", type=instant, help="evaluate as of this ISO 8601 time with a zone (default: now)"
     )
-    evaluate.add_argument("--customer", action="append", help="only this customer (repeatable)")
+    evaluate.add_argument(
+        "--customer", action="append", help="only this customer of --shop (repeatable)"
+    )
+    evaluate.add_argument("--shop", default=DEFAULT_SHOP, help="the shop of --customer")
     evaluate.set_defaults(func=_evaluate)
 
     replay = commands.add_parser(
-        "backfill", help="recompute every tier from a replay of the orders (or points) topic"
+        "backfill",
+        help="recompute every tier of a shop from a replay of the orders (or points) topic",
     )
+    replay.add_argument("--shop", default=DEFAULT_SHOP, help="the shop (default: default)")
     replay.add_argument("--customer", action="append", help="only this customer (repeatable)")
     replay.add_argument("--batch", type=int, default=2000, help="records per transaction")
     replay.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -45,14 +52,15 @@ def add_tiering_commands(sub: Any) -> None:
 
 def _evaluate(args: argparse.Namespace) -> int:
     async def work(pool: asyncpg.Pool, settings: TieringSettings, programme: Programme) -> str:
+        only = None if args.customer is None else [(args.shop, c) for c in args.customer]
         report = await run_evaluation(
             pool,
-            programme=programme,
+            programmes=TierProgrammes(programme),
             schema=SCHEMA,
             now=args.at or SystemClock().now(),
             chunk=settings.tiering_evaluation_chunk,
             parked_retention_days=settings.tiering_parked_retention_days,
-            only=args.customer,
+            only=only,
         )
         return f"evaluated {report.customers} customer(s), {report.events} event(s) published"
 
@@ -64,7 +72,8 @@ def _backfill(args: argparse.Namespace) -> int:
         report = await backfill(
             pool,
             kafka=KafkaConnection.from_settings(settings),
-            programme=programme,
+            programmes=TierProgrammes(programme),
+            shop_id=args.shop,
             clock=SystemClock(),
             customers=args.customer,
             batch_size=args.batch,
@@ -77,7 +86,7 @@ def _backfill(args: argparse.Namespace) -> int:
 
     try:
         return _with_database(work)
-    except BackfillBusy as exc:
+    except (BackfillBusy, UnknownShop) as exc:
         print(exc, file=sys.stderr)
         return 1
 

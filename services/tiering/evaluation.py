@@ -17,8 +17,9 @@ import structlog
 
 from services.tiering import metrics
 from services.tiering.adapters.contributions import forget_parked
-from services.tiering.domain.rules import Programme
+from services.tiering.domain.state import Member
 from services.tiering.handlers import evaluate_due
+from services.tiering.shops import TierProgrammes
 from shared.runtime import Runtime
 from shared.scheduled import every
 
@@ -35,20 +36,21 @@ class EvaluationReport:
 async def run_evaluation(
     pool: asyncpg.Pool,
     *,
-    programme: Programme,
+    programmes: TierProgrammes,
     schema: str,
     now: datetime,
     chunk: int,
     parked_retention_days: int,
-    only: Sequence[str] | None = None,
+    only: Sequence[Member] | None = None,
 ) -> EvaluationReport:
-    """Evaluate every customer due at `now` (or only those listed), chunk by chunk."""
+    """Evaluate every customer due at `now` (or only the (shop, customer) pairs listed) at
+    every shop with a programme, chunk by chunk."""
     started = time.perf_counter()
     customers = events = 0
     while True:
         async with pool.acquire() as conn, conn.transaction():
             done, enqueued = await evaluate_due(
-                conn, programme=programme, schema=schema, now=now, limit=chunk, only=only
+                conn, programmes=programmes, schema=schema, now=now, limit=chunk, only=only
             )
         customers, events = customers + done, events + enqueued
         if done < chunk:
@@ -71,14 +73,19 @@ async def run_evaluation(
 
 
 async def evaluate_periodically(
-    runtime: Runtime, *, programme: Programme, chunk: int, interval_s: float, retention_days: int
+    runtime: Runtime,
+    *,
+    programmes: TierProgrammes,
+    chunk: int,
+    interval_s: float,
+    retention_days: int,
 ) -> None:
     """The service's scheduler: one evaluation at start, then every `interval_s`."""
 
     async def work(pool: asyncpg.Pool) -> object:
         return await run_evaluation(
             pool,
-            programme=programme,
+            programmes=programmes,
             schema=runtime.definition.schema,
             now=runtime.clock.now(),
             chunk=chunk,

@@ -2,12 +2,14 @@
 
 Each batch locks its customers once, reads what the rules need in a few set-based statements,
 walks the events in order (each first catches its customer up to the event's time), then
-writes contributions, states, history and events back in one statement per table.
+writes contributions, states, history and events back in one statement per table. A customer
+is a (shop, customer id) pair; each event is applied with its shop's programme in force at the
+event's time, and a customer is left as the programme of its last event says.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -32,8 +34,9 @@ from services.tiering.domain.contributions import ContributionBook, Movement
 from services.tiering.domain.counting import Customer, count_movement
 from services.tiering.domain.lifecycle import Outcome, advance, next_due
 from services.tiering.domain.rules import Programme
-from services.tiering.domain.state import Floor
-from services.tiering.movements import membership_floor, movement_of
+from services.tiering.domain.state import Floor, Member
+from services.tiering.movements import COUNTED, MEMBERSHIPS, membership_floor, movement_of, shop_of
+from services.tiering.shops import TierProgrammes, UnknownShop
 from shared.clock import Clock
 from shared.consumer import Incoming, Rejection
 from shared.db import Connection
@@ -45,63 +48,75 @@ log = structlog.get_logger(__name__)
 
 @dataclass
 class _Batch:
-    """The customers of one batch as the rules leave them."""
+    """The customers of one batch as the rules leave them, each with its programme."""
 
-    stored: dict[str, StoredCustomer]
-    outcomes: dict[str, Outcome]
+    stored: dict[Member, StoredCustomer]
+    outcomes: dict[Member, Outcome]
     context: Context
+    programmes: dict[Member, Programme]
     evaluated_at: datetime | None = None
 
     @classmethod
-    def of(cls, stored: dict[str, StoredCustomer], context: Context) -> _Batch:
-        return cls(stored, {c: Outcome(s.state) for c, s in stored.items()}, context)
+    def of(
+        cls,
+        stored: dict[Member, StoredCustomer],
+        context: Context,
+        programmes: Mapping[Member, Programme],
+    ) -> _Batch:
+        outcomes = {m: Outcome(s.state) for m, s in stored.items()}
+        return cls(stored, outcomes, context, dict(programmes))
 
-    def catch_up(self, programme: Programme, customer_id: str, until: datetime) -> None:
-        outcome = self.outcomes[customer_id]
-        floors = self.context.floors[customer_id]
-        activity = self.context.activity[customer_id]
-        step = advance(programme, outcome.state, activity, floors, until)
-        self.outcomes[customer_id] = outcome.extend(step)
+    def catch_up(self, member: Member, until: datetime) -> None:
+        outcome = self.outcomes[member]
+        floors = self.context.floors[member]
+        activity = self.context.activity[member]
+        step = advance(self.programmes[member], outcome.state, activity, floors, until)
+        self.outcomes[member] = outcome.extend(step)
 
-    def finished(
-        self, programme: Programme, *, after: datetime | None = None
-    ) -> list[StoredCustomer]:
+    def finished(self, *, after: datetime | None = None) -> list[StoredCustomer]:
         """The rows to store; `after`: the instant evaluated, which a next check must pass."""
         rows = []
-        for customer_id, outcome in self.outcomes.items():
+        for member, outcome in self.outcomes.items():
             due = next_due(
-                programme,
+                self.programmes[member],
                 outcome.state,
-                self.context.activity[customer_id],
-                self.context.floors[customer_id],
+                self.context.activity[member],
+                self.context.floors[member],
             )
             if after is not None and due is not None and due <= after:
                 # The rules left something due that they did not apply: never spin on it.
-                log.error("tier_check_not_advancing", customer_id=customer_id, due=due.isoformat())
+                log.error(
+                    "tier_check_not_advancing",
+                    shop_id=member[0],
+                    customer_id=member[1],
+                    due=due.isoformat(),
+                )
                 due = after + timedelta(hours=1)
-            rows.append(replace(self.stored[customer_id], state=outcome.state, next_check_at=due))
+            rows.append(replace(self.stored[member], state=outcome.state, next_check_at=due))
         return rows
 
-    async def persist(
-        self, conn: Connection, schema: str, programme: Programme, now: datetime
-    ) -> int:
+    async def persist(self, conn: Connection, schema: str, now: datetime) -> int:
         outcomes = list(self.outcomes.values())
         return await persist(
             conn,
             schema,
-            programme,
-            customers=self.finished(programme, after=self.evaluated_at),
+            self.programmes,
+            customers=self.finished(after=self.evaluated_at),
             changes=[c for o in outcomes for c in o.changes],
             warnings=[w for o in outcomes for w in o.warnings],
             now=now,
         )
 
 
+def _entry_tiers(programmes: Mapping[Member, Programme]) -> dict[Member, str]:
+    return {m: p.entry.code for m, p in programmes.items()}
+
+
 async def apply_activity(
     conn: Connection,
     events: Sequence[Incoming],
     *,
-    programme: Programme,
+    programmes: TierProgrammes,
     schema: str,
     clock: Clock,
     ahead_max: timedelta = AHEAD_MAX,
@@ -109,38 +124,49 @@ async def apply_activity(
     """Orders (or points) move the qualifying totals; crossing a threshold upgrades at once.
 
     An event's time counts, but never later than now; one more than `ahead_max` ahead of now
-    is refused. Events a backfill applied are in the inbox already and never reach this handler.
+    is refused, and so is one of a shop without a tier programme. Events a backfill applied are
+    in the inbox already and never reach this handler.
     """
     now = clock.now()
-    ahead = [(i, e) for i in events if i.event and (e := ahead_of_clock(i.event, now, ahead_max))]
-    refused = {id(i) for i, _ in ahead}
-    items = [
-        (i, m)
-        for i in events
-        if id(i) not in refused and (m := movement_of(i, programme)) is not None
-    ]
+    rejections: list[Rejection] = []
+    items: list[tuple[Incoming, Movement, Programme]] = []
+    for incoming in events:
+        event = incoming.event
+        if event is None:
+            continue
+        if (ahead := ahead_of_clock(event, now, ahead_max)) is not None:
+            rejections.append(Rejection(incoming, ahead))
+            continue
+        if event.type not in COUNTED:
+            continue
+        try:
+            programme = programmes.at(shop_of(event), event.time)
+        except UnknownShop as unknown:
+            rejections.append(Rejection(incoming, unknown))
+            continue
+        if (movement := movement_of(incoming, programme)) is not None:
+            items.append((incoming, movement, programme))
     if not items:
-        return [Rejection(i, e) for i, e in ahead]
-    stored = await lock_customers(
-        conn, schema, {m.customer_id for _, m in items}, programme.entry.code
-    )
-    keys = {(m.customer_id, m.key) for _, m in items}
+        return rejections
+    last: dict[Member, Programme] = {}
+    seen: dict[Member, list[Programme]] = {}
+    first_at: dict[Member, datetime] = {}
+    for _, m, programme in items:
+        member, at = (m.shop_id, m.customer_id), min(m.at, now)
+        last[member] = programme
+        seen.setdefault(member, []).append(programme)
+        first_at[member] = min(at, first_at.get(member, at))
+    stored = await lock_customers(conn, schema, _entry_tiers(last))
+    keys = {(m.shop_id, m.customer_id, m.key) for _, m, _ in items}
     book = ContributionBook.of(
         await load_contributions(conn, schema, keys), await load_parked(conn, schema, keys)
     )
-    first_at: dict[str, datetime] = {}
-    for _, m in items:
-        at = min(m.at, now)
-        first_at[m.customer_id] = min(at, first_at.get(m.customer_id, at))
-    starts = {
-        c: earliest(s.state, *([first_at[c]] if c in first_at else [])) for c, s in stored.items()
-    }
-    batch = _Batch.of(stored, await load_context(conn, schema, programme, starts))
-    rejections = [Rejection(i, e) for i, e in ahead] + [
+    starts = {m: earliest(s.state, first_at[m]) for m, s in stored.items()}
+    batch = _Batch.of(stored, await load_context(conn, schema, seen, starts), last)
+    rejections += [
         rejection
-        for incoming, movement in items
-        if (rejection := _apply_one(programme, batch, book, (incoming, movement), now=now))
-        is not None
+        for item in items
+        if (rejection := _apply_one(batch, book, item, now=now)) is not None
     ]
     for dropped in book.dropped:
         log.warning(
@@ -149,27 +175,26 @@ async def apply_activity(
     await save_contributions(conn, schema, [book.contributions[k] for k in sorted(book.changed)])
     await park(conn, schema, book.newly_parked)
     await release(conn, schema, book.released_stored)
-    await batch.persist(conn, schema, programme, now)
+    await batch.persist(conn, schema, now)
     return rejections
 
 
 def _apply_one(
-    programme: Programme,
     batch: _Batch,
     book: ContributionBook,
-    item: tuple[Incoming, Movement],
+    item: tuple[Incoming, Movement, Programme],
     *,
     now: datetime,
 ) -> Rejection | None:
-    incoming, movement = item
-    customer_id = movement.customer_id
-    stored = batch.stored[customer_id]
-    batch.stored[customer_id] = replace(
+    incoming, movement, programme = item
+    member = (movement.shop_id, movement.customer_id)
+    stored = batch.stored[member]
+    batch.stored[member] = replace(
         stored, position=Position(incoming.topic, incoming.partition, incoming.offset)
     )
-    customer = Customer(batch.context.activity[customer_id], batch.context.floors[customer_id])
-    batch.outcomes[customer_id], refused = count_movement(
-        programme, book, customer, batch.outcomes[customer_id], movement, now=now
+    customer = Customer(batch.context.activity[member], batch.context.floors[member])
+    batch.outcomes[member], refused = count_movement(
+        programme, book, customer, batch.outcomes[member], movement, now=now
     )
     if refused is not None:
         return Rejection(incoming, RejectedMessage(refused.reason, error_class="CurrencyMismatch"))
@@ -180,63 +205,77 @@ async def apply_memberships(
     conn: Connection,
     events: Sequence[Incoming],
     *,
-    programme: Programme,
+    programmes: TierProgrammes,
     schema: str,
     clock: Clock,
 ) -> list[Rejection]:
     """membership.purchased grants its tier as a floor for the paid period."""
-    floors: list[tuple[str, Floor, datetime]] = []
+    floors: list[tuple[Member, Floor, datetime]] = []
     rejections = []
     for incoming in events:
+        event = incoming.event
+        if event is None or event.type not in MEMBERSHIPS:
+            continue
+        try:
+            programme = programmes.at(shop_of(event), event.time)
+        except UnknownShop as unknown:
+            rejections.append(Rejection(incoming, unknown))
+            continue
         granted = membership_floor(incoming, programme)
         if isinstance(granted, RejectedMessage):
             rejections.append(Rejection(incoming, granted))
         elif granted is not None:
             floors.append(granted)
-    await set_floors(conn, floors, programme=programme, schema=schema, now=clock.now())
+    await set_floors(conn, floors, programmes=programmes, schema=schema, now=clock.now())
     return rejections
 
 
 async def set_floors(
     conn: Connection,
-    floors: Sequence[tuple[str, Floor, datetime]],
+    floors: Sequence[tuple[Member, Floor, datetime]],
     *,
-    programme: Programme,
+    programmes: TierProgrammes,
     schema: str,
     now: datetime,
-) -> dict[str, StoredCustomer]:
-    """Store (customer, floor, as-of) triples and bring each customer up to date with them."""
+) -> dict[Member, StoredCustomer]:
+    """Store (customer, floor, as-of) triples and bring each customer up to date with them;
+    each customer under its shop's programme in force at the latest as-of time."""
     if not floors:
         return {}
-    stored = await lock_customers(conn, schema, {c for c, _, _ in floors}, programme.entry.code)
-    await save_floors(conn, schema, [(c, f) for c, f, _ in floors])
-    until: dict[str, datetime] = {}
-    for customer_id, _, at in floors:
-        until[customer_id] = max(min(at, now), until.get(customer_id, min(at, now)))
-    starts = {c: earliest(s.state, until[c]) for c, s in stored.items()}
-    batch = _Batch.of(stored, await load_context(conn, schema, programme, starts))
-    for customer_id in stored:
-        batch.catch_up(programme, customer_id, until[customer_id])
-    await batch.persist(conn, schema, programme, now)
-    return {row.state.customer_id: row for row in batch.finished(programme)}
+    until: dict[Member, datetime] = {}
+    for member, _, at in floors:
+        until[member] = max(min(at, now), until.get(member, min(at, now)))
+    chosen = {m: programmes.at(m[0], at) for m, at in until.items()}
+    stored = await lock_customers(conn, schema, _entry_tiers(chosen))
+    await save_floors(conn, schema, [(m, f) for m, f, _ in floors])
+    starts = {m: earliest(s.state, until[m]) for m, s in stored.items()}
+    seen = {m: [p] for m, p in chosen.items()}
+    batch = _Batch.of(stored, await load_context(conn, schema, seen, starts), chosen)
+    for member in stored:
+        batch.catch_up(member, until[member])
+    await batch.persist(conn, schema, now)
+    return {(row.state.shop_id, row.state.customer_id): row for row in batch.finished()}
 
 
 async def evaluate_due(
     conn: Connection,
     *,
-    programme: Programme,
+    programmes: TierProgrammes,
     schema: str,
     now: datetime,
     limit: int,
-    only: Sequence[str] | None = None,
+    only: Sequence[Member] | None = None,
 ) -> tuple[int, int]:
-    """One chunk of the scheduled evaluation; returns (customers evaluated, events enqueued)."""
-    stored = await claim_due(conn, schema, now=now, limit=limit, only=only)
+    """One chunk of the scheduled evaluation, over every shop with a programme; returns
+    (customers evaluated, events enqueued)."""
+    stored = await claim_due(conn, schema, now=now, limit=limit, shops=programmes.shops, only=only)
     if not stored:
         return 0, 0
-    starts = {c: earliest(s.state, now) for c, s in stored.items()}
-    batch = _Batch.of(stored, await load_context(conn, schema, programme, starts))
+    chosen = {m: programmes.at(m[0], now) for m in stored}
+    starts = {m: earliest(s.state, now) for m, s in stored.items()}
+    seen = {m: [p] for m, p in chosen.items()}
+    batch = _Batch.of(stored, await load_context(conn, schema, seen, starts), chosen)
     batch.evaluated_at = now
-    for customer_id in stored:
-        batch.catch_up(programme, customer_id, now)
-    return len(stored), await batch.persist(conn, schema, programme, now)
+    for member in stored:
+        batch.catch_up(member, now)
+    return len(stored), await batch.persist(conn, schema, now)

@@ -5,7 +5,7 @@ Errors are RFC 9457 problem documents (application/problem+json).
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, FastAPI, Path, Query
 from pydantic import SecretStr
@@ -16,6 +16,7 @@ from services.tiering.domain.rules import Programme
 from services.tiering.domain.state import Floor, FloorKind
 from services.tiering.handlers import set_floors
 from services.tiering.queries import Standing, read_standing
+from services.tiering.shops import TierProgrammes, UnknownShop
 from services.tiering.views import (
     HistoryView,
     ManualTierRequest,
@@ -26,6 +27,7 @@ from services.tiering.views import (
     tier_view,
 )
 from shared.api_keys import key_check
+from shared.callers import DEFAULT_SHOP, RequestShop
 from shared.problems import InvalidField, install_problem_handlers, problems
 from shared.runtime import Runtime, service_api
 
@@ -37,7 +39,7 @@ CustomerPath = Annotated[
 
 
 def build_api(
-    runtime: Runtime, *, programme: Programme, admin_api_key: SecretStr | None
+    runtime: Runtime, *, programmes: TierProgrammes, admin_api_key: SecretStr | None
 ) -> FastAPI:
     """The FastAPI app served for the paths the operational routes do not take."""
     api = service_api(
@@ -48,12 +50,22 @@ def build_api(
 
     install_problem_handlers(api, invalid_field="the request breaks a rule of the programme")
 
-    async def standing(customer_id: str) -> Standing:
+    def programme_of(shop_id: str) -> Programme:
+        try:
+            return programmes.at(shop_id, runtime.clock.now())
+        except UnknownShop:
+            # A shop without a programme has no customers here: 404, as for an unknown one.
+            raise HTTPException(404, f"shop {shop_id!r} has no tier programme") from None
+
+    async def standing(shop_id: str, customer_id: str) -> tuple[Programme, Standing]:
+        programme = programme_of(shop_id)
         async with runtime.require_pool().acquire() as conn:
-            found = await read_standing(conn, schema, programme, customer_id, runtime.clock.now())
+            found = await read_standing(
+                conn, schema, programme, (shop_id, customer_id), runtime.clock.now()
+            )
         if found is None:
             raise HTTPException(404, f"customer {customer_id!r} has no tier yet")
-        return found
+        return programme, found
 
     check_key = key_check(
         admin_api_key,
@@ -61,9 +73,9 @@ def build_api(
     )
 
     @api.get("/v1/customers/{customer_id}/tier", responses=problems(404, 422, 503))
-    async def get_tier(customer_id: CustomerPath) -> TierView:
+    async def get_tier(customer_id: CustomerPath, shop_id: RequestShop = DEFAULT_SHOP) -> TierView:
         """The tier in force, its benefits and multiplier, floors, and what the window counts."""
-        found = await standing(customer_id)
+        programme, found = await standing(shop_id, customer_id)
         now = runtime.clock.now()
         return tier_view(
             programme,
@@ -74,30 +86,38 @@ def build_api(
         )
 
     @api.get("/v1/customers/{customer_id}/progress", responses=problems(404, 422, 503))
-    async def get_progress(customer_id: CustomerPath) -> ProgressView:
+    async def get_progress(
+        customer_id: CustomerPath, shop_id: RequestShop = DEFAULT_SHOP
+    ) -> ProgressView:
         """How much more reaches the next tier (and by when), and what keeps the current one."""
-        found = await standing(customer_id)
+        programme, found = await standing(shop_id, customer_id)
         return progress_view(programme, found.state, found.progress(programme, runtime.clock.now()))
 
     @api.get("/v1/customers/{customer_id}/tier-history", responses=problems(404, 422, 503))
     async def get_history(
-        customer_id: CustomerPath, limit: Annotated[int, Query(ge=1, le=500)] = 100
+        customer_id: CustomerPath,
+        limit: Annotated[int, Query(ge=1, le=500)] = 100,
+        shop_id: RequestShop = DEFAULT_SHOP,
     ) -> HistoryView:
         """Every change of the tier in force, newest first."""
-        await standing(customer_id)
+        await standing(shop_id, customer_id)
         async with runtime.require_pool().acquire() as conn:
-            entries = await read_history(conn, schema, customer_id, limit=limit)
+            entries = await read_history(conn, schema, shop_id, customer_id, limit=limit)
         return history_view(customer_id, entries)
 
     @api.put(
         "/v1/customers/{customer_id}/manual-tier",
-        responses=problems(400, 401, 403, 422, 503),
+        responses=problems(400, 401, 403, 404, 422, 503),
         dependencies=[Depends(check_key)],
     )
-    async def put_manual_tier(customer_id: CustomerPath, body: ManualTierRequest) -> TierView:
+    async def put_manual_tier(
+        customer_id: CustomerPath, body: ManualTierRequest, shop_id: RequestShop = DEFAULT_SHOP
+    ) -> TierView:
         """Hold a tier at least until `ends_at` (a floor over what qualification gives);
-        replaces an earlier manual tier of this customer. Needs the admin X-API-Key."""
+        replaces an earlier manual tier of this customer at the shop. Needs the admin
+        X-API-Key."""
         now = runtime.clock.now()
+        programme = programme_of(shop_id)
         starts_at = body.starts_at or now
         if not programme.knows(body.tier):
             known = ", ".join(t.code for t in programme.tiers)
@@ -107,21 +127,14 @@ def build_api(
         floor = Floor(FloorKind.MANUAL, "manual", body.tier, starts_at, body.ends_at, body.reason)
         async with runtime.require_pool().acquire() as conn, conn.transaction():
             await set_floors(
-                conn, [(customer_id, floor, now)], programme=programme, schema=schema, now=now
+                conn,
+                [((shop_id, customer_id), floor, now)],
+                programmes=programmes,
+                schema=schema,
+                now=now,
             )
         if runtime.relay is not None:
             runtime.relay.wake()
-        return await get_tier(customer_id)
+        return await get_tier(customer_id, shop_id)
 
-    generate = api.openapi
-
-    def openapi() -> dict[str, Any]:
-        if api.openapi_schema is None:
-            api.openapi_schema = generate()
-            request = api.openapi_schema["components"]["schemas"]["ManualTierRequest"]
-            # The programme, fixed for the process, names the tiers a manual tier may be.
-            request["properties"]["tier"]["enum"] = [t.code for t in programme.tiers]
-        return api.openapi_schema
-
-    api.openapi = openapi  # type: ignore[method-assign]
     return api

@@ -10,9 +10,11 @@ from typing import Any
 from services.tiering.domain.calendar import local_day
 from services.tiering.domain.contributions import Movement, MovementKind
 from services.tiering.domain.rules import POINTS, Basis, Programme
-from services.tiering.domain.state import Floor, FloorKind
+from services.tiering.domain.state import Floor, FloorKind, Member
+from shared.callers import DEFAULT_SHOP
 from shared.consumer import Incoming
 from shared.errors import RejectedMessage
+from shared.events import CloudEvent
 
 # kind, source key, unit (None: the source's own), amount (None: everything left)
 _Reading = tuple[MovementKind, str, str | None, Decimal | None]
@@ -47,6 +49,16 @@ _READERS: dict[Basis, dict[str, Callable[[Any], _Reading]]] = {
 }
 
 
+# Every event type some basis reads: one of them from a shop without a programme is refused.
+COUNTED: frozenset[str] = frozenset(t for readers in _READERS.values() for t in readers)
+
+
+def shop_of(event: CloudEvent[Any]) -> str:
+    """The shop an event belongs to (input events name it in `data.shop_id`, ours too)."""
+    shop: str = getattr(event.data, "shop_id", DEFAULT_SHOP)
+    return shop
+
+
 def movement_of(incoming: Incoming, programme: Programme) -> Movement | None:
     """order.paid adds the order's total, order.refunded takes the refund back, order.cancelled
     what is left; with basis points, points.earned adds and points.reversed takes back. Other
@@ -62,6 +74,7 @@ def movement_of(incoming: Incoming, programme: Programme) -> Movement | None:
     at: datetime = event.time
     return Movement(
         event_id=event.id,
+        shop_id=shop_of(event),
         customer_id=event.subject,
         key=key,
         kind=kind,
@@ -75,13 +88,16 @@ def movement_of(incoming: Incoming, programme: Programme) -> Movement | None:
 _INSTANT = timedelta(microseconds=1)
 
 
+MEMBERSHIPS: frozenset[str] = frozenset(("membership.purchased", "membership.cancelled"))
+
+
 def membership_floor(
     incoming: Incoming, programme: Programme
-) -> tuple[str, Floor, datetime] | RejectedMessage | None:
+) -> tuple[Member, Floor, datetime] | RejectedMessage | None:
     """membership.purchased as a floor for its paid period, applied as of the event's time;
     membership.cancelled as the same floor ending at the cancellation."""
     event = incoming.event
-    if event is None or event.type not in ("membership.purchased", "membership.cancelled"):
+    if event is None or event.type not in MEMBERSHIPS:
         return None
     data = event.data
     if not programme.knows(data.tier):
@@ -102,4 +118,4 @@ def membership_floor(
         ends_at=ends_at,
         reason=reason,
     )
-    return data.customer_id, floor, event.time
+    return (shop_of(event), data.customer_id), floor, event.time

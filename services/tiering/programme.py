@@ -6,6 +6,7 @@ Every problem is reported with the setting it is about, such as
 
 from __future__ import annotations
 
+import tomllib
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal
@@ -27,7 +28,7 @@ from services.tiering.domain.rules import (
 from shared.events import CURRENCY_MINOR_UNITS, fits_minor_units
 from shared.programme_files import ProgrammeError, read_toml, validate
 
-__all__ = ["EXAMPLE", "ProgrammeError", "load_programme", "parse_programme"]
+__all__ = ["EXAMPLE", "ProgrammeError", "load_programme", "parse_programme", "programme_from_toml"]
 
 EXAMPLE: Final = Path(__file__).with_name("programme.example.toml")
 
@@ -85,6 +86,15 @@ def load_programme(path: Path | None = None) -> Programme:
     """Read, check and convert the programme file; the shipped example when no path is given."""
     source = path or EXAMPLE
     return parse_programme(read_toml(source), source=str(source))
+
+
+def programme_from_toml(text: str, *, source: str = "programme") -> Programme:
+    """A programme given as TOML text (a published version), checked as a file is."""
+    try:
+        raw = tomllib.loads(text, parse_float=Decimal)
+    except tomllib.TOMLDecodeError as exc:
+        raise ProgrammeError(f"{source}: not valid TOML: {exc}") from None
+    return parse_programme(raw, source=source)
 
 
 def parse_programme(raw: dict[str, Any], *, source: str = "programme") -> Programme:

@@ -11,7 +11,7 @@ from services.tiering.adapters.customers import read_customer
 from services.tiering.domain.activity import Activity, window_totals
 from services.tiering.domain.progress import Progress, progress
 from services.tiering.domain.rules import Programme
-from services.tiering.domain.state import Floor, TierState
+from services.tiering.domain.state import Floor, Member, TierState
 from shared.db import Connection
 
 
@@ -36,14 +36,18 @@ class Standing:
 
 
 async def read_standing(
-    conn: Connection, schema: str, programme: Programme, customer_id: str, now: datetime
+    conn: Connection,
+    schema: str,
+    programme: Programme,
+    member: Member,
+    now: datetime,
 ) -> Standing | None:
-    """None for a customer tiering has never seen."""
-    stored = await read_customer(conn, schema, customer_id)
+    """None for a customer tiering has never seen at this shop."""
+    stored = await read_customer(conn, schema, *member)
     if stored is None:
         return None
     context = await load_context(
-        conn, schema, programme, {customer_id: earliest(stored.state, now)}
+        conn, schema, {member: [programme]}, {member: earliest(stored.state, now)}
     )
-    floors = [f for f in context.floors[customer_id] if f.ends_at > now]
-    return Standing(stored.state, context.activity[customer_id], floors)
+    floors = [f for f in context.floors[member] if f.ends_at > now]
+    return Standing(stored.state, context.activity[member], floors)

@@ -24,6 +24,7 @@ from services.earn.settings import EarnSettings
 from services.notify.bootstrap import bootstrap as notify_bootstrap
 from services.notify.bootstrap import make_worker
 from services.notify.settings import NotifySettings
+from services.notify.shop_messages import ShopMessageSettings
 from services.tiering.bootstrap import MIGRATIONS as TIERING_MIGRATIONS
 from services.tiering.bootstrap import bootstrap as tiering_bootstrap
 from shared.clock import FixedClock
@@ -157,13 +158,18 @@ def run_due(notify: tuple[AsgiFastStream, Runtime], notify_settings: NotifySetti
     """One worker pass at an explicit time, as `loyalty notify run-due --at` does."""
     runtime = notify[1]
 
-    async def run(at: datetime, settings: NotifySettings | None = None) -> Counter[str]:
+    async def run(
+        at: datetime,
+        settings: NotifySettings | None = None,
+        shops: ShopMessageSettings | None = None,
+    ) -> Counter[str]:
         relay = runtime.relay
         worker = make_worker(
             runtime.require_pool(),
             settings or notify_settings,
             FixedClock(at),
             relay.wake if relay is not None else lambda: None,
+            shops,
         )
         try:
             return await worker.run_due(at)

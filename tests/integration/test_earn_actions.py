@@ -23,6 +23,7 @@ from support import TopicTail, encoded, eventually, order_paid, unique
 from services.earn.adapters.actions import FIRST_ORDERS
 from services.earn.expiry import run_birthdays
 from services.earn.programme import Programme, parse_programme
+from services.earn.programme_book import ProgrammeBook
 from shared.clock import FixedClock
 from shared.events import CloudEvent, make_event
 from shared.events.catalog import TOPICS
@@ -256,7 +257,9 @@ async def test_paid_orders_find_their_customers_by_key_not_by_reading_them_all(
     async with earn.db.acquire() as conn:
         await conn.execute("SET enable_seqscan = off")  # a scan only where no index can serve
         try:
-            plan = json.loads(await conn.fetchval(f"EXPLAIN (FORMAT JSON) {FIRST_ORDERS}", ["o"]))
+            plan = json.loads(
+                await conn.fetchval(f"EXPLAIN (FORMAT JSON) {FIRST_ORDERS}", ["default"], ["o"])
+            )
         finally:
             await conn.execute("RESET enable_seqscan")
 
@@ -276,25 +279,37 @@ async def test_birthdays_are_awarded_once_a_year_by_concurrent_passes(earn: Earn
 
     # 10 December 00:30 in Ho Chi Minh City is still 9 December in New York.
     first = datetime(2026, 12, 9, 17, 30, tzinfo=UTC)
-    passes = [run_birthdays(earn.db, earn.programme, now=first, chunk=1) for _ in range(3)]
+    passes = [
+        run_birthdays(earn.db, ProgrammeBook.fixed(earn.programme), now=first, chunk=1)
+        for _ in range(3)
+    ]
     await asyncio.gather(*passes)
     assert await birthday_entries(earn, hcm) == [(f"birthday:{hcm}:2026", 100)]
     assert await birthday_entries(earn, new_york) == []
 
     later = datetime(2026, 12, 10, 6, 0, tzinfo=UTC)  # 01:00 in New York
     await asyncio.gather(
-        *(run_birthdays(earn.db, earn.programme, now=later, chunk=2) for _ in range(2))
+        *(
+            run_birthdays(earn.db, ProgrammeBook.fixed(earn.programme), now=later, chunk=2)
+            for _ in range(2)
+        )
     )
     assert await birthday_entries(earn, new_york) == [(f"birthday:{new_york}:2026", 100)]
     assert await birthday_entries(earn, hcm) == [(f"birthday:{hcm}:2026", 100)]
 
     # 29 February is celebrated on 28 February in 2027.
     await run_birthdays(
-        earn.db, earn.programme, now=datetime(2027, 2, 27, 23, tzinfo=UTC), chunk=50
+        earn.db,
+        ProgrammeBook.fixed(earn.programme),
+        now=datetime(2027, 2, 27, 23, tzinfo=UTC),
+        chunk=50,
     )
     assert await birthday_entries(earn, leap) == []
     await run_birthdays(
-        earn.db, earn.programme, now=datetime(2027, 2, 28, 0, 1, tzinfo=UTC), chunk=50
+        earn.db,
+        ProgrammeBook.fixed(earn.programme),
+        now=datetime(2027, 2, 28, 0, 1, tzinfo=UTC),
+        chunk=50,
     )
     assert await birthday_entries(earn, leap) == [(f"birthday:{leap}:2027", 100)]
     due = await earn.db.fetchval(

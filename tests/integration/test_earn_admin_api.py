@@ -14,6 +14,7 @@ from infrastructure import Endpoints
 from support import TopicTail, unique
 
 from services.earn.http import build_api
+from services.earn.programme_book import ProgrammeBook
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +51,9 @@ async def test_admin_endpoints_need_the_configured_key(api: EarnApi) -> None:
 
 
 async def test_admin_endpoints_are_disabled_without_a_configured_key(api: EarnApi) -> None:
-    unconfigured = build_api(api.runtime, programme=programme, admin_api_key=None)
+    unconfigured = build_api(
+        api.runtime, programmes=ProgrammeBook.fixed(programme()), admin_api_key=None
+    )
     transport = httpx.ASGITransport(app=unconfigured)
     async with httpx.AsyncClient(transport=transport, base_url="http://earn") as client:
         response = await client.post(

@@ -24,6 +24,7 @@ from support import consumer_record, database_of_its_own, encoded, unique
 from services.earn.bootstrap import definition
 from services.earn.orders import release
 from services.earn.programme import Programme, parse_programme
+from services.earn.programme_book import ProgrammeBook
 from services.earn.redemptions import RedeemReward, redeem
 from services.earn.refusals import Conflict, NotFound
 from services.earn.settings import EarnSettings
@@ -177,7 +178,7 @@ async def play(ledger: Ledger, customer: str, events: list[Step], *, redeem: boo
         if isinstance(item, int):
             ledger.clock.set(ledger.clock.now() + timedelta(days=item))
             async with ledger.pool.acquire() as conn, conn.transaction():
-                await release(conn, PROGRAMME, due_by=ledger.clock.now())
+                await release(conn, ProgrammeBook.fixed(PROGRAMME), due_by=ledger.clock.now())
             continue
         ledger.clock.set(max(ledger.clock.now(), item.time))
         record = consumer_record(encoded(item), offset=offset, key=customer.encode())
@@ -187,7 +188,9 @@ async def play(ledger: Ledger, customer: str, events: list[Step], *, redeem: boo
 async def spend_points(ledger: Ledger, customer: str) -> None:
     try:
         async with ledger.pool.acquire() as conn, conn.transaction():
-            command = RedeemReward(customer_id=customer, reward="one-dollar", currency="USD")
+            command = RedeemReward(
+                shop_id="default", customer_id=customer, reward="one-dollar", currency="USD"
+            )
             await redeem(conn, command, programme=PROGRAMME, now=ledger.clock.now())
     except (Conflict, NotFound):  # not enough points, or no account yet: refused, nothing taken
         return

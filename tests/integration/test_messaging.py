@@ -362,6 +362,63 @@ async def test_migrations_apply_once_and_refuse_an_edited_file(
     assert second == []
 
 
+async def test_contract_parts_wait_until_asked_for_and_then_apply_in_order(
+    db: asyncpg.Pool, scratch_schema: str, tmp_path: Path
+) -> None:
+    """A rolling upgrade: the expand parts run while the previous release still needs the old
+    key; the contract parts run later, once, in the order of their files."""
+    (tmp_path / "0001_things.sql").write_text(
+        "CREATE TABLE things (id text PRIMARY KEY);\nINSERT INTO things VALUES ('a');\n"
+    )
+    (tmp_path / "0002_things_by_shop.sql").write_text(
+        "ALTER TABLE things ADD COLUMN shop text NOT NULL DEFAULT 'default';\n"
+        "CREATE UNIQUE INDEX things_by_shop ON things (shop, id);\n"
+        "-- contract\n"
+        "ALTER TABLE things DROP CONSTRAINT things_pkey;\n"
+    )
+    (tmp_path / "0003_more.sql").write_text("CREATE TABLE more (id int);\n")
+    components = [("demo", tmp_path)]
+    async with db.acquire() as conn:
+        expanded = await apply_migrations(conn, scratch_schema, components, contract=False)
+        # The previous release's write, which names the old key, still works.
+        await conn.execute(
+            f"INSERT INTO {scratch_schema}.things (id) VALUES ('a') ON CONFLICT (id) DO NOTHING"
+        )
+        again = await apply_migrations(conn, scratch_schema, components, contract=False)
+        contracted = await apply_migrations(conn, scratch_schema, components)
+        await conn.execute(f"INSERT INTO {scratch_schema}.things VALUES ('a', 'acme')")
+        last = await apply_migrations(conn, scratch_schema, components)
+        rows = await conn.fetch(f"SELECT shop, id FROM {scratch_schema}.things ORDER BY shop")
+
+    assert expanded == [
+        "demo/0001_things.sql",
+        "demo/0002_things_by_shop.sql",
+        "demo/0003_more.sql",
+    ]
+    assert again == []
+    assert contracted == ["demo/0002_things_by_shop.sql (contract)"]
+    assert last == []
+    assert [(r["shop"], r["id"]) for r in rows] == [("acme", "a"), ("default", "a")]
+
+
+async def test_a_fresh_schema_gets_expand_and_contract_parts_at_once(
+    db: asyncpg.Pool, scratch_schema: str, tmp_path: Path
+) -> None:
+    (tmp_path / "0001_things.sql").write_text(
+        "CREATE TABLE things (id int);\n-- contract\nALTER TABLE things ADD COLUMN n int;\n"
+    )
+    async with db.acquire() as conn:
+        applied = await apply_migrations(conn, scratch_schema, [("demo", tmp_path)])
+        columns = await conn.fetchval(
+            "SELECT count(*) FROM information_schema.columns"
+            " WHERE table_schema = $1 AND table_name = 'things'",
+            scratch_schema,
+        )
+
+    assert applied == ["demo/0001_things.sql", "demo/0001_things.sql (contract)"]
+    assert columns == 2
+
+
 async def test_rows_waiting_in_the_outbox_before_it_held_batches_are_relayed_after_it(
     db: asyncpg.Pool, infrastructure: Endpoints, tmp_path: Path
 ) -> None:

@@ -16,6 +16,7 @@ from services.notify.bootstrap import make_channels
 from services.notify.delivery import Deliverer
 from services.notify.rendering import TEMPLATES_DIR, Renderer
 from services.notify.settings import NotifySettings
+from services.notify.shop_messages import ShopMessageSettings
 from services.notify.worker import Worker
 from shared.clock import FixedClock
 from shared.runtime import Runtime
@@ -99,7 +100,7 @@ async def test_unknown_template_variable_fails_that_message_and_the_others_still
     runtime = notify[1]
     deliverer = Deliverer(
         settings=notify_settings,
-        renderer=Renderer(templates),
+        shops=ShopMessageSettings.from_settings(notify_settings, Renderer(templates)),
         channels=make_channels(notify_settings, FixedClock(at)),
         secret=notify_settings.require_secrets(),
     )

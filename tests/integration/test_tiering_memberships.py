@@ -21,6 +21,7 @@ from tiering_tools import TieringService, body, loyalty, publish
 
 from services.tiering.handlers import apply_memberships
 from services.tiering.programme import load_programme
+from services.tiering.shops import TierProgrammes
 from shared.clock import FixedClock
 from shared.consumer import Incoming, to_incoming
 from shared.events import CloudEvent
@@ -123,7 +124,7 @@ async def test_a_purchase_and_its_cancellation_in_one_batch_leave_the_cancelled_
         refused = await apply_memberships(
             conn,
             batch,
-            programme=load_programme(None),
+            programmes=TierProgrammes(load_programme(None)),
             schema=tiering_schema,
             clock=FixedClock(datetime.now(UTC)),
         )

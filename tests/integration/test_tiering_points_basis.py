@@ -11,6 +11,7 @@ from support import consumer_record, unique
 
 from services.tiering.handlers import apply_activity, evaluate_due
 from services.tiering.programme import parse_programme
+from services.tiering.shops import TierProgrammes
 from shared.clock import FixedClock
 from shared.consumer import Incoming, to_incoming
 from shared.events import (
@@ -74,7 +75,7 @@ async def test_points_basis_counts_earned_points_never_the_balance(
 
     async with db.acquire() as conn, conn.transaction():
         rejected = await apply_activity(
-            conn, events, programme=PROGRAMME, schema=schema, clock=clock
+            conn, events, programmes=TierProgrammes(PROGRAMME), schema=schema, clock=clock
         )
     row = await db.fetchrow(f"SELECT * FROM {schema}.customers WHERE customer_id = $1", customer)
     totals = await db.fetchval(
@@ -84,7 +85,9 @@ async def test_points_basis_counts_earned_points_never_the_balance(
     # New York's new year: the review of 2026 judges 400 points, below VIB's 450 to keep.
     review = datetime(2027, 1, 1, 5, 0, tzinfo=UTC)
     async with db.acquire() as conn, conn.transaction():
-        await evaluate_due(conn, programme=PROGRAMME, schema=schema, now=review, limit=10)
+        await evaluate_due(
+            conn, programmes=TierProgrammes(PROGRAMME), schema=schema, now=review, limit=10
+        )
     after = await db.fetchrow(f"SELECT * FROM {schema}.customers WHERE customer_id = $1", customer)
 
     assert rejected == []

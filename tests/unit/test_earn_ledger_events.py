@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.earn.adapters.ledger import NewEntry, WrittenEntry
+from services.earn.adapters.ledger import NewEntry, WrittenEntry, shop_scoped
 from services.earn.entries import EVENT_TYPES, entry_message
 from shared.events import encode_event, event_model, parse_event
 
@@ -55,6 +55,7 @@ def written_entries(draw: st.DrawFn) -> WrittenEntry:
         balance_kind="store_credit" if credit else "points",
         currency=draw(st.sampled_from(["VND", "USD", "KWD"])) if credit else None,
         expires_at=draw(st.none() | times) if kind == "earned" and not credit else None,
+        shop_id=draw(st.just("default") | identifiers),
     )
     return WrittenEntry(entry, balance_after=draw(st.integers(-(10**12), 10**12)))
 
@@ -85,3 +86,27 @@ def test_an_entry_event_parses_back_to_the_entry(written: WrittenEntry) -> None:
     assert event.data.balance_after == written.balance_after
     assert event.data.currency == entry.currency
     assert event.data.expires_at == entry.expires_at
+    assert event.data.shop_id == entry.shop_id
+
+
+def test_ids_unique_within_a_shop_are_unique_across_shops_and_the_default_shop_keeps_its() -> None:
+    assert shop_scoped("default", "signup:c-1") == "signup:c-1"
+    ids = {
+        shop_scoped(shop, local)
+        for shop, local in [
+            ("default", "signup:a:b"),
+            ("a", "signup:b"),
+            ("a:b", "signup:b"),
+            ("a", "b:signup:b"),
+            ("shop:1:a", "signup:b"),
+        ]
+    }
+    assert len(ids) == 5
+
+
+@given(st.text(alphabet=st.characters(min_codepoint=33, max_codepoint=126), min_size=1),
+       identifiers, identifiers)  # fmt: skip
+def test_a_shop_scoped_id_fits_an_event_id(shop: str, a: str, b: str) -> None:
+    scoped = shop_scoped(shop, a)
+    assert len(scoped) <= 256
+    assert (scoped == shop_scoped(shop, b)) == (a == b)

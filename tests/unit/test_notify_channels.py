@@ -27,6 +27,7 @@ def envelope(**changes: object) -> Envelope:
     rendered = Rendered("vi", "Chào An", "Xin chào An", "<p>Xin chào An</p>", "t", "b")
     base: dict[str, object] = {
         "message_id": message_id_for(42, "Shop <loyalty@shop.example>"),
+        "shop_id": "default",
         "customer_id": "c-1",
         "trigger": "cart.abandoned",
         "category": "marketing",
@@ -36,6 +37,7 @@ def envelope(**changes: object) -> Envelope:
         "push_subscription": None,
         "unsubscribe_url": "https://notify.example/unsubscribe?token=t",
         "link": "https://shop.example/cart/1",
+        "mail_from": "Shop <loyalty@shop.example>",
     }
     return Envelope(**{**base, **changes})  # type: ignore[arg-type]
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -22,11 +25,17 @@ from services.notify.domain.rules import (
     decide,
     retry_delay,
 )
-from services.notify.domain.tokens import sign_unsubscribe, verify_unsubscribe
+from services.notify.domain.tokens import Unsubscribe, sign_unsubscribe, verify_unsubscribe
 from services.notify.settings import NotifySettings
 from shared.events import CartAbandoned
 
 QUIET = QuietHours(time(21, 0), time(8, 0))
+
+
+def b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
 SAIGON = ZoneInfo("Asia/Ho_Chi_Minh")
 
 
@@ -107,14 +116,22 @@ def test_retry_delay_doubles_and_is_capped() -> None:
 
 def test_unsubscribe_tokens_verify_only_with_their_secret_and_unchanged() -> None:
     secret = "k" * 40
-    token = sign_unsubscribe("c-1", "email", secret)
+    token = sign_unsubscribe("shop-a", "c-1", "email", secret)
     request = verify_unsubscribe(token, secret)
     assert request is not None
-    assert (request.customer_id, request.channel) == ("c-1", "email")
+    assert (request.shop_id, request.customer_id, request.channel) == ("shop-a", "c-1", "email")
     assert verify_unsubscribe(token, "x" * 40) is None
-    other = sign_unsubscribe("c-2", "email", secret)
+    other = sign_unsubscribe("shop-b", "c-1", "email", secret)
     assert verify_unsubscribe(token.split(".")[0] + "." + other.split(".")[1], secret) is None
     assert verify_unsubscribe("garbage", secret) is None
+
+
+def test_an_unsubscribe_link_of_the_single_shop_release_still_works_for_shop_default() -> None:
+    secret = "k" * 40
+    body = b"email:c-1"  # what links signed before shops carried
+    mac = hmac.new(secret.encode(), b"unsubscribe:" + body, hashlib.sha256).digest()
+    token = f"{b64(body)}.{b64(mac)}"
+    assert verify_unsubscribe(token, secret) == Unsubscribe("default", "c-1", "email")
 
 
 def test_cart_reminders_follow_the_steps_and_share_the_customers_cancel_key() -> None:

@@ -32,6 +32,7 @@ def move(
 ) -> Movement:
     return Movement(
         event_id=event,
+        shop_id="default",
         customer_id="c",
         key=key,
         kind=kind,
@@ -69,7 +70,7 @@ def test_partial_refund_subtracts_the_refund_amount() -> None:
     book = ContributionBook()
     book.apply(paid("1000"))
     assert amounts(book.apply(refund("300"))) == [-300]
-    assert book.contributions[("c", "o-1")].net == 700
+    assert book.contributions[("default", "c", "o-1")].net == 700
 
 
 def test_cancel_after_a_partial_refund_subtracts_only_what_is_left() -> None:
@@ -77,7 +78,7 @@ def test_cancel_after_a_partial_refund_subtracts_only_what_is_left() -> None:
     book.apply(paid("1000"))
     book.apply(refund("300"))
     assert amounts(book.apply(cancel())) == [-700]
-    assert book.contributions[("c", "o-1")].net == 0
+    assert book.contributions[("default", "c", "o-1")].net == 0
 
 
 def test_full_refund_takes_back_everything_left_whatever_it_states() -> None:
@@ -107,7 +108,7 @@ def test_refund_dated_before_its_order_is_parked_then_applied_with_the_order() -
 
     assert amounts(book.apply(paid("1000", event="p"))) == [1000, -400]
     assert book.newly_parked == book.take_following() == []
-    assert book.contributions[("c", "o-1")].net == 600
+    assert book.contributions[("default", "c", "o-1")].net == 600
 
 
 def test_refunds_dated_at_or_after_their_order_follow_it_in_event_time_order() -> None:
@@ -122,7 +123,7 @@ def test_refunds_dated_at_or_after_their_order_follow_it_in_event_time_order() -
         ("c", [-600]),
     ]
     assert book.newly_parked == book.take_following() == []
-    assert book.contributions[("c", "o-1")].net == 0
+    assert book.contributions[("default", "c", "o-1")].net == 0
 
 
 def test_parked_refunds_wait_for_an_order_that_counts() -> None:
@@ -149,14 +150,14 @@ def test_a_refund_in_another_currency_than_its_order_is_refused() -> None:
     refused = book.apply(refund("10", unit="USD"))
     assert isinstance(refused, Refused)
     assert "USD" in refused.reason
-    assert book.contributions[("c", "o-1")].net == 1000
+    assert book.contributions[("default", "c", "o-1")].net == 1000
 
 
 def test_earned_points_accumulate_on_their_source() -> None:
     book = ContributionBook()
     book.apply(move(MovementKind.ADD_MORE, "100", unit="points"))
     book.apply(move(MovementKind.ADD_MORE, "50", unit="points"))
-    assert book.contributions[("c", "o-1")].net == 150
+    assert book.contributions[("default", "c", "o-1")].net == 150
 
 
 movements = st.lists(

@@ -31,6 +31,7 @@ def movement(
 ) -> Movement:
     return Movement(
         event_id=f"{kind}-{at.isoformat()}",
+        shop_id="default",
         customer_id="c",
         key="o-1",
         kind=kind,

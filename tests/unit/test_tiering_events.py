@@ -137,7 +137,11 @@ def test_membership_of_a_known_tier_becomes_a_floor_and_an_unknown_one_is_reject
 
     assert not isinstance(granted, RejectedMessage) and granted is not None
     customer, floor, _ = granted
-    assert (customer, floor.tier, floor.ends_at) == ("c-1", "gold", AT + timedelta(days=30))
+    assert (customer, floor.tier, floor.ends_at) == (
+        ("default", "c-1"),
+        "gold",
+        AT + timedelta(days=30),
+    )
     assert isinstance(refused, RejectedMessage)
     assert refused.error_class == "UnknownTier"
 
@@ -147,7 +151,9 @@ def test_membership_must_end_after_it_starts() -> None:
         MembershipPurchased(customer_id="c", tier="gold", starts_at=AT, ends_at=AT, order_id="m")
 
 
-CHANGE = TierChange("c-1", "member", "silver", "up", "qualified", AT, "VND", Decimal(5_000_000))
+CHANGE = TierChange(
+    "default", "c-1", "member", "silver", "up", "qualified", AT, "VND", Decimal(5_000_000)
+)
 
 
 def test_tier_changed_carries_the_new_tiers_multiplier_name_and_benefits() -> None:
@@ -164,9 +170,19 @@ def test_tier_changed_carries_the_new_tiers_multiplier_name_and_benefits() -> No
 
 
 def test_change_ids_depend_on_customer_tiers_and_time_only() -> None:
-    later = TierChange("c-1", "member", "silver", "up", "backfill", AT, "VND", Decimal(1))
+    later = TierChange(
+        "default", "c-1", "member", "silver", "up", "backfill", AT, "VND", Decimal(1)
+    )
     other_time = TierChange(
-        "c-1", "member", "silver", "up", "qualified", AT + timedelta(seconds=1), "VND", Decimal(5)
+        "default",
+        "c-1",
+        "member",
+        "silver",
+        "up",
+        "qualified",
+        AT + timedelta(seconds=1),
+        "VND",
+        Decimal(5),
     )
 
     assert change_id(CHANGE) == change_id(later)
@@ -174,7 +190,7 @@ def test_change_ids_depend_on_customer_tiers_and_time_only() -> None:
 
 
 def test_tier_at_risk_says_how_much_more_by_when() -> None:
-    warning = AtRisk("c-1", "silver", Decimal(1_000_000), "VND", AT)
+    warning = AtRisk("default", "c-1", "silver", Decimal(1_000_000), "VND", AT)
 
     body = json.loads(tier_at_risk(programme(), warning, now=AT).value)
 

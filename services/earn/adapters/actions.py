@@ -8,6 +8,7 @@ from datetime import date, datetime
 from typing import Any
 
 from services.earn.adapters.ledger import SCHEMA
+from services.earn.domain.actions import CounterKey
 from shared.db import Connection
 
 
@@ -15,6 +16,7 @@ from shared.db import Connection
 class CustomerSeen:
     """What one shop.customers event says; None leaves a field as it was."""
 
+    shop_id: str
     customer_id: str
     birthday: date | None
     time_zone: str | None
@@ -25,6 +27,7 @@ class CustomerSeen:
 class Referral:
     """A referral whose two halves (the referrer, the first paid order) are both known."""
 
+    shop_id: str
     referred_id: str
     referrer_id: str
     referral_event_id: str
@@ -36,6 +39,7 @@ class Referral:
 
 @dataclass(frozen=True, slots=True)
 class AwardRow:
+    shop_id: str
     award_id: str
     action: str
     customer_id: str
@@ -48,12 +52,13 @@ async def record_customers(conn: Connection, seen: Sequence[CustomerSeen]) -> No
     """Upsert the projection, one row per customer (the caller folds a batch's events)."""
     if not seen:
         return
-    rows = sorted(seen, key=lambda s: s.customer_id)
+    rows = sorted(seen, key=lambda s: (s.shop_id, s.customer_id))
     await conn.execute(
-        f"""INSERT INTO {SCHEMA}.customers AS c (customer_id, birthday, time_zone,
+        f"""INSERT INTO {SCHEMA}.customers AS c (shop_id, customer_id, birthday, time_zone,
                                                   next_birthday_at)
-            SELECT * FROM unnest($1::text[], $2::date[], $3::text[], $4::timestamptz[])
-            ON CONFLICT (customer_id) DO UPDATE
+            SELECT * FROM unnest($5::text[], $1::text[], $2::date[], $3::text[],
+                                 $4::timestamptz[])
+            ON CONFLICT (shop_id, customer_id) DO UPDATE
                SET birthday = coalesce(excluded.birthday, c.birthday),
                    time_zone = coalesce(excluded.time_zone, c.time_zone),
                    next_birthday_at = coalesce(excluded.next_birthday_at, c.next_birthday_at),
@@ -62,28 +67,36 @@ async def record_customers(conn: Connection, seen: Sequence[CustomerSeen]) -> No
         [s.birthday for s in rows],
         [s.time_zone for s in rows],
         [s.next_birthday_at for s in rows],
+        [s.shop_id for s in rows],
     )
 
 
 async def customer_profiles(
-    conn: Connection, customer_ids: Sequence[str]
-) -> dict[str, tuple[date | None, str | None]]:
-    """Birthday and time zone known for each customer."""
+    conn: Connection, customers: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], tuple[date | None, str | None]]:
+    """Birthday and time zone known for each (shop, customer)."""
+    asked = set(customers)
     rows = await conn.fetch(
-        f"""SELECT customer_id, birthday, time_zone FROM {SCHEMA}.customers
-            WHERE customer_id = ANY($1::text[])""",
-        list(customer_ids),
+        f"""SELECT shop_id, customer_id, birthday, time_zone FROM {SCHEMA}.customers
+            WHERE shop_id = ANY($1::text[]) AND customer_id = ANY($2::text[])""",
+        list({shop for shop, _ in asked}),
+        list({customer for _, customer in asked}),
     )
-    return {r["customer_id"]: (r["birthday"], r["time_zone"]) for r in rows}
+    return {
+        key: (r["birthday"], r["time_zone"])
+        for r in rows
+        if (key := (r["shop_id"], r["customer_id"])) in asked
+    }
 
 
-_REFERRAL = """customer_id, referrer_id, referral_event_id, referral_at, first_order_id,
+_REFERRAL = """shop_id, customer_id, referrer_id, referral_event_id, referral_at, first_order_id,
                first_order_event_id, first_paid_at, referral_rewarded"""
 
 
 def _complete(rows: Sequence[Any]) -> list[Referral]:
     return [
         Referral(
+            shop_id=r["shop_id"],
             referred_id=r["customer_id"],
             referrer_id=r["referrer_id"],
             referral_event_id=r["referral_event_id"],
@@ -100,24 +113,25 @@ def _complete(rows: Sequence[Any]) -> list[Referral]:
 
 
 async def record_referrers(
-    conn: Connection, referrals: Sequence[tuple[str, str, str, datetime]]
+    conn: Connection, referrals: Sequence[tuple[str, str, str, str, datetime]]
 ) -> list[Referral]:
-    """Record (referred, referrer, event id, time); the first referrer known wins. Returns the
+    """Record (shop, referred, referrer, event id, time); the first referrer known wins. Returns the
     referrals this completes: the referred customer has paid an order already.
 
     Both this and `record_first_orders` write the referred customer's row: the row lock makes
     whichever commits second see the other's half, so a referral is completed exactly once."""
     if not referrals:
         return []
-    first: dict[str, tuple[str, str, str, datetime]] = {}
+    first: dict[tuple[str, str], tuple[str, str, str, str, datetime]] = {}
     for referral in referrals:
-        first.setdefault(referral[0], referral)
+        first.setdefault((referral[0], referral[1]), referral)
     rows = [first[k] for k in sorted(first)]
     found = await conn.fetch(
-        f"""INSERT INTO {SCHEMA}.customers AS c (customer_id, referrer_id, referral_event_id,
-                                                  referral_at)
-            SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[])
-            ON CONFLICT (customer_id) DO UPDATE
+        f"""INSERT INTO {SCHEMA}.customers AS c (shop_id, customer_id, referrer_id,
+                                                  referral_event_id, referral_at)
+            SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],
+                                 $5::timestamptz[])
+            ON CONFLICT (shop_id, customer_id) DO UPDATE
                SET referrer_id = excluded.referrer_id,
                    referral_event_id = excluded.referral_event_id,
                    referral_at = excluded.referral_at,
@@ -128,6 +142,7 @@ async def record_referrers(
         [r[1] for r in rows],
         [r[2] for r in rows],
         [r[3] for r in rows],
+        [r[4] for r in rows],
     )
     return _complete(found)
 
@@ -138,18 +153,19 @@ async def record_referrers(
 # collation: compared in the orders' collation ("C"), the key's index could not serve, and
 # PostgreSQL read every customer for each batch.
 FIRST_ORDERS = f"""
-    INSERT INTO {SCHEMA}.customers AS c (customer_id, first_order_id, first_order_event_id,
-                                         first_paid_at)
+    INSERT INTO {SCHEMA}.customers AS c (shop_id, customer_id, first_order_id,
+                                         first_order_event_id, first_paid_at)
     SELECT * FROM (
-        SELECT DISTINCT ON (o.customer_id)
-               o.customer_id, o.order_id, o.paid_event_id, o.paid_at
+        SELECT DISTINCT ON (o.shop_id, o.customer_id)
+               o.shop_id, o.customer_id, o.order_id, o.paid_event_id, o.paid_at
         FROM {SCHEMA}.orders o
-        WHERE o.order_id = ANY($1::text[])
+        WHERE o.shop_id = ANY($1::text[]) AND o.order_id = ANY($2::text[])
           AND NOT EXISTS (SELECT 1 FROM {SCHEMA}.customers k
-                          WHERE k.customer_id = o.customer_id COLLATE "default"
+                          WHERE k.shop_id = o.shop_id
+                            AND k.customer_id = o.customer_id COLLATE "default"
                             AND k.first_order_id IS NOT NULL)
-        ORDER BY o.customer_id, o.paid_at, o.order_id) o
-    ON CONFLICT (customer_id) DO UPDATE
+        ORDER BY o.shop_id, o.customer_id, o.paid_at, o.order_id) o
+    ON CONFLICT (shop_id, customer_id) DO UPDATE
        SET first_order_id = excluded.first_order_id,
            first_order_event_id = excluded.first_order_event_id,
            first_paid_at = excluded.first_paid_at,
@@ -158,70 +174,81 @@ FIRST_ORDERS = f"""
     RETURNING {_REFERRAL}"""
 
 
-async def record_first_orders(conn: Connection, order_ids: Sequence[str]) -> list[Referral]:
-    """Note the first paid order of customers who had none; returns the referrals this
-    completes (the referrer was known already)."""
-    if not order_ids:
+async def record_first_orders(
+    conn: Connection, orders: Sequence[tuple[str, str]]
+) -> list[Referral]:
+    """Note the first paid order of customers who had none at the shop, from these orders
+    (shop, order id) just recorded; returns the referrals this completes (the referrer was
+    known already). An order id of another shop in the batch may match too: a first order is
+    a first order whichever way it is found."""
+    if not orders:
         return []
-    return _complete(await conn.fetch(FIRST_ORDERS, list(order_ids)))
+    shops = list({shop for shop, _ in orders})
+    return _complete(await conn.fetch(FIRST_ORDERS, shops, [order for _, order in orders]))
 
 
-async def mark_referrals_rewarded(conn: Connection, referred_ids: Sequence[str]) -> None:
+async def mark_referrals_rewarded(conn: Connection, referred: Sequence[tuple[str, str]]) -> None:
+    """Mark the referrals of these (shop, referred customer) rewarded."""
     await conn.execute(
-        f"""UPDATE {SCHEMA}.customers SET referral_rewarded = true, updated_at = now()
-            WHERE customer_id = ANY($1::text[])""",
-        list(referred_ids),
+        f"""UPDATE {SCHEMA}.customers c SET referral_rewarded = true, updated_at = now()
+            FROM unnest($1::text[], $2::text[]) AS u(s, id)
+            WHERE c.shop_id = u.s AND c.customer_id = u.id""",
+        [shop for shop, _ in referred],
+        [customer for _, customer in referred],
     )
 
 
-async def decided_awards(conn: Connection, award_ids: Sequence[str]) -> set[str]:
-    """The award ids decided already (granted or refused)."""
+async def decided_awards(
+    conn: Connection, awards: Sequence[tuple[str, str]]
+) -> set[tuple[str, str]]:
+    """The (shop, award id) decided already (granted or refused)."""
+    asked = set(awards)
     rows = await conn.fetch(
-        f"SELECT award_id FROM {SCHEMA}.action_awards WHERE award_id = ANY($1::text[])",
-        list(award_ids),
+        f"""SELECT shop_id, award_id FROM {SCHEMA}.action_awards
+            WHERE shop_id = ANY($1::text[]) AND award_id = ANY($2::text[])""",
+        list({shop for shop, _ in asked}),
+        [award for _, award in asked],
     )
-    return {r["award_id"] for r in rows}
+    return {key for r in rows if (key := (r["shop_id"], r["award_id"])) in asked}
 
 
-async def lock_counters(
-    conn: Connection, keys: Sequence[tuple[str, str, str]]
-) -> dict[tuple[str, str, str], int]:
-    """Create and lock the limit counters, in key order (no deadlock between batches); what
-    each has granted so far."""
+async def lock_counters(conn: Connection, keys: Sequence[CounterKey]) -> dict[CounterKey, int]:
+    """Create and lock the limit counters (shop, action, customer, period), in key order (no
+    deadlock between batches); what each has granted so far."""
     if not keys:
         return {}
     ordered = sorted(set(keys))
-    columns = ([k[0] for k in ordered], [k[1] for k in ordered], [k[2] for k in ordered])
+    columns = [[k[i] for k in ordered] for i in range(4)]
     await conn.execute(
-        f"""INSERT INTO {SCHEMA}.action_counts (action, customer_id, period, used)
-            SELECT a, c, p, 0 FROM unnest($1::text[], $2::text[], $3::text[]) AS u(a, c, p)
-            ORDER BY a, c, p
+        f"""INSERT INTO {SCHEMA}.action_counts (shop_id, action, customer_id, period, used)
+            SELECT s, a, c, p, 0
+            FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS u(s, a, c, p)
+            ORDER BY s, a, c, p
             ON CONFLICT DO NOTHING""",
         *columns,
     )
     rows = await conn.fetch(
-        f"""SELECT n.action, n.customer_id, n.period, n.used
+        f"""SELECT n.shop_id, n.action, n.customer_id, n.period, n.used
             FROM {SCHEMA}.action_counts n
-            JOIN unnest($1::text[], $2::text[], $3::text[]) AS u(a, c, p)
-              ON (n.action, n.customer_id, n.period) = (u.a, u.c, u.p)
-            ORDER BY n.action, n.customer_id, n.period
+            JOIN unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS u(s, a, c, p)
+              ON (n.shop_id, n.action, n.customer_id, n.period) = (u.s, u.a, u.c, u.p)
+            ORDER BY n.shop_id, n.action, n.customer_id, n.period
             FOR UPDATE OF n""",
         *columns,
     )
-    return {(r["action"], r["customer_id"], r["period"]): r["used"] for r in rows}
+    return {(r["shop_id"], r["action"], r["customer_id"], r["period"]): r["used"] for r in rows}
 
 
-async def save_counters(conn: Connection, used: dict[tuple[str, str, str], int]) -> None:
+async def save_counters(conn: Connection, used: dict[CounterKey, int]) -> None:
     if not used:
         return
     keys = sorted(used)
     await conn.execute(
         f"""UPDATE {SCHEMA}.action_counts n SET used = u.used
-            FROM unnest($1::text[], $2::text[], $3::text[], $4::int[]) AS u(a, c, p, used)
-            WHERE (n.action, n.customer_id, n.period) = (u.a, u.c, u.p)""",
-        [k[0] for k in keys],
-        [k[1] for k in keys],
-        [k[2] for k in keys],
+            FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[])
+                 AS u(s, a, c, p, used)
+            WHERE (n.shop_id, n.action, n.customer_id, n.period) = (u.s, u.a, u.c, u.p)""",
+        *([k[i] for k in keys] for i in range(4)),
         [used[k] for k in keys],
     )
 
@@ -230,11 +257,19 @@ async def record_awards(conn: Connection, awards: Sequence[AwardRow]) -> None:
     if not awards:
         return
     await conn.executemany(
-        f"""INSERT INTO {SCHEMA}.action_awards (award_id, action, customer_id, points,
+        f"""INSERT INTO {SCHEMA}.action_awards (shop_id, award_id, action, customer_id, points,
                                                 occurred_at, source_event_id)
-            VALUES ($1, $2, $3, $4, $5, $6)""",
+            VALUES ($1, $2, $3, $4, $5, $6, $7)""",
         [
-            (a.award_id, a.action, a.customer_id, a.points, a.occurred_at, a.source_event_id)
+            (
+                a.shop_id,
+                a.award_id,
+                a.action,
+                a.customer_id,
+                a.points,
+                a.occurred_at,
+                a.source_event_id,
+            )
             for a in awards
         ],
     )
@@ -242,38 +277,48 @@ async def record_awards(conn: Connection, awards: Sequence[AwardRow]) -> None:
 
 @dataclass(frozen=True, slots=True)
 class BirthdayDue:
+    shop_id: str
     customer_id: str
     birthday: date
     time_zone: str
     due_at: datetime
 
 
-async def take_birthdays(conn: Connection, *, now: datetime, limit: int) -> list[BirthdayDue]:
-    """Claim customers whose birthday has begun; replicas skip each other's (SKIP LOCKED)."""
+async def take_birthdays(
+    conn: Connection, *, now: datetime, limit: int, shops: Sequence[str]
+) -> list[BirthdayDue]:
+    """Claim customers of `shops` whose birthday has begun; replicas skip each other's (SKIP
+    LOCKED)."""
     rows = await conn.fetch(
-        f"""SELECT customer_id, birthday, time_zone, next_birthday_at FROM {SCHEMA}.customers
-            WHERE next_birthday_at <= $1
-            ORDER BY next_birthday_at, customer_id
+        f"""SELECT shop_id, customer_id, birthday, time_zone, next_birthday_at
+            FROM {SCHEMA}.customers
+            WHERE next_birthday_at <= $1 AND shop_id = ANY($3::text[])
+            ORDER BY next_birthday_at, shop_id, customer_id
             LIMIT $2
             FOR UPDATE SKIP LOCKED""",
         now,
         limit,
+        list(shops),
     )
     return [
-        BirthdayDue(r["customer_id"], r["birthday"], r["time_zone"], r["next_birthday_at"])
+        BirthdayDue(
+            r["shop_id"], r["customer_id"], r["birthday"], r["time_zone"], r["next_birthday_at"]
+        )
         for r in rows
     ]
 
 
-async def set_next_birthdays(conn: Connection, nexts: Sequence[tuple[str, datetime]]) -> None:
+async def set_next_birthdays(conn: Connection, nexts: Sequence[tuple[str, str, datetime]]) -> None:
+    """The next birthday of each (shop, customer, at)."""
     if not nexts:
         return
     await conn.execute(
         f"""UPDATE {SCHEMA}.customers c SET next_birthday_at = u.at, updated_at = now()
-            FROM unnest($1::text[], $2::timestamptz[]) AS u(id, at)
-            WHERE c.customer_id = u.id""",
+            FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS u(s, id, at)
+            WHERE c.shop_id = u.s AND c.customer_id = u.id""",
         [n[0] for n in nexts],
         [n[1] for n in nexts],
+        [n[2] for n in nexts],
     )
 
 

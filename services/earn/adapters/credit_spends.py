@@ -21,6 +21,7 @@ class CreditAccount:
 
 @dataclass(frozen=True, slots=True)
 class CreditSpend:
+    shop_id: str
     spend_id: str
     customer_id: str
     currency: str
@@ -39,14 +40,18 @@ _ACCOUNT = "customer_id, currency, balance_minor, pending_minor"
 _SPEND = ", ".join(CreditSpend.__dataclass_fields__)
 
 
-async def lock_credit(conn: Connection, customer_id: str, currency: str) -> CreditAccount | None:
-    """The customer's store credit in `currency`, locked until the transaction ends: every
-    spend of that credit waits for the one before, so none sees credit already spent."""
+async def lock_credit(
+    conn: Connection, shop_id: str, customer_id: str, currency: str
+) -> CreditAccount | None:
+    """The customer's store credit at the shop in `currency`, locked until the transaction
+    ends: every spend of that credit waits for the one before, so none sees credit already
+    spent."""
     row = await conn.fetchrow(
         f"""SELECT {_ACCOUNT} FROM {SCHEMA}.credit_accounts
-            WHERE customer_id = $1 AND currency = $2 FOR UPDATE""",
+            WHERE shop_id = $3 AND customer_id = $1 AND currency = $2 FOR UPDATE""",
         customer_id,
         currency,
+        shop_id,
     )
     return None if row is None else CreditAccount(**dict(row))
 
@@ -60,25 +65,35 @@ async def insert_spend(conn: Connection, s: CreditSpend) -> None:
     )
 
 
-async def read_spend(conn: Connection, spend_id: str, *, lock: bool = False) -> CreditSpend | None:
+async def read_spend(
+    conn: Connection, shop_id: str, spend_id: str, *, lock: bool = False
+) -> CreditSpend | None:
     row = await conn.fetchrow(
-        f"SELECT {_SPEND} FROM {SCHEMA}.credit_spends WHERE spend_id = $1"
+        f"SELECT {_SPEND} FROM {SCHEMA}.credit_spends WHERE shop_id = $1 AND spend_id = $2"
         + (" FOR UPDATE" if lock else ""),
+        shop_id,
         spend_id,
     )
     return None if row is None else CreditSpend(**dict(row))
 
 
 async def mark_spend_cancelled(
-    conn: Connection, spend_id: str, *, restored_entry_id: str, at: datetime, reason: str
+    conn: Connection,
+    shop_id: str,
+    spend_id: str,
+    *,
+    restored_entry_id: str,
+    at: datetime,
+    reason: str,
 ) -> None:
     await conn.execute(
         f"""UPDATE {SCHEMA}.credit_spends
             SET status = 'cancelled', restored_entry_id = $2, cancelled_at = $3,
                 cancel_reason = $4
-            WHERE spend_id = $1""",
+            WHERE shop_id = $5 AND spend_id = $1""",
         spend_id,
         restored_entry_id,
         at,
         reason,
+        shop_id,
     )

@@ -14,42 +14,58 @@ from shared.db import Connection
 
 @dataclass(frozen=True, slots=True)
 class DueAccount:
+    shop_id: str
     customer_id: str
     balance: int
     last_order_at: datetime | None
 
 
-async def take_due_accounts(conn: Connection, *, now: datetime, limit: int) -> list[DueAccount]:
-    """Claim accounts with points that the pass must look at by `now`, in customer order (the
-    order every balance write locks accounts in); replicas skip each other's (SKIP LOCKED)."""
+async def take_due_accounts(
+    conn: Connection, *, now: datetime, limit: int, shops: Sequence[str]
+) -> list[DueAccount]:
+    """Claim accounts of `shops` with points that the pass must look at by `now`, in account
+    order (the order every balance write locks accounts in);
+    replicas skip each other's (SKIP LOCKED)."""
     rows = await conn.fetch(
-        f"""SELECT a.customer_id, a.points_balance,
+        f"""SELECT a.shop_id, a.customer_id, a.points_balance,
                    (SELECT max(o.paid_at) FROM {SCHEMA}.orders o
-                    WHERE o.customer_id = a.customer_id) AS last_order_at
+                    WHERE o.shop_id = a.shop_id AND o.customer_id = a.customer_id)
+                   AS last_order_at
             FROM {SCHEMA}.accounts a
             WHERE a.expiry_check_at <= $1 AND a.points_balance > 0
-            ORDER BY a.customer_id
+              AND a.shop_id = ANY($3::text[])
+            ORDER BY a.shop_id, a.customer_id
             LIMIT $2
             FOR UPDATE OF a SKIP LOCKED""",
         now,
         limit,
+        list(shops),
     )
-    return [DueAccount(r["customer_id"], r["points_balance"], r["last_order_at"]) for r in rows]
+    return [
+        DueAccount(r["shop_id"], r["customer_id"], r["points_balance"], r["last_order_at"])
+        for r in rows
+    ]
 
 
 async def points_lines(
-    conn: Connection, customer_ids: Sequence[str]
-) -> dict[str, list[LedgerLine]]:
+    conn: Connection, customers: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], list[LedgerLine]]:
+    """The points entries of each (shop, customer), in ledger order."""
+    lines: dict[tuple[str, str], list[LedgerLine]] = {c: [] for c in customers}
     rows = await conn.fetch(
-        f"""SELECT customer_id, kind, reason, delta, order_id, expires_at, occurred_at
+        f"""SELECT shop_id, customer_id, kind, reason, delta, order_id, expires_at, occurred_at
             FROM {SCHEMA}.ledger
-            WHERE customer_id = ANY($1::text[]) AND balance_kind = 'points'
-            ORDER BY customer_id, seq""",
-        list(customer_ids),
+            WHERE shop_id = ANY($1::text[]) AND customer_id = ANY($2::text[])
+              AND balance_kind = 'points'
+            ORDER BY shop_id, customer_id, seq""",
+        list({shop for shop, _ in lines}),
+        list({customer for _, customer in lines}),
     )
-    lines: dict[str, list[LedgerLine]] = {c: [] for c in customer_ids}
     for r in rows:
-        lines[r["customer_id"]].append(
+        mine = lines.get((r["shop_id"], r["customer_id"]))
+        if mine is None:  # another shop's customer of the same id, in the same chunk
+            continue
+        mine.append(
             LedgerLine(
                 r["kind"], r["reason"], r["delta"], r["order_id"], r["expires_at"], r["occurred_at"]
             )
@@ -57,48 +73,55 @@ async def points_lines(
     return lines
 
 
-async def warnings_sent(conn: Connection, customer_ids: Sequence[str]) -> dict[str, set[str]]:
+async def warnings_sent(
+    conn: Connection, customers: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], set[str]]:
+    """The warning ids sent to each (shop, customer)."""
+    asked = set(customers)
     rows = await conn.fetch(
-        f"""SELECT customer_id, warning_id FROM {SCHEMA}.expiry_warnings
-            WHERE customer_id = ANY($1::text[])""",
-        list(customer_ids),
+        f"""SELECT shop_id, customer_id, warning_id FROM {SCHEMA}.expiry_warnings
+            WHERE shop_id = ANY($1::text[]) AND customer_id = ANY($2::text[])""",
+        list({shop for shop, _ in asked}),
+        list({customer for _, customer in asked}),
     )
-    sent: dict[str, set[str]] = {}
+    sent: dict[tuple[str, str], set[str]] = {}
     for r in rows:
-        sent.setdefault(r["customer_id"], set()).add(r["warning_id"])
+        if (key := (r["shop_id"], r["customer_id"])) in asked:
+            sent.setdefault(key, set()).add(r["warning_id"])
     return sent
 
 
 async def record_warnings(
-    conn: Connection, warnings: Sequence[tuple[str, str, int, datetime]], *, sent_at: datetime
-) -> set[str]:
-    """Record (warning id, customer, points, expires at); the ids recorded now (not before)."""
+    conn: Connection,
+    warnings: Sequence[tuple[str, str, str, int, datetime]],
+    *,
+    sent_at: datetime,
+) -> set[tuple[str, str]]:
+    """Record (shop, warning id, customer, points, expires at); the ids recorded now (not
+    before), as (shop, warning id)."""
     if not warnings:
         return set()
     rows = await conn.fetch(
-        f"""INSERT INTO {SCHEMA}.expiry_warnings (warning_id, customer_id, points, expires_at,
-                                                  sent_at)
-            SELECT w, c, p, e, $5
-            FROM unnest($1::text[], $2::text[], $3::bigint[], $4::timestamptz[]) AS u(w, c, p, e)
+        f"""INSERT INTO {SCHEMA}.expiry_warnings (shop_id, warning_id, customer_id, points,
+                                                  expires_at, sent_at)
+            SELECT s, w, c, p, e, $6
+            FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::timestamptz[])
+                 AS u(s, w, c, p, e)
             ON CONFLICT DO NOTHING
-            RETURNING warning_id""",
-        [w[0] for w in warnings],
-        [w[1] for w in warnings],
-        [w[2] for w in warnings],
-        [w[3] for w in warnings],
+            RETURNING shop_id, warning_id""",
+        *([w[i] for w in warnings] for i in range(5)),
         sent_at,
     )
-    return {r["warning_id"] for r in rows}
+    return {(r["shop_id"], r["warning_id"]) for r in rows}
 
 
-async def schedule_checks(conn: Connection, checks: Sequence[tuple[str, datetime]]) -> None:
-    """When to look at each account next ('infinity' for never)."""
+async def schedule_checks(conn: Connection, checks: Sequence[tuple[str, str, datetime]]) -> None:
+    """When to look at each account (shop, customer, at) next ('infinity' for never)."""
     if not checks:
         return
     await conn.execute(
         f"""UPDATE {SCHEMA}.accounts a SET expiry_check_at = u.at
-            FROM unnest($1::text[], $2::timestamptz[]) AS u(id, at)
-            WHERE a.customer_id = u.id""",
-        [c[0] for c in checks],
-        [c[1] for c in checks],
+            FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS u(s, id, at)
+            WHERE a.shop_id = u.s AND a.customer_id = u.id""",
+        *([c[i] for c in checks] for i in range(3)),
     )

@@ -19,9 +19,9 @@ class StoredResponse:
 
 
 async def claim(
-    conn: Connection, scope: str, key: str, fingerprint: str, *, wait_ms: int
+    conn: Connection, shop_id: str, scope: str, key: str, fingerprint: str, *, wait_ms: int
 ) -> StoredResponse | None:
-    """Take `key` for this request, or find the response stored for it.
+    """Take the shop's `key` for this request, or find the response stored for it.
 
     None: the key is new and now held by the caller's transaction, which handles the request
     and calls `store`. A request holding the same key in another transaction is waited for
@@ -31,11 +31,12 @@ async def claim(
     await conn.execute(f"SET LOCAL lock_timeout = {int(wait_ms)}")
     try:
         taken = await conn.fetchval(
-            f"""INSERT INTO {SCHEMA}.idempotency_keys (scope, key, fingerprint)
-                VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING true""",
+            f"""INSERT INTO {SCHEMA}.idempotency_keys (shop_id, scope, key, fingerprint)
+                VALUES ($4, $1, $2, $3) ON CONFLICT DO NOTHING RETURNING true""",
             scope,
             key,
             fingerprint,
+            shop_id,
         )
     except asyncpg.LockNotAvailableError:
         raise Conflict(
@@ -47,9 +48,10 @@ async def claim(
         return None
     row = await conn.fetchrow(
         f"""SELECT fingerprint, status_code, response FROM {SCHEMA}.idempotency_keys
-            WHERE scope = $1 AND key = $2""",
+            WHERE shop_id = $3 AND scope = $1 AND key = $2""",
         scope,
         key,
+        shop_id,
     )
     if row is None or row["status_code"] is None:
         raise Bug(f"idempotency key {scope}/{key} is committed without its response")
@@ -62,14 +64,17 @@ async def claim(
     return StoredResponse(row["status_code"], row["response"].encode())
 
 
-async def store(conn: Connection, scope: str, key: str, status_code: int, body: bytes) -> None:
+async def store(
+    conn: Connection, shop_id: str, scope: str, key: str, *, status_code: int, body: bytes
+) -> None:
     """Record the response of the request that holds `key` (see `claim`): the JSON body as
     sent, so that a replay sends the same bytes."""
     await conn.execute(
         f"""UPDATE {SCHEMA}.idempotency_keys SET status_code = $3, response = $4
-            WHERE scope = $1 AND key = $2""",
+            WHERE shop_id = $5 AND scope = $1 AND key = $2""",
         scope,
         key,
         status_code,
         body.decode(),
+        shop_id,
     )

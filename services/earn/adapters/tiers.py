@@ -18,6 +18,7 @@ class TierSeen:
     """A tier.changed event as earn keeps it."""
 
     event_id: str
+    shop_id: str
     customer_id: str
     tier: str
     multiplier: Decimal
@@ -29,8 +30,8 @@ async def record_tiers(conn: Connection, changes: Sequence[TierSeen]) -> None:
         return
     await conn.execute(
         f"""INSERT INTO {SCHEMA}.customer_tiers
-                (event_id, customer_id, tier, multiplier, effective_at)
-            SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::numeric[],
+                (event_id, shop_id, customer_id, tier, multiplier, effective_at)
+            SELECT * FROM unnest($1::text[], $6::text[], $2::text[], $3::text[], $4::numeric[],
                                  $5::timestamptz[])
             ON CONFLICT (event_id) DO NOTHING""",
         [c.event_id for c in changes],
@@ -38,25 +39,31 @@ async def record_tiers(conn: Connection, changes: Sequence[TierSeen]) -> None:
         [c.tier for c in changes],
         [c.multiplier for c in changes],
         [c.effective_at for c in changes],
+        [c.shop_id for c in changes],
     )
 
 
-async def multipliers_at(conn: Connection, paid: Sequence[tuple[str, datetime]]) -> list[Decimal]:
-    """For each (customer, paid at): the multiplier of the tier in force just before; 1 when
-    earn knows of no tier change by then."""
+async def multipliers_at(
+    conn: Connection, paid: Sequence[tuple[str, str, datetime]]
+) -> list[Decimal]:
+    """For each (shop, customer, paid at): the multiplier of the customer's tier at the shop
+    in force just before; 1 when earn knows of no tier change by then."""
     if not paid:
         return []
     # Only orders whose customer had a tier by then come back: most have none, and a row each
     # to say so cost a record decoded per order.
     rows = await conn.fetch(
         f"""SELECT o.n, t.multiplier
-            FROM unnest($1::text[], $2::timestamptz[]) WITH ORDINALITY AS o(customer_id, at, n)
+            FROM unnest($3::text[], $1::text[], $2::timestamptz[])
+                 WITH ORDINALITY AS o(shop_id, customer_id, at, n)
             JOIN LATERAL (
                 SELECT multiplier FROM {SCHEMA}.customer_tiers c
-                WHERE c.customer_id = o.customer_id AND c.effective_at < o.at
+                WHERE c.shop_id = o.shop_id AND c.customer_id = o.customer_id
+                  AND c.effective_at < o.at
                 ORDER BY c.effective_at DESC, c.seq DESC LIMIT 1) t ON true""",
-        [customer for customer, _ in paid],
-        [at for _, at in paid],
+        [customer for _, customer, _ in paid],
+        [at for _, _, at in paid],
+        [shop for shop, _, _ in paid],
     )
     multipliers = [ONE] * len(paid)
     for row in rows:

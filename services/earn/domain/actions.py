@@ -26,15 +26,18 @@ def period_of(per: str, at: datetime, zone: ZoneInfo) -> str:
     return LIFETIME
 
 
+CounterKey = tuple[str, ...]  # (shop,) action, customer, period
+
+
 @dataclass(frozen=True, slots=True)
 class Claim:
     """One award asking for a place within its limit: `key` names the counter."""
 
-    key: tuple[str, str, str]  # action, customer, period
+    key: CounterKey
     limit: int
 
 
-def within_limits(claims: Sequence[Claim], used: dict[tuple[str, str, str], int]) -> list[bool]:
+def within_limits(claims: Sequence[Claim], used: dict[CounterKey, int]) -> list[bool]:
     """Which claims are granted, in order: each counter grants until it reaches its limit.
     `used` is what each counter had granted before."""
     counts = dict(used)

@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from services.earn.domain.calendar import add_months
@@ -25,6 +26,9 @@ from shared.events import CURRENCY_MINOR_UNITS, OrderPaid
 from shared.events.inputs import LineItem, RefundedItem
 
 ZERO = Decimal(0)
+
+
+K = TypeVar("K")  # what a customer is keyed by: (shop, customer id) in earn
 
 
 def floor(value: Decimal) -> int:
@@ -244,7 +248,7 @@ def membership_refund(bought: int, refunded_before: int, refunded_now: int) -> t
 LEDGER_MAX = 2**63 - 1
 
 
-def over_ledger_limit(held: dict[str, int], customer_id: str, points: int) -> bool:
+def over_ledger_limit(held: dict[K, int], customer_id: K, points: int) -> bool:
     """Whether `points` more would take what the customer holds past the ledger's range; if
     not, counts them in `held` (what the customer's balance, lifetime total and pending points
     can reach)."""

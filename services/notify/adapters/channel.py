@@ -45,6 +45,7 @@ class Envelope:
     """One rendered message and where it goes."""
 
     message_id: str
+    shop_id: str
     customer_id: str
     trigger: str
     category: str
@@ -54,6 +55,7 @@ class Envelope:
     push_subscription: dict[str, Any] | None
     unsubscribe_url: str
     link: str
+    mail_from: str  # the shop's sender, `Name <address>`
 
 
 class Channel(Protocol):

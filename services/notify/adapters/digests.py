@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from services.notify.adapters.projections import SCHEMA
+from services.notify.adapters.projections import SCHEMA, Member, member_arrays
 from services.notify.adapters.schedule import Claimed, claimed_row, log_attempts
 from services.notify.domain import digests
 from services.notify.domain.triggers import DIGEST_DELAY
@@ -15,7 +15,7 @@ from shared.db import Connection
 
 
 async def rezone_digests(
-    conn: Connection, zones: Mapping[str, str], now: datetime
+    conn: Connection, zones: Mapping[Member, str], now: datetime
 ) -> list[Claimed]:
     """Key these customers' pending digests by their local day in the zone now known: rows of
     one day merge into the first (credits added up, due at the earliest); a day whose digest
@@ -23,18 +23,20 @@ async def rezone_digests(
     rows = await conn.fetch(
         f"""SELECT * FROM {SCHEMA}.scheduled
             WHERE trigger = 'points.digest' AND status = 'pending'
-              AND customer_id = ANY($1::text[])
+              AND (shop_id, customer_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))
             ORDER BY id FOR UPDATE""",
-        sorted(zones),
+        *member_arrays(list(zones)),
     )
     by_id = {r["id"]: claimed_row(r) for r in rows}
     groups = digests.regroup([_pending_digest(m) for m in by_id.values()], zones)
     if not groups:
         return []
-    holders: dict[str, int] = {
-        r["dedup_key"]: r["id"]
+    holders: dict[tuple[str, str], int] = {
+        (r["shop_id"], r["dedup_key"]): r["id"]
         for r in await conn.fetch(
-            f"SELECT id, dedup_key FROM {SCHEMA}.scheduled WHERE dedup_key = ANY($1::text[])",
+            f"""SELECT id, shop_id, dedup_key FROM {SCHEMA}.scheduled
+                WHERE (shop_id, dedup_key) IN (SELECT * FROM unnest($1::text[], $2::text[]))""",
+            [g.shop_id for g in groups],
             [g.key for g in groups],
         )
     }
@@ -43,7 +45,7 @@ async def rezone_digests(
     survivors: list[tuple[Claimed, str, dict[str, Any], datetime]] = []
     for group in groups:
         members = [by_id[d.id] for d in group.members]
-        holder = holders.get(group.key)
+        holder = holders.get((group.shop_id, group.key))
         if holder is not None and holder not in by_id:  # that day's digest went, or is going
             duplicates += members
             continue
@@ -85,6 +87,7 @@ def _pending_digest(message: Claimed) -> digests.PendingDigest:
     return digests.PendingDigest(
         id=message.id,
         dedup_key=message.dedup_key,
+        shop_id=message.shop_id,
         customer_id=message.customer_id,
         channel=message.channel,
         first_credit=(

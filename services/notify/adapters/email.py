@@ -190,7 +190,7 @@ class SmtpChannel:
     async def send(self, envelope: Envelope) -> None:
         message = build_email(
             envelope,
-            mail_from=self._settings.mail_from,
+            mail_from=envelope.mail_from,
             clock=self._clock,
             mailto=self._settings.mail_unsubscribe_mailto,
         )

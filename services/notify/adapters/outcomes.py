@@ -24,6 +24,7 @@ def _common(message: Claimed) -> dict[str, object]:
     return {
         "notification_id": message.notification_id,
         "customer_id": message.customer_id,
+        "shop_id": message.shop_id,
         "trigger": message.trigger,
         "channel": message.channel,
         "template": message.template,

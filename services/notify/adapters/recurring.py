@@ -1,4 +1,5 @@
-"""Date-driven triggers planned by sweeping the projections: birthdays and win-back."""
+"""Date-driven triggers planned by sweeping the projections: birthdays and win-back, each
+customer of each shop on their own."""
 
 from __future__ import annotations
 
@@ -21,11 +22,11 @@ async def plan_birthdays(
     greeted on the 28th in other years.
     """
     result = await conn.execute(
-        f"""INSERT INTO {SCHEMA}.scheduled (dedup_key, customer_id, trigger, template, channel,
-                category, due_at, payload, created_at, updated_at)
+        f"""INSERT INTO {SCHEMA}.scheduled (dedup_key, shop_id, customer_id, trigger, template,
+                channel, category, due_at, payload, created_at, updated_at)
             SELECT 'birthday:' || c.customer_id || ':' || to_char(l.day, 'YYYY') || ':'
                        || ch.channel,
-                   c.customer_id, 'birthday', 'birthday', ch.channel, 'marketing', $1,
+                   c.shop_id, c.customer_id, 'birthday', 'birthday', ch.channel, 'marketing', $1,
                    jsonb_build_object('voucher', $2::text), $1, $1
             FROM {SCHEMA}.customers c
             CROSS JOIN LATERAL (
@@ -36,7 +37,7 @@ async def plan_birthdays(
                    OR (to_char(c.birthday, 'MM-DD') = '02-29' AND to_char(l.day, 'MM-DD') = '02-28'
                        AND extract(day FROM make_date(extract(year FROM l.day)::int, 3, 1)
                                    - 1) = 28))
-            ON CONFLICT (dedup_key) DO NOTHING""",
+            ON CONFLICT (shop_id, dedup_key) DO NOTHING""",
         now,
         voucher,
         zone,
@@ -60,12 +61,12 @@ async def plan_winbacks(
     to the best sellers. An order after planning voids the message (checked before sending).
     """
     result = await conn.execute(
-        f"""INSERT INTO {SCHEMA}.scheduled (dedup_key, customer_id, trigger, template, channel,
-                category, due_at, payload, created_at, updated_at)
+        f"""INSERT INTO {SCHEMA}.scheduled (dedup_key, shop_id, customer_id, trigger, template,
+                channel, category, due_at, payload, created_at, updated_at)
             SELECT 'winback:' || o.customer_id || ':'
                        || to_char(o.last_order_at AT TIME ZONE 'UTC', 'YYYYMMDDHH24MISSUS') || ':'
                        || ch.channel,
-                   o.customer_id, 'winback', 'winback', ch.channel, 'marketing', $1,
+                   o.shop_id, o.customer_id, 'winback', 'winback', ch.channel, 'marketing', $1,
                    jsonb_build_object(
                        'one_time', o.order_count = 1,
                        'coupon', CASE WHEN o.order_count = 1 THEN $3::text END,
@@ -74,11 +75,11 @@ async def plan_winbacks(
                        'since', to_jsonb($1::timestamptz)),
                    $1, $1
             FROM {SCHEMA}.customer_orders o
-            JOIN {SCHEMA}.customers c USING (customer_id)
+            JOIN {SCHEMA}.customers c USING (shop_id, customer_id)
             {_CHANNELS}
             WHERE o.last_order_at <= $1::timestamptz - make_interval(days => $2::int)
               AND {_HAS_CHANNEL} AND o.customer_id LIKE $5
-            ON CONFLICT (dedup_key) DO NOTHING""",
+            ON CONFLICT (shop_id, dedup_key) DO NOTHING""",
         now,
         days,
         coupon,

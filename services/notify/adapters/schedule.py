@@ -11,7 +11,7 @@ from typing import Any
 
 import asyncpg
 
-from services.notify.adapters.projections import SCHEMA
+from services.notify.adapters.projections import SCHEMA, Member
 from services.notify.domain.messages import Category, ChannelName, PlannedMessage
 from shared.db import Connection
 
@@ -22,6 +22,7 @@ class Claimed:
 
     id: int
     dedup_key: str
+    shop_id: str
     customer_id: str
     trigger: str
     template: str
@@ -36,11 +37,16 @@ class Claimed:
     def notification_id(self) -> str:
         return f"n-{self.id}"
 
+    @property
+    def member(self) -> Member:
+        return (self.shop_id, self.customer_id)
+
 
 def claimed_row(row: asyncpg.Record) -> Claimed:
     return Claimed(
         id=row["id"],
         dedup_key=row["dedup_key"],
+        shop_id=row["shop_id"],
         customer_id=row["customer_id"],
         trigger=row["trigger"],
         template=row["template"],
@@ -60,14 +66,15 @@ async def schedule(conn: Connection, plans: Sequence[PlannedMessage], now: datet
 
 async def add_to_digest(conn: Connection, plans: Sequence[PlannedMessage], now: datetime) -> None:
     """Points digests: one row per customer and day; credits add up while it is pending."""
-    folded: dict[str, PlannedMessage] = {}
+    folded: dict[tuple[str, str], PlannedMessage] = {}
     for plan in plans:
-        first = folded.get(plan.dedup_key)
+        key = (plan.shop_id, plan.dedup_key)
+        first = folded.get(key)
         if first is None:
-            folded[plan.dedup_key] = plan
+            folded[key] = plan
             continue
         earned = int(first.payload["earned"]) + int(plan.payload["earned"])
-        folded[plan.dedup_key] = replace(first, payload={**first.payload, "earned": earned})
+        folded[key] = replace(first, payload={**first.payload, "earned": earned})
     await _insert(
         conn,
         list(folded.values()),
@@ -86,12 +93,12 @@ async def _insert(
         return 0
     rows = await conn.fetch(
         f"""INSERT INTO {SCHEMA}.scheduled AS s (dedup_key, customer_id, trigger, template,
-                channel, category, due_at, payload, cancel_key, created_at, updated_at)
-            SELECT k, c, t, tpl, ch, cat, due, p::jsonb, ck, $10, $10
+                channel, category, due_at, payload, cancel_key, created_at, updated_at, shop_id)
+            SELECT k, c, t, tpl, ch, cat, due, p::jsonb, ck, $10, $10, shop
             FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
-                        $6::text[], $7::timestamptz[], $8::text[], $9::text[])
-                 AS u(k, c, t, tpl, ch, cat, due, p, ck)
-            ON CONFLICT (dedup_key) {on_conflict} RETURNING id""",
+                        $6::text[], $7::timestamptz[], $8::text[], $9::text[], $11::text[])
+                 AS u(k, c, t, tpl, ch, cat, due, p, ck, shop)
+            ON CONFLICT (shop_id, dedup_key) {on_conflict} RETURNING id""",
         [p.dedup_key for p in plans],
         [p.customer_id for p in plans],
         [p.trigger for p in plans],
@@ -102,26 +109,33 @@ async def _insert(
         [json.dumps(p.payload) for p in plans],
         [p.cancel_key for p in plans],
         now,
+        [p.shop_id for p in plans],
     )
     return len(rows)
 
 
 async def cancel_for_orders(
-    conn: Connection, ordered: Mapping[str, datetime], cancel_keys: Mapping[str, str], now: datetime
+    conn: Connection,
+    ordered: Mapping[Member, datetime],
+    cancel_keys: Mapping[Member, str],
+    now: datetime,
 ) -> list[Claimed]:
     """Cancel pending messages under each customer's cancel key planned before the order."""
     if not ordered:
         return []
-    customers = sorted(ordered)
+    members = sorted(ordered)
     rows = await conn.fetch(
-        f"""UPDATE {SCHEMA}.scheduled s SET status = 'cancelled', updated_at = $4
-            FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS o(customer_id, key, at)
-            WHERE s.cancel_key = o.key AND s.customer_id = o.customer_id
+        f"""UPDATE {SCHEMA}.scheduled s SET status = 'cancelled', updated_at = $5
+            FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[])
+                 AS o(shop_id, customer_id, key, at)
+            WHERE s.shop_id = o.shop_id AND s.cancel_key = o.key
+              AND s.customer_id = o.customer_id
               AND s.status = 'pending' AND (s.payload->>'since')::timestamptz <= o.at
             RETURNING s.*""",
-        customers,
-        [cancel_keys[c] for c in customers],
-        [ordered[c] for c in customers],
+        [m[0] for m in members],
+        [m[1] for m in members],
+        [cancel_keys[m] for m in members],
+        [ordered[m] for m in members],
         now,
     )
     cancelled = [claimed_row(r) for r in rows]
@@ -160,17 +174,19 @@ async def claim_due(
     return claimed
 
 
-async def lock_customer(conn: Connection, customer_id: str) -> bool:
-    """A session lock per customer: one replica at a time checks the cap and sends."""
-    return bool(await conn.fetchval("SELECT pg_try_advisory_lock($1)", _lock_key(customer_id)))
+async def lock_customer(conn: Connection, member: Member) -> bool:
+    """A session lock per customer of a shop: one replica at a time checks the cap and sends."""
+    return bool(await conn.fetchval("SELECT pg_try_advisory_lock($1)", _lock_key(member)))
 
 
-async def unlock_customer(conn: Connection, customer_id: str) -> None:
-    await conn.execute("SELECT pg_advisory_unlock($1)", _lock_key(customer_id))
+async def unlock_customer(conn: Connection, member: Member) -> None:
+    await conn.execute("SELECT pg_advisory_unlock($1)", _lock_key(member))
 
 
-def _lock_key(customer_id: str) -> int:
-    digest = hashlib.sha256(f"notify:customer:{customer_id}".encode()).digest()
+def _lock_key(member: Member) -> int:
+    shop_id, customer_id = member
+    # A space never occurs in an id: no two (shop, customer) pairs share a text.
+    digest = hashlib.sha256(f"notify:customer:{shop_id} {customer_id}".encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
@@ -220,6 +236,7 @@ async def log_attempts(
         schema_name=SCHEMA,
         columns=[
             "scheduled_id",
+            "shop_id",
             "customer_id",
             "trigger",
             "channel",
@@ -230,31 +247,44 @@ async def log_attempts(
             "at",
         ],
         records=[
-            (m.id, m.customer_id, m.trigger, m.channel, m.category, m.attempts, o, d, now)
+            (
+                m.id,
+                m.shop_id,
+                m.customer_id,
+                m.trigger,
+                m.channel,
+                m.category,
+                m.attempts,
+                o,
+                d,
+                now,
+            )
             for m, o, d in entries
         ],
     )
 
 
-async def sent_in_window(conn: Connection, customer_id: str, channel: str, since: datetime) -> int:
-    """Marketing messages sent to this customer on this channel since `since`."""
+async def sent_in_window(conn: Connection, member: Member, channel: str, since: datetime) -> int:
+    """Marketing messages the shop sent to this customer on this channel since `since`."""
     value = await conn.fetchval(
         f"""SELECT count(*) FROM {SCHEMA}.delivery_log
-            WHERE customer_id = $1 AND channel = $2 AND outcome = 'sent'
+            WHERE shop_id = $4 AND customer_id = $1 AND channel = $2 AND outcome = 'sent'
               AND category = 'marketing' AND at > $3""",
-        customer_id,
+        member[1],
         channel,
         since,
+        member[0],
     )
     return int(value or 0)
 
 
-async def ordered_since(conn: Connection, customer_id: str, since: datetime) -> bool:
+async def ordered_since(conn: Connection, member: Member, since: datetime) -> bool:
+    """Whether the customer ordered at the shop after `since`."""
     return bool(
         await conn.fetchval(
-            f"SELECT EXISTS (SELECT 1 FROM {SCHEMA}.orders WHERE customer_id = $1 "
-            "AND ordered_at > $2)",
-            customer_id,
+            f"SELECT EXISTS (SELECT 1 FROM {SCHEMA}.orders WHERE shop_id = $1 "
+            "AND customer_id = $2 AND ordered_at > $3)",
+            *member,
             since,
         )
     )

@@ -24,6 +24,7 @@ class PendingDigest:
 
     id: int
     dedup_key: str
+    shop_id: str
     customer_id: str
     channel: str
     first_credit: datetime
@@ -31,28 +32,33 @@ class PendingDigest:
 
 @dataclass(frozen=True, slots=True)
 class Regrouped:
-    """Pending digests that belong under `key` (the local day `day`), in the order planned."""
+    """Pending digests of a shop that belong under `key` (the local day `day`), in the order
+    planned."""
 
+    shop_id: str
     key: str
     day: date
     members: tuple[PendingDigest, ...]
 
 
-def regroup(pending: Sequence[PendingDigest], zones: Mapping[str, str]) -> list[Regrouped]:
+def regroup(
+    pending: Sequence[PendingDigest], zones: Mapping[tuple[str, str], str]
+) -> list[Regrouped]:
     """Key pending digests again by the local day of their first credit in the customer's
-    time zone, as now known; only the groups that change (a new key, or several rows in one).
+    time zone, as now known (`zones` by shop and customer); only the groups that change (a new
+    key, or several rows in one).
 
     Credits that arrived before the customer's sign-up were keyed by their UTC day: once the
     zone is known they join the digest of the customer's own day, so that day has one."""
-    groups: dict[str, list[PendingDigest]] = {}
-    days: dict[str, date] = {}
+    groups: dict[tuple[str, str], list[PendingDigest]] = {}
+    days: dict[tuple[str, str], date] = {}
     for digest in pending:
-        day = digest_day(digest.first_credit, zones.get(digest.customer_id))
-        key = f"{digest_key(digest.customer_id, day)}:{digest.channel}"
+        day = digest_day(digest.first_credit, zones.get((digest.shop_id, digest.customer_id)))
+        key = (digest.shop_id, f"{digest_key(digest.customer_id, day)}:{digest.channel}")
         groups.setdefault(key, []).append(digest)
         days[key] = day
     return [
-        Regrouped(key, days[key], tuple(sorted(members, key=lambda d: d.id)))
-        for key, members in groups.items()
+        Regrouped(shop, key, days[shop, key], tuple(sorted(members, key=lambda d: d.id)))
+        for (shop, key), members in groups.items()
         if len(members) > 1 or members[0].dedup_key != key
     ]

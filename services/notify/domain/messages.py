@@ -31,11 +31,12 @@ TEMPLATES = tuple(sorted({template for template, _ in TRIGGERS.values()}))
 class PlannedMessage:
     """A message to send at `due_at`, unless cancelled or suppressed by then.
 
-    `dedup_key` is unique per trigger occurrence and channel: planning the same message twice
-    (a replayed event, two replicas) yields one row.
+    `dedup_key` is unique per trigger occurrence and channel within the shop: planning the same
+    message twice (a replayed event, two replicas) yields one row.
     """
 
     dedup_key: str
+    shop_id: str
     customer_id: str
     trigger: str
     channel: ChannelName
@@ -55,6 +56,7 @@ class PlannedMessage:
 def plan_for_channels(
     *,
     key: str,
+    shop_id: str,
     customer_id: str,
     trigger: str,
     due_at: datetime,
@@ -67,6 +69,7 @@ def plan_for_channels(
     return [
         PlannedMessage(
             dedup_key=f"{key}:{channel}",
+            shop_id=shop_id,
             customer_id=customer_id,
             trigger=trigger,
             channel=channel,
@@ -79,5 +82,5 @@ def plan_for_channels(
 
 
 def cart_cancel_key(customer_id: str) -> str:
-    """Every cart reminder of a customer shares this key: an order cancels them all."""
+    """Every cart reminder of a customer (at a shop) shares this key: an order cancels them all."""
     return f"cart:{customer_id}"

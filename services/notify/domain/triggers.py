@@ -17,6 +17,7 @@ DIGEST_DELAY = timedelta(hours=1)
 def welcome(customer: CustomerSignedUp, *, at: datetime) -> list[PlannedMessage]:
     return plan_for_channels(
         key=f"welcome:{customer.customer_id}",
+        shop_id=customer.shop_id,
         customer_id=customer.customer_id,
         trigger="customer.signed_up",
         due_at=at,
@@ -58,6 +59,7 @@ def cart_reminders(
         }
         plans += plan_for_channels(
             key=f"cart:{cart.cart_id}:{number}",
+            shop_id=cart.shop_id,
             customer_id=cart.customer_id,
             trigger="cart.abandoned",
             due_at=at + timedelta(minutes=after_minutes),
@@ -81,6 +83,7 @@ def tier_changed(
     }
     return plan_for_channels(
         key=f"tier:{event_id}",
+        shop_id=change.shop_id,
         customer_id=change.customer_id,
         trigger=trigger,
         due_at=at,
@@ -101,6 +104,7 @@ def tier_at_risk(
     }
     return plan_for_channels(
         key=f"tier_at_risk:{event_id}",
+        shop_id=risk.shop_id,
         customer_id=risk.customer_id,
         trigger="tier.at_risk",
         due_at=at,
@@ -110,12 +114,13 @@ def tier_at_risk(
 
 
 def points_digest(
-    customer_id: str, earned: int, *, at: datetime, local_day: date, has_push: bool
+    shop_id: str, customer_id: str, earned: int, *, at: datetime, local_day: date, has_push: bool
 ) -> list[PlannedMessage]:
     """At most one digest per customer per local day; later credits add to the pending one.
     `first_credit` lets the digest be keyed again when the customer's time zone is learnt."""
     return plan_for_channels(
         key=digest_key(customer_id, local_day),
+        shop_id=shop_id,
         customer_id=customer_id,
         trigger="points.digest",
         due_at=at + DIGEST_DELAY,
@@ -134,6 +139,7 @@ def points_expiring(
     }
     return plan_for_channels(
         key=f"points_expiring:{event_id}",
+        shop_id=expiring.shop_id,
         customer_id=expiring.customer_id,
         trigger="points.expiring",
         due_at=at,

@@ -17,7 +17,7 @@ from services.tiering.adapters.publishing import change_id, tier_at_risk, tier_c
 from services.tiering.domain.activity import Activity
 from services.tiering.domain.calendar import earliest_day_needed
 from services.tiering.domain.rules import Programme, WindowKind
-from services.tiering.domain.state import AtRisk, Floor, TierChange, TierState
+from services.tiering.domain.state import AtRisk, Floor, Member, TierChange, TierState
 from shared import metrics as shared_metrics
 from shared.db import Connection
 from shared.outbox import enqueue
@@ -29,8 +29,8 @@ log = structlog.get_logger(__name__)
 class Context:
     """The activity and floors of the customers a batch works on."""
 
-    activity: dict[str, Activity]
-    floors: dict[str, list[Floor]]
+    activity: dict[Member, Activity]
+    floors: dict[Member, list[Floor]]
 
 
 def earliest(state: TierState, *instants: datetime) -> datetime:
@@ -42,13 +42,19 @@ def earliest(state: TierState, *instants: datetime) -> datetime:
 async def load_context(
     conn: Connection,
     schema: str,
-    programme: Programme,
-    from_instant: Mapping[str, datetime],
+    programmes: Mapping[Member, Sequence[Programme]],
+    from_instant: Mapping[Member, datetime],
 ) -> Context:
-    """Activity from the first day each customer's checks can read; floors that still matter."""
-    since = {c: earliest_day_needed(programme, at) for c, at in from_instant.items()}
-    lifetime = programme.window.kind is WindowKind.LIFETIME
-    activity = await load_activity(conn, schema, since, keep_before=lifetime)
+    """Activity from the first day each customer's checks can read, under any of the programme
+    versions it is worked on with; floors that still matter."""
+    since = {
+        m: (
+            min(earliest_day_needed(p, at) for p in programmes[m]),
+            any(p.window.kind is WindowKind.LIFETIME for p in programmes[m]),
+        )
+        for m, at in from_instant.items()
+    }
+    activity = await load_activity(conn, schema, since)
     oldest = min(from_instant.values(), default=None)
     floors = await load_floors(conn, schema, from_instant, ending_after=oldest)
     return Context(activity, floors)
@@ -57,7 +63,7 @@ async def load_context(
 async def persist(
     conn: Connection,
     schema: str,
-    programme: Programme,
+    programmes: Mapping[Member, Programme],
     *,
     customers: Sequence[StoredCustomer],
     changes: Sequence[TierChange],
@@ -69,13 +75,14 @@ async def persist(
     identified = [(change_id(c), c) for c in changes]
     new = await record_changes(conn, schema, identified)
     published = [(i, c) for i, c in identified if i in new]
-    messages = [tier_changed(programme, c, i) for i, c in published]
-    messages += [tier_at_risk(programme, w, now=now) for w in warnings]
+    messages = [tier_changed(programmes[c.shop_id, c.customer_id], c, i) for i, c in published]
+    messages += [tier_at_risk(programmes[w.shop_id, w.customer_id], w, now=now) for w in warnings]
     await enqueue(conn, schema, messages)
     for event_id, change in published:
         shared_metrics.TIER_CHANGES.labels("tiering", change.direction, change.to_tier).inc()
         log.info(
             "tier_changed",
+            shop_id=change.shop_id,
             customer_id=change.customer_id,
             from_tier=change.from_tier,
             to_tier=change.to_tier,

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
 
-from services.tiering.domain.state import TierState
+from services.tiering.domain.state import Member, TierState
 from shared.db import Connection
 
-_COLUMNS = """customer_id, tier, tier_since, earned_tier, earned_at, review_at, below_since,
-    warned_deadline, evaluated_until, next_check_at, source_topic, source_partition,
+_COLUMNS = """shop_id, customer_id, tier, tier_since, earned_tier, earned_at, review_at,
+    below_since, warned_deadline, evaluated_until, next_check_at, source_topic, source_partition,
     source_offset"""
 
 
@@ -33,25 +33,30 @@ class StoredCustomer:
 
 
 async def lock_customers(
-    conn: Connection, schema: str, customer_ids: Iterable[str], entry_tier: str
-) -> dict[str, StoredCustomer]:
-    """Create missing rows at the entry tier, then lock every row in customer-id order."""
-    ids = sorted(set(customer_ids))
-    if not ids:
+    conn: Connection, schema: str, entry_tiers: Mapping[Member, str]
+) -> dict[Member, StoredCustomer]:
+    """Create missing rows at their shop's entry tier, then lock every row in key order."""
+    members = sorted(entry_tiers)
+    if not members:
         return {}
+    shops, customers = [m[0] for m in members], [m[1] for m in members]
     await conn.execute(
-        f"""INSERT INTO {schema}.customers (customer_id, tier, earned_tier)
-            SELECT id, $2, $2 FROM unnest($1::text[]) AS id
-            ON CONFLICT (customer_id) DO NOTHING""",
-        ids,
-        entry_tier,
+        f"""INSERT INTO {schema}.customers (shop_id, customer_id, tier, earned_tier)
+            SELECT s, c, e, e FROM unnest($1::text[], $2::text[], $3::text[]) AS k(s, c, e)
+            ON CONFLICT (shop_id, customer_id) DO NOTHING""",
+        shops,
+        customers,
+        [entry_tiers[m] for m in members],
     )
     rows = await conn.fetch(
         f"""SELECT {_COLUMNS} FROM {schema}.customers
-            WHERE customer_id = ANY($1::text[]) ORDER BY customer_id FOR UPDATE""",
-        ids,
+            JOIN unnest($1::text[], $2::text[]) AS k(shop_id, customer_id)
+            USING (shop_id, customer_id)
+            ORDER BY shop_id, customer_id FOR UPDATE OF customers""",
+        shops,
+        customers,
     )
-    return {row["customer_id"]: stored(row) for row in rows}
+    return {(row["shop_id"], row["customer_id"]): stored(row) for row in rows}
 
 
 async def claim_due(
@@ -60,24 +65,34 @@ async def claim_due(
     *,
     now: datetime,
     limit: int,
-    only: Sequence[str] | None = None,
-) -> dict[str, StoredCustomer]:
-    """Lock up to `limit` customers whose next check is due, skipping rows others hold."""
+    shops: Sequence[str],
+    only: Sequence[Member] | None = None,
+) -> dict[Member, StoredCustomer]:
+    """Lock up to `limit` customers of these shops whose next check is due, skipping rows
+    others hold; `only`: just these (shop, customer) pairs."""
     rows = await conn.fetch(
         f"""SELECT {_COLUMNS} FROM {schema}.customers
-            WHERE next_check_at <= $1 AND ($3::text[] IS NULL OR customer_id = ANY($3::text[]))
-            ORDER BY next_check_at, customer_id
+            WHERE next_check_at <= $1 AND shop_id = ANY($3::text[])
+              AND ($4::text[] IS NULL
+                   OR (shop_id, customer_id) IN (SELECT * FROM unnest($4::text[], $5::text[])))
+            ORDER BY next_check_at, shop_id, customer_id
             LIMIT $2 FOR UPDATE SKIP LOCKED""",
         now,
         limit,
-        list(only) if only is not None else None,
+        list(shops),
+        None if only is None else [m[0] for m in only],
+        None if only is None else [m[1] for m in only],
     )
-    return {row["customer_id"]: stored(row) for row in rows}
+    return {(row["shop_id"], row["customer_id"]): stored(row) for row in rows}
 
 
-async def read_customer(conn: Connection, schema: str, customer_id: str) -> StoredCustomer | None:
+async def read_customer(
+    conn: Connection, schema: str, shop_id: str, customer_id: str
+) -> StoredCustomer | None:
     row = await conn.fetchrow(
-        f"SELECT {_COLUMNS} FROM {schema}.customers WHERE customer_id = $1", customer_id
+        f"SELECT {_COLUMNS} FROM {schema}.customers WHERE shop_id = $1 AND customer_id = $2",
+        shop_id,
+        customer_id,
     )
     return None if row is None else stored(row)
 
@@ -98,11 +113,11 @@ async def save_customers(conn: Connection, schema: str, rows: Sequence[StoredCus
             FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[],
                         $5::timestamptz[], $6::timestamptz[], $7::timestamptz[],
                         $8::timestamptz[], $9::timestamptz[], $10::timestamptz[],
-                        $11::text[], $12::integer[], $13::bigint[])
+                        $11::text[], $12::integer[], $13::bigint[], $14::text[])
                  AS u(customer_id, tier, tier_since, earned_tier, earned_at, review_at,
                       below_since, warned_deadline, evaluated_until, next_check_at,
-                      source_topic, source_partition, source_offset)
-            WHERE c.customer_id = u.customer_id""",
+                      source_topic, source_partition, source_offset, shop_id)
+            WHERE c.shop_id = u.shop_id AND c.customer_id = u.customer_id""",
         [s.customer_id for s in states],
         [s.tier for s in states],
         [s.tier_since for s in states],
@@ -116,11 +131,13 @@ async def save_customers(conn: Connection, schema: str, rows: Sequence[StoredCus
         [r.position.topic if r.position else None for r in rows],
         [r.position.partition if r.position else None for r in rows],
         [r.position.offset if r.position else None for r in rows],
+        [s.shop_id for s in states],
     )
 
 
 def stored(row: asyncpg.Record) -> StoredCustomer:
     state = TierState(
+        shop_id=row["shop_id"],
         customer_id=row["customer_id"],
         earned=row["earned_tier"],
         earned_at=row["earned_at"],

@@ -36,9 +36,10 @@ async def record_changes(
     rows = await conn.fetch(
         f"""INSERT INTO {schema}.tier_history
                 (event_id, customer_id, from_tier, to_tier, direction, reason,
-                 qualifying_amount, unit, effective_at)
+                 qualifying_amount, unit, effective_at, shop_id)
             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
-                                 $6::text[], $7::numeric[], $8::text[], $9::timestamptz[])
+                                 $6::text[], $7::numeric[], $8::text[], $9::timestamptz[],
+                                 $10::text[])
             ON CONFLICT (event_id) DO NOTHING
             RETURNING event_id""",
         [i for i, _ in changes],
@@ -50,18 +51,20 @@ async def record_changes(
         [c.amount for _, c in changes],
         [c.unit for _, c in changes],
         [c.effective_at for _, c in changes],
+        [c.shop_id for _, c in changes],
     )
     return {row["event_id"] for row in rows}
 
 
 async def read_history(
-    conn: Connection, schema: str, customer_id: str, *, limit: int
+    conn: Connection, schema: str, shop_id: str, customer_id: str, *, limit: int
 ) -> list[HistoryEntry]:
     rows = await conn.fetch(
         f"""SELECT event_id, from_tier, to_tier, direction, reason, qualifying_amount, unit,
                    effective_at
-            FROM {schema}.tier_history WHERE customer_id = $1
-            ORDER BY seq DESC LIMIT $2""",
+            FROM {schema}.tier_history WHERE shop_id = $1 AND customer_id = $2
+            ORDER BY seq DESC LIMIT $3""",
+        shop_id,
         customer_id,
         limit,
     )

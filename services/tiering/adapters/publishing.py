@@ -8,6 +8,7 @@ from typing import Final
 
 from services.tiering.domain.rules import Basis, Programme
 from services.tiering.domain.state import AtRisk, TierChange
+from shared.callers import DEFAULT_SHOP
 from shared.events import TierAtRisk, TierChanged, encode_event, make_event
 from shared.outbox import OutboxMessage
 
@@ -21,12 +22,18 @@ def _instant(at: datetime) -> str:
     return at.astimezone(UTC).isoformat()
 
 
+def _whose(shop_id: str, customer_id: str) -> tuple[str, ...]:
+    # The shop `default` names its customers as the single-shop release did, so that its ids
+    # stay what they were: a replay after the upgrade finds them already published.
+    return (customer_id,) if shop_id == DEFAULT_SHOP else (shop_id, customer_id)
+
+
 def change_id(change: TierChange) -> str:
-    """Derived from customer, from, to and effective time: a replay can never double it."""
+    """Derived from shop, customer, from, to and effective time: a replay can never double it."""
     name = "|".join(
         (
             "tier.changed",
-            change.customer_id,
+            *_whose(change.shop_id, change.customer_id),
             change.from_tier,
             change.to_tier,
             _instant(change.effective_at),
@@ -36,7 +43,8 @@ def change_id(change: TierChange) -> str:
 
 
 def at_risk_id(warning: AtRisk) -> str:
-    name = "|".join(("tier.at_risk", warning.customer_id, warning.tier, _instant(warning.deadline)))
+    whose = _whose(warning.shop_id, warning.customer_id)
+    name = "|".join(("tier.at_risk", *whose, warning.tier, _instant(warning.deadline)))
     return str(uuid.uuid5(_IDS, name))
 
 
@@ -44,6 +52,7 @@ def tier_changed(programme: Programme, change: TierChange, event_id: str) -> Out
     to = programme.tier(change.to_tier)
     spend = programme.basis is Basis.SPEND
     data = TierChanged(
+        shop_id=change.shop_id,
         customer_id=change.customer_id,
         from_tier=change.from_tier,
         to_tier=change.to_tier,
@@ -71,6 +80,7 @@ def tier_changed(programme: Programme, change: TierChange, event_id: str) -> Out
 def tier_at_risk(programme: Programme, warning: AtRisk, *, now: datetime) -> OutboxMessage:
     spend = programme.basis is Basis.SPEND
     data = TierAtRisk(
+        shop_id=warning.shop_id,
         customer_id=warning.customer_id,
         tier=warning.tier,
         needed_amount=warning.needed,

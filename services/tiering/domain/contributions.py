@@ -29,6 +29,7 @@ class Movement:
     """One input event's effect on one source. `amount` None on REMOVE means all that is left."""
 
     event_id: str
+    shop_id: str
     customer_id: str
     key: str
     kind: MovementKind
@@ -42,6 +43,7 @@ class Movement:
 class Contribution:
     """A source's part of the totals, counted on the local day it was paid or earned."""
 
+    shop_id: str
     customer_id: str
     key: str
     unit: str
@@ -81,7 +83,8 @@ class Refused:
     reason: str
 
 
-SourceKey = tuple[str, str]
+# (shop, customer, source): one customer id at two shops has two sets of sources.
+SourceKey = tuple[str, str, str]
 
 
 @dataclass
@@ -100,9 +103,11 @@ class ContributionBook:
     def of(
         cls, contributions: Iterable[Contribution], parked: Iterable[Movement]
     ) -> ContributionBook:
-        book = cls({(c.customer_id, c.key): c for c in contributions})
+        book = cls({(c.shop_id, c.customer_id, c.key): c for c in contributions})
         for movement in parked:
-            book.parked.setdefault((movement.customer_id, movement.key), []).append(movement)
+            book.parked.setdefault(
+                (movement.shop_id, movement.customer_id, movement.key), []
+            ).append(movement)
             book.loaded_parked.add(movement.event_id)
         return book
 
@@ -112,7 +117,7 @@ class ContributionBook:
         An addition brings in the parked movements of its source dated before it; those dated at
         or after it wait in `following` (see take_following), already applied to the source.
         """
-        key = (movement.customer_id, movement.key)
+        key = (movement.shop_id, movement.customer_id, movement.key)
         current = self.contributions.get(key)
         if movement.kind in (MovementKind.ADD, MovementKind.ADD_MORE):
             deltas = self._add(key, current, movement)
@@ -130,7 +135,10 @@ class ContributionBook:
     def parks(self, movement: Movement) -> bool:
         """Whether `movement` takes back from a source not seen yet, and so waits for it."""
         adds = movement.kind in (MovementKind.ADD, MovementKind.ADD_MORE)
-        return not adds and (movement.customer_id, movement.key) not in self.contributions
+        return (
+            not adds
+            and (movement.shop_id, movement.customer_id, movement.key) not in self.contributions
+        )
 
     def take_following(self) -> list[Released]:
         """The parked movements the last addition released to count after it, in time order."""
@@ -167,7 +175,9 @@ class ContributionBook:
         if amount is None or unit is None or day is None or amount <= 0:
             return []
         if current is None:
-            current = Contribution(movement.customer_id, movement.key, unit, day, ZERO)
+            current = Contribution(
+                movement.shop_id, movement.customer_id, movement.key, unit, day, ZERO
+            )
         elif movement.kind is MovementKind.ADD or current.closed or current.unit != unit:
             return []  # paid twice, or more after a cancellation: counted once, as first paid
         self._store(key, replace(current, added=current.added + amount))

@@ -44,6 +44,7 @@ def settle(
     up = after.rank > before.rank
     unit, amount = reported_amount(programme, totals, after if up else before)
     change = TierChange(
+        shop_id=state.shop_id,
         customer_id=state.customer_id,
         from_tier=before.code,
         to_tier=after.code,

@@ -202,7 +202,9 @@ def _check_grace(programme: Programme, out: Outcome, activity: Activity, at: dat
     deadline = at + timedelta(days=programme.downgrade.grace_days)
     unit, needed = shortfall(programme, totals, thresholds(earned, "keep"))
     out.state = replace(state, below_since=at, warned_deadline=deadline)
-    out.warnings.append(AtRisk(state.customer_id, earned.code, needed, unit, deadline))
+    out.warnings.append(
+        AtRisk(state.shop_id, state.customer_id, earned.code, needed, unit, deadline)
+    )
 
 
 def _warn_for_review(
@@ -218,7 +220,9 @@ def _warn_for_review(
         return
     unit, needed = shortfall(programme, projected, thresholds(earned, "keep"))
     out.state = replace(state, warned_deadline=review_at)
-    out.warnings.append(AtRisk(state.customer_id, earned.code, needed, unit, review_at))
+    out.warnings.append(
+        AtRisk(state.shop_id, state.customer_id, earned.code, needed, unit, review_at)
+    )
 
 
 def _warning_at(programme: Programme, state: TierState) -> datetime | None:

@@ -10,6 +10,9 @@ from typing import Literal
 
 from services.tiering.domain.rules import Programme
 
+# (shop_id, customer_id): whose tier it is. One customer id at two shops is two members.
+Member = tuple[str, str]
+
 
 class FloorKind(StrEnum):
     MANUAL = "manual"
@@ -40,6 +43,7 @@ class TierState:
     instant has been applied.
     """
 
+    shop_id: str
     customer_id: str
     earned: str
     earned_at: datetime | None
@@ -50,16 +54,21 @@ class TierState:
     evaluated_until: datetime | None
     warned_deadline: datetime | None
 
+    @property
+    def member(self) -> Member:
+        return (self.shop_id, self.customer_id)
+
     @classmethod
-    def new(cls, customer_id: str, programme: Programme) -> TierState:
+    def new(cls, shop_id: str, customer_id: str, programme: Programme) -> TierState:
         entry = programme.entry.code
-        return cls(customer_id, entry, None, None, None, entry, None, None, None)
+        return cls(shop_id, customer_id, entry, None, None, None, entry, None, None, None)
 
 
 @dataclass(frozen=True, slots=True)
 class TierChange:
     """The tier in force moved; `amount` in `unit` is the qualifying total it reports."""
 
+    shop_id: str
     customer_id: str
     from_tier: str
     to_tier: str
@@ -74,6 +83,7 @@ class TierChange:
 class AtRisk:
     """Unless `needed` more (in `unit`) counts by `deadline`, the customer drops from `tier`."""
 
+    shop_id: str
     customer_id: str
     tier: str
     needed: Decimal

@@ -1,0 +1,209 @@
+"""Each shop's messaging settings (sender, storefront, locale, quiet hours, cap, templates).
+
+A shop's settings are a TOML document (the "messages" programme kind), read with errors that
+name the setting, like the programme files. Settings a document leaves out are the deployment's
+(the LOYALTY_* environment), which are also the settings of shop `default` and of any shop with
+no document. Template overrides are rendered with sample data before they are accepted.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import time, timedelta
+from decimal import Decimal
+from email.utils import parseaddr
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from services.notify.domain.messages import TEMPLATES
+from services.notify.preview import sample_values
+from services.notify.rendering import Renderer, TemplateProblem
+from services.notify.settings import NotifySettings
+from shared.programme_files import ProgrammeError, programme_error, validate
+
+DEFAULT_SHOP = "default"
+# A shop may replace the layout every HTML message extends, as well as any message.
+OVERRIDABLE = frozenset({*TEMPLATES, "layout"})
+
+
+class TemplateSources(BaseModel):
+    """A shop's own source of one template in one language: its text blocks, its HTML, or both."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    txt: str | None = Field(default=None, min_length=1, max_length=256 * 1024)
+    html: str | None = Field(default=None, min_length=1, max_length=256 * 1024)
+
+
+class ShopMessages(BaseModel):
+    """What one shop's messages look like and how often they may go."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    sender_name: str = Field(max_length=200, pattern=r"^[^\r\n]*$")  # "": the address alone
+    sender_address: str = Field(min_length=3, max_length=254)
+    storefront_url: str = Field(max_length=2000)
+    default_locale: str = Field(pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+    default_currency: str = Field(pattern=r"^[A-Z]{3}$")
+    quiet_hours_start: time
+    quiet_hours_end: time
+    frequency_cap: int = Field(ge=1)
+    frequency_window_days: int = Field(ge=1)
+    # language ("en", "vi") -> template name -> the shop's sources
+    templates: dict[str, dict[str, TemplateSources]] = Field(default_factory=dict)
+
+    @field_validator("sender_address")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        local, _, domain = value.rpartition("@")
+        if not local or not domain or parseaddr(value)[1] != value:
+            raise ValueError("must be an address such as loyalty@shop.example")
+        if not local.isascii():
+            raise ValueError("its local part must be ASCII (SMTPUTF8 is not supported)")
+        return value
+
+    @field_validator("storefront_url")
+    @classmethod
+    def _absolute_url(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("must be an absolute http(s) URL")
+        return value.rstrip("/")
+
+    @property
+    def mail_from(self) -> str:
+        """`"Name" <address>`, the name quoted so that a comma or a quote in it stays its own."""
+        if not self.sender_name:
+            return self.sender_address
+        quoted = self.sender_name.replace("\\", "\\\\").replace('"', '\\"')
+        return f'"{quoted}" <{self.sender_address}>'
+
+    @property
+    def frequency_window(self) -> timedelta:
+        return timedelta(days=self.frequency_window_days)
+
+    def overrides(self) -> dict[str, str]:
+        """The template sources by the name the renderer loads them under."""
+        return {
+            f"{language}/{name}.{kind}": source
+            for language, names in self.templates.items()
+            for name, sources in names.items()
+            for kind, source in (("txt", sources.txt), ("html", sources.html))
+            if source is not None
+        }
+
+
+def deployment_messages(settings: NotifySettings) -> ShopMessages:
+    """The environment's settings: shop `default`'s, and what a shop's document leaves out."""
+    name, address = parseaddr(settings.mail_from)
+    return ShopMessages(
+        sender_name=name,
+        sender_address=address,
+        storefront_url=settings.storefront_url,
+        default_locale=settings.default_locale,
+        default_currency=settings.default_currency,
+        quiet_hours_start=settings.quiet_hours_start,
+        quiet_hours_end=settings.quiet_hours_end,
+        frequency_cap=settings.frequency_cap,
+        frequency_window_days=settings.frequency_window_days,
+    )
+
+
+def read_shop_messages(
+    text: str, *, defaults: ShopMessages, renderer: Renderer, what: str = "messages"
+) -> ShopMessages:
+    """A shop's settings from its TOML document over `defaults`; one ProgrammeError listing
+    every problem (`frequency_cap: ...`, `templates.en.welcome.txt: ...`) otherwise."""
+    try:
+        raw: dict[str, Any] = tomllib.loads(text, parse_float=Decimal)
+    except tomllib.TOMLDecodeError as exc:
+        raise ProgrammeError(f"{what}: not valid TOML: {exc}") from None
+    base = defaults.model_dump(exclude={"templates"})
+    return validate(
+        ShopMessages,
+        {**base, **raw},
+        what=what,
+        checks=lambda messages: template_problems(messages, renderer),
+    )
+
+
+def template_problems(messages: ShopMessages, renderer: Renderer) -> list[str]:
+    """What is wrong with a shop's templates: unknown names, or sources that do not render
+    every message of their language with sample data."""
+    problems = []
+    for language, names in messages.templates.items():
+        if language not in renderer.languages:
+            shipped = ", ".join(renderer.languages)
+            problems.append(f"templates.{language}: not a shipped language ({shipped})")
+            continue
+        for name, sources in names.items():
+            if name not in OVERRIDABLE:
+                problems.append(f"templates.{language}.{name}: not a template of notify")
+            elif name == "layout" and sources.txt is not None:
+                problems.append(f"templates.{language}.layout.txt: the layout is HTML only")
+    if problems:
+        return problems
+    shop = renderer.for_shop(
+        default_locale=messages.default_locale,
+        default_currency=messages.default_currency,
+        overrides=messages.overrides(),
+    )
+    for language, names in messages.templates.items():
+        # The layout is a part of every message: all of them are tried when it changes.
+        tried = TEMPLATES if "layout" in names else sorted(names)
+        for name in tried:
+            try:
+                shop.render(name, language, sample_values(name))
+            except TemplateProblem as exc:
+                problems.append(f"templates.{language}.{name}: does not render: {exc}")
+    return problems
+
+
+class ShopMessageSettings:
+    """The messaging settings of every shop, in memory: those added, else the deployment's.
+
+    Filled by whoever learns of a shop's settings (the consumer of `loyalty.shops`); reading a
+    shop's settings on the send path is a dictionary lookup.
+    """
+
+    def __init__(self, defaults: ShopMessages, renderer: Renderer) -> None:
+        self._defaults = defaults
+        self._renderer = renderer
+        self._default_renderer = self._renderer_of(defaults)
+        self._shops: dict[str, tuple[ShopMessages, Renderer]] = {}
+
+    @classmethod
+    def from_settings(cls, settings: NotifySettings, renderer: Renderer) -> ShopMessageSettings:
+        return cls(deployment_messages(settings), renderer)
+
+    @property
+    def defaults(self) -> ShopMessages:
+        return self._defaults
+
+    def for_shop(self, shop_id: str) -> ShopMessages:
+        return self._shops.get(shop_id, (self._defaults, self._default_renderer))[0]
+
+    def renderer_for(self, shop_id: str) -> Renderer:
+        return self._shops.get(shop_id, (self._defaults, self._default_renderer))[1]
+
+    def put(self, shop_id: str, messages: ShopMessages) -> None:
+        """Add or replace a shop's settings; refused (ProgrammeError) when its templates fail."""
+        problems = template_problems(messages, self._renderer)
+        if problems:
+            raise programme_error(f"messages of shop {shop_id}", problems)
+        self._shops[shop_id] = (messages, self._renderer_of(messages))
+
+    def put_toml(self, shop_id: str, text: str) -> ShopMessages:
+        """Add or replace a shop's settings from its TOML document (over the defaults)."""
+        messages = read_shop_messages(
+            text, defaults=self._defaults, renderer=self._renderer, what=f"messages of {shop_id}"
+        )
+        self._shops[shop_id] = (messages, self._renderer_of(messages))
+        return messages
+
+    def _renderer_of(self, messages: ShopMessages) -> Renderer:
+        return self._renderer.for_shop(
+            default_locale=messages.default_locale,
+            default_currency=messages.default_currency,
+            overrides=messages.overrides(),
+        )

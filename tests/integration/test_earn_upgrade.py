@@ -1,0 +1,157 @@
+"""Upgrading earn on a database built by the previous release (tests/release_support.py): its
+rows become shop `default`, balances stay equal to the ledger, and new events apply."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+from infrastructure import Endpoints
+from pydantic import SecretStr
+from release_support import migrate, release_database
+from support import consumer_record, encoded, order_paid
+
+from services.earn.bootstrap import definition
+from services.earn.programme import load_programme
+from services.earn.settings import EarnSettings
+from shared.clock import FixedClock
+from shared.consumer import BatchConsumer
+from shared.events import CloudEvent, make_event
+from shared.events.catalog import TOPICS
+
+# --- earn ---------------------------------------------------------------------------------
+
+EARN_TABLES = (
+    "accounts",
+    "ledger",
+    "credit_accounts",
+    "customer_tiers",
+    "orders",
+    "waiting_events",
+    "campaign_usage",
+    "campaign_totals",
+    "punch_cards",
+    "memberships",
+    "redemptions",
+    "idempotency_keys",
+    "customers",
+    "action_awards",
+    "action_counts",
+    "expiry_warnings",
+    "credit_spends",
+)
+BALANCES = """SELECT customer_id, points_balance, points_pending, lifetime_earned
+              FROM earn.accounts ORDER BY customer_id"""
+LEDGER_SUMS = """SELECT a.customer_id, a.points_balance,
+                        coalesce(sum(l.delta) FILTER (WHERE l.balance_kind = 'points'), 0) AS total
+                 FROM earn.accounts a LEFT JOIN earn.ledger l USING (shop_id, customer_id)
+                 GROUP BY a.customer_id, a.points_balance"""
+
+
+async def test_earn_upgrade_keeps_every_balance_as_shop_default_and_carries_on(
+    infrastructure: Endpoints,
+) -> None:
+    async with release_database(infrastructure) as url:
+        db = await asyncpg.connect(url)
+        try:
+            before = [tuple(r) for r in await db.fetch(BALANCES)]
+            entries = await db.fetchval("SELECT count(*) FROM earn.ledger")
+            await migrate(infrastructure, url, "earn")
+
+            assert before, "the release's dump holds accounts"
+            assert [tuple(r) for r in await db.fetch(BALANCES)] == before
+            assert await db.fetchval("SELECT count(*) FROM earn.ledger") == entries
+            for row in await db.fetch(LEDGER_SUMS):
+                assert row["points_balance"] == row["total"], row["customer_id"]
+            for table in EARN_TABLES:
+                shops = await db.fetch(f"SELECT DISTINCT shop_id FROM earn.{table}")
+                assert {r["shop_id"] for r in shops} <= {"default"}, table
+            for table in ("accounts", "ledger", "orders", "customers"):  # never empty here
+                shops = await db.fetch(f"SELECT DISTINCT shop_id FROM earn.{table}")
+                assert [r["shop_id"] for r in shops] == ["default"], table
+            known = await db.fetchrow(
+                """SELECT customer_id, points_balance FROM earn.accounts a
+                   WHERE NOT EXISTS (SELECT FROM earn.customer_tiers t
+                                     WHERE t.customer_id = a.customer_id)
+                   ORDER BY customer_id LIMIT 1"""
+            )
+            assert known is not None, "the release's dump holds a customer without a tier"
+            customer, balance = known["customer_id"], known["points_balance"]
+            order = await db.fetchrow(
+                """SELECT order_id, customer_id, currency, points FROM earn.orders
+                   WHERE status = 'available' AND points > 0 AND points_reversed = 0
+                     AND customer_id <> $1
+                   ORDER BY order_id LIMIT 1""",
+                customer,
+            )
+            assert order is not None, "the release's dump holds an order with points"
+            refunded_before = await db.fetchval(
+                "SELECT points_balance FROM earn.accounts WHERE customer_id = $1",
+                order["customer_id"],
+            )
+
+            # A new order of a customer of the release, and a refund of an order it recorded.
+            now = datetime.now(UTC)
+            await deliver(
+                url,
+                now,
+                order_paid(customer, total="259000", currency="VND", at=now),
+                refund(order["customer_id"], order["order_id"], order["currency"], now),
+            )
+
+            assert (
+                await db.fetchval(
+                    "SELECT points_balance FROM earn.accounts WHERE customer_id = $1", customer
+                )
+                == balance + 25
+            )  # VND 259,000 under the shipped programme
+            assert (
+                await db.fetchval(
+                    "SELECT points_balance FROM earn.accounts WHERE customer_id = $1",
+                    order["customer_id"],
+                )
+                == refunded_before - order["points"]
+            )
+            for row in await db.fetch(LEDGER_SUMS):
+                assert row["points_balance"] == row["total"], row["customer_id"]
+        finally:
+            await db.close()
+
+
+def refund(customer: str, order_id: str, currency: str, at: datetime) -> CloudEvent[Any]:
+    data = TOPICS["shop.orders"]["order.refunded"].model_validate(
+        {
+            "order_id": order_id,
+            "customer_id": customer,
+            "refund": {"amount": "0", "currency": currency},
+            "full": True,
+        }
+    )
+    return make_event("order.refunded", source="tests/shop", subject=customer, data=data, time=at)
+
+
+async def deliver(url: str, now: datetime, *events: CloudEvent[Any]) -> None:
+    """Earn of the new release applies `events` of shop.orders to the upgraded database."""
+    clock = FixedClock(now)
+    settings = EarnSettings(database_url=SecretStr(url))
+    service = definition(settings, clock=clock, programme=load_programme())
+    pool = await asyncpg.create_pool(url, min_size=1, max_size=2)
+    assert pool is not None
+    try:
+        consumer = BatchConsumer(
+            service=service.name,
+            schema=service.schema,
+            topic="shop.orders",
+            handler=service.handlers["shop.orders"],
+            clock=clock,
+        )
+        consumer.bind(pool, lambda: None)
+        await consumer.process(
+            [
+                consumer_record(encoded(e), offset=n, key=e.subject.encode())
+                for n, e in enumerate(events)
+            ]
+        )
+    finally:
+        await pool.close()
