@@ -1,17 +1,11 @@
-"""Upgrading a database built by the previous release (afe2a24, migrated and filled by
-`loyalty demo`): the migrations run on it, its single-shop data becomes shop `default`, and the
-services work on it.
-
-tests/fixtures/release-afe2a24.sql.gz is its pg_dump (plain SQL, PostgreSQL 15,
-`--no-owner --no-privileges`); restoring it needs `psql`.
-"""
+"""Upgrading analytics on a database built by the previous release (tests/release_support.py):
+the reports of shop `default` keep every figure, the programme's facts become shop `default`,
+the previous release's writes still work while only the expand part has run, and the next
+event applies."""
 
 from __future__ import annotations
 
-import asyncio
-import gzip
 import json
-import subprocess
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -24,59 +18,27 @@ from aiokafka import AIOKafkaProducer
 from infrastructure import Endpoints
 from notify_support import event_of
 from pydantic import SecretStr
-from support import (
-    database_of_its_own,
-    encoded,
-    eventually,
-    loyalty_command,
-    own_groups,
-    running,
-    unique,
-)
+from release_support import migrate
+from release_support import release_database as restored_release
+from support import encoded, eventually, own_groups, running, unique
 
 from services.analytics.bootstrap import bootstrap as analytics_bootstrap
 from services.analytics.building import build_report
 from services.analytics.report import ReportQuery
 from services.analytics.settings import AnalyticsSettings
 
-FIXTURES = Path(__file__).parent.parent / "fixtures"
-RELEASE_DUMP = FIXTURES / "release-afe2a24.sql.gz"
+# The reports of shop `default` that the release's code (afe2a24's
+# services/analytics/building.py) built from the restored database, before any migration.
+RELEASE_REPORTS = (
+    Path(__file__).parent.parent / "fixtures" / "release-afe2a24-analytics-reports.json"
+)
+FACTS = ("members", "tier_changes", "memberships", "points", "notifications")
 
 
 @pytest.fixture
 async def release_database(infrastructure: Endpoints) -> AsyncIterator[str]:
-    """The URL of a fresh database holding what the release left, not migrated since."""
-    async with database_of_its_own(infrastructure.database_url, "loyalty_release") as url:
-        done = await asyncio.to_thread(
-            subprocess.run,
-            ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url],
-            input=gzip.decompress(RELEASE_DUMP.read_bytes()),
-            capture_output=True,
-            check=False,
-        )
-        assert done.returncode == 0, done.stderr.decode()
+    async with restored_release(infrastructure) as url:
         yield url
-
-
-async def migrate(infrastructure: Endpoints, url: str, *services: str) -> None:
-    done = await asyncio.to_thread(
-        loyalty_command,
-        "migrate",
-        *services,
-        env={
-            "LOYALTY_DATABASE_URL": url,
-            "LOYALTY_KAFKA_BOOTSTRAP_SERVERS": infrastructure.kafka_bootstrap,
-        },
-    )
-    assert done.returncode == 0, done.stderr
-
-
-# --- analytics ---
-
-# The reports of shop `default` that the release's code built from the restored data (made
-# with afe2a24's services/analytics/building.py, before any migration of this release).
-ANALYTICS_REPORTS = FIXTURES / "release-afe2a24-analytics-reports.json"
-ANALYTICS_FACTS = ("members", "tier_changes", "memberships", "points", "notifications")
 
 
 async def analytics_rows(conn: asyncpg.Connection) -> dict[str, Any]:
@@ -85,7 +47,7 @@ async def analytics_rows(conn: asyncpg.Connection) -> dict[str, Any]:
     )
     return {
         "customers": {r["shop_id"]: r["n"] for r in customers},
-        **{t: await conn.fetchval(f"SELECT count(*) FROM analytics.{t}") for t in ANALYTICS_FACTS},
+        **{t: await conn.fetchval(f"SELECT count(*) FROM analytics.{t}") for t in FACTS},
     }
 
 
@@ -97,11 +59,8 @@ async def test_analytics_keeps_the_release_figures_of_shop_default(
         before = await analytics_rows(conn)
         await migrate(infrastructure, release_database, "analytics")
         after = await analytics_rows(conn)
-        shops = {
-            t: await conn.fetch(f"SELECT DISTINCT shop_id FROM analytics.{t}")
-            for t in ANALYTICS_FACTS
-        }
-        found, expected = [], json.loads(ANALYTICS_REPORTS.read_text())
+        shops = {t: await conn.fetch(f"SELECT DISTINCT shop_id FROM analytics.{t}") for t in FACTS}
+        found, expected = [], json.loads(RELEASE_REPORTS.read_text())
         for report in expected:
             query = ReportQuery.model_validate(report["query"])
             point_value = Decimal(report["programme"]["point_value"])
@@ -114,11 +73,66 @@ async def test_analytics_keeps_the_release_figures_of_shop_default(
 
     assert after == before
     assert {t: [r["shop_id"] for r in rows] for t, rows in shops.items()} == {
-        t: ["default"] for t in ANALYTICS_FACTS
+        t: ["default"] for t in FACTS
     }
     assert len(found) == 5 and found[0]["purchases"]["orders"] > 0
-    for built, report in zip(found, expected, strict=True):
-        assert built == report, report["query"]
+    for rebuilt_report, report in zip(found, expected, strict=True):
+        assert rebuilt_report == report, report["query"]
+
+
+async def test_the_release_still_writes_its_facts_while_only_the_expand_part_has_run(
+    release_database: str, infrastructure: Endpoints
+) -> None:
+    await migrate(infrastructure, release_database, "--expand-only", "analytics")
+    customer, at = unique("c"), datetime(2026, 12, 1, tzinfo=UTC)
+    conn = await asyncpg.connect(release_database)
+    try:
+        # The previous release's upserts, as afe2a24's services/analytics/adapters/facts.py
+        # writes them: they name the old keys and no shop.
+        for _ in range(2):
+            await conn.execute(
+                """INSERT INTO analytics.customers (customer_id, shop_id, signed_up_at)
+                   VALUES ($1, 'default', $2)
+                   ON CONFLICT (customer_id) DO UPDATE
+                       SET signed_up_at = LEAST(customers.signed_up_at, EXCLUDED.signed_up_at)""",
+                customer,
+                at,
+            )
+            await conn.execute(
+                """INSERT INTO analytics.members (customer_id, joined_at) VALUES ($1, $2)
+                   ON CONFLICT (customer_id) DO UPDATE
+                       SET joined_at = LEAST(members.joined_at, EXCLUDED.joined_at)""",
+                customer,
+                at,
+            )
+        await conn.execute(
+            "INSERT INTO analytics.points (entry_id, customer_id, kind, delta, at)"
+            " VALUES ($1, $2, 'earned', 5, $3)",
+            unique("entry"),
+            customer,
+            at,
+        )
+        rows = await conn.fetch(
+            """SELECT 'members' AS t, shop_id FROM analytics.members WHERE customer_id = $1
+               UNION ALL
+               SELECT 'points', shop_id FROM analytics.points WHERE customer_id = $1""",
+            customer,
+        )
+        await migrate(infrastructure, release_database, "analytics")
+        contracted = await conn.fetchval(
+            """SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid
+               JOIN pg_namespace n ON n.oid = c.relnamespace
+               WHERE n.nspname = 'analytics' AND c.relname = 'members' AND i.indisprimary
+                 AND i.indnatts = 2"""
+        )
+    finally:
+        await conn.close()
+
+    assert sorted((r["t"], r["shop_id"]) for r in rows) == [
+        ("members", "default"),
+        ("points", "default"),
+    ]
+    assert contracted == 1  # the contract part made (shop, customer) the members' key
 
 
 @pytest.mark.timeout(120)
