@@ -20,6 +20,7 @@ from services.dlq.commands import add_dlq_commands
 from services.earn.commands import add_earn_commands
 from services.notify.commands import add_notify_commands
 from services.registry import SERVICES
+from services.shops.commands import add_shops_commands
 from services.tiering.commands import add_tiering_commands
 from shared.kafka_connection import KafkaAccessRefused, KafkaConnection, check_access
 from shared.logs import configure_logging
@@ -68,7 +69,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="loyalty", description=__doc__)
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
 
-    run = sub.add_parser("run", help="run one service (earn, tiering, notify or analytics)")
+    run = sub.add_parser("run", help="run one service (earn, tiering, notify, analytics or shops)")
     run.add_argument("service", choices=sorted(SERVICES))
     run.add_argument("--port", type=int, help="HTTP port (default: the service's own)")
     run.set_defaults(func=_run)
@@ -133,6 +134,7 @@ def _parser() -> argparse.ArgumentParser:
     add_dlq_commands(sub)
     add_earn_commands(sub)
     add_notify_commands(sub)
+    add_shops_commands(sub)
     add_tiering_commands(sub)
     return parser
 

@@ -16,6 +16,9 @@ from services.earn.settings import EarnSettings
 from services.notify.bootstrap import bootstrap as notify_bootstrap
 from services.notify.bootstrap import definition as notify_definition
 from services.notify.settings import NotifySettings
+from services.shops.bootstrap import bootstrap as shops_bootstrap
+from services.shops.bootstrap import definition as shops_definition
+from services.shops.settings import ShopsSettings
 from services.tiering.bootstrap import bootstrap as tiering_bootstrap
 from services.tiering.bootstrap import definition as tiering_definition
 from services.tiering.settings import TieringSettings
@@ -35,4 +38,5 @@ SERVICES: dict[str, ServiceEntry] = {
     "tiering": ServiceEntry(TieringSettings, tiering_definition, tiering_bootstrap),  # type: ignore[arg-type]
     "notify": ServiceEntry(NotifySettings, notify_definition, notify_bootstrap),  # type: ignore[arg-type]
     "analytics": ServiceEntry(AnalyticsSettings, analytics_definition, analytics_bootstrap),  # type: ignore[arg-type]
+    "shops": ServiceEntry(ShopsSettings, shops_definition, shops_bootstrap),  # type: ignore[arg-type]
 }

@@ -1,7 +1,8 @@
-"""The operators' routes of every service: an X-API-Key header checked against a configured key."""
+"""API keys: the operators' routes' configured key, and how shops' keys are hashed."""
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from collections.abc import Callable
 from typing import Annotated
@@ -27,3 +28,8 @@ def key_check(expected: SecretStr | None, *, disabled: str) -> Callable[[GivenKe
             raise HTTPException(403, "the X-API-Key header is not valid")
 
     return check_key
+
+
+def key_sha256(key: str) -> str:
+    """How a shop's API key is stored and looked up: the sha256 hex of the whole key."""
+    return hashlib.sha256(key.encode()).hexdigest()

@@ -20,7 +20,7 @@ from pydantic.json_schema import models_json_schema
 
 from shared.correlation import CORRELATION_HEADER
 from shared.events.binding import STRUCTURED_CONTENT_TYPE
-from shared.events.catalog import TOPICS, event_model
+from shared.events.catalog import TOPICS, event_model, topic_for
 
 # CloudEvents binary mode (Kafka protocol binding): header -> attribute of the envelope.
 BINARY_HEADERS: Final = {
@@ -44,6 +44,8 @@ DEAD_LETTER_HEADERS: Final = {
 }
 
 _BINDING_VERSION: Final = "0.5.0"
+# Keyed by shop, not by customer: a shop's changes stay in order.
+SHOPS_TOPIC: Final = "loyalty.shops"
 
 Mode = Literal["validation", "serialization"]
 
@@ -104,6 +106,8 @@ def complete(spec: dict[str, Any]) -> dict[str, Any]:
             channel_messages = _sent(topic)
             models += [(event_model(t), "serialization") for t in TOPICS[topic]]
             schemas["EventHeaders"] = _event_headers()
+            if topic == SHOPS_TOPIC:
+                schemas["ShopKey"] = _shop_key()
         messages.update(channel_messages)
         channel["messages"] = {
             name: {"$ref": f"#/components/messages/{name}"} for name in channel_messages
@@ -137,8 +141,24 @@ def _event_message(event_type: str, **fields: Any) -> dict[str, Any]:
         "contentType": "application/cloudevents+json",
         "payload": _ref(event_model(event_type).__name__),
         "correlationId": {"$ref": "#/components/correlationIds/correlation"},
-        "bindings": {"kafka": {"key": _ref("CustomerKey"), "bindingVersion": _BINDING_VERSION}},
+        "bindings": {
+            "kafka": {"key": _ref(_key_of(event_type)), "bindingVersion": _BINDING_VERSION}
+        },
         **fields,
+    }
+
+
+def _key_of(event_type: str) -> str:
+    return "ShopKey" if topic_for(event_type) == SHOPS_TOPIC else "CustomerKey"
+
+
+def _shop_key() -> dict[str, Any]:
+    return _customer_key() | {
+        "title": "ShopKey",
+        "description": (
+            "The shop id (\"platform\" for a platform operator's key), equal to the event's "
+            "subject: one shop's changes share a partition and stay in order."
+        ),
     }
 
 

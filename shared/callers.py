@@ -1,16 +1,26 @@
-"""The shop an HTTP request is about: every route that reads or changes a customer takes it.
+"""Who calls an HTTP route, and the shop the request is about.
 
 Routes declare a `shop_id: RequestShop = DEFAULT_SHOP` parameter and pass it to every query,
-so that a customer id is only ever looked up within one shop.
+so that a customer id is only ever looked up within one shop. `CallerShop` is its keyed
+successor: the shop of the caller's X-API-Key (a platform key names the shop with X-Shop-Id),
+resolved from the service's in-memory ShopDirectory (`app.state.shop_directory`), never from a
+query per request.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated
 
-from fastapi import Header
+from fastapi import Depends, Header, Request
+from starlette.exceptions import HTTPException
 
+from shared.api_keys import GivenKey
 from shared.events.fields import ShopId
+
+if TYPE_CHECKING:
+    from shared.shop_directory import ShopDirectory
 
 DEFAULT_SHOP = "default"
 
@@ -21,3 +31,65 @@ RequestShop = Annotated[
         description="The shop the request is about; the shop `default` when absent.",
     ),
 ]
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """The holder of a valid key: its shop (None for a platform operator), scopes, prefix."""
+
+    shop_id: str | None
+    scopes: frozenset[str]
+    key_prefix: str
+
+    @property
+    def platform(self) -> bool:
+        return "platform" in self.scopes
+
+    def may(self, scope: str) -> bool:
+        return self.platform or scope in self.scopes
+
+
+def resolve_caller(request: Request, given: GivenKey) -> Caller:
+    """401 without a key, or with one the directory does not know or knows revoked."""
+    if given is None:
+        raise HTTPException(401, "the X-API-Key header is required")
+    directory: ShopDirectory = request.app.state.shop_directory
+    caller = directory.caller_for(given)
+    if caller is None:
+        raise HTTPException(401, "the X-API-Key header is not a valid key")
+    return caller
+
+
+CallerOf = Annotated[Caller, Depends(resolve_caller)]
+
+NamedShop = Annotated[
+    ShopId | None,
+    Header(
+        alias="X-Shop-Id",
+        description="Platform keys: the shop the request is about (`default` when absent). "
+        "A shop's key needs none; naming another shop is a 404.",
+    ),
+]
+
+
+def caller_shop(caller: CallerOf, named: NamedShop = None) -> str:
+    """The shop of the request: the key's own, or the one a platform key names."""
+    if caller.shop_id is None:
+        return named or DEFAULT_SHOP
+    if named is not None and named != caller.shop_id:
+        raise HTTPException(404, "not found")  # never tell that another shop exists
+    return caller.shop_id
+
+
+CallerShop = Annotated[str, Depends(caller_shop)]
+
+
+def require_scope(scope: str) -> Callable[[Caller], Caller]:
+    """A dependency: the caller, or 403 when its key lacks `scope` (platform keys have all)."""
+
+    def check(caller: CallerOf) -> Caller:
+        if not caller.may(scope):
+            raise HTTPException(403, f"the key has no {scope} scope")
+        return caller
+
+    return check

@@ -21,8 +21,14 @@ OUTPUT_TOPICS = (
     "loyalty.tiers",
     "loyalty.memberships",
     "loyalty.notifications",
+    "loyalty.shops",
 )
 ALL_TOPICS = INPUT_TOPICS + OUTPUT_TOPICS
+
+# Settings a topic is created with, beyond the broker's defaults. loyalty.shops is the history
+# of every programme version and key: a service deployed later reads it from the start, so it
+# is never deleted by age (it stays small: a few events per shop and change).
+TOPIC_CONFIGS: dict[str, dict[str, str]] = {"loyalty.shops": {"retention.ms": "-1"}}
 
 
 # What a dead letter adds to the record it holds: the x-dlq-* headers (the error message is
@@ -49,7 +55,15 @@ async def ensure_topics(
         missing = [n for n in dict.fromkeys(names) if n not in existing]
         if missing:
             result = await admin.create_topics(
-                [NewTopic(n, num_partitions=partitions, replication_factor=1) for n in missing]
+                [
+                    NewTopic(
+                        n,
+                        num_partitions=partitions,
+                        replication_factor=1,
+                        topic_configs=TOPIC_CONFIGS.get(n, {}),
+                    )
+                    for n in missing
+                ]
             )
             # TOPIC_ALREADY_EXISTS (36) means another replica was quicker: not an error.
             failed = [(t, c) for t, c, *_ in result.topic_errors if c not in (0, 36)]

@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field, TypeAdapter, ValidationError, create_mode
 from pydantic_core import ErrorDetails
 
 from shared.errors import Bug, RejectedMessage
-from shared.events import inputs, outputs
+from shared.events import inputs, outputs, shops
 from shared.events.envelope import CloudEvent
 
 __all__ = [
@@ -75,6 +75,12 @@ TOPICS: Final = _frozen(
             "notification.sent": outputs.NotificationSent,
             "notification.failed": outputs.NotificationFailed,
             "notification.suppressed": outputs.NotificationSuppressed,
+        },
+        "loyalty.shops": {
+            "shop.created": shops.ShopCreated,
+            "programme.published": shops.ProgrammePublished,
+            "api_key.created": shops.ApiKeyCreated,
+            "api_key.revoked": shops.ApiKeyRevoked,
         },
     }
 )

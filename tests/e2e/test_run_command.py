@@ -18,18 +18,19 @@ from infrastructure import Endpoints
 
 
 def free_base_port() -> int:
-    """Four consecutive free ports, so the test never meets another run's services."""
+    """Five consecutive free ports (one per service), so the test never meets another run's
+    services."""
     for _ in range(50):
         base = random.randrange(20_000, 40_000)
         with contextlib.ExitStack() as stack:
             try:
-                for offset in range(4):
+                for offset in range(5):
                     sock = stack.enter_context(socket.socket())
                     sock.bind(("127.0.0.1", base + offset))
             except OSError:
                 continue
             return base
-    raise AssertionError("no four consecutive free ports")
+    raise AssertionError("no five consecutive free ports")
 
 
 def free_port() -> int:
@@ -58,7 +59,13 @@ def test_demo_runs_every_service_healthy_fed_by_the_shop_and_stops_on_ctrl_c(
     infrastructure: Endpoints, tmp_path: Path
 ) -> None:
     base = free_base_port()
-    ports = {"earn": base, "tiering": base + 1, "notify": base + 2, "analytics": base + 3}
+    ports = {
+        "earn": base,
+        "tiering": base + 1,
+        "notify": base + 2,
+        "analytics": base + 3,
+        "shops": base + 4,
+    }
     # notify's SMTP address, where nothing answers: the demo keeps the emails there itself.
     mail = tmp_path / "mail"
     env = {
@@ -109,7 +116,7 @@ def test_demo_runs_every_service_healthy_fed_by_the_shop_and_stops_on_ctrl_c(
         log.close()
         output = log_path.read_text()
 
-    assert health == {"earn": 200, "tiering": 200, "notify": 200, "analytics": 200}
+    assert health == {"earn": 200, "tiering": 200, "notify": 200, "analytics": 200, "shops": 200}
     assert seen["earn"]["shop.orders"] > 0
     assert seen["tiering"]["shop.orders"] > 0
     assert seen["notify"]["shop.customers"] > 0

@@ -1,4 +1,5 @@
-"""Schemathesis, with all its checks, against the HTTP API of earn, tiering, notify and analytics
+"""Schemathesis, with all its checks, against the HTTP API of earn, tiering, notify, analytics
+and shops
 served over real HTTP on the real database: no request valid by the OpenAPI document is refused,
 none it calls invalid is accepted, no undocumented status, no 500.
 
@@ -26,11 +27,13 @@ from earn_support import earn_of_its_own
 from faststream.asgi import AsgiFastStream
 from infrastructure import Endpoints
 from pydantic import SecretStr
+from shops_support import ShopsService, shops_settings
 from support import database_of_its_own, own_groups, running
 from tiering_tools import ADMIN_API_KEY, tiering_settings
 
 from services.analytics.bootstrap import bootstrap as analytics_bootstrap
 from services.analytics.settings import AnalyticsSettings
+from services.shops.bootstrap import bootstrap as shops_bootstrap
 from services.tiering.bootstrap import bootstrap as tiering_bootstrap
 from shared.problems import PROBLEM
 from shared.runtime import Runtime
@@ -149,6 +152,17 @@ async def test_analytics_api_conforms_to_its_openapi_document(infrastructure: En
         app, runtime = analytics_bootstrap(settings)
         async with running(app, runtime), served(app) as url:
             assert_clean(*await schemathesis(url))
+
+
+@pytest.mark.timeout(RUN_TIMEOUT_S + 120)
+async def test_shops_api_conforms_to_its_openapi_document(infrastructure: Endpoints) -> None:
+    # A database of its own: the shops a run creates stay out of the session's.
+    async with database_of_its_own(infrastructure.database_url, "loyalty_shops_api") as db:
+        settings = shops_settings(infrastructure).model_copy(update={"database_url": SecretStr(db)})
+        app, runtime = shops_bootstrap(settings)
+        async with running(app, runtime), served(app) as url:
+            platform = await ShopsService(runtime, None, "").new_key(None, ["platform"])  # type: ignore[arg-type]
+            assert_clean(*await schemathesis(url, f"X-API-Key: {platform}"))
 
 
 async def test_operational_routes_answer_other_methods_with_a_405_problem(

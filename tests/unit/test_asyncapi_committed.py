@@ -19,7 +19,7 @@ from shared.events.binding import STRUCTURED_CONTENT_TYPE
 from shared.events.catalog import TOPICS
 
 PARSER_DIR = Path(__file__).resolve().parents[2] / "tools" / "asyncapi"
-SERVICES = ("analytics", "earn", "notify", "tiering")
+SERVICES = ("analytics", "earn", "notify", "shops", "tiering")
 
 
 def _parser_diagnostics(*paths: Path) -> dict[str, list[dict[str, Any]]]:
@@ -116,6 +116,15 @@ def test_every_consumed_event_type_is_described_in_structured_and_in_binary_mode
                     )
                 key = _schema(service, message["bindings"]["kafka"]["key"])
                 assert key["title"] == "CustomerKey"
+
+
+def test_shop_changes_are_sent_keyed_by_shop() -> None:
+    sent = _operations("shops", "send")
+    assert list(sent) == ["loyalty.shops"]
+    messages = [_message("shops", ref) for ref in sent["loyalty.shops"]["messages"]]
+    assert sorted(m["name"] for m in messages) == sorted(TOPICS["loyalty.shops"])
+    for message in messages:
+        assert message["bindings"]["kafka"]["key"]["$ref"].endswith("/ShopKey")
 
 
 def test_binary_mode_requires_the_attributes_as_ce_headers() -> None:

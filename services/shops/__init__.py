@@ -1,0 +1,1 @@
+"""The shops service: shops, programmes as versioned data, API keys, and their audit."""

@@ -1,0 +1,1 @@
+"""What the shops service reads and writes: its PostgreSQL tables."""

@@ -1,0 +1,79 @@
+"""The shop directory in memory: each programme version told once and in order, keys resolved
+by hash, a revoked key resolving to nobody; the shop a caller's request is about."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from starlette.exceptions import HTTPException
+
+from shared.api_keys import key_sha256
+from shared.callers import Caller, caller_shop
+from shared.shop_directory import ShopDirectory
+
+AT = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def version(shop: str, kind: str, number: int) -> dict[str, Any]:
+    return {"shop_id": shop, "kind": kind, "version": number, "effective_from": AT, "toml": "x=1"}
+
+
+def key(key_id: str, secret: str, shop: str | None, *, revoked: bool = False) -> dict[str, Any]:
+    return {
+        "key_id": key_id,
+        "key_sha256": key_sha256(secret),
+        "shop_id": shop,
+        "scopes": ["platform"] if shop is None else ["read"],
+        "prefix": secret[:12],
+        "revoked_at": AT if revoked else None,
+    }
+
+
+def test_each_version_is_told_once_to_the_callbacks_of_its_kind() -> None:
+    directory = ShopDirectory("svc")
+    earn: list[tuple[str, int]] = []
+    directory.on_programme("earn", lambda shop, number, _at, _toml: earn.append((shop, number)))
+    for row in (version("a", "earn", 1), version("a", "tiers", 1), version("a", "earn", 1)):
+        directory.programme_known(row)
+    directory.programme_known(version("b", "earn", 1))
+    assert earn == [("a", 1), ("b", 1)]
+
+
+def test_a_callback_that_refuses_a_version_does_not_stop_the_others() -> None:
+    directory = ShopDirectory("svc")
+    told: list[str] = []
+
+    def refuse(shop: str, *_: object) -> None:
+        if shop == "a":
+            raise ValueError("not a programme this release runs")
+        told.append(shop)
+
+    directory.on_programme("messages", refuse)
+    directory.programme_known(version("a", "messages", 1))
+    directory.programme_known(version("b", "messages", 1))
+    assert told == ["b"]
+
+
+def test_a_key_resolves_by_its_secret_until_it_is_revoked() -> None:
+    directory = ShopDirectory("svc")
+    secret = "lk_" + "a" * 43
+    directory.key_known(key("k1", secret, "shop-a"))
+    assert directory.caller_for(secret) == Caller("shop-a", frozenset({"read"}), secret[:12])
+    assert directory.caller_for(secret + "b") is None
+    directory.key_known(key("k1", secret, "shop-a", revoked=True))
+    assert directory.caller_for(secret) is None
+
+
+def test_a_shop_key_reaches_its_own_shop_and_a_platform_key_the_one_it_names() -> None:
+    shop_key = Caller("shop-a", frozenset({"read"}), "lk_a")
+    platform = Caller(None, frozenset({"platform"}), "lk_p")
+    assert caller_shop(shop_key) == "shop-a"
+    assert caller_shop(shop_key, "shop-a") == "shop-a"
+    with pytest.raises(HTTPException) as other:
+        caller_shop(shop_key, "shop-b")
+    assert other.value.status_code == 404
+    assert caller_shop(platform, "shop-b") == "shop-b"
+    assert caller_shop(platform) == "default"
+    assert platform.may("redeem") and not shop_key.may("redeem")
