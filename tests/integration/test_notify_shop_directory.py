@@ -20,6 +20,7 @@ from support import encoded, eventually, own_groups, running, unique
 
 from services.notify.bootstrap import bootstrap as notify_bootstrap
 from services.notify.bootstrap import make_shop_messages
+from services.notify.commands import run_due_once
 from services.notify.settings import NotifySettings
 from services.notify.shop_messages import ShopMessageSettings
 from shared.events import CloudEvent
@@ -165,3 +166,31 @@ async def test_a_version_published_for_later_takes_over_when_it_takes_effect(
 
 async def _name_at(book: ShopMessageSettings, shop: str, at: datetime) -> str:
     return book.for_shop(shop, at).sender_name
+
+
+async def test_run_due_sends_with_the_settings_the_shops_published(
+    shops: ShopsService,
+    book: ShopMessageSettings,
+    notify_settings: NotifySettings,
+    smtp: SmtpInbox,
+    producer: AIOKafkaProducer,
+    notify: tuple[AsgiFastStream, Runtime],
+    db: asyncpg.Pool,
+) -> None:
+    """`loyalty notify run-due` is a process of its own: it reads the shops' settings from
+    notify's tables, not from the memory of a running service."""
+    shop = unique("vn")
+    await shops.new_shop(shop, "vn-fashion")
+    await eventually(
+        lambda: sender_of(book, shop, T0), lambda a: a == "khachhang@thoitrang.example"
+    )
+    customer = notify_customer()
+    email = f"{customer}@mail.example"
+    await publish(producer, "shop.customers", signed_up(customer, T0, email=email, shop_id=shop))
+    await scheduled(db, customer, 1)
+
+    outcomes = await run_due_once(notify_settings, T0 + timedelta(minutes=1))
+
+    assert outcomes["sent"] >= 1
+    (welcome,) = await mail_to(smtp, email, 1)
+    assert str(welcome.message["From"]) == "Thời trang <khachhang@thoitrang.example>"
