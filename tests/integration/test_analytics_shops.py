@@ -12,6 +12,7 @@ import asyncpg
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
+from analytics_support import ANALYTICS_KEY
 from infrastructure import Endpoints
 from notify_support import event_of
 from pydantic import SecretStr
@@ -39,12 +40,17 @@ async def service(infrastructure: Endpoints) -> AsyncIterator[tuple[httpx.AsyncC
             outbox_idle_poll_s=0.05,
             analytics_time_zone="UTC",
             analytics_currency="VND",
+            analytics_api_key=SecretStr(ANALYTICS_KEY),
         )
         app, runtime = bootstrap(settings)
         transport = httpx.ASGITransport(app=app)
         async with (
             running(app, runtime),
-            httpx.AsyncClient(transport=transport, base_url="http://analytics") as api,
+            httpx.AsyncClient(
+                transport=transport,
+                base_url="http://analytics",
+                headers={"X-API-Key": ANALYTICS_KEY},
+            ) as api,
         ):
             yield api, url
 
