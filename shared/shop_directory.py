@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import asyncpg
 import structlog
+from pydantic import SecretStr
 
 from shared.api_keys import key_sha256
 from shared.callers import Caller
@@ -39,15 +41,23 @@ TOPIC: Final = "loyalty.shops"
 # How long the listening connection stays idle before it is checked.
 IDLE_CHECK_S: Final = 30.0
 
+# The holder of a configured key; its prefix names no part of the secret.
+CONFIGURED: Final = Caller(None, frozenset({"platform"}), "configured")
+
 # Called with (shop_id, version, effective_from, toml) once per version, in version order.
 ProgrammeCallback = Callable[[str, int, datetime, str], None]
 
 
 @dataclass(slots=True)
 class ShopDirectory:
-    """The programme versions and keys of every shop, as one service knows them."""
+    """The programme versions and keys of every shop, as one service knows them.
+
+    `configured_keys`: keys from the service's own settings (its operator key, say), each a
+    platform key of this service: all scopes, the shop named with X-Shop-Id.
+    """
 
     schema: str
+    configured_keys: tuple[SecretStr, ...] = ()
     _callbacks: dict[str, list[ProgrammeCallback]] = field(default_factory=dict)
     _seen: set[tuple[str, str, int]] = field(default_factory=set)
     _keys: dict[str, Caller] = field(default_factory=dict)  # sha256 -> the key's holder
@@ -64,6 +74,10 @@ class ShopDirectory:
 
     def caller_for(self, key: str) -> Caller | None:
         """The holder of a key, or None for a key unknown or revoked."""
+        given = key.encode()
+        for configured in self.configured_keys:
+            if secrets.compare_digest(given, configured.get_secret_value().encode()):
+                return CONFIGURED
         return self._keys.get(key_sha256(key))
 
     def programme_known(self, row: Any) -> None:

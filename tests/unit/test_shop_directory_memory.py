@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 from starlette.exceptions import HTTPException
 
 from shared.api_keys import key_sha256
@@ -77,3 +78,15 @@ def test_a_shop_key_reaches_its_own_shop_and_a_platform_key_the_one_it_names() -
     assert caller_shop(platform, "shop-b") == "shop-b"
     assert caller_shop(platform) == "default"
     assert platform.may("redeem") and not shop_key.may("redeem")
+
+
+def test_a_configured_key_is_a_platform_key_of_the_service() -> None:
+    configured = "operator-key-from-settings"
+    directory = ShopDirectory("svc", configured_keys=(SecretStr(configured),))
+    caller = directory.caller_for(configured)
+    assert caller is not None
+    assert (caller.shop_id, caller.platform, caller.may("admin")) == (None, True, True)
+    assert configured not in caller.key_prefix
+    assert directory.caller_for(configured + "x") is None
+    assert directory.caller_for(configured[:-1]) is None
+    assert ShopDirectory("svc").caller_for(configured) is None
