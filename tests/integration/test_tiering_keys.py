@@ -17,7 +17,7 @@ from aiokafka import AIOKafkaProducer
 from infrastructure import Endpoints
 from shops_support import ShopsService, shops_service
 from support import eventually, order_paid, running, unique
-from tiering_tools import ADMIN_API_KEY, tiering_settings
+from tiering_tools import ADMIN_API_KEY, loyalty, tiering_settings
 
 from services.shops import handlers
 from services.tiering.bootstrap import bootstrap
@@ -285,3 +285,26 @@ async def test_a_later_ladder_version_applies_to_events_after_it_starts_only(
 
 async def _now() -> datetime:
     return datetime.now(UTC)
+
+
+async def test_the_commands_run_the_versions_published_for_the_shop(
+    world: World, producer: AIOKafkaProducer, db: asyncpg.Pool
+) -> None:
+    """`loyalty tiering evaluate|backfill --shop US` work with US's stored ladder: with the
+    programme file alone, US would be a shop without a programme."""
+    customer = unique("c")
+    await send(producer, at_shop(US, order_paid(customer, total="600", currency="USD")))
+    await eventually(lambda: tiers_by_shop(db, customer), lambda t: t == {US: "silver"})
+    two_years_on = (datetime.now(UTC) + timedelta(days=800)).isoformat()
+
+    evaluated = await loyalty(
+        "tiering", "evaluate", "--shop", US, "--customer", customer, "--at", two_years_on
+    )
+    downgraded = await tiers_by_shop(db, customer)
+    backfilled = await loyalty(
+        "tiering", "backfill", "--no-progress", "--shop", US, "--customer", customer
+    )
+
+    assert "evaluated 1 customer(s)" in evaluated
+    assert downgraded == {US: "member"}  # a calendar year without orders: one step down
+    assert "1 customer(s) recomputed" in backfilled
