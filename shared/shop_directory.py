@@ -40,9 +40,8 @@ log = structlog.get_logger(__name__)
 TOPIC: Final = "loyalty.shops"
 # How long the listening connection stays idle before it is checked.
 IDLE_CHECK_S: Final = 30.0
-
-# The holder of a configured key; its prefix names no part of the secret.
-CONFIGURED: Final = Caller(None, frozenset({"platform"}), "configured")
+# The caller of a key configured in the service's settings: a platform operator of it.
+CONFIGURED: Final = Caller(None, frozenset({"platform", "read", "redeem", "admin"}), "configured")
 
 # Called with (shop_id, version, effective_from, toml) once per version, in version order.
 ProgrammeCallback = Callable[[str, int, datetime, str], None]
@@ -50,13 +49,10 @@ ProgrammeCallback = Callable[[str, int, datetime, str], None]
 
 @dataclass(slots=True)
 class ShopDirectory:
-    """The programme versions and keys of every shop, as one service knows them.
-
-    `configured_keys`: keys from the service's own settings (its operator key, say), each a
-    platform key of this service: all scopes, the shop named with X-Shop-Id.
-    """
+    """The programme versions and keys of every shop, as one service knows them."""
 
     schema: str
+    # Keys the service's settings configure (LOYALTY_ADMIN_API_KEY...): platform keys of it.
     configured_keys: tuple[SecretStr, ...] = ()
     _callbacks: dict[str, list[ProgrammeCallback]] = field(default_factory=dict)
     _seen: set[tuple[str, str, int]] = field(default_factory=set)
@@ -75,9 +71,13 @@ class ShopDirectory:
     def caller_for(self, key: str) -> Caller | None:
         """The holder of a key, or None for a key unknown or revoked."""
         given = key.encode()
-        for configured in self.configured_keys:
-            if secrets.compare_digest(given, configured.get_secret_value().encode()):
-                return CONFIGURED
+        # Every configured key is compared, in constant time, whatever the outcome.
+        configured = [
+            secrets.compare_digest(given, k.get_secret_value().encode())
+            for k in self.configured_keys
+        ]
+        if any(configured):
+            return CONFIGURED
         return self._keys.get(key_sha256(key))
 
     def programme_known(self, row: Any) -> None:

@@ -80,13 +80,10 @@ def test_a_shop_key_reaches_its_own_shop_and_a_platform_key_the_one_it_names() -
     assert platform.may("redeem") and not shop_key.may("redeem")
 
 
-def test_a_configured_key_is_a_platform_key_of_the_service() -> None:
-    configured = "operator-key-from-settings"
-    directory = ShopDirectory("svc", configured_keys=(SecretStr(configured),))
-    caller = directory.caller_for(configured)
-    assert caller is not None
-    assert (caller.shop_id, caller.platform, caller.may("admin")) == (None, True, True)
-    assert configured not in caller.key_prefix
-    assert directory.caller_for(configured + "x") is None
-    assert directory.caller_for(configured[:-1]) is None
-    assert ShopDirectory("svc").caller_for(configured) is None
+def test_a_key_the_settings_configure_is_a_platform_key_of_the_service() -> None:
+    directory = ShopDirectory("svc", configured_keys=(SecretStr("configured-" + "k" * 30),))
+    caller = directory.caller_for("configured-" + "k" * 30)
+    assert caller is not None and caller.shop_id is None and caller.platform
+    assert caller.key_prefix == "configured"  # never a part of the secret
+    assert directory.caller_for("configured-" + "k" * 29) is None
+    assert ShopDirectory("svc").caller_for("") is None
