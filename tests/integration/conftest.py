@@ -16,7 +16,7 @@ from infrastructure import Endpoints
 from notify_support import NOTIFY_SCOPE, PushReceiver, RunDue, SmtpInbox, vapid_private_key
 from pydantic import SecretStr
 from support import own_groups, running, unique
-from tiering_tools import TieringService, tiering_settings
+from tiering_tools import OPERATOR, TieringService, tiering_settings
 
 from services.analytics.bootstrap import bootstrap as analytics_bootstrap
 from services.earn.bootstrap import bootstrap as earn_bootstrap
@@ -61,7 +61,7 @@ async def tiering(infrastructure: Endpoints) -> AsyncIterator[TieringService]:
     transport = httpx.ASGITransport(app=app)
     async with (
         running(app, runtime),
-        httpx.AsyncClient(transport=transport, base_url="http://tiering") as api,
+        httpx.AsyncClient(transport=transport, base_url="http://tiering", headers=OPERATOR) as api,
     ):
         yield TieringService(runtime, api)
 
