@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -74,8 +75,9 @@ async def drain_at_shops(kafka: str, args: argparse.Namespace) -> dict[str, Any]
     """The drain of one replica again, the events spread over `args.shops` shops whose
     programmes earn reads from loyalty.shops; checked per (shop, customer)."""
     database = await infra.fresh_database()
-    setup_s = await shops.open_shops(kafka, database, args.shops)
-    # Timed after the shops' programmes took effect: each event earns at its shop's rate.
+    setup_s, in_force = await shops.open_shops(kafka, database, args.shops)
+    # Timed once the shops' programmes are in force: each event earns at its shop's rate.
+    await asyncio.sleep(max(0.0, (in_force - datetime.now(UTC)).total_seconds()) + 0.01)
     load = loadgen.generate_at_shops(args.events, args.customers, args.shops, prefix="m")
     group_prefix = f"bench-shops-{time.time_ns()}"
     # The group starts after the 1-shop load already on shop.orders: it drains this load only.

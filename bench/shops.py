@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import time
+from datetime import datetime
 
 from bench.loadgen import shop_id, shop_rate
 from services.earn.programme import EXAMPLE
@@ -34,21 +35,23 @@ def earn_programme(index: int) -> str:
     return changed
 
 
-async def open_shops(kafka: str, database: str, shops: int, prefix: str = "bench-") -> float:
+async def open_shops(
+    kafka: str, database: str, shops: int, prefix: str = "bench-"
+) -> tuple[float, datetime]:
     """Make `shops` shops (ids `prefix`0000, ...) in the benchmark's database and relay their
-    events to loyalty.shops; returns the seconds it took. Each shop's earn programme is its
-    version 2, in force from after version 1 (the template's), so events timed after this
-    call earn at its rate."""
+    events to loyalty.shops; returns the seconds it took, and when every shop's earn programme
+    (its version 2, after the template's version 1) is in force: events timed from then on
+    earn at each shop's rate."""
     settings = ShopsSettings(database_url=database, kafka_bootstrap_servers=kafka)
     started = time.perf_counter()
 
-    async def work(conn: Connection, change: Change) -> None:
+    async def work(conn: Connection, change: Change) -> datetime:
         for index in range(shops):
             await handlers.create_shop(
                 conn, change, shop_id=shop_id(index, prefix), template=TEMPLATE
             )
         later = Change(actor=ACTOR, now=SystemClock().now())
-        for index in range(shops):
+        versions = [
             await handlers.publish_version(
                 conn,
                 later,
@@ -57,6 +60,10 @@ async def open_shops(kafka: str, database: str, shops: int, prefix: str = "bench
                 text=earn_programme(index),
                 reason="benchmark rate",
             )
+            for index in range(shops)
+        ]
+        return max(v.effective_from for v in versions)
 
-    await in_shops(settings, work, Change(actor=ACTOR, now=SystemClock().now()), announces=True)
-    return time.perf_counter() - started
+    change = Change(actor=ACTOR, now=SystemClock().now())
+    in_force = await in_shops(settings, work, change, announces=True)
+    return time.perf_counter() - started, in_force

@@ -18,7 +18,7 @@ async def test_each_shop_has_its_rate_as_the_latest_earn_version(
     async with database_of_its_own(infrastructure.database_url, "bench-shops") as database:
         # Ids of this test's own: the events go to the broker every test shares.
         prefix = f"{unique('bench')}-"
-        await open_shops(infrastructure.kafka_bootstrap, database, 6, prefix)
+        _, in_force = await open_shops(infrastructure.kafka_bootstrap, database, 6, prefix)
         conn = await asyncpg.connect(database)
         try:
             rows = await conn.fetch(
@@ -35,7 +35,8 @@ async def test_each_shop_has_its_rate_as_the_latest_earn_version(
     for index, shop in enumerate(sorted(by_shop)):
         template, bench = by_shop[shop]
         assert (template["version"], bench["version"]) == (1, 2)
-        assert bench["effective_from"] > template["effective_from"]
+        assert template["effective_from"] < bench["effective_from"] <= in_force
         rate = tomllib.loads(bench["toml"])["currencies"]["VND"]
         assert rate == {"per_amount": 10_000 * (1 + index % 5), "points": 1}
+    assert in_force == max(rows, key=lambda r: r["effective_from"])["effective_from"]
     assert unrelayed == 0
