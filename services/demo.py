@@ -64,6 +64,7 @@ def run_demo(*, rate: float, base_port: int | None = None) -> int:
     failed = False  # a Ctrl-C, even during start-up, is a clean stop; a dead service is not
     try:
         if _wait_until_ready(children):
+            _until_in_force(keys)
             run_id = f"{int(time.time()):x}"
             _announce(children, keys, run_id, sink)
             kafka = KafkaConnection.from_settings(settings)
@@ -175,6 +176,17 @@ def _announce(
         sep="\n",
         flush=True,
     )
+
+
+def _until_in_force(keys: DemoKeys) -> None:
+    """Wait, when this run made the shops, until the versions it published are in force: the
+    shops' first events then meet the demo's settings (no quiet hours), not the template's."""
+    if keys.in_force is None:
+        return
+    wait = (keys.in_force - SystemClock().now()).total_seconds()
+    if wait > 0:
+        print(f"The new shops' programmes take effect in {wait:.0f} s: waiting.", flush=True)
+        time.sleep(wait)
 
 
 def _shop_lines(earn: str, keys: DemoKeys, run_id: str, sink: MailSink | None) -> list[str]:

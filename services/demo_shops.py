@@ -6,6 +6,7 @@ import re
 import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from services.samples import SampleShop
 from services.shops import handlers
@@ -58,6 +59,8 @@ class DemoKeys:
 
     platform: str
     shops: dict[str, str]
+    # When the versions this run published are all in force (None: it published none).
+    in_force: datetime | None = None
 
 
 async def open_shops(
@@ -65,12 +68,13 @@ async def open_shops(
 ) -> DemoKeys:
     """Make the shops unless they exist, revoke the keys that `change.actor` made earlier, and
     make this run's keys (a secret is shown once only, so each run makes its own)."""
+    in_force: datetime | None = None
     for shop in shops:
         try:
             await handlers.create_shop(conn, change, shop_id=shop.shop_id, template=shop.template)
         except Conflict:
             continue
-        await handlers.publish_version(
+        messages = await handlers.publish_version(
             conn,
             change,
             shop_id=shop.shop_id,
@@ -78,6 +82,7 @@ async def open_shops(
             text=_deployments_hours(shop),
             reason="the demo's quiet hours are the deployment's",
         )
+        in_force = max(in_force or messages.effective_from, messages.effective_from)
     for owner in (None, *(shop.shop_id for shop in shops)):
         for key in await handlers.list_keys(conn, owner):
             if key.created_by == change.actor and key.revoked_at is None:
@@ -89,7 +94,7 @@ async def open_shops(
         ).secret
         for shop in shops
     }
-    return DemoKeys(platform=platform.secret, shops=secrets)
+    return DemoKeys(platform=platform.secret, shops=secrets, in_force=in_force)
 
 
 def _deployments_hours(shop: DemoShop) -> str:

@@ -59,6 +59,14 @@ def test_a_second_run_keeps_the_shops_and_replaces_its_keys(infrastructure: Endp
                 assert old is None
                 assert new is not None
                 assert (new.shop_id, new.scopes) == (shop.shop_id, ["read", "redeem"])
+            # The first run published versions (the second none), in force from its time on.
+            assert first.in_force is not None
+            starts = [
+                (await handlers.list_versions(conn, s.shop_id, "messages"))[-1].effective_from
+                for s in shops
+            ]
+            assert first.in_force == max(starts)
+            assert second.in_force is None
             assert await handlers.key_of(conn, first.platform) is None
             platform = await handlers.key_of(conn, second.platform)
             assert platform is not None
