@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -149,18 +149,27 @@ async def test_a_valid_draft_is_accepted_without_being_saved(shops: ShopsService
     assert len(listed.json()) == 1
 
 
-async def test_a_version_may_not_start_in_the_past(shops: ShopsService) -> None:
+@pytest.mark.parametrize("before_lead", [timedelta(hours=1), timedelta(seconds=-29)])
+async def test_a_version_may_not_start_before_the_lead(
+    shops: ShopsService, before_lead: timedelta
+) -> None:
     shop = unique("shop")
     await shops.new_shop(shop)
-    past = shops.runtime.clock.now() - timedelta(hours=1)
-    future = shops.runtime.clock.now() + timedelta(days=3)
+    now = shops.runtime.clock.now()
+    too_early = now - before_lead
+    future = now + timedelta(days=3)
     refused = await shops.api.post(
         VERSIONS.format(shop, "earn"),
-        json={"toml": EARN_DRAFT, "effective_from": past.isoformat()},
+        json={"toml": EARN_DRAFT, "effective_from": too_early.isoformat()},
         headers=shops.platform,
     )
     assert refused.status_code == 422
     assert refused.json()["errors"][0]["location"] == "effective_from"
+    default = await shops.api.post(
+        VERSIONS.format(shop, "earn"), json={"toml": EARN_DRAFT}, headers=shops.platform
+    )
+    starts = datetime.fromisoformat(default.json()["effective_from"])
+    assert starts - now >= timedelta(seconds=30)
     later = await shops.api.post(
         VERSIONS.format(shop, "earn"),
         json={"toml": EARN_DRAFT, "effective_from": future.isoformat()},
