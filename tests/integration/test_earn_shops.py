@@ -22,6 +22,7 @@ from infrastructure import Endpoints
 from pydantic import SecretStr
 from support import TopicTail, consumer_record, database_of_its_own, encoded, eventually, unique
 
+from services.earn.adapters.ledger import SCHEMA
 from services.earn.bootstrap import definition
 from services.earn.expiry import run_expiry
 from services.earn.orders import release
@@ -34,6 +35,7 @@ from shared.db import apply_migrations
 from shared.events import CloudEvent, make_event
 from shared.events.catalog import TOPICS
 from shared.runtime import MESSAGING_MIGRATIONS
+from shared.shop_directory import ShopDirectory
 
 T0 = datetime(2026, 12, 2, 3, 0, tzinfo=UTC)
 VN, US = "vn-fashion", "us-store"
@@ -199,7 +201,9 @@ async def shops(infrastructure: Endpoints, producer: AIOKafkaProducer) -> AsyncI
             admin_api_key=SecretStr(ADMIN_KEY),
         ) as own,
         httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=own.app), base_url="http://earn"
+            transport=httpx.ASGITransport(app=own.app),
+            base_url="http://earn",
+            headers={"X-API-Key": ADMIN_KEY},
         ) as client,
     ):
         db = await asyncpg.create_pool(own.database_url, min_size=1, max_size=2)
@@ -410,7 +414,9 @@ async def harness(url: str, programmes: ProgrammeBook, now: datetime) -> Harness
     assert pool is not None
     clock = FixedClock(now)
     settings = EarnSettings(database_url=SecretStr(url))
-    service = definition(settings, clock=clock, programmes=programmes)
+    directory = ShopDirectory(SCHEMA)
+    directory.caught_up.set()  # the book is given: no loyalty.shops to read first
+    service = definition(settings, clock=clock, programmes=programmes, directory=directory)
     components = [("messaging", MESSAGING_MIGRATIONS), (service.name, service.migrations)]
     async with pool.acquire() as conn:
         await apply_migrations(conn, service.schema, components)
