@@ -38,6 +38,14 @@ class OwnEarn:
         return directory
 
 
+def caught_up_directory() -> ShopDirectory:
+    """A shop directory for earn's handlers driven by a test without the runtime: there is no
+    loyalty.shops to read first."""
+    directory = ShopDirectory("earn")
+    directory.caught_up.set()
+    return directory
+
+
 @contextlib.asynccontextmanager
 async def earn_of_its_own(
     infrastructure: Endpoints,

@@ -17,12 +17,11 @@ import asyncpg
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
-from earn_support import earn_of_its_own
+from earn_support import caught_up_directory, earn_of_its_own
 from infrastructure import Endpoints
 from pydantic import SecretStr
 from support import TopicTail, consumer_record, database_of_its_own, encoded, eventually, unique
 
-from services.earn.adapters.ledger import SCHEMA
 from services.earn.bootstrap import definition
 from services.earn.expiry import run_expiry
 from services.earn.orders import release
@@ -35,7 +34,6 @@ from shared.db import apply_migrations
 from shared.events import CloudEvent, make_event
 from shared.events.catalog import TOPICS
 from shared.runtime import MESSAGING_MIGRATIONS
-from shared.shop_directory import ShopDirectory
 
 T0 = datetime(2026, 12, 2, 3, 0, tzinfo=UTC)
 VN, US = "vn-fashion", "us-store"
@@ -414,9 +412,9 @@ async def harness(url: str, programmes: ProgrammeBook, now: datetime) -> Harness
     assert pool is not None
     clock = FixedClock(now)
     settings = EarnSettings(database_url=SecretStr(url))
-    directory = ShopDirectory(SCHEMA)
-    directory.caught_up.set()  # the book is given: no loyalty.shops to read first
-    service = definition(settings, clock=clock, programmes=programmes, directory=directory)
+    service = definition(
+        settings, clock=clock, programmes=programmes, directory=caught_up_directory()
+    )
     components = [("messaging", MESSAGING_MIGRATIONS), (service.name, service.migrations)]
     async with pool.acquire() as conn:
         await apply_migrations(conn, service.schema, components)
