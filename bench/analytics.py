@@ -52,36 +52,40 @@ FILL = [
        FROM generate_series(1, $2) AS n
        JOIN analytics.customers c ON c.customer_id = 'c-' || (1 + (n::bigint * 7919) % $1)""",
     """UPDATE analytics.customers c SET first_paid_at = o.first
-       FROM (SELECT customer_id, min(paid_at) AS first FROM analytics.orders GROUP BY 1) o
-       WHERE o.customer_id = c.customer_id""",
+       FROM (SELECT shop_id, customer_id, min(paid_at) AS first
+             FROM analytics.orders GROUP BY 1, 2) o
+       WHERE o.shop_id = c.shop_id AND o.customer_id = c.customer_id""",
     # One earning per order; some points spent, some expired.
-    """INSERT INTO analytics.points (entry_id, customer_id, kind, delta, at)
-       SELECT 'earn:' || order_id, customer_id, 'earned', greatest(total / 10000, 1)::bigint,
-              paid_at
+    """INSERT INTO analytics.points (entry_id, shop_id, customer_id, kind, delta, at)
+       SELECT 'earn:' || order_id, shop_id, customer_id, 'earned',
+              greatest(total / 10000, 1)::bigint, paid_at
        FROM analytics.orders""",
-    """INSERT INTO analytics.points (entry_id, customer_id, kind, delta, at)
-       SELECT 'use:' || order_id, customer_id,
+    """INSERT INTO analytics.points (entry_id, shop_id, customer_id, kind, delta, at)
+       SELECT 'use:' || order_id, shop_id, customer_id,
               CASE WHEN random() < 0.7 THEN 'redeemed' ELSE 'expired' END,
               -greatest(total / 30000, 1)::bigint, paid_at + interval '20 days'
        FROM analytics.orders WHERE random() < 0.3""",
-    """INSERT INTO analytics.members (customer_id, joined_at)
-       SELECT customer_id, min(at) FROM analytics.points GROUP BY 1""",
+    """INSERT INTO analytics.members (shop_id, customer_id, joined_at)
+       SELECT shop_id, customer_id, min(at) FROM analytics.points GROUP BY 1, 2""",
     # A third of the customers climb a tier, some of them two.
-    """INSERT INTO analytics.tier_changes (event_id, customer_id, tier, effective_at)
-       SELECT 't1:' || customer_id, customer_id, 'silver', signed_up_at + interval '60 days'
+    """INSERT INTO analytics.tier_changes (event_id, shop_id, customer_id, tier, effective_at)
+       SELECT 't1:' || customer_id, shop_id, customer_id, 'silver',
+              signed_up_at + interval '60 days'
        FROM analytics.customers WHERE random() < 0.33""",
-    """INSERT INTO analytics.tier_changes (event_id, customer_id, tier, effective_at)
-       SELECT 't2:' || customer_id, customer_id, 'gold', effective_at + interval '90 days'
+    """INSERT INTO analytics.tier_changes (event_id, shop_id, customer_id, tier, effective_at)
+       SELECT 't2:' || customer_id, shop_id, customer_id, 'gold', effective_at + interval '90 days'
        FROM analytics.tier_changes WHERE random() < 0.3""",
     # Messages: welcome and cart reminders, most sent, some suppressed or failed.
-    """INSERT INTO analytics.notifications (event_id, notification_id, customer_id, trigger,
-                                           channel, outcome, reason, at)
-       SELECT 'n:' || n, 'm-' || n, 'c-' || (1 + (n::bigint * 104729) % $1),
+    """INSERT INTO analytics.notifications (event_id, notification_id, shop_id, customer_id,
+                                           trigger, channel, outcome, reason, at)
+       SELECT 'n:' || n, 'm-' || n, CASE WHEN k % 3 = 0 THEN 'shop-b' ELSE 'shop-a' END,
+              'c-' || k,
               (ARRAY['customer.signed_up', 'cart.abandoned', 'winback'])[1 + n % 3], 'email',
               CASE WHEN n % 10 = 0 THEN 'suppressed' WHEN n % 47 = 0 THEN 'failed' ELSE 'sent' END,
               CASE WHEN n % 10 = 0 THEN 'frequency_cap' END,
               timestamptz '{start}' + random() * interval '730 days'
-       FROM generate_series(1, $2 / 4) AS n""",
+       FROM generate_series(1, $2 / 4) AS n,
+            LATERAL (SELECT 1 + (n::bigint * 104729) % $1 AS k) customer""",
 ]
 
 

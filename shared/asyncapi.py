@@ -106,8 +106,8 @@ def complete(spec: dict[str, Any]) -> dict[str, Any]:
             channel_messages = _sent(topic)
             models += [(event_model(t), "serialization") for t in TOPICS[topic]]
             schemas["EventHeaders"] = _event_headers()
-            if topic == SHOPS_TOPIC:
-                schemas["ShopKey"] = _shop_key()
+        if topic == SHOPS_TOPIC:  # received (by every service) or sent (by shops)
+            schemas["ShopKey"] = _shop_key()
         messages.update(channel_messages)
         channel["messages"] = {
             name: {"$ref": f"#/components/messages/{name}"} for name in channel_messages

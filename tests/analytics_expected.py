@@ -48,6 +48,7 @@ class Order:
 class Shop:
     """Every event of the test shop, by kind."""
 
+    shop_id: str
     signed_up: dict[str, datetime] = field(default_factory=dict)
     orders: dict[str, Order] = field(default_factory=dict)
     points: list[tuple[str, str, int, datetime]] = field(default_factory=list)
@@ -56,11 +57,12 @@ class Shop:
     seen: set[str] = field(default_factory=set)
 
     def add(self, event: dict[str, Any]) -> None:
-        """One event as JSON (a CloudEvent): what it says about the shop; repeats count once."""
-        if event["id"] in self.seen:
-            return
-        self.seen.add(event["id"])
+        """One event as JSON (a CloudEvent): what it says about the shop; repeats count once,
+        other shops' events not at all."""
         kind, data = event["type"], event["data"]
+        if event["id"] in self.seen or data.get("shop_id", "default") != self.shop_id:
+            return  # the same customer ids at another shop are other customers
+        self.seen.add(event["id"])
         at = datetime.fromisoformat(event["time"])
         if kind == "customer.signed_up":
             self.signed_up[data["customer_id"]] = at

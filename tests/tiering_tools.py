@@ -21,6 +21,8 @@ from shared.events import CloudEvent, encode_event, topic_for
 from shared.runtime import Runtime
 
 ADMIN_API_KEY = "test-admin-key"
+# What the tests' clients send by default: the configured key, a platform key of tiering.
+OPERATOR = {"X-API-Key": ADMIN_API_KEY}
 
 
 @dataclass(frozen=True)

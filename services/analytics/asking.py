@@ -65,8 +65,8 @@ async def unknown_in(conn: Connection, schema: str, segment: Segment) -> list[Re
     found = []
     if segment.shop is not None and not await known_shop(conn, schema, segment.shop):
         found.append(Refusal("shop", f"unknown shop {segment.shop!r}: no customer or order"))
-    if segment.tier not in (None, "none") and not await known_tier(conn, schema, segment.tier):
-        found.append(
-            Refusal("tier", f"unknown tier {segment.tier!r}: no customer has had it ('none': none)")
-        )
+    tier = segment.tier
+    if tier not in (None, "none") and not await known_tier(conn, schema, tier, segment.shop):
+        whose = "no customer" if segment.shop is None else "no customer of the shop"
+        found.append(Refusal("tier", f"unknown tier {tier!r}: {whose} has had it ('none': none)"))
     return found

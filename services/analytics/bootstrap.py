@@ -21,14 +21,21 @@ from services.analytics.http import build_api
 from services.analytics.settings import AnalyticsSettings
 from shared.clock import Clock, SystemClock
 from shared.runtime import Runtime, ServiceDefinition, build_app
+from shared.shop_directory import ShopDirectory
 
 SCHEMA: Final = "analytics"
 MIGRATIONS: Final = Path(__file__).parent / "migrations"
 
 
 def definition(settings: AnalyticsSettings) -> ServiceDefinition:
+    configured = settings.analytics_api_key
+    # The keys of the report routes: the shops service's, and the configured platform key.
+    directory = ShopDirectory(SCHEMA, configured_keys=(configured,) if configured else ())
+
     def http_api(runtime: Runtime) -> ASGIApp:
-        return build_api(runtime, settings=settings)
+        api = build_api(runtime, settings=settings)
+        api.state.shop_directory = directory
+        return api
 
     return ServiceDefinition(
         name="analytics",
@@ -41,8 +48,10 @@ def definition(settings: AnalyticsSettings) -> ServiceDefinition:
             "loyalty.tiers": partial(record_tiers, schema=SCHEMA),
             "loyalty.memberships": partial(record_memberships, schema=SCHEMA),
             "loyalty.notifications": partial(record_notifications, schema=SCHEMA),
+            "loyalty.shops": directory.record_changes,
         },
         http_api=http_api,
+        background=(directory.follow,),
     )
 
 

@@ -31,7 +31,9 @@ def add_analytics_commands(sub: Any) -> None:
     report.add_argument(
         "--to", dest="end", type=_day, required=True, help="YYYY-MM-DD, the day after the last"
     )
-    report.add_argument("--shop", help="only this shop's customers and orders")
+    report.add_argument(
+        "--shop", help="only this shop's customers and facts (default: every shop's)"
+    )
     report.add_argument("--tier", help="only customers in this tier at the period's end")
     report.add_argument("--cohort", help="only customers acquired in YYYY-MM")
     report.add_argument(

@@ -1,7 +1,8 @@
 """Use cases of the analytics service: record each topic's events as compact facts.
 
-Every handler writes one set-based statement per table and batch, in the consumer's
-transaction; nothing is refused, since each event only adds to what is known.
+Every fact names its shop: a customer is keyed by (shop, customer id). Every handler writes
+one set-based statement per table and batch, in the consumer's transaction; nothing is
+refused, since each event only adds to what is known.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 from services.analytics.adapters import facts
 from services.analytics.domain.facts import (
     CustomerFact,
+    CustomerKey,
     OrderFact,
     merge_customer,
     merge_joined,
@@ -49,15 +51,12 @@ def _events(batch: Sequence[Incoming]) -> Iterator[CloudEvent[Any]]:
 async def record_customers(
     conn: Connection, batch: Sequence[Incoming], *, schema: str
 ) -> Sequence[Rejection]:
-    """customer.signed_up: the customer, their shop and when they signed up."""
-    found: dict[str, CustomerFact] = {}
+    """customer.signed_up: the customer at their shop and when they signed up."""
+    found: dict[CustomerKey, CustomerFact] = {}
     for event in _events(batch):
         data = event.data
         if isinstance(data, CustomerSignedUp):
-            fact = CustomerFact(
-                data.customer_id, data.shop_id, signed_up_at=event.time, from_sign_up=True
-            )
-            merge_customer(found, fact)
+            merge_customer(found, CustomerFact(data.customer_id, data.shop_id, event.time))
     await facts.save_customers(conn, schema, found.values())
     return []
 
@@ -65,9 +64,10 @@ async def record_customers(
 async def record_orders(
     conn: Connection, batch: Sequence[Incoming], *, schema: str
 ) -> Sequence[Rejection]:
-    """Orders with their totals, payment time, refunds and cancellation; payers as customers."""
+    """Orders with their totals, payment time, refunds and cancellation; payers as customers
+    of the shop they paid at."""
     orders: dict[tuple[str, str], OrderFact] = {}
-    payers: dict[str, CustomerFact] = {}
+    payers: dict[CustomerKey, CustomerFact] = {}
     for event in _events(batch):
         data = event.data
         key = (data.shop_id, data.order_id)
@@ -102,17 +102,17 @@ async def record_points(
 ) -> Sequence[Rejection]:
     """Points entries (warnings of expiry carry none; store credit is not points); their
     customers are members from then."""
-    rows: list[tuple[str, str, str, int, datetime]] = []
-    joined: dict[str, datetime] = {}
+    rows: list[tuple[str, str, str, str, int, datetime]] = []
+    joined: dict[CustomerKey, datetime] = {}
     for event in _events(batch):
         kind = POINT_KINDS.get(event.type)
         if kind is None or not isinstance(event.data, PointsEntry):
             continue
         data = event.data
-        merge_joined(joined, data.customer_id, event.time)
+        merge_joined(joined, (data.shop_id, data.customer_id), event.time)
         if data.balance_kind != "points":  # store credit is money, not points
             continue
-        rows.append((data.entry_id, data.customer_id, kind, data.delta, event.time))
+        rows.append((data.entry_id, data.shop_id, data.customer_id, kind, data.delta, event.time))
     await facts.save_members(conn, schema, joined)
     await facts.save_points(conn, schema, rows)
     return []
@@ -122,13 +122,13 @@ async def record_tiers(
     conn: Connection, batch: Sequence[Incoming], *, schema: str
 ) -> Sequence[Rejection]:
     """tier.changed: the tier in force from its effective time (warnings are not changes)."""
-    rows: list[tuple[str, str, str, datetime]] = []
-    joined: dict[str, datetime] = {}
+    rows: list[tuple[str, str, str, str, datetime]] = []
+    joined: dict[CustomerKey, datetime] = {}
     for event in _events(batch):
         if isinstance(event.data, TierChanged):
             data = event.data
-            rows.append((event.id, data.customer_id, data.to_tier, data.effective_at))
-            merge_joined(joined, data.customer_id, data.effective_at)
+            rows.append((event.id, data.shop_id, data.customer_id, data.to_tier, data.effective_at))
+            merge_joined(joined, (data.shop_id, data.customer_id), data.effective_at)
     await facts.save_members(conn, schema, joined)
     await facts.save_tier_changes(conn, schema, rows)
     return []
@@ -139,16 +139,18 @@ async def record_memberships(
 ) -> Sequence[Rejection]:
     """membership.purchased: a paid membership makes its buyer a member from its start;
     membership.cancelled ends it early."""
-    rows: list[tuple[str, str, str, datetime, datetime]] = []
-    ended: list[tuple[str, str, datetime, datetime]] = []
-    joined: dict[str, datetime] = {}
+    rows: list[tuple[str, str, str, str, datetime, datetime]] = []
+    ended: list[tuple[str, str, str, datetime, datetime]] = []
+    joined: dict[CustomerKey, datetime] = {}
     for event in _events(batch):
         data = event.data
         if isinstance(data, MembershipPurchased):
-            rows.append((event.id, data.customer_id, data.tier, data.starts_at, data.ends_at))
-            merge_joined(joined, data.customer_id, data.starts_at)
+            key = (data.shop_id, data.customer_id)
+            rows.append((event.id, *key, data.tier, data.starts_at, data.ends_at))
+            merge_joined(joined, key, data.starts_at)
         elif isinstance(data, MembershipCancelled):
-            ended.append((data.customer_id, data.tier, data.starts_at, data.cancelled_at))
+            key = (data.shop_id, data.customer_id)
+            ended.append((*key, data.tier, data.starts_at, data.cancelled_at))
     await facts.save_members(conn, schema, joined)
     await facts.save_memberships(conn, schema, rows)
     await facts.end_memberships(conn, schema, ended)  # after: a batch may hold both
@@ -159,7 +161,7 @@ async def record_notifications(
     conn: Connection, batch: Sequence[Incoming], *, schema: str
 ) -> Sequence[Rejection]:
     """notification.sent, .failed and .suppressed (with the reason), at the event's time."""
-    rows: list[tuple[str, str, str, str, str, str, str | None, datetime]] = []
+    rows: list[tuple[str, str, str, str, str, str, str, str | None, datetime]] = []
     for event in _events(batch):
         data = event.data
         outcome = event.type.removeprefix("notification.")
@@ -168,6 +170,7 @@ async def record_notifications(
             (
                 event.id,
                 data.notification_id,
+                data.shop_id,
                 data.customer_id,
                 data.trigger,
                 data.channel,

@@ -1,6 +1,9 @@
 """The analytics HTTP API: the report of a period and segment, as JSON or as an HTML file.
 
-Errors are RFC 9457 problem documents (application/problem+json).
+Every report route needs an X-API-Key with the `read` scope: a shop's key sees its own shop's
+report only; a platform key (LOYALTY_ANALYTICS_API_KEY, or one the shops service made) sees
+one shop's (`shop`) or the whole platform's. Errors are RFC 9457 problem documents
+(application/problem+json).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from services.analytics.rendering.page import render_html
 from services.analytics.report import Report, ReportQuery, Segment
 from services.analytics.settings import AnalyticsSettings
 from shared.api_inputs import Day, PlainText
+from shared.callers import Caller, require_scope
 from shared.events import Currency
 from shared.problems import InvalidField, install_problem_handlers, problems
 from shared.runtime import Runtime, service_api
@@ -30,15 +34,36 @@ def refuse(found: list[Refusal]) -> None:
         raise InvalidField(f"query.{found[0].parameter}", found[0].message)
 
 
+Reader = Annotated[Caller, Depends(require_scope("read"))]
+
+
+def shop_for(caller: Caller, shop: str | None) -> str | None:
+    """The shop a report is about: the one asked for (none: the platform) for a platform key;
+    a shop key's own, and a 404 when it asks for another (never telling that it exists)."""
+    if caller.shop_id is None:
+        return shop
+    if shop is not None and shop != caller.shop_id:
+        raise HTTPException(404, "not found")
+    return caller.shop_id
+
+
 def parse_query(
     *,
     request: Request,
+    caller: Reader,
     start: Annotated[Day, Query(alias="from", description="First day of the period.")],
     end: Annotated[
         Day,
         Query(alias="to", description="Day after the last (exclusive); later than `from`."),
     ],
-    shop: Annotated[PlainText | None, Query(max_length=128)] = None,
+    shop: Annotated[
+        PlainText | None,
+        Query(
+            max_length=128,
+            description="The shop (a platform key; none: every shop). A shop's key sees its own"
+            " shop only: another is a 404.",
+        ),
+    ] = None,
     tier: Annotated[PlainText | None, Query(max_length=128)] = None,
     cohort: Annotated[str | None, Query(pattern=COHORT_PATTERN)] = None,
     currency: Annotated[Currency | None, Query()] = None,
@@ -54,7 +79,7 @@ def parse_query(
         start=start,
         end=end,
         time_zone=settings.analytics_time_zone,
-        segment=Segment(shop=shop, tier=tier, cohort=cohort, currency=currency),
+        segment=Segment(shop=shop_for(caller, shop), tier=tier, cohort=cohort, currency=currency),
         churn_after_days=settings.analytics_churn_after_days,
         attribution_days=attribution_days or settings.analytics_attribution_days,
     )
@@ -88,12 +113,14 @@ def build_api(runtime: Runtime, *, settings: AnalyticsSettings) -> FastAPI:
                 now=runtime.clock.now(),
             )
 
-    @api.get("/v1/report", responses=problems(404, 422, 503))
+    @api.get("/v1/report", responses=problems(401, 403, 404, 422, 503))
     async def get_report(query: ParsedQuery) -> Report:
         """Every figure of the period [from, to) for the segment, as JSON."""
         return await report(query)
 
-    @api.get("/v1/report.html", response_class=HTMLResponse, responses=problems(404, 422, 503))
+    @api.get(
+        "/v1/report.html", response_class=HTMLResponse, responses=problems(401, 403, 404, 422, 503)
+    )
     async def get_report_html(query: ParsedQuery) -> HTMLResponse:
         """The same report as one self-contained HTML page with charts (no external files)."""
         return HTMLResponse(render_html(await report(query)))

@@ -17,7 +17,11 @@ class Figures(BaseModel):
 class Segment(Figures):
     """Which customers and orders count: all of them unless narrowed."""
 
-    shop: str | None = Field(default=None, description="Customers of this shop, its orders.")
+    shop: str | None = Field(
+        default=None,
+        description="This shop's customers and their facts at it (none: every shop's, a customer"
+        " id at two shops being two customers).",
+    )
     tier: str | None = Field(
         default=None, description="Customers in this tier at the period's end ('none': no tier)."
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 
 from shared.settings import CommonSettings
 
@@ -29,6 +29,9 @@ class AnalyticsSettings(CommonSettings):
     analytics_attribution_days: int = Field(default=7, ge=1, le=365)
     # What one point is worth, per currency: the money value of the points liability.
     analytics_point_values: dict[str, Decimal] = Field(default_factory=_default_point_values)
+    # A platform key of the report routes (every shop, and the whole platform), beside the keys
+    # the shops service makes; none by default.
+    analytics_api_key: SecretStr | None = None
 
     @field_validator("analytics_time_zone")
     @classmethod

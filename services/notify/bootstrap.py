@@ -27,11 +27,13 @@ from shared.clock import Clock, SystemClock
 from shared.db import create_pool
 from shared.journal import journal_handler
 from shared.runtime import Runtime, ServiceDefinition, build_app
+from shared.shop_directory import ShopDirectory
 
 __all__ = [
     "SCHEMA",
     "bootstrap",
     "definition",
+    "make_shop_directory",
     "make_shop_messages",
     "make_worker",
     "warn_about_links",
@@ -55,6 +57,14 @@ def make_renderer(settings: NotifySettings) -> Renderer:
 def make_shop_messages(settings: NotifySettings) -> ShopMessageSettings:
     """Every shop's messaging settings, the environment's for shops not told otherwise."""
     return ShopMessageSettings.from_settings(settings, make_renderer(settings))
+
+
+def make_shop_directory(shops: ShopMessageSettings) -> ShopDirectory:
+    """Notify's view of loyalty.shops: each published "messages" version feeds `shops`. A
+    version notify refuses is logged by the directory and changes nothing else."""
+    directory = ShopDirectory(SCHEMA)
+    directory.on_programme("messages", shops.add_version)
+    return directory
 
 
 def warn_about_links(settings: NotifySettings) -> None:
@@ -98,12 +108,15 @@ def definition(
     clock: Clock | None = None,
     shops: ShopMessageSettings | None = None,
 ) -> ServiceDefinition:
-    """The notify service; `shops` holds each shop's messaging settings (the consumer of
-    `loyalty.shops` fills it), the environment's settings for every shop when not given."""
+    """The notify service; `shops` holds each shop's messaging settings, which the consumer of
+    `loyalty.shops` fills (a new book over the environment's settings when not given)."""
     clock = clock or SystemClock()
     shop_messages = shops or make_shop_messages(settings)
+    directory = make_shop_directory(shop_messages)
 
     async def deliver(runtime: Runtime) -> None:
+        # Nothing is sent before every shop's published settings are known.
+        await directory.loaded.wait()
         # Connections of its own: a busy schedule never makes the consumers wait for one.
         pool = await create_pool(
             settings.database_url.get_secret_value(),
@@ -124,7 +137,9 @@ def definition(
             await pool.close()
 
     def api(runtime: Runtime) -> ASGIApp:
-        return build_api(runtime, settings)
+        built = build_api(runtime, settings)
+        built.state.shop_directory = directory
+        return built
 
     return ServiceDefinition(
         name="notify",
@@ -137,10 +152,11 @@ def definition(
             "shop.engagement": journal_handler(SCHEMA),
             "loyalty.points": partial(handlers.on_points, clock=clock),
             "loyalty.tiers": partial(handlers.on_tiers, clock=clock),
+            "loyalty.shops": directory.record_changes,
         },
         produces=("loyalty.notifications",),
         http_api=api,
-        background=(deliver,) if settings.worker_enabled else (),
+        background=(directory.follow, *((deliver,) if settings.worker_enabled else ())),
     )
 
 

@@ -9,7 +9,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from services.notify.bootstrap import definition, make_renderer, make_worker
+from services.notify.bootstrap import (
+    definition,
+    make_renderer,
+    make_shop_directory,
+    make_shop_messages,
+    make_worker,
+)
 from services.notify.domain.messages import TEMPLATES
 from services.notify.preview import write_preview
 from services.notify.settings import NotifySettings
@@ -63,7 +69,11 @@ async def run_due_once(settings: NotifySettings, at: datetime | None) -> Counter
         await prepare_database(
             pool, definition(settings, clock), contract=settings.migrations == "all"
         )
-        worker = make_worker(pool, settings, clock)
+        # Every shop's published settings, as the service's worker has them.
+        shops = make_shop_messages(settings)
+        async with pool.acquire() as conn:
+            await make_shop_directory(shops).load(conn)
+        worker = make_worker(pool, settings, clock, shops=shops)
         await relay.start()
         try:
             return await worker.run_due(at)

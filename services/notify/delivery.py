@@ -66,7 +66,7 @@ class Deliverer:
         channel = self.channels.get(message.channel)
         if channel is None:
             return await self._suppressed(conn, message, "invalid_address", now)
-        shop = self.shops.for_shop(message.shop_id)
+        shop = self.shops.for_shop(message.shop_id, now)
         decision = decide(
             await self._situation(conn, message, customer, shop, now),
             now=now,
@@ -101,7 +101,7 @@ class Deliverer:
         now: datetime,
     ) -> str:
         try:
-            envelope = self._envelope(message, customer)
+            envelope = self._envelope(message, customer, now)
             await channel.send(envelope)
         except TemplateProblem as exc:
             return await self._failed(conn, message, f"template: {exc}", now)
@@ -158,8 +158,8 @@ class Deliverer:
             time_zone=customer["time_zone"] if customer else None,
         )
 
-    def _envelope(self, message: Claimed, customer: asyncpg.Record) -> Envelope:
-        shop = self.shops.for_shop(message.shop_id)
+    def _envelope(self, message: Claimed, customer: asyncpg.Record, now: datetime) -> Envelope:
+        shop = self.shops.for_shop(message.shop_id, now)
         token = sign_unsubscribe(message.shop_id, message.customer_id, message.channel, self.secret)
         unsubscribe_url = f"{self.settings.public_base_url}/unsubscribe?token={token}"
         values: dict[str, Any] = {
@@ -172,7 +172,7 @@ class Deliverer:
             "currency": shop.default_currency,
             **message.payload,
         }
-        renderer = self.shops.renderer_for(message.shop_id)
+        renderer = self.shops.renderer_for(message.shop_id, now)
         rendered = renderer.render(message.template, customer["locale"], values)
         subscription = customer["push_subscription"]
         return Envelope(

@@ -8,8 +8,10 @@ no document. Template overrides are rendered with sample data before they are ac
 
 from __future__ import annotations
 
+import bisect
 import tomllib
-from datetime import time, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 from email.utils import parseaddr
 from typing import Any
@@ -159,18 +161,40 @@ def template_problems(messages: ShopMessages, renderer: Renderer) -> list[str]:
     return problems
 
 
-class ShopMessageSettings:
-    """The messaging settings of every shop, in memory: those added, else the deployment's.
+@dataclass(frozen=True, slots=True)
+class _Version:
+    """One version of a shop's settings, from the moment it takes effect."""
 
-    Filled by whoever learns of a shop's settings (the consumer of `loyalty.shops`); reading a
-    shop's settings on the send path is a dictionary lookup.
+    effective_from: datetime
+    version: int
+    messages: ShopMessages
+    renderer: Renderer
+
+    @property
+    def order(self) -> tuple[datetime, int]:
+        return (self.effective_from, self.version)
+
+
+# The settings given without a time (`put`, `put_toml`) apply at every time.
+ALWAYS = datetime.min.replace(tzinfo=UTC)
+
+
+class ShopMessageSettings:
+    """The messaging settings of every shop, in memory, by the time they take effect: those
+    added, else the deployment's.
+
+    Filled by whoever learns of a shop's settings (the consumer of `loyalty.shops` adds each
+    published version); reading a shop's settings on the send path is a dictionary lookup and a
+    search among that shop's few versions. A version published to take effect later applies to
+    what is sent from then on, without anyone switching it; the earliest version also covers
+    the times before it.
     """
 
     def __init__(self, defaults: ShopMessages, renderer: Renderer) -> None:
         self._defaults = defaults
         self._renderer = renderer
-        self._default_renderer = self._renderer_of(defaults)
-        self._shops: dict[str, tuple[ShopMessages, Renderer]] = {}
+        self._default_version = _Version(ALWAYS, 0, defaults, self._renderer_of(defaults))
+        self._shops: dict[str, list[_Version]] = {}
 
     @classmethod
     def from_settings(cls, settings: NotifySettings, renderer: Renderer) -> ShopMessageSettings:
@@ -180,26 +204,52 @@ class ShopMessageSettings:
     def defaults(self) -> ShopMessages:
         return self._defaults
 
-    def for_shop(self, shop_id: str) -> ShopMessages:
-        return self._shops.get(shop_id, (self._defaults, self._default_renderer))[0]
+    def for_shop(self, shop_id: str, at: datetime) -> ShopMessages:
+        """The shop's settings in effect at `at`."""
+        return self._in_effect(shop_id, at).messages
 
-    def renderer_for(self, shop_id: str) -> Renderer:
-        return self._shops.get(shop_id, (self._defaults, self._default_renderer))[1]
+    def renderer_for(self, shop_id: str, at: datetime) -> Renderer:
+        """The shop's templates in effect at `at`."""
+        return self._in_effect(shop_id, at).renderer
 
     def put(self, shop_id: str, messages: ShopMessages) -> None:
-        """Add or replace a shop's settings; refused (ProgrammeError) when its templates fail."""
+        """Set a shop's settings for every time; refused (ProgrammeError) when templates fail."""
         problems = template_problems(messages, self._renderer)
         if problems:
             raise programme_error(f"messages of shop {shop_id}", problems)
-        self._shops[shop_id] = (messages, self._renderer_of(messages))
+        self._shops[shop_id] = [_Version(ALWAYS, 0, messages, self._renderer_of(messages))]
 
     def put_toml(self, shop_id: str, text: str) -> ShopMessages:
-        """Add or replace a shop's settings from its TOML document (over the defaults)."""
-        messages = read_shop_messages(
-            text, defaults=self._defaults, renderer=self._renderer, what=f"messages of {shop_id}"
-        )
-        self._shops[shop_id] = (messages, self._renderer_of(messages))
+        """Set a shop's settings for every time from its TOML document (over the defaults)."""
+        messages = self._read(shop_id, text)
+        self._shops[shop_id] = [_Version(ALWAYS, 0, messages, self._renderer_of(messages))]
         return messages
+
+    def add_version(self, shop_id: str, version: int, effective_from: datetime, text: str) -> None:
+        """Add a published version of a shop's settings (a ShopDirectory programme callback);
+        refused (ProgrammeError) when its document is not valid, the shop's others unchanged."""
+        messages = self._read(shop_id, text, what=f"messages of {shop_id}, version {version}")
+        added = _Version(effective_from, version, messages, self._renderer_of(messages))
+        versions = [v for v in self._shops.get(shop_id, []) if v.version != version]
+        bisect.insort(versions, added, key=lambda v: v.order)
+        self._shops[shop_id] = versions
+
+    def _in_effect(self, shop_id: str, at: datetime) -> _Version:
+        versions = self._shops.get(shop_id)
+        if not versions:
+            return self._default_version
+        # The last version in effect at `at` (of two from the same moment, the later number);
+        # before the first, the first.
+        found = bisect.bisect_right(versions, (at, _LAST), key=lambda v: v.order)
+        return versions[max(found - 1, 0)]
+
+    def _read(self, shop_id: str, text: str, what: str | None = None) -> ShopMessages:
+        return read_shop_messages(
+            text,
+            defaults=self._defaults,
+            renderer=self._renderer,
+            what=what or f"messages of {shop_id}",
+        )
 
     def _renderer_of(self, messages: ShopMessages) -> Renderer:
         return self._renderer.for_shop(
@@ -207,3 +257,6 @@ class ShopMessageSettings:
             default_currency=messages.default_currency,
             overrides=messages.overrides(),
         )
+
+
+_LAST = 2**63

@@ -2,23 +2,30 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Final
 
 from faststream.asgi import AsgiFastStream
 from faststream.asgi.types import ASGIApp
+from pydantic import SecretStr
 
 from services.tiering.domain.rules import Basis, Programme
 from services.tiering.evaluation import evaluate_periodically
 from services.tiering.handlers import apply_activity, apply_memberships
 from services.tiering.http import build_api
-from services.tiering.programme import load_programme
+from services.tiering.programme import load_programme, programme_from_toml
 from services.tiering.settings import TieringSettings
 from services.tiering.shops import TierProgrammes
 from shared.clock import Clock, SystemClock
+from shared.consumer import BatchHandler, Incoming, Rejection
+from shared.db import Connection
+from shared.errors import TransientFailure
 from shared.runtime import Runtime, ServiceDefinition, build_app
+from shared.shop_directory import TOPIC as SHOPS_TOPIC
+from shared.shop_directory import ShopDirectory
 
 SCHEMA: Final = "tiering"
 MIGRATIONS: Final = Path(__file__).parent / "migrations"
@@ -31,6 +38,48 @@ def basis_topic(programme: Programme) -> str:
     return BASIS_TOPICS[programme.basis]
 
 
+def shop_directory(
+    programmes: TierProgrammes, *, configured_key: SecretStr | None = None
+) -> ShopDirectory:
+    """The directory of tiering's schema: each published tier programme version becomes a
+    version of `programmes` (a document this release refuses is logged by the directory and
+    skipped); `configured_key` opens every shop as a platform key."""
+    directory = ShopDirectory(
+        SCHEMA, configured_keys=() if configured_key is None else (configured_key,)
+    )
+
+    def add_version(shop_id: str, version: int, effective_from: datetime, toml: str) -> None:
+        source = f"shop {shop_id} tiers version {version}"
+        programmes.add_version(shop_id, effective_from, programme_from_toml(toml, source=source))
+
+    directory.on_programme("tiers", add_version)
+    return directory
+
+
+def once_loaded(directory: ShopDirectory, handler: BatchHandler) -> BatchHandler:
+    """`handler`, retried until the directory has read the stored programmes: at start, an
+    event of a shop whose versions are not yet in memory would be dead-lettered as UnknownShop."""
+
+    async def handle(conn: Connection, batch: Sequence[Incoming]) -> Sequence[Rejection]:
+        if not directory.loaded.is_set():
+            raise TransientFailure("the shops' tier programmes are still being read")
+        return await handler(conn, batch)
+
+    return handle
+
+
+def after_loading(
+    directory: ShopDirectory, work: Callable[[Runtime], Awaitable[None]]
+) -> Callable[[Runtime], Awaitable[None]]:
+    """Background `work` started once the directory has read the stored programmes."""
+
+    async def start(runtime: Runtime) -> None:
+        await directory.loaded.wait()
+        await work(runtime)
+
+    return start
+
+
 def definition(
     settings: TieringSettings,
     *,
@@ -40,24 +89,28 @@ def definition(
 ) -> ServiceDefinition:
     """Raises ProgrammeError, naming the setting, when the programme file is not valid.
 
-    `programmes`: every shop's versions; without it, the shop `default` alone, under
-    `programme` (or the programme file). Both basis topics are read, as each shop's programme
-    says which of them counts for it.
+    `programmes`: the shops' versions known at start; without it, the shop `default` alone,
+    under `programme` (or the programme file). The versions published on loyalty.shops are
+    added to it as they arrive. Both basis topics are read, as each shop's programme says
+    which of them counts for it.
     """
     if programmes is None:
         programmes = TierProgrammes(programme or load_programme(settings.tiering_programme))
     clock = clock or SystemClock()
+    directory = shop_directory(programmes, configured_key=settings.tiering_admin_api_key)
 
     def http_api(runtime: Runtime) -> ASGIApp:
-        key = settings.tiering_admin_api_key
-        return build_api(runtime, programmes=programmes, admin_api_key=key)
+        return build_api(runtime, programmes=programmes, directory=directory)
 
-    activity = partial(
-        apply_activity,
-        programmes=programmes,
-        schema=SCHEMA,
-        clock=clock,
-        ahead_max=timedelta(seconds=settings.event_ahead_max_s),
+    activity = once_loaded(
+        directory,
+        partial(
+            apply_activity,
+            programmes=programmes,
+            schema=SCHEMA,
+            clock=clock,
+            ahead_max=timedelta(seconds=settings.event_ahead_max_s),
+        ),
     )
     return ServiceDefinition(
         name="tiering",
@@ -65,19 +118,25 @@ def definition(
         migrations=MIGRATIONS,
         handlers={
             **dict.fromkeys(BASIS_TOPICS.values(), activity),
-            MEMBERSHIPS: partial(
-                apply_memberships, programmes=programmes, schema=SCHEMA, clock=clock
+            MEMBERSHIPS: once_loaded(
+                directory,
+                partial(apply_memberships, programmes=programmes, schema=SCHEMA, clock=clock),
             ),
+            SHOPS_TOPIC: directory.record_changes,
         },
         produces=("loyalty.tiers",),
         http_api=http_api,
         background=(
-            partial(
-                evaluate_periodically,
-                programmes=programmes,
-                chunk=settings.tiering_evaluation_chunk,
-                interval_s=settings.tiering_evaluation_interval_s,
-                retention_days=settings.tiering_parked_retention_days,
+            directory.follow,
+            after_loading(
+                directory,
+                partial(
+                    evaluate_periodically,
+                    programmes=programmes,
+                    chunk=settings.tiering_evaluation_chunk,
+                    interval_s=settings.tiering_evaluation_interval_s,
+                    retention_days=settings.tiering_parked_retention_days,
+                ),
             ),
         ),
     )

@@ -10,7 +10,7 @@ from typing import Any
 import asyncpg
 
 from services.tiering.backfill import BackfillBusy, backfill
-from services.tiering.bootstrap import SCHEMA, definition
+from services.tiering.bootstrap import SCHEMA, definition, shop_directory
 from services.tiering.domain.rules import Programme
 from services.tiering.evaluation import run_evaluation
 from services.tiering.programme import load_programme
@@ -55,7 +55,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         only = None if args.customer is None else [(args.shop, c) for c in args.customer]
         report = await run_evaluation(
             pool,
-            programmes=TierProgrammes(programme),
+            programmes=await stored_programmes(pool, programme),
             schema=SCHEMA,
             now=args.at or SystemClock().now(),
             chunk=settings.tiering_evaluation_chunk,
@@ -72,7 +72,7 @@ def _backfill(args: argparse.Namespace) -> int:
         report = await backfill(
             pool,
             kafka=KafkaConnection.from_settings(settings),
-            programmes=TierProgrammes(programme),
+            programmes=await stored_programmes(pool, programme),
             shop_id=args.shop,
             clock=SystemClock(),
             customers=args.customer,
@@ -89,6 +89,15 @@ def _backfill(args: argparse.Namespace) -> int:
     except (BackfillBusy, UnknownShop) as exc:
         print(exc, file=sys.stderr)
         return 1
+
+
+async def stored_programmes(pool: asyncpg.Pool, default: Programme) -> TierProgrammes:
+    """Every shop's tier programme versions the service has stored from loyalty.shops; the
+    programme file serves the shop `default` until a version is published for it."""
+    programmes = TierProgrammes(default)
+    async with pool.acquire() as conn:
+        await shop_directory(programmes).load(conn)
+    return programmes
 
 
 def _with_database(

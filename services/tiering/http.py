@@ -1,6 +1,8 @@
 """The tiering HTTP API: a customer's tier, progress and history; manual tiers for operators.
 
-Errors are RFC 9457 problem documents (application/problem+json).
+Every route takes X-API-Key and answers for the key's shop (a platform key names it with
+X-Shop-Id): the `read` scope for the GET routes, `admin` for manual tiers. Errors are RFC 9457
+problem documents (application/problem+json).
 """
 
 from __future__ import annotations
@@ -8,7 +10,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Path, Query
-from pydantic import SecretStr
 from starlette.exceptions import HTTPException
 
 from services.tiering.adapters.history import read_history
@@ -26,26 +27,30 @@ from services.tiering.views import (
     progress_view,
     tier_view,
 )
-from shared.api_keys import key_check
-from shared.callers import DEFAULT_SHOP, RequestShop
+from shared.callers import CallerShop, require_scope
 from shared.problems import InvalidField, install_problem_handlers, problems
 from shared.runtime import Runtime, service_api
+from shared.shop_directory import ShopDirectory
 
 CustomerPath = Annotated[
     str, Path(min_length=1, max_length=128, pattern=r"^[!-~]+$", description="Customer id.")
 ]
 
 # Module level: FastAPI resolves the (postponed) annotations of route functions here.
+READ = [Depends(require_scope("read"))]
+ADMIN = [Depends(require_scope("admin"))]
 
 
-def build_api(
-    runtime: Runtime, *, programmes: TierProgrammes, admin_api_key: SecretStr | None
-) -> FastAPI:
-    """The FastAPI app served for the paths the operational routes do not take."""
+def build_api(runtime: Runtime, *, programmes: TierProgrammes, directory: ShopDirectory) -> FastAPI:
+    """The FastAPI app served for the paths the operational routes do not take; callers are
+    resolved from `directory` (in memory)."""
     api = service_api(
         "tiering",
-        "Tiers of the loyalty programme: standing, progress, history, manual tiers.",
+        "Tiers of the loyalty programme: standing, progress, history, manual tiers. Every "
+        "route needs X-API-Key: the key of a shop (its own customers), or a platform key "
+        "that names the shop with X-Shop-Id (the shop `default` when absent).",
     )
+    api.state.shop_directory = directory
     schema = runtime.definition.schema
 
     install_problem_handlers(api, invalid_field="the request breaks a rule of the programme")
@@ -67,14 +72,7 @@ def build_api(
             raise HTTPException(404, f"customer {customer_id!r} has no tier yet")
         return programme, found
 
-    check_key = key_check(
-        admin_api_key,
-        disabled="manual tiers are disabled: LOYALTY_TIERING_ADMIN_API_KEY is not configured",
-    )
-
-    @api.get("/v1/customers/{customer_id}/tier", responses=problems(404, 422, 503))
-    async def get_tier(customer_id: CustomerPath, shop_id: RequestShop = DEFAULT_SHOP) -> TierView:
-        """The tier in force, its benefits and multiplier, floors, and what the window counts."""
+    async def tier_of(shop_id: str, customer_id: str) -> TierView:
         programme, found = await standing(shop_id, customer_id)
         now = runtime.clock.now()
         return tier_view(
@@ -85,21 +83,38 @@ def build_api(
             found.grace_ends_at(programme),
         )
 
-    @api.get("/v1/customers/{customer_id}/progress", responses=problems(404, 422, 503))
-    async def get_progress(
-        customer_id: CustomerPath, shop_id: RequestShop = DEFAULT_SHOP
-    ) -> ProgressView:
-        """How much more reaches the next tier (and by when), and what keeps the current one."""
+    @api.get(
+        "/v1/customers/{customer_id}/tier",
+        responses=problems(401, 403, 404, 422, 503),
+        dependencies=READ,
+    )
+    async def get_tier(customer_id: CustomerPath, shop_id: CallerShop) -> TierView:
+        """The tier in force, its benefits and multiplier, floors, and what the window counts.
+        Needs the `read` scope."""
+        return await tier_of(shop_id, customer_id)
+
+    @api.get(
+        "/v1/customers/{customer_id}/progress",
+        responses=problems(401, 403, 404, 422, 503),
+        dependencies=READ,
+    )
+    async def get_progress(customer_id: CustomerPath, shop_id: CallerShop) -> ProgressView:
+        """How much more reaches the next tier (and by when), and what keeps the current one.
+        Needs the `read` scope."""
         programme, found = await standing(shop_id, customer_id)
         return progress_view(programme, found.state, found.progress(programme, runtime.clock.now()))
 
-    @api.get("/v1/customers/{customer_id}/tier-history", responses=problems(404, 422, 503))
+    @api.get(
+        "/v1/customers/{customer_id}/tier-history",
+        responses=problems(401, 403, 404, 422, 503),
+        dependencies=READ,
+    )
     async def get_history(
         customer_id: CustomerPath,
+        shop_id: CallerShop,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
-        shop_id: RequestShop = DEFAULT_SHOP,
     ) -> HistoryView:
-        """Every change of the tier in force, newest first."""
+        """Every change of the tier in force, newest first. Needs the `read` scope."""
         await standing(shop_id, customer_id)
         async with runtime.require_pool().acquire() as conn:
             entries = await read_history(conn, schema, shop_id, customer_id, limit=limit)
@@ -108,14 +123,14 @@ def build_api(
     @api.put(
         "/v1/customers/{customer_id}/manual-tier",
         responses=problems(400, 401, 403, 404, 422, 503),
-        dependencies=[Depends(check_key)],
+        dependencies=ADMIN,
     )
     async def put_manual_tier(
-        customer_id: CustomerPath, body: ManualTierRequest, shop_id: RequestShop = DEFAULT_SHOP
+        customer_id: CustomerPath, body: ManualTierRequest, shop_id: CallerShop
     ) -> TierView:
         """Hold a tier at least until `ends_at` (a floor over what qualification gives);
-        replaces an earlier manual tier of this customer at the shop. Needs the admin
-        X-API-Key."""
+        replaces an earlier manual tier of this customer at the shop. Needs the `admin`
+        scope."""
         now = runtime.clock.now()
         programme = programme_of(shop_id)
         starts_at = body.starts_at or now
@@ -135,6 +150,6 @@ def build_api(
             )
         if runtime.relay is not None:
             runtime.relay.wake()
-        return await get_tier(customer_id, shop_id)
+        return await tier_of(shop_id, customer_id)
 
     return api

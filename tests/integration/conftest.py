@@ -10,15 +10,15 @@ import asyncpg
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
+from analytics_support import ANALYTICS_KEY, analytics_settings
 from faststream.asgi import AsgiFastStream
 from infrastructure import Endpoints
 from notify_support import NOTIFY_SCOPE, PushReceiver, RunDue, SmtpInbox, vapid_private_key
 from pydantic import SecretStr
 from support import own_groups, running, unique
-from tiering_tools import TieringService, tiering_settings
+from tiering_tools import OPERATOR, TieringService, tiering_settings
 
 from services.analytics.bootstrap import bootstrap as analytics_bootstrap
-from services.analytics.settings import AnalyticsSettings
 from services.earn.bootstrap import bootstrap as earn_bootstrap
 from services.earn.settings import EarnSettings
 from services.notify.bootstrap import bootstrap as notify_bootstrap
@@ -61,7 +61,7 @@ async def tiering(infrastructure: Endpoints) -> AsyncIterator[TieringService]:
     transport = httpx.ASGITransport(app=app)
     async with (
         running(app, runtime),
-        httpx.AsyncClient(transport=transport, base_url="http://tiering") as api,
+        httpx.AsyncClient(transport=transport, base_url="http://tiering", headers=OPERATOR) as api,
     ):
         yield TieringService(runtime, api)
 
@@ -185,19 +185,16 @@ def run_due(notify: tuple[AsgiFastStream, Runtime], notify_settings: NotifySetti
 
 @pytest.fixture(scope="module")
 async def analytics(infrastructure: Endpoints) -> AsyncIterator[httpx.AsyncClient]:
-    """The analytics service for the module; tests isolate by a shop of their own."""
-    settings = AnalyticsSettings(
-        consumer_group_prefix=own_groups(),
-        kafka_bootstrap_servers=infrastructure.kafka_bootstrap,
-        database_url=SecretStr(infrastructure.database_url),
-        log_format="console",
-        batch_timeout_ms=20,
-        outbox_idle_poll_s=0.05,
-    )
-    app, runtime = analytics_bootstrap(settings)
+    """The analytics service for the module; tests isolate by a shop of their own. The
+    client sends the configured platform key, which may ask for any shop's report."""
+    app, runtime = analytics_bootstrap(analytics_settings(infrastructure))
     transport = httpx.ASGITransport(app=app)
     async with (
         running(app, runtime),
-        httpx.AsyncClient(transport=transport, base_url="http://analytics") as api,
+        httpx.AsyncClient(
+            transport=transport,
+            base_url="http://analytics",
+            headers={"X-API-Key": ANALYTICS_KEY},
+        ) as api,
     ):
         yield api

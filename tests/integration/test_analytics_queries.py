@@ -77,11 +77,13 @@ async def test_an_unknown_currency_is_refused_and_an_unknown_shop_or_tier_is_not
     shop = await a_shop(producer, db)
     tier = unique("tier")
     await db.execute(
-        "INSERT INTO analytics.tier_changes VALUES ($1, $2, $3, $4)",
+        """INSERT INTO analytics.tier_changes (event_id, customer_id, tier, effective_at, shop_id)
+           VALUES ($1, $2, $3, $4, $5)""",
         unique("event"),
         unique("an"),
         tier,
         SIGNED_UP,
+        shop,
     )
 
     malformed: dict[str, Any] = {

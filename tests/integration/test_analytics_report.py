@@ -4,6 +4,7 @@ report's figures equal an independent computation from the raw events."""
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,9 +15,18 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from infrastructure import Endpoints
 from notify_support import RunDue, cart_abandoned, event_of
-from support import TopicTail, encoded, eventually, unique
+from pydantic import SecretStr
+from support import TopicTail, encoded, eventually, own_groups, running, unique
+from tiering_tools import tiering_settings
 
+from services.earn.bootstrap import bootstrap as earn_bootstrap
+from services.earn.programme import load_programme as load_earn_programme
+from services.earn.programme_book import ProgrammeBook
+from services.earn.settings import EarnSettings
 from services.notify.settings import NotifySettings
+from services.tiering.bootstrap import bootstrap as tiering_bootstrap
+from services.tiering.programme import load_programme as load_tier_programme
+from services.tiering.shops import TierProgrammes
 from shared.events import CloudEvent
 from shared.runtime import Runtime
 
@@ -33,6 +43,37 @@ def period_start() -> datetime:
 # Customers of this test: a notify scope of their own, so that the session's passes never send
 # what this shop leaves scheduled.
 SCOPE = unique("an")
+# The test's shop, under the shipped earn and tier programmes (from before any event of it).
+SHOP = unique("shop")
+SINCE = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+async def earn(infrastructure: Endpoints) -> AsyncIterator[Runtime]:
+    """Earn with the shipped programme for the shop `default` and the test's shop."""
+    settings = EarnSettings(
+        consumer_group_prefix=own_groups(),
+        kafka_bootstrap_servers=infrastructure.kafka_bootstrap,
+        database_url=SecretStr(infrastructure.database_url),
+        log_format="console",
+        batch_timeout_ms=20,
+        outbox_idle_poll_s=0.05,
+    )
+    book = ProgrammeBook(load_earn_programme)
+    book.add_version(SHOP, SINCE, load_earn_programme())
+    app, runtime = earn_bootstrap(settings, programmes=book)
+    async with running(app, runtime):
+        yield runtime
+
+
+@pytest.fixture(scope="module")
+async def tiering(infrastructure: Endpoints) -> AsyncIterator[Runtime]:
+    """Tiering with the shipped programme for the shop `default` and the test's shop."""
+    programmes = TierProgrammes(load_tier_programme())
+    programmes.add_version(SHOP, SINCE, load_tier_programme())
+    app, runtime = tiering_bootstrap(tiering_settings(infrastructure), programmes=programmes)
+    async with running(app, runtime):
+        yield runtime
 
 
 class SimulatedShop:
@@ -40,8 +81,8 @@ class SimulatedShop:
 
     def __init__(self, producer: AIOKafkaProducer, start: datetime) -> None:
         self.producer, self.start = producer, start
-        self.shop_id = unique("shop")
-        self.events = expected.Shop()
+        self.shop_id = SHOP
+        self.events = expected.Shop(self.shop_id)
 
     def day(self, days: int, minutes: int = 0) -> datetime:
         # 03:00 UTC is 10:00 in Ho Chi Minh City: outside the customers' quiet hours.
@@ -112,6 +153,7 @@ class SimulatedShop:
         data = {
             "entry_id": unique("entry"),
             "customer_id": customer,
+            "shop_id": self.shop_id,
             "delta": delta,
             "balance_after": 0,
             "reason": kind,
@@ -235,7 +277,8 @@ async def test_report_figures_equal_an_independent_computation_from_the_raw_even
 
         # Both leave a cart; the first reminders go out an hour later; one of them orders.
         for customer in (cart1, cart2):
-            await shop.publish("shop.carts", cart_abandoned(customer, shop.day(64)))
+            cart = cart_abandoned(customer, shop.day(64), shop_id=shop.shop_id)
+            await shop.publish("shop.carts", cart)
         await eventually(lambda: scheduled(db, [cart1, cart2], "cart.abandoned"), lambda n: n == 4)
         await run_due(shop.day(64, 61), own_scope)
         await shop.order(cart1, 65, 400_000)

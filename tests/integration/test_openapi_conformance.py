@@ -22,6 +22,7 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
+from analytics_support import ANALYTICS_KEY
 from earn_api_support import ADMIN_KEY, programme
 from earn_support import earn_of_its_own
 from faststream.asgi import AsgiFastStream
@@ -148,10 +149,11 @@ async def test_analytics_api_conforms_to_its_openapi_document(infrastructure: En
             log_format="console",
             batch_timeout_ms=20,
             outbox_idle_poll_s=0.05,
+            analytics_api_key=SecretStr(ANALYTICS_KEY),
         )
         app, runtime = analytics_bootstrap(settings)
         async with running(app, runtime), served(app) as url:
-            assert_clean(*await schemathesis(url))
+            assert_clean(*await schemathesis(url, f"X-API-Key: {ANALYTICS_KEY}"))
 
 
 @pytest.mark.timeout(RUN_TIMEOUT_S + 120)

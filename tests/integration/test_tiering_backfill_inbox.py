@@ -16,9 +16,12 @@ from services.tiering.bootstrap import bootstrap as tiering_bootstrap
 from shared.consumer import BatchConsumer
 
 
-def live_consumer(infrastructure: Endpoints, db: asyncpg.Pool) -> BatchConsumer:
-    """The tiering service's own consumer of shop.orders, bound to the database only."""
-    _app, runtime = tiering_bootstrap(tiering_settings(infrastructure))
+async def live_consumer(infrastructure: Endpoints, db: asyncpg.Pool) -> BatchConsumer:
+    """The tiering service's own consumer of shop.orders, bound to the database only, its
+    shop directory read once (the running service's background task would follow it)."""
+    app, runtime = tiering_bootstrap(tiering_settings(infrastructure))
+    async with db.acquire() as conn:
+        await app.api.state.shop_directory.load(conn)  # type: ignore[attr-defined]
     [consumer] = [c for c in runtime.consumers if c.topic == "shop.orders"]
     consumer.bind(db, lambda: None)
     return consumer
@@ -34,7 +37,7 @@ async def test_a_consumer_behind_a_backfill_skips_what_it_applied_and_applies_ne
         [record] = await orders.collect(lambda r: r.key == customer.encode(), count=1)
 
     report = await loyalty("tiering", "backfill", "--no-progress", "--customer", customer)
-    consumer = live_consumer(infrastructure, db)
+    consumer = await live_consumer(infrastructure, db)
     await consumer.process([record])  # the live consumer gets there after the backfill
     after_replay = await net_total(db, customer)
     # Offsets start again when the topic is created anew: a new record at a lower offset of

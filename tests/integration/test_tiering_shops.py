@@ -14,7 +14,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from infrastructure import Endpoints
 from support import TopicTail, consumer_record, eventually, order_paid, running, unique
-from tiering_tools import ADMIN_API_KEY, TieringService, tiering_settings
+from tiering_tools import ADMIN_API_KEY, OPERATOR, TieringService, tiering_settings
 
 from services.tiering.backfill import backfill
 from services.tiering.bootstrap import bootstrap
@@ -95,7 +95,7 @@ async def shops(infrastructure: Endpoints) -> AsyncIterator[TieringService]:
     transport = httpx.ASGITransport(app=app)
     async with (
         running(app, runtime),
-        httpx.AsyncClient(transport=transport, base_url="http://tiering") as api,
+        httpx.AsyncClient(transport=transport, base_url="http://tiering", headers=OPERATOR) as api,
     ):
         yield TieringService(runtime, api)
 

@@ -9,7 +9,12 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from services.analytics.domain import formulas as f
-from services.analytics.domain.facts import CustomerFact, merge_customer, merge_joined
+from services.analytics.domain.facts import (
+    CustomerFact,
+    CustomerKey,
+    merge_customer,
+    merge_joined,
+)
 from services.analytics.domain.period import Period, month_after, months_between
 
 
@@ -98,19 +103,25 @@ def test_months_roll_over_the_year() -> None:
     assert months_between(date(2024, 11, 1), date(2025, 2, 1)) == 3
 
 
-def test_a_customer_is_acquired_at_the_earliest_sighting_and_keeps_the_sign_up_shop() -> None:
-    paid = datetime(2025, 1, 3, tzinfo=UTC)
-    signed = datetime(2025, 1, 5, tzinfo=UTC)
-    facts: dict[str, CustomerFact] = {}
-    merge_customer(facts, CustomerFact("c-1", "shop-b", first_paid_at=paid))
-    merge_customer(facts, CustomerFact("c-1", "shop-a", signed_up_at=signed, from_sign_up=True))
-    merge_customer(facts, CustomerFact("c-1", "shop-c", first_paid_at=signed))
-    fact = facts["c-1"]
-    assert (fact.shop_id, fact.signed_up_at, fact.first_paid_at) == ("shop-a", signed, paid)
+def test_a_customer_is_acquired_at_each_shop_at_their_earliest_sighting_there() -> None:
+    paid_a, signed_a = datetime(2025, 1, 3, tzinfo=UTC), datetime(2025, 1, 5, tzinfo=UTC)
+    paid_b = datetime(2025, 1, 4, tzinfo=UTC)
+    facts: dict[CustomerKey, CustomerFact] = {}
+    merge_customer(facts, CustomerFact("c-1", "shop-a", signed_up_at=signed_a))
+    merge_customer(facts, CustomerFact("c-1", "shop-b", first_paid_at=paid_b))
+    merge_customer(facts, CustomerFact("c-1", "shop-a", first_paid_at=signed_a))
+    merge_customer(facts, CustomerFact("c-1", "shop-a", first_paid_at=paid_a))
+
+    found = {key: (f.signed_up_at, f.first_paid_at) for key, f in facts.items()}
+    assert found == {("shop-a", "c-1"): (signed_a, paid_a), ("shop-b", "c-1"): (None, paid_b)}
 
 
 def test_a_member_joins_at_the_first_programme_event() -> None:
-    joined: dict[str, datetime] = {}
-    merge_joined(joined, "c-1", datetime(2025, 2, 1, tzinfo=UTC))
-    merge_joined(joined, "c-1", datetime(2025, 1, 1, tzinfo=UTC))
-    assert joined == {"c-1": datetime(2025, 1, 1, tzinfo=UTC)}
+    joined: dict[CustomerKey, datetime] = {}
+    merge_joined(joined, ("shop-a", "c-1"), datetime(2025, 2, 1, tzinfo=UTC))
+    merge_joined(joined, ("shop-b", "c-1"), datetime(2025, 3, 1, tzinfo=UTC))
+    merge_joined(joined, ("shop-a", "c-1"), datetime(2025, 1, 1, tzinfo=UTC))
+    assert joined == {
+        ("shop-a", "c-1"): datetime(2025, 1, 1, tzinfo=UTC),
+        ("shop-b", "c-1"): datetime(2025, 3, 1, tzinfo=UTC),
+    }

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 from starlette.exceptions import HTTPException
 
 from shared.api_keys import key_sha256
@@ -77,3 +78,12 @@ def test_a_shop_key_reaches_its_own_shop_and_a_platform_key_the_one_it_names() -
     assert caller_shop(platform, "shop-b") == "shop-b"
     assert caller_shop(platform) == "default"
     assert platform.may("redeem") and not shop_key.may("redeem")
+
+
+def test_a_key_the_settings_configure_is_a_platform_key_of_the_service() -> None:
+    directory = ShopDirectory("svc", configured_keys=(SecretStr("configured-" + "k" * 30),))
+    caller = directory.caller_for("configured-" + "k" * 30)
+    assert caller is not None and caller.shop_id is None and caller.platform
+    assert caller.key_prefix == "configured"  # never a part of the secret
+    assert directory.caller_for("configured-" + "k" * 29) is None
+    assert ShopDirectory("svc").caller_for("") is None

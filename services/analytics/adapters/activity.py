@@ -1,4 +1,5 @@
-"""The report's queries over points, tiers, messages and cohorts of the segment (`pop`)."""
+"""The report's queries over points, tiers, messages and cohorts of the segment (`pop`), each
+joining a customer's facts on (shop, customer id)."""
 
 from __future__ import annotations
 
@@ -11,13 +12,14 @@ from shared.db import Connection
 
 ISSUED = "pt.kind = 'earned' OR (pt.kind = 'adjusted' AND pt.delta > 0)"
 TAKEN_BACK = "pt.kind = 'reversed' OR (pt.kind = 'adjusted' AND pt.delta < 0)"
+COHORT = "date_trunc('month', p.acquired_at AT TIME ZONE $5)::date"  # the month acquired
 
 
 async def read_programme(conn: Connection, scope: Scope) -> asyncpg.Record:
     s = scope.schema
     row = await conn.fetchrow(
         f"""SELECT (SELECT count(*) FROM pop) AS customers,
-                   (SELECT count(*) FROM pop p JOIN {s}.members m USING (customer_id)
+                   (SELECT count(*) FROM pop p JOIN {s}.members m USING (shop_id, customer_id)
                     WHERE m.joined_at < $2) AS members,
                    COALESCE(sum(pt.delta) FILTER (WHERE pt.at >= $1 AND ({ISSUED})), 0)
                        AS issued,
@@ -28,7 +30,7 @@ async def read_programme(conn: Connection, scope: Scope) -> asyncpg.Record:
                    COALESCE(-sum(pt.delta) FILTER (WHERE pt.at >= $1 AND ({TAKEN_BACK})), 0)
                        AS reversed,
                    COALESCE(sum(pt.delta), 0) AS outstanding
-            FROM pop p JOIN {s}.points pt USING (customer_id)
+            FROM pop p JOIN {s}.points pt USING (shop_id, customer_id)
             WHERE pt.at < $2""",
         scope.starts_at,
         scope.ends_at,
@@ -40,7 +42,7 @@ async def read_programme(conn: Connection, scope: Scope) -> asyncpg.Record:
 async def read_message_outcomes(conn: Connection, scope: Scope) -> list[asyncpg.Record]:
     return await conn.fetch(
         f"""SELECT n.trigger, n.outcome, n.reason, count(*) AS messages
-            FROM pop p JOIN {scope.schema}.notifications n USING (customer_id)
+            FROM pop p JOIN {scope.schema}.notifications n USING (shop_id, customer_id)
             WHERE n.at >= $1 AND n.at < $2
             GROUP BY 1, 2, 3""",
         scope.starts_at,
@@ -54,13 +56,14 @@ async def read_conversions(conn: Connection, scope: Scope) -> list[asyncpg.Recor
     s = scope.schema
     return await conn.fetch(
         f"""WITH sent AS (
-                SELECT n.notification_id, n.customer_id, n.trigger, n.at
-                FROM pop p JOIN {s}.notifications n USING (customer_id)
+                SELECT n.notification_id, n.shop_id, n.customer_id, n.trigger, n.at
+                FROM pop p JOIN {s}.notifications n USING (shop_id, customer_id)
                 WHERE n.outcome = 'sent' AND n.at >= $3 AND n.at < $4),
             attributed AS (
                 SELECT DISTINCT ON (o.shop_id, o.order_id)
                        sent.notification_id, sent.trigger, {NET} AS net
-                FROM sent JOIN {s}.orders o ON o.customer_id = sent.customer_id
+                FROM sent JOIN {s}.orders o ON o.shop_id = sent.shop_id
+                     AND o.customer_id = sent.customer_id
                      AND o.paid_at > sent.at AND o.paid_at <= sent.at + $5::interval
                      AND {scope.orders_filter()}
                 ORDER BY o.shop_id, o.order_id, sent.at DESC, sent.notification_id)
@@ -78,19 +81,19 @@ async def read_conversions(conn: Connection, scope: Scope) -> list[asyncpg.Recor
 async def read_cohorts(conn: Connection, scope: Scope) -> list[asyncpg.Record]:
     """Per acquisition month in the period and month of order: customers ordering (month NULL:
     the cohort's size)."""
-    s = scope.schema
     return await conn.fetch(
-        f"""WITH cohort AS (
-                SELECT p.customer_id,
-                       date_trunc('month', p.acquired_at AT TIME ZONE $5)::date AS month
-                FROM pop p WHERE p.acquired_at >= $3)
-            SELECT month AS cohort, NULL::date AS month, count(*) AS customers
-            FROM cohort GROUP BY 1
+        f"""SELECT {COHORT} AS cohort, NULL::date AS month, count(*) AS customers
+            FROM pop p WHERE p.acquired_at >= $3 GROUP BY 1
             UNION ALL
-            SELECT c.month, date_trunc('month', o.paid_at AT TIME ZONE $5)::date,
-                   count(DISTINCT c.customer_id)
-            FROM cohort c JOIN {s}.orders o ON o.customer_id = c.customer_id
-                 AND o.paid_at < $4 AND {scope.orders_filter()}
+            SELECT cohort, month, count(*)
+            FROM (  -- each customer once per month of order; pop's key makes the cohort theirs
+                SELECT {COHORT} AS cohort,
+                       date_trunc('month', o.paid_at AT TIME ZONE $5)::date AS month
+                FROM pop p JOIN {scope.schema}.orders o ON o.shop_id = p.shop_id
+                     AND o.customer_id = p.customer_id
+                     AND o.paid_at < $4 AND {scope.orders_filter()}
+                WHERE p.acquired_at >= $3
+                GROUP BY p.shop_id, p.customer_id, 2) ordering
             GROUP BY 1, 2""",
         scope.currency,
         scope.shop,
@@ -107,11 +110,11 @@ async def read_tiers_by_month(
     return await conn.fetch(
         f"""WITH ends AS (SELECT unnest($1::timestamptz[]) AS month_end),
             spans AS (
-                SELECT tc.customer_id, p.acquired_at, tc.tier, tc.effective_at AS since,
+                SELECT p.acquired_at, tc.tier, tc.effective_at AS since,
                        lead(tc.effective_at) OVER (
-                           PARTITION BY tc.customer_id ORDER BY tc.effective_at, tc.event_id)
-                           AS until
-                FROM pop p JOIN {scope.schema}.tier_changes tc USING (customer_id))
+                           PARTITION BY tc.shop_id, tc.customer_id
+                           ORDER BY tc.effective_at, tc.event_id) AS until
+                FROM pop p JOIN {scope.schema}.tier_changes tc USING (shop_id, customer_id))
             SELECT e.month_end, s.tier, count(*) AS customers
             FROM ends e JOIN spans s ON s.since < e.month_end AND s.acquired_at < e.month_end
                  AND (s.until IS NULL OR s.until >= e.month_end)
@@ -130,7 +133,7 @@ async def read_points_by_month(conn: Connection, scope: Scope) -> list[asyncpg.R
                    COALESCE(sum(pt.delta) FILTER (WHERE {ISSUED}), 0) AS issued,
                    COALESCE(-sum(pt.delta) FILTER (WHERE pt.kind = 'redeemed'), 0) AS redeemed,
                    COALESCE(-sum(pt.delta) FILTER (WHERE pt.kind = 'expired'), 0) AS expired
-            FROM pop p JOIN {scope.schema}.points pt USING (customer_id)
+            FROM pop p JOIN {scope.schema}.points pt USING (shop_id, customer_id)
             WHERE pt.at >= $1 AND pt.at < $2
             GROUP BY 1 ORDER BY 1""",
         scope.starts_at,

@@ -1,8 +1,10 @@
 """The segment's customers and their orders, as temporary tables of one report transaction.
 
 `pop` holds the customers of the segment acquired before the period's end, with their tier
-then; `stats` adds, per customer, what their counted orders (paid, neither cancelled nor fully
-refunded, in the report's currency) say about the period.
+then; a customer is a (shop, customer id): the same id at two shops is two customers, each
+with their own shop's orders, points, tiers and messages. `stats` adds, per customer, what
+their counted orders (paid, neither cancelled nor fully refunded, in the report's currency)
+say about the period.
 """
 
 from __future__ import annotations
@@ -46,11 +48,12 @@ async def create_population(conn: Connection, scope: Scope) -> None:
     await conn.execute(
         f"""CREATE TEMP TABLE pop ON COMMIT DROP AS
             SELECT * FROM (
-                SELECT c.customer_id, c.acquired_at, COALESCE(t.tier, 'none') AS tier
+                SELECT c.shop_id, c.customer_id, c.acquired_at, COALESCE(t.tier, 'none') AS tier
                 FROM {s}.customers c
                 LEFT JOIN LATERAL (
                     SELECT tc.tier FROM {s}.tier_changes tc
-                    WHERE tc.customer_id = c.customer_id AND tc.effective_at < $1
+                    WHERE tc.shop_id = c.shop_id AND tc.customer_id = c.customer_id
+                      AND tc.effective_at < $1
                     ORDER BY tc.effective_at DESC LIMIT 1) t ON true
                 WHERE c.acquired_at < $1
                   AND ($2::text IS NULL OR c.shop_id = $2)
@@ -63,11 +66,14 @@ async def create_population(conn: Connection, scope: Scope) -> None:
         scope.cohort_end,
         scope.tier,
     )
-    await conn.execute("CREATE UNIQUE INDEX ON pop (customer_id)")
+    # A key rather than a unique index: grouping `stats` by it alone (the other columns depend
+    # on it) lets the planner merge-join the counted orders in key order, where the four
+    # columns' group made it hash, and spill, twice as slowly (1M orders).
+    await conn.execute("ALTER TABLE pop ADD PRIMARY KEY (shop_id, customer_id)")
     await conn.execute("ANALYZE pop")
     await conn.execute(
         f"""CREATE TEMP TABLE stats ON COMMIT DROP AS
-            SELECT p.customer_id, p.acquired_at, p.tier,
+            SELECT p.shop_id, p.customer_id, p.acquired_at, p.tier,
                    min(o.paid_at) AS first_order,
                    max(o.paid_at) FILTER (WHERE o.paid_at < $3) AS last_before_start,
                    max(o.paid_at) AS last_before_end,
@@ -77,9 +83,9 @@ async def create_population(conn: Connection, scope: Scope) -> None:
                        WHERE o.paid_at >= $3::timestamptz - interval '365 days'
                          AND o.paid_at < $3), 0) AS revenue_year_before
             FROM pop p
-            LEFT JOIN {s}.orders o ON o.customer_id = p.customer_id AND o.paid_at < $4
-                 AND {scope.orders_filter()}
-            GROUP BY p.customer_id, p.acquired_at, p.tier""",
+            LEFT JOIN {s}.orders o ON o.shop_id = p.shop_id AND o.customer_id = p.customer_id
+                 AND o.paid_at < $4 AND {scope.orders_filter()}
+            GROUP BY p.shop_id, p.customer_id""",
         scope.currency,
         scope.shop,
         scope.starts_at,

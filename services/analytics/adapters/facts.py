@@ -5,21 +5,19 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from services.analytics.domain.facts import CustomerFact, OrderFact
+from services.analytics.domain.facts import CustomerFact, CustomerKey, OrderFact
 from shared.db import Connection
 
 
 async def save_customers(conn: Connection, schema: str, facts: Iterable[CustomerFact]) -> None:
     # Sorted: concurrent batches (customers and orders topics) lock rows in the same order.
-    rows = sorted(facts, key=lambda f: f.customer_id)
+    rows = sorted(facts, key=lambda f: f.key)
     if not rows:
         return
     await conn.execute(
         f"""INSERT INTO {schema}.customers (customer_id, shop_id, signed_up_at, first_paid_at)
             SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[])
-            ON CONFLICT (customer_id) DO UPDATE SET
-                shop_id = CASE WHEN EXCLUDED.signed_up_at IS NOT NULL
-                               THEN EXCLUDED.shop_id ELSE customers.shop_id END,
+            ON CONFLICT (shop_id, customer_id) DO UPDATE SET
                 signed_up_at = LEAST(customers.signed_up_at, EXCLUDED.signed_up_at),
                 first_paid_at = LEAST(customers.first_paid_at, EXCLUDED.first_paid_at)""",
         [f.customer_id for f in rows],
@@ -60,97 +58,106 @@ async def save_orders(conn: Connection, schema: str, facts: Iterable[OrderFact])
     )
 
 
-async def save_members(conn: Connection, schema: str, joined: dict[str, datetime]) -> None:
+async def save_members(conn: Connection, schema: str, joined: dict[CustomerKey, datetime]) -> None:
     if not joined:
         return
-    ids = sorted(joined)
+    keys = sorted(joined)
     await conn.execute(
-        f"""INSERT INTO {schema}.members (customer_id, joined_at)
-            SELECT * FROM unnest($1::text[], $2::timestamptz[])
-            ON CONFLICT (customer_id) DO UPDATE
+        f"""INSERT INTO {schema}.members (shop_id, customer_id, joined_at)
+            SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[])
+            ON CONFLICT (shop_id, customer_id) DO UPDATE
                 SET joined_at = LEAST(members.joined_at, EXCLUDED.joined_at)""",
-        ids,
-        [joined[c] for c in ids],
+        [shop for shop, _ in keys],
+        [customer for _, customer in keys],
+        [joined[k] for k in keys],
     )
 
 
 async def save_points(
-    conn: Connection, schema: str, rows: Sequence[tuple[str, str, str, int, datetime]]
+    conn: Connection, schema: str, rows: Sequence[tuple[str, str, str, str, int, datetime]]
 ) -> None:
-    """(entry id, customer, kind, delta, time) rows; an entry already stored stays as it is."""
+    """(entry id, shop, customer, kind, delta, time) rows; an entry already stored stays."""
     if not rows:
         return
     await conn.execute(
-        f"""INSERT INTO {schema}.points (entry_id, customer_id, kind, delta, at)
-            SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[],
-                                 $5::timestamptz[])
+        f"""INSERT INTO {schema}.points (entry_id, shop_id, customer_id, kind, delta, at)
+            SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[],
+                                 $6::timestamptz[])
             ON CONFLICT DO NOTHING""",
-        *_columns(rows, 5),
+        *_columns(rows, 6),
     )
 
 
 async def save_tier_changes(
-    conn: Connection, schema: str, rows: Sequence[tuple[str, str, str, datetime]]
+    conn: Connection, schema: str, rows: Sequence[tuple[str, str, str, str, datetime]]
 ) -> None:
-    """(event id, customer, tier, effective time) rows."""
+    """(event id, shop, customer, tier, effective time) rows."""
     if not rows:
         return
     await conn.execute(
-        f"""INSERT INTO {schema}.tier_changes (event_id, customer_id, tier, effective_at)
-            SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[])
-            ON CONFLICT DO NOTHING""",
-        *_columns(rows, 4),
-    )
-
-
-async def save_memberships(
-    conn: Connection, schema: str, rows: Sequence[tuple[str, str, str, datetime, datetime]]
-) -> None:
-    """(event id, customer, tier, starts, ends) rows."""
-    if not rows:
-        return
-    await conn.execute(
-        f"""INSERT INTO {schema}.memberships (event_id, customer_id, tier, starts_at, ends_at)
-            SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[],
+        f"""INSERT INTO {schema}.tier_changes (event_id, shop_id, customer_id, tier,
+                                               effective_at)
+            SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],
                                  $5::timestamptz[])
             ON CONFLICT DO NOTHING""",
         *_columns(rows, 5),
     )
 
 
-async def end_memberships(
-    conn: Connection, schema: str, rows: Sequence[tuple[str, str, datetime, datetime]]
+async def save_memberships(
+    conn: Connection,
+    schema: str,
+    rows: Sequence[tuple[str, str, str, str, datetime, datetime]],
 ) -> None:
-    """(customer, tier, starts, cancelled) rows: the purchase of that tier starting then ends
-    at the cancellation (never before it starts, never later than it would have)."""
+    """(event id, shop, customer, tier, starts, ends) rows."""
+    if not rows:
+        return
+    await conn.execute(
+        f"""INSERT INTO {schema}.memberships (event_id, shop_id, customer_id, tier, starts_at,
+                                              ends_at)
+            SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],
+                                 $5::timestamptz[], $6::timestamptz[])
+            ON CONFLICT DO NOTHING""",
+        *_columns(rows, 6),
+    )
+
+
+async def end_memberships(
+    conn: Connection, schema: str, rows: Sequence[tuple[str, str, str, datetime, datetime]]
+) -> None:
+    """(shop, customer, tier, starts, cancelled) rows: the purchase of that tier starting then
+    ends at the cancellation (never before it starts, never later than it would have)."""
     if not rows:
         return
     await conn.execute(
         f"""UPDATE {schema}.memberships m
             SET ends_at = least(m.ends_at, greatest(c.cancelled_at, m.starts_at))
-            FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[])
-                 AS c(customer_id, tier, starts_at, cancelled_at)
-            WHERE m.customer_id = c.customer_id AND m.tier = c.tier
-              AND m.starts_at = c.starts_at""",
-        *_columns(rows, 4),
+            FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[],
+                        $5::timestamptz[])
+                 AS c(shop_id, customer_id, tier, starts_at, cancelled_at)
+            WHERE m.shop_id = c.shop_id AND m.customer_id = c.customer_id
+              AND m.tier = c.tier AND m.starts_at = c.starts_at""",
+        *_columns(rows, 5),
     )
 
 
 async def save_notifications(
     conn: Connection,
     schema: str,
-    rows: Sequence[tuple[str, str, str, str, str, str, str | None, datetime]],
+    rows: Sequence[tuple[str, str, str, str, str, str, str, str | None, datetime]],
 ) -> None:
-    """(event id, notification id, customer, trigger, channel, outcome, reason, time) rows."""
+    """(event id, notification id, shop, customer, trigger, channel, outcome, reason, time)
+    rows."""
     if not rows:
         return
     await conn.execute(
-        f"""INSERT INTO {schema}.notifications (event_id, notification_id, customer_id,
-                                                trigger, channel, outcome, reason, at)
+        f"""INSERT INTO {schema}.notifications (event_id, notification_id, shop_id,
+                                                customer_id, trigger, channel, outcome,
+                                                reason, at)
             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
-                                 $6::text[], $7::text[], $8::timestamptz[])
+                                 $6::text[], $7::text[], $8::text[], $9::timestamptz[])
             ON CONFLICT DO NOTHING""",
-        *_columns(rows, 8),
+        *_columns(rows, 9),
     )
 
 

@@ -14,10 +14,14 @@ async def known_shop(conn: Connection, schema: str, shop: str) -> bool:
     return bool(found)
 
 
-async def known_tier(conn: Connection, schema: str, tier: str) -> bool:
+async def known_tier(conn: Connection, schema: str, tier: str, shop: str | None) -> bool:
+    """Whether a customer (of the shop, if one is given) has had the tier."""
     found = await conn.fetchval(
-        f"""SELECT EXISTS (SELECT FROM {schema}.tier_changes WHERE tier = $1)
-                OR EXISTS (SELECT FROM {schema}.memberships WHERE tier = $1)""",
+        f"""SELECT EXISTS (SELECT FROM {schema}.tier_changes
+                           WHERE tier = $1 AND ($2::text IS NULL OR shop_id = $2))
+                OR EXISTS (SELECT FROM {schema}.memberships
+                           WHERE tier = $1 AND ($2::text IS NULL OR shop_id = $2))""",
         tier,
+        shop,
     )
     return bool(found)

@@ -22,15 +22,22 @@ class OrderFact:
     cancelled: bool = False
 
 
+# A customer is known per shop: the same customer id at two shops is two customers.
+CustomerKey = tuple[str, str]  # (shop id, customer id)
+
+
 @dataclass(slots=True)
 class CustomerFact:
-    """A customer's shop and the earliest sign-up and payment a batch shows."""
+    """The earliest sign-up and payment a batch shows of a customer at a shop."""
 
     customer_id: str
     shop_id: str
     signed_up_at: datetime | None = None
     first_paid_at: datetime | None = None
-    from_sign_up: bool = False
+
+    @property
+    def key(self) -> CustomerKey:
+        return (self.shop_id, self.customer_id)
 
 
 def earliest(a: datetime | None, b: datetime | None) -> datetime | None:
@@ -41,19 +48,17 @@ def earliest(a: datetime | None, b: datetime | None) -> datetime | None:
     return min(a, b)
 
 
-def merge_customer(facts: dict[str, CustomerFact], fact: CustomerFact) -> None:
-    """Fold one sighting of a customer into the batch's facts; the sign-up's shop wins."""
-    known = facts.get(fact.customer_id)
+def merge_customer(facts: dict[CustomerKey, CustomerFact], fact: CustomerFact) -> None:
+    """Fold one sighting of a customer at a shop into the batch's facts."""
+    known = facts.get(fact.key)
     if known is None:
-        facts[fact.customer_id] = fact
+        facts[fact.key] = fact
         return
     known.signed_up_at = earliest(known.signed_up_at, fact.signed_up_at)
     known.first_paid_at = earliest(known.first_paid_at, fact.first_paid_at)
-    if fact.from_sign_up and not known.from_sign_up:
-        known.shop_id, known.from_sign_up = fact.shop_id, True
 
 
-def merge_joined(joined: dict[str, datetime], customer_id: str, at: datetime) -> None:
-    """The earliest time a customer shows up in the programme."""
-    known = joined.get(customer_id)
-    joined[customer_id] = at if known is None else min(known, at)
+def merge_joined(joined: dict[CustomerKey, datetime], key: CustomerKey, at: datetime) -> None:
+    """The earliest time a customer shows up in a shop's programme."""
+    known = joined.get(key)
+    joined[key] = at if known is None else min(known, at)

@@ -1,0 +1,325 @@
+"""Analytics keys every fact by (shop, customer): two shops' streams on the same customer ids,
+interleaved on the same Kafka keys, make each shop's figures its own, and the platform's figures
+count each (shop, customer) pair once."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from aiokafka import AIOKafkaProducer
+from analytics_support import ANALYTICS_KEY
+from infrastructure import Endpoints
+from notify_support import event_of
+from pydantic import SecretStr
+from support import database_of_its_own, encoded, eventually, own_groups, running, unique
+
+from services.analytics.bootstrap import bootstrap
+from services.analytics.settings import AnalyticsSettings
+from shared.events import CloudEvent
+
+# A period long past: in a database of its own, no customer of another test is acquired
+# before its end, so that even the platform's figures are this test's alone.
+PERIOD = {"from": "1986-01-01", "to": "1987-01-01"}
+
+
+@pytest.fixture
+async def service(infrastructure: Endpoints) -> AsyncIterator[tuple[httpx.AsyncClient, str]]:
+    """An analytics service with a database of its own, and that database's URL."""
+    async with database_of_its_own(infrastructure.database_url, "loyalty_analytics_shops") as url:
+        settings = AnalyticsSettings(
+            consumer_group_prefix=own_groups(),
+            kafka_bootstrap_servers=infrastructure.kafka_bootstrap,
+            database_url=SecretStr(url),
+            log_format="console",
+            batch_timeout_ms=20,
+            outbox_idle_poll_s=0.05,
+            analytics_time_zone="UTC",
+            analytics_currency="VND",
+            analytics_api_key=SecretStr(ANALYTICS_KEY),
+        )
+        app, runtime = bootstrap(settings)
+        transport = httpx.ASGITransport(app=app)
+        async with (
+            running(app, runtime),
+            httpx.AsyncClient(
+                transport=transport,
+                base_url="http://analytics",
+                headers={"X-API-Key": ANALYTICS_KEY},
+            ) as api,
+        ):
+            yield api, url
+
+
+def at(day: str) -> datetime:
+    return datetime.fromisoformat(day).replace(hour=3, tzinfo=UTC)
+
+
+class Shop:
+    """Builds the events of one shop."""
+
+    def __init__(self) -> None:
+        self.id = unique("shop")
+
+    def signed_up(self, customer: str, day: str) -> CloudEvent[Any]:
+        data = {
+            "customer_id": customer,
+            "email": f"{customer}@mail.example",
+            "name": "Phạm Minh Châu",
+            "locale": "vi-VN",
+            "time_zone": "Asia/Ho_Chi_Minh",
+            "consent": {"email": True, "push": False},
+            "shop_id": self.id,
+        }
+        return event_of("customer.signed_up", customer, data, at(day))
+
+    def paid(self, customer: str, day: str, total: int) -> CloudEvent[Any]:
+        data = {
+            "order_id": unique("o"),
+            "customer_id": customer,
+            "currency": "VND",
+            "items": [
+                {
+                    "sku": "TEA",
+                    "name": "Tea",
+                    "category": "home",
+                    "quantity": 1,
+                    "unit_price": str(total),
+                }
+            ],
+            "totals": {"total": {"amount": str(total), "currency": "VND"}},
+            "shop_id": self.id,
+        }
+        return event_of("order.paid", customer, data, at(day))
+
+    def points(self, kind: str, customer: str, day: str, delta: int) -> CloudEvent[Any]:
+        data = {
+            "entry_id": unique("entry"),
+            "customer_id": customer,
+            "shop_id": self.id,
+            "delta": delta,
+            "balance_after": max(delta, 0),
+            "reason": kind,
+        }
+        return event_of(f"points.{kind}", customer, data, at(day))
+
+    def tier(self, customer: str, day: str, tier: str) -> CloudEvent[Any]:
+        data = {
+            "customer_id": customer,
+            "shop_id": self.id,
+            "from_tier": None,
+            "to_tier": tier,
+            "direction": "up",
+            "reason": "qualified",
+            "qualifying_amount": "10000000",
+            "basis": "spend",
+            "currency": "VND",
+            "effective_at": at(day).isoformat(),
+        }
+        return event_of("tier.changed", customer, data, at(day))
+
+    def sent(self, customer: str, day: str, trigger: str) -> CloudEvent[Any]:
+        data = {
+            "notification_id": unique("n"),
+            "customer_id": customer,
+            "shop_id": self.id,
+            "trigger": trigger,
+            "channel": "email",
+            "template": trigger,
+        }
+        return event_of("notification.sent", customer, data, at(day))
+
+    def membership(self, kind: str, customer: str, cancelled: str | None = None) -> Any:
+        data = {
+            "customer_id": customer,
+            "shop_id": self.id,
+            "tier": "vip",
+            "starts_at": at("1986-02-01").isoformat(),
+            "ends_at": at("1987-02-01").isoformat(),
+            "order_id": f"membership-{customer}",
+        }
+        if cancelled is not None:
+            data["cancelled_at"] = at(cancelled).isoformat()
+        return event_of(f"membership.{kind}", customer, data, at(cancelled or "1986-02-01"))
+
+
+TOPIC_OF = {
+    "customer": "shop.customers",
+    "order": "shop.orders",
+    "points": "loyalty.points",
+    "tier": "loyalty.tiers",
+    "notification": "loyalty.notifications",
+    "membership": "loyalty.memberships",
+}
+
+
+async def publish(producer: AIOKafkaProducer, events: list[CloudEvent[Any]]) -> None:
+    for event in events:  # one key per customer: both shops' events in one partition, in order
+        topic = TOPIC_OF[event.type.partition(".")[0]]
+        await producer.send_and_wait(topic, encoded(event), key=event.subject.encode())
+
+
+def interleave(*streams: list[CloudEvent[Any]]) -> list[CloudEvent[Any]]:
+    longest = max(len(s) for s in streams)
+    return [s[i] for i in range(longest) for s in streams if i < len(s)]
+
+
+async def stored(url: str, *shops: Shop) -> dict[str, int]:
+    """The facts kept of the shops' events (other tests publish on the same topics meanwhile)."""
+    conn = await asyncpg.connect(url)
+    try:
+        return {
+            table: int(
+                await conn.fetchval(
+                    f"SELECT count(*) FROM analytics.{table} WHERE shop_id = ANY($1)",
+                    [shop.id for shop in shops],
+                )
+            )
+            for table in ("customers", "orders", "points", "tier_changes", "notifications")
+        }
+    finally:
+        await conn.close()
+
+
+@pytest.mark.timeout(120)
+async def test_the_same_customer_ids_at_two_shops_are_separate_customers_in_every_figure(
+    service: tuple[httpx.AsyncClient, str], producer: AIOKafkaProducer
+) -> None:
+    api, url = service
+    a, b = Shop(), Shop()
+    ann, ben = unique("c"), unique("c")
+    # Ann: churns at A (no order for a year), stays at B (gold there). Ben: stays at A, where
+    # a win-back message converts; signs up at B in the period, gets a message, never orders.
+    at_a = [
+        a.signed_up(ann, "1985-09-01"),
+        a.paid(ann, "1985-10-01", 100_000),
+        a.points("earned", ann, "1985-10-01", 10),
+        a.signed_up(ben, "1985-11-01"),
+        a.paid(ben, "1986-03-01", 200_000),
+        a.points("earned", ben, "1986-03-01", 20),
+        a.sent(ben, "1986-10-30", "winback"),
+        a.paid(ben, "1986-11-01", 300_000),
+        a.membership("purchased", ann),
+        a.membership("cancelled", ann, cancelled="1986-03-01"),
+    ]
+    at_b = [
+        b.signed_up(ann, "1985-09-01"),
+        b.paid(ann, "1985-10-01", 400_000),
+        b.signed_up(ben, "1986-02-01"),
+        b.membership("purchased", ann),  # before A's cancellation, which must not end it
+        b.paid(ann, "1986-06-01", 500_000),
+        b.points("earned", ann, "1986-06-01", 30),
+        b.tier(ann, "1986-06-01", "gold"),
+        b.points("redeemed", ann, "1986-07-01", -5),
+        b.sent(ben, "1986-10-30", "winback"),
+        b.paid(ann, "1986-10-01", 600_000),
+    ]
+    await publish(producer, interleave(at_a, at_b))
+    await eventually(
+        lambda: stored(url, a, b),
+        lambda n: (
+            n == {"customers": 4, "orders": 6, "points": 4, "tier_changes": 1, "notifications": 2}
+        ),
+    )
+
+    reports = {}
+    for name, shop in (("a", a.id), ("b", b.id), ("platform", None)):
+        params = PERIOD if shop is None else {**PERIOD, "shop": shop}
+        response = await api.get("/v1/report", params=params)
+        assert response.status_code == 200, response.text
+        reports[name] = response.json()
+
+    def figures(report: dict[str, Any]) -> dict[str, Any]:
+        retention, purchases = report["retention"], report["purchases"]
+        programme, last_month = report["programme"], report["tiers_by_month"][-1]
+        return {
+            "start_end_new_churned": [
+                retention[k]
+                for k in ("customers_at_start", "customers_at_end", "new_customers", "churned")
+            ],
+            "orders_revenue": [purchases["orders"], purchases["revenue"]],
+            "customers_members": [programme["customers"], programme["members"]],
+            "issued_redeemed_outstanding": [
+                programme[k] for k in ("points_issued", "points_redeemed", "outstanding_points")
+            ],
+            "tiers_at_end": last_month["customers"],
+            "messages": {
+                m["trigger"]: [m["sent"], m["converted"], m["attributed_revenue"]]
+                for m in report["messages"]
+            },
+        }
+
+    assert figures(reports["a"]) == {
+        "start_end_new_churned": [2, 1, 0, 1],  # Ann churned at A
+        "orders_revenue": [2, "500000"],
+        "customers_members": [2, 2],
+        "issued_redeemed_outstanding": [20, 0, 30],
+        "tiers_at_end": {"none": 2},
+        "messages": {"winback": [1, 1, "300000"]},
+    }
+    assert figures(reports["b"]) == {
+        "start_end_new_churned": [1, 1, 1, 0],  # Ann is still a customer at B
+        "orders_revenue": [2, "1100000"],
+        "customers_members": [2, 1],
+        "issued_redeemed_outstanding": [30, 5, 25],
+        "tiers_at_end": {"gold": 1, "none": 1},
+        "messages": {"winback": [1, 0, "0"]},  # Ben's order at A is not B's conversion
+    }
+    assert figures(reports["platform"]) == {
+        "start_end_new_churned": [3, 2, 1, 1],
+        "orders_revenue": [4, "1600000"],
+        "customers_members": [4, 3],
+        "issued_redeemed_outstanding": [50, 5, 55],
+        "tiers_at_end": {"gold": 1, "none": 3},
+        "messages": {"winback": [2, 1, "300000"]},
+    }
+    gold = {v["tier"]: v["customers"] for v in reports["b"]["value_by_tier"]}
+    assert gold == {"gold": 1, "none": 0}
+
+    memberships = await eventually(
+        lambda: membership_ends(url, ann), lambda rows: len(rows) == 2 and rows[a.id] != rows[b.id]
+    )
+    assert memberships == {a.id: at("1986-03-01"), b.id: at("1987-02-01")}
+
+
+async def membership_ends(url: str, customer: str) -> dict[str, datetime]:
+    conn = await asyncpg.connect(url)
+    try:
+        rows = await conn.fetch(
+            "SELECT shop_id, ends_at FROM analytics.memberships WHERE customer_id = $1", customer
+        )
+    finally:
+        await conn.close()
+    return {r["shop_id"]: r["ends_at"] for r in rows}
+
+
+async def test_a_tier_of_another_shop_is_not_found_for_a_shop(
+    service: tuple[httpx.AsyncClient, str], producer: AIOKafkaProducer
+) -> None:
+    api, url = service
+    a, b = Shop(), Shop()
+    customer = unique("c")
+    await publish(
+        producer,
+        [
+            a.signed_up(customer, "1986-01-10"),
+            b.signed_up(customer, "1986-01-10"),
+            b.tier(customer, "1986-02-01", "platinum"),
+        ],
+    )
+    await eventually(
+        lambda: stored(url, a, b), lambda n: n["customers"] == 2 and n["tier_changes"] == 1
+    )
+
+    at_a = await api.get("/v1/report", params={**PERIOD, "shop": a.id, "tier": "platinum"})
+    at_b = await api.get("/v1/report", params={**PERIOD, "shop": b.id, "tier": "platinum"})
+    anywhere = await api.get("/v1/report", params={**PERIOD, "tier": "platinum"})
+
+    assert at_a.status_code == 404, at_a.text
+    assert "no customer of the shop" in at_a.json()["detail"]
+    assert at_b.json()["retention"]["new_customers"] == 1
+    assert anywhere.json()["retention"]["new_customers"] == 1
