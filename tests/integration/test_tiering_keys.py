@@ -248,7 +248,7 @@ async def test_a_later_ladder_version_applies_to_events_after_it_starts_only(
     async with world.shops.pool.acquire() as conn:
         version = await handlers.publish_version(
             conn,
-            handlers.Change("test", now),
+            handlers.Change("test", now, lead=timedelta(seconds=1)),
             shop_id=US,
             kind="tiers",
             text=LOWER_LADDER,
