@@ -158,6 +158,20 @@ async def _publish(
     if await store.shop(conn, shop_id, lock=True) is None:
         raise NotFound(f"no shop {shop_id!r}")
     number = await store.next_version(conn, shop_id, kind)
+    before = await store.version(conn, shop_id, kind, number - 1)
+    if before is not None and starts < before.effective_from:
+        # Versions take effect in their order: a later version starting earlier would make
+        # version N apply before version N-1, and no one reading the list would expect that.
+        raise InvalidDocument(
+            f"version {number} may not start before version {number - 1}",
+            [
+                (
+                    "effective_from",
+                    f"must be at or after {before.effective_from.isoformat()}, when version "
+                    f"{number - 1} takes effect",
+                )
+            ],
+        )
     version = Version(
         shop_id=shop_id,
         kind=kind,
@@ -169,7 +183,7 @@ async def _publish(
         reason=reason,
     )
     await store.insert_version(conn, version)
-    summary = _changed_settings(await store.version(conn, shop_id, kind, number - 1), text)
+    summary = _changed_settings(before, text)
     await store.audit(
         conn,
         at=change.now,

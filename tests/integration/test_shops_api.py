@@ -179,6 +179,31 @@ async def test_a_version_may_not_start_before_the_lead(
     assert later.json()["effective_from"].startswith(future.isoformat()[:19])
 
 
+async def test_a_version_may_not_start_before_the_version_it_follows(
+    shops: ShopsService,
+) -> None:
+    shop = unique("shop")
+    await shops.new_shop(shop)
+    now = shops.runtime.clock.now()
+    later = await shops.api.post(
+        VERSIONS.format(shop, "earn"),
+        json={"toml": EARN_DRAFT, "effective_from": (now + timedelta(days=3)).isoformat()},
+        headers=shops.platform,
+    )
+    sooner = await shops.api.post(
+        VERSIONS.format(shop, "earn"),
+        json={"toml": EARN_DRAFT, "effective_from": (now + timedelta(days=1)).isoformat()},
+        headers=shops.platform,
+    )
+
+    assert later.status_code == 201
+    assert sooner.status_code == 422
+    assert sooner.json()["errors"][0]["location"] == "effective_from"
+    assert "version 2" in sooner.json()["errors"][0]["message"]
+    listed = await shops.api.get(VERSIONS.format(shop, "earn"), headers=shops.platform)
+    assert [v["version"] for v in listed.json()] == [1, 2]
+
+
 async def test_a_rollback_publishes_the_old_document_as_a_new_version(
     shops: ShopsService,
 ) -> None:
