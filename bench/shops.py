@@ -50,7 +50,7 @@ async def open_shops(
             await handlers.create_shop(
                 conn, change, shop_id=shop_id(index, prefix), template=TEMPLATE
             )
-        later = Change(actor=ACTOR, now=SystemClock().now())
+        later = Change(actor=ACTOR, now=SystemClock().now(), lead=settings.effective_lead)
         versions = [
             await handlers.publish_version(
                 conn,
@@ -64,6 +64,6 @@ async def open_shops(
         ]
         return max(v.effective_from for v in versions)
 
-    change = Change(actor=ACTOR, now=SystemClock().now())
+    change = Change(actor=ACTOR, now=SystemClock().now(), lead=settings.effective_lead)
     in_force = await in_shops(settings, work, change, announces=True)
     return time.perf_counter() - started, in_force

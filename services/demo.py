@@ -50,8 +50,9 @@ def run_demo(*, rate: float, base_port: int | None = None) -> int:
     os.environ.setdefault("LOYALTY_QUIET_HOURS_START", "00:00")
     os.environ.setdefault("LOYALTY_QUIET_HOURS_END", "00:00")
     # The shops and their programmes are on loyalty.shops before any service starts.
-    change = Change(actor=ACTOR, now=SystemClock().now())
-    keys = asyncio.run(in_shops(ShopsSettings(), open_shops, change, announces=True))
+    shops = ShopsSettings()
+    change = Change(actor=ACTOR, now=SystemClock().now(), lead=shops.effective_lead)
+    keys = asyncio.run(in_shops(shops, open_shops, change, announces=True))
     sink = _mail_sink(NotifySettings())
     children = {
         name: ServiceProcess(

@@ -8,12 +8,19 @@ A consumer group gives each event to one replica only, so the replicas learn of 
 PostgreSQL's NOTIFY, which also waits for the commit: memory never holds what the database
 may still roll back. No query runs per request or per event: `caller_for` and the programme
 callbacks work from memory.
+
+At start, each replica first reads loyalty.shops itself to the end offsets it sees then
+(`catch_up`): a version published while the service was down is in memory before any input
+event is applied (`attach` makes the service's handlers wait for it), as in a replay. After
+that, the shops service's lead (a version starts a while after its publication) gives the
+NOTIFY time to reach every replica before an event of the version's time arrives.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import secrets
 from collections.abc import Callable, Sequence
@@ -23,23 +30,35 @@ from typing import TYPE_CHECKING, Any, Final
 
 import asyncpg
 import structlog
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 from pydantic import SecretStr
 
 from shared.api_keys import key_sha256
 from shared.callers import Caller
-from shared.consumer import Incoming, Rejection
+from shared.consumer import BatchHandler, Incoming, Rejection, to_incoming
 from shared.db import Connection
+from shared.errors import TransientFailure
 from shared.events.shops import ApiKeyCreated, ApiKeyRevoked, ProgrammePublished
+from shared.kafka_connection import KafkaConnection
 from shared.retry import Backoff
 
 if TYPE_CHECKING:
-    from shared.runtime import Runtime
+    from faststream.asgi.types import ASGIApp
+
+    from shared.runtime import Runtime, ServiceDefinition
 
 log = structlog.get_logger(__name__)
 
 TOPIC: Final = "loyalty.shops"
 # How long the listening connection stays idle before it is checked.
 IDLE_CHECK_S: Final = 30.0
+# How long an input batch waits, holding its connection, for the catch-up at start; after it,
+# the batch is retried (a TransientFailure) rather than applied without every version.
+CATCH_UP_WAIT_S: Final = 5.0
+# The most one catch-up may take before it is begun again (the topic holds small records).
+CATCH_UP_TIMEOUT_S: Final = 120.0
 # The caller of a key configured in the service's settings: a platform operator of it.
 CONFIGURED: Final = Caller(None, frozenset({"platform", "read", "redeem", "admin"}), "configured")
 
@@ -59,6 +78,7 @@ class ShopDirectory:
     _keys: dict[str, Caller] = field(default_factory=dict)  # sha256 -> the key's holder
     _key_hashes: dict[str, str] = field(default_factory=dict)  # key_id -> sha256
     loaded: asyncio.Event = field(default_factory=asyncio.Event)
+    caught_up: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def channel(self) -> str:
@@ -79,6 +99,45 @@ class ShopDirectory:
         if any(configured):
             return CONFIGURED
         return self._keys.get(key_sha256(key))
+
+    def attach(self, service: ServiceDefinition) -> ServiceDefinition:
+        """`service` with the directory wired in: `record_changes` consumes loyalty.shops,
+        `follow` runs in the background, the HTTP API finds the directory in
+        `app.state.shop_directory`, and the input handlers apply nothing before the catch-up."""
+        handlers: dict[str, BatchHandler] = {
+            topic: self._after_catch_up(handler) for topic, handler in service.handlers.items()
+        }
+        handlers[TOPIC] = self.record_changes
+        http_api = service.http_api
+        return dataclasses.replace(
+            service,
+            handlers=handlers,
+            http_api=None if http_api is None else self._serving(http_api),
+            background=(self.follow, *service.background),
+        )
+
+    def _serving(self, http_api: Callable[[Runtime], ASGIApp]) -> Callable[[Runtime], ASGIApp]:
+        def api(runtime: Runtime) -> ASGIApp:
+            built = http_api(runtime)
+            state = getattr(built, "state", None)
+            if state is not None:
+                state.shop_directory = self
+            return built
+
+        return api
+
+    def _after_catch_up(self, handler: BatchHandler) -> BatchHandler:
+        async def handle(conn: Connection, batch: Sequence[Incoming]) -> Sequence[Rejection]:
+            if not self.caught_up.is_set():
+                try:
+                    await asyncio.wait_for(self.caught_up.wait(), CATCH_UP_WAIT_S)
+                except TimeoutError:
+                    raise TransientFailure(
+                        "the shop directory has not read loyalty.shops to its end yet"
+                    ) from None
+            return await handler(conn, batch)
+
+        return handle
 
     def programme_known(self, row: Any) -> None:
         seen = (row["shop_id"], row["kind"], row["version"])
@@ -136,10 +195,55 @@ class ShopDirectory:
         ):
             self.programme_known(row)
 
+    def remember(self, item: Incoming | Rejection) -> None:
+        """What one record of loyalty.shops says, into memory only (the catch-up)."""
+        data = item.event.data if isinstance(item, Incoming) and item.event else None
+        if isinstance(data, ProgrammePublished):
+            self.programme_known(data.model_dump())
+        elif isinstance(data, ApiKeyCreated):
+            self.key_known({**data.model_dump(), "revoked_at": None})
+        elif isinstance(data, ApiKeyRevoked):
+            self._keys.pop(self._key_hashes.get(data.key_id, ""), None)
+
+    async def catch_up(self, kafka: KafkaConnection) -> None:
+        """Read loyalty.shops from its start to the end offsets seen now, into memory."""
+        partitions = await _partitions(kafka)
+        consumer = AIOKafkaConsumer(
+            **kafka.client_options(), group_id=None, enable_auto_commit=False
+        )
+        await consumer.start()
+        try:
+            consumer.assign(partitions)
+            await consumer.seek_to_beginning(*partitions)
+            ends = await consumer.end_offsets(partitions)
+            pending = [tp for tp in partitions if ends[tp] > 0]
+            while pending:
+                got = await consumer.getmany(*pending, timeout_ms=1000)
+                for tp in pending:
+                    for record in got.get(tp, ()):
+                        self.remember(to_incoming(record))
+                pending = [tp for tp in pending if await consumer.position(tp) < ends[tp]]
+        finally:
+            await consumer.stop()
+        self.caught_up.set()
+        log.info("shop_directory_caught_up", schema=self.schema, records=sum(ends.values()))
+
     async def follow(self, runtime: Runtime) -> None:
-        """Background work of a service (ServiceDefinition.background): listen, load every
-        row, then read each notified change; after a lost connection, all of it again."""
+        """Background work of a service (ServiceDefinition.background): catch up with
+        loyalty.shops, then listen, load every row and read each notified change; after a
+        lost connection, all of it again."""
         backoff = Backoff(base=0.5, cap=runtime.settings.retry_max_backoff_s)
+        kafka = KafkaConnection.from_settings(runtime.settings)
+        while not self.caught_up.is_set():
+            try:
+                await asyncio.wait_for(self.catch_up(kafka), CATCH_UP_TIMEOUT_S)
+            except (OSError, TimeoutError, KafkaError, TransientFailure) as exc:
+                delay = backoff.next_delay()
+                log.warning(
+                    "shop_directory_catching_up", error=type(exc).__name__, retry_in_s=delay
+                )
+                await asyncio.sleep(delay)
+        backoff.reset()
         dsn = runtime.settings.database_url.get_secret_value()
         while True:
             try:
@@ -196,6 +300,19 @@ class ShopDirectory:
                 continue  # shop.created: nothing a service keeps
             await conn.execute("SELECT pg_notify($1, $2)", self.channel, json.dumps(said))
         return []
+
+
+async def _partitions(kafka: KafkaConnection) -> list[TopicPartition]:
+    admin = AIOKafkaAdminClient(**kafka.client_options())
+    await admin.start()
+    try:
+        described = await admin.describe_topics([TOPIC])
+    finally:
+        await admin.close()
+    partitions = [TopicPartition(TOPIC, p["partition"]) for t in described for p in t["partitions"]]
+    if not partitions:
+        raise TransientFailure(f"the topic {TOPIC} does not exist yet")
+    return partitions
 
 
 async def _save_programme(conn: Connection, schema: str, data: ProgrammePublished) -> None:

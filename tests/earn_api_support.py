@@ -16,7 +16,9 @@ from pydantic import SecretStr
 
 from services.earn.programme import Programme, parse_programme
 from shared.runtime import Runtime
+from shared.shop_directory import ShopDirectory
 
+# LOYALTY_ADMIN_API_KEY: a platform key of earn, which the client sends unless told otherwise.
 ADMIN_KEY = "earn-admin-key-for-tests"
 ADMIN = {"X-API-Key": ADMIN_KEY}
 
@@ -78,6 +80,7 @@ class EarnApi:
     runtime: Runtime
     client: httpx.AsyncClient
     db: asyncpg.Pool
+    directory: ShopDirectory
 
     async def grant(self, customer_id: str, points: int) -> None:
         """Credit points with an admin adjustment."""
@@ -129,12 +132,12 @@ async def earn_api(
             admin_api_key=SecretStr(ADMIN_KEY),
         ) as own,
         httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=own.app), base_url="http://earn"
+            transport=httpx.ASGITransport(app=own.app), base_url="http://earn", headers=ADMIN
         ) as client,
     ):
         db = await asyncpg.create_pool(own.database_url, min_size=1, max_size=2)
         assert db is not None
         try:
-            yield EarnApi(own.runtime, client, db)
+            yield EarnApi(own.runtime, client, db, own.directory)
         finally:
             await db.close()

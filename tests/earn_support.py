@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fastapi import FastAPI
 from faststream.asgi import AsgiFastStream
 from infrastructure import Endpoints
 from pydantic import SecretStr
@@ -20,6 +21,7 @@ from services.earn.programme_book import ProgrammeBook
 from services.earn.settings import EarnSettings
 from shared.clock import Clock
 from shared.runtime import Runtime
+from shared.shop_directory import ShopDirectory
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,21 @@ class OwnEarn:
     database_url: str
     app: AsgiFastStream
     runtime: Runtime
+
+    @property
+    def directory(self) -> ShopDirectory:
+        """The service's shop directory, as its HTTP API finds it."""
+        api: FastAPI = self.app.api  # type: ignore[attr-defined] # shared/runtime.py _ServiceApp
+        directory: ShopDirectory = api.state.shop_directory
+        return directory
+
+
+def caught_up_directory() -> ShopDirectory:
+    """A shop directory for earn's handlers driven by a test without the runtime: there is no
+    loyalty.shops to read first."""
+    directory = ShopDirectory("earn")
+    directory.caught_up.set()
+    return directory
 
 
 @contextlib.asynccontextmanager

@@ -53,20 +53,22 @@ class ShopsService:
         return dict(response.json())
 
 
-def shops_settings(infrastructure: Endpoints) -> ShopsSettings:
-    return ShopsSettings(
-        consumer_group_prefix=own_groups(),
-        kafka_bootstrap_servers=infrastructure.kafka_bootstrap,
-        database_url=SecretStr(infrastructure.database_url),
-        log_format="console",
-        outbox_idle_poll_s=0.05,
-    )
+def shops_settings(infrastructure: Endpoints, **settings: Any) -> ShopsSettings:
+    defaults: dict[str, Any] = {
+        "consumer_group_prefix": own_groups(),
+        "kafka_bootstrap_servers": infrastructure.kafka_bootstrap,
+        "database_url": SecretStr(infrastructure.database_url),
+        "log_format": "console",
+        "outbox_idle_poll_s": 0.05,
+    }
+    return ShopsSettings(**(defaults | settings))
 
 
 @contextlib.asynccontextmanager
-async def shops_service(infrastructure: Endpoints) -> AsyncIterator[ShopsService]:
-    """The shops service running, with a platform key of its own."""
-    app, runtime = bootstrap(shops_settings(infrastructure))
+async def shops_service(infrastructure: Endpoints, **settings: Any) -> AsyncIterator[ShopsService]:
+    """The shops service running, with a platform key of its own; `settings` override
+    ShopsSettings."""
+    app, runtime = bootstrap(shops_settings(infrastructure, **settings))
     transport = httpx.ASGITransport(app=app)
     async with (
         running(app, runtime),

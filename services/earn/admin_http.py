@@ -1,11 +1,12 @@
-"""The operators' part of the earn API: adjustments and bulk grants, behind X-API-Key."""
+"""The operators' part of the earn API: adjustments and bulk grants, for keys with the admin
+scope (LOYALTY_ADMIN_API_KEY is a platform one)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel, SecretStr
+from pydantic import BaseModel
 
 from services.earn.adjustments import AdjustPoints, adjust, grant_in_bulk
 from services.earn.problems import problems
@@ -17,19 +18,14 @@ from services.earn.views import (
     GrantOutcome,
     WrittenEntryView,
 )
-from shared.api_keys import key_check
-from shared.callers import DEFAULT_SHOP, RequestShop
+from shared.callers import CallerShop, require_scope
 from shared.db import Connection
 
 
-def admin_routes(requests: IdempotentRequests, *, admin_api_key: SecretStr | None) -> APIRouter:
-    """Routes under /v1/admin; every one needs the admin key (403 when none is configured)."""
-    check_key = key_check(
-        admin_api_key,
-        disabled="admin endpoints are disabled: LOYALTY_ADMIN_API_KEY is not configured",
-    )
-
-    router = APIRouter(prefix="/v1/admin", dependencies=[Depends(check_key)], tags=["admin"])
+def admin_routes(requests: IdempotentRequests) -> APIRouter:
+    """Routes under /v1/admin; every one needs a key with the admin scope."""
+    admin = Depends(require_scope("admin"))
+    router = APIRouter(prefix="/v1/admin", dependencies=[admin], tags=["admin"])
     clock = requests.runtime.clock
 
     @router.post(
@@ -42,7 +38,8 @@ def admin_routes(requests: IdempotentRequests, *, admin_api_key: SecretStr | Non
         customer_id: CustomerPath,
         body: AdjustmentRequest,
         idempotency_key: IdempotencyKey = None,
-        shop_id: RequestShop = DEFAULT_SHOP,
+        *,
+        shop_id: CallerShop,
     ) -> Any:
         """Grant or deduct points with a reason (an `adjusted` entry whose id derives from the
         Idempotency-Key). A deduction below zero is refused (409) unless `force`."""
@@ -66,9 +63,9 @@ def admin_routes(requests: IdempotentRequests, *, admin_api_key: SecretStr | Non
     @router.post(
         "/bulk-grants",
         response_model=BulkGrantReport,
-        responses=problems(400, 401, 403, 409, 422, 503),
+        responses=problems(400, 401, 403, 404, 409, 422, 503),
     )
-    async def post_bulk_grant(body: BulkGrantRequest, shop_id: RequestShop = DEFAULT_SHOP) -> Any:
+    async def post_bulk_grant(body: BulkGrantRequest, *, shop_id: CallerShop) -> Any:
         """Credit many customers at once (up to 1000), idempotent by `batch_id`: a retried
         batch answers its first report and credits nobody twice."""
         body.check_one_per_customer()

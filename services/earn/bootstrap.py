@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import asyncpg
@@ -17,7 +17,7 @@ from services.earn.expiry import run_birthdays, run_expiry
 from services.earn.handlers import record_tier_changes
 from services.earn.http import build_api
 from services.earn.orders import apply_orders, release
-from services.earn.programme import Programme
+from services.earn.programme import Programme, programme_from_text
 from services.earn.programme_book import ProgrammeBook
 from services.earn.programme_source import ProgrammeSource
 from services.earn.settings import EarnSettings
@@ -26,6 +26,7 @@ from shared.consumer import Incoming, Rejection
 from shared.db import ACQUIRE_TIMEOUT_S, Connection
 from shared.runtime import Runtime, ServiceDefinition, build_app
 from shared.scheduled import every
+from shared.shop_directory import ShopDirectory
 
 log = structlog.get_logger(__name__)
 
@@ -36,10 +37,12 @@ def definition(
     clock: Clock | None = None,
     programme: Programme | None = None,
     programmes: ProgrammeBook | None = None,
+    directory: ShopDirectory | None = None,
 ) -> ServiceDefinition:
-    """`programmes` holds every shop's programme versions; without it, or for the shop
-    `default` when it has no versions, the programme given or else the programme file.
-    Raises ProgrammeError, naming the setting, when the programme file is not valid."""
+    """`programmes` holds every shop's programme versions (fed by loyalty.shops as well);
+    without it, or for the shop `default` when it has no versions, the programme given or
+    else the programme file. Raises ProgrammeError, naming the setting, when the programme
+    file is not valid. `directory` (tests) replaces the one made from the settings."""
     clock = clock or SystemClock()
     ahead_max = timedelta(seconds=settings.event_ahead_max_s)
     watch: tuple[Callable[[Runtime], Awaitable[None]], ...] = ()
@@ -51,6 +54,10 @@ def definition(
         source = ProgrammeSource(settings.programme_file, poll_s=settings.programme_poll_s)
         book = ProgrammeBook(lambda: source.current)
         watch = (source.watch,)
+    if directory is None:
+        configured = () if settings.admin_api_key is None else (settings.admin_api_key,)
+        directory = ShopDirectory(SCHEMA, configured_keys=configured)
+    directory.on_programme("earn", _feeding(book))
 
     async def orders(conn: Connection, events: Sequence[Incoming]) -> list[Rejection]:
         return await apply_orders(conn, events, programmes=book, clock=clock, ahead_max=ahead_max)
@@ -73,7 +80,7 @@ def definition(
         await every(runtime, settings.release_interval_s, work, name="release")
 
     def http_api(runtime: Runtime) -> ASGIApp:
-        return build_api(runtime, programmes=book, admin_api_key=settings.admin_api_key)
+        return build_api(runtime, programmes=book)
 
     async def customers(conn: Connection, events: Sequence[Incoming]) -> list[Rejection]:
         return await apply_customers(conn, events, programmes=book)
@@ -97,7 +104,7 @@ def definition(
 
         await every(runtime, settings.birthday_interval_s, work, name="birthdays")
 
-    return ServiceDefinition(
+    service = ServiceDefinition(
         name="earn",
         schema=SCHEMA,
         migrations=Path(__file__).parent / "migrations",
@@ -111,6 +118,20 @@ def definition(
         http_api=http_api,
         background=(*watch, release_due, expire_due, birthdays_due),
     )
+    return directory.attach(service)
+
+
+def _feeding(book: ProgrammeBook) -> Callable[[str, int, datetime, str], None]:
+    """The directory's callback for earn versions; a document this release refuses raises
+    ProgrammeError, which the directory logs (shop_programme_refused) and the other versions
+    still apply."""
+
+    def add(shop_id: str, version: int, effective_from: datetime, toml: str) -> None:
+        programme = programme_from_text(toml, source=f"shop {shop_id} earn version {version}")
+        book.add_version(shop_id, effective_from, programme)
+        log.info("shop_programme_added", shop_id=shop_id, version=version)
+
+    return add
 
 
 def bootstrap(

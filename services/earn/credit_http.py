@@ -11,9 +11,16 @@ from services.earn.adapters.credit_spends import read_spend
 from services.earn.credit_spends import SpendCredit, cancel_spend, spend
 from services.earn.problems import problems
 from services.earn.refusals import NotFound
-from services.earn.requests import CustomerPath, IdempotencyKey, IdempotentRequests, require_key
+from services.earn.requests import (
+    READ,
+    REDEEM,
+    CustomerPath,
+    IdempotencyKey,
+    IdempotentRequests,
+    require_key,
+)
 from services.earn.views import CancelRequest, CreditSpendRequest, CreditSpendView
-from shared.callers import DEFAULT_SHOP, RequestShop
+from shared.callers import CallerShop
 from shared.db import ACQUIRE_TIMEOUT_S, Connection
 
 SpendPath = Annotated[
@@ -30,13 +37,15 @@ def credit_routes(requests: IdempotentRequests) -> APIRouter:
         "/customers/{customer_id}/store-credit/spend",
         status_code=201,
         response_model=CreditSpendView,
-        responses=problems(400, 404, 409, 422, 503),
+        dependencies=[REDEEM],
+        responses=problems(400, 401, 403, 404, 409, 422, 503),
     )
     async def post_spend(
         customer_id: CustomerPath,
         body: CreditSpendRequest,
         idempotency_key: IdempotencyKey = None,
-        shop_id: RequestShop = DEFAULT_SHOP,
+        *,
+        shop_id: CallerShop,
     ) -> Any:
         """Pay with store credit: a `redeemed` store credit entry of the amount. Refused (409)
         when the available credit in the currency does not cover it or is negative."""
@@ -57,10 +66,12 @@ def credit_routes(requests: IdempotentRequests) -> APIRouter:
         }
         return await requests.run(shop_id, "credit-spend", key, asked, action)
 
-    @router.get("/store-credit/spends/{spend_id}", responses=problems(404, 422, 503))
-    async def get_spend(
-        spend_id: SpendPath, shop_id: RequestShop = DEFAULT_SHOP
-    ) -> CreditSpendView:
+    @router.get(
+        "/store-credit/spends/{spend_id}",
+        dependencies=[READ],
+        responses=problems(401, 403, 404, 422, 503),
+    )
+    async def get_spend(spend_id: SpendPath, *, shop_id: CallerShop) -> CreditSpendView:
         """A store credit spend of the shop, and whether it was cancelled."""
         async with runtime.require_pool().acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
             found = await read_spend(conn, shop_id, spend_id)
@@ -68,11 +79,16 @@ def credit_routes(requests: IdempotentRequests) -> APIRouter:
             raise NotFound(f"no store credit spend {spend_id!r}", code="unknown_spend")
         return CreditSpendView.of(found)
 
-    @router.post("/store-credit/spends/{spend_id}/cancel", responses=problems(400, 404, 422, 503))
+    @router.post(
+        "/store-credit/spends/{spend_id}/cancel",
+        dependencies=[REDEEM],
+        responses=problems(400, 401, 403, 404, 422, 503),
+    )
     async def post_cancel_spend(
         spend_id: SpendPath,
         body: CancelRequest | None = None,
-        shop_id: RequestShop = DEFAULT_SHOP,
+        *,
+        shop_id: CallerShop,
     ) -> CreditSpendView:
         """Give the credit back (a `restored` entry), once: cancelling again answers the
         cancelled spend and changes nothing."""

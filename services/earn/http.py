@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, Path, Query
-from pydantic import BaseModel, SecretStr
+from pydantic import BaseModel
 
 from services.earn.adapters.redemptions import (
     known_customer,
@@ -29,6 +29,8 @@ from services.earn.programme_book import ProgrammeBook, UnknownShop
 from services.earn.redemptions import RedeemReward, cancel, redeem
 from services.earn.refusals import NotFound
 from services.earn.requests import (
+    READ,
+    REDEEM,
     CustomerPath,
     IdempotencyKey,
     IdempotentRequests,
@@ -47,7 +49,7 @@ from services.earn.views import (
     RedemptionView,
     RewardView,
 )
-from shared.callers import DEFAULT_SHOP, RequestShop
+from shared.callers import CallerShop
 from shared.db import ACQUIRE_TIMEOUT_S, Connection
 from shared.events import CURRENCY_MINOR_UNITS
 from shared.runtime import Runtime, service_api
@@ -57,12 +59,10 @@ RedemptionPath = Annotated[
 ]
 
 
-def build_api(
-    runtime: Runtime, *, programmes: ProgrammeBook, admin_api_key: SecretStr | None
-) -> FastAPI:
+def build_api(runtime: Runtime, *, programmes: ProgrammeBook) -> FastAPI:
     """The FastAPI app served for the paths the operational routes do not take; each request
-    is about one shop (X-Shop-Id) and is served its programme in force at the request's
-    time."""
+    needs an X-API-Key, is about the key's shop (a platform key names it with X-Shop-Id) and
+    is served its programme in force at the request's time."""
     api = service_api(
         "earn",
         "Points balances, ledger, rewards and redemptions; store credit spends; "
@@ -73,7 +73,7 @@ def build_api(
     api.include_router(account_routes(runtime))
     api.include_router(redemption_routes(requests, programmes))
     api.include_router(credit_routes(requests))
-    api.include_router(admin_routes(requests, admin_api_key=admin_api_key))
+    api.include_router(admin_routes(requests))
     generate = api.openapi
 
     def openapi() -> dict[str, Any]:
@@ -87,12 +87,10 @@ def build_api(
 
 def account_routes(runtime: Runtime) -> APIRouter:
     """What a customer holds: the balance and the ledger behind it."""
-    router = APIRouter(prefix="/v1/customers", tags=["accounts"])
+    router = APIRouter(prefix="/v1/customers", tags=["accounts"], dependencies=[READ])
 
-    @router.get("/{customer_id}/balance", responses=problems(404, 422, 503))
-    async def get_balance(
-        customer_id: CustomerPath, shop_id: RequestShop = DEFAULT_SHOP
-    ) -> BalanceView:
+    @router.get("/{customer_id}/balance", responses=problems(401, 403, 404, 422, 503))
+    async def get_balance(customer_id: CustomerPath, *, shop_id: CallerShop) -> BalanceView:
         """Available and pending points, lifetime earned, store credit per currency, and
         whether redemptions are blocked (a negative balance); all 0 for a customer earn knows
         of at the shop (a sign-up, an order, a tier) but has never credited."""
@@ -118,7 +116,7 @@ def account_routes(runtime: Runtime) -> APIRouter:
             redemptions_blocked=available < 0,
         )
 
-    @router.get("/{customer_id}/ledger", responses=problems(404, 422, 503))
+    @router.get("/{customer_id}/ledger", responses=problems(401, 403, 404, 422, 503))
     async def get_ledger(
         customer_id: CustomerPath,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
@@ -129,7 +127,8 @@ def account_routes(runtime: Runtime) -> APIRouter:
                 description="The `next_cursor` of the page before (the seq of its last entry).",
             ),
         ] = None,
-        shop_id: RequestShop = DEFAULT_SHOP,
+        *,
+        shop_id: CallerShop,
     ) -> LedgerPage:
         """The customer's ledger entries (points and store credit), newest first; pass
         `next_cursor` back as `cursor` for the next page."""
@@ -165,8 +164,8 @@ def redemption_routes(requests: IdempotentRequests, programmes: ProgrammeBook) -
         except UnknownShop:
             raise NotFound(f"earn knows no shop {shop_id!r}", code="unknown_shop") from None
 
-    @router.get("/rewards", responses=problems(404, 422))
-    async def get_rewards(shop_id: RequestShop = DEFAULT_SHOP) -> Catalogue:
+    @router.get("/rewards", dependencies=[READ], responses=problems(401, 403, 404, 422))
+    async def get_rewards(*, shop_id: CallerShop) -> Catalogue:
         """The rewards the shop offers now: its programme's active rewards."""
         rewards = programme_of(shop_id).rewards
         return Catalogue(rewards=[RewardView.of(r) for r in rewards if r.active])
@@ -175,13 +174,15 @@ def redemption_routes(requests: IdempotentRequests, programmes: ProgrammeBook) -
         "/customers/{customer_id}/redemptions",
         status_code=201,
         response_model=RedemptionView,
-        responses=problems(400, 404, 409, 422, 503),
+        dependencies=[REDEEM],
+        responses=problems(400, 401, 403, 404, 409, 422, 503),
     )
     async def post_redemption(
         customer_id: CustomerPath,
         body: RedeemRequest,
         idempotency_key: IdempotencyKey = None,
-        shop_id: RequestShop = DEFAULT_SHOP,
+        *,
+        shop_id: CallerShop,
     ) -> Any:
         """Spend points on a reward: a `redeemed` ledger entry and a voucher code. Refused
         (409) when the available points do not cover it or the balance is negative."""
@@ -198,9 +199,13 @@ def redemption_routes(requests: IdempotentRequests, programmes: ProgrammeBook) -
         asked = {"customer_id": customer_id, **body.model_dump(mode="json")}
         return await requests.run(shop_id, "redeem", key, asked, action)
 
-    @router.get("/redemptions/{redemption_id}", responses=problems(404, 422, 503))
+    @router.get(
+        "/redemptions/{redemption_id}",
+        dependencies=[READ],
+        responses=problems(401, 403, 404, 422, 503),
+    )
     async def get_redemption(
-        redemption_id: RedemptionPath, shop_id: RequestShop = DEFAULT_SHOP
+        redemption_id: RedemptionPath, *, shop_id: CallerShop
     ) -> RedemptionView:
         """A redemption of the shop, its voucher, and whether it was cancelled."""
         async with runtime.require_pool().acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
@@ -209,11 +214,16 @@ def redemption_routes(requests: IdempotentRequests, programmes: ProgrammeBook) -
             raise NotFound(f"no redemption {redemption_id!r}", code="unknown_redemption")
         return RedemptionView.of(found)
 
-    @router.post("/redemptions/{redemption_id}/cancel", responses=problems(400, 404, 422, 503))
+    @router.post(
+        "/redemptions/{redemption_id}/cancel",
+        dependencies=[REDEEM],
+        responses=problems(400, 401, 403, 404, 422, 503),
+    )
     async def post_cancel(
         redemption_id: RedemptionPath,
         body: CancelRequest | None = None,
-        shop_id: RequestShop = DEFAULT_SHOP,
+        *,
+        shop_id: CallerShop,
     ) -> RedemptionView:
         """Void the voucher and give the points back (a `restored` entry), once: cancelling
         again answers the cancelled redemption and changes nothing."""

@@ -1,4 +1,4 @@
-"""What the earn API's routes share: path parameters, and idempotent execution by key."""
+"""What the earn API's routes share: scopes, path parameters, idempotent execution by key."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Final
 
-from fastapi import Header, Path
+from fastapi import Depends, Header, Path
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
@@ -14,12 +14,17 @@ from services.earn.adapters.idempotency import StoredResponse, claim, store
 from services.earn.problems import problem, refusal_body
 from services.earn.refusals import Refused
 from services.earn.rewards import fingerprint
+from shared.callers import require_scope
 from shared.db import ACQUIRE_TIMEOUT_S, Connection
 from shared.problems import PROBLEM
 from shared.runtime import Runtime
 
 KEY_WAIT_MS: Final = 10_000  # how long a retry waits for the request that holds its key
 _KEY = re.compile(r"^[!-~]{1,200}$")
+
+# The scopes of the customers' routes (the operators' need `admin`: admin_http.py).
+READ = Depends(require_scope("read"))
+REDEEM = Depends(require_scope("redeem"))
 
 CustomerPath = Annotated[
     str, Path(min_length=1, max_length=128, pattern=r"^[!-~]+$", description="Customer id.")

@@ -22,7 +22,7 @@ def definition(settings: ShopsSettings) -> ServiceDefinition:
     through its outbox on loyalty.shops."""
 
     def http_api(runtime: Runtime) -> ASGIApp:
-        return build_api(runtime, skew_s=settings.shops_effective_skew_s)
+        return build_api(runtime)
 
     return ServiceDefinition(
         name="shops",

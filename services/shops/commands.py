@@ -186,7 +186,6 @@ def _publish(args: argparse.Namespace) -> int:
             text=_read(args.file),
             effective_from=args.effective_from,
             reason=args.reason,
-            skew=settings.effective_skew,
         )
         return _published(version) + f", in force from {version.effective_from.isoformat()}"
 
@@ -307,7 +306,8 @@ def run_command(
     the events it enqueued to Kafka before returning; refusals are told on stderr."""
     settings = settings or ShopsSettings()
     configure_logging(fmt=settings.log_format, level=settings.log_level, service="shops")
-    change = Change(actor=f"cli:{getpass.getuser()}", now=SystemClock().now())
+    now = SystemClock().now()
+    change = Change(actor=f"cli:{getpass.getuser()}", now=now, lead=settings.effective_lead)
     try:
         said = asyncio.run(in_shops(settings, work, change, announces=announces))
     except Refusal as exc:

@@ -27,14 +27,23 @@ from shared.events import OrderPaid
 from shared.events.shops import ProgrammeKind, Scope
 
 TEMPLATES: Final = Path(__file__).parent / "templates"
+# LOYALTY_SHOPS_EFFECTIVE_LEAD_S's default (services/shops/settings.py).
+DEFAULT_LEAD: Final = timedelta(seconds=30)
 
 
 @dataclass(frozen=True, slots=True)
 class Change:
-    """Who makes a change, and when: a key's prefix or "cli:<os user>"; the service's clock."""
+    """Who makes a change, and when: a key's prefix or "cli:<os user>"; the service's clock;
+    and the lead after which, at the earliest, a version it publishes takes effect."""
 
     actor: str
     now: datetime
+    lead: timedelta = DEFAULT_LEAD
+
+    @property
+    def earliest(self) -> datetime:
+        """When a version published by this change may start, at the earliest."""
+        return self.now + self.lead
 
 
 def templates() -> list[str]:
@@ -85,7 +94,7 @@ async def create_shop(
                 shop_id=shop_id,
                 kind=kind,
                 text=text,
-                starts=change.now,
+                starts=change.earliest,
                 reason=f"template {template}",
             )
     return shop
@@ -111,16 +120,23 @@ async def publish_version(
     text: str,
     effective_from: datetime | None = None,
     reason: str = "",
-    skew: timedelta = timedelta(minutes=1),
 ) -> Version:
-    """A new version, in force from effective_from (now when not given; never in the past)."""
+    """A new version, in force from effective_from: at the earliest (and by default) the
+    change's lead after now, so that every service holds it before events of its time."""
     check_document(kind, text)
     check_reason(reason)
-    starts = effective_from or change.now
-    if starts < change.now - skew:
+    starts = effective_from or change.earliest
+    if starts < change.earliest:
+        lead_s = int(change.lead.total_seconds())
         raise InvalidDocument(
-            "a version may not start in the past",
-            [("effective_from", "must not be before now: history is never rewritten")],
+            f"a version may start {lead_s} s after its publication at the earliest",
+            [
+                (
+                    "effective_from",
+                    f"must be at least {lead_s} s after now ({change.earliest.isoformat()}): "
+                    "every service must hold the version before events of its time arrive",
+                )
+            ],
         )
     async with conn.transaction():
         return await _publish(
@@ -142,6 +158,20 @@ async def _publish(
     if await store.shop(conn, shop_id, lock=True) is None:
         raise NotFound(f"no shop {shop_id!r}")
     number = await store.next_version(conn, shop_id, kind)
+    before = await store.version(conn, shop_id, kind, number - 1)
+    if before is not None and starts < before.effective_from:
+        # Versions take effect in their order: a later version starting earlier would make
+        # version N apply before version N-1, and no one reading the list would expect that.
+        raise InvalidDocument(
+            f"version {number} may not start before version {number - 1}",
+            [
+                (
+                    "effective_from",
+                    f"must be at or after {before.effective_from.isoformat()}, when version "
+                    f"{number - 1} takes effect",
+                )
+            ],
+        )
     version = Version(
         shop_id=shop_id,
         kind=kind,
@@ -153,7 +183,7 @@ async def _publish(
         reason=reason,
     )
     await store.insert_version(conn, version)
-    summary = _changed_settings(await store.version(conn, shop_id, kind, number - 1), text)
+    summary = _changed_settings(before, text)
     await store.audit(
         conn,
         at=change.now,
@@ -201,7 +231,7 @@ async def roll_back(
     to: int,
     reason: str = "",
 ) -> Version:
-    """Publish an old version's document again, as a new version in force from now."""
+    """Publish an old version's document again, as a new version in force after the lead."""
     check_reason(reason)
     async with conn.transaction():
         old = await show_version(conn, shop_id, kind, to)
@@ -212,7 +242,7 @@ async def roll_back(
             shop_id=shop_id,
             kind=kind,
             text=old.toml,
-            starts=change.now,
+            starts=change.earliest,
             reason=why,
             detail={"rolled_back_to": to},
         )

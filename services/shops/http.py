@@ -7,7 +7,6 @@ RFC 9457 problem documents.
 
 from __future__ import annotations
 
-from datetime import timedelta
 from decimal import Decimal
 from typing import Annotated
 
@@ -30,6 +29,7 @@ from services.shops.bodies import (
 )
 from services.shops.records import ApiKey, AuditEntry, NewApiKey, Shop, Version
 from services.shops.refusals import InvalidDocument, NotFound, Refusal
+from services.shops.settings import ShopsSettings
 from shared.api_keys import GivenKey
 from shared.events.fields import Identifier, ShopId
 from shared.events.shops import ProgrammeKind
@@ -67,10 +67,12 @@ def reach(who: Caller, shop_id: str) -> None:
 
 
 def change_by(who: Caller, runtime: Runtime) -> handlers.Change:
-    return handlers.Change(actor=who.prefix, now=runtime.clock.now())
+    settings = runtime.settings
+    lead = settings.effective_lead if isinstance(settings, ShopsSettings) else handlers.DEFAULT_LEAD
+    return handlers.Change(actor=who.prefix, now=runtime.clock.now(), lead=lead)
 
 
-def build_api(runtime: Runtime, *, skew_s: float) -> FastAPI:
+def build_api(runtime: Runtime) -> FastAPI:
     """The FastAPI app served for the paths the operational routes do not take."""
     api = service_api("shops", "Shops, their programmes as versions, API keys and audit.")
     api.state.runtime = runtime
@@ -96,7 +98,7 @@ def build_api(runtime: Runtime, *, skew_s: float) -> FastAPI:
         return problem(exc.status, exc.reason, errors)
 
     _shop_routes(api, runtime)
-    _programme_routes(api, runtime, skew=timedelta(seconds=skew_s))
+    _programme_routes(api, runtime)
     _key_routes(api, runtime)
     return api
 
@@ -141,7 +143,7 @@ def _shop_routes(api: FastAPI, runtime: Runtime) -> None:
             return await handlers.audit_trail(conn, shop, limit=limit)
 
 
-def _programme_routes(api: FastAPI, runtime: Runtime, *, skew: timedelta) -> None:
+def _programme_routes(api: FastAPI, runtime: Runtime) -> None:
     base = "/v1/shops/{shop}/programmes/{kind}"
 
     @api.get(f"{base}/versions", responses=problems(401, 403, 404, 422, 503))
@@ -164,7 +166,6 @@ def _programme_routes(api: FastAPI, runtime: Runtime, *, skew: timedelta) -> Non
                 text=body.toml,
                 effective_from=body.effective_from,
                 reason=body.reason,
-                skew=skew,
             )
 
     @api.get(f"{base}/versions/{{version}}", responses=problems(401, 403, 404, 422, 503))

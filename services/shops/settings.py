@@ -10,13 +10,14 @@ from shared.settings import CommonSettings
 
 
 class ShopsSettings(CommonSettings):
-    """The admin API's port and how far in the past a published version may start."""
+    """The admin API's port and how far ahead of its publication a version may start."""
 
     http_port: int | None = 8005
-    # A version's effective_from may be this far behind the clock (a request's own transit),
-    # never more: publishing never rewrites what events already earned.
-    shops_effective_skew_s: float = Field(default=60.0, ge=0, le=3600)
+    # A version starts this long after its publication at the earliest: the time every
+    # service's replicas have to hold it before an event of its time arrives, so that applying
+    # events live gives what a replay gives. Publishing never rewrites what events earned.
+    shops_effective_lead_s: float = Field(default=30.0, ge=0, le=3600)
 
     @property
-    def effective_skew(self) -> timedelta:
-        return timedelta(seconds=self.shops_effective_skew_s)
+    def effective_lead(self) -> timedelta:
+        return timedelta(seconds=self.shops_effective_lead_s)

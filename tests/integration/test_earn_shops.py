@@ -17,7 +17,7 @@ import asyncpg
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
-from earn_support import earn_of_its_own
+from earn_support import caught_up_directory, earn_of_its_own
 from infrastructure import Endpoints
 from pydantic import SecretStr
 from support import TopicTail, consumer_record, database_of_its_own, encoded, eventually, unique
@@ -199,7 +199,9 @@ async def shops(infrastructure: Endpoints, producer: AIOKafkaProducer) -> AsyncI
             admin_api_key=SecretStr(ADMIN_KEY),
         ) as own,
         httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=own.app), base_url="http://earn"
+            transport=httpx.ASGITransport(app=own.app),
+            base_url="http://earn",
+            headers={"X-API-Key": ADMIN_KEY},
         ) as client,
     ):
         db = await asyncpg.create_pool(own.database_url, min_size=1, max_size=2)
@@ -410,7 +412,9 @@ async def harness(url: str, programmes: ProgrammeBook, now: datetime) -> Harness
     assert pool is not None
     clock = FixedClock(now)
     settings = EarnSettings(database_url=SecretStr(url))
-    service = definition(settings, clock=clock, programmes=programmes)
+    service = definition(
+        settings, clock=clock, programmes=programmes, directory=caught_up_directory()
+    )
     components = [("messaging", MESSAGING_MIGRATIONS), (service.name, service.migrations)]
     async with pool.acquire() as conn:
         await apply_migrations(conn, service.schema, components)

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
+from earn_support import caught_up_directory
 from infrastructure import Endpoints
 from pydantic import SecretStr
 from release_support import migrate, release_database
@@ -135,7 +136,9 @@ async def deliver(url: str, now: datetime, *events: CloudEvent[Any]) -> None:
     """Earn of the new release applies `events` of shop.orders to the upgraded database."""
     clock = FixedClock(now)
     settings = EarnSettings(database_url=SecretStr(url))
-    service = definition(settings, clock=clock, programme=load_programme())
+    service = definition(
+        settings, clock=clock, programme=load_programme(), directory=caught_up_directory()
+    )
     pool = await asyncpg.create_pool(url, min_size=1, max_size=2)
     assert pool is not None
     try:

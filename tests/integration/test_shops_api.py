@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -149,18 +149,27 @@ async def test_a_valid_draft_is_accepted_without_being_saved(shops: ShopsService
     assert len(listed.json()) == 1
 
 
-async def test_a_version_may_not_start_in_the_past(shops: ShopsService) -> None:
+@pytest.mark.parametrize("before_lead", [timedelta(hours=1), timedelta(seconds=-29)])
+async def test_a_version_may_not_start_before_the_lead(
+    shops: ShopsService, before_lead: timedelta
+) -> None:
     shop = unique("shop")
     await shops.new_shop(shop)
-    past = shops.runtime.clock.now() - timedelta(hours=1)
-    future = shops.runtime.clock.now() + timedelta(days=3)
+    now = shops.runtime.clock.now()
+    too_early = now - before_lead
+    future = now + timedelta(days=3)
     refused = await shops.api.post(
         VERSIONS.format(shop, "earn"),
-        json={"toml": EARN_DRAFT, "effective_from": past.isoformat()},
+        json={"toml": EARN_DRAFT, "effective_from": too_early.isoformat()},
         headers=shops.platform,
     )
     assert refused.status_code == 422
     assert refused.json()["errors"][0]["location"] == "effective_from"
+    default = await shops.api.post(
+        VERSIONS.format(shop, "earn"), json={"toml": EARN_DRAFT}, headers=shops.platform
+    )
+    starts = datetime.fromisoformat(default.json()["effective_from"])
+    assert starts - now >= timedelta(seconds=30)
     later = await shops.api.post(
         VERSIONS.format(shop, "earn"),
         json={"toml": EARN_DRAFT, "effective_from": future.isoformat()},
@@ -168,6 +177,31 @@ async def test_a_version_may_not_start_in_the_past(shops: ShopsService) -> None:
     )
     assert later.status_code == 201
     assert later.json()["effective_from"].startswith(future.isoformat()[:19])
+
+
+async def test_a_version_may_not_start_before_the_version_it_follows(
+    shops: ShopsService,
+) -> None:
+    shop = unique("shop")
+    await shops.new_shop(shop)
+    now = shops.runtime.clock.now()
+    later = await shops.api.post(
+        VERSIONS.format(shop, "earn"),
+        json={"toml": EARN_DRAFT, "effective_from": (now + timedelta(days=3)).isoformat()},
+        headers=shops.platform,
+    )
+    sooner = await shops.api.post(
+        VERSIONS.format(shop, "earn"),
+        json={"toml": EARN_DRAFT, "effective_from": (now + timedelta(days=1)).isoformat()},
+        headers=shops.platform,
+    )
+
+    assert later.status_code == 201
+    assert sooner.status_code == 422
+    assert sooner.json()["errors"][0]["location"] == "effective_from"
+    assert "version 2" in sooner.json()["errors"][0]["message"]
+    listed = await shops.api.get(VERSIONS.format(shop, "earn"), headers=shops.platform)
+    assert [v["version"] for v in listed.json()] == [1, 2]
 
 
 async def test_a_rollback_publishes_the_old_document_as_a_new_version(

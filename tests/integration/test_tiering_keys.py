@@ -102,7 +102,8 @@ async def world(
     app, runtime = bootstrap(tiering_settings(infrastructure))
     transport = httpx.ASGITransport(app=app)
     async with (
-        shops_service(infrastructure) as shops,
+        # Versions start a second after their publication, so that a later one can start soon.
+        shops_service(infrastructure, shops_effective_lead_s=1) as shops,
         running(app, runtime),  # its groups begin at the topics' ends: started first
         httpx.AsyncClient(transport=transport, base_url="http://tiering") as api,
     ):
@@ -248,7 +249,7 @@ async def test_a_later_ladder_version_applies_to_events_after_it_starts_only(
     async with world.shops.pool.acquire() as conn:
         version = await handlers.publish_version(
             conn,
-            handlers.Change("test", now),
+            handlers.Change("test", now, lead=timedelta(seconds=1)),
             shop_id=US,
             kind="tiers",
             text=LOWER_LADDER,
