@@ -43,6 +43,7 @@ from shared.events import STRUCTURED_HEADER
 from shared.logs import configure_logging
 from shared.outbox import key_hash
 from shared.runtime import MESSAGING_MIGRATIONS
+from shared.shop_directory import ShopDirectory
 
 DATABASE = "loyalty_replay"
 PARTITIONS = 4
@@ -95,7 +96,10 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     try:
         async with pool.acquire() as held:
             backend = await held.fetchval("SELECT pg_backend_pid()")
-        handler = definition(EarnSettings()).handlers["shop.orders"]
+        # No runtime reads loyalty.shops here: the directory is told it has nothing to wait for.
+        directory = ShopDirectory("earn")
+        directory.caught_up.set()
+        handler = definition(EarnSettings(), directory=directory).handlers["shop.orders"]
         consumer = BatchConsumer(
             service="earn", schema=SCHEMA, topic="shop.orders", handler=handler,
             clock=SystemClock(),

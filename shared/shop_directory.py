@@ -23,7 +23,7 @@ import contextlib
 import dataclasses
 import json
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
@@ -115,6 +115,18 @@ class ShopDirectory:
             http_api=None if http_api is None else self._serving(http_api),
             background=(self.follow, *service.background),
         )
+
+    def after_catch_up(
+        self, work: Callable[[Runtime], Awaitable[None]]
+    ) -> Callable[[Runtime], Awaitable[None]]:
+        """Background `work` (a scheduled pass, a worker) started once the directory has read
+        loyalty.shops to its end: it never acts on a shop whose versions are not in memory."""
+
+        async def start(runtime: Runtime) -> None:
+            await self.caught_up.wait()
+            await work(runtime)
+
+        return start
 
     def _serving(self, http_api: Callable[[Runtime], ASGIApp]) -> Callable[[Runtime], ASGIApp]:
         def api(runtime: Runtime) -> ASGIApp:

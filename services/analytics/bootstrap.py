@@ -33,11 +33,9 @@ def definition(settings: AnalyticsSettings) -> ServiceDefinition:
     directory = ShopDirectory(SCHEMA, configured_keys=(configured,) if configured else ())
 
     def http_api(runtime: Runtime) -> ASGIApp:
-        api = build_api(runtime, settings=settings)
-        api.state.shop_directory = directory
-        return api
+        return build_api(runtime, settings=settings)
 
-    return ServiceDefinition(
+    service = ServiceDefinition(
         name="analytics",
         schema=SCHEMA,
         migrations=MIGRATIONS,
@@ -48,11 +46,10 @@ def definition(settings: AnalyticsSettings) -> ServiceDefinition:
             "loyalty.tiers": partial(record_tiers, schema=SCHEMA),
             "loyalty.memberships": partial(record_memberships, schema=SCHEMA),
             "loyalty.notifications": partial(record_notifications, schema=SCHEMA),
-            "loyalty.shops": directory.record_changes,
         },
         http_api=http_api,
-        background=(directory.follow,),
     )
+    return directory.attach(service)
 
 
 def bootstrap(

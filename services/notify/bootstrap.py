@@ -115,8 +115,6 @@ def definition(
     directory = make_shop_directory(shop_messages)
 
     async def deliver(runtime: Runtime) -> None:
-        # Nothing is sent before every shop's published settings are known.
-        await directory.loaded.wait()
         # Connections of its own: a busy schedule never makes the consumers wait for one.
         pool = await create_pool(
             settings.database_url.get_secret_value(),
@@ -137,11 +135,9 @@ def definition(
             await pool.close()
 
     def api(runtime: Runtime) -> ASGIApp:
-        built = build_api(runtime, settings)
-        built.state.shop_directory = directory
-        return built
+        return build_api(runtime, settings)
 
-    return ServiceDefinition(
+    service = ServiceDefinition(
         name="notify",
         schema=SCHEMA,
         migrations=Path(__file__).parent / "migrations",
@@ -152,12 +148,14 @@ def definition(
             "shop.engagement": journal_handler(SCHEMA),
             "loyalty.points": partial(handlers.on_points, clock=clock),
             "loyalty.tiers": partial(handlers.on_tiers, clock=clock),
-            "loyalty.shops": directory.record_changes,
         },
         produces=("loyalty.notifications",),
         http_api=api,
-        background=(directory.follow, *((deliver,) if settings.worker_enabled else ())),
+        # Nothing is sent before every shop's published settings are known: the worker, like
+        # the handlers (attach), waits for the catch-up.
+        background=(directory.after_catch_up(deliver),) if settings.worker_enabled else (),
     )
+    return directory.attach(service)
 
 
 def bootstrap(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -20,11 +19,7 @@ from services.tiering.programme import load_programme, programme_from_toml
 from services.tiering.settings import TieringSettings
 from services.tiering.shops import TierProgrammes
 from shared.clock import Clock, SystemClock
-from shared.consumer import BatchHandler, Incoming, Rejection
-from shared.db import Connection
-from shared.errors import TransientFailure
 from shared.runtime import Runtime, ServiceDefinition, build_app
-from shared.shop_directory import TOPIC as SHOPS_TOPIC
 from shared.shop_directory import ShopDirectory
 
 SCHEMA: Final = "tiering"
@@ -56,30 +51,6 @@ def shop_directory(
     return directory
 
 
-def once_loaded(directory: ShopDirectory, handler: BatchHandler) -> BatchHandler:
-    """`handler`, retried until the directory has read the stored programmes: at start, an
-    event of a shop whose versions are not yet in memory would be dead-lettered as UnknownShop."""
-
-    async def handle(conn: Connection, batch: Sequence[Incoming]) -> Sequence[Rejection]:
-        if not directory.loaded.is_set():
-            raise TransientFailure("the shops' tier programmes are still being read")
-        return await handler(conn, batch)
-
-    return handle
-
-
-def after_loading(
-    directory: ShopDirectory, work: Callable[[Runtime], Awaitable[None]]
-) -> Callable[[Runtime], Awaitable[None]]:
-    """Background `work` started once the directory has read the stored programmes."""
-
-    async def start(runtime: Runtime) -> None:
-        await directory.loaded.wait()
-        await work(runtime)
-
-    return start
-
-
 def definition(
     settings: TieringSettings,
     *,
@@ -102,34 +73,28 @@ def definition(
     def http_api(runtime: Runtime) -> ASGIApp:
         return build_api(runtime, programmes=programmes, directory=directory)
 
-    activity = once_loaded(
-        directory,
-        partial(
-            apply_activity,
-            programmes=programmes,
-            schema=SCHEMA,
-            clock=clock,
-            ahead_max=timedelta(seconds=settings.event_ahead_max_s),
-        ),
+    activity = partial(
+        apply_activity,
+        programmes=programmes,
+        schema=SCHEMA,
+        clock=clock,
+        ahead_max=timedelta(seconds=settings.event_ahead_max_s),
     )
-    return ServiceDefinition(
+    service = ServiceDefinition(
         name="tiering",
         schema=SCHEMA,
         migrations=MIGRATIONS,
         handlers={
             **dict.fromkeys(BASIS_TOPICS.values(), activity),
-            MEMBERSHIPS: once_loaded(
-                directory,
-                partial(apply_memberships, programmes=programmes, schema=SCHEMA, clock=clock),
+            MEMBERSHIPS: partial(
+                apply_memberships, programmes=programmes, schema=SCHEMA, clock=clock
             ),
-            SHOPS_TOPIC: directory.record_changes,
         },
         produces=("loyalty.tiers",),
         http_api=http_api,
         background=(
-            directory.follow,
-            after_loading(
-                directory,
+            # The scheduled evaluation, like the handlers (attach), waits for the catch-up.
+            directory.after_catch_up(
                 partial(
                     evaluate_periodically,
                     programmes=programmes,
@@ -140,6 +105,7 @@ def definition(
             ),
         ),
     )
+    return directory.attach(service)
 
 
 def bootstrap(

@@ -15,6 +15,7 @@ from typing import Any
 
 import asyncpg
 import pytest
+from earn_support import caught_up_directory
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from infrastructure import Endpoints
@@ -101,7 +102,10 @@ async def ledger(infrastructure: Endpoints) -> AsyncIterator[Ledger]:
         assert pool is not None
         clock = FixedClock(T0)
         service = definition(
-            EarnSettings(database_url=SecretStr(url)), clock=clock, programme=PROGRAMME
+            EarnSettings(database_url=SecretStr(url)),
+            clock=clock,
+            programme=PROGRAMME,
+            directory=caught_up_directory(),
         )
         components = [("messaging", MESSAGING_MIGRATIONS), (service.name, service.migrations)]
         async with pool.acquire() as conn:

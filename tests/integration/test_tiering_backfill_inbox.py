@@ -20,8 +20,10 @@ async def live_consumer(infrastructure: Endpoints, db: asyncpg.Pool) -> BatchCon
     """The tiering service's own consumer of shop.orders, bound to the database only, its
     shop directory read once (the running service's background task would follow it)."""
     app, runtime = tiering_bootstrap(tiering_settings(infrastructure))
+    directory = app.api.state.shop_directory  # type: ignore[attr-defined]
     async with db.acquire() as conn:
-        await app.api.state.shop_directory.load(conn)  # type: ignore[attr-defined]
+        await directory.load(conn)
+    directory.caught_up.set()  # the stored versions are all this test publishes
     [consumer] = [c for c in runtime.consumers if c.topic == "shop.orders"]
     consumer.bind(db, lambda: None)
     return consumer

@@ -3,6 +3,7 @@ consumed, the follower in the background, and input handlers held until the catc
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -78,6 +79,22 @@ async def test_input_handlers_apply_nothing_before_the_catch_up(
         await orders(None, [])  # type: ignore[arg-type] # never reached before the catch-up
     directory.caught_up.set()
     assert await orders(None, []) == []  # type: ignore[arg-type] # the handler uses none
+
+
+async def test_background_work_starts_once_caught_up() -> None:
+    directory = ShopDirectory("svc")
+    started: list[str] = []
+
+    async def work(_runtime: Runtime) -> None:
+        started.append("work")
+
+    start = directory.after_catch_up(work)
+    task: asyncio.Task[None] = asyncio.create_task(start(None))  # type: ignore[arg-type]
+    await asyncio.sleep(0.05)
+    waiting = list(started)
+    directory.caught_up.set()
+    await asyncio.wait_for(task, 5)
+    assert (waiting, started) == ([], ["work"])
 
 
 def incoming(data: Any, type_: str) -> Incoming:

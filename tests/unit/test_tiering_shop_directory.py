@@ -1,20 +1,17 @@
 """Tiering's shop directory: published tier documents become programme versions (a refused
-one is skipped), and nothing is applied before the stored versions are read."""
+one is skipped). (That nothing is applied before the catch-up: ShopDirectory.attach, in
+test_shop_directory_wiring.)"""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from services.tiering.bootstrap import after_loading, once_loaded, shop_directory
+from services.tiering.bootstrap import shop_directory
 from services.tiering.programme import EXAMPLE
 from services.tiering.shops import TierProgrammes, UnknownShop
-from shared.consumer import Incoming, Rejection
-from shared.errors import TransientFailure
 
 JAN = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -47,35 +44,3 @@ def test_each_published_version_is_a_version_of_the_shop_and_a_refused_one_is_sk
     assert programmes.shops == ["vn"]
     with pytest.raises(UnknownShop):
         programmes.at("us", JAN)
-
-
-async def test_events_wait_for_the_stored_versions_to_be_read() -> None:
-    directory = shop_directory(TierProgrammes())
-    applied: list[int] = []
-
-    async def handler(_conn: Any, batch: Sequence[Incoming]) -> Sequence[Rejection]:
-        applied.append(len(batch))
-        return []
-
-    handle = once_loaded(directory, handler)
-    with pytest.raises(TransientFailure):
-        await handle(None, [])  # type: ignore[arg-type]
-    directory.loaded.set()
-    assert await handle(None, []) == []  # type: ignore[arg-type]
-    assert applied == [0]
-
-
-async def test_background_work_starts_once_the_stored_versions_are_read() -> None:
-    directory = shop_directory(TierProgrammes())
-    started: list[str] = []
-
-    async def work(_runtime: Any) -> None:
-        started.append("evaluation")
-
-    start = after_loading(directory, work)
-    task: asyncio.Task[None] = asyncio.create_task(start(None))  # type: ignore[arg-type]
-    await asyncio.sleep(0.05)
-    waiting = list(started)
-    directory.loaded.set()
-    await asyncio.wait_for(task, 5)
-    assert (waiting, started) == ([], ["evaluation"])

@@ -78,9 +78,9 @@ async def customer_profiles(
     asked = set(customers)
     rows = await conn.fetch(
         f"""SELECT shop_id, customer_id, birthday, time_zone FROM {SCHEMA}.customers
-            WHERE shop_id = ANY($1::text[]) AND customer_id = ANY($2::text[])""",
-        list({shop for shop, _ in asked}),
-        list({customer for _, customer in asked}),
+            WHERE (shop_id, customer_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))""",
+        [shop for shop, _ in asked],
+        [customer for _, customer in asked],
     )
     return {
         key: (r["birthday"], r["time_zone"])
@@ -159,7 +159,7 @@ FIRST_ORDERS = f"""
         SELECT DISTINCT ON (o.shop_id, o.customer_id)
                o.shop_id, o.customer_id, o.order_id, o.paid_event_id, o.paid_at
         FROM {SCHEMA}.orders o
-        WHERE o.shop_id = ANY($1::text[]) AND o.order_id = ANY($2::text[])
+        WHERE (o.shop_id, o.order_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))
           AND NOT EXISTS (SELECT 1 FROM {SCHEMA}.customers k
                           WHERE k.shop_id = o.shop_id
                             AND k.customer_id = o.customer_id COLLATE "default"
@@ -179,12 +179,11 @@ async def record_first_orders(
 ) -> list[Referral]:
     """Note the first paid order of customers who had none at the shop, from these orders
     (shop, order id) just recorded; returns the referrals this completes (the referrer was
-    known already). An order id of another shop in the batch may match too: a first order is
-    a first order whichever way it is found."""
+    known already)."""
     if not orders:
         return []
-    shops = list({shop for shop, _ in orders})
-    return _complete(await conn.fetch(FIRST_ORDERS, shops, [order for _, order in orders]))
+    shops, ids = [shop for shop, _ in orders], [order for _, order in orders]
+    return _complete(await conn.fetch(FIRST_ORDERS, shops, ids))
 
 
 async def mark_referrals_rewarded(conn: Connection, referred: Sequence[tuple[str, str]]) -> None:
@@ -205,8 +204,8 @@ async def decided_awards(
     asked = set(awards)
     rows = await conn.fetch(
         f"""SELECT shop_id, award_id FROM {SCHEMA}.action_awards
-            WHERE shop_id = ANY($1::text[]) AND award_id = ANY($2::text[])""",
-        list({shop for shop, _ in asked}),
+            WHERE (shop_id, award_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))""",
+        [shop for shop, _ in asked],
         [award for _, award in asked],
     )
     return {key for r in rows if (key := (r["shop_id"], r["award_id"])) in asked}

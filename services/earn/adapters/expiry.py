@@ -55,11 +55,11 @@ async def points_lines(
     rows = await conn.fetch(
         f"""SELECT shop_id, customer_id, kind, reason, delta, order_id, expires_at, occurred_at
             FROM {SCHEMA}.ledger
-            WHERE shop_id = ANY($1::text[]) AND customer_id = ANY($2::text[])
+            WHERE (shop_id, customer_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))
               AND balance_kind = 'points'
             ORDER BY shop_id, customer_id, seq""",
-        list({shop for shop, _ in lines}),
-        list({customer for _, customer in lines}),
+        [shop for shop, _ in lines],
+        [customer for _, customer in lines],
     )
     for r in rows:
         mine = lines.get((r["shop_id"], r["customer_id"]))
@@ -80,9 +80,9 @@ async def warnings_sent(
     asked = set(customers)
     rows = await conn.fetch(
         f"""SELECT shop_id, customer_id, warning_id FROM {SCHEMA}.expiry_warnings
-            WHERE shop_id = ANY($1::text[]) AND customer_id = ANY($2::text[])""",
-        list({shop for shop, _ in asked}),
-        list({customer for _, customer in asked}),
+            WHERE (shop_id, customer_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))""",
+        [shop for shop, _ in asked],
+        [customer for _, customer in asked],
     )
     sent: dict[tuple[str, str], set[str]] = {}
     for r in rows:

@@ -61,12 +61,13 @@ def _order(row: Any) -> OrderRow:
 
 async def known_orders(conn: Connection, orders: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
     """Which of these (shop, order id) earn has recorded."""
-    # Both lists go to the primary key's index as arrays (a batch comes mostly from one shop);
-    # the pairs are then matched here.
+    # The pairs, not each list: `shop_id = ANY(shops) AND order_id = ANY(ids)` may probe the
+    # key for every combination of the two lists, which a batch spread over many shops makes
+    # many times the number of pairs.
     rows = await conn.fetch(
         f"""SELECT shop_id, order_id FROM {SCHEMA}.orders
-            WHERE shop_id = ANY($1::text[]) AND order_id = ANY($2::text[])""",
-        list({shop for shop, _ in orders}),
+            WHERE (shop_id, order_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))""",
+        [shop for shop, _ in orders],
         [order for _, order in orders],
     )
     asked = set(orders)
@@ -424,13 +425,13 @@ async def points_held(
     """Per (shop, customer), the most their balance, lifetime total or pending points can reach from
     what is recorded now: the larger of balance and lifetime total, plus pending points."""
     asked = set(customers)
-    # As in known_orders: both lists to the primary key's index, the pairs matched here.
+    # The pairs, not each list, as in known_orders.
     rows = await conn.fetch(
         f"""SELECT shop_id, customer_id,
                    GREATEST(points_balance, lifetime_earned)::numeric + points_pending AS held
             FROM {SCHEMA}.accounts
-            WHERE shop_id = ANY($1::text[]) AND customer_id = ANY($2::text[])""",
-        list({shop for shop, _ in asked}),
-        list({customer for _, customer in asked}),
+            WHERE (shop_id, customer_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))""",
+        [shop for shop, _ in asked],
+        [customer for _, customer in asked],
     )
     return {key: int(r["held"]) for r in rows if (key := (r["shop_id"], r["customer_id"])) in asked}
