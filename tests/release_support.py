@@ -37,12 +37,12 @@ async def release_database(infrastructure: Endpoints) -> AsyncIterator[str]:
         yield url
 
 
-async def migrate(infrastructure: Endpoints, url: str, *services: str) -> None:
-    """`loyalty migrate`, as an operator upgrading runs it."""
+async def migrate(infrastructure: Endpoints, url: str, *arguments: str) -> str:
+    """`loyalty migrate ARGUMENTS...`, as an operator upgrading runs it; what it printed."""
     done = await asyncio.to_thread(
         loyalty_command,
         "migrate",
-        *services,
+        *arguments,
         env={
             "LOYALTY_DATABASE_URL": url,
             "LOYALTY_KAFKA_BOOTSTRAP_SERVERS": infrastructure.kafka_bootstrap,
@@ -50,3 +50,4 @@ async def migrate(infrastructure: Endpoints, url: str, *services: str) -> None:
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
+    return done.stdout

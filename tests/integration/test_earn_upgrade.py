@@ -120,6 +120,62 @@ async def test_earn_upgrade_keeps_every_balance_as_shop_default_and_carries_on(
             await db.close()
 
 
+# The previous release's (afe2a24) balance write, word for word: it names the old key.
+RELEASE_BALANCE_WRITE = """
+    INSERT INTO earn.accounts AS a (customer_id, points_balance, lifetime_earned, expiry_check_at)
+    SELECT c, d, e, CASE WHEN added THEN '-infinity'::timestamptz ELSE 'infinity' END
+    FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::boolean[]) AS u(c, d, e, added)
+    ON CONFLICT (customer_id) DO UPDATE
+       SET points_balance = a.points_balance + excluded.points_balance,
+           lifetime_earned = a.lifetime_earned + excluded.lifetime_earned,
+           expiry_check_at = least(a.expiry_check_at, excluded.expiry_check_at),
+           updated_at = now()
+    RETURNING customer_id, points_balance"""
+PRIMARY_KEY = """SELECT pg_get_constraintdef(oid) FROM pg_constraint
+                 WHERE conrelid = 'earn.accounts'::regclass AND contype = 'p'"""
+
+
+async def test_both_releases_write_during_a_rolling_upgrade_then_the_keys_are_swapped(
+    infrastructure: Endpoints,
+) -> None:
+    async with release_database(infrastructure) as url:
+        db = await asyncpg.connect(url)
+        try:
+            expanded = await migrate(infrastructure, url, "--expand-only")
+            customer = await db.fetchval("SELECT min(customer_id) FROM earn.accounts")
+            balance = await db.fetchval(
+                "SELECT points_balance FROM earn.accounts WHERE customer_id = $1", customer
+            )
+            # A replica of the previous release still running writes under the old key...
+            await db.fetch(RELEASE_BALANCE_WRITE, [customer], [5], [5], [True])
+            # ...and one of this release applies an order on the same schema.
+            now = datetime.now(UTC)
+            await deliver(url, now, order_paid(customer, total="259000", currency="VND", at=now))
+            key_while_expanded = await db.fetchval(PRIMARY_KEY)
+
+            contracted = await migrate(infrastructure, url)
+
+            assert (
+                await db.fetchval(
+                    "SELECT points_balance FROM earn.accounts WHERE customer_id = $1", customer
+                )
+                == balance + 5 + 25
+            )
+            assert key_while_expanded == "PRIMARY KEY (customer_id)"
+            assert await db.fetchval(PRIMARY_KEY) == "PRIMARY KEY (shop_id, customer_id)"
+            assert "(contract)" not in expanded
+            for part in (
+                "earn/0014_keyed_by_shop.sql (contract)",
+                "tiering/0003_shops.sql (contract)",
+                "notify/0003_shops.sql (contract)",
+                "analytics/0002_facts_by_shop.sql (contract)",
+            ):
+                assert part in contracted, contracted
+                assert part.removesuffix(" (contract)") in expanded, expanded
+        finally:
+            await db.close()
+
+
 def refund(customer: str, order_id: str, currency: str, at: datetime) -> CloudEvent[Any]:
     data = TOPICS["shop.orders"]["order.refunded"].model_validate(
         {
