@@ -15,6 +15,7 @@ from faststream.asgi import AsgiFastStream
 from infrastructure import Endpoints
 from notify_support import NOTIFY_SCOPE, PushReceiver, RunDue, SmtpInbox, vapid_private_key
 from pydantic import SecretStr
+from release_support import release_database as restored_release
 from support import own_groups, running, unique
 from tiering_tools import OPERATOR, TieringService, tiering_settings
 
@@ -198,3 +199,11 @@ async def analytics(infrastructure: Endpoints) -> AsyncIterator[httpx.AsyncClien
         ) as api,
     ):
         yield api
+
+
+@pytest.fixture
+async def release_database(infrastructure: Endpoints) -> AsyncIterator[str]:
+    """The URL of a database holding what the previous release left (tests/release_support.py),
+    not migrated since; dropped after."""
+    async with restored_release(infrastructure) as url:
+        yield url

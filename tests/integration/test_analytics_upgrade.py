@@ -6,7 +6,6 @@ event applies."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -19,7 +18,6 @@ from infrastructure import Endpoints
 from notify_support import event_of
 from pydantic import SecretStr
 from release_support import migrate
-from release_support import release_database as restored_release
 from support import encoded, eventually, own_groups, running, unique
 
 from services.analytics.bootstrap import bootstrap as analytics_bootstrap
@@ -33,12 +31,6 @@ RELEASE_REPORTS = (
     Path(__file__).parent.parent / "fixtures" / "release-afe2a24-analytics-reports.json"
 )
 FACTS = ("members", "tier_changes", "memberships", "points", "notifications")
-
-
-@pytest.fixture
-async def release_database(infrastructure: Endpoints) -> AsyncIterator[str]:
-    async with restored_release(infrastructure) as url:
-        yield url
 
 
 async def analytics_rows(conn: asyncpg.Connection) -> dict[str, Any]:

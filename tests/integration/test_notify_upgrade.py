@@ -3,7 +3,6 @@ its rows become shop `default`, and its customers get the next event's messages.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -16,7 +15,6 @@ from infrastructure import Endpoints
 from notify_support import SmtpInbox, event_of
 from pydantic import SecretStr
 from release_support import migrate
-from release_support import release_database as restored_release
 from support import (
     encoded,
     eventually,
@@ -29,13 +27,6 @@ from services.notify.bootstrap import make_worker
 from services.notify.domain.tokens import verify_unsubscribe
 from services.notify.settings import NotifySettings
 from shared.clock import FixedClock
-
-
-@pytest.fixture
-async def release_database(infrastructure: Endpoints) -> AsyncIterator[str]:
-    async with restored_release(infrastructure) as url:
-        yield url
-
 
 # --- notify ---
 

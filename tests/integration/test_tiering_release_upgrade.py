@@ -4,7 +4,6 @@ every tier stays, at shop `default`, and its customers' next orders apply."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
@@ -13,7 +12,6 @@ from aiokafka import AIOKafkaProducer
 from infrastructure import Endpoints
 from pydantic import SecretStr
 from release_support import migrate
-from release_support import release_database as restored_release
 from support import (
     TopicTail,
     encoded,
@@ -24,13 +22,6 @@ from support import (
 
 from services.tiering.bootstrap import bootstrap as tiering_bootstrap
 from services.tiering.settings import TieringSettings
-
-
-@pytest.fixture
-async def release_database(infrastructure: Endpoints) -> AsyncIterator[str]:
-    async with restored_release(infrastructure) as url:
-        yield url
-
 
 TIERING_TABLES = ("customers", "contributions", "parked_movements", "floors", "tier_history")
 
