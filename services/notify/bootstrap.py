@@ -25,6 +25,7 @@ from services.notify.shop_messages import ShopMessageSettings
 from services.notify.worker import Worker
 from shared.clock import Clock, SystemClock
 from shared.db import create_pool
+from shared.holders import Holders
 from shared.journal import journal_handler
 from shared.runtime import Runtime, ServiceDefinition, build_app
 from shared.shop_directory import ShopDirectory
@@ -92,13 +93,18 @@ def make_worker(
     clock: Clock,
     on_commit: Callable[[], None] = lambda: None,
     shops: ShopMessageSettings | None = None,
+    *,
+    holders: Holders | None = None,
 ) -> Worker:
+    """The delivery worker; `holders` (the shop directory's) gives the account whose balance and
+    tier a message shows; without it every shop holds its own."""
     deliverer = Deliverer(
         settings=settings,
         shops=shops or make_shop_messages(settings),
         channels=make_channels(settings, clock),
         secret=settings.require_secrets(),
         on_commit=on_commit,
+        holders=holders or Holders(),
     )
     return Worker(pool=pool, clock=clock, deliverer=deliverer)
 
@@ -128,6 +134,7 @@ def definition(
             runtime.clock,
             relay.wake if relay is not None else lambda: None,
             shop_messages,
+            holders=directory.holders,
         )
         try:
             await worker.run_forever()

@@ -69,11 +69,12 @@ async def run_due_once(settings: NotifySettings, at: datetime | None) -> Counter
         await prepare_database(
             pool, definition(settings, clock), contract=settings.migrations == "all"
         )
-        # Every shop's published settings, as the service's worker has them.
+        # Every shop's published settings and memberships, as the service's worker has them.
         shops = make_shop_messages(settings)
+        directory = make_shop_directory(shops)
         async with pool.acquire() as conn:
-            await make_shop_directory(shops).load(conn)
-        worker = make_worker(pool, settings, clock, shops=shops)
+            await directory.load(conn)
+        worker = make_worker(pool, settings, clock, shops=shops, holders=directory.holders)
         await relay.start()
         try:
             return await worker.run_due(at)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -33,6 +33,7 @@ from services.notify.shop_messages import ShopMessages, ShopMessageSettings
 from shared import metrics
 from shared.db import Connection
 from shared.errors import Bug
+from shared.holders import Holders
 from shared.outbox import OutboxMessage, enqueue
 
 log = structlog.get_logger(__name__)
@@ -41,13 +42,15 @@ log = structlog.get_logger(__name__)
 @dataclass(frozen=True)
 class Deliverer:
     """What sending needs: settings, each shop's messaging settings and templates, channels by
-    name, and the relay to wake."""
+    name, the relay to wake, and who holds each shop's accounts (the balance and tier a
+    message shows are the coalition's while its shop is a member)."""
 
     settings: NotifySettings
     shops: ShopMessageSettings
     channels: Mapping[str, Channel]
     secret: str
     on_commit: Callable[[], None] = lambda: None
+    holders: Holders = field(default_factory=Holders)
 
     async def deliver(self, conn: Connection, message: Claimed, now: datetime) -> str:
         """Decide and act on one claimed message; returns the outcome recorded."""
@@ -62,7 +65,7 @@ class Deliverer:
     async def _deliver_locked(self, conn: Connection, message: Claimed, now: datetime) -> str:
         if message.attempts > self.settings.max_attempts:
             return await self._failed(conn, message, "gave up after repeated attempts", now)
-        customer = await _customer(conn, message)
+        customer = await _customer(conn, message, self.holders.at(message.shop_id, now))
         channel = self.channels.get(message.channel)
         if channel is None:
             return await self._suppressed(conn, message, "invalid_address", now)
@@ -279,15 +282,18 @@ class Deliverer:
             metrics.NOTIFICATIONS.labels("notify", message.trigger, message.channel, status).inc()
 
 
-async def _customer(conn: Connection, message: Claimed) -> asyncpg.Record | None:
+async def _customer(conn: Connection, message: Claimed, holder: str) -> asyncpg.Record | None:
+    """The shop's customer (profile, consent), with the tier and balance of the account that
+    `holder` keeps: the shop's own, or its coalition's."""
     row: asyncpg.Record | None = await conn.fetchrow(
         f"""SELECT c.*, t.tier, t.tier_name, t.benefits, p.balance
             FROM {SCHEMA}.customers c
-            LEFT JOIN {SCHEMA}.tiers t USING (shop_id, customer_id)
-            LEFT JOIN {SCHEMA}.points p USING (shop_id, customer_id)
+            LEFT JOIN {SCHEMA}.tiers t ON t.shop_id = $3 AND t.customer_id = c.customer_id
+            LEFT JOIN {SCHEMA}.points p ON p.shop_id = $3 AND p.customer_id = c.customer_id
             WHERE c.shop_id = $1 AND c.customer_id = $2""",
         message.shop_id,
         message.customer_id,
+        holder,
     )
     return row
 

@@ -1,7 +1,9 @@
 """Batch handlers: keep notify's projections and plan the messages each event asks for.
 
-Every customer is a customer of one shop (the input events' `data.shop_id`, the points and
-tiers events' `shop_id`): state and messages are keyed by (shop, customer).
+Every customer is a customer of one shop (the input events' `data.shop_id`): profiles, consent
+and messages are keyed by (shop, customer). Balances and tiers are the account's, keyed by the
+points and tiers events' `shop_id`, the holder: a coalition's members share it, and their
+messages come from the member shop named in `at_shop`.
 """
 
 from __future__ import annotations
@@ -147,23 +149,24 @@ async def on_points(
 ) -> list[Rejection]:
     """Balances; a daily digest of points earned; a warning before points expire."""
     present = [e.event for e in events if e.event is not None]
-    members = [(e.data.shop_id, e.data.customer_id) for e in present]
+    accounts = [(e.data.shop_id, e.data.customer_id) for e in present]
+    members = [(triggers.sender_of(e.data), e.data.customer_id) for e in present]
     with_push = await projections.push_subscribers(conn, members)
     earning = [m for m, e in zip(members, present, strict=True) if e.type == "points.earned"]
     zones = await projections.zones_held(conn, earning, clock.now())
     balances: dict[Member, tuple[int, datetime]] = {}
     digests: list[PlannedMessage] = []
     plans: list[PlannedMessage] = []
-    for event, customer in zip(present, members, strict=True):
+    for event, account, customer in zip(present, accounts, members, strict=True):
         data = event.data
         has_push = customer in with_push
         if getattr(data, "balance_kind", "points") != "points":
             continue  # store credit: not what points messages speak of
         if event.type == "points.expiring":
-            balances[customer] = (data.balance, event.time)
+            balances[account] = (data.balance, event.time)
             plans += triggers.points_expiring(event.id, data, at=event.time, has_push=has_push)
             continue
-        balances[customer] = (data.balance_after, event.time)
+        balances[account] = (data.balance_after, event.time)
         if event.type == "points.earned":
             day = digest_day(event.time, zones.get(customer))
             digests += triggers.points_digest(
@@ -181,17 +184,21 @@ async def on_tiers(
     """The tier and its benefits; upgraded, downgraded and at-risk messages."""
     present = [e.event for e in events if e.event is not None]
     with_push = await projections.push_subscribers(
-        conn, [(e.data.shop_id, e.data.customer_id) for e in present]
+        conn, [(triggers.sender_of(e.data), e.data.customer_id) for e in present]
     )
     tiers: dict[Member, tuple[str, str, list[str], datetime]] = {}
     plans: list[PlannedMessage] = []
     for event in present:
         data = event.data
-        member = (data.shop_id, data.customer_id)
-        has_push = member in with_push
+        has_push = (triggers.sender_of(data), data.customer_id) in with_push
         if event.type == "tier.changed":
             name = data.tier_name or data.to_tier
-            tiers[member] = (data.to_tier, name, list(data.benefits), data.effective_at)
+            tiers[data.shop_id, data.customer_id] = (
+                data.to_tier,
+                name,
+                list(data.benefits),
+                data.effective_at,
+            )
             plans += triggers.tier_changed(event.id, data, at=event.time, has_push=has_push)
         else:
             plans += triggers.tier_at_risk(event.id, data, at=event.time, has_push=has_push)

@@ -30,6 +30,7 @@ from services.tiering.bootstrap import MIGRATIONS as TIERING_MIGRATIONS
 from services.tiering.bootstrap import bootstrap as tiering_bootstrap
 from shared.clock import FixedClock
 from shared.db import apply_migrations
+from shared.holders import Holders
 from shared.runtime import MESSAGING_MIGRATIONS, Runtime
 
 
@@ -163,6 +164,7 @@ def run_due(notify: tuple[AsgiFastStream, Runtime], notify_settings: NotifySetti
         at: datetime,
         settings: NotifySettings | None = None,
         shops: ShopMessageSettings | None = None,
+        holders: Holders | None = None,
     ) -> Counter[str]:
         relay = runtime.relay
         worker = make_worker(
@@ -171,6 +173,7 @@ def run_due(notify: tuple[AsgiFastStream, Runtime], notify_settings: NotifySetti
             FixedClock(at),
             relay.wake if relay is not None else lambda: None,
             shops,
+            holders=holders,
         )
         try:
             return await worker.run_due(at)

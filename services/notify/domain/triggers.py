@@ -1,4 +1,8 @@
-"""From an event to the messages it asks for: keys, due times and what the templates need."""
+"""From an event to the messages it asks for: keys, due times and what the templates need.
+
+An event of a coalition's account names the member shop where it happened (`at_shop`): the
+message is that shop's, sent under its sender, links, templates and consent.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +12,23 @@ from typing import Any
 
 from services.notify.domain.digests import digest_key
 from services.notify.domain.messages import PlannedMessage, cart_cancel_key, plan_for_channels
-from shared.events import CartAbandoned, CustomerSignedUp, PointsExpiring, TierAtRisk, TierChanged
+from shared.events import (
+    CartAbandoned,
+    CustomerSignedUp,
+    PointsEntry,
+    PointsExpiring,
+    TierAtRisk,
+    TierChanged,
+)
 
 # A points digest waits this long after the day's first credit, gathering the day's others.
 DIGEST_DELAY = timedelta(hours=1)
+
+
+def sender_of(data: PointsEntry | PointsExpiring | TierChanged | TierAtRisk) -> str:
+    """The shop a message about an account event comes from: the member shop where it
+    happened for a coalition's account, else the account's own shop."""
+    return data.at_shop or data.shop_id
 
 
 def welcome(customer: CustomerSignedUp, *, at: datetime) -> list[PlannedMessage]:
@@ -83,7 +100,7 @@ def tier_changed(
     }
     return plan_for_channels(
         key=f"tier:{event_id}",
-        shop_id=change.shop_id,
+        shop_id=sender_of(change),
         customer_id=change.customer_id,
         trigger=trigger,
         due_at=at,
@@ -104,7 +121,7 @@ def tier_at_risk(
     }
     return plan_for_channels(
         key=f"tier_at_risk:{event_id}",
-        shop_id=risk.shop_id,
+        shop_id=sender_of(risk),
         customer_id=risk.customer_id,
         trigger="tier.at_risk",
         due_at=at,
@@ -139,7 +156,7 @@ def points_expiring(
     }
     return plan_for_channels(
         key=f"points_expiring:{event_id}",
-        shop_id=expiring.shop_id,
+        shop_id=sender_of(expiring),
         customer_id=expiring.customer_id,
         trigger="points.expiring",
         due_at=at,
