@@ -102,7 +102,7 @@ async def record_points(
 ) -> Sequence[Rejection]:
     """Points entries (warnings of expiry carry none; store credit is not points); their
     customers are members from then."""
-    rows: list[tuple[str, str, str, str, int, datetime]] = []
+    rows: list[tuple[str, str, str, str, int, datetime, str | None]] = []
     joined: dict[CustomerKey, datetime] = {}
     for event in _events(batch):
         kind = POINT_KINDS.get(event.type)
@@ -112,7 +112,17 @@ async def record_points(
         merge_joined(joined, (data.shop_id, data.customer_id), event.time)
         if data.balance_kind != "points":  # store credit is money, not points
             continue
-        rows.append((data.entry_id, data.shop_id, data.customer_id, kind, data.delta, event.time))
+        rows.append(
+            (
+                data.entry_id,
+                data.shop_id,
+                data.customer_id,
+                kind,
+                data.delta,
+                event.time,
+                data.at_shop,
+            )
+        )
     await facts.save_members(conn, schema, joined)
     await facts.save_points(conn, schema, rows)
     return []
@@ -122,12 +132,13 @@ async def record_tiers(
     conn: Connection, batch: Sequence[Incoming], *, schema: str
 ) -> Sequence[Rejection]:
     """tier.changed: the tier in force from its effective time (warnings are not changes)."""
-    rows: list[tuple[str, str, str, str, datetime]] = []
+    rows: list[tuple[str, str, str, str, datetime, str | None]] = []
     joined: dict[CustomerKey, datetime] = {}
     for event in _events(batch):
         if isinstance(event.data, TierChanged):
             data = event.data
-            rows.append((event.id, data.shop_id, data.customer_id, data.to_tier, data.effective_at))
+            key = (data.shop_id, data.customer_id)
+            rows.append((event.id, *key, data.to_tier, data.effective_at, data.at_shop))
             merge_joined(joined, (data.shop_id, data.customer_id), data.effective_at)
     await facts.save_members(conn, schema, joined)
     await facts.save_tier_changes(conn, schema, rows)

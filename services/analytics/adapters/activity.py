@@ -1,5 +1,7 @@
 """The report's queries over points, tiers, messages and cohorts of the segment (`pop`), each
-joining a customer's facts on (shop, customer id)."""
+joining a customer's facts on (shop, customer id), and the account's (points, tiers,
+membership of the programme) on (holder, customer id): a coalition member's points are the
+entries of the coalition's account made at that shop."""
 
 from __future__ import annotations
 
@@ -13,13 +15,19 @@ from shared.db import Connection
 ISSUED = "pt.kind = 'earned' OR (pt.kind = 'adjusted' AND pt.delta > 0)"
 TAKEN_BACK = "pt.kind = 'reversed' OR (pt.kind = 'adjusted' AND pt.delta < 0)"
 COHORT = "date_trunc('month', p.acquired_at AT TIME ZONE $5)::date"  # the month acquired
+# The points entries of a customer of `pop` (p): their account's, made at their shop.
+POINTS_OF = (
+    "pt.shop_id = p.holder_id AND pt.customer_id = p.customer_id"
+    " AND COALESCE(pt.at_shop, pt.shop_id) = p.shop_id"
+)
 
 
 async def read_programme(conn: Connection, scope: Scope) -> asyncpg.Record:
     s = scope.schema
     row = await conn.fetchrow(
         f"""SELECT (SELECT count(*) FROM pop) AS customers,
-                   (SELECT count(*) FROM pop p JOIN {s}.members m USING (shop_id, customer_id)
+                   (SELECT count(*) FROM pop p JOIN {s}.members m
+                        ON m.shop_id = p.holder_id AND m.customer_id = p.customer_id
                     WHERE m.joined_at < $2) AS members,
                    COALESCE(sum(pt.delta) FILTER (WHERE pt.at >= $1 AND ({ISSUED})), 0)
                        AS issued,
@@ -30,7 +38,7 @@ async def read_programme(conn: Connection, scope: Scope) -> asyncpg.Record:
                    COALESCE(-sum(pt.delta) FILTER (WHERE pt.at >= $1 AND ({TAKEN_BACK})), 0)
                        AS reversed,
                    COALESCE(sum(pt.delta), 0) AS outstanding
-            FROM pop p JOIN {s}.points pt USING (shop_id, customer_id)
+            FROM pop p JOIN {s}.points pt ON {POINTS_OF}
             WHERE pt.at < $2""",
         scope.starts_at,
         scope.ends_at,
@@ -112,9 +120,10 @@ async def read_tiers_by_month(
             spans AS (
                 SELECT p.acquired_at, tc.tier, tc.effective_at AS since,
                        lead(tc.effective_at) OVER (
-                           PARTITION BY tc.shop_id, tc.customer_id
+                           PARTITION BY p.shop_id, p.customer_id
                            ORDER BY tc.effective_at, tc.event_id) AS until
-                FROM pop p JOIN {scope.schema}.tier_changes tc USING (shop_id, customer_id))
+                FROM pop p JOIN {scope.schema}.tier_changes tc
+                     ON tc.shop_id = p.holder_id AND tc.customer_id = p.customer_id)
             SELECT e.month_end, s.tier, count(*) AS customers
             FROM ends e JOIN spans s ON s.since < e.month_end AND s.acquired_at < e.month_end
                  AND (s.until IS NULL OR s.until >= e.month_end)
@@ -133,7 +142,7 @@ async def read_points_by_month(conn: Connection, scope: Scope) -> list[asyncpg.R
                    COALESCE(sum(pt.delta) FILTER (WHERE {ISSUED}), 0) AS issued,
                    COALESCE(-sum(pt.delta) FILTER (WHERE pt.kind = 'redeemed'), 0) AS redeemed,
                    COALESCE(-sum(pt.delta) FILTER (WHERE pt.kind = 'expired'), 0) AS expired
-            FROM pop p JOIN {scope.schema}.points pt USING (shop_id, customer_id)
+            FROM pop p JOIN {scope.schema}.points pt ON {POINTS_OF}
             WHERE pt.at >= $1 AND pt.at < $2
             GROUP BY 1 ORDER BY 1""",
         scope.starts_at,

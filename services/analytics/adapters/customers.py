@@ -2,9 +2,12 @@
 
 `pop` holds the customers of the segment acquired before the period's end, with their tier
 then; a customer is a (shop, customer id): the same id at two shops is two customers, each
-with their own shop's orders, points, tiers and messages. `stats` adds, per customer, what
-their counted orders (paid, neither cancelled nor fully refunded, in the report's currency)
-say about the period.
+with their own shop's orders, points, tiers and messages. `holder_id` is who holds the
+customer's account at the period's end: the shop, or its coalition while the shop is a member
+(`held`, from the shop directory's `shop_memberships`); a member's tier is the coalition's, and
+its points those of the coalition's account entered at that shop. `stats` adds, per customer,
+what their counted orders (paid, neither cancelled nor fully refunded, in the report's
+currency) say about the period.
 """
 
 from __future__ import annotations
@@ -45,14 +48,28 @@ class Scope:
 
 async def create_population(conn: Connection, scope: Scope) -> None:
     s = scope.schema
+    # The coalition of each member shop at the period's end (its latest version started by
+    # then); a shop in no coalition is not in it and holds its own accounts.
+    await conn.execute(
+        f"""CREATE TEMP TABLE held ON COMMIT DROP AS
+            SELECT shop_id, coalition_id FROM (
+                SELECT DISTINCT ON (shop_id) shop_id, coalition_id
+                FROM {s}.shop_memberships WHERE effective_from < $1
+                ORDER BY shop_id, effective_from DESC, version DESC) latest
+            WHERE coalition_id IS NOT NULL""",
+        scope.ends_at,
+    )
     await conn.execute(
         f"""CREATE TEMP TABLE pop ON COMMIT DROP AS
             SELECT * FROM (
-                SELECT c.shop_id, c.customer_id, c.acquired_at, COALESCE(t.tier, 'none') AS tier
+                SELECT c.shop_id, c.customer_id, COALESCE(h.coalition_id, c.shop_id) AS holder_id,
+                       c.acquired_at, COALESCE(t.tier, 'none') AS tier
                 FROM {s}.customers c
+                LEFT JOIN held h ON h.shop_id = c.shop_id
                 LEFT JOIN LATERAL (
                     SELECT tc.tier FROM {s}.tier_changes tc
-                    WHERE tc.shop_id = c.shop_id AND tc.customer_id = c.customer_id
+                    WHERE tc.shop_id = COALESCE(h.coalition_id, c.shop_id)
+                      AND tc.customer_id = c.customer_id
                       AND tc.effective_at < $1
                     ORDER BY tc.effective_at DESC LIMIT 1) t ON true
                 WHERE c.acquired_at < $1

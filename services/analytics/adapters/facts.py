@@ -74,33 +74,38 @@ async def save_members(conn: Connection, schema: str, joined: dict[CustomerKey, 
 
 
 async def save_points(
-    conn: Connection, schema: str, rows: Sequence[tuple[str, str, str, str, int, datetime]]
+    conn: Connection,
+    schema: str,
+    rows: Sequence[tuple[str, str, str, str, int, datetime, str | None]],
 ) -> None:
-    """(entry id, shop, customer, kind, delta, time) rows; an entry already stored stays."""
+    """(entry id, holder, customer, kind, delta, time, member shop where it happened or None)
+    rows; an entry already stored stays."""
     if not rows:
         return
     await conn.execute(
-        f"""INSERT INTO {schema}.points (entry_id, shop_id, customer_id, kind, delta, at)
+        f"""INSERT INTO {schema}.points (entry_id, shop_id, customer_id, kind, delta, at, at_shop)
             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[],
-                                 $6::timestamptz[])
+                                 $6::timestamptz[], $7::text[])
             ON CONFLICT DO NOTHING""",
-        *_columns(rows, 6),
+        *_columns(rows, 7),
     )
 
 
 async def save_tier_changes(
-    conn: Connection, schema: str, rows: Sequence[tuple[str, str, str, str, datetime]]
+    conn: Connection,
+    schema: str,
+    rows: Sequence[tuple[str, str, str, str, datetime, str | None]],
 ) -> None:
-    """(event id, shop, customer, tier, effective time) rows."""
+    """(event id, holder, customer, tier, effective time, member shop or None) rows."""
     if not rows:
         return
     await conn.execute(
         f"""INSERT INTO {schema}.tier_changes (event_id, shop_id, customer_id, tier,
-                                               effective_at)
+                                               effective_at, at_shop)
             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],
-                                 $5::timestamptz[])
+                                 $5::timestamptz[], $6::text[])
             ON CONFLICT DO NOTHING""",
-        *_columns(rows, 5),
+        *_columns(rows, 6),
     )
 
 
