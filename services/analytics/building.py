@@ -70,6 +70,7 @@ async def build_report(
     period = Period(query.start, query.end, query.time_zone)
     units = minor_units(query.segment.currency)
     async with conn.transaction(isolation="repeatable_read"):
+        scope = await customers.create_held(conn, scope)
         await customers.create_population(conn, scope)
         retention = retention_of(await customers.read_retention(conn, scope), units)
         purchases = purchases_of(await customers.read_purchases(conn, scope), units)

@@ -1,9 +1,9 @@
 """The analytics HTTP API: the report of a period and segment, as JSON or as an HTML file.
 
 Every report route needs an X-API-Key with the `read` scope: a shop's key sees its own shop's
-report only; a platform key (LOYALTY_ANALYTICS_API_KEY, or one the shops service made) sees
-one shop's (`shop`) or the whole platform's. Errors are RFC 9457 problem documents
-(application/problem+json).
+report only (a coalition's key, the coalition's); a platform key (LOYALTY_ANALYTICS_API_KEY, or
+one the shops service made) sees one shop's or coalition's (`shop`) or the whole platform's.
+Errors are RFC 9457 problem documents (application/problem+json).
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ class Segment(Figures):
     shop: str | None = Field(
         default=None,
         description="This shop's customers and their facts at it (none: every shop's, a customer"
-        " id at two shops being two customers).",
+        " id at two shops being two customers); a coalition: its members' customers, each once.",
     )
     tier: str | None = Field(
         default=None, description="Customers in this tier at the period's end ('none': no tier)."

@@ -17,6 +17,7 @@ from analytics_support import ANALYTICS_KEY
 from infrastructure import Endpoints
 from notify_support import event_of
 from pydantic import SecretStr
+from shops_support import ShopsService, shops_service
 from support import database_of_its_own, encoded, eventually, own_groups, running, unique
 
 from services.analytics.bootstrap import bootstrap
@@ -57,6 +58,12 @@ async def service(infrastructure: Endpoints) -> AsyncIterator[tuple[httpx.AsyncC
             ) as api,
         ):
             yield api, url
+
+
+@pytest.fixture(scope="module")
+async def shops(infrastructure: Endpoints) -> AsyncIterator[ShopsService]:
+    async with shops_service(infrastructure) as running_shops:
+        yield running_shops
 
 
 def at(day: str) -> datetime:
@@ -263,7 +270,7 @@ async def test_each_member_shop_counts_its_orders_and_the_points_made_there_with
     )
 
     reports = {}
-    for name, shop in (("a", a.id), ("b", b.id), ("platform", None)):
+    for name, shop in (("a", a.id), ("b", b.id), ("platform", None), ("coalition", coalition)):
         params = PERIOD if shop is None else {**PERIOD, "shop": shop}
         response = await api.get("/v1/report", params=params)
         assert response.status_code == 200, response.text
@@ -297,9 +304,64 @@ async def test_each_member_shop_counts_its_orders_and_the_points_made_there_with
             "1986-07": [0, 5],
         },
     }
+    # The coalition's report: its members' customers, each once (Ann shopped at both), all
+    # their orders, and every entry of the shared accounts.
+    assert figures(reports["coalition"]) == {
+        "orders_revenue": [3, "600000"],
+        "customers_members": [2, 2],
+        "issued_redeemed_outstanding": [60, 5, 55],
+        "tiers_at_end": {"gold": 1, "none": 1},
+        "points_by_month": {
+            "1986-03": [10, 0],
+            "1986-04": [30, 0],
+            "1986-06": [20, 0],
+            "1986-07": [0, 5],
+        },
+    }
+    assert reports["coalition"]["purchases"]["repeat_customers"] == 1  # Ann: one at each shop
     by_tier = {v["tier"]: v["customers"] for v in reports["a"]["value_by_tier"]}
     assert by_tier == {"gold": 1}
     # A member shop's report may ask for the coalition's tiers.
     gold_at_a = await api.get("/v1/report", params={**PERIOD, "shop": a.id, "tier": "gold"})
     assert gold_at_a.status_code == 200, gold_at_a.text
     assert gold_at_a.json()["programme"]["customers"] == 1
+
+
+async def status_with(api: httpx.AsyncClient, key: str, **params: str) -> int:
+    response = await api.get("/v1/report", params={**PERIOD, **params}, headers={"X-API-Key": key})
+    return response.status_code
+
+
+@pytest.mark.timeout(150)
+async def test_a_coalitions_key_sees_the_coalitions_report_and_a_members_key_does_not(
+    service: tuple[httpx.AsyncClient, str], producer: AIOKafkaProducer, shops: ShopsService
+) -> None:
+    api, url = service
+    coalition = unique("coalition")
+    a, b = Member(coalition), Member(coalition)
+    for shop in (coalition, a.id, b.id):  # the shops service makes keys of known ids only
+        await shops.new_shop(shop)
+    coalition_key = await shops.new_key(coalition, ["read"])
+    member_key = await shops.new_key(a.id, ["read"])
+    await join(producer, url, coalition, [a.id, b.id])
+    ann, ben = unique("c"), unique("c")
+    await publish(
+        producer,
+        [
+            a.signed_up(ann, "1986-03-01"),
+            b.signed_up(ann, "1986-04-01"),
+            b.signed_up(ben, "1986-05-01"),
+        ],
+    )
+    await eventually(lambda: stored(url, coalition, [a.id, b.id]), lambda n: n["signed_up"] == 3)
+    await eventually(lambda: status_with(api, coalition_key), lambda status: status == 200)
+    await eventually(lambda: status_with(api, member_key), lambda status: status == 200)
+
+    as_coalition = await api.get("/v1/report", params=PERIOD, headers={"X-API-Key": coalition_key})
+    as_member = await api.get("/v1/report", params=PERIOD, headers={"X-API-Key": member_key})
+    member_asks = await status_with(api, member_key, shop=coalition)
+
+    assert as_coalition.json()["query"]["segment"]["shop"] == coalition
+    assert as_coalition.json()["programme"]["customers"] == 2  # Ann once, and Ben
+    assert as_member.json()["programme"]["customers"] == 1
+    assert member_asks == 404

@@ -15,11 +15,6 @@ from shared.db import Connection
 ISSUED = "pt.kind = 'earned' OR (pt.kind = 'adjusted' AND pt.delta > 0)"
 TAKEN_BACK = "pt.kind = 'reversed' OR (pt.kind = 'adjusted' AND pt.delta < 0)"
 COHORT = "date_trunc('month', p.acquired_at AT TIME ZONE $5)::date"  # the month acquired
-# The points entries of a customer of `pop` (p): their account's, made at their shop.
-POINTS_OF = (
-    "pt.shop_id = p.holder_id AND pt.customer_id = p.customer_id"
-    " AND COALESCE(pt.at_shop, pt.shop_id) = p.shop_id"
-)
 
 
 async def read_programme(conn: Connection, scope: Scope) -> asyncpg.Record:
@@ -38,7 +33,7 @@ async def read_programme(conn: Connection, scope: Scope) -> asyncpg.Record:
                    COALESCE(-sum(pt.delta) FILTER (WHERE pt.at >= $1 AND ({TAKEN_BACK})), 0)
                        AS reversed,
                    COALESCE(sum(pt.delta), 0) AS outstanding
-            FROM pop p JOIN {s}.points pt ON {POINTS_OF}
+            FROM pop p JOIN {s}.points pt ON {scope.points_of()}
             WHERE pt.at < $2""",
         scope.starts_at,
         scope.ends_at,
@@ -50,7 +45,7 @@ async def read_programme(conn: Connection, scope: Scope) -> asyncpg.Record:
 async def read_message_outcomes(conn: Connection, scope: Scope) -> list[asyncpg.Record]:
     return await conn.fetch(
         f"""SELECT n.trigger, n.outcome, n.reason, count(*) AS messages
-            FROM pop p JOIN {scope.schema}.notifications n USING (shop_id, customer_id)
+            FROM pop p JOIN {scope.table("notifications")} n USING (shop_id, customer_id)
             WHERE n.at >= $1 AND n.at < $2
             GROUP BY 1, 2, 3""",
         scope.starts_at,
@@ -61,16 +56,15 @@ async def read_message_outcomes(conn: Connection, scope: Scope) -> list[asyncpg.
 async def read_conversions(conn: Connection, scope: Scope) -> list[asyncpg.Record]:
     """Per trigger: messages sent in the period followed by a counted order within the
     attribution window, and the orders whose last message before them was of that trigger."""
-    s = scope.schema
     return await conn.fetch(
         f"""WITH sent AS (
                 SELECT n.notification_id, n.shop_id, n.customer_id, n.trigger, n.at
-                FROM pop p JOIN {s}.notifications n USING (shop_id, customer_id)
+                FROM pop p JOIN {scope.table("notifications")} n USING (shop_id, customer_id)
                 WHERE n.outcome = 'sent' AND n.at >= $3 AND n.at < $4),
             attributed AS (
                 SELECT DISTINCT ON (o.shop_id, o.order_id)
                        sent.notification_id, sent.trigger, {NET} AS net
-                FROM sent JOIN {s}.orders o ON o.shop_id = sent.shop_id
+                FROM sent JOIN {scope.table("orders")} o ON o.shop_id = sent.shop_id
                      AND o.customer_id = sent.customer_id
                      AND o.paid_at > sent.at AND o.paid_at <= sent.at + $5::interval
                      AND {scope.orders_filter()}
@@ -97,7 +91,7 @@ async def read_cohorts(conn: Connection, scope: Scope) -> list[asyncpg.Record]:
             FROM (  -- each customer once per month of order; pop's key makes the cohort theirs
                 SELECT {COHORT} AS cohort,
                        date_trunc('month', o.paid_at AT TIME ZONE $5)::date AS month
-                FROM pop p JOIN {scope.schema}.orders o ON o.shop_id = p.shop_id
+                FROM pop p JOIN {scope.table("orders")} o ON o.shop_id = p.shop_id
                      AND o.customer_id = p.customer_id
                      AND o.paid_at < $4 AND {scope.orders_filter()}
                 WHERE p.acquired_at >= $3
@@ -142,7 +136,7 @@ async def read_points_by_month(conn: Connection, scope: Scope) -> list[asyncpg.R
                    COALESCE(sum(pt.delta) FILTER (WHERE {ISSUED}), 0) AS issued,
                    COALESCE(-sum(pt.delta) FILTER (WHERE pt.kind = 'redeemed'), 0) AS redeemed,
                    COALESCE(-sum(pt.delta) FILTER (WHERE pt.kind = 'expired'), 0) AS expired
-            FROM pop p JOIN {scope.schema}.points pt ON {POINTS_OF}
+            FROM pop p JOIN {scope.schema}.points pt ON {scope.points_of()}
             WHERE pt.at >= $1 AND pt.at < $2
             GROUP BY 1 ORDER BY 1""",
         scope.starts_at,

@@ -12,7 +12,7 @@ currency) say about the period.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 import asyncpg
@@ -39,32 +39,90 @@ class Scope:
     cohort_end: datetime | None
     churn_after: timedelta
     attribution: timedelta
+    # `shop` is a coalition: its members' customers, orders and messages, relabelled as the
+    # coalition's (`coalition_*` tables of the transaction), each customer once.
+    coalition: bool = False
 
     def orders_filter(self, alias: str = "o") -> str:
         """Counted orders of the report's currency (and shop): $1 currency, $2 shop."""
         counted = COUNTED.replace("o.", f"{alias}.")
         return f"{counted} AND {alias}.currency = $1 AND ($2::text IS NULL OR {alias}.shop_id = $2)"
 
+    def table(self, name: str) -> str:
+        """Where the facts kept by real shop (customers, orders, notifications) are read."""
+        return f"coalition_{name}" if self.coalition else f"{self.schema}.{name}"
 
-async def create_population(conn: Connection, scope: Scope) -> None:
-    s = scope.schema
-    # The coalition of each member shop at the period's end (its latest version started by
-    # then); a shop in no coalition is not in it and holds its own accounts.
+    def points_of(self) -> str:
+        """The points entries of a customer of `pop` (p): their account's, made at their shop;
+        for a coalition's report, every entry of the account."""
+        account = "pt.shop_id = p.holder_id AND pt.customer_id = p.customer_id"
+        return account if self.coalition else f"{account} AND {AT_THE_SHOP}"
+
+
+AT_THE_SHOP = "COALESCE(pt.at_shop, pt.shop_id) = p.shop_id"
+
+
+async def create_held(conn: Connection, scope: Scope) -> Scope:
+    """`held`: the coalition of each member shop at the period's end (its latest version
+    started by then; a shop in no coalition is not in it and holds its own accounts). Returns
+    the scope of a coalition's report when the shop asked for is a coalition then."""
     await conn.execute(
         f"""CREATE TEMP TABLE held ON COMMIT DROP AS
             SELECT shop_id, coalition_id FROM (
                 SELECT DISTINCT ON (shop_id) shop_id, coalition_id
-                FROM {s}.shop_memberships WHERE effective_from < $1
+                FROM {scope.schema}.shop_memberships WHERE effective_from < $1
                 ORDER BY shop_id, effective_from DESC, version DESC) latest
             WHERE coalition_id IS NOT NULL""",
         scope.ends_at,
     )
+    if scope.shop is None or not await conn.fetchval(
+        "SELECT EXISTS (SELECT FROM held WHERE coalition_id = $1)", scope.shop
+    ):
+        return scope
+    await _relabel_members(conn, scope.schema, scope.shop)
+    return replace(scope, coalition=True)
+
+
+async def _relabel_members(conn: Connection, schema: str, coalition: str) -> None:
+    """The members' customers (one row per customer id, acquired at their first shop),
+    orders (ids scoped by shop, as two shops' ids may match) and messages, as the coalition's."""
+    members = "JOIN held h ON h.shop_id = x.shop_id AND h.coalition_id = $1"
+    await conn.execute(
+        f"""CREATE TEMP TABLE coalition_customers ON COMMIT DROP AS
+            SELECT $1::text AS shop_id, x.customer_id, min(x.acquired_at) AS acquired_at
+            FROM {schema}.customers x {members}
+            GROUP BY x.customer_id""",
+        coalition,
+    )
+    await conn.execute(
+        f"""CREATE TEMP TABLE coalition_orders ON COMMIT DROP AS
+            SELECT $1::text AS shop_id,
+                   length(x.shop_id) || ':' || x.shop_id || ':' || x.order_id AS order_id,
+                   x.customer_id, x.currency, x.total, x.paid_at, x.refunded, x.fully_refunded,
+                   x.cancelled
+            FROM {schema}.orders x {members}""",
+        coalition,
+    )
+    await conn.execute(
+        f"""CREATE TEMP TABLE coalition_notifications ON COMMIT DROP AS
+            SELECT $1::text AS shop_id, x.notification_id, x.customer_id, x.trigger,
+                   x.outcome, x.reason, x.at
+            FROM {schema}.notifications x {members}""",
+        coalition,
+    )
+    for name in ("customers", "orders", "notifications"):
+        await conn.execute(f"ANALYZE coalition_{name}")
+
+
+async def create_population(conn: Connection, scope: Scope) -> None:
+    """`pop` and `stats`, after `create_held`."""
+    s = scope.schema
     await conn.execute(
         f"""CREATE TEMP TABLE pop ON COMMIT DROP AS
             SELECT * FROM (
                 SELECT c.shop_id, c.customer_id, COALESCE(h.coalition_id, c.shop_id) AS holder_id,
                        c.acquired_at, COALESCE(t.tier, 'none') AS tier
-                FROM {s}.customers c
+                FROM {scope.table("customers")} c
                 LEFT JOIN held h ON h.shop_id = c.shop_id
                 LEFT JOIN LATERAL (
                     SELECT tc.tier FROM {s}.tier_changes tc
@@ -100,7 +158,8 @@ async def create_population(conn: Connection, scope: Scope) -> None:
                        WHERE o.paid_at >= $3::timestamptz - interval '365 days'
                          AND o.paid_at < $3), 0) AS revenue_year_before
             FROM pop p
-            LEFT JOIN {s}.orders o ON o.shop_id = p.shop_id AND o.customer_id = p.customer_id
+            LEFT JOIN {scope.table("orders")} o
+                 ON o.shop_id = p.shop_id AND o.customer_id = p.customer_id
                  AND o.paid_at < $4 AND {scope.orders_filter()}
             GROUP BY p.shop_id, p.customer_id""",
         scope.currency,

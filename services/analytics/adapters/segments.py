@@ -6,9 +6,11 @@ from shared.db import Connection
 
 
 async def known_shop(conn: Connection, schema: str, shop: str) -> bool:
+    """Whether a fact names the shop, or a membership names it as a coalition."""
     found = await conn.fetchval(
         f"""SELECT EXISTS (SELECT FROM {schema}.customers WHERE shop_id = $1)
-                OR EXISTS (SELECT FROM {schema}.orders WHERE shop_id = $1)""",
+                OR EXISTS (SELECT FROM {schema}.orders WHERE shop_id = $1)
+                OR EXISTS (SELECT FROM {schema}.shop_memberships WHERE coalition_id = $1)""",
         shop,
     )
     return bool(found)
