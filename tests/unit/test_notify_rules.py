@@ -27,7 +27,7 @@ from services.notify.domain.rules import (
 )
 from services.notify.domain.tokens import Unsubscribe, sign_unsubscribe, verify_unsubscribe
 from services.notify.settings import NotifySettings
-from shared.events import CartAbandoned
+from shared.events import CartAbandoned, PointsExpiring, TierChanged
 
 QUIET = QuietHours(time(21, 0), time(8, 0))
 
@@ -197,3 +197,42 @@ def test_start_up_warns_when_unsubscribe_links_are_not_https_and_shop_links_are_
     )
     with pytest.raises(ValueError, match="storefront_url"):
         NotifySettings(storefront_url="shop.example")
+
+
+def test_a_coalition_accounts_messages_are_planned_for_the_member_shop_where_it_happened() -> None:
+    at = datetime(2031, 10, 5, 3, 0, tzinfo=UTC)
+    change = {
+        "customer_id": "c-1",
+        "from_tier": None,
+        "to_tier": "gold",
+        "direction": "up",
+        "reason": "qualified",
+        "qualifying_amount": "5000000",
+        "basis": "spend",
+        "currency": "VND",
+        "effective_at": at.isoformat(),
+    }
+    at_member = TierChanged.model_validate({**change, "shop_id": "pho-cho", "at_shop": "sen"})
+    own = TierChanged.model_validate({**change, "shop_id": "sen"})
+    expiring = PointsExpiring.model_validate(
+        {
+            "shop_id": "pho-cho",
+            "at_shop": "lotus",
+            "customer_id": "c-1",
+            "points": 300,
+            "expires_at": (at + timedelta(days=14)).isoformat(),
+            "balance": 2000,
+        }
+    )
+
+    planned = [
+        *triggers.tier_changed("e-1", at_member, at=at, has_push=False),
+        *triggers.tier_changed("e-2", own, at=at, has_push=False),
+        *triggers.points_expiring("e-3", expiring, at=at, has_push=False),
+    ]
+
+    assert [(p.shop_id, p.trigger) for p in planned] == [
+        ("sen", "tier.upgraded"),
+        ("sen", "tier.upgraded"),
+        ("lotus", "points.expiring"),
+    ]
