@@ -69,7 +69,9 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="loyalty", description=__doc__)
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
 
-    run = sub.add_parser("run", help="run one service (earn, tiering, notify, analytics or shops)")
+    run = sub.add_parser(
+        "run", help="run one service (earn, tiering, notify, analytics, shops or console)"
+    )
     run.add_argument("service", choices=sorted(SERVICES))
     run.add_argument("--port", type=int, help="HTTP port (default: the service's own)")
     run.set_defaults(func=_run)

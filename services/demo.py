@@ -53,6 +53,8 @@ def run_demo(*, rate: float, base_port: int | None = None) -> int:
     shops = ShopsSettings()
     change = Change(actor=ACTOR, now=SystemClock().now(), lead=shops.effective_lead)
     keys = asyncio.run(in_shops(shops, open_shops, change, announces=True))
+    # The console reaches the other services with this run's platform key.
+    os.environ.setdefault("LOYALTY_CONSOLE_API_KEY", keys.platform)
     sink = _mail_sink(NotifySettings())
     children = {
         name: ServiceProcess(

@@ -1,0 +1,57 @@
+"""What every route of the console is given: the runtime, settings, password hasher, policy."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+from starlette.requests import Request
+
+from services.console.adapters.passwords import Passwords
+from services.console.adapters.upstream import ShopApi
+from services.console.handlers import SignInPolicy
+from services.console.settings import ConsoleSettings
+from shared.runtime import Runtime
+
+
+@dataclass(frozen=True)
+class Console:
+    runtime: Runtime
+    settings: ConsoleSettings
+    passwords: Passwords
+    policy: SignInPolicy
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        return self.runtime.require_pool()
+
+    def now(self) -> datetime:
+        return self.runtime.clock.now()
+
+    def shop_api(self, shop_id: str, acting_user: str) -> ShopApi:
+        return ShopApi(shop_id, acting_user)
+
+
+def console_of(request: Request) -> Console:
+    console: Console = request.app.state.console
+    return console
+
+
+def make_console(runtime: Runtime, settings: ConsoleSettings) -> Console:
+    return Console(
+        runtime=runtime,
+        settings=settings,
+        passwords=Passwords(
+            time_cost=settings.console_argon2_time_cost,
+            memory_kib=settings.console_argon2_memory_kib,
+            parallelism=settings.console_argon2_parallelism,
+        ),
+        policy=SignInPolicy(
+            failures_per_email=settings.console_login_failures_per_email,
+            failures_per_address=settings.console_login_failures_per_address,
+            window=settings.login_window,
+            session_idle=settings.session_idle,
+            session_max=settings.session_max,
+        ),
+    )
