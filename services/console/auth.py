@@ -101,6 +101,17 @@ async def check_csrf(request: Request, expected: str) -> None:
 CurrentSession = Annotated[Session, Depends(current_session)]
 
 
+async def optional_session(request: Request) -> Session | None:
+    """The session when the request carries a session cookie (checked, CSRF included, as
+    current_session does); None when it carries none."""
+    if not request.cookies.get(SESSION_COOKIE):
+        return None
+    return await current_session(request)
+
+
+MaybeSession = Annotated[Session | None, Depends(optional_session)]
+
+
 @dataclass(frozen=True)
 class ShopAccess:
     """One user in one shop; the only way pages reach another service (`api`)."""

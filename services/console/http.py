@@ -7,6 +7,7 @@ from typing import Final
 from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
@@ -14,7 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.console.auth import CsrfRefused, Forbidden, NotFound, SignInNeeded
 from services.console.context import Console
-from services.console.pages import account, shops, sign_in
+from services.console.pages import account, shops, sign_in, staff
 from services.console.rendering import render
 
 STATIC: Final = Path(__file__).parent / "static"
@@ -97,6 +98,7 @@ def build_api(console: Console) -> FastAPI:
     api.include_router(sign_in.router)
     api.include_router(account.router)
     api.include_router(shops.router)
+    api.include_router(staff.router)
     _install_error_pages(api)
     return api
 
@@ -115,6 +117,10 @@ def _install_error_pages(api: FastAPI) -> None:
     @api.exception_handler(NotFound)
     async def not_found(request: Request, exc: NotFound) -> Response:
         return render(request, "error.html", {"status": 404}, status_code=404)
+
+    @api.exception_handler(RequestValidationError)
+    async def invalid_form(request: Request, exc: RequestValidationError) -> Response:
+        return render(request, "error.html", {"status": 400}, status_code=400)
 
     @api.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:

@@ -140,3 +140,21 @@ async def record_action(
         action,
         target,
     )
+
+
+@dataclass(frozen=True)
+class Member:
+    user_id: str
+    email: str
+    name: str
+    role: Role
+
+
+async def members(conn: Connection, shop_id: str) -> list[Member]:
+    rows = await conn.fetch(
+        f"""SELECT u.user_id, u.email, u.name, m.role
+            FROM {SCHEMA}.memberships m JOIN {SCHEMA}.users u USING (user_id)
+            WHERE m.shop_id = $1 AND u.disabled_at IS NULL ORDER BY lower(u.email)""",
+        shop_id,
+    )
+    return [Member(r["user_id"], r["email"], r["name"], Role(r["role"])) for r in rows]

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from services.console import handlers
-from services.console.auth import SESSION_COOKIE, current_session, set_cookie
+from services.console.auth import MaybeSession, set_cookie
 from services.console.context import console_of
 from services.console.formats import LANGUAGES
 from services.console.pages.sign_in import safe_next
@@ -22,6 +22,7 @@ LANGUAGE_COOKIE_S = 365 * 24 * 3600
 @router.post("/language")
 async def choose_language(
     request: Request,
+    session: MaybeSession,
     language: Annotated[str, Form(pattern="^(vi|en)$")],
     next: Annotated[str, Form(max_length=2000)] = "/shops",  # noqa: A002
 ) -> Response:
@@ -29,8 +30,7 @@ async def choose_language(
     signed out there is nothing to protect but the choice of words."""
     if language not in LANGUAGES:
         language = LANGUAGES[0]
-    if request.cookies.get(SESSION_COOKIE):
-        session = await current_session(request)
+    if session is not None:
         await handlers.choose_language(
             console_of(request).pool, user_id=session.user.user_id, language=language
         )
