@@ -18,6 +18,7 @@ from support import own_groups, running
 
 from services.console import handlers
 from services.console.adapters.accounts import User
+from services.console.adapters.upstream import Upstream
 from services.console.bootstrap import bootstrap
 from services.console.context import Console
 from services.console.domain.roles import Role
@@ -118,11 +119,14 @@ def console_settings(infrastructure: Endpoints, **settings: Any) -> ConsoleSetti
 
 @contextlib.asynccontextmanager
 async def console_service(
-    infrastructure: Endpoints, **settings: Any
+    infrastructure: Endpoints, *, upstream: Upstream | None = None, **settings: Any
 ) -> AsyncIterator[ConsoleService]:
     """The console running against the real database and broker, its clock standing at the
-    machine's time until a test moves it; `settings` override ConsoleSettings."""
+    machine's time until a test moves it; `upstream` reaches the other services (none answer
+    by default); `settings` override ConsoleSettings."""
     clock = FixedClock(datetime.now(UTC))
-    app, runtime = bootstrap(console_settings(infrastructure, **settings), clock=clock)
+    app, runtime = bootstrap(
+        console_settings(infrastructure, **settings), clock=clock, upstream=upstream
+    )
     async with running(app, runtime):
         yield ConsoleService(runtime, clock, app)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Final
 
@@ -10,7 +11,8 @@ from faststream.asgi import AsgiFastStream
 from faststream.asgi.types import ASGIApp
 
 from services.console.adapters.accounts import SCHEMA
-from services.console.context import make_console
+from services.console.adapters.upstream import Upstream
+from services.console.context import make_console, make_upstream
 from services.console.http import build_api
 from services.console.settings import ConsoleSettings
 from shared.clock import Clock, SystemClock
@@ -21,15 +23,23 @@ MIGRATIONS: Final = Path(__file__).parent / "migrations"
 log = structlog.get_logger(__name__)
 
 
-def definition(settings: ConsoleSettings) -> ServiceDefinition:
+def definition(settings: ConsoleSettings, *, upstream: Upstream | None = None) -> ServiceDefinition:
     """It consumes nothing: staff act through its pages, which read and change the other
-    services through their HTTP APIs."""
+    services through their HTTP APIs (`upstream`; tests hand in their own transports)."""
+    upstream = upstream or make_upstream(settings)
 
     def http_api(runtime: Runtime) -> ASGIApp:
         if settings.console_api_key is None:
             # Signing in works; every panel fed by another service says it is unavailable.
             log.warning("console_api_key_missing", setting="LOYALTY_CONSOLE_API_KEY")
-        return build_api(make_console(runtime, settings))
+        return build_api(make_console(runtime, settings, upstream))
+
+    async def close_upstream(runtime: Runtime) -> None:
+        """Holds the upstream clients for the service's life; closes them when it stops."""
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await upstream.aclose()
 
     return ServiceDefinition(
         name="console",
@@ -37,11 +47,16 @@ def definition(settings: ConsoleSettings) -> ServiceDefinition:
         migrations=MIGRATIONS,
         handlers={},
         http_api=http_api,
+        background=(close_upstream,),
     )
 
 
 def bootstrap(
-    settings: ConsoleSettings | None = None, *, clock: Clock | None = None
+    settings: ConsoleSettings | None = None,
+    *,
+    clock: Clock | None = None,
+    upstream: Upstream | None = None,
 ) -> tuple[AsgiFastStream, Runtime]:
     settings = settings or ConsoleSettings()
-    return build_app(definition(settings), settings, clock=clock or SystemClock())
+    service = definition(settings, upstream=upstream)
+    return build_app(service, settings, clock=clock or SystemClock())

@@ -9,7 +9,7 @@ import asyncpg
 from starlette.requests import Request
 
 from services.console.adapters.passwords import Passwords
-from services.console.adapters.upstream import ShopApi
+from services.console.adapters.upstream import ShopApi, Upstream
 from services.console.handlers import SignInPolicy
 from services.console.settings import ConsoleSettings
 from shared.runtime import Runtime
@@ -21,6 +21,7 @@ class Console:
     settings: ConsoleSettings
     passwords: Passwords
     policy: SignInPolicy
+    upstream: Upstream
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -30,7 +31,7 @@ class Console:
         return self.runtime.clock.now()
 
     def shop_api(self, shop_id: str, acting_user: str) -> ShopApi:
-        return ShopApi(shop_id, acting_user)
+        return ShopApi(shop_id, acting_user, self.upstream)
 
 
 def console_of(request: Request) -> Console:
@@ -38,7 +39,24 @@ def console_of(request: Request) -> Console:
     return console
 
 
-def make_console(runtime: Runtime, settings: ConsoleSettings) -> Console:
+def make_upstream(settings: ConsoleSettings) -> Upstream:
+    key = settings.console_api_key
+    return Upstream(
+        {
+            "earn": settings.console_earn_url,
+            "tiering": settings.console_tiering_url,
+            "notify": settings.console_notify_url,
+            "analytics": settings.console_analytics_url,
+            "shops": settings.console_shops_url,
+        },
+        api_key=None if key is None else key.get_secret_value(),
+        timeout_s=settings.console_upstream_timeout_s,
+    )
+
+
+def make_console(
+    runtime: Runtime, settings: ConsoleSettings, upstream: Upstream | None = None
+) -> Console:
     return Console(
         runtime=runtime,
         settings=settings,
@@ -54,4 +72,5 @@ def make_console(runtime: Runtime, settings: ConsoleSettings) -> Console:
             session_idle=settings.session_idle,
             session_max=settings.session_max,
         ),
+        upstream=upstream or make_upstream(settings),
     )

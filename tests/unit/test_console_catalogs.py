@@ -80,6 +80,6 @@ def test_a_language_cookie_of_another_value_falls_back_to_vietnamese() -> None:
 
 
 def test_what_a_page_is_given_is_escaped() -> None:
-    page = rendering.render(page_request(), "home.html", {"shop": "<script>x</script>"})
+    page = rendering.render(page_request(), "home.html", {"shop_id": "<script>x</script>"})
     assert b"<script>x</script>" not in page.body
     assert b"&lt;script&gt;x&lt;/script&gt;" in page.body

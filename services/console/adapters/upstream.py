@@ -9,9 +9,13 @@ unavailable instead of failing).
 
 from __future__ import annotations
 
+import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeAlias
+
+import httpx
 
 JsonObject: TypeAlias = dict[str, Any]
 
@@ -37,15 +41,97 @@ class UpstreamUnavailable(UpstreamError):
     """A timeout, a refused connection, a 5xx, or no platform key configured."""
 
 
-class ShopApi:
-    """The earn, tiering, notify, analytics and shops APIs bound to one shop and one user."""
+class Upstream:
+    """One HTTP client per service (its base URL, the call timeout), made at first use and
+    shared by every request of the console; closed when the console stops."""
 
-    def __init__(self, shop_id: str, acting_user: str) -> None:
+    def __init__(
+        self,
+        urls: Mapping[str, str],
+        *,
+        api_key: str | None,
+        timeout_s: float,
+        transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
+    ) -> None:
+        self._urls = dict(urls)
+        self._api_key = api_key
+        self._timeout_s = timeout_s
+        # Tests hand in transports (an ASGI app, a MockTransport) instead of the network.
+        self._transports = dict(transports or {})
+        self._clients: dict[str, httpx.AsyncClient] = {}
+
+    def _client(self, service: str) -> httpx.AsyncClient:
+        if service not in self._clients:
+            self._clients[service] = httpx.AsyncClient(
+                base_url=self._urls[service],
+                timeout=self._timeout_s,
+                transport=self._transports.get(service),
+            )
+        return self._clients[service]
+
+    async def request(
+        self, service: str, method: str, path: str, headers: dict[str, str], **kwargs: Any
+    ) -> Any:
+        if self._api_key is None:
+            raise UpstreamUnavailable("the console has no platform key (LOYALTY_CONSOLE_API_KEY)")
+        try:
+            answer = await self._client(service).request(
+                method, path, headers={"X-API-Key": self._api_key, **headers}, **kwargs
+            )
+        except httpx.HTTPError as exc:
+            # Timeouts, refused connections, broken answers: the panel is unavailable.
+            raise UpstreamUnavailable(f"{service}: {type(exc).__name__}") from exc
+        if answer.status_code >= 500:
+            raise UpstreamUnavailable(f"{service} answered {answer.status_code}")
+        if answer.status_code >= 400:
+            raise _problem(answer)
+        return answer.json()
+
+    async def aclose(self) -> None:
+        clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            await client.aclose()
+
+
+def _problem(answer: httpx.Response) -> UpstreamProblem:
+    try:
+        body = answer.json()
+    except ValueError:
+        body = {}
+    if not isinstance(body, dict):
+        body = {}
+    errors = body.get("errors")
+    return UpstreamProblem(
+        status=answer.status_code,
+        code=body.get("code") if isinstance(body.get("code"), str) else None,
+        detail=body.get("detail") if isinstance(body.get("detail"), str) else None,
+        errors=[e for e in errors if isinstance(e, dict)] if isinstance(errors, list) else [],
+    )
+
+
+class ShopApi:
+    """The earn, tiering, notify, analytics and shops APIs bound to one shop and one user.
+
+    `timings` keeps each call's service and duration, for the page's Server-Timing header.
+    """
+
+    def __init__(self, shop_id: str, acting_user: str, upstream: Upstream) -> None:
         self.shop_id = shop_id
         self.acting_user = acting_user
+        self.timings: list[tuple[str, float]] = []
+        self._upstream = upstream
 
     async def _call(self, service: str, method: str, path: str, **kwargs: Any) -> Any:
-        raise UpstreamUnavailable(f"{service} is not wired to the console yet")
+        headers = {
+            "X-Shop-Id": self.shop_id,
+            "X-On-Behalf-Of": f"console:{self.acting_user}",
+            **kwargs.pop("headers", {}),
+        }
+        started = time.perf_counter()
+        try:
+            return await self._upstream.request(service, method, path, headers, **kwargs)
+        finally:
+            self.timings.append((service, time.perf_counter() - started))
 
     # --- shops ---
     async def shop(self) -> JsonObject:
@@ -63,8 +149,8 @@ class ShopApi:
             await self._call("shops", "POST", f"{self._programmes(kind)}/validate", json=body)
         )
 
-    async def preview(self, toml: str, order: JsonObject) -> JsonObject:
-        body = {"toml": toml, "order": order}
+    async def preview(self, toml: str, order: JsonObject, *, paid_at: datetime) -> JsonObject:
+        body = {"toml": toml, "order": order, "paid_at": paid_at.isoformat()}
         path = f"{self._programmes('earn')}/preview"
         return dict(await self._call("shops", "POST", path, json=body))
 
@@ -135,7 +221,7 @@ class ShopApi:
 
     async def redeem(self, customer_id: str, reward: str, currency: str, key: str) -> JsonObject:
         path = f"/v1/customers/{customer_id}/redemptions"
-        body = {"reward_id": reward, "currency": currency}
+        body = {"reward": reward, "currency": currency}
         headers = {"Idempotency-Key": key}
         return dict(await self._call("earn", "POST", path, json=body, headers=headers))
 

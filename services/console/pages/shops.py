@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from services.console.adapters import accounts
-from services.console.adapters.upstream import UpstreamError
+from services.console.adapters.upstream import JsonObject, UpstreamError
 from services.console.auth import CurrentSession, ShopAccess, require
 from services.console.context import console_of
 from services.console.domain.roles import Capability
@@ -40,21 +40,30 @@ async def go_to_shop(
 
 @router.get("/shops/{shop}/")
 async def home(request: Request, access: Viewer) -> Response:
-    formats, unavailable = await shop_formats(request, access)
+    shop, formats = await shop_settings(request, access)
     return render(
         request,
         "home.html",
-        {"access": access, "shop": access.shop, "unavailable": unavailable},
+        {"access": access, "shop": shop, "shop_id": access.shop},
         formats=formats,
+        headers=server_timing(access),
     )
 
 
-async def shop_formats(request: Request, access: ShopAccess) -> tuple[Formats, bool]:
-    """The shop's locale and time zone from the shops API; the defaults when it does not
-    answer (the page says so)."""
+async def shop_settings(request: Request, access: ShopAccess) -> tuple[JsonObject | None, Formats]:
+    """The shop as the shops API describes it, and the formats of its locale and time zone;
+    None and the default formats when it does not answer (the page says so)."""
     language = reader_language(request)
     try:
         shop = await access.api.shop()
     except UpstreamError:
-        return Formats(language=language), True
-    return Formats(language, str(shop["locale"]), str(shop["time_zone"])), False
+        return None, Formats(language=language)
+    return shop, Formats(language, str(shop["locale"]), str(shop["time_zone"]))
+
+
+def server_timing(access: ShopAccess) -> dict[str, str]:
+    """How long the page waited for each service (Server-Timing, in milliseconds)."""
+    if not access.api.timings:
+        return {}
+    parts = [f"{service};dur={seconds * 1000:.1f}" for service, seconds in access.api.timings]
+    return {"Server-Timing": ", ".join(parts)}
