@@ -46,6 +46,7 @@ def definition(settings: ConsoleSettings, *, upstream: Upstream | None = None) -
         schema=SCHEMA,
         migrations=MIGRATIONS,
         handlers={},
+        produces=("loyalty.console",),
         http_api=http_api,
         background=(close_upstream,),
     )

@@ -34,6 +34,7 @@ class ConsoleSettings(CommonSettings):
     console_login_failures_per_email: int = Field(default=5, ge=1)
     console_login_failures_per_address: int = Field(default=30, ge=1)
     console_login_window_s: int = Field(default=900, ge=1)
+    console_invitation_ttl_h: float = Field(default=72, gt=0, le=24 * 30)
 
     @property
     def session_idle(self) -> timedelta:
@@ -42,6 +43,10 @@ class ConsoleSettings(CommonSettings):
     @property
     def session_max(self) -> timedelta:
         return timedelta(seconds=self.console_session_max_s)
+
+    @property
+    def invitation_ttl(self) -> timedelta:
+        return timedelta(hours=self.console_invitation_ttl_h)
 
     @property
     def login_window(self) -> timedelta:

@@ -41,6 +41,15 @@ def shop_routes(console: ConsoleService) -> list[tuple[str, str]]:
     return [(m, p) for m, p in routes(console) if "{shop}" in p]
 
 
+def shop_pages(console: ConsoleService) -> list[str]:
+    """The GET routes that need nothing but the shop."""
+    return [p for m, p in shop_routes(console) if m == "GET" and p.count("{") == 1]
+
+
+def url(path: str, shop: str, **ids: str) -> str:
+    return path.format(shop=shop, **({"user_id": "u_x", "invitation_id": "inv_x"} | ids))
+
+
 async def request(client: httpx.AsyncClient, method: str, path: str, **kw: object) -> int:
     answer = await client.request(method, path, **kw)  # type: ignore[arg-type]
     return answer.status_code
@@ -49,37 +58,47 @@ async def request(client: httpx.AsyncClient, method: str, path: str, **kw: objec
 async def test_the_console_has_shop_routes_to_check(console: ConsoleService) -> None:
     assert ("GET", "/shops/{shop}/") in shop_routes(console)
     assert ("GET", "/shops/{shop}/staff") in shop_routes(console)
+    assert ("POST", "/shops/{shop}/staff/{user_id}/remove") in shop_routes(console)
 
 
-async def test_every_route_of_another_shop_is_not_found(console: ConsoleService) -> None:
+async def test_every_route_of_another_shop_is_not_found_and_changes_nothing(
+    console: ConsoleService,
+) -> None:
     owner = await console.make_user({"shop-a": Role.OWNER}, locale="en")
+    owner_b = await console.make_user({"shop-b": Role.OWNER})
+    member_b = await console.make_user({"shop-b": Role.MARKETER})
+    ids = {"user_id": member_b.user_id}
     async with console.client() as client:
         await signed_in(client, owner)
         token = csrf_of((await client.get("/shops")).text)
-        own = {
-            (m, p): await request(client, m, p.format(shop="shop-a"), data={"csrf_token": token})
-            for m, p in shop_routes(console)
-        }
+        own = [await request(client, "GET", url(p, "shop-a")) for p in shop_pages(console)]
+        form = {"csrf_token": token, "role": "owner", "email": "x@shop.example"}
         other = {
-            (m, p): await request(client, m, p.format(shop="shop-b"), data={"csrf_token": token})
+            (m, p): await request(client, m, url(p, "shop-b", **ids), data=form)
             for m, p in shop_routes(console)
         }
         page = await client.get("/shops/shop-b/")
-    assert set(own.values()) == {200}
+    role = await console.pool.fetchval(
+        "SELECT role FROM console.memberships WHERE user_id = $1", member_b.user_id
+    )
+    invited = await console.pool.fetchval(
+        "SELECT count(*) FROM console.invitations WHERE shop_id = 'shop-b' AND invited_by = $1",
+        owner.user_id,
+    )
+    assert set(own) == {200}
     assert set(other.values()) == {404}
     assert "Not found" in page.text
+    assert (role, invited) == ("marketer", 0)
+    assert owner_b.user_id != owner.user_id
 
 
 async def test_a_platform_operator_reaches_every_shop(console: ConsoleService) -> None:
     operator = await console.make_user(operator=True)
     async with console.client() as client:
         await signed_in(client, operator)
-        answers = {
-            (m, p): await request(client, m, p.format(shop="any-shop"))
-            for m, p in shop_routes(console)
-        }
+        answers = [await request(client, "GET", url(p, "any-shop")) for p in shop_pages(console)]
         go = await client.get("/shops/go", params={"shop": "any-shop"})
-    assert set(answers.values()) == {200}
+    assert set(answers) == {200}
     assert go.headers["location"] == "/shops/any-shop/"
 
 
@@ -90,6 +109,13 @@ async def test_only_an_owner_sees_the_staff_page(console: ConsoleService, role: 
         await signed_in(client, user)
         home = await client.get("/shops/shop-a/")
         staff = await client.get("/shops/shop-a/staff")
+        token = csrf_of(home.text)
+        owner_only = [
+            await request(client, m, url(p, "shop-a"), data={"csrf_token": token})
+            for m, p in shop_routes(console)
+            if "/staff" in p
+        ]
+    assert set(owner_only) == {403}
     assert home.status_code == 200
     assert "/shops/shop-a/staff" not in home.text
     assert staff.status_code == 403
@@ -113,9 +139,7 @@ async def test_signed_out_every_shop_route_leads_to_the_sign_in_page(
     console: ConsoleService,
 ) -> None:
     async with console.client() as client:
-        answers = [
-            await client.request(m, p.format(shop="shop-a")) for m, p in shop_routes(console)
-        ]
+        answers = [await client.request(m, url(p, "shop-a")) for m, p in shop_routes(console)]
     assert {a.status_code for a in answers} == {303}
     assert all(a.headers["location"].startswith("/sign-in") for a in answers)
 
@@ -124,13 +148,16 @@ async def test_every_unsafe_route_refuses_a_missing_or_wrong_csrf_token(
     console: ConsoleService,
 ) -> None:
     user = await console.make_user({"shop-a": Role.OWNER}, locale="en")
-    unsafe = [(m, p) for m, p in routes(console) if m not in SAFE and p != "/sign-in"]
+    # Before a session there is no session token: the sign-in form has its own (double-submit)
+    # and an invitation's link holds its secret.
+    no_session = {"/sign-in", "/invitations/{token}"}
+    unsafe = [(m, p) for m, p in routes(console) if m not in SAFE and p not in no_session]
     async with console.client() as client:
         await signed_in(client, user)
         token = csrf_of((await client.get("/shops")).text)
-        missing = [await request(client, m, p.format(shop="shop-a")) for m, p in unsafe]
+        missing = [await request(client, m, url(p, "shop-a")) for m, p in unsafe]
         wrong = [
-            await request(client, m, p.format(shop="shop-a"), data={"csrf_token": token[:-2]})
+            await request(client, m, url(p, "shop-a"), data={"csrf_token": token[:-2]})
             for m, p in unsafe
         ]
         by_header = await client.post(
@@ -139,6 +166,7 @@ async def test_every_unsafe_route_refuses_a_missing_or_wrong_csrf_token(
         still_english = await client.get("/shops")
     assert ("POST", "/sign-out") in unsafe
     assert ("POST", "/language") in unsafe
+    assert ("POST", "/shops/{shop}/staff/invitations") in unsafe
     assert set(missing) == set(wrong) == {403}
     assert by_header.status_code == 303
     assert '<html lang="vi">' in still_english.text

@@ -158,3 +158,22 @@ async def members(conn: Connection, shop_id: str) -> list[Member]:
         shop_id,
     )
     return [Member(r["user_id"], r["email"], r["name"], Role(r["role"])) for r in rows]
+
+
+async def owners(conn: Connection, shop_id: str, *, lock: bool = False) -> list[str]:
+    # FOR UPDATE: two owners demoting each other at once cannot leave the shop with none.
+    rows = await conn.fetch(
+        f"""SELECT user_id FROM {SCHEMA}.memberships WHERE shop_id = $1 AND role = 'owner'
+            ORDER BY user_id{" FOR UPDATE" if lock else ""}""",
+        shop_id,
+    )
+    return [r["user_id"] for r in rows]
+
+
+async def remove_membership(conn: Connection, *, user_id: str, shop_id: str) -> bool:
+    status = await conn.execute(
+        f"DELETE FROM {SCHEMA}.memberships WHERE user_id = $1 AND shop_id = $2",
+        user_id,
+        shop_id,
+    )
+    return bool(status == "DELETE 1")
