@@ -39,6 +39,14 @@ def console_of(request: Request) -> Console:
     return console
 
 
+def make_passwords(settings: ConsoleSettings) -> Passwords:
+    return Passwords(
+        time_cost=settings.console_argon2_time_cost,
+        memory_kib=settings.console_argon2_memory_kib,
+        parallelism=settings.console_argon2_parallelism,
+    )
+
+
 def make_upstream(settings: ConsoleSettings) -> Upstream:
     key = settings.console_api_key
     return Upstream(
@@ -60,11 +68,7 @@ def make_console(
     return Console(
         runtime=runtime,
         settings=settings,
-        passwords=Passwords(
-            time_cost=settings.console_argon2_time_cost,
-            memory_kib=settings.console_argon2_memory_kib,
-            parallelism=settings.console_argon2_parallelism,
-        ),
+        passwords=make_passwords(settings),
         policy=SignInPolicy(
             failures_per_email=settings.console_login_failures_per_email,
             failures_per_address=settings.console_login_failures_per_address,

@@ -116,6 +116,48 @@ async def create_user(
     return User(user_id, email.strip(), name.strip(), locale, platform_operator, disabled=False)
 
 
+async def set_up_account(
+    pool: asyncpg.Pool,
+    *,
+    passwords: Passwords,
+    email: str,
+    name: str,
+    password: str,
+    now: datetime,
+    platform_operator: bool = False,
+    shops: dict[str, Role] | None = None,
+) -> User:
+    """An account with this password and these roles, made or, when the email has one
+    already, given the new password (its sessions end) and the roles besides its others."""
+    async with pool.acquire() as conn:
+        found = await accounts.user_by_email(conn, email.strip())
+    if found is None:
+        return await create_user(
+            pool,
+            passwords=passwords,
+            email=email,
+            name=name,
+            password=password,
+            now=now,
+            platform_operator=platform_operator,
+            shops=shops,
+        )
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise AccountRefused(f"a password has at least {MIN_PASSWORD_LENGTH} characters")
+    user, hashed = found[0], await passwords.hash(password)
+    async with pool.acquire() as conn, conn.transaction():
+        await accounts.set_password_hash(conn, user.user_id, hashed)
+        await sessions.delete_sessions_of(conn, user.user_id)
+        for shop_id, role in (shops or {}).items():
+            await accounts.add_membership(
+                conn, user_id=user.user_id, shop_id=shop_id, role=role, added_by=None, now=now
+            )
+        await accounts.record_action(
+            conn, at=now, user_id=user.user_id, action="password_reset", target=user.user_id
+        )
+    return user
+
+
 async def sign_in(
     pool: asyncpg.Pool,
     *,
