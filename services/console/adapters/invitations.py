@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
+from asyncpg import Record
 from pydantic import BaseModel
 
 from services.console.adapters.accounts import SCHEMA
@@ -32,8 +33,16 @@ class Invitation:
 _COLUMNS: Final = "invitation_id, shop_id, email, role, invited_by, created_at, expires_at"
 
 
-def _invitation(row: dict[str, object]) -> Invitation:
-    return Invitation(**{**row, "role": Role(str(row["role"]))})  # type: ignore[arg-type]
+def _invitation(row: Record) -> Invitation:
+    return Invitation(
+        invitation_id=row["invitation_id"],
+        shop_id=row["shop_id"],
+        email=row["email"],
+        role=Role(row["role"]),
+        invited_by=row["invited_by"],
+        created_at=row["created_at"],
+        expires_at=row["expires_at"],
+    )
 
 
 async def revoke_open(conn: Connection, *, shop_id: str, email: str, now: datetime) -> None:
@@ -72,7 +81,7 @@ async def open_invitations(conn: Connection, shop_id: str, now: datetime) -> lis
         shop_id,
         now,
     )
-    return [_invitation(dict(r)) for r in rows]
+    return [_invitation(r) for r in rows]
 
 
 async def usable(conn: Connection, token_sha256: str, now: datetime) -> Invitation | None:
@@ -83,7 +92,7 @@ async def usable(conn: Connection, token_sha256: str, now: datetime) -> Invitati
         token_sha256,
         now,
     )
-    return None if row is None else _invitation(dict(row))
+    return None if row is None else _invitation(row)
 
 
 async def take(conn: Connection, token_sha256: str, now: datetime) -> Invitation | None:
@@ -96,7 +105,7 @@ async def take(conn: Connection, token_sha256: str, now: datetime) -> Invitation
         token_sha256,
         now,
     )
-    return None if row is None else _invitation(dict(row))
+    return None if row is None else _invitation(row)
 
 
 async def revoke(conn: Connection, *, shop_id: str, invitation_id: str, now: datetime) -> bool:

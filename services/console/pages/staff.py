@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Path, Request
 from fastapi.responses import RedirectResponse, Response
 
-from services.console import handlers
+from services.console import handlers, staff
 from services.console.adapters import accounts, invitations
 from services.console.adapters.upstream import UpstreamError
 from services.console.auth import NotFound, ShopAccess, require
@@ -23,8 +23,8 @@ MemberId = Annotated[str, Path(max_length=64)]
 RoleField = Annotated[Role, Form()]
 
 
-def change_of(request: Request, access: ShopAccess) -> handlers.StaffChange:
-    return handlers.StaffChange(access.shop, access.user, console_of(request).now())
+def change_of(request: Request, access: ShopAccess) -> staff.StaffChange:
+    return staff.StaffChange(access.shop, access.user, console_of(request).now())
 
 
 async def _page(
@@ -45,7 +45,7 @@ async def _page(
 
 
 @router.get("/shops/{shop}/staff")
-async def staff(request: Request, access: Owner) -> Response:
+async def staff_page(request: Request, access: Owner) -> Response:
     return await _page(request, access)
 
 
@@ -62,7 +62,7 @@ async def invite(
         shop_name = str((await access.api.shop())["name"])
     except UpstreamError:
         shop_name = access.shop
-    await handlers.invite_staff(
+    await staff.invite_staff(
         console.pool,
         change_of(request, access),
         shop_name=shop_name,
@@ -77,7 +77,7 @@ async def invite(
 
 @router.post("/shops/{shop}/staff/invitations/{invitation_id}/revoke")
 async def revoke(request: Request, access: Owner, invitation_id: MemberId) -> Response:
-    if not await handlers.revoke_invitation(
+    if not await staff.revoke_invitation(
         console_of(request).pool, change_of(request, access), invitation_id
     ):
         raise NotFound
@@ -89,10 +89,8 @@ async def change_role(
     request: Request, access: Owner, user_id: MemberId, role: RoleField
 ) -> Response:
     try:
-        await handlers.change_role(
-            console_of(request).pool, change_of(request, access), user_id, role
-        )
-    except handlers.StaffRefused as refused:
+        await staff.change_role(console_of(request).pool, change_of(request, access), user_id, role)
+    except staff.StaffRefused as refused:
         return await _refused(request, access, refused)
     return RedirectResponse(f"/shops/{access.shop}/staff", status_code=303)
 
@@ -112,14 +110,14 @@ async def confirm_removal(request: Request, access: Owner, user_id: MemberId) ->
 @router.post("/shops/{shop}/staff/{user_id}/remove")
 async def remove(request: Request, access: Owner, user_id: MemberId) -> Response:
     try:
-        await handlers.remove_member(console_of(request).pool, change_of(request, access), user_id)
-    except handlers.StaffRefused as refused:
+        await staff.remove_member(console_of(request).pool, change_of(request, access), user_id)
+    except staff.StaffRefused as refused:
         return await _refused(request, access, refused)
     return RedirectResponse(f"/shops/{access.shop}/staff", status_code=303)
 
 
-async def _refused(request: Request, access: ShopAccess, refused: Exception) -> Response:
-    if "owner" in str(refused):
+async def _refused(request: Request, access: ShopAccess, refused: staff.StaffRefused) -> Response:
+    if isinstance(refused, staff.LastOwner):
         return await _page(request, access, error="last_owner", status_code=409)
     raise NotFound
 
@@ -151,7 +149,7 @@ async def accept(
     forged post could only accept an invitation for its own holder."""
     console = console_of(request)
     try:
-        await handlers.accept_invitation(
+        await staff.accept_invitation(
             console.pool,
             passwords=console.passwords,
             token=token,
@@ -159,7 +157,7 @@ async def accept(
             password=password,
             now=console.now(),
         )
-    except handlers.InvitationUnusable:
+    except staff.InvitationUnusable:
         return render(request, "invitation.html", {"usable": False}, status_code=404)
     except handlers.AccountRefused:
         async with console.pool.acquire() as conn:
