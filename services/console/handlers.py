@@ -1,5 +1,5 @@
 """Use cases of the console's accounts: create or set up an account, sign in, sign out,
-choose a language (a shop's staff: staff.py).
+change a password, choose a language (a shop's staff: staff.py).
 
 Each takes its dependencies as keyword arguments (a pool, the password hasher, a policy, the
 time) so tests run them against PostgreSQL without the HTTP layer.
@@ -206,6 +206,33 @@ async def sign_in(
 async def sign_out(pool: asyncpg.Pool, *, cookie: str) -> None:
     async with pool.acquire() as conn:
         await sessions.delete_session(conn, session_key(cookie))
+
+
+async def change_password(
+    pool: asyncpg.Pool,
+    *,
+    passwords: Passwords,
+    user_id: str,
+    current: str,
+    new: str,
+    now: datetime,
+) -> None:
+    """The current password proves it is the user; every session of theirs ends, this one too
+    (a session stolen before the change is worth nothing after it)."""
+    if len(new) < MIN_PASSWORD_LENGTH:
+        raise AccountRefused(f"a password has at least {MIN_PASSWORD_LENGTH} characters")
+    async with pool.acquire() as conn:
+        user = await accounts.user_by_id(conn, user_id)
+        found = None if user is None else await accounts.user_by_email(conn, user.email)
+    if found is None or not (await passwords.verify(found[1], current)).ok:
+        raise AccountRefused("the current password is not right")
+    hashed = await passwords.hash(new)
+    async with pool.acquire() as conn, conn.transaction():
+        await accounts.set_password_hash(conn, user_id, hashed)
+        await sessions.delete_sessions_of(conn, user_id)
+        await accounts.record_action(
+            conn, at=now, user_id=user_id, action="password_changed", target=user_id
+        )
 
 
 async def choose_language(pool: asyncpg.Pool, *, user_id: str, language: str) -> None:

@@ -12,7 +12,14 @@ from http.cookies import SimpleCookie
 import httpx
 import pytest
 from argon2 import PasswordHasher
-from console_support import PASSWORD, ConsoleService, console_service, sign_in_form, signed_in
+from console_support import (
+    PASSWORD,
+    ConsoleService,
+    console_service,
+    csrf_of,
+    sign_in_form,
+    signed_in,
+)
 from infrastructure import Endpoints
 
 from services.console import handlers
@@ -281,3 +288,34 @@ async def test_an_account_needs_a_password_of_twelve_characters_and_a_free_email
             password=PASSWORD,
             now=console.clock.now(),
         )
+
+
+async def test_changing_the_password_ends_every_session_and_the_old_password(
+    console: ConsoleService,
+) -> None:
+    user = await console.make_user({"shop-a": Role.OWNER}, locale="en")
+    new = "a new and longer passphrase"
+    async with console.client() as client, console.client() as elsewhere:
+        await signed_in(client, user)
+        await signed_in(elsewhere, user)
+        page = await client.get("/account")
+        token = csrf_of(page.text)
+        wrong = await client.post(
+            "/account/password", data={"csrf_token": token, "current": "nope", "new": new}
+        )
+        short = await client.post(
+            "/account/password", data={"csrf_token": token, "current": PASSWORD, "new": "short"}
+        )
+        changed = await client.post(
+            "/account/password", data={"csrf_token": token, "current": PASSWORD, "new": new}
+        )
+        other_session = await elsewhere.get("/shops")
+        old = await attempt(client, user.email, PASSWORD)
+        fresh = await attempt(client, user.email, new)
+    assert page.status_code == 200
+    assert user.email in page.text
+    assert wrong.status_code == short.status_code == 422
+    assert changed.status_code == 303
+    assert changed.headers["location"] == "/sign-in"
+    assert other_session.status_code == 303
+    assert (old, fresh) == (401, 303)
