@@ -21,6 +21,7 @@ from services.dlq.commands import add_dlq_commands
 from services.earn.commands import add_earn_commands
 from services.notify.commands import add_notify_commands
 from services.registry import SERVICES
+from services.shops.coalition_commands import add_coalition_commands
 from services.shops.commands import add_shops_commands
 from services.tiering.commands import add_tiering_commands
 from shared.kafka_connection import KafkaAccessRefused, KafkaConnection, check_access
@@ -139,6 +140,7 @@ def _parser() -> argparse.ArgumentParser:
     add_earn_commands(sub)
     add_notify_commands(sub)
     add_shops_commands(sub)
+    add_coalition_commands(sub)
     add_tiering_commands(sub)
     return parser
 

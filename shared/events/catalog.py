@@ -78,6 +78,7 @@ TOPICS: Final = _frozen(
         },
         "loyalty.shops": {
             "shop.created": shops.ShopCreated,
+            "shop.coalition_changed": shops.ShopCoalitionChanged,
             "programme.published": shops.ProgrammePublished,
             "api_key.created": shops.ApiKeyCreated,
             "api_key.revoked": shops.ApiKeyRevoked,
