@@ -13,10 +13,12 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from services.console.adapters import widget_settings
 from services.console.auth import CsrfRefused, Forbidden, NotFound, SignInNeeded
 from services.console.context import Console
 from services.console.pages import account, shops, sign_in, staff
 from services.console.rendering import render
+from services.console.widget_cors import OriginCache, OriginsOf, WidgetCors, shop_of
 
 STATIC: Final = Path(__file__).parent / "static"
 
@@ -56,13 +58,18 @@ class SecurityHeaders:
 
 class CrossSiteRefusal:
     """An unsafe request sent by another site's page is refused before anything else: the
-    browser says so in Sec-Fetch-Site, or an Origin that is not this console's."""
+    browser says so in Sec-Fetch-Site, or an Origin that is not this console's. The widget API
+    is meant for other sites: it takes a bearer token, no cookie, and has its own CORS."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] not in ("GET", "HEAD", "OPTIONS"):
+        if (
+            scope["type"] == "http"
+            and scope["method"] not in ("GET", "HEAD", "OPTIONS")
+            and shop_of(scope["path"]) is None
+        ):
             request = Request(scope)
             if _cross_site(request):
                 response = render(request, "error.html", {"status": 403}, status_code=403)
@@ -80,11 +87,20 @@ def _cross_site(request: Request) -> bool:
     return origin == "null" or urlsplit(origin).netloc != request.headers.get("host")
 
 
+def _origins_from(console: Console) -> OriginsOf:
+    async def origins(shop_id: str) -> frozenset[str]:
+        async with console.pool.acquire() as conn:
+            return await widget_settings.allowed_origins(conn, shop_id)
+
+    return origins
+
+
 def build_api(console: Console) -> FastAPI:
     api = FastAPI(title="loyalty-console", docs_url=None, redoc_url=None, openapi_url=None)
     api.state.console = console
     api.add_middleware(CrossSiteRefusal)
     api.add_middleware(SecurityHeaders)
+    api.add_middleware(WidgetCors, origins=OriginCache(_origins_from(console)))
     api.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @api.get("/favicon.svg", include_in_schema=False)
