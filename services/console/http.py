@@ -13,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from services.console import widget_api
 from services.console.adapters import widget_settings
 from services.console.auth import CsrfRefused, Forbidden, NotFound, SignInNeeded
 from services.console.context import Console
@@ -115,6 +116,7 @@ def build_api(console: Console) -> FastAPI:
     api.include_router(account.router)
     api.include_router(shops.router)
     api.include_router(staff.router)
+    widget_api.install(api)
     _install_error_pages(api)
     return api
 

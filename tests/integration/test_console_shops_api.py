@@ -113,3 +113,15 @@ async def test_a_service_that_does_not_answer_is_unavailable_and_the_page_says_s
         page = await client.get(f"/shops/{unique('nowhere')}/")
     assert page.status_code == 200
     assert "The shops service is unavailable" in page.text
+
+
+async def test_the_widget_theme_is_public_and_names_the_shops_currency_and_locale(
+    stack: Stack,
+) -> None:
+    async with stack.console.client() as storefront:
+        theme = await storefront.get(f"/widget/v1/shops/{stack.shop_id}/theme")
+        unknown = await storefront.get(f"/widget/v1/shops/{unique('nowhere')}/theme")
+    assert theme.status_code == 200
+    assert theme.json()["shop_id"] == stack.shop_id
+    assert (theme.json()["currency"], theme.json()["locale"]) == ("VND", "vi-VN")
+    assert unknown.status_code == 404

@@ -219,9 +219,12 @@ class ShopApi:
     async def rewards(self) -> JsonObject:
         return dict(await self._call("earn", "GET", "/v1/rewards"))
 
-    async def redeem(self, customer_id: str, reward: str, currency: str, key: str) -> JsonObject:
+    async def redeem(
+        self, customer_id: str, reward: str, currency: str | None, key: str
+    ) -> JsonObject:
         path = f"/v1/customers/{customer_id}/redemptions"
-        body = {"reward": reward, "currency": currency}
+        # Earn refuses a currency for rewards without a money value: send one only when chosen.
+        body = {"reward": reward} | ({} if currency is None else {"currency": currency})
         headers = {"Idempotency-Key": key}
         return dict(await self._call("earn", "POST", path, json=body, headers=headers))
 
