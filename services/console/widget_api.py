@@ -9,11 +9,12 @@ more, and the element then shows the signed-out view.
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Annotated, Any
 
 import structlog
 from fastapi import APIRouter, FastAPI, Header, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.console.adapters.upstream import ShopApi, UpstreamProblem, UpstreamUnavailable
@@ -22,6 +23,7 @@ from services.console.context import Console, console_of
 from services.console.domain.widget_tokens import TokenInvalid, WidgetCustomer, verify
 
 log = structlog.get_logger()
+SCRIPT = Path(__file__).parent / "static/widget/loyalty-widget.js"
 router = APIRouter(prefix="/widget/v1/shops/{shop_id}")
 RECENT = 5  # ledger entries in the panel
 # Idempotency keys from the element are scoped apart from any other caller's at this shop.
@@ -44,6 +46,18 @@ class RedemptionBody(BaseModel):
 def install(api: FastAPI) -> None:
     """The routes, and their refusals as small JSON answers (not the console's error pages)."""
     api.include_router(router)
+
+    @api.get("/widget/v1/loyalty-widget.js", include_in_schema=False)
+    async def script() -> FileResponse:
+        """The element, for any storefront to load (its API base is the script's own URL)."""
+        return FileResponse(
+            SCRIPT,
+            media_type="text/javascript; charset=utf-8",
+            headers={
+                "Cache-Control": "public, max-age=300",
+                "Cross-Origin-Resource-Policy": "cross-origin",
+            },
+        )
 
     @api.exception_handler(WidgetRefusal)
     async def refused(request: Request, exc: WidgetRefusal) -> JSONResponse:
