@@ -56,6 +56,8 @@ def install(api: FastAPI) -> None:
             headers={
                 "Cache-Control": "public, max-age=300",
                 "Cross-Origin-Resource-Policy": "cross-origin",
+                # A module script is fetched with CORS: any storefront may load this public file.
+                "Access-Control-Allow-Origin": "*",
             },
         )
 
