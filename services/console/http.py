@@ -18,6 +18,7 @@ from services.console.adapters import widget_settings
 from services.console.auth import CsrfRefused, Forbidden, NotFound, SignInNeeded
 from services.console.context import Console
 from services.console.pages import account, shops, sign_in, staff
+from services.console.pages import widget as widget_page
 from services.console.rendering import render
 from services.console.widget_cors import OriginCache, OriginsOf, WidgetCors, shop_of
 
@@ -116,6 +117,7 @@ def build_api(console: Console) -> FastAPI:
     api.include_router(account.router)
     api.include_router(shops.router)
     api.include_router(staff.router)
+    api.include_router(widget_page.router)
     widget_api.install(api)
     _install_error_pages(api)
     return api

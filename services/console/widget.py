@@ -34,3 +34,15 @@ async def allow_origins(
         merged = await widget_settings.allowed_origins(conn, shop_id) | wanted
         await widget_settings.set_allowed_origins(conn, shop_id, merged, by=by, now=now)
     return merged
+
+
+async def remove_origin(
+    pool: asyncpg.Pool, *, shop_id: str, origin: str, by: str, now: datetime
+) -> frozenset[str]:
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtext('console.widget:' || $1))", shop_id
+        )
+        kept = await widget_settings.allowed_origins(conn, shop_id) - {origin}
+        await widget_settings.set_allowed_origins(conn, shop_id, kept, by=by, now=now)
+    return kept

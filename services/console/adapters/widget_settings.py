@@ -75,3 +75,20 @@ async def set_allowed_origins(
         now,
         by,
     )
+
+
+@dataclass(frozen=True)
+class SecretInUse:
+    kid: str
+    created_at: datetime
+    created_by: str
+
+
+async def secrets_in_use(conn: Connection, shop_id: str) -> list[SecretInUse]:
+    """The shop's active secrets, newest first, without the secrets themselves."""
+    rows = await conn.fetch(
+        f"""SELECT kid, created_at, created_by FROM {SCHEMA}.widget_secrets
+            WHERE shop_id = $1 AND revoked_at IS NULL ORDER BY created_at DESC, kid""",
+        shop_id,
+    )
+    return [SecretInUse(r["kid"], r["created_at"], r["created_by"]) for r in rows]
