@@ -13,8 +13,9 @@ import time
 from pathlib import Path
 
 from services.demo_shops import ACTOR, DEMO_SHOPS, DemoKeys, open_shops
+from services.demo_storefront import Storefront, StorefrontShop, demo_secrets, storefront_app
 from services.notify.settings import NotifySettings
-from services.processes import ServiceDidNotStart, ServiceProcess
+from services.processes import ServiceDidNotStart, ServiceProcess, free_port
 from services.registry import SERVICES
 from services.shops.commands import in_shops
 from services.shops.handlers import Change
@@ -29,6 +30,7 @@ READY_TIMEOUT_S = 90.0
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 MAIL_DIR = Path(".local") / "demo-mail"
 CUSTOMERS = 50  # simulated, the same at each shop
+STOREFRONT_PORT = 8010
 
 
 def run_demo(*, rate: float, base_port: int | None = None) -> int:
@@ -70,12 +72,16 @@ def run_demo(*, rate: float, base_port: int | None = None) -> int:
         ).launch()
         for n, (name, entry) in enumerate(SERVICES.items())
     }
+    storefront: Storefront | None = None
     failed = False  # a Ctrl-C, even during start-up, is a clean stop; a dead service is not
     try:
         if _wait_until_ready(children):
             _until_in_force(keys)
             run_id = f"{int(time.time()):x}"
-            _announce(children, keys, run_id, sink, _console_account())
+            storefront = _storefront(children["console"].url, run_id, base_port)
+            _announce(
+                children, keys, run_id, sink, _console_account(), storefront_url=storefront.url
+            )
             kafka = KafkaConnection.from_settings(settings)
             failed = not asyncio.run(_feed(kafka, rate, children, run_id))
         else:
@@ -83,6 +89,8 @@ def run_demo(*, rate: float, base_port: int | None = None) -> int:
     except KeyboardInterrupt:
         pass
     finally:
+        if storefront is not None:
+            storefront.stop()
         for child in children.values():
             child.stop(timeout=45)
         if sink is not None:
@@ -179,6 +187,8 @@ def _announce(
     run_id: str,
     sink: MailSink | None,
     console_password: str,
+    *,
+    storefront_url: str,
 ) -> None:
     print(
         "\nAll services are up:",
@@ -188,6 +198,9 @@ def _announce(
         ),
         f"\nConsole  {children['console'].url}/sign-in   {DEMO_ACCOUNT} / {console_password}"
         " (owner of both shops; a new password each run)",
+        "Storefront  "
+        + "   ".join(f"{storefront_url}/{shop.shop_id}" for shop in DEMO_SHOPS)
+        + "   (the member widget; ?customer=<id> for another customer)",
         *_shop_lines(children["earn"].url, keys, run_id, sink),
         _quiet_hours_note(NotifySettings()),
         "The simulated shops start now; Ctrl-C stops everything.\n",
@@ -216,6 +229,30 @@ def _console_account() -> str:
         )
     )
     return password
+
+
+def _storefront(console_url: str, run_id: str, base_port: int | None) -> Storefront:
+    """The demo storefront on 8010 (any free port beside a --base-port run), its secrets made."""
+    port = free_port() if base_port else STOREFRONT_PORT
+    url = f"http://127.0.0.1:{port}"
+    settings = CommonSettings()
+    made = asyncio.run(
+        demo_secrets(
+            settings.database_url.get_secret_value(),
+            [shop.shop_id for shop in DEMO_SHOPS],
+            origin=url,
+            now=SystemClock().now(),
+        )
+    )
+    shops = {
+        shop.shop_id: StorefrontShop(
+            shop.shop_id, shop.messages()["sender_name"], shop.sample.locale[:2], made[shop.shop_id]
+        )
+        for shop in DEMO_SHOPS
+    }
+    storefront = Storefront(storefront_app(console_url, shops, run_id_customer(run_id, 0)), port)
+    storefront.start()
+    return storefront
 
 
 def _until_in_force(keys: DemoKeys) -> None:

@@ -92,3 +92,14 @@ async def secrets_in_use(conn: Connection, shop_id: str) -> list[SecretInUse]:
         shop_id,
     )
     return [SecretInUse(r["kid"], r["created_at"], r["created_by"]) for r in rows]
+
+
+async def revoke_made_by(conn: Connection, shop_id: str, *, by: str, now: datetime) -> None:
+    """Revoke every active secret of the shop that `by` made (the demo's earlier runs')."""
+    await conn.execute(
+        f"""UPDATE {SCHEMA}.widget_secrets SET revoked_at = $3
+            WHERE shop_id = $1 AND created_by = $2 AND revoked_at IS NULL""",
+        shop_id,
+        by,
+        now,
+    )
