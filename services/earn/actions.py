@@ -18,7 +18,6 @@ import structlog
 
 from services.earn.adapters import actions as store
 from services.earn.adapters.actions import AwardRow, CustomerSeen, Referral
-from services.earn.adapters.ledger import NewEntry, shop_scoped
 from services.earn.domain.actions import (
     Claim,
     birthday_after,
@@ -27,7 +26,7 @@ from services.earn.domain.actions import (
     period_of,
     within_limits,
 )
-from services.earn.domain.expiry import expires_at_for
+from services.earn.domain.ledger import award_entry, shop_scoped
 from services.earn.entries import write_entries
 from services.earn.programme import ActionRule
 from services.earn.programme_book import ProgrammeBook, UnknownShop
@@ -112,19 +111,15 @@ async def grant(conn: Connection, awards: Sequence[Award], programmes: Programme
     if refused:
         log.info("action_awards_over_limit", awards=len(refused))
     entries = [
-        NewEntry(
-            entry_id=row.award_id,
+        award_entry(
+            programme_of[row.award_id],
+            award_id=row.award_id,
             shop_id=row.shop_id,
             customer_id=row.customer_id,
-            kind="earned",
-            delta=row.points,
-            reason=row.action,
-            order_id=None,
+            action=row.action,
+            points=row.points,
             source_event_id=row.source_event_id,
-            occurred_at=row.occurred_at,
-            expires_at=expires_at_for(
-                (programme := programme_of[row.award_id]).expiry, row.occurred_at, programme.zone
-            ),
+            at=row.occurred_at,
         )
         for row in rows
         if row.points > 0

@@ -8,8 +8,8 @@ from datetime import datetime
 
 import structlog
 
-from services.earn.adapters.ledger import NewEntry, WrittenEntry, shop_scoped
 from services.earn.adapters.redemptions import lock_account
+from services.earn.domain.ledger import WrittenEntry, adjusted_entry
 from services.earn.entries import write_entries
 from services.earn.refusals import Conflict, NotFound
 from shared.db import Connection
@@ -46,7 +46,7 @@ async def adjust(conn: Connection, command: AdjustPoints, *, now: datetime) -> W
                 f"the deduction would leave {after} points; set force to record it anyway",
                 code="insufficient_points",
             )
-    entry = _adjusted(
+    entry = adjusted_entry(
         command.shop_id,
         command.entry_id,
         command.customer_id,
@@ -71,25 +71,9 @@ async def grant_in_bulk(
     """Credit every (customer, points) of a batch at the shop; each entry id is derived from
     the batch id and the customer, so the batch can never credit a customer twice."""
     entries = [
-        _adjusted(shop_id, f"grant:{batch_id}:{c}", c, points, reason=reason, at=now)
+        adjusted_entry(shop_id, f"grant:{batch_id}:{c}", c, points, reason=reason, at=now)
         for c, points in grants
     ]
     written = await write_entries(conn, entries)
     log.info("points_granted_in_bulk", batch_id=batch_id, customers=len(written))
     return written
-
-
-def _adjusted(
-    shop_id: str, entry_id: str, customer_id: str, points: int, *, reason: str, at: datetime
-) -> NewEntry:
-    return NewEntry(
-        entry_id=shop_scoped(shop_id, entry_id),
-        shop_id=shop_id,
-        customer_id=customer_id,
-        kind="adjusted",
-        delta=points,
-        reason=reason,
-        order_id=None,
-        source_event_id=None,
-        occurred_at=at,
-    )

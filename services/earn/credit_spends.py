@@ -15,9 +15,9 @@ from services.earn.adapters.credit_spends import (
     mark_spend_cancelled,
     read_spend,
 )
-from services.earn.adapters.ledger import NewEntry
 from services.earn.adapters.redemptions import read_account, read_credit
 from services.earn.credit import check_credit, spend_id
+from services.earn.domain.ledger import NewEntry
 from services.earn.entries import write_entries
 from services.earn.refusals import InvalidField, NotFound
 from shared.db import Connection

@@ -16,7 +16,7 @@ import structlog
 from services.earn.actions import award_birthdays
 from services.earn.adapters import expiry as store
 from services.earn.adapters.expiry import DueAccount
-from services.earn.adapters.ledger import SCHEMA, NewEntry, shop_scoped
+from services.earn.adapters.ledger import SCHEMA, SOURCE, TOPIC
 from services.earn.domain.expiry import (
     ExpiringAccount,
     ExpiryPlan,
@@ -24,7 +24,8 @@ from services.earn.domain.expiry import (
     account_of,
     plan_expiry,
 )
-from services.earn.entries import SOURCE, TOPIC, write_entries
+from services.earn.domain.ledger import expired_entry, shop_scoped
+from services.earn.entries import write_entries
 from services.earn.programme_book import ProgrammeBook
 from shared.db import ACQUIRE_TIMEOUT_S, Connection
 from shared.events import PointsExpiring, encode_event, make_event
@@ -65,16 +66,13 @@ async def expire_chunk(
         )
         plans.append((a, _plan(programmes, a.shop_id, account, now)))
     entries = [
-        NewEntry(
-            entry_id=shop_scoped(a.shop_id, plan.entry_id),
-            shop_id=a.shop_id,
-            customer_id=a.customer_id,
-            kind="expired",
-            delta=-plan.expire,
+        expired_entry(
+            a.shop_id,
+            plan.entry_id,
+            a.customer_id,
+            plan.expire,
             reason=plan.reason or "expiry",
-            order_id=None,
-            source_event_id=None,
-            occurred_at=plan.expired_at or now,
+            at=plan.expired_at or now,
         )
         for a, plan in plans
         if plan.expire > 0 and plan.entry_id is not None

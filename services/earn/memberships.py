@@ -8,10 +8,10 @@ from typing import Any
 import structlog
 
 from services.earn.adapters import orders as store
-from services.earn.adapters.ledger import shop_scoped
+from services.earn.adapters.ledger import SOURCE
 from services.earn.adapters.orders import OrderRow
+from services.earn.domain.ledger import shop_scoped
 from services.earn.domain.orders import Earning, membership_ends, membership_refund, units_by_sku
-from services.earn.entries import SOURCE
 from shared.db import Connection
 from shared.events import (
     CloudEvent,

@@ -12,10 +12,10 @@ import structlog
 
 from services.earn.actions import referrals_after_orders
 from services.earn.adapters import orders as store
-from services.earn.adapters.ledger import SCHEMA, NewEntry
+from services.earn.adapters.ledger import SCHEMA
 from services.earn.adapters.orders import OrderRow
 from services.earn.adapters.tiers import multipliers_at
-from services.earn.domain.expiry import expires_at_for
+from services.earn.domain.ledger import NewEntry, earned_entries, reversal_entry
 from services.earn.domain.orders import (
     Earning,
     capped,
@@ -27,7 +27,6 @@ from services.earn.domain.orders import (
 )
 from services.earn.entries import write_entries
 from services.earn.memberships import memberships_cancelled, memberships_purchased
-from services.earn.programme import Programme
 from services.earn.programme_book import ProgrammeBook, UnknownShop
 from shared.clock import Clock
 from shared.consumer import Incoming, Rejection, dead_letter
@@ -193,7 +192,7 @@ async def _record_paid(
     await enqueue(conn, SCHEMA, memberships)
     entries: list[NewEntry] = []
     for o in now_available:
-        entries += _available_entries(
+        entries += earned_entries(
             programmes.at(o.shop_id, o.paid_at),
             shop_id=o.shop_id,
             customer_id=o.customer_id,
@@ -345,18 +344,14 @@ async def _take_back(
 def _reversal(
     event: CloudEvent[Any], order: OrderRow, delta: int, currency: str | None
 ) -> NewEntry:
-    credit = currency is not None
-    return NewEntry(
-        entry_id=f"{'reverse-credit' if credit else 'reverse'}:{event.id}",
+    return reversal_entry(
+        event_id=event.id,
+        event_type=event.type,
+        at=event.time,
         shop_id=order.shop_id,
         customer_id=order.customer_id,
-        kind="reversed",
-        delta=delta,
-        reason=event.type,
         order_id=order.order_id,
-        source_event_id=event.id,
-        occurred_at=event.time,
-        balance_kind="store_credit" if credit else "points",
+        delta=delta,
         currency=currency,
     )
 
@@ -389,7 +384,7 @@ async def release(
         if credit > 0:
             credit_moves.append((order.shop_id, order.customer_id, order.currency, -credit))
         at = max(order.release_at, order.paid_at)
-        entries += _available_entries(
+        entries += earned_entries(
             programmes.at(order.shop_id, order.paid_at),
             shop_id=order.shop_id,
             customer_id=order.customer_id,
@@ -404,51 +399,3 @@ async def release(
     await store.move_pending_credit(conn, credit_moves)
     await write_entries(conn, entries)
     return len(due)
-
-
-def _available_entries(
-    programme: Programme,
-    *,
-    shop_id: str,
-    customer_id: str,
-    order_id: str,
-    currency: str,
-    paid_event_id: str,
-    at: datetime,
-    points: int,
-    credit: int,
-) -> list[NewEntry]:
-    """The ledger entries of an order's points and store credit becoming available at `at`."""
-    entries = []
-    if points > 0:
-        entries.append(
-            NewEntry(
-                entry_id=f"earn:{paid_event_id}",
-                shop_id=shop_id,
-                customer_id=customer_id,
-                kind="earned",
-                delta=points,
-                reason="order.paid",
-                order_id=order_id,
-                source_event_id=paid_event_id,
-                occurred_at=at,
-                expires_at=expires_at_for(programme.expiry, at, programme.zone),
-            )
-        )
-    if credit > 0:
-        entries.append(
-            NewEntry(
-                entry_id=f"cashback:{paid_event_id}",
-                shop_id=shop_id,
-                customer_id=customer_id,
-                kind="earned",
-                delta=credit,
-                reason="cashback",
-                order_id=order_id,
-                source_event_id=paid_event_id,
-                occurred_at=at,
-                balance_kind="store_credit",
-                currency=currency,
-            )
-        )
-    return entries

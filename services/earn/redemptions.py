@@ -7,7 +7,6 @@ from datetime import datetime, timedelta
 
 import structlog
 
-from services.earn.adapters.ledger import NewEntry, WrittenEntry
 from services.earn.adapters.redemptions import (
     Redemption,
     insert_redemption,
@@ -15,6 +14,7 @@ from services.earn.adapters.redemptions import (
     mark_cancelled,
     read_redemption,
 )
+from services.earn.domain.ledger import NewEntry, WrittenEntry
 from services.earn.entries import write_entries
 from services.earn.programme import Programme
 from services.earn.refusals import Conflict, InvalidField, NotFound

@@ -20,7 +20,7 @@ from earn_support import earn_command, earn_of_its_own
 from infrastructure import Endpoints
 from support import TopicTail, encoded, eventually, order_paid, unique
 
-from services.earn.adapters.ledger import NewEntry
+from services.earn.domain.ledger import NewEntry
 from services.earn.entries import write_entries
 from services.earn.expiry import run_expiry
 from services.earn.programme import Programme, parse_programme
