@@ -11,8 +11,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Generic, TypeVar
 
-from services.earn.adapters.credit_spends import CreditAccount, CreditSpend
-from services.earn.adapters.redemptions import Account, Redemption
+from services.earn.adapters.accounts import Account, CreditAccount
+from services.earn.adapters.spends import CreditSpend, Redemption
 from services.earn.adapters.tiers import TierSeen
 from services.earn.domain.ledger import NewEntry, WrittenEntry
 

@@ -8,7 +8,7 @@ from datetime import datetime
 
 import structlog
 
-from services.earn.adapters.redemptions import lock_account
+from services.earn.adapters.accounts import lock_account
 from services.earn.domain.ledger import WrittenEntry, adjusted_entry
 from services.earn.entries import write_entries
 from services.earn.refusals import Conflict, NotFound

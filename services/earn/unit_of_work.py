@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol, TypeVar
 
-from services.earn.adapters import credit_spends, redemptions
-from services.earn.adapters.credit_spends import CreditAccount, CreditSpend
-from services.earn.adapters.redemptions import Account, Redemption
+from services.earn.adapters import accounts, spends
+from services.earn.adapters.accounts import Account, CreditAccount
+from services.earn.adapters.spends import CreditSpend, Redemption
 from services.earn.adapters.tiers import TierSeen, record_tiers
 from services.earn.domain.ledger import NewEntry, WrittenEntry
 from services.earn.entries import write_entries
@@ -83,8 +83,8 @@ class PostgresUnitOfWork:
         self.accounts: Accounts = _Accounts(conn)
         self.ledger: Ledger = _Ledger(conn)
         self.tiers: Tiers = _Tiers(conn)
-        self.redemptions: Spends[Redemption] = _Redemptions(conn)
-        self.credit_spends: Spends[CreditSpend] = _CreditSpends(conn)
+        self.redemptions: Spends[Redemption] = spends.redemptions(conn)
+        self.credit_spends: Spends[CreditSpend] = spends.credit_spends(conn)
 
 
 class _Accounts:
@@ -92,18 +92,18 @@ class _Accounts:
         self._conn = conn
 
     async def lock_points(self, shop_id: str, customer_id: str) -> Account | None:
-        return await redemptions.lock_account(self._conn, shop_id, customer_id)
+        return await accounts.lock_account(self._conn, shop_id, customer_id)
 
     async def lock_credit(
         self, shop_id: str, customer_id: str, currency: str
     ) -> CreditAccount | None:
-        return await credit_spends.lock_credit(self._conn, shop_id, customer_id, currency)
+        return await accounts.lock_credit(self._conn, shop_id, customer_id, currency)
 
     async def read_points(self, shop_id: str, customer_id: str) -> Account | None:
-        return await redemptions.read_account(self._conn, shop_id, customer_id)
+        return await accounts.read_account(self._conn, shop_id, customer_id)
 
     async def read_credit(self, shop_id: str, customer_id: str) -> list[tuple[str, int, int]]:
-        return await redemptions.read_credit(self._conn, shop_id, customer_id)
+        return await accounts.read_credit(self._conn, shop_id, customer_id)
 
 
 class _Ledger:
@@ -120,39 +120,3 @@ class _Tiers:
 
     async def record(self, seen: Sequence[TierSeen]) -> None:
         await record_tiers(self._conn, seen)
-
-
-class _Redemptions:
-    def __init__(self, conn: Connection) -> None:
-        self._conn = conn
-
-    async def add(self, record: Redemption) -> None:
-        await redemptions.insert_redemption(self._conn, record)
-
-    async def get(self, shop_id: str, spend_id: str, *, lock: bool = False) -> Redemption | None:
-        return await redemptions.read_redemption(self._conn, shop_id, spend_id, lock=lock)
-
-    async def mark_cancelled(
-        self, shop_id: str, spend_id: str, *, restored_entry_id: str, at: datetime, reason: str
-    ) -> None:
-        await redemptions.mark_cancelled(
-            self._conn, shop_id, spend_id, restored_entry_id=restored_entry_id, at=at, reason=reason
-        )
-
-
-class _CreditSpends:
-    def __init__(self, conn: Connection) -> None:
-        self._conn = conn
-
-    async def add(self, record: CreditSpend) -> None:
-        await credit_spends.insert_spend(self._conn, record)
-
-    async def get(self, shop_id: str, spend_id: str, *, lock: bool = False) -> CreditSpend | None:
-        return await credit_spends.read_spend(self._conn, shop_id, spend_id, lock=lock)
-
-    async def mark_cancelled(
-        self, shop_id: str, spend_id: str, *, restored_entry_id: str, at: datetime, reason: str
-    ) -> None:
-        await credit_spends.mark_spend_cancelled(
-            self._conn, shop_id, spend_id, restored_entry_id=restored_entry_id, at=at, reason=reason
-        )

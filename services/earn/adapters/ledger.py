@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Final
 
+import asyncpg
 from pydantic_core import to_json
 
 from services.earn.domain.ledger import Account, NewEntry, WrittenEntry
@@ -199,4 +200,22 @@ def entry_message(written: WrittenEntry) -> OutboxMessage:
             }
         ),
         cause=entry.source_event_id,
+    )
+
+
+async def read_entries(
+    conn: Connection, shop_id: str, customer_id: str, *, before_seq: int | None, limit: int
+) -> list[asyncpg.Record]:
+    """A page of the customer's ledger at the shop, newest first: entries with seq below
+    `before_seq`."""
+    return await conn.fetch(
+        f"""SELECT seq, entry_id, kind, delta, balance_after, reason, order_id, balance_kind,
+                   currency, occurred_at, expires_at
+            FROM {SCHEMA}.ledger
+            WHERE shop_id = $4 AND customer_id = $1 AND ($2::bigint IS NULL OR seq < $2)
+            ORDER BY seq DESC LIMIT $3""",
+        customer_id,
+        before_seq,
+        limit,
+        shop_id,
     )
