@@ -21,6 +21,7 @@ from services.earn.programme import Programme, programme_from_text
 from services.earn.programme_book import ProgrammeBook
 from services.earn.programme_source import ProgrammeSource
 from services.earn.settings import EarnSettings
+from services.earn.unit_of_work import PostgresUnitOfWork
 from shared.clock import Clock, SystemClock
 from shared.consumer import Incoming, Rejection
 from shared.db import ACQUIRE_TIMEOUT_S, Connection
@@ -82,6 +83,9 @@ def definition(
     def http_api(runtime: Runtime) -> ASGIApp:
         return build_api(runtime, programmes=book)
 
+    async def tiers(conn: Connection, events: Sequence[Incoming]) -> list[Rejection]:
+        return await record_tier_changes(PostgresUnitOfWork(conn), events)
+
     async def customers(conn: Connection, events: Sequence[Incoming]) -> list[Rejection]:
         return await apply_customers(conn, events, programmes=book)
 
@@ -110,7 +114,7 @@ def definition(
         migrations=Path(__file__).parent / "migrations",
         handlers={
             "shop.orders": orders,
-            "loyalty.tiers": record_tier_changes,
+            "loyalty.tiers": tiers,
             "shop.customers": customers,
             "shop.engagement": engagement,
         },

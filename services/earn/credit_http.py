@@ -18,10 +18,10 @@ from services.earn.requests import (
     IdempotentRequests,
     require_key,
 )
-from services.earn.unit_of_work import PostgresUnitOfWork
+from services.earn.unit_of_work import PostgresUnitOfWork, UnitOfWork
 from services.earn.views import CancelRequest, CreditSpendRequest, CreditSpendView
 from shared.callers import CallerShop
-from shared.db import ACQUIRE_TIMEOUT_S, Connection
+from shared.db import ACQUIRE_TIMEOUT_S
 
 SpendPath = Annotated[
     str, Path(min_length=1, max_length=128, pattern=r"^[!-~]+$", description="Spend id.")
@@ -54,8 +54,8 @@ def credit_routes(requests: IdempotentRequests) -> APIRouter:
             shop_id, customer_id, body.currency, body.amount_minor(), body.order_id
         )
 
-        async def action(conn: Connection) -> tuple[int, BaseModel]:
-            done = await spend_credit(PostgresUnitOfWork(conn), command, now=runtime.clock.now())
+        async def action(uow: UnitOfWork) -> tuple[int, BaseModel]:
+            done = await spend_credit(uow, command, now=runtime.clock.now())
             return 201, CreditSpendView.of(done)
 
         asked = {

@@ -15,7 +15,7 @@ import structlog
 
 from services.earn.adapters.spends import CreditSpend, Redemption
 from services.earn.adapters.tiers import TierSeen
-from services.earn.domain.ledger import NewEntry, WrittenEntry
+from services.earn.domain.ledger import NewEntry, WrittenEntry, adjusted_entry
 from services.earn.domain.spending import (
     POINTS,
     SpendKind,
@@ -27,9 +27,8 @@ from services.earn.domain.spending import (
 from services.earn.programme import Programme
 from services.earn.refusals import Conflict, InvalidField, NotFound
 from services.earn.rewards import price, voucher_code
-from services.earn.unit_of_work import PostgresUnitOfWork, Spends, UnitOfWork
+from services.earn.unit_of_work import Spends, UnitOfWork
 from shared.consumer import Incoming, Rejection
-from shared.db import Connection
 
 log = structlog.get_logger(__name__)
 
@@ -39,10 +38,10 @@ CHECKOUT: Final = "checkout"  # the reason of a store credit spend's entry
 T = TypeVar("T", Redemption, CreditSpend)
 
 
-async def record_tier_changes(conn: Connection, events: Sequence[Incoming]) -> list[Rejection]:
+async def record_tier_changes(uow: UnitOfWork, events: Sequence[Incoming]) -> list[Rejection]:
     """tier.changed tells earn the multiplier from its effective time on; tier.at_risk is not
     earn's concern."""
-    await PostgresUnitOfWork(conn).tiers.record(
+    await uow.tiers.record(
         [
             TierSeen(
                 event_id=event.id,
@@ -206,6 +205,68 @@ async def cancel_credit_spend(
     if done:
         log.info("store_credit_spend_cancelled", customer_id=found.customer_id, spend_id=spend_id)
     return found
+
+
+@dataclass(frozen=True, slots=True)
+class AdjustPoints:
+    """Grant (positive) or deduct (negative) points; `force` lets a deduction go below zero.
+    `entry_id` is unique within the shop."""
+
+    shop_id: str
+    entry_id: str
+    customer_id: str
+    points: int
+    reason: str
+    force: bool = False
+
+
+async def adjust_points(uow: UnitOfWork, command: AdjustPoints, *, now: datetime) -> WrittenEntry:
+    """Write one `adjusted` entry. A deduction needs a known customer, and is refused when it
+    would take the balance below zero unless forced (a forced one blocks redemptions until
+    the balance is positive again)."""
+    account = await uow.accounts.lock_points(command.shop_id, command.customer_id)
+    if command.points < 0:
+        if account is None:
+            raise NotFound(
+                f"customer {command.customer_id!r} has no points", code="unknown_customer"
+            )
+        after = account.points_balance + command.points
+        if after < 0 and not command.force:
+            raise Conflict(
+                f"the deduction would leave {after} points; set force to record it anyway",
+                code="insufficient_points",
+            )
+    entry = adjusted_entry(
+        command.shop_id,
+        command.entry_id,
+        command.customer_id,
+        command.points,
+        reason=command.reason,
+        at=now,
+    )
+    (written,) = await uow.ledger.write([entry])
+    log.info("points_adjusted", customer_id=command.customer_id, delta=command.points)
+    return written
+
+
+async def grant_points_in_bulk(
+    uow: UnitOfWork,
+    shop_id: str,
+    batch_id: str,
+    grants: Sequence[tuple[str, int]],
+    *,
+    reason: str,
+    now: datetime,
+) -> list[WrittenEntry]:
+    """Credit every (customer, points) of a batch at the shop; each entry id is derived from
+    the batch id and the customer, so the batch can never credit a customer twice."""
+    entries = [
+        adjusted_entry(shop_id, f"grant:{batch_id}:{c}", c, points, reason=reason, at=now)
+        for c, points in grants
+    ]
+    written = await uow.ledger.write(entries)
+    log.info("points_granted_in_bulk", batch_id=batch_id, customers=len(written))
+    return written
 
 
 async def _spend(

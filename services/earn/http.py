@@ -32,7 +32,7 @@ from services.earn.requests import (
     document_required_keys,
     require_key,
 )
-from services.earn.unit_of_work import PostgresUnitOfWork
+from services.earn.unit_of_work import PostgresUnitOfWork, UnitOfWork
 from services.earn.views import (
     BalanceView,
     CancelRequest,
@@ -46,7 +46,7 @@ from services.earn.views import (
     RewardView,
 )
 from shared.callers import CallerShop
-from shared.db import ACQUIRE_TIMEOUT_S, Connection
+from shared.db import ACQUIRE_TIMEOUT_S
 from shared.events import CURRENCY_MINOR_UNITS
 from shared.runtime import Runtime, service_api
 
@@ -187,9 +187,8 @@ def redemption_routes(requests: IdempotentRequests, programmes: ProgrammeBook) -
             shop_id, customer_id, body.reward, body.currency, body.steps, body.points
         )
 
-        async def action(conn: Connection) -> tuple[int, BaseModel]:
+        async def action(uow: UnitOfWork) -> tuple[int, BaseModel]:
             now = runtime.clock.now()
-            uow = PostgresUnitOfWork(conn)
             done = await redeem_reward(uow, command, programme=programme_of(shop_id), now=now)
             return 201, RedemptionView.of(done.redemption)
 
