@@ -9,12 +9,25 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from decimal import Decimal
 from typing import Generic, TypeVar
 
 from services.earn.adapters.accounts import Account, CreditAccount
 from services.earn.adapters.spends import CreditSpend, Redemption
 from services.earn.adapters.tiers import TierSeen
 from services.earn.domain.ledger import NewEntry, WrittenEntry
+from services.earn.domain.order_batch import (
+    CampaignKey,
+    CardKey,
+    CustomerKey,
+    NewOrder,
+    OrderKey,
+    UsageKey,
+)
+from services.earn.memberships import MembershipRecord
+from services.earn.programme_book import ProgrammeBook
+from shared.consumer import Incoming, Rejection
+from shared.outbox import OutboxMessage
 
 T = TypeVar("T", Redemption, CreditSpend)
 
@@ -52,6 +65,13 @@ class FakeAccounts:
             for (s, c, currency), held in self.credit.items()
             if (s, c) == (shop_id, customer_id)
         )
+
+    async def held(self, customers: Sequence[CustomerKey]) -> dict[CustomerKey, int]:
+        return {
+            key: max(held[0], held[2]) + held[1]
+            for key in customers
+            if (held := self.points.get(key)) is not None
+        }
 
 
 @dataclass
@@ -118,6 +138,112 @@ class FakeTiers:
         for s in seen:
             self.seen.setdefault(s.event_id, s)
 
+    async def multipliers_at(self, paid: Sequence[tuple[str, str, datetime]]) -> list[Decimal]:
+        found = []
+        for shop, customer, at in paid:
+            before = [
+                t
+                for t in self.seen.values()
+                if (t.shop_id, t.customer_id) == (shop, customer) and t.effective_at < at
+            ]
+            last = max(before, key=lambda t: t.effective_at, default=None)
+            found.append(Decimal(1) if last is None else last.multiplier)
+        return found
+
+
+@dataclass
+class FakeOrders:
+    accounts: FakeAccounts
+    rows: dict[OrderKey, tuple[NewOrder, str]] = field(default_factory=dict)  # order, status
+
+    async def known(self, keys: Sequence[OrderKey]) -> set[OrderKey]:
+        return {k for k in keys if k in self.rows}
+
+    async def add(self, orders: Sequence[NewOrder], *, available: set[OrderKey]) -> None:
+        for o in orders:
+            key = (o.shop_id, o.order_id)
+            if key in self.rows:
+                raise DuplicateKey("orders")
+            self.rows[key] = (o, "available" if key in available else "pending")
+            if key not in available:
+                held = self.accounts.points.setdefault((o.shop_id, o.customer_id), [0, 0, 0])
+                held[1] += o.points
+                if o.credit_minor:
+                    credit = (o.shop_id, o.customer_id, o.currency)
+                    self.accounts.credit.setdefault(credit, [0, 0])[1] += o.credit_minor
+
+
+@dataclass
+class FakeCounters:
+    totals: dict[CampaignKey, int] = field(default_factory=dict)
+    usage: dict[UsageKey, int] = field(default_factory=dict)
+    punches: dict[CardKey, int] = field(default_factory=dict)
+
+    async def lock_campaigns(
+        self, totals: set[CampaignKey], usage: set[UsageKey]
+    ) -> tuple[dict[CampaignKey, int], dict[UsageKey, int]]:
+        for key in totals:
+            self.totals.setdefault(key, 0)
+        return (
+            {k: self.totals[k] for k in totals},
+            {k: self.usage[k] for k in usage if k in self.usage},
+        )
+
+    async def record_campaigns(self, granted: dict[UsageKey, int]) -> None:
+        for (shop, campaign, customer), points in granted.items():
+            self.totals[(shop, campaign)] += points
+            key = (shop, campaign, customer)
+            self.usage[key] = self.usage.get(key, 0) + points
+
+    async def punch(self, adds: dict[CardKey, int]) -> dict[CardKey, int]:
+        before = {k: self.punches.get(k, 0) for k in adds}
+        for k, n in adds.items():
+            self.punches[k] = max(before[k] + n, 0)
+        return before
+
+
+@dataclass
+class FakeMemberships:
+    rows: dict[tuple[str, str, str], MembershipRecord] = field(default_factory=dict)
+
+    async def add(self, bought: Sequence[MembershipRecord]) -> set[tuple[str, str, str]]:
+        recorded = set()
+        for row in bought:
+            key = (row[0], row[1], row[2])
+            if key not in self.rows:  # ON CONFLICT DO NOTHING
+                self.rows[key] = row
+                recorded.add(key)
+        return recorded
+
+
+@dataclass
+class FakeOutbox:
+    messages: list[OutboxMessage] = field(default_factory=list)
+
+    async def add(self, messages: Sequence[OutboxMessage]) -> None:
+        self.messages += messages
+
+
+@dataclass
+class FakeAfterPayments:
+    """Order changes are not applied in memory yet: a batch given to the fake holds none."""
+
+    rewarded: list[OrderKey] = field(default_factory=list)
+
+    async def reward_referrals(self, paid: Sequence[OrderKey], programmes: ProgrammeBook) -> None:
+        self.rewarded += paid
+
+    async def apply_changes(
+        self,
+        changes: Sequence[Incoming],
+        paid: Sequence[OrderKey],
+        programmes: ProgrammeBook,
+        now: datetime,
+    ) -> list[Rejection]:
+        if changes:
+            raise NotImplementedError("order changes run against PostgreSQL only, for now")
+        return []
+
 
 class FakeUnitOfWork:
     """Every repository in memory; `credit` and `give` set balances up for a test."""
@@ -126,6 +252,11 @@ class FakeUnitOfWork:
         self.accounts = FakeAccounts()
         self.ledger = FakeLedger(self.accounts)
         self.tiers = FakeTiers()
+        self.orders = FakeOrders(self.accounts)
+        self.counters = FakeCounters()
+        self.memberships = FakeMemberships()
+        self.outbox = FakeOutbox()
+        self.after_payments = FakeAfterPayments()
         self.redemptions: FakeSpends[Redemption] = FakeSpends("redemption_id")
         self.credit_spends: FakeSpends[CreditSpend] = FakeSpends("spend_id")
 

@@ -14,9 +14,9 @@ from faststream.asgi.types import ASGIApp
 from services.earn.actions import apply_customers, apply_engagement
 from services.earn.adapters.ledger import SCHEMA
 from services.earn.expiry import run_birthdays, run_expiry
-from services.earn.handlers import record_tier_changes
+from services.earn.handlers import apply_orders, record_tier_changes
 from services.earn.http import build_api
-from services.earn.orders import apply_orders, release
+from services.earn.orders import release
 from services.earn.programme import Programme, programme_from_text
 from services.earn.programme_book import ProgrammeBook
 from services.earn.programme_source import ProgrammeSource
@@ -61,7 +61,8 @@ def definition(
     directory.on_programme("earn", _feeding(book))
 
     async def orders(conn: Connection, events: Sequence[Incoming]) -> list[Rejection]:
-        return await apply_orders(conn, events, programmes=book, clock=clock, ahead_max=ahead_max)
+        uow = PostgresUnitOfWork(conn)
+        return await apply_orders(uow, events, programmes=book, clock=clock, ahead_max=ahead_max)
 
     async def release_due(runtime: Runtime) -> None:
         """Pending points whose return window has passed become available; replicas share

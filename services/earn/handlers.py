@@ -15,7 +15,16 @@ import structlog
 
 from services.earn.adapters.spends import CreditSpend, Redemption
 from services.earn.adapters.tiers import TierSeen
-from services.earn.domain.ledger import NewEntry, WrittenEntry, adjusted_entry
+from services.earn.domain.ledger import NewEntry, WrittenEntry, adjusted_entry, earned_entries
+from services.earn.domain.order_batch import (
+    Counters,
+    OrderKey,
+    Paid,
+    admit,
+    decide_paid,
+    first_payments,
+    settle,
+)
 from services.earn.domain.spending import (
     POINTS,
     SpendKind,
@@ -24,11 +33,15 @@ from services.earn.domain.spending import (
     restore_entry,
     store_credit,
 )
+from services.earn.memberships import memberships_bought, purchased_messages
 from services.earn.programme import Programme
+from services.earn.programme_book import ProgrammeBook
 from services.earn.refusals import Conflict, InvalidField, NotFound
 from services.earn.rewards import price, voucher_code
 from services.earn.unit_of_work import Spends, UnitOfWork
+from shared.clock import Clock
 from shared.consumer import Incoming, Rejection
+from shared.events.times import AHEAD_MAX
 
 log = structlog.get_logger(__name__)
 
@@ -56,6 +69,66 @@ async def record_tier_changes(uow: UnitOfWork, events: Sequence[Incoming]) -> li
         ],
     )
     return []
+
+
+async def apply_orders(
+    uow: UnitOfWork,
+    events: Sequence[Incoming],
+    *,
+    programmes: ProgrammeBook,
+    clock: Clock,
+    ahead_max: timedelta = AHEAD_MAX,
+) -> list[Rejection]:
+    """A batch of shop.orders, in the order the shop published them, each under its shop's
+    programme in force at the event's time: its payments in one pass (load what the rules
+    need, decide in memory, persist), then its changes.
+
+    An event dated more than `ahead_max` after now is refused: its points would wait pending
+    until then. An event of a shop with no programme is refused (UnknownShop)."""
+    now = clock.now()
+    batch = admit(events, programmes, now=now, ahead_max=ahead_max)
+    fresh, again = first_payments(batch.paid, await uow.orders.known(batch.paid_keys))
+    for event in again:
+        log.info("order_paid_again", order_id=event.data.order_id, event_id=event.id)
+    multipliers = await uow.tiers.multipliers_at(
+        [(e.data.shop_id, e.subject, e.time) for _, e in fresh]
+    )
+    held = await uow.accounts.held([(e.data.shop_id, e.subject) for _, e in fresh]) if fresh else {}
+    paid = decide_paid(fresh, multipliers, held, programmes)
+    counters = await _counters(uow, paid)
+    orders = settle(paid, counters)
+    bought = memberships_bought(paid.sales())
+    recorded = await uow.memberships.add(bought)
+    # Without a return window the points are available at payment: recorded as such at once,
+    # with no pending step to undo.
+    entries: list[NewEntry] = []
+    available: set[OrderKey] = set()
+    for o, programme in orders:
+        if o.release_at <= now:
+            available.add((o.shop_id, o.order_id))
+            entries += earned_entries(
+                programme, shop_id=o.shop_id, customer_id=o.customer_id, order_id=o.order_id,
+                currency=o.currency, paid_event_id=o.paid_event_id, at=o.paid_at,
+                points=o.points, credit=o.credit_minor,
+            )  # fmt: skip
+    await uow.orders.add([o for o, _ in orders], available=available)
+    await uow.counters.record_campaigns(counters.granted)
+    await uow.outbox.add(purchased_messages(bought, recorded))
+    await uow.ledger.write(entries)
+    keys = [(o.shop_id, o.order_id) for o, _ in orders]
+    await uow.after_payments.reward_referrals(keys, programmes)
+    changed = await uow.after_payments.apply_changes(batch.changes, keys, programmes, now)
+    return batch.rejections + paid.rejections + changed
+
+
+async def _counters(uow: UnitOfWork, paid: Paid) -> Counters:
+    """The counters the batch's campaigns and punch cards need, locked; none read without."""
+    totals, usage = paid.campaign_needs()
+    adds = paid.punches()
+    if not totals and not adds:
+        return Counters()
+    locked, used = await uow.counters.lock_campaigns(totals, usage)
+    return Counters(totals=locked, usage=used, punched=await uow.counters.punch(adds))
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -11,13 +12,17 @@ from services.earn.adapters import orders as store
 from services.earn.adapters.ledger import SOURCE
 from services.earn.adapters.orders import OrderRow
 from services.earn.domain.ledger import shop_scoped
-from services.earn.domain.orders import Earning, membership_ends, membership_refund, units_by_sku
+from services.earn.domain.orders import (
+    MembershipSale,
+    membership_ends,
+    membership_refund,
+    units_by_sku,
+)
 from shared.db import Connection
 from shared.events import (
     CloudEvent,
     MembershipCancelled,
     MembershipPurchased,
-    OrderPaid,
     encode_event,
     make_event,
 )
@@ -26,39 +31,51 @@ from shared.outbox import OutboxMessage
 log = structlog.get_logger(__name__)
 
 
-async def memberships_purchased(
-    conn: Connection, event: CloudEvent[Any], earning: Earning
+MembershipRecord = tuple[str, str, str, str, str, datetime, datetime, int]
+
+
+def memberships_bought(
+    sales: Sequence[tuple[CloudEvent[Any], MembershipSale]],
+) -> list[MembershipRecord]:
+    """The memberships paid orders buy, as rows to record: (shop, order, sku, customer, tier,
+    starts, ends, quantity), one per order and sku."""
+    return [
+        (
+            e.data.shop_id,
+            e.data.order_id,
+            sale.sku,
+            e.data.customer_id,
+            sale.tier,
+            e.time,
+            membership_ends(e.time, sale.months),
+            sale.quantity,
+        )
+        for e, sale in sales
+    ]
+
+
+def purchased_messages(
+    bought: Sequence[MembershipRecord], recorded: set[tuple[str, str, str]]
 ) -> list[OutboxMessage]:
-    """The memberships a paid order buys, recorded and announced once per order and sku."""
-    order: OrderPaid = event.data
+    """The membership.purchased of each membership recorded now: announced once per order and
+    sku."""
     messages = []
-    for sale in earning.memberships:
-        ends_at = membership_ends(event.time, sale.months)
-        if not await store.record_membership(
-            conn,
-            shop_id=order.shop_id,
-            order_id=order.order_id,
-            sku=sale.sku,
-            customer_id=order.customer_id,
-            tier=sale.tier,
-            starts_at=event.time,
-            ends_at=ends_at,
-            quantity=sale.quantity,
-        ):
+    for shop_id, order_id, sku, customer_id, tier, starts_at, ends_at, _ in bought:
+        if (shop_id, order_id, sku) not in recorded:
             continue
         purchased = MembershipPurchased(
-            customer_id=order.customer_id,
-            shop_id=order.shop_id,
-            tier=sale.tier,
-            starts_at=event.time,
+            customer_id=customer_id,
+            shop_id=shop_id,
+            tier=tier,
+            starts_at=starts_at,
             ends_at=ends_at,
-            order_id=order.order_id,
+            order_id=order_id,
         )
         messages.append(
             _membership_message(
                 "membership.purchased",
-                shop_scoped(order.shop_id, f"membership:{order.order_id}:{sale.sku}"),
-                event.time,
+                shop_scoped(shop_id, f"membership:{order_id}:{sku}"),
+                starts_at,
                 purchased,
             )
         )

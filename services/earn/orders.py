@@ -5,101 +5,57 @@ back), even when they arrive first."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import structlog
 
-from services.earn.actions import referrals_after_orders
 from services.earn.adapters import orders as store
 from services.earn.adapters.ledger import SCHEMA
 from services.earn.adapters.orders import OrderRow
-from services.earn.adapters.tiers import multipliers_at
 from services.earn.domain.ledger import NewEntry, earned_entries, reversal_entry
 from services.earn.domain.orders import (
-    Earning,
-    capped,
-    earning_of,
-    first_release,
-    over_ledger_limit,
     release_after_completion,
     reversal_target,
 )
 from services.earn.entries import write_entries
-from services.earn.memberships import memberships_cancelled, memberships_purchased
-from services.earn.programme_book import ProgrammeBook, UnknownShop
-from shared.clock import Clock
+from services.earn.memberships import memberships_cancelled
+from services.earn.programme_book import ProgrammeBook
 from shared.consumer import Incoming, Rejection, dead_letter
 from shared.db import Connection
 from shared.errors import RejectedMessage
 from shared.events import (
     CloudEvent,
-    OrderPaid,
     encode_event,
     parse_event,
 )
-from shared.events.times import AHEAD_MAX, ahead_of_clock
-from shared.outbox import OutboxMessage, enqueue
+from shared.outbox import enqueue
 
 log = structlog.get_logger(__name__)
 
-CHANGES = ("order.completed", "order.cancelled", "order.refunded")
 
-
-async def apply_orders(
+async def apply_changes(
     conn: Connection,
-    events: Sequence[Incoming],
-    *,
+    changes: Sequence[Incoming],
+    paid: Sequence[tuple[str, str]],
     programmes: ProgrammeBook,
-    clock: Clock,
-    ahead_max: timedelta = AHEAD_MAX,
+    now: datetime,
 ) -> list[Rejection]:
-    """A batch of shop.orders, in the order the shop published them, each under its shop's
-    programme in force at the event's time.
-
-    An event dated more than `ahead_max` after now is refused: its points would wait pending
-    until then. An event of a shop with no programme is refused (UnknownShop)."""
-    now = clock.now()
-    rejections: list[Rejection] = []
-    events = _acceptable(events, now, ahead_max, programmes, rejections)
-    paid = [(i, e) for i in events if (e := i.event) is not None and e.type == "order.paid"]
-    new_orders = await _record_paid(conn, paid, programmes, now, rejections)
-    await referrals_after_orders(conn, new_orders, programmes=programmes)
-    for incoming in events:
-        event = incoming.event
-        if event is None or event.type not in CHANGES:
-            continue
-        error = await apply_change(conn, event, programmes, now)
+    """The batch's completions, cancellations and refunds, in batch order, once its payments
+    (`paid`, (shop, order id)) are recorded; then what waited for those payments, in the order
+    it happened. Returns the batch's changes refused."""
+    rejections = []
+    for incoming in changes:
+        assert incoming.event is not None  # admitted events were parsed
+        error = await apply_change(conn, incoming.event, programmes, now)
         if error is not None:
             rejections.append(Rejection(incoming, error))
-    # What waited for these orders' payments now applies, in the order it happened.
-    for raw in await store.unpark(conn, new_orders):
+    for raw in await store.unpark(conn, paid):
         waited = parse_event("shop.orders", raw.encode())
         error = await apply_change(conn, waited, programmes, now)
         if error is not None:
             await _dead_letter_waited(conn, waited, raw.encode(), error, now)
     return rejections
-
-
-def _acceptable(
-    events: Sequence[Incoming],
-    now: datetime,
-    allowed: timedelta,
-    programmes: ProgrammeBook,
-    rejections: list[Rejection],
-) -> list[Incoming]:
-    """The events neither dated too far ahead nor of a shop without a programme."""
-    kept = []
-    for incoming in events:
-        event = incoming.event
-        error = None if event is None else ahead_of_clock(event, now, allowed)
-        if error is None and event is not None and not programmes.knows(event.data.shop_id):
-            error = UnknownShop(event.data.shop_id)
-        if error is None:
-            kept.append(incoming)
-        else:
-            rejections.append(Rejection(incoming, error))
-    return kept
 
 
 async def _dead_letter_waited(
@@ -112,145 +68,6 @@ async def _dead_letter_waited(
     await enqueue(conn, SCHEMA, [dead_letter(Rejection(waited, error), service="earn", now=now)])
     await conn.execute(f"DELETE FROM {SCHEMA}.inbox WHERE event_id = $1", event.id)
     log.warning("waiting_event_refused", event_id=event.id, error_class=error.error_class)
-
-
-async def _record_paid(
-    conn: Connection,
-    paid: Sequence[tuple[Incoming, CloudEvent[Any]]],
-    programmes: ProgrammeBook,
-    now: datetime,
-    rejections: list[Rejection],
-) -> list[tuple[str, str]]:
-    """Record the batch's paid orders; their (shop, order id)."""
-    known = await store.known_orders(conn, [(e.data.shop_id, e.data.order_id) for _, e in paid])
-    fresh: list[tuple[Incoming, CloudEvent[Any]]] = []
-    for incoming, event in paid:
-        key = (event.data.shop_id, event.data.order_id)
-        if key in known:  # paid twice under two event ids: the first counts
-            log.info("order_paid_again", order_id=event.data.order_id, event_id=event.id)
-            continue
-        known.add(key)
-        fresh.append((incoming, event))
-    multipliers = await multipliers_at(
-        conn, [(e.data.shop_id, e.subject, e.time) for _, e in fresh]
-    )
-    held = (
-        await store.points_held(conn, [(e.data.shop_id, e.subject) for _, e in fresh])
-        if fresh
-        else {}
-    )
-    orders: list[store.NewOrder] = []
-    memberships: list[OutboxMessage] = []
-    for (incoming, event), multiplier in zip(fresh, multipliers, strict=True):
-        order: OrderPaid = event.data
-        programme = programmes.at(order.shop_id, event.time)
-        earning = earning_of(order, event.time, programme, multiplier)
-        if earning is None:
-            error = RejectedMessage(
-                f"no earning rate is configured for currency {order.currency}",
-                error_class="NoEarnRate",
-            )
-            rejections.append(Rejection(incoming, error))
-            continue
-        if over_ledger_limit(held, (order.shop_id, order.customer_id), _most_points(earning)):
-            error = RejectedMessage(
-                "the points of this order would take the customer's points past what the"
-                " ledger holds (a 64-bit integer)",
-                error_class="PointsOutOfRange",
-            )
-            rejections.append(Rejection(incoming, error))
-            continue
-        if earning.bonuses or earning.punch_cards:
-            points, breakdown, punches = await _settle(conn, order, earning)
-        else:  # most orders: no counters to read, and no coroutine to run for nothing
-            points, breakdown, punches = earning.tier_points, _breakdown(earning), []
-        orders.append(
-            store.NewOrder(
-                shop_id=order.shop_id,
-                order_id=order.order_id,
-                customer_id=order.customer_id,
-                currency=order.currency,
-                paid_event_id=event.id,
-                paid_at=event.time,
-                paid_total=order.totals.total.amount,
-                base_amount=earning.base_amount,
-                points=points,
-                credit_minor=earning.credit_minor,
-                breakdown=breakdown,
-                punches=punches,
-                release_at=first_release(event.time, programme),
-            )
-        )
-        if earning.memberships:
-            memberships += await memberships_purchased(conn, event, earning)
-    # Without a return window the points are available at payment: recorded as such at once,
-    # with no pending step to undo.
-    now_available = [o for o in orders if o.release_at <= now]
-    await store.insert_orders(
-        conn, orders, available={(o.shop_id, o.order_id) for o in now_available}
-    )
-    await enqueue(conn, SCHEMA, memberships)
-    entries: list[NewEntry] = []
-    for o in now_available:
-        entries += earned_entries(
-            programmes.at(o.shop_id, o.paid_at),
-            shop_id=o.shop_id,
-            customer_id=o.customer_id,
-            order_id=o.order_id,
-            currency=o.currency,
-            paid_event_id=o.paid_event_id,
-            at=o.paid_at,
-            points=o.points,
-            credit=o.credit_minor,
-        )
-    await write_entries(conn, entries)
-    return [(o.shop_id, o.order_id) for o in orders]
-
-
-async def _settle(
-    conn: Connection, order: OrderPaid, earning: Earning
-) -> tuple[int, dict[str, Any], list[str]]:
-    """Campaign caps and punch cards need the counters: the order's points and their parts."""
-    breakdown = _breakdown(earning)
-    points = earning.tier_points
-    for bonus in earning.bonuses:
-        campaign = bonus.campaign
-        granted = bonus.points
-        if campaign.per_customer_cap is not None or campaign.total_cap is not None:
-            mine, everyone = await store.use_campaign(
-                conn, order.shop_id, campaign.code, order.customer_id
-            )
-            granted = capped(bonus.points, mine, everyone, campaign)
-            if granted > 0:
-                await store.record_campaign(
-                    conn, order.shop_id, campaign.code, order.customer_id, granted
-                )
-        if granted > 0:
-            breakdown[f"campaign:{campaign.code}"] = granted
-            points += granted
-    punches = []
-    for card in earning.punch_cards:
-        count = await store.punch(conn, order.shop_id, card.code, order.customer_id, 1)
-        punches.append(card.code)
-        if count % card.every == 0:
-            breakdown[f"punch_card:{card.code}"] = card.reward_points
-            points += card.reward_points
-    return points, breakdown, punches
-
-
-def _most_points(earning: Earning) -> int:
-    """The order's points if every campaign and punch card paid in full: checked before any
-    counter is moved, so a refused order leaves none behind."""
-    bonuses = sum(b.points for b in earning.bonuses)
-    return earning.tier_points + bonuses + sum(c.reward_points for c in earning.punch_cards)
-
-
-def _breakdown(earning: Earning) -> dict[str, Any]:
-    """The parts of an order's points before campaigns and punch cards, and its cashback."""
-    breakdown: dict[str, Any] = {"base": earning.base_points, "tier": earning.tier_points}
-    if earning.credit_minor:
-        breakdown["cashback_minor"] = earning.credit_minor
-    return breakdown
 
 
 async def apply_change(

@@ -10,15 +10,31 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from decimal import Decimal
 from typing import Protocol, TypeVar
 
-from services.earn.adapters import accounts, spends
+from services.earn.actions import referrals_after_orders
+from services.earn.adapters import accounts, orders, spends
 from services.earn.adapters.accounts import Account, CreditAccount
+from services.earn.adapters.ledger import SCHEMA
 from services.earn.adapters.spends import CreditSpend, Redemption
-from services.earn.adapters.tiers import TierSeen, record_tiers
+from services.earn.adapters.tiers import TierSeen, multipliers_at, record_tiers
 from services.earn.domain.ledger import NewEntry, WrittenEntry
+from services.earn.domain.order_batch import (
+    CampaignKey,
+    CardKey,
+    CustomerKey,
+    NewOrder,
+    OrderKey,
+    UsageKey,
+)
 from services.earn.entries import write_entries
+from services.earn.memberships import MembershipRecord
+from services.earn.orders import apply_changes
+from services.earn.programme_book import ProgrammeBook
+from shared.consumer import Incoming, Rejection
 from shared.db import Connection
+from shared.outbox import OutboxMessage, enqueue
 
 T = TypeVar("T")
 
@@ -38,6 +54,59 @@ class Accounts(Protocol):
 
     async def read_credit(self, shop_id: str, customer_id: str) -> list[tuple[str, int, int]]:
         """(currency, balance, pending) per currency held, in currency order."""
+
+    async def held(self, customers: Sequence[CustomerKey]) -> dict[CustomerKey, int]:
+        """Per (shop, customer), the most their balance, lifetime total or pending points can
+        reach from what is recorded now."""
+
+
+class Orders(Protocol):
+    async def known(self, keys: Sequence[OrderKey]) -> set[OrderKey]:
+        """Which of these orders are recorded."""
+
+    async def add(self, orders: Sequence[NewOrder], *, available: set[OrderKey]) -> None:
+        """Record paid orders: those in `available` as available, the others pending with
+        their points and credit pending."""
+
+
+class Counters(Protocol):
+    async def lock_campaigns(
+        self, totals: set[CampaignKey], usage: set[UsageKey]
+    ) -> tuple[dict[CampaignKey, int], dict[UsageKey, int]]:
+        """Lock the campaigns' totals until the transaction ends; the points everyone and each
+        customer have had."""
+
+    async def record_campaigns(self, granted: dict[UsageKey, int]) -> None: ...
+
+    async def punch(self, adds: dict[CardKey, int]) -> dict[CardKey, int]:
+        """Add punches; each card's count before them."""
+
+
+class Memberships(Protocol):
+    async def add(self, bought: Sequence[MembershipRecord]) -> set[tuple[str, str, str]]:
+        """Record memberships; the (shop, order, sku) of those not recorded before."""
+
+
+class Outbox(Protocol):
+    async def add(self, messages: Sequence[OutboxMessage]) -> None:
+        """Send these messages once the transaction commits."""
+
+
+class AfterPayments(Protocol):
+    """The parts of a shop.orders batch still applied over the connection, event by event, once
+    its payments are recorded: referral rewards, then order changes and waiting events."""
+
+    async def reward_referrals(self, paid: Sequence[OrderKey], programmes: ProgrammeBook) -> None:
+        """A referred customer's first paid order completes their referral."""
+
+    async def apply_changes(
+        self,
+        changes: Sequence[Incoming],
+        paid: Sequence[OrderKey],
+        programmes: ProgrammeBook,
+        now: datetime,
+    ) -> list[Rejection]:
+        """The batch's changes in batch order, then the events waiting for `paid`."""
 
 
 class Ledger(Protocol):
@@ -61,6 +130,9 @@ class Tiers(Protocol):
     async def record(self, seen: Sequence[TierSeen]) -> None:
         """The customers' tiers and multipliers from their effective times on."""
 
+    async def multipliers_at(self, paid: Sequence[tuple[str, str, datetime]]) -> list[Decimal]:
+        """For each (shop, customer, paid at): the tier multiplier in force just before."""
+
 
 class UnitOfWork(Protocol):
     # Read-only members: an implementation may hold more precise repositories (the fake's).
@@ -70,6 +142,16 @@ class UnitOfWork(Protocol):
     def ledger(self) -> Ledger: ...
     @property
     def tiers(self) -> Tiers: ...
+    @property
+    def orders(self) -> Orders: ...
+    @property
+    def counters(self) -> Counters: ...
+    @property
+    def memberships(self) -> Memberships: ...
+    @property
+    def outbox(self) -> Outbox: ...
+    @property
+    def after_payments(self) -> AfterPayments: ...
     @property
     def redemptions(self) -> Spends[Redemption]: ...
     @property
@@ -83,6 +165,11 @@ class PostgresUnitOfWork:
         self.accounts: Accounts = _Accounts(conn)
         self.ledger: Ledger = _Ledger(conn)
         self.tiers: Tiers = _Tiers(conn)
+        self.orders: Orders = _Orders(conn)
+        self.counters: Counters = _Counters(conn)
+        self.memberships: Memberships = _Memberships(conn)
+        self.outbox: Outbox = _Outbox(conn)
+        self.after_payments: AfterPayments = _AfterPayments(conn)
         self.redemptions: Spends[Redemption] = spends.redemptions(conn)
         self.credit_spends: Spends[CreditSpend] = spends.credit_spends(conn)
 
@@ -105,6 +192,9 @@ class _Accounts:
     async def read_credit(self, shop_id: str, customer_id: str) -> list[tuple[str, int, int]]:
         return await accounts.read_credit(self._conn, shop_id, customer_id)
 
+    async def held(self, customers: Sequence[CustomerKey]) -> dict[CustomerKey, int]:
+        return await orders.points_held(self._conn, customers)
+
 
 class _Ledger:
     def __init__(self, conn: Connection) -> None:
@@ -120,3 +210,66 @@ class _Tiers:
 
     async def record(self, seen: Sequence[TierSeen]) -> None:
         await record_tiers(self._conn, seen)
+
+    async def multipliers_at(self, paid: Sequence[tuple[str, str, datetime]]) -> list[Decimal]:
+        return await multipliers_at(self._conn, paid)
+
+
+class _Orders:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    async def known(self, keys: Sequence[OrderKey]) -> set[OrderKey]:
+        return await orders.known_orders(self._conn, keys)
+
+    async def add(self, new: Sequence[NewOrder], *, available: set[OrderKey]) -> None:
+        await orders.insert_orders(self._conn, new, available=available)
+
+
+class _Counters:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    async def lock_campaigns(
+        self, totals: set[CampaignKey], usage: set[UsageKey]
+    ) -> tuple[dict[CampaignKey, int], dict[UsageKey, int]]:
+        return await orders.lock_campaigns(self._conn, totals, usage)
+
+    async def record_campaigns(self, granted: dict[UsageKey, int]) -> None:
+        await orders.record_campaigns(self._conn, granted)
+
+    async def punch(self, adds: dict[CardKey, int]) -> dict[CardKey, int]:
+        return await orders.punch_many(self._conn, adds)
+
+
+class _Memberships:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    async def add(self, bought: Sequence[MembershipRecord]) -> set[tuple[str, str, str]]:
+        return await orders.record_memberships(self._conn, bought)
+
+
+class _Outbox:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    async def add(self, messages: Sequence[OutboxMessage]) -> None:
+        await enqueue(self._conn, SCHEMA, messages)
+
+
+class _AfterPayments:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    async def reward_referrals(self, paid: Sequence[OrderKey], programmes: ProgrammeBook) -> None:
+        await referrals_after_orders(self._conn, paid, programmes=programmes)
+
+    async def apply_changes(
+        self,
+        changes: Sequence[Incoming],
+        paid: Sequence[OrderKey],
+        programmes: ProgrammeBook,
+        now: datetime,
+    ) -> list[Rejection]:
+        return await apply_changes(self._conn, changes, paid, programmes, now)

@@ -12,24 +12,8 @@ from typing import Any
 from pydantic_core import to_json
 
 from services.earn.adapters.ledger import SCHEMA
+from services.earn.domain.order_batch import CampaignKey, CardKey, NewOrder, UsageKey
 from shared.db import Connection
-
-
-@dataclass(slots=True)  # not frozen: one per order, and frozen makes __init__ 3 times slower
-class NewOrder:
-    shop_id: str
-    order_id: str
-    customer_id: str
-    currency: str
-    paid_event_id: str
-    paid_at: datetime
-    paid_total: Decimal
-    base_amount: Decimal
-    points: int
-    credit_minor: int
-    breakdown: dict[str, Any]
-    punches: list[str]
-    release_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,47 +270,86 @@ async def unpark(conn: Connection, orders: Sequence[tuple[str, str]]) -> list[st
     return [r["event"] for r in sorted(rows, key=lambda r: (r["occurred_at"], r["event_id"]))]
 
 
-async def use_campaign(
-    conn: Connection, shop_id: str, campaign: str, customer_id: str
-) -> tuple[int, int]:
-    """Lock the shop's campaign's counters; the bonus points the customer and everyone have
-    had."""
+async def lock_campaigns(
+    conn: Connection, totals: set[CampaignKey], usage: set[UsageKey]
+) -> tuple[dict[CampaignKey, int], dict[UsageKey, int]]:
+    """Lock the capped campaigns' totals (in key order: no two batches wait on each other in
+    a cycle) until the transaction ends; the bonus points everyone and each customer have had."""
+    if not totals:
+        return {}, {}
+    keys = sorted(totals)
+    shops, codes = [k[0] for k in keys], [k[1] for k in keys]
     await conn.execute(
-        f"""INSERT INTO {SCHEMA}.campaign_totals (shop_id, campaign, points) VALUES ($1, $2, 0)
+        f"""INSERT INTO {SCHEMA}.campaign_totals (shop_id, campaign, points)
+            SELECT s, c, 0 FROM unnest($1::text[], $2::text[]) AS u(s, c)
             ON CONFLICT DO NOTHING""",
-        shop_id,
-        campaign,
+        shops,
+        codes,
     )
-    total = await conn.fetchval(
-        f"""SELECT points FROM {SCHEMA}.campaign_totals
-            WHERE shop_id = $1 AND campaign = $2 FOR UPDATE""",
-        shop_id,
-        campaign,
+    rows = await conn.fetch(
+        f"""SELECT shop_id, campaign, points FROM {SCHEMA}.campaign_totals
+            WHERE (shop_id, campaign) IN (SELECT * FROM unnest($1::text[], $2::text[]))
+            ORDER BY shop_id, campaign FOR UPDATE""",
+        shops,
+        codes,
     )
-    mine = await conn.fetchval(
-        f"""SELECT points FROM {SCHEMA}.campaign_usage
-            WHERE shop_id = $1 AND campaign = $2 AND customer_id = $3""",
-        shop_id,
-        campaign,
-        customer_id,
+    used = await conn.fetch(
+        f"""SELECT shop_id, campaign, customer_id, points FROM {SCHEMA}.campaign_usage
+            WHERE (shop_id, campaign, customer_id)
+                  IN (SELECT * FROM unnest($1::text[], $2::text[], $3::text[]))""",
+        [k[0] for k in usage],
+        [k[1] for k in usage],
+        [k[2] for k in usage],
     )
-    return int(mine or 0), int(total)
+    return (
+        {(r["shop_id"], r["campaign"]): int(r["points"]) for r in rows},
+        {(r["shop_id"], r["campaign"], r["customer_id"]): int(r["points"]) for r in used},
+    )
 
 
-async def record_campaign(
-    conn: Connection, shop_id: str, campaign: str, customer_id: str, points: int
-) -> None:
+async def record_campaigns(conn: Connection, granted: dict[UsageKey, int]) -> None:
+    """Count the bonus points granted, per campaign and customer, in the locked totals."""
+    if not granted:
+        return
+    keys = sorted(granted)
     await conn.execute(
-        f"""WITH t AS (UPDATE {SCHEMA}.campaign_totals SET points = points + $3
-                       WHERE shop_id = $4 AND campaign = $1)
+        f"""WITH g AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[])
+                       AS g(s, c, cu, p)),
+                 t AS (UPDATE {SCHEMA}.campaign_totals ct SET points = ct.points + x.p
+                       FROM (SELECT s, c, sum(p) AS p FROM g GROUP BY s, c) x
+                       WHERE ct.shop_id = x.s AND ct.campaign = x.c)
             INSERT INTO {SCHEMA}.campaign_usage AS u (shop_id, campaign, customer_id, points)
-            VALUES ($4, $1, $2, $3)
-            ON CONFLICT (shop_id, campaign, customer_id) DO UPDATE SET points = u.points + $3""",
-        campaign,
-        customer_id,
-        points,
-        shop_id,
+            SELECT s, c, cu, p FROM g
+            ON CONFLICT (shop_id, campaign, customer_id)
+            DO UPDATE SET points = u.points + excluded.points""",
+        [k[0] for k in keys],
+        [k[1] for k in keys],
+        [k[2] for k in keys],
+        [granted[k] for k in keys],
     )
+
+
+async def punch_many(conn: Connection, adds: dict[CardKey, int]) -> dict[CardKey, int]:
+    """Add punches per (shop, card, customer), in key order; each count before them."""
+    if not adds:
+        return {}
+    keys = sorted(adds)
+    rows = await conn.fetch(
+        f"""INSERT INTO {SCHEMA}.punch_cards AS p (shop_id, card, customer_id, punches)
+            SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[])
+            ON CONFLICT (shop_id, card, customer_id)
+            DO UPDATE SET punches = greatest(p.punches + excluded.punches, 0)
+            RETURNING shop_id, card, customer_id, punches""",
+        [k[0] for k in keys],
+        [k[1] for k in keys],
+        [k[2] for k in keys],
+        [adds[k] for k in keys],
+    )
+    return {
+        key: int(r["punches"]) - adds[key]
+        for r in rows
+        if (key := (r["shop_id"], r["card"], r["customer_id"])) in adds
+    }
 
 
 async def punch(conn: Connection, shop_id: str, card: str, customer_id: str, by: int) -> int:
@@ -345,33 +368,23 @@ async def punch(conn: Connection, shop_id: str, card: str, customer_id: str, by:
     return int(value)
 
 
-async def record_membership(
+async def record_memberships(
     conn: Connection,
-    *,
-    shop_id: str,
-    order_id: str,
-    sku: str,
-    customer_id: str,
-    tier: str,
-    starts_at: datetime,
-    ends_at: datetime,
-    quantity: int,
-) -> bool:
-    """False when this order's membership was recorded before."""
-    value = await conn.fetchval(
+    sales: Sequence[tuple[str, str, str, str, str, datetime, datetime, int]],
+) -> set[tuple[str, str, str]]:
+    """Record memberships (shop, order, sku, customer, tier, starts, ends, quantity); the
+    (shop, order, sku) of those not recorded before."""
+    if not sales:
+        return set()
+    rows = await conn.fetch(
         f"""INSERT INTO {SCHEMA}.memberships (shop_id, order_id, sku, customer_id, tier,
                 starts_at, ends_at, quantity)
-            VALUES ($8, $1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING RETURNING 1""",
-        order_id,
-        sku,
-        customer_id,
-        tier,
-        starts_at,
-        ends_at,
-        quantity,
-        shop_id,
+            SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                                 $6::timestamptz[], $7::timestamptz[], $8::bigint[])
+            ON CONFLICT DO NOTHING RETURNING shop_id, order_id, sku""",
+        *([sale[i] for sale in sales] for i in range(8)),
     )
-    return value is not None
+    return {(r["shop_id"], r["order_id"], r["sku"]) for r in rows}
 
 
 @dataclass(frozen=True, slots=True)
