@@ -109,6 +109,7 @@ def definition(
 
         await every(runtime, settings.birthday_interval_s, work, name="birthdays")
 
+    scheduled = (release_due, expire_due, birthdays_due)
     service = ServiceDefinition(
         name="earn",
         schema=SCHEMA,
@@ -121,7 +122,9 @@ def definition(
         },
         produces=("loyalty.points", "loyalty.memberships"),
         http_api=http_api,
-        background=(*watch, release_due, expire_due, birthdays_due),
+        # A pass never runs a shop under a programme version it has not read yet: the passes
+        # start once the directory has read loyalty.shops to its end, as the handlers do.
+        background=(*watch, *map(directory.after_catch_up, scheduled)),
     )
     return directory.attach(service)
 
