@@ -10,23 +10,24 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from services.earn.adapters.accounts import Account, CreditAccount
 from services.earn.adapters.spends import CreditSpend, Redemption
 from services.earn.adapters.tiers import TierSeen
 from services.earn.domain.ledger import NewEntry, WrittenEntry
+from services.earn.domain.memberships import MembershipRecord, MembershipRefund, MembershipRow
 from services.earn.domain.order_batch import (
     CampaignKey,
     CardKey,
     CustomerKey,
     NewOrder,
     OrderKey,
+    OrderRow,
     UsageKey,
+    Waiting,
 )
-from services.earn.memberships import MembershipRecord
 from services.earn.programme_book import ProgrammeBook
-from shared.consumer import Incoming, Rejection
 from shared.outbox import OutboxMessage
 
 T = TypeVar("T", Redemption, CreditSpend)
@@ -72,6 +73,15 @@ class FakeAccounts:
             for key in customers
             if (held := self.points.get(key)) is not None
         }
+
+    async def move_pending(
+        self, points: Sequence[tuple[str, str, int]], credit: Sequence[tuple[str, str, str, int]]
+    ) -> None:
+        for shop, customer, delta in points:
+            if (shop, customer) in self.points:  # an UPDATE: accounts that exist only
+                self.points[(shop, customer)][1] += delta
+        for shop, customer, currency, minor in credit:
+            self.credit.setdefault((shop, customer, currency), [0, 0])[1] += minor
 
 
 @dataclass
@@ -154,7 +164,10 @@ class FakeTiers:
 @dataclass
 class FakeOrders:
     accounts: FakeAccounts
-    rows: dict[OrderKey, tuple[NewOrder, str]] = field(default_factory=dict)  # order, status
+    rows: dict[OrderKey, OrderRow] = field(default_factory=dict)
+    breakdowns: dict[OrderKey, dict[str, Any]] = field(default_factory=dict)
+    completed_at: dict[OrderKey, datetime] = field(default_factory=dict)
+    waiting: dict[str, Waiting] = field(default_factory=dict)  # by event id
 
     async def known(self, keys: Sequence[OrderKey]) -> set[OrderKey]:
         return {k for k in keys if k in self.rows}
@@ -164,13 +177,42 @@ class FakeOrders:
             key = (o.shop_id, o.order_id)
             if key in self.rows:
                 raise DuplicateKey("orders")
-            self.rows[key] = (o, "available" if key in available else "pending")
+            status = "available" if key in available else "pending"
+            self.rows[key] = OrderRow(
+                o.shop_id, o.order_id, o.customer_id, o.currency, o.paid_event_id, o.paid_at,
+                o.paid_total, o.points, o.credit_minor, list(o.punches), Decimal(0), 0, 0,
+                status, o.release_at,
+            )  # fmt: skip
+            self.breakdowns[key] = o.breakdown
             if key not in available:
                 held = self.accounts.points.setdefault((o.shop_id, o.customer_id), [0, 0, 0])
                 held[1] += o.points
                 if o.credit_minor:
                     credit = (o.shop_id, o.customer_id, o.currency)
                     self.accounts.credit.setdefault(credit, [0, 0])[1] += o.credit_minor
+
+    async def lock_many(self, keys: Sequence[OrderKey]) -> dict[OrderKey, OrderRow]:
+        return {k: self.rows[k] for k in keys if k in self.rows}
+
+    async def save_many(
+        self, orders: Sequence[OrderRow], completed_at: dict[OrderKey, datetime]
+    ) -> None:
+        for o in orders:
+            key = (o.shop_id, o.order_id)
+            self.rows[key] = o
+            if key in completed_at:
+                self.completed_at[key] = completed_at[key]
+
+    async def park_many(self, waiting: Sequence[Waiting]) -> None:
+        for w in waiting:
+            self.waiting.setdefault(w[0], w)  # ON CONFLICT (event_id) DO NOTHING
+
+    async def unpark(self, keys: Sequence[OrderKey]) -> list[str]:
+        asked = set(keys)
+        taken = [w for w in self.waiting.values() if (w[1], w[2]) in asked]
+        for w in taken:
+            del self.waiting[w[0]]
+        return [w[5] for w in sorted(taken, key=lambda w: (w[4], w[0]))]
 
 
 @dataclass
@@ -198,22 +240,43 @@ class FakeCounters:
     async def punch(self, adds: dict[CardKey, int]) -> dict[CardKey, int]:
         before = {k: self.punches.get(k, 0) for k in adds}
         for k, n in adds.items():
-            self.punches[k] = max(before[k] + n, 0)
+            self.punches[k] = before[k] + n
         return before
+
+    async def unpunch(self, takes: dict[CardKey, int]) -> None:
+        for k, n in takes.items():
+            if k in self.punches:
+                self.punches[k] = max(self.punches[k] - n, 0)
 
 
 @dataclass
 class FakeMemberships:
-    rows: dict[tuple[str, str, str], MembershipRecord] = field(default_factory=dict)
+    rows: dict[tuple[str, str, str], MembershipRow] = field(default_factory=dict)
 
     async def add(self, bought: Sequence[MembershipRecord]) -> set[tuple[str, str, str]]:
         recorded = set()
         for row in bought:
             key = (row[0], row[1], row[2])
             if key not in self.rows:  # ON CONFLICT DO NOTHING
-                self.rows[key] = row
+                _, _, sku, customer, tier, starts, ends, quantity = row
+                self.rows[key] = MembershipRow(sku, customer, tier, starts, ends, quantity, 0, None)
                 recorded.add(key)
         return recorded
+
+    async def of_orders(self, keys: Sequence[OrderKey]) -> dict[OrderKey, list[MembershipRow]]:
+        found: dict[OrderKey, list[MembershipRow]] = {}
+        for (shop, order, _), row in sorted(self.rows.items()):
+            if (shop, order) in keys:
+                found.setdefault((shop, order), []).append(row)
+        return found
+
+    async def refund(self, refunds: Sequence[MembershipRefund]) -> None:
+        for shop, order, sku, units, at in refunds:
+            row = self.rows[(shop, order, sku)]
+            ended = row.cancelled_at or at
+            self.rows[(shop, order, sku)] = replace(
+                row, refunded_quantity=units, cancelled_at=ended
+            )
 
 
 @dataclass
@@ -225,24 +288,21 @@ class FakeOutbox:
 
 
 @dataclass
-class FakeAfterPayments:
-    """Order changes are not applied in memory yet: a batch given to the fake holds none."""
+class FakeInbox:
+    forgotten: list[str] = field(default_factory=list)
 
-    rewarded: list[OrderKey] = field(default_factory=list)
+    async def forget(self, event_ids: Sequence[str]) -> None:
+        self.forgotten += event_ids
 
-    async def reward_referrals(self, paid: Sequence[OrderKey], programmes: ProgrammeBook) -> None:
-        self.rewarded += paid
 
-    async def apply_changes(
-        self,
-        changes: Sequence[Incoming],
-        paid: Sequence[OrderKey],
-        programmes: ProgrammeBook,
-        now: datetime,
-    ) -> list[Rejection]:
-        if changes:
-            raise NotImplementedError("order changes run against PostgreSQL only, for now")
-        return []
+@dataclass
+class FakeReferrals:
+    """The orders whose referrals were looked at: the rewards themselves need PostgreSQL."""
+
+    looked_at: list[OrderKey] = field(default_factory=list)
+
+    async def after_orders(self, paid: Sequence[OrderKey], programmes: ProgrammeBook) -> None:
+        self.looked_at += paid
 
 
 class FakeUnitOfWork:
@@ -256,7 +316,8 @@ class FakeUnitOfWork:
         self.counters = FakeCounters()
         self.memberships = FakeMemberships()
         self.outbox = FakeOutbox()
-        self.after_payments = FakeAfterPayments()
+        self.inbox = FakeInbox()
+        self.referrals = FakeReferrals()
         self.redemptions: FakeSpends[Redemption] = FakeSpends("redemption_id")
         self.credit_spends: FakeSpends[CreditSpend] = FakeSpends("spend_id")
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Final, TypeVar
+from typing import Any, Final, TypeVar
 
 import structlog
 
 from services.earn.adapters.spends import CreditSpend, Redemption
 from services.earn.adapters.tiers import TierSeen
 from services.earn.domain.ledger import NewEntry, WrittenEntry, adjusted_entry, earned_entries
+from services.earn.domain.memberships import MembershipRow, memberships_bought, purchased_messages
 from services.earn.domain.order_batch import (
     Counters,
     OrderKey,
@@ -25,6 +26,7 @@ from services.earn.domain.order_batch import (
     first_payments,
     settle,
 )
+from services.earn.domain.order_changes import Changes
 from services.earn.domain.spending import (
     POINTS,
     SpendKind,
@@ -33,15 +35,17 @@ from services.earn.domain.spending import (
     restore_entry,
     store_credit,
 )
-from services.earn.memberships import memberships_bought, purchased_messages
 from services.earn.programme import Programme
 from services.earn.programme_book import ProgrammeBook
 from services.earn.refusals import Conflict, InvalidField, NotFound
 from services.earn.rewards import price, voucher_code
 from services.earn.unit_of_work import Spends, UnitOfWork
 from shared.clock import Clock
-from shared.consumer import Incoming, Rejection
+from shared.consumer import Incoming, Rejection, dead_letter
+from shared.errors import RejectedMessage
+from shared.events import CloudEvent, encode_event, parse_event
 from shared.events.times import AHEAD_MAX
+from shared.outbox import OutboxMessage
 
 log = structlog.get_logger(__name__)
 
@@ -116,9 +120,94 @@ async def apply_orders(
     await uow.outbox.add(purchased_messages(bought, recorded))
     await uow.ledger.write(entries)
     keys = [(o.shop_id, o.order_id) for o, _ in orders]
-    await uow.after_payments.reward_referrals(keys, programmes)
-    changed = await uow.after_payments.apply_changes(batch.changes, keys, programmes, now)
+    await uow.referrals.after_orders(keys, programmes)
+    changed = await _apply_changes(uow, batch.changes, keys, programmes, now)
     return batch.rejections + paid.rejections + changed
+
+
+async def _apply_changes(
+    uow: UnitOfWork,
+    changes: Sequence[Incoming],
+    paid: Sequence[OrderKey],
+    programmes: ProgrammeBook,
+    now: datetime,
+) -> list[Rejection]:
+    """The batch's completions, cancellations and refunds in batch order, then the events that
+    waited for its payments (`paid`) in the order they happened, in one pass: the orders are
+    locked and read once, each change decided in memory, everything written at the end."""
+    waited = [
+        (parse_event("shop.orders", raw.encode()), raw) for raw in await uow.orders.unpark(paid)
+    ]
+    events = [i.event for i in changes if i.event is not None] + [e for e, _ in waited]
+    if not events:
+        return []
+    keys = [(e.data.shop_id, e.data.order_id) for e in events]
+    rows = await uow.orders.lock_many(keys)
+    takes = [
+        k for e, k in zip(events, keys, strict=True) if e.type != "order.completed" and k in rows
+    ]
+    held = await uow.memberships.of_orders(takes)
+    state = Changes(rows=dict(rows), memberships=dict(held))
+    rejections = []
+    for incoming in changes:
+        assert incoming.event is not None  # admitted events were parsed
+        error = state.decide(incoming.event, programmes, now)
+        if error is not None:
+            rejections.append(Rejection(incoming, error))
+    refused: list[tuple[CloudEvent[Any], str, RejectedMessage]] = []
+    for event, raw in waited:
+        error = state.decide(event, programmes, now)
+        if error is not None:
+            refused.append((event, raw, error))
+    await _save_changes(uow, state, held)
+    await uow.outbox.add(
+        state.messages + [_dead_letter_waited(e, raw, error, now) for e, raw, error in refused]
+    )
+    await uow.inbox.forget([e.id for e, _, _ in refused])
+    return rejections
+
+
+async def _save_changes(
+    uow: UnitOfWork, state: Changes, held: dict[OrderKey, list[MembershipRow]]
+) -> None:
+    """Persist what the changes decided, a statement per table."""
+    for event in state.waiting:
+        log.info("order_event_waits", order_id=event.data.order_id, event_type=event.type)
+    await uow.orders.park_many(
+        [
+            (e.id, e.data.shop_id, e.data.order_id, e.type, e.time, encode_event(e).decode())
+            for e in state.waiting
+        ]
+    )
+    await uow.orders.save_many([state.rows[k] for k in sorted(state.changed)], state.completed_at)
+    await uow.accounts.move_pending(state.points_pending, state.credit_pending)
+    refunds = []
+    for key, after in state.memberships.items():
+        for was, now_ in zip(held.get(key, []), after, strict=True):
+            if now_ == was:
+                continue
+            refunds.append((key[0], key[1], now_.sku, now_.refunded_quantity, now_.cancelled_at))
+            if now_.cancelled_at is None:
+                log.info(
+                    "membership_kept",
+                    order_id=key[1],
+                    sku=now_.sku,
+                    units_refunded=now_.refunded_quantity,
+                )
+    await uow.memberships.refund(refunds)
+    await uow.counters.unpunch(state.punches)
+    await uow.ledger.write(state.entries)
+
+
+def _dead_letter_waited(
+    event: CloudEvent[Any], raw: str, error: RejectedMessage, now: datetime
+) -> OutboxMessage:
+    """A waiting event refused once its order is known goes to the dead-letter topic like any
+    refused input (partition and offset -1: it was consumed long before), and leaves the inbox
+    so that a replay from there is applied anew."""
+    waited = Incoming("shop.orders", -1, -1, event.subject.encode(), raw.encode(), (), event)
+    log.warning("waiting_event_refused", event_id=event.id, error_class=error.error_class)
+    return dead_letter(Rejection(waited, error), service="earn", now=now)
 
 
 async def _counters(uow: UnitOfWork, paid: Paid) -> Counters:

@@ -20,19 +20,19 @@ from services.earn.adapters.ledger import SCHEMA
 from services.earn.adapters.spends import CreditSpend, Redemption
 from services.earn.adapters.tiers import TierSeen, multipliers_at, record_tiers
 from services.earn.domain.ledger import NewEntry, WrittenEntry
+from services.earn.domain.memberships import MembershipRecord, MembershipRefund, MembershipRow
 from services.earn.domain.order_batch import (
     CampaignKey,
     CardKey,
     CustomerKey,
     NewOrder,
     OrderKey,
+    OrderRow,
     UsageKey,
+    Waiting,
 )
 from services.earn.entries import write_entries
-from services.earn.memberships import MembershipRecord
-from services.earn.orders import apply_changes
 from services.earn.programme_book import ProgrammeBook
-from shared.consumer import Incoming, Rejection
 from shared.db import Connection
 from shared.outbox import OutboxMessage, enqueue
 
@@ -59,6 +59,12 @@ class Accounts(Protocol):
         """Per (shop, customer), the most their balance, lifetime total or pending points can
         reach from what is recorded now."""
 
+    async def move_pending(
+        self, points: Sequence[tuple[str, str, int]], credit: Sequence[tuple[str, str, str, int]]
+    ) -> None:
+        """Add (or take) pending points (shop, customer, points) of accounts that exist, and
+        pending store credit (shop, customer, currency, minor units)."""
+
 
 class Orders(Protocol):
     async def known(self, keys: Sequence[OrderKey]) -> set[OrderKey]:
@@ -67,6 +73,19 @@ class Orders(Protocol):
     async def add(self, orders: Sequence[NewOrder], *, available: set[OrderKey]) -> None:
         """Record paid orders: those in `available` as available, the others pending with
         their points and credit pending."""
+
+    async def lock_many(self, keys: Sequence[OrderKey]) -> dict[OrderKey, OrderRow]:
+        """The recorded ones of these orders, locked until the transaction ends."""
+
+    async def save_many(
+        self, orders: Sequence[OrderRow], completed_at: dict[OrderKey, datetime]
+    ) -> None: ...
+
+    async def park_many(self, waiting: Sequence[Waiting]) -> None:
+        """Events that wait for their order's payment."""
+
+    async def unpark(self, keys: Sequence[OrderKey]) -> list[str]:
+        """The events waiting for these orders, oldest first, taken off the waiting list."""
 
 
 class Counters(Protocol):
@@ -81,10 +100,19 @@ class Counters(Protocol):
     async def punch(self, adds: dict[CardKey, int]) -> dict[CardKey, int]:
         """Add punches; each card's count before them."""
 
+    async def unpunch(self, takes: dict[CardKey, int]) -> None:
+        """Take punches back, never below zero."""
+
 
 class Memberships(Protocol):
     async def add(self, bought: Sequence[MembershipRecord]) -> set[tuple[str, str, str]]:
         """Record memberships; the (shop, order, sku) of those not recorded before."""
+
+    async def of_orders(self, keys: Sequence[OrderKey]) -> dict[OrderKey, list[MembershipRow]]:
+        """The memberships these orders paid for, by sku."""
+
+    async def refund(self, refunds: Sequence[MembershipRefund]) -> None:
+        """Per (shop, order, sku): the units refunded so far and when it ended, if it did."""
 
 
 class Outbox(Protocol):
@@ -92,21 +120,16 @@ class Outbox(Protocol):
         """Send these messages once the transaction commits."""
 
 
-class AfterPayments(Protocol):
-    """The parts of a shop.orders batch still applied over the connection, event by event, once
-    its payments are recorded: referral rewards, then order changes and waiting events."""
+class Inbox(Protocol):
+    async def forget(self, event_ids: Sequence[str]) -> None:
+        """These events leave the inbox: a replay of them is applied anew."""
 
-    async def reward_referrals(self, paid: Sequence[OrderKey], programmes: ProgrammeBook) -> None:
+
+class Referrals(Protocol):
+    """Referral rewards, still applied over the connection by services/earn/actions.py."""
+
+    async def after_orders(self, paid: Sequence[OrderKey], programmes: ProgrammeBook) -> None:
         """A referred customer's first paid order completes their referral."""
-
-    async def apply_changes(
-        self,
-        changes: Sequence[Incoming],
-        paid: Sequence[OrderKey],
-        programmes: ProgrammeBook,
-        now: datetime,
-    ) -> list[Rejection]:
-        """The batch's changes in batch order, then the events waiting for `paid`."""
 
 
 class Ledger(Protocol):
@@ -151,7 +174,9 @@ class UnitOfWork(Protocol):
     @property
     def outbox(self) -> Outbox: ...
     @property
-    def after_payments(self) -> AfterPayments: ...
+    def inbox(self) -> Inbox: ...
+    @property
+    def referrals(self) -> Referrals: ...
     @property
     def redemptions(self) -> Spends[Redemption]: ...
     @property
@@ -169,7 +194,8 @@ class PostgresUnitOfWork:
         self.counters: Counters = _Counters(conn)
         self.memberships: Memberships = _Memberships(conn)
         self.outbox: Outbox = _Outbox(conn)
-        self.after_payments: AfterPayments = _AfterPayments(conn)
+        self.inbox: Inbox = _Inbox(conn)
+        self.referrals: Referrals = _Referrals(conn)
         self.redemptions: Spends[Redemption] = spends.redemptions(conn)
         self.credit_spends: Spends[CreditSpend] = spends.credit_spends(conn)
 
@@ -194,6 +220,12 @@ class _Accounts:
 
     async def held(self, customers: Sequence[CustomerKey]) -> dict[CustomerKey, int]:
         return await orders.points_held(self._conn, customers)
+
+    async def move_pending(
+        self, points: Sequence[tuple[str, str, int]], credit: Sequence[tuple[str, str, str, int]]
+    ) -> None:
+        await orders.move_pending_points(self._conn, points)
+        await orders.move_pending_credit(self._conn, credit)
 
 
 class _Ledger:
@@ -225,6 +257,20 @@ class _Orders:
     async def add(self, new: Sequence[NewOrder], *, available: set[OrderKey]) -> None:
         await orders.insert_orders(self._conn, new, available=available)
 
+    async def lock_many(self, keys: Sequence[OrderKey]) -> dict[OrderKey, OrderRow]:
+        return await orders.lock_many(self._conn, keys)
+
+    async def save_many(
+        self, rows: Sequence[OrderRow], completed_at: dict[OrderKey, datetime]
+    ) -> None:
+        await orders.save_many(self._conn, rows, completed_at)
+
+    async def park_many(self, waiting: Sequence[Waiting]) -> None:
+        await orders.park_many(self._conn, waiting)
+
+    async def unpark(self, keys: Sequence[OrderKey]) -> list[str]:
+        return await orders.unpark(self._conn, keys)
+
 
 class _Counters:
     def __init__(self, conn: Connection) -> None:
@@ -241,6 +287,9 @@ class _Counters:
     async def punch(self, adds: dict[CardKey, int]) -> dict[CardKey, int]:
         return await orders.punch_many(self._conn, adds)
 
+    async def unpunch(self, takes: dict[CardKey, int]) -> None:
+        await orders.unpunch_many(self._conn, takes)
+
 
 class _Memberships:
     def __init__(self, conn: Connection) -> None:
@@ -248,6 +297,12 @@ class _Memberships:
 
     async def add(self, bought: Sequence[MembershipRecord]) -> set[tuple[str, str, str]]:
         return await orders.record_memberships(self._conn, bought)
+
+    async def of_orders(self, keys: Sequence[OrderKey]) -> dict[OrderKey, list[MembershipRow]]:
+        return await orders.memberships_of(self._conn, keys)
+
+    async def refund(self, refunds: Sequence[MembershipRefund]) -> None:
+        await orders.refund_memberships(self._conn, refunds)
 
 
 class _Outbox:
@@ -258,18 +313,20 @@ class _Outbox:
         await enqueue(self._conn, SCHEMA, messages)
 
 
-class _AfterPayments:
+class _Inbox:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
-    async def reward_referrals(self, paid: Sequence[OrderKey], programmes: ProgrammeBook) -> None:
-        await referrals_after_orders(self._conn, paid, programmes=programmes)
+    async def forget(self, event_ids: Sequence[str]) -> None:
+        if event_ids:
+            await self._conn.execute(
+                f"DELETE FROM {SCHEMA}.inbox WHERE event_id = ANY($1::text[])", list(event_ids)
+            )
 
-    async def apply_changes(
-        self,
-        changes: Sequence[Incoming],
-        paid: Sequence[OrderKey],
-        programmes: ProgrammeBook,
-        now: datetime,
-    ) -> list[Rejection]:
-        return await apply_changes(self._conn, changes, paid, programmes, now)
+
+class _Referrals:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    async def after_orders(self, paid: Sequence[OrderKey], programmes: ProgrammeBook) -> None:
+        await referrals_after_orders(self._conn, paid, programmes=programmes)

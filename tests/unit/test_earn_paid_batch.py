@@ -77,7 +77,7 @@ async def apply(uow: FakeUnitOfWork, *events: CloudEvent[Any]) -> list[str]:
 
 
 def breakdowns(uow: FakeUnitOfWork) -> list[dict[str, Any]]:
-    return [order.breakdown for order, _ in uow.orders.rows.values()]
+    return list(uow.orders.breakdowns.values())
 
 
 async def test_a_second_payment_of_an_order_under_another_event_id_is_ignored() -> None:

@@ -32,6 +32,8 @@ CustomerKey = tuple[str, str]  # (shop, customer id)
 CampaignKey = tuple[str, str]  # (shop, campaign code)
 UsageKey = tuple[str, str, str]  # (shop, campaign code, customer id)
 CardKey = tuple[str, str, str]  # (shop, card code, customer id)
+# An event waiting for its order: (event id, shop, order id, type, occurred at, event JSON).
+Waiting = tuple[str, str, str, str, datetime, str]
 
 
 @dataclass(slots=True)  # not frozen: one per order, and frozen makes __init__ 3 times slower
@@ -48,6 +50,25 @@ class NewOrder:
     credit_minor: int
     breakdown: dict[str, Any]
     punches: list[str]
+    release_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRow:
+    shop_id: str
+    order_id: str
+    customer_id: str
+    currency: str
+    paid_event_id: str
+    paid_at: datetime
+    paid_total: Decimal
+    points: int
+    credit_minor: int
+    punches: list[str]
+    refunded: Decimal
+    points_reversed: int
+    credit_reversed: int
+    status: str
     release_at: datetime
 
 

@@ -1,16 +1,13 @@
-"""Paid memberships: announced when their order is paid, cancelled when it is taken back."""
+"""Paid memberships: which an order buys, which its cancellation or refunds end, and the
+loyalty.memberships events that say so. No I/O."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
-import structlog
-
-from services.earn.adapters import orders as store
-from services.earn.adapters.ledger import SOURCE
-from services.earn.adapters.orders import OrderRow
 from services.earn.domain.ledger import shop_scoped
 from services.earn.domain.orders import (
     MembershipSale,
@@ -18,7 +15,6 @@ from services.earn.domain.orders import (
     membership_refund,
     units_by_sku,
 )
-from shared.db import Connection
 from shared.events import (
     CloudEvent,
     MembershipCancelled,
@@ -28,10 +24,26 @@ from shared.events import (
 )
 from shared.outbox import OutboxMessage
 
-log = structlog.get_logger(__name__)
+SOURCE: Final = "loyalty/earn"
+
+
+@dataclass(frozen=True, slots=True)
+class MembershipRow:
+    sku: str
+    customer_id: str
+    tier: str
+    starts_at: datetime
+    ends_at: datetime
+    quantity: int  # units of the SKU the order bought
+    refunded_quantity: int  # units refunds have given back so far
+    cancelled_at: datetime | None
 
 
 MembershipRecord = tuple[str, str, str, str, str, datetime, datetime, int]
+
+
+# (shop, order, sku, units refunded so far, when it ended or None)
+MembershipRefund = tuple[str, str, str, int, datetime | None]
 
 
 def memberships_bought(
@@ -82,33 +94,34 @@ def purchased_messages(
     return messages
 
 
-async def memberships_cancelled(
-    conn: Connection, event: CloudEvent[Any], order: OrderRow, *, full: bool
-) -> list[OutboxMessage]:
+def memberships_ended(
+    event: CloudEvent[Any], shop_id: str, order_id: str, held: list[MembershipRow], *, full: bool
+) -> tuple[list[MembershipRow], list[OutboxMessage]]:
     """An order cancelled or refunded in full ends every membership it paid for; a partial
     refund ends those whose sku its refunds, with the earlier ones, have given back every unit
-    of. Each membership is cancelled once, whatever events follow."""
+    of. Each membership is cancelled once, whatever events follow. The memberships `held` as
+    they are after this event (units refunded, when cancelled), and the cancellations to
+    announce."""
     items = event.data.items if event.type == "order.refunded" else None
     given_back = units_by_sku(items or [])
     if not full and not given_back:
-        return []
-    refunds: list[tuple[str, int, datetime | None]] = []
+        return held, []
+    after = []
     messages = []
-    order_id = order.order_id
-    for m in await store.memberships_of(conn, order.shop_id, order_id):
+    for m in held:
         if m.cancelled_at is not None or not (full or m.sku in given_back):
+            after.append(m)
             continue
         units, every_unit = membership_refund(
             m.quantity, m.refunded_quantity, given_back.get(m.sku, 0)
         )
         ends = full or every_unit
-        refunds.append((m.sku, units, event.time if ends else None))
+        after.append(replace(m, refunded_quantity=units, cancelled_at=event.time if ends else None))
         if not ends:
-            log.info("membership_kept", order_id=order_id, sku=m.sku, units_refunded=units)
             continue
         cancelled = MembershipCancelled(
             customer_id=m.customer_id,
-            shop_id=order.shop_id,
+            shop_id=shop_id,
             tier=m.tier,
             starts_at=m.starts_at,
             ends_at=m.ends_at,
@@ -118,13 +131,12 @@ async def memberships_cancelled(
         messages.append(
             _membership_message(
                 "membership.cancelled",
-                shop_scoped(order.shop_id, f"membership-cancelled:{order_id}:{m.sku}"),
+                shop_scoped(shop_id, f"membership-cancelled:{order_id}:{m.sku}"),
                 event.time,
                 cancelled,
             )
         )
-    await store.refund_memberships(conn, order.shop_id, order_id, refunds)
-    return messages
+    return after, messages
 
 
 def _membership_message(
