@@ -207,6 +207,24 @@ class FakeOrders:
         for w in waiting:
             self.waiting.setdefault(w[0], w)  # ON CONFLICT (event_id) DO NOTHING
 
+    async def take_for_release(
+        self,
+        *,
+        orders: Sequence[OrderKey] | None,
+        shops: Sequence[str] | None,
+        due_by: datetime,
+        limit: int,
+    ) -> list[OrderRow]:
+        due = sorted(
+            (o for k, o in self.rows.items()
+             if o.status == "pending" and o.release_at <= due_by
+             and (orders is None or k in orders) and (shops is None or k[0] in shops)),
+            key=lambda o: o.release_at,
+        )[:limit]  # fmt: skip
+        for o in due:
+            self.rows[(o.shop_id, o.order_id)] = replace(o, status="available")
+        return sorted(due, key=lambda o: (o.release_at, o.shop_id, o.order_id))
+
     async def unpark(self, keys: Sequence[OrderKey]) -> list[str]:
         asked = set(keys)
         taken = [w for w in self.waiting.values() if (w[1], w[2]) in asked]

@@ -14,9 +14,8 @@ from faststream.asgi.types import ASGIApp
 from services.earn.actions import apply_customers, apply_engagement
 from services.earn.adapters.ledger import SCHEMA
 from services.earn.expiry import run_birthdays, run_expiry
-from services.earn.handlers import apply_orders, record_tier_changes
+from services.earn.handlers import apply_orders, record_tier_changes, release_due
 from services.earn.http import build_api
-from services.earn.orders import release
 from services.earn.programme import Programme, programme_from_text
 from services.earn.programme_book import ProgrammeBook
 from services.earn.programme_source import ProgrammeSource
@@ -64,15 +63,16 @@ def definition(
         uow = PostgresUnitOfWork(conn)
         return await apply_orders(uow, events, programmes=book, clock=clock, ahead_max=ahead_max)
 
-    async def release_due(runtime: Runtime) -> None:
+    async def releases(runtime: Runtime) -> None:
         """Pending points whose return window has passed become available; replicas share
         the work (SKIP LOCKED), each order is released once."""
 
         async def work(pool: asyncpg.Pool) -> object:
             while True:
                 async with pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn, conn.transaction():
-                    done = await release(
-                        conn, book, due_by=clock.now(), limit=settings.release_chunk
+                    uow = PostgresUnitOfWork(conn)
+                    done = await release_due(
+                        uow, book, due_by=clock.now(), limit=settings.release_chunk
                     )
                 if done:
                     log.info("pending_points_released", orders=done)
@@ -109,7 +109,7 @@ def definition(
 
         await every(runtime, settings.birthday_interval_s, work, name="birthdays")
 
-    scheduled = (release_due, expire_due, birthdays_due)
+    scheduled = (releases, expire_due, birthdays_due)
     service = ServiceDefinition(
         name="earn",
         schema=SCHEMA,

@@ -26,7 +26,7 @@ from services.earn.domain.order_batch import (
     first_payments,
     settle,
 )
-from services.earn.domain.order_changes import Changes
+from services.earn.domain.order_changes import Changes, release
 from services.earn.domain.spending import (
     POINTS,
     SpendKind,
@@ -208,6 +208,33 @@ def _dead_letter_waited(
     waited = Incoming("shop.orders", -1, -1, event.subject.encode(), raw.encode(), (), event)
     log.warning("waiting_event_refused", event_id=event.id, error_class=error.error_class)
     return dead_letter(Rejection(waited, error), service="earn", now=now)
+
+
+async def release_due(
+    uow: UnitOfWork,
+    programmes: ProgrammeBook,
+    *,
+    due_by: datetime,
+    orders: Sequence[OrderKey] | None = None,
+    limit: int = 1000,
+) -> int:
+    """Make due pending orders (of every shop the book knows, or these) available; the
+    orders are claimed with SKIP LOCKED, so replicas share the work and release each once.
+    Returns how many orders were released."""
+    if orders is not None and not orders:
+        return 0
+    # Without a list, the orders of the shops the book knows: a command run with the file
+    # alone releases the shop `default`'s.
+    shops = programmes.shops() if orders is None else None
+    due = await uow.orders.take_for_release(orders=orders, shops=shops, due_by=due_by, limit=limit)
+    entries: list[NewEntry] = []
+    points: list[tuple[str, str, int]] = []
+    credit: list[tuple[str, str, str, int]] = []
+    for order in due:
+        release(order, programmes, points, credit, entries)
+    await uow.accounts.move_pending(points, credit)
+    await uow.ledger.write(entries)
+    return len(due)
 
 
 async def _counters(uow: UnitOfWork, paid: Paid) -> Counters:

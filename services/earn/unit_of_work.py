@@ -17,6 +17,7 @@ from services.earn.actions import referrals_after_orders
 from services.earn.adapters import accounts, orders, spends
 from services.earn.adapters.accounts import Account, CreditAccount
 from services.earn.adapters.ledger import SCHEMA
+from services.earn.adapters.orders import take_for_release
 from services.earn.adapters.spends import CreditSpend, Redemption
 from services.earn.adapters.tiers import TierSeen, multipliers_at, record_tiers
 from services.earn.domain.ledger import NewEntry, WrittenEntry
@@ -86,6 +87,17 @@ class Orders(Protocol):
 
     async def unpark(self, keys: Sequence[OrderKey]) -> list[str]:
         """The events waiting for these orders, oldest first, taken off the waiting list."""
+
+    async def take_for_release(
+        self,
+        *,
+        orders: Sequence[OrderKey] | None,
+        shops: Sequence[str] | None,
+        due_by: datetime,
+        limit: int,
+    ) -> list[OrderRow]:
+        """Pending orders due by `due_by` (among `orders`, or of `shops`, when given), marked
+        available; those another transaction holds are skipped."""
 
 
 class Counters(Protocol):
@@ -270,6 +282,18 @@ class _Orders:
 
     async def unpark(self, keys: Sequence[OrderKey]) -> list[str]:
         return await orders.unpark(self._conn, keys)
+
+    async def take_for_release(
+        self,
+        *,
+        orders: Sequence[OrderKey] | None,
+        shops: Sequence[str] | None,
+        due_by: datetime,
+        limit: int,
+    ) -> list[OrderRow]:
+        return await take_for_release(
+            self._conn, orders=orders, shops=shops, due_by=due_by, limit=limit
+        )
 
 
 class _Counters:

@@ -23,8 +23,7 @@ from pydantic import SecretStr
 from support import consumer_record, database_of_its_own, encoded, unique
 
 from services.earn.bootstrap import definition
-from services.earn.handlers import RedeemReward, redeem_reward
-from services.earn.orders import release
+from services.earn.handlers import RedeemReward, redeem_reward, release_due
 from services.earn.programme import Programme, parse_programme
 from services.earn.programme_book import ProgrammeBook
 from services.earn.refusals import Conflict, NotFound
@@ -183,7 +182,8 @@ async def play(ledger: Ledger, customer: str, events: list[Step], *, redeem: boo
         if isinstance(item, int):
             ledger.clock.set(ledger.clock.now() + timedelta(days=item))
             async with ledger.pool.acquire() as conn, conn.transaction():
-                await release(conn, ProgrammeBook.fixed(PROGRAMME), due_by=ledger.clock.now())
+                uow = PostgresUnitOfWork(conn)
+                await release_due(uow, ProgrammeBook.fixed(PROGRAMME), due_by=ledger.clock.now())
             continue
         ledger.clock.set(max(ledger.clock.now(), item.time))
         record = consumer_record(encoded(item), offset=offset, key=customer.encode())

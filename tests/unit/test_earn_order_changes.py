@@ -10,7 +10,7 @@ from typing import Any
 from earn_fakes import FakeUnitOfWork
 from support import encoded
 
-from services.earn.handlers import apply_orders
+from services.earn.handlers import apply_orders, release_due
 from services.earn.programme import parse_programme
 from services.earn.programme_book import ProgrammeBook
 from shared.clock import FixedClock
@@ -103,3 +103,16 @@ async def test_a_refund_in_another_currency_is_refused_and_changes_nothing() -> 
     assert await apply(uow, T0, wrong) == ["RefundCurrency"]
     assert uow.orders.rows[KEY].points_reversed == 0
     assert pending(uow) == 100
+
+
+async def test_the_release_pass_makes_due_orders_available_once() -> None:
+    uow = FakeUnitOfWork()
+    await apply(uow, T0, paid())
+    await apply(uow, T0, refunded("25.00", T0))
+    assert await release_due(uow, PROGRAMMES, due_by=T0 + timedelta(days=31)) == 0
+    due_by = T0 + timedelta(days=32)  # no completion: the timeout, then the window
+    assert await release_due(uow, PROGRAMMES, due_by=due_by) == 1
+    assert await release_due(uow, PROGRAMMES, due_by=due_by) == 0
+    assert [w.entry.delta for w in uow.ledger.entries] == [75]
+    assert uow.orders.rows[KEY].status == "available"
+    assert pending(uow) == 0

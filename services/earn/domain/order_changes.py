@@ -18,6 +18,35 @@ from shared.events import CloudEvent
 from shared.outbox import OutboxMessage
 
 
+def release(
+    order: OrderRow,
+    programmes: ProgrammeBook,
+    points_pending: list[tuple[str, str, int]],
+    credit_pending: list[tuple[str, str, str, int]],
+    entries: list[NewEntry],
+) -> None:
+    """A pending order made available: its points (less what was taken back) and store credit
+    leave the pending amounts and enter the ledger, with the expiry of the programme in force
+    at payment."""
+    points = order.points - order.points_reversed
+    credit = order.credit_minor - order.credit_reversed
+    if points > 0:
+        points_pending.append((order.shop_id, order.customer_id, -points))
+    if credit > 0:
+        credit_pending.append((order.shop_id, order.customer_id, order.currency, -credit))
+    entries += earned_entries(
+        programmes.at(order.shop_id, order.paid_at),
+        shop_id=order.shop_id,
+        customer_id=order.customer_id,
+        order_id=order.order_id,
+        currency=order.currency,
+        paid_event_id=order.paid_event_id,
+        at=max(order.release_at, order.paid_at),
+        points=points,
+        credit=credit,
+    )
+
+
 @dataclass(slots=True)
 class Changes:
     """The loaded orders and memberships as the changes leave them, and what to persist."""
@@ -82,23 +111,7 @@ class Changes:
         self.rows[key] = order
 
     def _release(self, order: OrderRow, programmes: ProgrammeBook) -> None:
-        points = order.points - order.points_reversed
-        credit = order.credit_minor - order.credit_reversed
-        if points > 0:
-            self.points_pending.append((order.shop_id, order.customer_id, -points))
-        if credit > 0:
-            self.credit_pending.append((order.shop_id, order.customer_id, order.currency, -credit))
-        self.entries += earned_entries(
-            programmes.at(order.shop_id, order.paid_at),
-            shop_id=order.shop_id,
-            customer_id=order.customer_id,
-            order_id=order.order_id,
-            currency=order.currency,
-            paid_event_id=order.paid_event_id,
-            at=max(order.release_at, order.paid_at),
-            points=points,
-            credit=credit,
-        )
+        release(order, programmes, self.points_pending, self.credit_pending, self.entries)
 
     def _take_back(
         self,
