@@ -13,8 +13,10 @@ from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
 from services.earn.adapters.accounts import Account, CreditAccount
+from services.earn.adapters.expiry import DueAccount
 from services.earn.adapters.spends import CreditSpend, Redemption
 from services.earn.adapters.tiers import TierSeen
+from services.earn.domain.expiry import LedgerLine
 from services.earn.domain.ledger import NewEntry, WrittenEntry
 from services.earn.domain.memberships import MembershipRecord, MembershipRefund, MembershipRow
 from services.earn.domain.order_batch import (
@@ -306,6 +308,59 @@ class FakeOutbox:
 
 
 @dataclass
+class FakeExpiry:
+    """Accounts are due when a test says so (`due`); their points lines are the ledger's."""
+
+    ledger: FakeLedger
+    due: list[DueAccount] = field(default_factory=list)
+    warnings: dict[tuple[str, str], tuple[str, int, datetime, datetime]] = field(
+        default_factory=dict
+    )
+    checks: dict[CustomerKey, datetime] = field(default_factory=dict)
+
+    async def take_due(
+        self, *, now: datetime, limit: int, shops: Sequence[str]
+    ) -> list[DueAccount]:
+        taken = sorted(
+            (a for a in self.due if a.shop_id in shops), key=lambda a: (a.shop_id, a.customer_id)
+        )[:limit]
+        self.due = [a for a in self.due if a not in taken]
+        return taken
+
+    async def lines(self, keys: Sequence[CustomerKey]) -> dict[CustomerKey, list[LedgerLine]]:
+        found: dict[CustomerKey, list[LedgerLine]] = {k: [] for k in keys}
+        for w in self.ledger.entries:
+            e = w.entry
+            if e.currency is None and (e.shop_id, e.customer_id) in found:
+                line = LedgerLine(
+                    e.kind, e.reason, e.delta, e.order_id, e.expires_at, e.occurred_at
+                )
+                found[(e.shop_id, e.customer_id)].append(line)
+        return found
+
+    async def warnings_sent(self, keys: Sequence[CustomerKey]) -> dict[CustomerKey, set[str]]:
+        sent: dict[CustomerKey, set[str]] = {}
+        for (shop, warning_id), (customer, *_) in self.warnings.items():
+            if (shop, customer) in keys:
+                sent.setdefault((shop, customer), set()).add(warning_id)
+        return sent
+
+    async def record_warnings(
+        self, warnings: Sequence[tuple[str, str, str, int, datetime]], *, sent_at: datetime
+    ) -> set[tuple[str, str]]:
+        fresh = set()
+        for shop, warning_id, customer, points, expires_at in warnings:
+            if (shop, warning_id) not in self.warnings:  # ON CONFLICT DO NOTHING
+                self.warnings[(shop, warning_id)] = (customer, points, expires_at, sent_at)
+                fresh.add((shop, warning_id))
+        return fresh
+
+    async def schedule_checks(self, checks: Sequence[tuple[str, str, datetime]]) -> None:
+        for shop, customer, at in checks:
+            self.checks[(shop, customer)] = at
+
+
+@dataclass
 class FakeInbox:
     forgotten: list[str] = field(default_factory=list)
 
@@ -335,6 +390,7 @@ class FakeUnitOfWork:
         self.memberships = FakeMemberships()
         self.outbox = FakeOutbox()
         self.inbox = FakeInbox()
+        self.expiry = FakeExpiry(self.ledger)
         self.referrals = FakeReferrals()
         self.redemptions: FakeSpends[Redemption] = FakeSpends("redemption_id")
         self.credit_spends: FakeSpends[CreditSpend] = FakeSpends("spend_id")

@@ -14,6 +14,7 @@ from datetime import date, datetime
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
+import asyncpg
 import structlog
 
 from services.earn.adapters import actions as store
@@ -31,7 +32,7 @@ from services.earn.entries import write_entries
 from services.earn.programme import ActionRule
 from services.earn.programme_book import ProgrammeBook, UnknownShop
 from shared.consumer import Incoming, Rejection
-from shared.db import Connection
+from shared.db import ACQUIRE_TIMEOUT_S, Connection
 from shared.events import CloudEvent
 
 log = structlog.get_logger(__name__)
@@ -301,3 +302,19 @@ async def award_birthdays(
     await grant(conn, awards, programmes)
     await store.set_next_birthdays(conn, nexts)
     return len(due)
+
+
+async def run_birthdays(
+    pool: asyncpg.Pool, programmes: ProgrammeBook, *, now: datetime, chunk: int
+) -> int:
+    """Every birthday begun by `now`, chunk by chunk; the number of customers looked at."""
+    customers = 0
+    while True:
+        async with pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn, conn.transaction():
+            done = await award_birthdays(conn, programmes, now=now, limit=chunk)
+        customers += done
+        if done < chunk:
+            break
+    if customers:
+        log.info("birthday_pass_done", at=now.isoformat(), customers=customers)
+    return customers

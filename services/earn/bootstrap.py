@@ -11,16 +11,15 @@ import structlog
 from faststream.asgi import AsgiFastStream
 from faststream.asgi.types import ASGIApp
 
-from services.earn.actions import apply_customers, apply_engagement
+from services.earn.actions import apply_customers, apply_engagement, run_birthdays
 from services.earn.adapters.ledger import SCHEMA
-from services.earn.expiry import run_birthdays, run_expiry
-from services.earn.handlers import apply_orders, record_tier_changes, release_due
+from services.earn.handlers import apply_orders, expire_due, record_tier_changes, release_due
 from services.earn.http import build_api
 from services.earn.programme import Programme, programme_from_text
 from services.earn.programme_book import ProgrammeBook
 from services.earn.programme_source import ProgrammeSource
 from services.earn.settings import EarnSettings
-from services.earn.unit_of_work import PostgresUnitOfWork
+from services.earn.unit_of_work import PostgresUnitOfWork, transactions
 from shared.clock import Clock, SystemClock
 from shared.consumer import Incoming, Rejection
 from shared.db import ACQUIRE_TIMEOUT_S, Connection
@@ -93,11 +92,12 @@ def definition(
     async def engagement(conn: Connection, events: Sequence[Incoming]) -> list[Rejection]:
         return await apply_engagement(conn, events, programmes=book)
 
-    async def expire_due(runtime: Runtime) -> None:
+    async def expiry(runtime: Runtime) -> None:
         """Points past their date expire, and warnings go out; replicas share it."""
 
         async def work(pool: asyncpg.Pool) -> object:
-            return await run_expiry(pool, book, now=clock.now(), chunk=settings.scheduled_chunk)
+            now, chunk = clock.now(), settings.scheduled_chunk
+            return await expire_due(transactions(pool), book, now=now, chunk=chunk)
 
         await every(runtime, settings.expiry_interval_s, work, name="expiry")
 
@@ -109,7 +109,7 @@ def definition(
 
         await every(runtime, settings.birthday_interval_s, work, name="birthdays")
 
-    scheduled = (releases, expire_due, birthdays_due)
+    scheduled = (releases, expiry, birthdays_due)
     service = ServiceDefinition(
         name="earn",
         schema=SCHEMA,

@@ -9,13 +9,13 @@ from typing import Any
 
 import asyncpg
 
+from services.earn.actions import run_birthdays
 from services.earn.bootstrap import definition
-from services.earn.expiry import run_birthdays, run_expiry
-from services.earn.handlers import release_due
+from services.earn.handlers import expire_due, release_due
 from services.earn.programme import Programme, load_programme
 from services.earn.programme_book import ProgrammeBook
 from services.earn.settings import EarnSettings
-from services.earn.unit_of_work import PostgresUnitOfWork
+from services.earn.unit_of_work import PostgresUnitOfWork, transactions
 from shared.clock import SystemClock
 from shared.commands import instant, run_once
 from shared.db import ACQUIRE_TIMEOUT_S
@@ -72,7 +72,7 @@ def _expire(args: argparse.Namespace) -> int:
     async def work(pool: asyncpg.Pool, settings: EarnSettings, programme: Programme) -> str:
         at = args.at or SystemClock().now()
         book = ProgrammeBook.fixed(programme)
-        report = await run_expiry(pool, book, now=at, chunk=settings.scheduled_chunk)
+        report = await expire_due(transactions(pool), book, now=at, chunk=settings.scheduled_chunk)
         return (
             f"looked at {report.accounts} account(s): {report.expired_points} point(s) expired, "
             f"{report.warnings} warning(s) sent"

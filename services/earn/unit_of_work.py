@@ -8,18 +8,23 @@ tests/earn_fakes.py holds one in memory, so the rules run against it in millisec
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime
 from decimal import Decimal
 from typing import Protocol, TypeVar
 
+import asyncpg
+
 from services.earn.actions import referrals_after_orders
-from services.earn.adapters import accounts, orders, spends
+from services.earn.adapters import accounts, expiry, orders, spends
 from services.earn.adapters.accounts import Account, CreditAccount
+from services.earn.adapters.expiry import DueAccount
 from services.earn.adapters.ledger import SCHEMA
 from services.earn.adapters.orders import take_for_release
 from services.earn.adapters.spends import CreditSpend, Redemption
 from services.earn.adapters.tiers import TierSeen, multipliers_at, record_tiers
+from services.earn.domain.expiry import LedgerLine
 from services.earn.domain.ledger import NewEntry, WrittenEntry
 from services.earn.domain.memberships import MembershipRecord, MembershipRefund, MembershipRow
 from services.earn.domain.order_batch import (
@@ -34,7 +39,7 @@ from services.earn.domain.order_batch import (
 )
 from services.earn.entries import write_entries
 from services.earn.programme_book import ProgrammeBook
-from shared.db import Connection
+from shared.db import ACQUIRE_TIMEOUT_S, Connection
 from shared.outbox import OutboxMessage, enqueue
 
 T = TypeVar("T")
@@ -132,6 +137,28 @@ class Outbox(Protocol):
         """Send these messages once the transaction commits."""
 
 
+class Expiry(Protocol):
+    """The expiry pass's view of the accounts: which are due, their points lines, the
+    warnings sent, when to look again."""
+
+    async def take_due(
+        self, *, now: datetime, limit: int, shops: Sequence[str]
+    ) -> list[DueAccount]:
+        """A chunk of accounts due, claimed: another pass skips them."""
+
+    async def lines(self, keys: Sequence[CustomerKey]) -> dict[CustomerKey, list[LedgerLine]]:
+        """The points entries of each account, oldest first."""
+
+    async def warnings_sent(self, keys: Sequence[CustomerKey]) -> dict[CustomerKey, set[str]]: ...
+
+    async def record_warnings(
+        self, warnings: Sequence[tuple[str, str, str, int, datetime]], *, sent_at: datetime
+    ) -> set[tuple[str, str]]:
+        """Record warnings (shop, id, customer, points, expires at); those new, (shop, id)."""
+
+    async def schedule_checks(self, checks: Sequence[tuple[str, str, datetime]]) -> None: ...
+
+
 class Inbox(Protocol):
     async def forget(self, event_ids: Sequence[str]) -> None:
         """These events leave the inbox: a replay of them is applied anew."""
@@ -188,6 +215,8 @@ class UnitOfWork(Protocol):
     @property
     def inbox(self) -> Inbox: ...
     @property
+    def expiry(self) -> Expiry: ...
+    @property
     def referrals(self) -> Referrals: ...
     @property
     def redemptions(self) -> Spends[Redemption]: ...
@@ -207,6 +236,7 @@ class PostgresUnitOfWork:
         self.memberships: Memberships = _Memberships(conn)
         self.outbox: Outbox = _Outbox(conn)
         self.inbox: Inbox = _Inbox(conn)
+        self.expiry: Expiry = _Expiry(conn)
         self.referrals: Referrals = _Referrals(conn)
         self.redemptions: Spends[Redemption] = spends.redemptions(conn)
         self.credit_spends: Spends[CreditSpend] = spends.credit_spends(conn)
@@ -335,6 +365,46 @@ class _Outbox:
 
     async def add(self, messages: Sequence[OutboxMessage]) -> None:
         await enqueue(self._conn, SCHEMA, messages)
+
+
+# A new transaction's unit of work, for work that commits chunk by chunk (the scheduled passes).
+Transactions = Callable[[], AbstractAsyncContextManager[UnitOfWork]]
+
+
+def transactions(pool: asyncpg.Pool) -> Transactions:
+    """Units of work each in a transaction of its own on a connection of the pool, committed
+    when the block ends without an error."""
+
+    @asynccontextmanager
+    async def begin() -> AsyncIterator[UnitOfWork]:
+        async with pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn, conn.transaction():
+            yield PostgresUnitOfWork(conn)
+
+    return begin
+
+
+class _Expiry:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    async def take_due(
+        self, *, now: datetime, limit: int, shops: Sequence[str]
+    ) -> list[DueAccount]:
+        return await expiry.take_due_accounts(self._conn, now=now, limit=limit, shops=shops)
+
+    async def lines(self, keys: Sequence[CustomerKey]) -> dict[CustomerKey, list[LedgerLine]]:
+        return await expiry.points_lines(self._conn, keys)
+
+    async def warnings_sent(self, keys: Sequence[CustomerKey]) -> dict[CustomerKey, set[str]]:
+        return await expiry.warnings_sent(self._conn, keys)
+
+    async def record_warnings(
+        self, warnings: Sequence[tuple[str, str, str, int, datetime]], *, sent_at: datetime
+    ) -> set[tuple[str, str]]:
+        return await expiry.record_warnings(self._conn, warnings, sent_at=sent_at)
+
+    async def schedule_checks(self, checks: Sequence[tuple[str, str, datetime]]) -> None:
+        await expiry.schedule_checks(self._conn, checks)
 
 
 class _Inbox:
