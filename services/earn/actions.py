@@ -27,13 +27,14 @@ from services.earn.domain.actions import (
     period_of,
     within_limits,
 )
-from services.earn.domain.ledger import award_entry, shop_scoped
+from services.earn.domain.ledger import award_entry
 from services.earn.entries import write_entries
 from services.earn.programme import ActionRule
 from services.earn.programme_book import ProgrammeBook, UnknownShop
 from shared.consumer import Incoming, Rejection
 from shared.db import ACQUIRE_TIMEOUT_S, Connection
 from shared.events import CloudEvent
+from shared.holders import shop_scoped
 
 log = structlog.get_logger(__name__)
 

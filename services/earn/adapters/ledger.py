@@ -59,6 +59,7 @@ async def append_entries(conn: Connection, entries: Sequence[NewEntry]) -> list[
             "balance_kind",
             "currency",
             "expires_at",
+            "at_shop",
         ],
         records=[
             (
@@ -75,6 +76,7 @@ async def append_entries(conn: Connection, entries: Sequence[NewEntry]) -> list[
                 w.entry.balance_kind,
                 w.entry.currency,
                 w.entry.expires_at,
+                w.entry.at_shop,
             )
             for w in written
         ],
@@ -85,6 +87,9 @@ async def append_entries(conn: Connection, entries: Sequence[NewEntry]) -> list[
 async def _move_points(conn: Connection, entries: Sequence[NewEntry]) -> dict[Account, int]:
     """Upsert the points balances; each account's balance before these entries.
 
+    A coalition's account remembers the last member shop with activity (the entries' last
+    at_shop), which account-level events (expiry) name as theirs.
+
     An account given points is due for the expiry pass again (`expiry_check_at` -infinity):
     the pass set when to look next from the points it had then. A new account given none is
     never due until it is given some.
@@ -92,6 +97,7 @@ async def _move_points(conn: Connection, entries: Sequence[NewEntry]) -> dict[Ac
     if not entries:
         return {}
     totals: dict[tuple[str, str], tuple[int, int, bool]] = {}
+    last_shop: dict[tuple[str, str], str] = {}
     for e in entries:
         key = (e.shop_id, e.customer_id)
         delta, earned, added = totals.get(key, (0, 0, False))
@@ -100,17 +106,23 @@ async def _move_points(conn: Connection, entries: Sequence[NewEntry]) -> dict[Ac
             earned + (e.delta if e.kind == "earned" else 0),
             added or e.delta > 0,
         )
+        if e.at_shop is not None:
+            last_shop[key] = e.at_shop
     customers = sorted(totals)
     rows = await conn.fetch(
         f"""INSERT INTO {SCHEMA}.accounts AS a
-                   (shop_id, customer_id, points_balance, lifetime_earned, expiry_check_at)
-            SELECT s, c, d, e, CASE WHEN added THEN '-infinity'::timestamptz ELSE 'infinity' END
-            FROM unnest($5::text[], $1::text[], $2::bigint[], $3::bigint[], $4::boolean[])
-                 AS u(s, c, d, e, added)
+                   (shop_id, customer_id, points_balance, lifetime_earned, expiry_check_at,
+                    last_shop_id)
+            SELECT s, c, d, e, CASE WHEN added THEN '-infinity'::timestamptz ELSE 'infinity' END,
+                   at
+            FROM unnest($5::text[], $1::text[], $2::bigint[], $3::bigint[], $4::boolean[],
+                        $6::text[])
+                 AS u(s, c, d, e, added, at)
             ON CONFLICT (shop_id, customer_id) DO UPDATE
                SET points_balance = a.points_balance + excluded.points_balance,
                    lifetime_earned = a.lifetime_earned + excluded.lifetime_earned,
                    expiry_check_at = least(a.expiry_check_at, excluded.expiry_check_at),
+                   last_shop_id = coalesce(excluded.last_shop_id, a.last_shop_id),
                    updated_at = now()
             RETURNING shop_id, customer_id, points_balance""",
         [c for _, c in customers],
@@ -118,6 +130,7 @@ async def _move_points(conn: Connection, entries: Sequence[NewEntry]) -> dict[Ac
         [totals[k][1] for k in customers],
         [totals[k][2] for k in customers],
         [s for s, _ in customers],
+        [last_shop.get(k) for k in customers],
     )
     return {
         (r["shop_id"], r["customer_id"], None): r["points_balance"]
@@ -172,6 +185,23 @@ def entry_message(written: WrittenEntry) -> OutboxMessage:
     entry, against validating through the event model.
     """
     entry = written.entry
+    data: dict[str, object] = {
+        "entry_id": entry.entry_id,
+        "customer_id": entry.customer_id,
+        "shop_id": entry.shop_id,
+    }
+    if entry.at_shop is not None:  # a coalition's account only: others' events stay as they were
+        data["at_shop"] = entry.at_shop
+    data |= {
+        "delta": entry.delta,
+        "balance_after": written.balance_after,
+        "reason": entry.reason,
+        "order_id": entry.order_id,
+        "source_event_id": entry.source_event_id,
+        "balance_kind": entry.balance_kind,
+        "currency": entry.currency,
+        "expires_at": entry.expires_at,
+    }
     return OutboxMessage(
         TOPIC,
         entry.customer_id.encode(),
@@ -184,19 +214,7 @@ def entry_message(written: WrittenEntry) -> OutboxMessage:
                 "time": entry.occurred_at,
                 "subject": entry.customer_id,
                 "datacontenttype": "application/json",
-                "data": {
-                    "entry_id": entry.entry_id,
-                    "customer_id": entry.customer_id,
-                    "shop_id": entry.shop_id,
-                    "delta": entry.delta,
-                    "balance_after": written.balance_after,
-                    "reason": entry.reason,
-                    "order_id": entry.order_id,
-                    "source_event_id": entry.source_event_id,
-                    "balance_kind": entry.balance_kind,
-                    "currency": entry.currency,
-                    "expires_at": entry.expires_at,
-                },
+                "data": data,
             }
         ),
         cause=entry.source_event_id,
@@ -210,7 +228,7 @@ async def read_entries(
     `before_seq`."""
     return await conn.fetch(
         f"""SELECT seq, entry_id, kind, delta, balance_after, reason, order_id, balance_kind,
-                   currency, occurred_at, expires_at
+                   currency, occurred_at, expires_at, coalesce(at_shop, shop_id) AS shop
             FROM {SCHEMA}.ledger
             WHERE shop_id = $4 AND customer_id = $1 AND ($2::bigint IS NULL OR seq < $2)
             ORDER BY seq DESC LIMIT $3""",

@@ -9,18 +9,9 @@ from services.earn.domain.expiry import expires_at_for
 from services.earn.programme import Programme
 from shared.callers import DEFAULT_SHOP
 from shared.events.fields import EVENT_ID_MAX, bounded_id
+from shared.holders import shop_scoped
 
-Account = tuple[str, str, str | None]  # (shop, customer, None for points or the currency)
-
-
-def shop_scoped(shop_id: str, local_id: str) -> str:
-    """A globally unique id (of an entry or an event) from one unique within a shop (a
-    customer's sign-up, an order's membership): as it is for the shop `default`, whose ids
-    predate shops, else prefixed by the shop, its length first so that no two shops' ids can
-    read alike (shop ids may contain any printable character)."""
-    if shop_id == DEFAULT_SHOP:
-        return local_id
-    return bounded_id(f"shop:{len(shop_id)}:{shop_id}:{local_id}")
+Account = tuple[str, str, str | None]  # (holder, customer, None for points or the currency)
 
 
 @dataclass(slots=True)  # not frozen: one per event, and frozen makes __init__ 3 times slower
@@ -38,7 +29,8 @@ class NewEntry:
     balance_kind: str = "points"  # or "store_credit": delta in minor units of `currency`
     currency: str | None = None
     expires_at: datetime | None = None
-    shop_id: str = DEFAULT_SHOP
+    shop_id: str = DEFAULT_SHOP  # the account's holder: the shop, or its coalition
+    at_shop: str | None = None  # the member shop where it happened; None: shop_id itself
 
     def __post_init__(self) -> None:
         # The entry id is also the id of its points event: one derived from a long input id

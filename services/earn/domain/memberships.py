@@ -8,7 +8,6 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Final
 
-from services.earn.domain.ledger import shop_scoped
 from services.earn.domain.orders import (
     MembershipSale,
     membership_ends,
@@ -22,6 +21,7 @@ from shared.events import (
     encode_event,
     make_event,
 )
+from shared.holders import shop_scoped
 from shared.outbox import OutboxMessage
 
 SOURCE: Final = "loyalty/earn"

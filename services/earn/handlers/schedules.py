@@ -16,13 +16,11 @@ from services.earn.domain.expiry import (
     account_of,
     plan_expiry,
 )
-from services.earn.domain.ledger import (
-    expired_entry,
-    shop_scoped,
-)
+from services.earn.domain.ledger import expired_entry
 from services.earn.programme_book import ProgrammeBook
 from services.earn.unit_of_work import Transactions, UnitOfWork
 from shared.events import PointsExpiring, encode_event, make_event
+from shared.holders import shop_scoped
 from shared.outbox import OutboxMessage
 
 log = structlog.get_logger(__name__)
