@@ -183,14 +183,14 @@ class FakeOrders:
             self.rows[key] = OrderRow(
                 o.shop_id, o.order_id, o.customer_id, o.currency, o.paid_event_id, o.paid_at,
                 o.paid_total, o.points, o.credit_minor, list(o.punches), Decimal(0), 0, 0,
-                status, o.release_at,
+                status, o.release_at, None if o.holder_id == o.shop_id else o.holder_id,
             )  # fmt: skip
             self.breakdowns[key] = o.breakdown
             if key not in available:
-                held = self.accounts.points.setdefault((o.shop_id, o.customer_id), [0, 0, 0])
+                held = self.accounts.points.setdefault((o.holder_id, o.customer_id), [0, 0, 0])
                 held[1] += o.points
                 if o.credit_minor:
-                    credit = (o.shop_id, o.customer_id, o.currency)
+                    credit = (o.holder_id, o.customer_id, o.currency)
                     self.accounts.credit.setdefault(credit, [0, 0])[1] += o.credit_minor
 
     async def lock_many(self, keys: Sequence[OrderKey]) -> dict[OrderKey, OrderRow]:

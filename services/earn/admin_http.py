@@ -19,13 +19,16 @@ from services.earn.views import (
     GrantOutcome,
     WrittenEntryView,
 )
-from shared.callers import CallerShop, require_scope
+from shared.callers import CallerShop, require_own_account, require_scope
 
 
 def admin_routes(requests: IdempotentRequests) -> APIRouter:
-    """Routes under /v1/admin; every one needs a key with the admin scope."""
+    """Routes under /v1/admin; every one needs a key with the admin scope, and moves a
+    balance, which a coalition's member shop may not (403 `coalition_account`): the account
+    is the coalition's, whose key (or a platform key naming it) may."""
     admin = Depends(require_scope("admin"))
-    router = APIRouter(prefix="/v1/admin", dependencies=[admin], tags=["admin"])
+    own = Depends(require_own_account)
+    router = APIRouter(prefix="/v1/admin", dependencies=[admin, own], tags=["admin"])
     clock = requests.runtime.clock
 
     @router.post(

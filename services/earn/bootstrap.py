@@ -57,10 +57,13 @@ def definition(
         configured = () if settings.admin_api_key is None else (settings.admin_api_key,)
         directory = ShopDirectory(SCHEMA, configured_keys=configured)
     directory.on_programme("earn", _feeding(book))
+    holders = directory.holders
 
     async def orders(conn: Connection, events: Sequence[Incoming]) -> list[Rejection]:
         uow = PostgresUnitOfWork(conn)
-        return await apply_orders(uow, events, programmes=book, clock=clock, ahead_max=ahead_max)
+        return await apply_orders(
+            uow, events, programmes=book, clock=clock, holders=holders, ahead_max=ahead_max
+        )
 
     async def releases(runtime: Runtime) -> None:
         """Pending points whose return window has passed become available; replicas share
@@ -87,10 +90,10 @@ def definition(
         return await record_tier_changes(PostgresUnitOfWork(conn), events)
 
     async def customers(conn: Connection, events: Sequence[Incoming]) -> list[Rejection]:
-        return await apply_customers(conn, events, programmes=book)
+        return await apply_customers(conn, events, programmes=book, holders=holders)
 
     async def engagement(conn: Connection, events: Sequence[Incoming]) -> list[Rejection]:
-        return await apply_engagement(conn, events, programmes=book)
+        return await apply_engagement(conn, events, programmes=book, holders=holders)
 
     async def expiry(runtime: Runtime) -> None:
         """Points past their date expire, and warnings go out; replicas share it."""

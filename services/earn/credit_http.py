@@ -20,7 +20,7 @@ from services.earn.requests import (
 )
 from services.earn.unit_of_work import PostgresUnitOfWork, UnitOfWork
 from services.earn.views import CancelRequest, CreditSpendRequest, CreditSpendView
-from shared.callers import CallerShop
+from shared.callers import CallerAccount, CallerShop
 from shared.db import ACQUIRE_TIMEOUT_S
 
 SpendPath = Annotated[
@@ -45,13 +45,20 @@ def credit_routes(requests: IdempotentRequests) -> APIRouter:
         body: CreditSpendRequest,
         idempotency_key: IdempotencyKey = None,
         *,
-        shop_id: CallerShop,
+        account: CallerAccount,
     ) -> Any:
         """Pay with store credit: a `redeemed` store credit entry of the amount. Refused (409)
-        when the available credit in the currency does not cover it or is negative."""
+        when the available credit in the currency does not cover it or is negative. A member
+        shop of a coalition spends from the coalition's account."""
         key = require_key(idempotency_key)
+        shop_id = account.shop_id
         command = SpendCredit(
-            shop_id, customer_id, body.currency, body.amount_minor(), body.order_id
+            shop_id,
+            customer_id,
+            body.currency,
+            body.amount_minor(),
+            body.order_id,
+            account.holder_id,
         )
 
         async def action(uow: UnitOfWork) -> tuple[int, BaseModel]:

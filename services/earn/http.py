@@ -11,6 +11,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Any
 
+import asyncpg
 from fastapi import APIRouter, FastAPI, Path, Query
 from pydantic import BaseModel
 
@@ -45,7 +46,7 @@ from services.earn.views import (
     RedemptionView,
     RewardView,
 )
-from shared.callers import CallerShop
+from shared.callers import Account, CallerAccount, CallerShop
 from shared.db import ACQUIRE_TIMEOUT_S
 from shared.events import CURRENCY_MINOR_UNITS
 from shared.runtime import Runtime, service_api
@@ -86,10 +87,12 @@ def account_routes(runtime: Runtime) -> APIRouter:
     router = APIRouter(prefix="/v1/customers", tags=["accounts"], dependencies=[READ])
 
     @router.get("/{customer_id}/balance", responses=problems(401, 403, 404, 422, 503))
-    async def get_balance(customer_id: CustomerPath, *, shop_id: CallerShop) -> BalanceView:
+    async def get_balance(customer_id: CustomerPath, *, caller: CallerAccount) -> BalanceView:
         """Available and pending points, lifetime earned, store credit per currency, and
         whether redemptions are blocked (a negative balance); all 0 for a customer earn knows
-        of at the shop (a sign-up, an order, a tier) but has never credited."""
+        of at the shop (a sign-up, an order, a tier) but has never credited. A member shop of
+        a coalition is answered the coalition's account, which all its members share."""
+        shop_id = caller.holder_id
         async with runtime.require_pool().acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
             account = await read_account(conn, shop_id, customer_id)
             credit = await read_credit(conn, shop_id, customer_id)
@@ -124,11 +127,14 @@ def account_routes(runtime: Runtime) -> APIRouter:
             ),
         ] = None,
         *,
-        shop_id: CallerShop,
+        account: CallerAccount,
     ) -> LedgerPage:
-        """The customer's ledger entries (points and store credit), newest first; pass
-        `next_cursor` back as `cursor` for the next page."""
+        """The customer's ledger entries (points and store credit), newest first, each with
+        the shop where it happened; pass `next_cursor` back as `cursor` for the next page. A
+        member shop of a coalition reads the coalition's account, with the order ids of the
+        other members' entries left out."""
         before = int(cursor) if cursor is not None else None
+        shop_id = account.holder_id
         async with runtime.require_pool().acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
             rows = await read_entries(
                 conn, shop_id, customer_id, before_seq=before, limit=limit + 1
@@ -138,7 +144,7 @@ def account_routes(runtime: Runtime) -> APIRouter:
             )
         if unknown:
             raise NotFound(f"earn knows no customer {customer_id!r}", code="unknown_customer")
-        items = [EntryView.model_validate(dict(r)) for r in rows[:limit]]
+        items = [_entry(r, account) for r in rows[:limit]]
         return LedgerPage(
             customer_id=customer_id,
             items=items,
@@ -154,16 +160,18 @@ def redemption_routes(requests: IdempotentRequests, programmes: ProgrammeBook) -
     router = APIRouter(prefix="/v1", tags=["rewards"])
 
     def programme_of(shop_id: str) -> Programme:
-        """The shop's programme in force now; 404 for a shop without one."""
+        """The programme in force now of the shop (or the coalition) holding the accounts; 404
+        for one without."""
         try:
             return programmes.at(shop_id, runtime.clock.now())
         except UnknownShop:
             raise NotFound(f"earn knows no shop {shop_id!r}", code="unknown_shop") from None
 
     @router.get("/rewards", dependencies=[READ], responses=problems(401, 403, 404, 422))
-    async def get_rewards(*, shop_id: CallerShop) -> Catalogue:
-        """The rewards the shop offers now: its programme's active rewards."""
-        rewards = programme_of(shop_id).rewards
+    async def get_rewards(*, account: CallerAccount) -> Catalogue:
+        """The rewards the shop offers now: its programme's active rewards (its coalition's,
+        while it is a member)."""
+        rewards = programme_of(account.holder_id).rewards
         return Catalogue(rewards=[RewardView.of(r) for r in rewards if r.active])
 
     @router.post(
@@ -178,18 +186,20 @@ def redemption_routes(requests: IdempotentRequests, programmes: ProgrammeBook) -
         body: RedeemRequest,
         idempotency_key: IdempotencyKey = None,
         *,
-        shop_id: CallerShop,
+        account: CallerAccount,
     ) -> Any:
         """Spend points on a reward: a `redeemed` ledger entry and a voucher code. Refused
-        (409) when the available points do not cover it or the balance is negative."""
+        (409) when the available points do not cover it or the balance is negative. A member
+        shop of a coalition spends from the coalition's account, on its catalogue."""
         key = require_key(idempotency_key)
+        shop_id, holder = account.shop_id, account.holder_id
         command = RedeemReward(
-            shop_id, customer_id, body.reward, body.currency, body.steps, body.points
+            shop_id, customer_id, body.reward, body.currency, body.steps, body.points, holder
         )
 
         async def action(uow: UnitOfWork) -> tuple[int, BaseModel]:
             now = runtime.clock.now()
-            done = await redeem_reward(uow, command, programme=programme_of(shop_id), now=now)
+            done = await redeem_reward(uow, command, programme=programme_of(holder), now=now)
             return 201, RedemptionView.of(done.redemption)
 
         asked = {"customer_id": customer_id, **body.model_dump(mode="json")}
@@ -238,6 +248,14 @@ def redemption_routes(requests: IdempotentRequests, programmes: ProgrammeBook) -
         return RedemptionView.of(cancelled)
 
     return router
+
+
+def _entry(row: asyncpg.Record, account: Account) -> EntryView:
+    """An entry as the caller sees it: a member shop is not told other members' order ids."""
+    entry = EntryView.model_validate(dict(row))
+    if account.coalition_member and entry.shop != account.shop_id:
+        return entry.model_copy(update={"order_id": None})
+    return entry
 
 
 def _credit(currency: str, balance: int, pending: int) -> CreditView:

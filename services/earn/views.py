@@ -87,6 +87,9 @@ class BalanceView(_View):
 class EntryView(_View):
     seq: int = Field(description="Position in the ledger; later entries have higher values.")
     entry_id: str
+    shop: str = Field(
+        description="The shop where it happened: a member shop, on a coalition's account."
+    )
     kind: str = Field(description="earned, reversed, redeemed, restored, expired or adjusted.")
     delta: int
     balance_after: int

@@ -15,7 +15,8 @@ from services.earn.domain.order_batch import CampaignKey, CardKey, NewOrder, Ord
 from shared.db import Connection
 
 _ROW = """shop_id, order_id, customer_id, currency, paid_event_id, paid_at, paid_total, points,
-          credit_minor, punches, refunded, points_reversed, credit_reversed, status, release_at"""
+          credit_minor, punches, refunded, points_reversed, credit_reversed, status, release_at,
+          holder_id"""
 
 
 def _order(row: Any) -> OrderRow:
@@ -83,14 +84,25 @@ async def insert_orders(
     if punches:
         columns.append("punches")
         records = [(*r, o.punches) for r, o in zip(records, orders, strict=True)]
+    # Likewise the holder: NULL (the shop itself) unless a coalition's account earned.
+    if any(o.holder_id != o.shop_id for o in orders):
+        columns.append("holder_id")
+        records = [
+            (*r, None if o.holder_id == o.shop_id else o.holder_id)
+            for r, o in zip(records, orders, strict=True)
+        ]
     await conn.copy_records_to_table("orders", schema_name=SCHEMA, columns=columns, records=records)
     waiting = [o for o in orders if (o.shop_id, o.order_id) not in available]
     await add_pending_points(
-        conn, [(o.shop_id, o.customer_id, o.points) for o in waiting if o.points > 0]
+        conn, [(o.holder_id, o.customer_id, o.points) for o in waiting if o.points > 0]
     )
     await move_pending_credit(
         conn,
-        [(o.shop_id, o.customer_id, o.currency, o.credit_minor) for o in waiting if o.credit_minor],
+        [
+            (o.holder_id, o.customer_id, o.currency, o.credit_minor)
+            for o in waiting
+            if o.credit_minor
+        ],
     )
 
 

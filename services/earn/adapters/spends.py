@@ -32,6 +32,11 @@ class Redemption:
     expires_at: datetime
     cancelled_at: datetime | None = None
     cancel_reason: str | None = None
+    holder_id: str | None = None  # the account it debited, when not the shop's own
+
+    @property
+    def holder(self) -> str:
+        return self.holder_id or self.shop_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +54,11 @@ class CreditSpend:
     created_at: datetime
     cancelled_at: datetime | None = None
     cancel_reason: str | None = None
+    holder_id: str | None = None  # the account it debited, when not the shop's own
+
+    @property
+    def holder(self) -> str:
+        return self.holder_id or self.shop_id
 
 
 T = TypeVar("T", Redemption, CreditSpend)

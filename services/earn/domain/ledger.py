@@ -61,8 +61,10 @@ def earned_entries(
     at: datetime,
     points: int,
     credit: int,
+    at_shop: str | None = None,
 ) -> list[NewEntry]:
-    """The ledger entries of an order's points and store credit becoming available at `at`."""
+    """The ledger entries of an order's points and store credit becoming available at `at`, on
+    the account of `shop_id` (the holder; `at_shop` the member shop of a coalition's)."""
     entries = []
     if points > 0:
         entries.append(
@@ -77,6 +79,7 @@ def earned_entries(
                 source_event_id=paid_event_id,
                 occurred_at=at,
                 expires_at=expires_at_for(programme.expiry, at, programme.zone),
+                at_shop=at_shop,
             )
         )
     if credit > 0:
@@ -93,6 +96,7 @@ def earned_entries(
                 occurred_at=at,
                 balance_kind="store_credit",
                 currency=currency,
+                at_shop=at_shop,
             )
         )
     return entries
@@ -108,6 +112,7 @@ def reversal_entry(
     order_id: str,
     delta: int,
     currency: str | None,
+    at_shop: str | None = None,
 ) -> NewEntry:
     """What a cancellation or refund (event `event_id`) takes back of an order's points, or of
     its store credit in `currency`."""
@@ -124,6 +129,7 @@ def reversal_entry(
         occurred_at=at,
         balance_kind="store_credit" if credit else "points",
         currency=currency,
+        at_shop=at_shop,
     )
 
 
@@ -137,6 +143,7 @@ def award_entry(
     points: int,
     source_event_id: str | None,
     at: datetime,
+    at_shop: str | None = None,
 ) -> NewEntry:
     """The points an action (a sign-up, a review, a birthday, a referral) earns, expiring as the
     programme in force at the action says."""
@@ -151,6 +158,7 @@ def award_entry(
         source_event_id=source_event_id,
         occurred_at=at,
         expires_at=expires_at_for(programme.expiry, at, programme.zone),
+        at_shop=at_shop,
     )
 
 

@@ -26,17 +26,19 @@ def release(
     entries: list[NewEntry],
 ) -> None:
     """A pending order made available: its points (less what was taken back) and store credit
-    leave the pending amounts and enter the ledger, with the expiry of the programme in force
-    at payment."""
+    leave the pending amounts and enter the ledger of the account it earned into, with the
+    expiry of that account's programme in force at payment."""
     points = order.points - order.points_reversed
     credit = order.credit_minor - order.credit_reversed
+    holder = order.holder
     if points > 0:
-        points_pending.append((order.shop_id, order.customer_id, -points))
+        points_pending.append((holder, order.customer_id, -points))
     if credit > 0:
-        credit_pending.append((order.shop_id, order.customer_id, order.currency, -credit))
+        credit_pending.append((holder, order.customer_id, order.currency, -credit))
     entries += earned_entries(
-        programmes.at(order.shop_id, order.paid_at),
-        shop_id=order.shop_id,
+        programmes.at(holder, order.paid_at),
+        shop_id=holder,
+        at_shop=order.at_shop,
         customer_id=order.customer_id,
         order_id=order.order_id,
         currency=order.currency,
@@ -102,7 +104,7 @@ class Changes:
         self.completed_at[key] = at
         if order.status != "pending":
             return
-        programme = programmes.at(order.shop_id, at)
+        programme = programmes.at(order.holder, at)
         due = release_after_completion(order.release_at, at, programme)
         order = replace(order, release_at=due)
         if due <= now:  # released at once, as the release pass would
@@ -145,7 +147,7 @@ class Changes:
         )
         if event.type == "order.cancelled" and order.punches:
             for card in order.punches:
-                punched = (order.shop_id, card, order.customer_id)
+                punched = (order.holder, card, order.customer_id)
                 self.punches[punched] = self.punches.get(punched, 0) + 1
             after_order = replace(after_order, punches=[])
         self.changed.add(key)
@@ -154,9 +156,9 @@ class Changes:
                 after_order = replace(after_order, status="cancelled")
             self.rows[key] = after_order
             if take_points:
-                self.points_pending.append((order.shop_id, order.customer_id, -take_points))
+                self.points_pending.append((order.holder, order.customer_id, -take_points))
             if take_credit:
-                moved = (order.shop_id, order.customer_id, order.currency, -take_credit)
+                moved = (order.holder, order.customer_id, order.currency, -take_credit)
                 self.credit_pending.append(moved)
             return
         self.rows[key] = after_order
@@ -169,10 +171,11 @@ class Changes:
                         event_id=event.id,
                         event_type=event.type,
                         at=event.time,
-                        shop_id=order.shop_id,
+                        shop_id=order.holder,
                         customer_id=order.customer_id,
                         order_id=order.order_id,
                         delta=-delta,
                         currency=currency,
+                        at_shop=order.at_shop,
                     )
                 )

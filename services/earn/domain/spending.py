@@ -97,6 +97,7 @@ def debit_entry(
     reason: str,
     order_id: str | None,
     at: datetime,
+    at_shop: str | None = None,
 ) -> NewEntry:
     """The `redeemed` entry that takes a spend's amount."""
     return NewEntry(
@@ -111,6 +112,7 @@ def debit_entry(
         occurred_at=at,
         balance_kind=kind.balance_kind,
         currency=kind.currency,
+        at_shop=at_shop,
     )
 
 
@@ -124,6 +126,7 @@ def restore_entry(
     reason: str,
     order_id: str | None,
     at: datetime,
+    at_shop: str | None = None,
 ) -> NewEntry:
     """The `restored` entry that gives a cancelled spend's amount back."""
     return NewEntry(
@@ -138,4 +141,5 @@ def restore_entry(
         occurred_at=at,
         balance_kind=kind.balance_kind,
         currency=kind.currency,
+        at_shop=at_shop,
     )

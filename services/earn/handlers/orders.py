@@ -18,6 +18,7 @@ from services.earn.domain.order_batch import (
     OrderKey,
     Paid,
     admit,
+    at_shop,
     decide_paid,
     first_payments,
     settle,
@@ -30,9 +31,12 @@ from shared.consumer import Incoming, Rejection, dead_letter
 from shared.errors import RejectedMessage
 from shared.events import CloudEvent, encode_event, parse_event
 from shared.events.times import AHEAD_MAX
+from shared.holders import Holders
 from shared.outbox import OutboxMessage
 
 log = structlog.get_logger(__name__)
+
+_ALONE = Holders()  # no directory (tests, the bench): every shop holds its own accounts
 
 
 async def apply_orders(
@@ -41,23 +45,26 @@ async def apply_orders(
     *,
     programmes: ProgrammeBook,
     clock: Clock,
+    holders: Holders | None = None,
     ahead_max: timedelta = AHEAD_MAX,
 ) -> list[Rejection]:
-    """A batch of shop.orders, in the order the shop published them, each under its shop's
-    programme in force at the event's time: its payments in one pass (load what the rules
-    need, decide in memory, persist), then its changes.
+    """A batch of shop.orders, in the order the shop published them, each into the account of
+    its shop's holder at the event's time (the shop, or its coalition) under the holder's
+    programme in force then: its payments in one pass (load what the rules need, decide in
+    memory, persist), then its changes, which take back from the account the order earned into.
 
     An event dated more than `ahead_max` after now is refused: its points would wait pending
-    until then. An event of a shop with no programme is refused (UnknownShop)."""
+    until then. An event of a shop with no programme, or naming a coalition as its shop, is
+    refused (UnknownShop)."""
     now = clock.now()
-    batch = admit(events, programmes, now=now, ahead_max=ahead_max)
+    batch = admit(events, programmes, holders or _ALONE, now=now, ahead_max=ahead_max)
     fresh, again = first_payments(batch.paid, await uow.orders.known(batch.paid_keys))
     for event in again:
         log.info("order_paid_again", order_id=event.data.order_id, event_id=event.id)
     multipliers = await uow.tiers.multipliers_at(
-        [(e.data.shop_id, e.subject, e.time) for _, e in fresh]
+        [(holder, e.subject, e.time) for _, e, holder in fresh]
     )
-    held = await uow.accounts.held([(e.data.shop_id, e.subject) for _, e in fresh]) if fresh else {}
+    held = await uow.accounts.held([(h, e.subject) for _, e, h in fresh]) if fresh else {}
     paid = decide_paid(fresh, multipliers, held, programmes)
     counters = await _counters(uow, paid)
     orders = settle(paid, counters)
@@ -71,9 +78,9 @@ async def apply_orders(
         if o.release_at <= now:
             available.add((o.shop_id, o.order_id))
             entries += earned_entries(
-                programme, shop_id=o.shop_id, customer_id=o.customer_id, order_id=o.order_id,
+                programme, shop_id=o.holder_id, customer_id=o.customer_id, order_id=o.order_id,
                 currency=o.currency, paid_event_id=o.paid_event_id, at=o.paid_at,
-                points=o.points, credit=o.credit_minor,
+                points=o.points, credit=o.credit_minor, at_shop=at_shop(o.shop_id, o.holder_id),
             )  # fmt: skip
     await uow.orders.add([o for o, _ in orders], available=available)
     await uow.counters.record_campaigns(counters.granted)

@@ -38,7 +38,8 @@ T = TypeVar("T", Redemption, CreditSpend)
 
 @dataclass(frozen=True, slots=True)
 class RedeemReward:
-    """The customer spends points on a reward of the shop's catalogue."""
+    """The customer spends points on a reward of the catalogue of the shop's holder (the
+    shop, or its coalition), from the holder's account."""
 
     shop_id: str
     customer_id: str
@@ -46,6 +47,7 @@ class RedeemReward:
     currency: str | None = None
     steps: int | None = None
     points: int | None = None
+    holder_id: str | None = None  # None: the shop holds its own accounts
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +66,7 @@ class SpendCredit:
     currency: str
     amount_minor: int
     order_id: str | None = None
+    holder_id: str | None = None  # None: the shop holds its own accounts
 
 
 async def redeem_reward(
@@ -78,8 +81,8 @@ async def redeem_reward(
         raise Conflict(f"reward {reward.code!r} is not offered any more", code="reward_inactive")
     cost = price(reward, currency=command.currency, steps=command.steps, points=command.points)
     rid, written = await _spend(
-        uow, POINTS, command.shop_id, command.customer_id, cost.points,
-        reason=f"reward:{reward.code}", order_id=None, now=now,
+        uow, POINTS, _Where(command.shop_id, command.holder_id), command.customer_id,
+        cost.points, reason=f"reward:{reward.code}", order_id=None, now=now,
     )  # fmt: skip
     redemption = Redemption(
         shop_id=command.shop_id,
@@ -98,6 +101,7 @@ async def redeem_reward(
         restored_entry_id=None,
         created_at=now,
         expires_at=now + timedelta(days=reward.valid_days),
+        holder_id=_holder_column(command.shop_id, command.holder_id),
     )
     await uow.redemptions.add(redemption)
     log.info(
@@ -113,8 +117,9 @@ async def redeem_reward(
 async def spend_credit(uow: UnitOfWork, command: SpendCredit, *, now: datetime) -> CreditSpend:
     """Take the amount with a `redeemed` store credit entry and record the spend."""
     sid, written = await _spend(
-        uow, store_credit(command.currency), command.shop_id, command.customer_id,
-        command.amount_minor, reason=CHECKOUT, order_id=command.order_id, now=now,
+        uow, store_credit(command.currency), _Where(command.shop_id, command.holder_id),
+        command.customer_id, command.amount_minor, reason=CHECKOUT, order_id=command.order_id,
+        now=now,
     )  # fmt: skip
     spent = CreditSpend(
         shop_id=command.shop_id,
@@ -128,6 +133,7 @@ async def spend_credit(uow: UnitOfWork, command: SpendCredit, *, now: datetime) 
         spent_entry_id=written.entry.entry_id,
         restored_entry_id=None,
         created_at=now,
+        holder_id=_holder_column(command.shop_id, command.holder_id),
     )
     await uow.credit_spends.add(spent)
     log.info(
@@ -148,8 +154,9 @@ async def cancel_redemption(
 
     def restore(found: Redemption) -> NewEntry:
         return restore_entry(
-            POINTS, redemption_id, shop_id=shop_id, customer_id=found.customer_id,
+            POINTS, redemption_id, shop_id=found.holder, customer_id=found.customer_id,
             amount=found.points, reason=f"cancelled:{found.reward_code}", order_id=None, at=now,
+            at_shop=_Where(shop_id, found.holder_id).at_shop,
         )  # fmt: skip
 
     missing = NotFound(f"no redemption {redemption_id!r}", code="unknown_redemption")
@@ -170,9 +177,10 @@ async def cancel_credit_spend(
 
     def restore(found: CreditSpend) -> NewEntry:
         return restore_entry(
-            store_credit(found.currency), spend_id, shop_id=shop_id,
+            store_credit(found.currency), spend_id, shop_id=found.holder,
             customer_id=found.customer_id, amount=found.amount_minor,
             reason=f"cancelled:{CHECKOUT}", order_id=found.order_id, at=now,
+            at_shop=_Where(shop_id, found.holder_id).at_shop,
         )  # fmt: skip
 
     missing = NotFound(f"no store credit spend {spend_id!r}", code="unknown_spend")
@@ -247,10 +255,31 @@ async def grant_points_in_bulk(
     return written
 
 
+@dataclass(frozen=True, slots=True)
+class _Where:
+    """A spend's shop, and the account it debits: the shop's own, or its coalition's."""
+
+    shop_id: str
+    holder_id: str | None
+
+    @property
+    def holder(self) -> str:
+        return self.holder_id or self.shop_id
+
+    @property
+    def at_shop(self) -> str | None:
+        return None if self.holder == self.shop_id else self.shop_id
+
+
+def _holder_column(shop_id: str, holder_id: str | None) -> str | None:
+    """A spend row's holder_id: NULL when the shop holds its own accounts."""
+    return None if holder_id in (None, shop_id) else holder_id
+
+
 async def _spend(
     uow: UnitOfWork,
     kind: SpendKind,
-    shop_id: str,
+    where: _Where,
     customer_id: str,
     amount: int,
     *,
@@ -263,6 +292,7 @@ async def _spend(
     The balance row is locked first, so concurrent spends of one balance run one after the
     other and each sees what the previous one left: none takes it below zero.
     """
+    shop_id = where.holder
     if kind.currency is None:
         points = await uow.accounts.lock_points(shop_id, customer_id)
         held = None if points is None else (points.points_balance, points.points_pending)
@@ -275,7 +305,7 @@ async def _spend(
     spend_id = kind.new_id()
     entry = debit_entry(
         kind, spend_id, shop_id=shop_id, customer_id=customer_id, amount=amount,
-        reason=reason, order_id=order_id, at=now,
+        reason=reason, order_id=order_id, at=now, at_shop=where.at_shop,
     )  # fmt: skip
     (written,) = await uow.ledger.write([entry])
     return spend_id, written
