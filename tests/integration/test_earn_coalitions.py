@@ -33,6 +33,10 @@ from support import (
 )
 
 from services.earn.bootstrap import bootstrap
+from services.earn.handlers import expire_due
+from services.earn.programme import programme_from_text
+from services.earn.programme_book import ProgrammeBook
+from services.earn.unit_of_work import transactions
 from services.shops import coalitions, handlers
 from shared.events import CloudEvent, make_event
 from shared.events.catalog import TOPICS
@@ -55,6 +59,7 @@ class World:
     api: httpx.AsyncClient
     db: asyncpg.Pool
     keys: dict[str, str]  # read, redeem and admin keys of A, B, C and N
+    programmes: ProgrammeBook
 
 
 def at(shop_id: str, event: CloudEvent[Any]) -> CloudEvent[Any]:
@@ -109,7 +114,9 @@ async def world(infrastructure: Endpoints) -> AsyncIterator[World]:
         database_of_its_own(infrastructure.database_url, "loyalty_coal") as url,
         shops_service(infrastructure, shops_effective_lead_s=1) as shops,
     ):
-        app, runtime = bootstrap(earn_settings(infrastructure, url))
+        # The book the directory fills with every shop's versions, which the expiry pass reads.
+        book = ProgrammeBook.fixed(programme_from_text(VN_EARN, source="vn-fashion"))
+        app, runtime = bootstrap(earn_settings(infrastructure, url), programmes=book)
         transport = httpx.ASGITransport(app=app)
         async with (
             running(app, runtime),
@@ -145,7 +152,7 @@ async def world(infrastructure: Endpoints) -> AsyncIterator[World]:
             for secret in keys.values():
                 await eventually(partial(api.get, probe, headers=key(secret)), _not_401)
             await asyncio.sleep(max(0.0, (starts - datetime.now(UTC)).total_seconds()) + 0.05)
-            yield World(shops, api, db, keys)
+            yield World(shops, api, db, keys, book)
 
 
 async def test_members_share_one_balance_under_the_coalitions_programme(
@@ -274,6 +281,31 @@ async def test_an_order_naming_the_coalition_as_its_shop_is_dead_lettered(
         )
     assert dict(records[0].headers)["x-dlq-error-class"] == b"UnknownShop"
     assert await balances(world.db, customer) == {}
+
+
+async def test_points_of_a_coalitions_account_expire_named_at_its_last_member_shop(
+    world: World, producer: AIOKafkaProducer
+) -> None:
+    customer = unique("c")
+    await send(
+        producer,
+        "shop.orders",
+        at(B, order_paid(customer, total="100000")),
+        at(A, order_paid(customer, total="100000")),
+    )
+    await eventually(lambda: balances(world.db, customer), lambda b: b == {COALITION: (60, 0)})
+
+    await expire_due(
+        transactions(world.db), world.programmes, now=datetime.now(UTC) + timedelta(days=800),
+        chunk=1000,
+    )  # fmt: skip
+
+    expired = await world.db.fetch(
+        """SELECT shop_id, at_shop, delta FROM earn.ledger
+           WHERE customer_id = $1 AND kind = 'expired'""",
+        customer,
+    )
+    assert [(r["shop_id"], r["at_shop"], r["delta"]) for r in expired] == [(COALITION, A, -60)]
 
 
 async def test_a_refund_after_the_shop_left_reverses_from_the_coalition(

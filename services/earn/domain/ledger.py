@@ -180,9 +180,17 @@ def adjusted_entry(
 
 
 def expired_entry(
-    shop_id: str, entry_id: str, customer_id: str, points: int, *, reason: str, at: datetime
+    shop_id: str,
+    entry_id: str,
+    customer_id: str,
+    points: int,
+    *,
+    reason: str,
+    at: datetime,
+    at_shop: str | None = None,
 ) -> NewEntry:
-    """Points that expired at `at`."""
+    """Points that expired at `at`; on a coalition's account, `at_shop` is its last member
+    shop with activity."""
     return NewEntry(
         entry_id=shop_scoped(shop_id, entry_id),
         shop_id=shop_id,
@@ -193,4 +201,5 @@ def expired_entry(
         order_id=None,
         source_event_id=None,
         occurred_at=at,
+        at_shop=at_shop,
     )

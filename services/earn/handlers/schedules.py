@@ -87,6 +87,7 @@ async def _expire_chunk(
             plan.expire,
             reason=plan.reason or "expiry",
             at=plan.expired_at or now,
+            at_shop=a.last_shop_id,
         )
         for a, plan in plans
         if plan.expire > 0 and plan.entry_id is not None
@@ -131,6 +132,7 @@ def _expiry_warning(
         data=PointsExpiring(
             customer_id=customer,
             shop_id=account.shop_id,
+            at_shop=account.last_shop_id,
             points=w.points,
             expires_at=w.expires_at,
             balance=balance,
