@@ -4,6 +4,7 @@ taken back from the account that earned, and a replay that finds the same balanc
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -24,15 +25,17 @@ T0 = datetime(2027, 3, 1, 12, 0, tzinfo=UTC)
 LEFT = T0 + timedelta(hours=1)  # A leaves C
 
 
-def programme(points: int) -> Any:
-    return parse_programme(
-        {"currencies": {"VND": {"per_amount": Decimal(10000), "points": points}}}
-    )
+def programme(points: int, **more: Any) -> Any:
+    currencies = {"VND": {"per_amount": Decimal(10000), "points": points}}
+    return parse_programme({"currencies": currencies, **more})
 
 
 PROGRAMMES = ProgrammeBook(lambda: programme(1))
-for shop, points in (("a", 1), ("b", 1), ("n", 1), ("c", 3)):
+for shop, points in (("a", 1), ("b", 1), ("n", 1)):
     PROGRAMMES.add_version(shop, EPOCH, programme(points))
+# Only the coalition sells a membership: the support's orders buy one unit of SKU-1.
+C_SELLS = [{"sku": "SKU-1", "tier": "gold", "months": 12}]
+PROGRAMMES.add_version("c", EPOCH, programme(3, memberships=C_SELLS))
 
 
 def holders() -> Holders:
@@ -110,3 +113,21 @@ async def test_an_order_naming_a_coalition_as_its_shop_is_refused() -> None:
 
     assert refused == ["UnknownShop"]
     assert balances(uow) == {}
+
+
+async def test_memberships_bought_at_a_member_are_announced_for_the_coalitions_account() -> None:
+    uow = FakeUnitOfWork()
+
+    assert await apply(uow, story()[:4], LEFT + timedelta(minutes=3)) == []
+
+    announced = [json.loads(m.value) for m in uow.outbox.messages]
+    memberships = [
+        (e["type"], e["data"]["shop_id"], e["data"].get("at_shop"), e["data"]["order_id"])
+        for e in announced
+        if e["type"].startswith("membership.")
+    ]
+    assert memberships == [
+        ("membership.purchased", "c", "a", "o-1"),
+        ("membership.purchased", "c", "b", "o-1"),
+        ("membership.cancelled", "c", "a", "o-1"),  # refunded at A after it left
+    ]

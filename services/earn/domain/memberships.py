@@ -3,7 +3,7 @@ loyalty.memberships events that say so. No I/O."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Final
@@ -67,17 +67,22 @@ def memberships_bought(
 
 
 def purchased_messages(
-    bought: Sequence[MembershipRecord], recorded: set[tuple[str, str, str]]
+    bought: Sequence[MembershipRecord],
+    recorded: set[tuple[str, str, str]],
+    holders: Mapping[tuple[str, str], str],
 ) -> list[OutboxMessage]:
     """The membership.purchased of each membership recorded now: announced once per order and
-    sku."""
+    sku, for the account the order earned into (`holders` by shop and order; `shop_id` the
+    coalition and `at_shop` the member shop, on a coalition's account)."""
     messages = []
     for shop_id, order_id, sku, customer_id, tier, starts_at, ends_at, _ in bought:
         if (shop_id, order_id, sku) not in recorded:
             continue
+        holder = holders.get((shop_id, order_id), shop_id)
         purchased = MembershipPurchased(
             customer_id=customer_id,
-            shop_id=shop_id,
+            shop_id=holder,
+            at_shop=None if holder == shop_id else shop_id,
             tier=tier,
             starts_at=starts_at,
             ends_at=ends_at,
@@ -95,13 +100,20 @@ def purchased_messages(
 
 
 def memberships_ended(
-    event: CloudEvent[Any], shop_id: str, order_id: str, held: list[MembershipRow], *, full: bool
+    event: CloudEvent[Any],
+    shop_id: str,
+    order_id: str,
+    held: list[MembershipRow],
+    *,
+    full: bool,
+    holder: str | None = None,
 ) -> tuple[list[MembershipRow], list[OutboxMessage]]:
     """An order cancelled or refunded in full ends every membership it paid for; a partial
     refund ends those whose sku its refunds, with the earlier ones, have given back every unit
     of. Each membership is cancelled once, whatever events follow. The memberships `held` as
     they are after this event (units refunded, when cancelled), and the cancellations to
-    announce."""
+    announce, for the account the order earned into (`holder`: the shop's own when None)."""
+    holder = holder or shop_id
     items = event.data.items if event.type == "order.refunded" else None
     given_back = units_by_sku(items or [])
     if not full and not given_back:
@@ -121,7 +133,8 @@ def memberships_ended(
             continue
         cancelled = MembershipCancelled(
             customer_id=m.customer_id,
-            shop_id=shop_id,
+            shop_id=holder,
+            at_shop=None if holder == shop_id else shop_id,
             tier=m.tier,
             starts_at=m.starts_at,
             ends_at=m.ends_at,

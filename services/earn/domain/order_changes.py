@@ -138,7 +138,7 @@ class Changes:
         if not taken_back_before:
             held = self.memberships.get(key, [])
             after, messages = memberships_ended(
-                event, order.shop_id, order.order_id, held, full=full
+                event, order.shop_id, order.order_id, held, full=full, holder=order.holder
             )
             self.memberships[key] = after
             self.messages += messages

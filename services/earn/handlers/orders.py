@@ -84,7 +84,9 @@ async def apply_orders(
             )  # fmt: skip
     await uow.orders.add([o for o, _ in orders], available=available)
     await uow.counters.record_campaigns(counters.granted)
-    await uow.outbox.add(purchased_messages(bought, recorded))
+    if bought:
+        holders_of = {(o.shop_id, o.order_id): o.holder_id for o, _ in orders}
+        await uow.outbox.add(purchased_messages(bought, recorded, holders_of))
     await uow.ledger.write(entries)
     keys = [(o.shop_id, o.order_id) for o, _ in orders]
     await uow.referrals.after_orders(keys, programmes)
