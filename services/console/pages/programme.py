@@ -1,0 +1,333 @@
+"""The programme pages: each kind's versions (in force, scheduled, past), one version, a
+rollback with its reason; the editor (a form of the main settings and the whole TOML), its
+validation and earn preview through the shops API, and publishing."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Annotated, Any, Final
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Depends, Form, Path, Request
+from fastapi.responses import RedirectResponse, Response
+
+from services.console.adapters.upstream import (
+    JsonObject,
+    UpstreamError,
+    UpstreamProblem,
+)
+from services.console.auth import ShopAccess, require
+from services.console.context import console_of
+from services.console.domain import programme_forms as forms
+from services.console.domain.roles import Capability
+from services.console.formats import Formats
+from services.console.pages.shops import server_timing, shop_settings
+from services.console.rendering import render
+from shared.events.shops import ProgrammeKind
+
+router = APIRouter()
+
+KINDS: Final = ("earn", "tiers", "messages")
+Viewer = Annotated[ShopAccess, Depends(require(Capability.VIEW))]
+Editor = Annotated[ShopAccess, Depends(require(Capability.EDIT_PROGRAMME))]
+KindPath = Annotated[ProgrammeKind, Path()]
+VersionPath = Annotated[int, Path(ge=1, le=2_147_483_647)]
+Reason = Annotated[str, Form(min_length=1, max_length=255)]
+
+
+@dataclass
+class Editing:
+    """What the editor shows: the draft, the errors by field and above the editor, a preview."""
+
+    toml: str
+    base: int | None
+    errors: dict[str, list[str]] = field(default_factory=dict)
+    general: list[str] = field(default_factory=list)
+    valid: bool = False
+    preview: JsonObject | None = None
+    sample: dict[str, str] = field(default_factory=dict)
+
+
+def with_times(versions: list[JsonObject]) -> list[JsonObject]:
+    """The versions with their times as datetimes, for the pages' date filters."""
+    return [
+        {
+            **v,
+            "effective_from": datetime.fromisoformat(v["effective_from"]),
+            "published_at": datetime.fromisoformat(v["published_at"]),
+        }
+        for v in versions
+    ]
+
+
+def in_force(versions: list[JsonObject], now: datetime) -> JsonObject | None:
+    started = [v for v in versions if v["effective_from"] <= now]
+    return max(started, key=lambda v: v["version"]) if started else None
+
+
+@router.get("/shops/{shop}/programme")
+async def programme(request: Request, access: Viewer) -> Response:
+    (shop, formats), listed = await asyncio.gather(
+        shop_settings(request, access),
+        asyncio.gather(*(_versions(access, kind) for kind in KINDS)),
+    )
+    now = console_of(request).now()
+    kinds = [
+        {
+            "kind": kind,
+            "versions": versions,
+            "current": None if versions is None else in_force(versions, now),
+            "scheduled": []
+            if versions is None
+            else [v for v in versions if v["effective_from"] > now],
+        }
+        for kind, versions in zip(KINDS, listed, strict=True)
+    ]
+    context = {"access": access, "shop": shop, "kinds": kinds}
+    return render(
+        request, "programme.html", context, formats=formats, headers=server_timing(access)
+    )
+
+
+async def _versions(access: ShopAccess, kind: str) -> list[JsonObject] | None:
+    try:
+        return with_times(await access.api.versions(kind))
+    except UpstreamError:
+        return None
+
+
+@router.get("/shops/{shop}/programme/{kind}")
+async def programme_kind(request: Request, access: Viewer, kind: KindPath) -> Response:
+    return await _kind_page(request, access, kind)
+
+
+async def _kind_page(
+    request: Request,
+    access: ShopAccess,
+    kind: str,
+    editing: Editing | None = None,
+    *,
+    status_code: int = 200,
+    refused: str | None = None,
+) -> Response:
+    (shop, formats), versions = await asyncio.gather(
+        shop_settings(request, access), _versions(access, kind)
+    )
+    now = console_of(request).now()
+    current = None if versions is None else in_force(versions, now)
+    latest = max(versions, key=lambda v: v["version"]) if versions else None
+    if editing is None and latest is not None:
+        editing = Editing(toml=latest["toml"], base=latest["version"])
+    fields = [] if editing is None else forms.form_fields(kind, editing.toml)
+    context = {
+        "access": access,
+        "shop": shop,
+        "kind": kind,
+        "versions": None if versions is None else list(reversed(versions)),
+        "current": current,
+        "now": now,
+        "editing": editing,
+        "fields": fields,
+        "sections": _sections(fields),
+        "refused": refused,
+        "published": request.query_params.get("published"),
+        "rolled_back": request.query_params.get("done") == "rollback",
+    }
+    return render(
+        request,
+        "programme_kind.html",
+        context,
+        formats=formats,
+        headers=server_timing(access),
+        status_code=status_code,
+    )
+
+
+def _sections(fields: list[forms.FieldSpec]) -> list[tuple[str, list[forms.FieldSpec]]]:
+    sections: dict[str, list[forms.FieldSpec]] = {}
+    for spec in fields:
+        sections.setdefault(spec.section, []).append(spec)
+    return list(sections.items())
+
+
+@router.get("/shops/{shop}/programme/{kind}/versions/{version}")
+async def show_version(
+    request: Request, access: Viewer, kind: KindPath, version: VersionPath
+) -> Response:
+    (shop, formats), shown = await asyncio.gather(
+        shop_settings(request, access), _version(access, kind, version)
+    )
+    context = {"access": access, "shop": shop, "kind": kind, "number": version, "version": shown}
+    status = 404 if shown == "missing" else 200
+    return render(request, "programme_version.html", context, formats=formats, status_code=status)
+
+
+async def _version(access: ShopAccess, kind: str, n: int) -> JsonObject | str | None:
+    """The version; "missing" when the shops API has none; None when it does not answer."""
+    try:
+        return with_times([await access.api.version(kind, n)])[0]
+    except UpstreamProblem as problem:
+        if problem.status == 404:
+            return "missing"
+        return None
+    except UpstreamError:
+        return None
+
+
+@router.post("/shops/{shop}/programme/{kind}/rollback")
+async def roll_back(
+    request: Request,
+    access: Editor,
+    kind: KindPath,
+    version: Annotated[int, Form(ge=1)],
+    reason: Reason,
+) -> Response:
+    try:
+        await access.api.rollback(kind, version, reason)
+    except UpstreamError as failed:
+        return await _kind_page(
+            request, access, kind, status_code=_status(failed), refused=_said(failed)
+        )
+    return RedirectResponse(f"/shops/{access.shop}/programme/{kind}?done=rollback", status_code=303)
+
+
+def _said(failed: UpstreamError) -> str:
+    if isinstance(failed, UpstreamProblem):
+        messages = [f"{e.get('location', '')}: {e.get('message', '')}" for e in failed.errors]
+        return "; ".join(messages) or str(failed.detail or failed)
+    return "unavailable"
+
+
+def _status(failed: UpstreamError) -> int:
+    if isinstance(failed, UpstreamProblem) and failed.status in (404, 409, 422):
+        return failed.status
+    return 503
+
+
+@router.post("/shops/{shop}/programme/{kind}")
+async def edit(request: Request, access: Editor, kind: KindPath) -> Response:
+    """The editor's one form: `intent` validate, preview or publish; `source` form or toml."""
+    posted = await request.form()
+    values = {k: v for k, v in posted.multi_items() if isinstance(v, str)}
+    intent = values.get("intent", "validate")
+    editing = await _draft(access, kind, values)
+    if not editing.errors and not editing.general:
+        await _check(access, kind, editing)
+    if intent == "preview" and kind == "earn" and not editing.errors and not editing.general:
+        await _preview(request, access, editing, values)
+    if intent == "publish" and editing.valid:
+        published = await _publish(request, access, kind, editing, values)
+        if published is not None:
+            target = f"/shops/{access.shop}/programme/{kind}?published={published}"
+            return RedirectResponse(target, status_code=303)
+    failed = bool(editing.errors or editing.general)
+    return await _kind_page(request, access, kind, editing, status_code=422 if failed else 200)
+
+
+async def _draft(access: ShopAccess, kind: str, values: dict[str, str]) -> Editing:
+    """The draft: the TOML as written (the editor), or the form applied to the version the
+    form was made from (comments and order kept)."""
+    base = int(values["base"]) if values.get("base", "").isdigit() else None
+    if values.get("source") == "toml" or base is None:
+        return Editing(toml=values.get("toml", ""), base=base)
+    try:
+        document = str((await access.api.version(kind, base))["toml"])
+    except UpstreamError as failed:
+        return Editing(toml=values.get("toml", ""), base=base, general=[_said(failed)])
+    fields = {k: v for k, v in values.items() if k not in _CONTROLS}
+    try:
+        return Editing(toml=forms.apply_form(kind, document, fields), base=base)
+    except forms.FormRefused as refused:
+        editing = Editing(toml=document, base=base)
+        for error in refused.errors:
+            editing.errors.setdefault(error.path, []).append(error.message)
+        return editing
+
+
+_CONTROLS: Final = frozenset(
+    {"csrf_token", "intent", "source", "base", "toml", "effective_from", "reason"}
+    | {"sample_currency", "sample_category", "sample_amount"}
+)
+
+
+async def _check(access: ShopAccess, kind: str, editing: Editing) -> None:
+    try:
+        await access.api.validate(kind, editing.toml)
+    except UpstreamError as failed:
+        _errors_into(kind, editing, failed)
+        return
+    editing.valid = True
+
+
+def _errors_into(kind: str, editing: Editing, failed: UpstreamError) -> None:
+    """A 422's errors beside the fields they name; the others above the editor."""
+    if not isinstance(failed, UpstreamProblem) or not failed.errors:
+        editing.general.append(_said(failed))
+        return
+    fields = {f.path for f in forms.form_fields(kind, editing.toml)}
+    for error in failed.errors:
+        path = forms.field_of(kind, str(error.get("location", "")))
+        message = str(error.get("message", ""))
+        if path in fields:
+            editing.errors.setdefault(path, []).append(message)
+        else:
+            editing.general.append(f"{path}: {message}" if path else message)
+
+
+async def _preview(
+    request: Request, access: ShopAccess, editing: Editing, values: dict[str, str]
+) -> None:
+    editing.sample = {
+        "currency": values.get("sample_currency", "").strip().upper() or "VND",
+        "category": values.get("sample_category", "").strip() or "sample",
+        "amount": values.get("sample_amount", "").strip() or "1000000",
+    }
+    order: dict[str, Any] = {
+        "currency": editing.sample["currency"],
+        "lines": [
+            {
+                "sku": "sample",
+                "category": editing.sample["category"],
+                "quantity": 1,
+                "unit_price": editing.sample["amount"],
+            }
+        ],
+    }
+    try:
+        editing.preview = await access.api.preview(
+            editing.toml, order, paid_at=console_of(request).now()
+        )
+    except UpstreamError as failed:
+        editing.general.append(_said(failed))
+
+
+async def _publish(
+    request: Request, access: ShopAccess, kind: str, editing: Editing, values: dict[str, str]
+) -> int | None:
+    reason = values.get("reason", "").strip()
+    if not reason:
+        editing.errors.setdefault("reason", []).append("a reason is needed")
+        return None
+    try:
+        starts = await _effective_from(request, access, values.get("effective_from", ""))
+    except ValueError:
+        editing.errors.setdefault("effective_from", []).append("a date and time is needed")
+        return None
+    try:
+        published = await access.api.publish(kind, editing.toml, starts, reason[:255])
+    except UpstreamError as failed:
+        _errors_into(kind, editing, failed)
+        return None
+    return int(published["version"])
+
+
+async def _effective_from(request: Request, access: ShopAccess, given: str) -> datetime | None:
+    """A `datetime-local` value on the shop's wall clock; empty: as soon as the shops API
+    allows (its lead)."""
+    if not given.strip():
+        return None
+    shop, _ = await shop_settings(request, access)
+    zone = ZoneInfo(str(shop["time_zone"])) if shop else ZoneInfo(Formats().time_zone)
+    return datetime.fromisoformat(given.strip()).replace(tzinfo=zone)
