@@ -138,6 +138,29 @@ async def test_a_wrong_value_is_shown_beside_its_field_and_nothing_is_published(
     assert re.search(r'id="f-currencies-VND-per_amount-error">[^<]*greater than 0', refused.text)
     assert not_a_number.status_code == 422
     assert 'id="f-rewards-0-cost_points-error">a whole number is needed' in not_a_number.text
+    assert re.search(
+        r'id="f-rewards-0-cost_points" [^>]*value="many"[^>]* autofocus', not_a_number.text
+    )
+    assert len(await versions(stack, shop)) == 1
+
+
+async def test_the_consoles_own_refusals_are_in_the_readers_language(stack: ShopsStack) -> None:
+    shop = await new_shop(stack)
+    user = await stack.console.make_user({shop: Role.MARKETER}, locale="vi")
+    async with stack.console.client() as client:
+        await signed_in(client, user)
+        form = form_of((await client.get(f"/shops/{shop}/programme/earn")).text)
+        refused = await client.post(
+            f"/shops/{shop}/programme/earn",
+            data=form | {"currencies.VND.points": "hai", "intent": "publish", "reason": ""},
+        )
+        no_reason = await client.post(
+            f"/shops/{shop}/programme/earn", data=form | {"intent": "publish", "reason": " "}
+        )
+    assert refused.status_code == 422
+    assert 'id="f-currencies-VND-points-error">cần một số nguyên' in refused.text
+    assert no_reason.status_code == 422
+    assert 'id="form-reason-error">cần một lý do' in no_reason.text
     assert len(await versions(stack, shop)) == 1
 
 

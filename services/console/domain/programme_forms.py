@@ -29,6 +29,16 @@ _STEP: Final = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 FieldKind = Literal["integer", "decimal", "text", "boolean"]
 
 
+def N_(message: str) -> str:  # noqa: N802 (gettext's name for "translated later")
+    """Marks a message for the catalogs; the page translates it into the reader's language."""
+    return message
+
+
+WHOLE_NUMBER: Final = N_("a whole number is needed")
+NUMBER: Final = N_("a number is needed")
+TRUE_OR_FALSE: Final = N_("true or false is needed")
+
+
 @dataclass(frozen=True)
 class FieldSpec:
     """One form field: its path (the input's name), its section, its value as text, its kind."""
@@ -123,19 +133,19 @@ def apply_form(kind: str, text: str, values: Mapping[str, str]) -> str:
 def _typed(kind: FieldKind, given: str) -> Any:
     if kind == "integer":
         if not re.fullmatch(r"-?\d+", given):
-            raise ValueError("a whole number is needed")
+            raise ValueError(WHOLE_NUMBER)
         return int(given)
     if kind == "decimal":
         try:
             number = Decimal(given)
         except InvalidOperation:
-            raise ValueError("a number is needed") from None
+            raise ValueError(NUMBER) from None
         if not number.is_finite():
-            raise ValueError("a number is needed")
+            raise ValueError(NUMBER)
         return float(number)
     if kind == "boolean":
         if given not in ("true", "false"):
-            raise ValueError("true or false is needed")
+            raise ValueError(TRUE_OR_FALSE)
         return given == "true"
     return given
 

@@ -21,10 +21,11 @@ from services.console.adapters.upstream import (
 from services.console.auth import ShopAccess, require
 from services.console.context import console_of
 from services.console.domain import programme_forms as forms
+from services.console.domain.programme_forms import N_
 from services.console.domain.roles import Capability
 from services.console.formats import Formats
 from services.console.pages.shops import server_timing, shop_settings
-from services.console.rendering import render
+from services.console.rendering import reader_language, render, translations
 from shared.events.shops import ProgrammeKind
 
 router = APIRouter()
@@ -48,6 +49,7 @@ class Editing:
     valid: bool = False
     preview: JsonObject | None = None
     sample: dict[str, str] = field(default_factory=dict)
+    entered: dict[str, str] = field(default_factory=dict)
 
 
 def with_times(versions: list[JsonObject]) -> list[JsonObject]:
@@ -121,6 +123,11 @@ async def _kind_page(
     if editing is None and latest is not None:
         editing = Editing(toml=latest["toml"], base=latest["version"])
     fields = [] if editing is None else forms.form_fields(kind, editing.toml)
+    if editing is not None:
+        # The console's own messages in the reader's language; the shops API's pass unchanged.
+        words = translations(reader_language(request))
+        editing.errors = {p: [words.gettext(m) for m in ms] for p, ms in editing.errors.items()}
+    invalid = [] if editing is None else [f.path for f in fields if f.path in editing.errors]
     context = {
         "access": access,
         "shop": shop,
@@ -131,6 +138,7 @@ async def _kind_page(
         "editing": editing,
         "fields": fields,
         "sections": _sections(fields),
+        "first_invalid": invalid[0] if invalid else None,
         "refused": refused,
         "published": request.query_params.get("published"),
         "rolled_back": request.query_params.get("done") == "rollback",
@@ -240,7 +248,7 @@ async def _draft(access: ShopAccess, kind: str, values: dict[str, str]) -> Editi
     try:
         return Editing(toml=forms.apply_form(kind, document, fields), base=base)
     except forms.FormRefused as refused:
-        editing = Editing(toml=document, base=base)
+        editing = Editing(toml=document, base=base, entered=fields)
         for error in refused.errors:
             editing.errors.setdefault(error.path, []).append(error.message)
         return editing
@@ -308,12 +316,12 @@ async def _publish(
 ) -> int | None:
     reason = values.get("reason", "").strip()
     if not reason:
-        editing.errors.setdefault("reason", []).append("a reason is needed")
+        editing.errors.setdefault("reason", []).append(N_("a reason is needed"))
         return None
     try:
         starts = await _effective_from(request, access, values.get("effective_from", ""))
     except ValueError:
-        editing.errors.setdefault("effective_from", []).append("a date and time is needed")
+        editing.errors.setdefault("effective_from", []).append(N_("a date and time is needed"))
         return None
     try:
         published = await access.api.publish(kind, editing.toml, starts, reason[:255])
