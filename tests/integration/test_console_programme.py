@@ -7,7 +7,8 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from console_support import ShopsStack, console_with_shops, csrf_of, signed_in
@@ -114,6 +115,30 @@ async def test_a_marketer_changes_the_rate_in_the_form_and_publishes_it_with_a_r
     assert "Version 2 is published." in after.text
     assert "double points in December" in after.text
     assert "scheduled" in after.text  # the shops service's lead: it starts in 30 s
+
+
+async def test_a_version_published_from_a_time_on_the_shops_clock_starts_then(
+    stack: ShopsStack,
+) -> None:
+    user, shop = await editor(stack, await new_shop(stack))
+    local = stack.console.clock.now().astimezone(ZoneInfo("Asia/Ho_Chi_Minh")) + timedelta(days=2)
+    starts = local.replace(second=0, microsecond=0)
+    async with stack.console.client() as client:
+        await signed_in(client, user)
+        page = await client.get(f"/shops/{shop}/programme/tiers")
+        form = form_of(page.text) | {
+            "window.days": "180",
+            "intent": "publish",
+            "reason": "a shorter window from the new season",
+            "effective_from": starts.strftime("%Y-%m-%dT%H:%M"),
+        }
+        published = await client.post(f"/shops/{shop}/programme/tiers", data=form)
+    listed = await versions(stack, shop, "tiers")
+    ids = re.findall(r' id="([^"]+)"', page.text)
+    assert published.status_code == 303, published.text
+    assert datetime.fromisoformat(listed[1]["effective_from"]) == starts
+    assert "days = 180" in listed[1]["toml"]
+    assert len(ids) == len(set(ids))  # every label finds its one input
 
 
 async def test_a_wrong_value_is_shown_beside_its_field_and_nothing_is_published(
