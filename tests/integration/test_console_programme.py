@@ -189,6 +189,27 @@ async def test_the_consoles_own_refusals_are_in_the_readers_language(stack: Shop
     assert len(await versions(stack, shop)) == 1
 
 
+async def test_a_draft_begun_before_another_publication_is_not_published_over_it(
+    stack: ShopsStack,
+) -> None:
+    user, shop = await editor(stack, await new_shop(stack))
+    async with stack.console.client() as client:
+        await signed_in(client, user)
+        form = form_of((await client.get(f"/shops/{shop}/programme/earn")).text)
+        first = await client.post(
+            f"/shops/{shop}/programme/earn",
+            data=form | {"currencies.VND.points": "2", "intent": "publish", "reason": "one"},
+        )
+        second = await client.post(
+            f"/shops/{shop}/programme/earn",
+            data=form | {"expiry.months": "6", "intent": "publish", "reason": "two"},
+        )
+    assert first.status_code == 303
+    assert second.status_code == 422
+    assert "Version 2 was published after this draft was begun" in second.text
+    assert [v["reason"] for v in await versions(stack, shop)] == ["template vn-fashion", "one"]
+
+
 async def test_the_toml_editor_reports_a_broken_document_above_the_editor(
     stack: ShopsStack,
 ) -> None:

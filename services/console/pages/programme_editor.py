@@ -18,6 +18,7 @@ from services.console.domain.programme_forms import N_
 from services.console.formats import Formats
 from services.console.pages.programme import Editing, Editor, KindPath, kind_page, said
 from services.console.pages.shops import shop_settings
+from services.console.rendering import reader_language, translations
 
 router = APIRouter()
 
@@ -131,12 +132,37 @@ async def _publish(
     except ValueError:
         editing.errors.setdefault("effective_from", []).append(N_("a date and time is needed"))
         return None
+    if await _newer_than_base(request, access, kind, editing):
+        return None
     try:
         published = await access.api.publish(kind, editing.toml, starts, reason[:255])
     except UpstreamError as failed:
         _errors_into(kind, editing, failed)
         return None
     return int(published["version"])
+
+
+STALE: Final = N_(
+    "Version %(n)s was published after this draft was begun: reload the page and start from it."
+)
+
+
+async def _newer_than_base(
+    request: Request, access: ShopAccess, kind: str, editing: Editing
+) -> bool:
+    """A draft begun from a version that is no longer the latest would undo what was published
+    since: it is refused (said above the editor) rather than published."""
+    if editing.base is None:
+        return False
+    try:
+        latest = max(int(v["version"]) for v in await access.api.versions(kind))
+    except (UpstreamError, ValueError):
+        return False  # the publication itself will say what is wrong
+    if latest <= editing.base:
+        return False
+    words = translations(reader_language(request))
+    editing.general.append(words.gettext(STALE) % {"n": latest})
+    return True
 
 
 async def _effective_from(request: Request, access: ShopAccess, given: str) -> datetime | None:
