@@ -264,12 +264,16 @@ async def test_a_rollback_publishes_the_old_document_with_the_reason_given(
             data=form | {"currencies.VND.points": "2", "intent": "publish", "reason": "more"},
         )
         shown = await client.get(f"/shops/{shop}/programme/earn/versions/1")
+        second = await client.get(f"/shops/{shop}/programme/earn/versions/2")
         back = await client.post(
             f"/shops/{shop}/programme/earn/rollback",
             data={"csrf_token": csrf_of(shown.text), "version": "1", "reason": "too generous"},
         )
     listed = await versions(stack, shop)
     assert "Roll back to this version" in shown.text
+    assert "Changes from" not in shown.text  # version 1 has none before it
+    assert "Changes from version 1" in second.text
+    assert "-points = 1\n+points = 2" in second.text
     assert back.status_code == 303
     assert [v["version"] for v in listed] == [1, 2, 3]
     assert listed[2]["toml"] == listed[0]["toml"]

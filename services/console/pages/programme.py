@@ -4,6 +4,7 @@ version, a rollback with its reason (the editor's form is programme_editor.py)."
 from __future__ import annotations
 
 import asyncio
+import difflib
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Final
@@ -160,16 +161,42 @@ def _sections(fields: list[forms.FieldSpec]) -> list[tuple[str, list[forms.Field
 async def show_version(
     request: Request, access: Viewer, kind: KindPath, version: VersionPath
 ) -> Response:
-    (shop, formats), shown = await asyncio.gather(
-        shop_settings(request, access), _version(access, kind, version)
+    (shop, formats), (shown, previous) = await asyncio.gather(
+        shop_settings(request, access),
+        asyncio.gather(_version(access, kind, version), _version(access, kind, version - 1)),
     )
-    context = {"access": access, "shop": shop, "kind": kind, "number": version, "version": shown}
+    context = {
+        "access": access,
+        "shop": shop,
+        "kind": kind,
+        "number": version,
+        "version": shown,
+        "changes": _changes(previous, shown),
+    }
     status = 404 if shown == "missing" else 200
     return render(request, "programme_version.html", context, formats=formats, status_code=status)
 
 
+def _changes(previous: JsonObject | str | None, shown: JsonObject | str | None) -> str | None:
+    """The document's lines changed from the version before (a unified diff), when both are
+    known."""
+    if not isinstance(previous, dict) or not isinstance(shown, dict):
+        return None
+    lines = difflib.unified_diff(
+        str(previous["toml"]).splitlines(),
+        str(shown["toml"]).splitlines(),
+        f"{previous['version']}",
+        f"{shown['version']}",
+        lineterm="",
+    )
+    return "\n".join(lines)
+
+
 async def _version(access: ShopAccess, kind: str, n: int) -> JsonObject | str | None:
-    """The version; "missing" when the shops API has none; None when it does not answer."""
+    """The version; "missing" when the shops API has none (or n is 0); None when it does not
+    answer."""
+    if n < 1:
+        return "missing"
     try:
         return with_times([await access.api.version(kind, n)])[0]
     except UpstreamProblem as problem:
