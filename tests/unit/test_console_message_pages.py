@@ -8,16 +8,23 @@ from dataclasses import dataclass
 from starlette.requests import Request
 
 from services.console import rendering
+from services.console.pages.messages import template_row
 
-TEMPLATES = [
-    {
-        "name": "points_earned",
-        "trigger": "points.earned",
-        "channel": "email",
-        "category": "transactional",
-        "languages": ["vi", "en"],
-    }
-]
+# As notify lists them (several triggers and channels), and as the design first sketched them.
+NOTIFY_TEMPLATE = {
+    "name": "points_earned",
+    "triggers": ["points.earned", "points.adjusted"],
+    "category": "transactional",
+    "channels": ["email", "push"],
+    "languages": ["vi", "en"],
+}
+SKETCHED_TEMPLATE = {
+    "name": "welcome",
+    "trigger": "customer.signed_up",
+    "channel": "email",
+    "category": "transactional",
+    "languages": ["vi", "en"],
+}
 PREVIEWS = {
     "vi": {"subject": "Bạn vừa nhận 120 điểm", "text": "Xin chào Lan", "html": "<p>Xin chào</p>"},
     "en": {"subject": "You earned 120 points", "text": "Hello Lan", "html": "<p>Hello</p>"},
@@ -39,11 +46,14 @@ def page(name: str, language: str, **context: object) -> str:
     return bytes(answer.body).decode()
 
 
-def test_the_list_links_each_template_with_its_trigger_and_languages() -> None:
-    html = page("messages.html", "en", access=Access("vn", True), templates=TEMPLATES)
+def test_the_list_links_each_template_with_its_triggers_channels_and_languages() -> None:
+    templates = [template_row(NOTIFY_TEMPLATE), template_row(SKETCHED_TEMPLATE)]
+    html = page("messages.html", "en", access=Access("vn", True), templates=templates)
     assert '<a href="/shops/vn/messages/points_earned">points_earned</a>' in html
-    assert "<td>points.earned</td>" in html
-    assert "<td>vi, en</td>" in html
+    assert "<td>points.earned, points.adjusted</td>" in html
+    assert "<td>email, push</td>" in html
+    assert "<td>customer.signed_up</td>" in html
+    assert html.count("<td>vi, en</td>") == 2
 
 
 def test_both_previews_show_subject_text_and_a_sandboxed_frame() -> None:

@@ -35,9 +35,28 @@ PREVIEW_POLICY: Final = (
 async def _templates(access: ShopAccess) -> list[JsonObject] | None:
     """Notify's templates; None when notify does not answer, or has no such API (404)."""
     try:
-        return await access.api.templates()
+        found = await access.api.templates()
     except UpstreamError:
         return None
+    return [template_row(t) for t in found if isinstance(t.get("name"), str)]
+
+
+def template_row(template: JsonObject) -> JsonObject:
+    """A template as the list shows it: its triggers and channels as lists, whether notify
+    names one (`trigger`) or several (`triggers`)."""
+
+    def many(plural: str, singular: str) -> list[str]:
+        value = template.get(plural, template.get(singular))
+        values = value if isinstance(value, list) else [] if value is None else [value]
+        return [str(v) for v in values]
+
+    return {
+        "name": template["name"],
+        "triggers": many("triggers", "trigger"),
+        "channels": many("channels", "channel"),
+        "category": str(template.get("category", "")),
+        "languages": many("languages", "language"),
+    }
 
 
 @router.get("/shops/{shop}/messages")
