@@ -112,6 +112,10 @@ async def test_a_marketer_changes_the_rate_in_the_form_and_publishes_it_with_a_r
     ]
     assert listed[1]["reason"] == "double points in December"
     assert listed[1]["published_by"].endswith(f" for console:{user.user_id}")
+    assert re.search(
+        r'<label for="f-currencies-VND-per_amount">Amount per step \(VND\) <code', page.text
+    )
+    assert "Spend to enter" not in page.text  # a tiers setting, not on the earn page
     assert "Version 2 is published." in after.text
     assert "double points in December" in after.text
     assert "scheduled" in after.text  # the shops service's lead: it starts in 30 s
@@ -184,6 +188,7 @@ async def test_the_consoles_own_refusals_are_in_the_readers_language(stack: Shop
         )
     assert refused.status_code == 422
     assert 'id="f-currencies-VND-points-error">cần một số nguyên' in refused.text
+    assert "Số điểm cho mỗi bậc (VND)" in refused.text
     assert no_reason.status_code == 422
     assert 'id="form-reason-error">cần một lý do' in no_reason.text
     assert len(await versions(stack, shop)) == 1
