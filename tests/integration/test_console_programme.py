@@ -118,6 +118,7 @@ async def test_a_marketer_changes_the_rate_in_the_form_and_publishes_it_with_a_r
     assert "Spend to enter" not in page.text  # a tiers setting, not on the earn page
     assert "Version 2 is published." in after.text
     assert "double points in December" in after.text
+    assert f'{user.name} <code class="path">{listed[1]["published_by"]}</code>' in after.text
     assert "scheduled" in after.text  # the shops service's lead: it starts in 30 s
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import difflib
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Final
@@ -12,6 +13,7 @@ from typing import Annotated, Final
 from fastapi import APIRouter, Depends, Form, Path, Request
 from fastapi.responses import RedirectResponse, Response
 
+from services.console.adapters import accounts
 from services.console.adapters.upstream import (
     JsonObject,
     UpstreamError,
@@ -115,6 +117,8 @@ async def kind_page(
         shop_settings(request, access), _versions(access, kind)
     )
     now = console_of(request).now()
+    if versions:
+        versions = await _with_publishers(request, access, versions)
     current = None if versions is None else in_force(versions, now)
     latest = max(versions, key=lambda v: v["version"]) if versions else None
     if editing is None and latest is not None:
@@ -148,6 +152,23 @@ async def kind_page(
         headers=server_timing(access),
         status_code=status_code,
     )
+
+
+CONSOLE_ACTOR: Final = re.compile(r" for console:([A-Za-z0-9_-]+)$")
+
+
+async def _with_publishers(
+    request: Request, access: ShopAccess, versions: list[JsonObject]
+) -> list[JsonObject]:
+    """Each version with `publisher`: the name of the shop's staff member who published it
+    through the console, else None (a key, the command line, someone no longer on the staff)."""
+    async with console_of(request).pool.acquire() as conn:
+        names = {m.user_id: m.name for m in await accounts.members(conn, access.shop)}
+    found = [CONSOLE_ACTOR.search(str(v["published_by"])) for v in versions]
+    return [
+        {**v, "publisher": names.get(match.group(1)) if match else None}
+        for v, match in zip(versions, found, strict=True)
+    ]
 
 
 def _sections(fields: list[forms.FieldSpec]) -> list[tuple[str, list[forms.FieldSpec]]]:
