@@ -1,4 +1,5 @@
-"""The notify HTTP API: one-click unsubscribe (RFC 8058) and the VAPID public key.
+"""The notify HTTP API: one-click unsubscribe (RFC 8058), the VAPID public key, and the
+customers' routes of the console (customers_http.py).
 
 Errors are RFC 9457 problem documents (application/problem+json).
 """
@@ -15,6 +16,7 @@ from pydantic import BaseModel
 
 from services.notify.adapters import projections
 from services.notify.adapters.push import vapid_public_key
+from services.notify.customers_http import install_customer_routes
 from services.notify.domain.tokens import Unsubscribe, verify_unsubscribe
 from services.notify.settings import NotifySettings
 from shared.problems import install_problem_handlers, problems
@@ -46,9 +48,13 @@ def build_api(runtime: Runtime, settings: NotifySettings) -> FastAPI:
     """The FastAPI app served for the paths the operational routes do not take."""
     api = service_api(
         "notify",
-        "One-click unsubscribe (RFC 8058) and the Web Push application server key.",
+        "One-click unsubscribe (RFC 8058), the Web Push application server key, and "
+        "customers: search, profile, messages, resend, unsubscribe. The customers' routes need "
+        "X-API-Key: the key of a shop (its own customers), or a platform key that names the "
+        "shop with X-Shop-Id (the shop `default` when absent).",
     )
     install_problem_handlers(api, invalid_field="the request does not match the API")
+    install_customer_routes(api, runtime)
 
     def request_of(token: str) -> Unsubscribe:
         request = verify_unsubscribe(token, settings.require_secrets())
