@@ -141,7 +141,7 @@ def definition(
             await pool.close()
 
     def api(runtime: Runtime) -> ASGIApp:
-        return build_api(runtime, settings)
+        return build_api(runtime, settings, shop_messages)
 
     service = ServiceDefinition(
         name="notify",

@@ -212,6 +212,11 @@ class ShopMessageSettings:
         """The shop's templates in effect at `at`."""
         return self._in_effect(shop_id, at).renderer
 
+    def draft_renderer(self, text: str) -> Renderer:
+        """The templates of a draft of a shop's document, read as a published version is;
+        ProgrammeError naming each setting when it would be refused."""
+        return self._renderer_of(self._read("draft", text, what="messages draft"))
+
     def put(self, shop_id: str, messages: ShopMessages) -> None:
         """Set a shop's settings for every time; refused (ProgrammeError) when templates fail."""
         problems = template_problems(messages, self._renderer)

@@ -1,6 +1,6 @@
-"""Every customers' route of notify's OpenAPI document answers only a valid key with its scope,
-for the key's own shop: 401 without one (or with one unknown or revoked), 403 without the scope,
-404 for another shop or another shop's customer."""
+"""Every keyed route of notify's OpenAPI document (customers, templates) answers only a valid
+key with its scope, for the key's own shop: 401 without one (or with one unknown or revoked),
+403 without the scope, 404 for another shop or another shop's customer."""
 
 from __future__ import annotations
 
@@ -149,7 +149,13 @@ async def call(
     customer: str = CUSTOMER,
 ) -> httpx.Response:
     message = world.messages.get((shop, customer), world.messages[US, customer])
-    url = path.replace("{customer_id}", customer).replace("{message_id}", str(message))
+    url = (
+        path.replace("{customer_id}", customer)
+        .replace("{message_id}", str(message))
+        .replace("{name}", "welcome")
+    )
+    if path.startswith("/v1/templates/"):
+        return await world.api.post(url, json={"locale": "vi-VN"}, headers=headers)
     if method == "GET":
         params = {"q": customer} if path == "/v1/customers" else {}
         return await world.api.get(url, params=params, headers=headers)
@@ -158,7 +164,11 @@ async def call(
     return await world.api.request(method, url, json=body, headers=headers)
 
 
-def test_the_document_lists_the_customers_routes_and_says_they_need_a_key() -> None:
+def scope_of(method: str, path: str) -> Scope:
+    return "read" if method == "GET" or path.startswith("/v1/templates/") else "admin"
+
+
+def test_the_document_lists_the_keyed_routes_and_says_they_need_a_key() -> None:
     app, _runtime = bootstrap(NotifySettings(unsubscribe_secret=SecretStr("s" * 40)))
     document = app.api.openapi()  # type: ignore[attr-defined]
     schemes = document["components"]["securitySchemes"]
@@ -169,6 +179,8 @@ def test_the_document_lists_the_customers_routes_and_says_they_need_a_key() -> N
         ("GET", "/v1/customers/{customer_id}/messages"),
         ("POST", "/v1/customers/{customer_id}/messages/{message_id}/resend"),
         ("POST", "/v1/customers/{customer_id}/unsubscribe"),
+        ("GET", "/v1/templates"),
+        ("POST", "/v1/templates/{name}/preview"),
     }
     for method, path in OPERATIONS:
         operation = document["paths"][path][method.lower()]
@@ -180,7 +192,7 @@ async def test_a_route_answers_only_a_valid_key_with_its_scope_for_its_own_shop(
     world: World, method: str, path: str
 ) -> None:
     keys = world.keys
-    lacking = keys.vn_redeem if method == "GET" else keys.vn_read
+    lacking = keys.vn_redeem if scope_of(method, path) == "read" else keys.vn_read
 
     no_key = await call(world, method, path, {})
     unknown = await call(world, method, path, key("lk_" + "x" * 43))
@@ -201,7 +213,7 @@ async def test_a_route_answers_only_a_valid_key_with_its_scope_for_its_own_shop(
         # A search finds nobody of another shop.
         assert other_customer.json()["items"] == []
         assert [c["customer_id"] for c in at_vn.json()["items"]] == [CUSTOMER]
-    else:
+    elif "{customer_id}" in path:
         assert other_customer.status_code == 404
         refused.append(other_customer)
     assert {r.headers["content-type"] for r in refused} == {"application/problem+json"}
