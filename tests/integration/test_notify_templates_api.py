@@ -114,3 +114,30 @@ async def test_a_draft_the_shops_api_would_refuse_is_a_422_naming_each_setting(
     assert not_toml.status_code == 422
     assert [e["location"] for e in not_toml.json()["errors"]] == ["messages"]
     assert unknown.status_code == 404
+
+
+async def test_a_draft_is_previewed_with_its_brand_and_one_unreadable_is_refused(
+    api: httpx.AsyncClient,
+) -> None:
+    brand = (
+        DRAFT
+        + """
+[brand]
+logo_url = "https://lotus.example/logo.png"
+primary_colour = "#0B6E4F"
+"""
+    )
+    unreadable = brand.replace('"#0B6E4F"', '"#EEEEEE"')
+
+    shown = await api.post(
+        "/v1/templates/cart_reminder/preview", json={"locale": "en", "messages_toml": brand}
+    )
+    refused = await api.post(
+        "/v1/templates/cart_reminder/preview", json={"locale": "en", "messages_toml": unreadable}
+    )
+
+    assert shown.status_code == 200, shown.text
+    assert '<img src="https://lotus.example/logo.png" alt="Lotus Tea"' in shown.json()["html"]
+    assert '<td bgcolor="#0B6E4F"' in shown.json()["html"]
+    assert refused.status_code == 422
+    assert [e["location"] for e in refused.json()["errors"]] == ["messages.brand.on_primary_colour"]
