@@ -87,9 +87,10 @@ def draft_problems(error: ProgrammeError) -> list[dict[str, str]]:
     found = []
     for line in listed:
         at, _, what = line.partition(": ")
-        located = at.startswith(("messages", "programme")) or not what
+        # "messages draft: not valid TOML: ..." is about the document as a whole.
+        whole = at.startswith(("messages", "programme")) or not what
         found.append(
-            {"location": "messages" if located else f"messages.{at}", "message": what or line}
+            {"location": "messages" if whole else f"messages.{at}", "message": what or line}
         )
     return found
 
