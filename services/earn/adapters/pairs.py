@@ -16,8 +16,8 @@ def pair_in(
     PostgreSQL filters a scan by a hashed list, or probes the key once per id. The pairs joined
     with `unnest`, the only right form for several shops, cost it a hashed aggregate of the
     pairs and a join per batch: with one shop that made the (shop, order) and (shop, customer)
-    lookups of an order.paid batch 2 to 3 times dearer, and the first-order lookup 2 times
-    (EXPLAIN ANALYZE over a replay's data, docs/performance.md)."""
+    lookups of an order.paid batch 2 to 3 times dearer (pg_stat_statements over a replay,
+    docs/performance.md)."""
     shops = {shop for shop, _ in pairs}
     if len(shops) == 1:
         return (
