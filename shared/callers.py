@@ -4,13 +4,15 @@ Routes declare a `shop_id: RequestShop = DEFAULT_SHOP` parameter and pass it to 
 so that a customer id is only ever looked up within one shop. `CallerShop` is its keyed
 successor: the shop of the caller's X-API-Key (a platform key names the shop with X-Shop-Id),
 resolved from the service's in-memory ShopDirectory (`app.state.shop_directory`), never from a
-query per request.
+query per request. `CallerAccount` adds who holds that shop's accounts now: the shop itself, or
+its coalition while it is a member (shared.holders).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Header, Request
@@ -18,6 +20,7 @@ from starlette.exceptions import HTTPException
 
 from shared.api_keys import GivenKey
 from shared.events.fields import ShopId
+from shared.problems import CodedRefusal
 
 if TYPE_CHECKING:
     from shared.shop_directory import ShopDirectory
@@ -93,3 +96,41 @@ def require_scope(scope: str) -> Callable[[Caller], Caller]:
         return caller
 
     return check
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """The accounts a request is about: those of `shop_id`, held by `holder_id` (the shop
+    itself, or its coalition while it is a member)."""
+
+    shop_id: str
+    holder_id: str
+
+    @property
+    def coalition_member(self) -> bool:
+        return self.holder_id != self.shop_id
+
+
+def caller_account(request: Request, shop: CallerShop) -> Account:
+    """The caller's shop and the holder of its accounts now (by the service's clock)."""
+    directory: ShopDirectory = request.app.state.shop_directory
+    runtime = getattr(request.app.state, "runtime", None)
+    now = runtime.clock.now() if runtime is not None else datetime.now(UTC)
+    return Account(shop, directory.holders.at(shop, now))
+
+
+CallerAccount = Annotated[Account, Depends(caller_account)]
+
+
+def require_own_account(account: CallerAccount) -> Account:
+    """A dependency of account-level admin actions (adjust a balance, set a tier): a member
+    shop's key gets 403 `coalition_account`, as the account is the coalition's; the
+    coalition's key, or a platform key naming the coalition, may."""
+    if account.coalition_member:
+        raise CodedRefusal(
+            403,
+            f"the accounts of this shop are held by its coalition {account.holder_id!r}:"
+            " ask with the coalition's key",
+            code="coalition_account",
+        )
+    return account

@@ -49,6 +49,14 @@ class InvalidField(Exception):
         self.message = message
 
 
+class CodedRefusal(HTTPException):
+    """An HTTP error of a shared dependency with a stable `code` (`coalition_account`, say)."""
+
+    def __init__(self, status: int, detail: str, *, code: str) -> None:
+        super().__init__(status, detail)
+        self.code = code
+
+
 def problem_body(
     status: int, detail: str, *, code: str | None = None, errors: list[dict[str, str]] | None = None
 ) -> dict[str, Any]:
@@ -108,7 +116,9 @@ def install_problem_handlers(api: FastAPI, *, invalid_field: str) -> None:
         if exc.status_code == 405:
             # Starlette's Allow names the methods of the first route of the path only.
             headers["Allow"] = ", ".join(allowed_methods(api, request))
-        return problem(exc.status_code, str(exc.detail), headers=headers or None)
+        code = exc.code if isinstance(exc, CodedRefusal) else None
+        body = problem_body(exc.status_code, str(exc.detail), code=code)
+        return problem(exc.status_code, body, headers=headers or None)
 
     @api.exception_handler(Exception)
     async def bug(request: Request, exc: Exception) -> JSONResponse:

@@ -1,13 +1,14 @@
-"""Every service's view of the shops: programme versions and API keys, from loyalty.shops.
+"""Every service's view of the shops: programme versions, memberships of coalitions and API
+keys, from loyalty.shops.
 
-    loyalty.shops ──► record_changes (the consumer's transaction: rows in shop_programmes and
-                      shop_keys, and a NOTIFY sent when it commits)
+    loyalty.shops ──► record_changes (the consumer's transaction: rows in shop_programmes,
+                      shop_memberships and shop_keys, and a NOTIFY sent when it commits)
     NOTIFY ─────────► follow (every replica: reads the changed row into memory)
 
 A consumer group gives each event to one replica only, so the replicas learn of a change from
 PostgreSQL's NOTIFY, which also waits for the commit: memory never holds what the database
-may still roll back. No query runs per request or per event: `caller_for` and the programme
-callbacks work from memory.
+may still roll back. No query runs per request or per event: `caller_for`, `holders` and the
+programme callbacks work from memory.
 
 At start, each replica first reads loyalty.shops itself to the end offsets it sees then
 (`catch_up`): a version published while the service was down is in memory before any input
@@ -40,7 +41,13 @@ from shared.callers import Caller
 from shared.consumer import BatchHandler, Incoming, Rejection, to_incoming
 from shared.db import Connection
 from shared.errors import TransientFailure
-from shared.events.shops import ApiKeyCreated, ApiKeyRevoked, ProgrammePublished
+from shared.events.shops import (
+    ApiKeyCreated,
+    ApiKeyRevoked,
+    ProgrammePublished,
+    ShopCoalitionChanged,
+)
+from shared.holders import Holders, Membership
 from shared.kafka_connection import KafkaConnection
 from shared.retry import Backoff
 
@@ -68,11 +75,13 @@ ProgrammeCallback = Callable[[str, int, datetime, str], None]
 
 @dataclass(slots=True)
 class ShopDirectory:
-    """The programme versions and keys of every shop, as one service knows them."""
+    """The programme versions, memberships and keys of every shop, as one service knows them."""
 
     schema: str
     # Keys the service's settings configure (LOYALTY_ADMIN_API_KEY...): platform keys of it.
     configured_keys: tuple[SecretStr, ...] = ()
+    # Who holds each shop's accounts at an event's time: the shop, or its coalition.
+    holders: Holders = field(default_factory=Holders)
     _callbacks: dict[str, list[ProgrammeCallback]] = field(default_factory=dict)
     _seen: set[tuple[str, str, int]] = field(default_factory=set)
     _keys: dict[str, Caller] = field(default_factory=dict)  # sha256 -> the key's holder
@@ -170,6 +179,11 @@ class ShopDirectory:
                     version=row["version"],
                 )
 
+    def membership_known(self, row: Any) -> None:
+        self.holders.add(
+            Membership(row["shop_id"], row["version"], row["coalition_id"], row["effective_from"])
+        )
+
     def key_known(self, row: Any) -> None:
         sha256 = row["key_sha256"]
         self._key_hashes[row["key_id"]] = sha256
@@ -184,6 +198,8 @@ class ShopDirectory:
             f"SELECT * FROM {self.schema}.shop_programmes ORDER BY shop_id, kind, version"
         ):
             self.programme_known(row)
+        for row in await conn.fetch(f"SELECT * FROM {self.schema}.shop_memberships"):
+            self.membership_known(row)
         for row in await conn.fetch(f"SELECT * FROM {self.schema}.shop_keys"):
             self.key_known(row)
         self.loaded.set()
@@ -197,6 +213,15 @@ class ShopDirectory:
             )
             if row is not None:
                 self.key_known(row)
+            return
+        if "membership" in said:
+            for row in await conn.fetch(
+                f"""SELECT * FROM {self.schema}.shop_memberships
+                    WHERE shop_id = $1 AND version <= $2""",
+                said["shop_id"],
+                said["membership"],
+            ):
+                self.membership_known(row)
             return
         for row in await conn.fetch(
             f"""SELECT * FROM {self.schema}.shop_programmes
@@ -212,6 +237,8 @@ class ShopDirectory:
         data = item.event.data if isinstance(item, Incoming) and item.event else None
         if isinstance(data, ProgrammePublished):
             self.programme_known(data.model_dump())
+        elif isinstance(data, ShopCoalitionChanged):
+            self.membership_known(data.model_dump())
         elif isinstance(data, ApiKeyCreated):
             self.key_known({**data.model_dump(), "revoked_at": None})
         elif isinstance(data, ApiKeyRevoked):
@@ -297,6 +324,9 @@ class ShopDirectory:
             if isinstance(data, ProgrammePublished):
                 await _save_programme(conn, self.schema, data)
                 said = {"shop_id": data.shop_id, "kind": data.kind, "version": data.version}
+            elif isinstance(data, ShopCoalitionChanged):
+                await _save_membership(conn, self.schema, data)
+                said = {"shop_id": data.shop_id, "membership": data.version}
             elif isinstance(data, ApiKeyCreated):
                 await _save_key(conn, self.schema, data)
                 said = {"key_id": data.key_id}
@@ -339,6 +369,17 @@ async def _save_programme(conn: Connection, schema: str, data: ProgrammePublishe
         data.toml,
         data.published_by,
         data.reason,
+    )
+
+
+async def _save_membership(conn: Connection, schema: str, data: ShopCoalitionChanged) -> None:
+    await conn.execute(
+        f"""INSERT INTO {schema}.shop_memberships (shop_id, version, coalition_id, effective_from)
+            VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING""",
+        data.shop_id,
+        data.version,
+        data.coalition_id,
+        data.effective_from,
     )
 
 

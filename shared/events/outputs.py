@@ -43,6 +43,17 @@ __all__ = [
     "TierName",
 ]
 
+AT_SHOP = (
+    "A coalition's account only: the member shop where it happened (for an account-level event,"
+    " the member shop of the account's last activity); absent otherwise."
+)
+
+
+def _absent(value: object) -> bool:
+    # Left out of the JSON when None: events of shops outside any coalition stay byte-identical.
+    return value is None
+
+
 # loyalty.points
 
 
@@ -64,6 +75,7 @@ class PointsEntry(Contract):
     entry_id: EventId = Field(description="Unique per ledger entry; fit to serve as an event id.")
     customer_id: CustomerId
     shop_id: ShopId = Field(default="default", description="The shop whose programme this is.")
+    at_shop: ShopId | None = Field(default=None, description=AT_SHOP, exclude_if=_absent)
     delta: StrictInt = Field(description="Points added (positive) or taken (negative).")
     balance_after: StrictInt
     reason: Label
@@ -123,6 +135,7 @@ class PointsExpiring(Contract):
 
     customer_id: CustomerId
     shop_id: ShopId = Field(default="default", description="The shop whose programme this is.")
+    at_shop: ShopId | None = Field(default=None, description=AT_SHOP, exclude_if=_absent)
     points: StrictInt = Field(gt=0)
     expires_at: Timestamp
     balance: StrictInt
@@ -173,6 +186,7 @@ class TierChanged(Contract):
 
     customer_id: CustomerId
     shop_id: ShopId = Field(default="default", description="The shop whose programme this is.")
+    at_shop: ShopId | None = Field(default=None, description=AT_SHOP, exclude_if=_absent)
     from_tier: TierName | None = Field(description="Null when the customer enters the programme.")
     to_tier: TierName
     direction: Literal["up", "down"]
@@ -204,6 +218,7 @@ class TierAtRisk(Contract):
 
     customer_id: CustomerId
     shop_id: ShopId = Field(default="default", description="The shop whose programme this is.")
+    at_shop: ShopId | None = Field(default=None, description=AT_SHOP, exclude_if=_absent)
     tier: TierName
     needed_amount: NonNegativeDecimal = Field(gt=0)
     basis: Basis
@@ -224,6 +239,7 @@ class _Membership(Contract):
 
     customer_id: CustomerId
     shop_id: ShopId = Field(default="default", description="The shop whose programme this is.")
+    at_shop: ShopId | None = Field(default=None, description=AT_SHOP, exclude_if=_absent)
     tier: TierName
     starts_at: Timestamp
     ends_at: Timestamp

@@ -33,12 +33,16 @@ __all__ = [
     "ProgrammeText",
     "Reason",
     "Scope",
+    "ShopCoalitionChanged",
     "ShopCreated",
+    "ShopKind",
 ]
 
 PLATFORM_SUBJECT = "platform"
 
 ProgrammeKind = Literal["earn", "tiers", "messages"]
+# A coalition is a shop of its own kind: its programmes, keys and audit trail, and no events.
+ShopKind = Literal["shop", "coalition"]
 Scope = Literal["read", "redeem", "admin", "platform"]
 
 # A programme document is TOML; the largest shipped one is about 3 kB.
@@ -48,15 +52,39 @@ Reason = Annotated[str, StringConstraints(max_length=1000, pattern=rf"^[^{CONTRO
 Sha256Hex = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 
 
+def _a_shop(kind: str) -> bool:
+    # Left out of the JSON for a shop: shop.created stays as it was before coalitions.
+    return kind == "shop"
+
+
 class ShopCreated(Contract):
-    """A shop was created, with its currency, time zone and locale."""
+    """A shop (or a coalition) was created, with its currency, time zone and locale."""
 
     shop_id: ShopId
     name: Label
     currency: Currency
     time_zone: TimeZoneName
     locale: Locale
-    coalition_id: Identifier | None = None
+    coalition_id: Identifier | None = Field(
+        default=None, description="The coalition the shop was created in, if any."
+    )
+    kind: ShopKind = Field(
+        default="shop",
+        description="'coalition': a group of shops sharing accounts; absent for a shop.",
+        exclude_if=_a_shop,
+    )
+
+
+class ShopCoalitionChanged(Contract):
+    """A new version of a shop's membership: from effective_from, the shop's accounts are held
+    by `coalition_id`, or by the shop itself when it is None (it left)."""
+
+    shop_id: ShopId
+    version: int = Field(gt=0)
+    coalition_id: ShopId | None = Field(description="None: the shop stands alone.")
+    effective_from: EventTime
+    changed_by: Label
+    reason: Reason = ""
 
 
 class ProgrammePublished(Contract):

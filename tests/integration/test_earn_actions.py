@@ -20,8 +20,8 @@ from earn_support import earn_of_its_own
 from infrastructure import Endpoints
 from support import TopicTail, encoded, eventually, order_paid, unique
 
+from services.earn.actions import run_birthdays
 from services.earn.adapters.actions import first_orders
-from services.earn.expiry import run_birthdays
 from services.earn.programme import Programme, parse_programme
 from services.earn.programme_book import ProgrammeBook
 from shared.clock import FixedClock

@@ -1,13 +1,14 @@
-"""Another service's view of the shops (shared.shop_directory): programme versions and keys
-announced on loyalty.shops reach its tables and the memory of every replica; the caller of
-a route is resolved from X-API-Key in memory, scoped to the key's shop."""
+"""Another service's view of the shops (shared.shop_directory): programme versions,
+memberships and keys announced on loyalty.shops reach its tables and the memory of every
+replica; the caller of a route is resolved from X-API-Key in memory, scoped to the key's shop,
+with the holder of that shop's accounts."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,12 @@ from pydantic import SecretStr
 from shops_support import ShopsService, shops_service
 from support import eventually, own_groups, running, unique
 
-from shared.callers import CallerShop, require_scope
+from services.shops.adapters.announcements import announce
+from shared.callers import CallerAccount, CallerShop, require_own_account, require_scope
+from shared.events.fields import EVENT_TIME_START
+from shared.events.shops import ShopCoalitionChanged
+from shared.kafka_connection import KafkaConnection
+from shared.problems import install_problem_handlers
 from shared.runtime import Runtime, ServiceDefinition, build_app
 from shared.settings import CommonSettings
 from shared.shop_directory import ShopDirectory
@@ -34,6 +40,7 @@ def probe_api(directory: ShopDirectory) -> FastAPI:
     """A small service API whose routes take the caller's shop, as the services' will."""
     api = FastAPI()
     api.state.shop_directory = directory
+    install_problem_handlers(api, invalid_field="the request breaks a rule")
 
     @api.get("/whose")
     async def whose(shop: CallerShop) -> dict[str, str]:
@@ -42,6 +49,14 @@ def probe_api(directory: ShopDirectory) -> FastAPI:
     @api.post("/redeem", dependencies=[Depends(require_scope("redeem"))])
     async def redeem(shop: CallerShop) -> dict[str, str]:
         return {"shop": shop}
+
+    @api.get("/account")
+    async def account(account: CallerAccount) -> dict[str, str]:
+        return {"shop": account.shop_id, "holder": account.holder_id}
+
+    @api.post("/adjust", dependencies=[Depends(require_own_account)])
+    async def adjust(account: CallerAccount) -> dict[str, str]:
+        return {"holder": account.holder_id}
 
     return api
 
@@ -172,6 +187,56 @@ async def test_a_key_resolves_to_its_shop_and_revocation_takes_effect(
         for view in (directory, other):
             await eventually(partial(_resolves, view, reader), lambda found: found is None)
     assert (await api.get("/whose", headers=as_reader)).status_code == 401
+
+
+async def test_a_membership_reaches_the_tables_every_replica_and_the_catch_up(
+    shops: ShopsService,
+    probe: tuple[Runtime, ShopDirectory, httpx.AsyncClient, Seen],
+    infrastructure: Endpoints,
+) -> None:
+    runtime, directory, api, _seen = probe
+    member, coalition = unique("a"), unique("c")
+    await shops.new_shop(member)
+    key = await shops.new_key(member, ["admin"])
+    joined = ShopCoalitionChanged(
+        shop_id=member,
+        version=1,
+        coalition_id=coalition,
+        effective_from=EVENT_TIME_START,
+        changed_by="tests",
+    )
+    async with replica(runtime, directory.schema) as (other, _):
+        async with shops.pool.acquire() as conn, conn.transaction():
+            await announce(
+                conn, "shop.coalition_changed", joined, shop_id=member, at=datetime.now(UTC)
+            )
+        for view in (directory, other):
+            await eventually(partial(_holder, view, member), lambda holder: holder == coalition)
+    stored = await runtime.require_pool().fetch(
+        f"SELECT * FROM {directory.schema}.shop_memberships WHERE shop_id = $1", member
+    )
+    assert [(r["version"], r["coalition_id"]) for r in stored] == [(1, coalition)]
+
+    as_member = {"X-API-Key": key}
+    await eventually(lambda: _status(api, as_member), lambda status: status == 200)
+    assert (await api.get("/account", headers=as_member)).json() == {
+        "shop": member,
+        "holder": coalition,
+    }
+    refused = await api.post("/adjust", headers=as_member)
+    assert (refused.status_code, refused.json()["code"]) == (403, "coalition_account")
+
+    fresh = ShopDirectory(directory.schema)
+    await fresh.catch_up(KafkaConnection.from_settings(runtime.settings))
+    assert fresh.holders.at(member, datetime.now(UTC)) == coalition
+
+
+async def _holder(directory: ShopDirectory, shop: str) -> str:
+    return directory.holders.at(shop, datetime.now(UTC))
+
+
+async def _status(api: httpx.AsyncClient, headers: dict[str, str]) -> int:
+    return (await api.get("/account", headers=headers)).status_code
 
 
 async def _versions(runtime: Runtime, shop: str) -> int:

@@ -38,6 +38,7 @@ from shared.events import (
     topic_for,
 )
 from shared.events.fields import EVENT_ID_MAX, EventId, bounded_id
+from shared.events.shops import ShopCreated, ShopKind
 
 
 def test_valid_order_paid_parses_into_typed_data() -> None:
@@ -237,6 +238,32 @@ def test_every_catalogued_type_has_its_topic() -> None:
     assert {(topic_for(event_type), event_type) for _, event_type in pairs} == pairs
     with pytest.raises(Bug):
         topic_for("order.teleported")
+
+
+def test_at_shop_travels_only_for_a_coalitions_account() -> None:
+    alone = PointsEarned(entry_id="e", customer_id=CUSTOMER, delta=1, balance_after=1, reason="r")
+    member = alone.model_copy(update={"shop_id": "c", "at_shop": "b"})
+
+    def encoded(data: PointsEarned) -> bytes:
+        return encode_event(
+            make_event("points.earned", source="tests", subject=CUSTOMER, data=data, id="x")
+        )
+
+    assert b"at_shop" not in encoded(alone)
+    parsed = parse_event("loyalty.points", encoded(member)).data
+    assert (parsed.shop_id, parsed.at_shop) == ("c", "b")
+
+
+def test_shop_created_names_its_kind_only_for_a_coalition() -> None:
+    def encoded(kind: ShopKind) -> bytes:
+        data = ShopCreated(
+            shop_id="s", name="S", currency="VND", time_zone="UTC", locale="vi", kind=kind
+        )
+        return encode_event(make_event("shop.created", source="t", subject="s", data=data))
+
+    assert b'"kind"' not in encoded("shop")
+    assert parse_event("loyalty.shops", encoded("coalition")).data.kind == "coalition"
+    assert parse_event("loyalty.shops", encoded("shop")).data.kind == "shop"
 
 
 def test_make_event_refuses_data_of_another_type() -> None:

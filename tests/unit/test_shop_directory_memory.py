@@ -1,5 +1,6 @@
 """The shop directory in memory: each programme version told once and in order, keys resolved
-by hash, a revoked key resolving to nobody; the shop a caller's request is about."""
+by hash, a revoked key resolving to nobody, memberships giving the holders; the shop a caller's
+request is about, and the account it reaches."""
 
 from __future__ import annotations
 
@@ -11,7 +12,11 @@ from pydantic import SecretStr
 from starlette.exceptions import HTTPException
 
 from shared.api_keys import key_sha256
-from shared.callers import Caller, caller_shop
+from shared.callers import Account, Caller, caller_shop, require_own_account
+from shared.consumer import Incoming
+from shared.events import make_event
+from shared.events.shops import ShopCoalitionChanged
+from shared.problems import CodedRefusal
 from shared.shop_directory import ShopDirectory
 
 AT = datetime(2026, 1, 1, tzinfo=UTC)
@@ -87,3 +92,31 @@ def test_a_key_the_settings_configure_is_a_platform_key_of_the_service() -> None
     assert caller.key_prefix == "configured"  # never a part of the secret
     assert directory.caller_for("configured-" + "k" * 29) is None
     assert ShopDirectory("svc").caller_for("") is None
+
+
+def membership(shop: str, number: int, coalition: str | None) -> dict[str, Any]:
+    return {"shop_id": shop, "version": number, "coalition_id": coalition, "effective_from": AT}
+
+
+def test_the_catch_up_and_the_tables_give_the_same_holders() -> None:
+    rows = [membership("a", 1, "c"), membership("b", 1, "c"), membership("b", 2, None)]
+    from_tables = ShopDirectory("svc")
+    for row in rows:
+        from_tables.membership_known(row)
+    from_topic = ShopDirectory("svc")
+    for row in reversed(rows):
+        data = ShopCoalitionChanged(**row, changed_by="cli:ops")
+        event = make_event("shop.coalition_changed", source="t", subject=row["shop_id"], data=data)
+        from_topic.remember(Incoming("loyalty.shops", 0, 0, None, b"", (), event))
+
+    for directory in (from_tables, from_topic):
+        assert [directory.holders.at(shop, AT) for shop in ("a", "b", "c")] == ["c", "b", "c"]
+        assert directory.holders.members("c", AT) == ["a"]
+
+
+def test_a_member_shops_key_may_not_act_on_the_coalitions_account() -> None:
+    with pytest.raises(CodedRefusal) as refused:
+        require_own_account(Account("a", "c"))
+    assert (refused.value.status_code, refused.value.code) == (403, "coalition_account")
+    assert require_own_account(Account("c", "c")) == Account("c", "c")
+    assert require_own_account(Account("n", "n")).coalition_member is False
