@@ -53,6 +53,14 @@ def run_demo(*, rate: float, base_port: int | None = None) -> int:
     shops = ShopsSettings()
     change = Change(actor=ACTOR, now=SystemClock().now(), lead=shops.effective_lead)
     keys = asyncio.run(in_shops(shops, open_shops, change, announces=True))
+    # The console reaches the other services with this run's platform key, where they run.
+    os.environ.setdefault("LOYALTY_CONSOLE_API_KEY", keys.platform)
+    if base_port:
+        for n, name in enumerate(SERVICES):
+            if name != "console":
+                os.environ[f"LOYALTY_CONSOLE_{name.upper()}_URL"] = (
+                    f"http://127.0.0.1:{base_port + n}"
+                )
     sink = _mail_sink(NotifySettings())
     children = {
         name: ServiceProcess(
@@ -67,7 +75,7 @@ def run_demo(*, rate: float, base_port: int | None = None) -> int:
         if _wait_until_ready(children):
             _until_in_force(keys)
             run_id = f"{int(time.time()):x}"
-            _announce(children, keys, run_id, sink)
+            _announce(children, keys, run_id, sink, _console_account())
             kafka = KafkaConnection.from_settings(settings)
             failed = not asyncio.run(_feed(kafka, rate, children, run_id))
         else:
@@ -81,6 +89,9 @@ def run_demo(*, rate: float, base_port: int | None = None) -> int:
             sink.stop()
             print(f"Emails the demo sent: {sink.count()} in {sink.directory}", flush=True)
     return 1 if failed else 0
+
+
+DEMO_ACCOUNT = "demo@loyalty.example"
 
 
 class MailSink:
@@ -163,7 +174,11 @@ async def _feed(
 
 
 def _announce(
-    children: dict[str, ServiceProcess], keys: DemoKeys, run_id: str, sink: MailSink | None
+    children: dict[str, ServiceProcess],
+    keys: DemoKeys,
+    run_id: str,
+    sink: MailSink | None,
+    console_password: str,
 ) -> None:
     print(
         "\nAll services are up:",
@@ -171,12 +186,36 @@ def _announce(
             f"  {name:8} {child.url}/healthz  /readyz  /metrics  /docs/asyncapi"
             for name, child in children.items()
         ),
+        f"\nConsole  {children['console'].url}/sign-in   {DEMO_ACCOUNT} / {console_password}"
+        " (owner of both shops; a new password each run)",
         *_shop_lines(children["earn"].url, keys, run_id, sink),
         _quiet_hours_note(NotifySettings()),
         "The simulated shops start now; Ctrl-C stops everything.\n",
         sep="\n",
         flush=True,
     )
+
+
+def _console_account() -> str:
+    """The demo's console account, owner of both shops: made the first time, given a new
+    password each run (earlier runs' sessions end). Its password."""
+    from services.console.commands import create_account, new_password
+    from services.console.domain.roles import Role
+    from services.console.settings import ConsoleSettings
+
+    password = new_password()
+    asyncio.run(
+        create_account(
+            ConsoleSettings(),
+            email=DEMO_ACCOUNT,
+            name="Demo",
+            password=password,
+            operator=False,
+            shops={shop.shop_id: Role.OWNER for shop in DEMO_SHOPS},
+            reset=True,
+        )
+    )
+    return password
 
 
 def _until_in_force(keys: DemoKeys) -> None:
