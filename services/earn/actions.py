@@ -14,11 +14,11 @@ from datetime import date, datetime
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
+import asyncpg
 import structlog
 
 from services.earn.adapters import actions as store
 from services.earn.adapters.actions import AwardRow, CustomerSeen, Referral
-from services.earn.adapters.ledger import NewEntry, shop_scoped
 from services.earn.domain.actions import (
     Claim,
     birthday_after,
@@ -27,12 +27,12 @@ from services.earn.domain.actions import (
     period_of,
     within_limits,
 )
-from services.earn.domain.expiry import expires_at_for
+from services.earn.domain.ledger import award_entry, shop_scoped
 from services.earn.entries import write_entries
 from services.earn.programme import ActionRule
 from services.earn.programme_book import ProgrammeBook, UnknownShop
 from shared.consumer import Incoming, Rejection
-from shared.db import Connection
+from shared.db import ACQUIRE_TIMEOUT_S, Connection
 from shared.events import CloudEvent
 
 log = structlog.get_logger(__name__)
@@ -112,19 +112,15 @@ async def grant(conn: Connection, awards: Sequence[Award], programmes: Programme
     if refused:
         log.info("action_awards_over_limit", awards=len(refused))
     entries = [
-        NewEntry(
-            entry_id=row.award_id,
+        award_entry(
+            programme_of[row.award_id],
+            award_id=row.award_id,
             shop_id=row.shop_id,
             customer_id=row.customer_id,
-            kind="earned",
-            delta=row.points,
-            reason=row.action,
-            order_id=None,
+            action=row.action,
+            points=row.points,
             source_event_id=row.source_event_id,
-            occurred_at=row.occurred_at,
-            expires_at=expires_at_for(
-                (programme := programme_of[row.award_id]).expiry, row.occurred_at, programme.zone
-            ),
+            at=row.occurred_at,
         )
         for row in rows
         if row.points > 0
@@ -306,3 +302,19 @@ async def award_birthdays(
     await grant(conn, awards, programmes)
     await store.set_next_birthdays(conn, nexts)
     return len(due)
+
+
+async def run_birthdays(
+    pool: asyncpg.Pool, programmes: ProgrammeBook, *, now: datetime, chunk: int
+) -> int:
+    """Every birthday begun by `now`, chunk by chunk; the number of customers looked at."""
+    customers = 0
+    while True:
+        async with pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn, conn.transaction():
+            done = await award_birthdays(conn, programmes, now=now, limit=chunk)
+        customers += done
+        if done < chunk:
+            break
+    if customers:
+        log.info("birthday_pass_done", at=now.isoformat(), customers=customers)
+    return customers

@@ -8,9 +8,10 @@ from typing import Any
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel
 
-from services.earn.adjustments import AdjustPoints, adjust, grant_in_bulk
+from services.earn.handlers import AdjustPoints, adjust_points, grant_points_in_bulk
 from services.earn.problems import problems
 from services.earn.requests import CustomerPath, IdempotencyKey, IdempotentRequests, require_key
+from services.earn.unit_of_work import UnitOfWork
 from services.earn.views import (
     AdjustmentRequest,
     BulkGrantReport,
@@ -19,7 +20,6 @@ from services.earn.views import (
     WrittenEntryView,
 )
 from shared.callers import CallerShop, require_scope
-from shared.db import Connection
 
 
 def admin_routes(requests: IdempotentRequests) -> APIRouter:
@@ -48,8 +48,8 @@ def admin_routes(requests: IdempotentRequests) -> APIRouter:
             shop_id, f"adjust:{key}", customer_id, body.points, body.reason, body.force
         )
 
-        async def action(conn: Connection) -> tuple[int, BaseModel]:
-            w = await adjust(conn, command, now=clock.now())
+        async def action(uow: UnitOfWork) -> tuple[int, BaseModel]:
+            w = await adjust_points(uow, command, now=clock.now())
             return 201, WrittenEntryView(
                 entry_id=w.entry.entry_id,
                 customer_id=customer_id,
@@ -70,10 +70,10 @@ def admin_routes(requests: IdempotentRequests) -> APIRouter:
         batch answers its first report and credits nobody twice."""
         body.check_one_per_customer()
 
-        async def action(conn: Connection) -> tuple[int, BaseModel]:
+        async def action(uow: UnitOfWork) -> tuple[int, BaseModel]:
             grants = [(g.customer_id, g.points) for g in body.grants]
-            written = await grant_in_bulk(
-                conn, shop_id, body.batch_id, grants, reason=body.reason, now=clock.now()
+            written = await grant_points_in_bulk(
+                uow, shop_id, body.batch_id, grants, reason=body.reason, now=clock.now()
             )
             results = [
                 GrantOutcome(

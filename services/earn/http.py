@@ -14,19 +14,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, FastAPI, Path, Query
 from pydantic import BaseModel
 
-from services.earn.adapters.redemptions import (
-    known_customer,
-    read_account,
-    read_credit,
-    read_entries,
-)
-from services.earn.adapters.redemptions import read_redemption as find_redemption
+from services.earn.adapters.accounts import known_customer, read_account, read_credit
+from services.earn.adapters.ledger import read_entries
 from services.earn.admin_http import admin_routes
 from services.earn.credit_http import credit_routes
+from services.earn.handlers import RedeemReward, cancel_redemption, redeem_reward
 from services.earn.problems import install_handlers, problems
 from services.earn.programme import Programme
 from services.earn.programme_book import ProgrammeBook, UnknownShop
-from services.earn.redemptions import RedeemReward, cancel, redeem
 from services.earn.refusals import NotFound
 from services.earn.requests import (
     READ,
@@ -37,6 +32,7 @@ from services.earn.requests import (
     document_required_keys,
     require_key,
 )
+from services.earn.unit_of_work import PostgresUnitOfWork, UnitOfWork
 from services.earn.views import (
     BalanceView,
     CancelRequest,
@@ -50,7 +46,7 @@ from services.earn.views import (
     RewardView,
 )
 from shared.callers import CallerShop
-from shared.db import ACQUIRE_TIMEOUT_S, Connection
+from shared.db import ACQUIRE_TIMEOUT_S
 from shared.events import CURRENCY_MINOR_UNITS
 from shared.runtime import Runtime, service_api
 
@@ -191,9 +187,9 @@ def redemption_routes(requests: IdempotentRequests, programmes: ProgrammeBook) -
             shop_id, customer_id, body.reward, body.currency, body.steps, body.points
         )
 
-        async def action(conn: Connection) -> tuple[int, BaseModel]:
+        async def action(uow: UnitOfWork) -> tuple[int, BaseModel]:
             now = runtime.clock.now()
-            done = await redeem(conn, command, programme=programme_of(shop_id), now=now)
+            done = await redeem_reward(uow, command, programme=programme_of(shop_id), now=now)
             return 201, RedemptionView.of(done.redemption)
 
         asked = {"customer_id": customer_id, **body.model_dump(mode="json")}
@@ -209,7 +205,7 @@ def redemption_routes(requests: IdempotentRequests, programmes: ProgrammeBook) -
     ) -> RedemptionView:
         """A redemption of the shop, its voucher, and whether it was cancelled."""
         async with runtime.require_pool().acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
-            found = await find_redemption(conn, shop_id, redemption_id)
+            found = await PostgresUnitOfWork(conn).redemptions.get(shop_id, redemption_id)
         if found is None:
             raise NotFound(f"no redemption {redemption_id!r}", code="unknown_redemption")
         return RedemptionView.of(found)
@@ -230,8 +226,12 @@ def redemption_routes(requests: IdempotentRequests, programmes: ProgrammeBook) -
         reason = (body or CancelRequest()).reason
         pool = runtime.require_pool()
         async with pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn, conn.transaction():
-            cancelled = await cancel(
-                conn, shop_id, redemption_id, reason=reason, now=runtime.clock.now()
+            cancelled = await cancel_redemption(
+                PostgresUnitOfWork(conn),
+                shop_id,
+                redemption_id,
+                reason=reason,
+                now=runtime.clock.now(),
             )
         if runtime.relay is not None:
             runtime.relay.wake()

@@ -17,9 +17,9 @@ from pydantic import (
 )
 from pydantic.json_schema import WithJsonSchema
 
-from services.earn.adapters.credit_spends import CreditSpend
-from services.earn.adapters.redemptions import Redemption
-from services.earn.credit import from_minor, to_minor
+from services.earn.adapters.spends import CreditSpend, Redemption
+from services.earn.credit import to_minor
+from services.earn.domain.spending import from_minor
 from services.earn.programme import Reward
 from services.earn.refusals import InvalidField
 from shared.api_inputs import NonBlankText

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta, timezone
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.earn.adapters.ledger import NewEntry, WrittenEntry, shop_scoped
-from services.earn.entries import EVENT_TYPES, entry_message
+from services.earn.adapters.ledger import EVENT_TYPES, entry_message
+from services.earn.domain.ledger import NewEntry, WrittenEntry, shop_scoped
 from shared.events import encode_event, event_model, parse_event
 
 # The sign each kind of entry carries; "restored" is a cancelled redemption's way back.
