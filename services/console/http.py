@@ -15,7 +15,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.console.auth import CsrfRefused, Forbidden, NotFound, SignInNeeded
 from services.console.context import Console
-from services.console.pages import account, shops, sign_in, staff
+from services.console.pages import (
+    account,
+    messages,
+    programme,
+    programme_editor,
+    shops,
+    sign_in,
+    staff,
+)
 from services.console.rendering import render
 
 STATIC: Final = Path(__file__).parent / "static"
@@ -99,6 +107,9 @@ def build_api(console: Console) -> FastAPI:
     api.include_router(account.router)
     api.include_router(shops.router)
     api.include_router(staff.router)
+    api.include_router(programme.router)
+    api.include_router(programme_editor.router)
+    api.include_router(messages.router)
     _install_error_pages(api)
     return api
 

@@ -47,7 +47,9 @@ def shop_pages(console: ConsoleService) -> list[str]:
 
 
 def url(path: str, shop: str, **ids: str) -> str:
-    return path.format(shop=shop, **({"user_id": "u_x", "invitation_id": "inv_x"} | ids))
+    defaults = {"user_id": "u_x", "invitation_id": "inv_x", "kind": "earn", "version": "1"}
+    defaults |= {"template": "points_earned", "language": "vi"}
+    return path.format(shop=shop, **(defaults | ids))
 
 
 async def request(client: httpx.AsyncClient, method: str, path: str, **kw: object) -> int:

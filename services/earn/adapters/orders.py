@@ -10,6 +10,7 @@ from typing import Any
 from pydantic_core import to_json
 
 from services.earn.adapters.ledger import SCHEMA
+from services.earn.adapters.pairs import pair_in
 from services.earn.domain.memberships import MembershipRow
 from services.earn.domain.order_batch import CampaignKey, CardKey, NewOrder, OrderRow, UsageKey
 from shared.db import Connection
@@ -25,14 +26,10 @@ def _order(row: Any) -> OrderRow:
 
 async def known_orders(conn: Connection, orders: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
     """Which of these (shop, order id) earn has recorded."""
-    # The pairs, not each list: `shop_id = ANY(shops) AND order_id = ANY(ids)` may probe the
-    # key for every combination of the two lists, which a batch spread over many shops makes
-    # many times the number of pairs.
+    where, args = pair_in("shop_id", "order_id", orders)
     rows = await conn.fetch(
-        f"""SELECT shop_id, order_id FROM {SCHEMA}.orders
-            WHERE (shop_id, order_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))""",
-        [shop for shop, _ in orders],
-        [order for _, order in orders],
+        f"SELECT shop_id, order_id FROM {SCHEMA}.orders WHERE {where}",
+        *args,
     )
     asked = set(orders)
     return {key for r in rows if (key := (r["shop_id"], r["order_id"])) in asked}
@@ -445,13 +442,11 @@ async def points_held(
     """Per (shop, customer), the most their balance, lifetime total or pending points can reach from
     what is recorded now: the larger of balance and lifetime total, plus pending points."""
     asked = set(customers)
-    # The pairs, not each list, as in known_orders.
+    where, args = pair_in("shop_id", "customer_id", asked)
     rows = await conn.fetch(
         f"""SELECT shop_id, customer_id,
                    GREATEST(points_balance, lifetime_earned)::numeric + points_pending AS held
-            FROM {SCHEMA}.accounts
-            WHERE (shop_id, customer_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))""",
-        [shop for shop, _ in asked],
-        [customer for _, customer in asked],
+            FROM {SCHEMA}.accounts WHERE {where}""",
+        *args,
     )
     return {key: int(r["held"]) for r in rows if (key := (r["shop_id"], r["customer_id"])) in asked}
