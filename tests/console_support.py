@@ -14,6 +14,7 @@ import asyncpg
 import httpx
 from infrastructure import Endpoints
 from pydantic import SecretStr
+from shops_support import ShopsService, shops_settings
 from support import own_groups, running
 
 from services.console import handlers
@@ -23,6 +24,7 @@ from services.console.bootstrap import bootstrap
 from services.console.context import Console
 from services.console.domain.roles import Role
 from services.console.settings import ConsoleSettings
+from services.shops.bootstrap import bootstrap as shops_bootstrap
 from shared.clock import FixedClock
 from shared.runtime import Runtime
 
@@ -130,3 +132,47 @@ async def console_service(
     )
     async with running(app, runtime):
         yield ConsoleService(runtime, clock, app)
+
+
+CONSOLE_URLS = {
+    "earn": "http://earn",
+    "tiering": "http://tiering",
+    "notify": "http://notify",
+    "analytics": "http://analytics",
+    "shops": "http://shops",
+}
+
+
+@dataclass(frozen=True)
+class ShopsStack:
+    """The console reaching a real shops service (in this process) with a platform key."""
+
+    shops: ShopsService
+    console: ConsoleService
+    upstream: Upstream
+    shops_transport: httpx.ASGITransport
+
+
+@contextlib.asynccontextmanager
+async def console_with_shops(
+    infrastructure: Endpoints, *, notify: str = "none"
+) -> AsyncIterator[ShopsStack]:
+    """The shops service and the console in front of it. `notify="shops"` routes the notify
+    calls to the shops service, which has no templates API: a notify without it answers 404
+    the same way."""
+    app, runtime = shops_bootstrap(shops_settings(infrastructure))
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        running(app, runtime),
+        httpx.AsyncClient(transport=transport, base_url="http://shops") as api,
+    ):
+        shops = ShopsService(runtime, api, "")
+        shops = ShopsService(runtime, api, await shops.new_key(None, ["platform"]))
+        transports: dict[str, httpx.AsyncBaseTransport] = {"shops": transport}
+        if notify == "shops":
+            transports["notify"] = transport
+        upstream = Upstream(
+            CONSOLE_URLS, api_key=shops.platform_key, timeout_s=2, transports=transports
+        )
+        async with console_service(infrastructure, upstream=upstream) as console:
+            yield ShopsStack(shops, console, upstream, transport)

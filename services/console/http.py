@@ -17,7 +17,15 @@ from services.console import widget_api
 from services.console.adapters import widget_settings
 from services.console.auth import CsrfRefused, Forbidden, NotFound, SignInNeeded
 from services.console.context import Console
-from services.console.pages import account, shops, sign_in, staff
+from services.console.pages import (
+    account,
+    messages,
+    programme,
+    programme_editor,
+    shops,
+    sign_in,
+    staff,
+)
 from services.console.pages import widget as widget_page
 from services.console.rendering import render
 from services.console.widget_cors import OriginCache, OriginsOf, WidgetCors, shop_of
@@ -119,6 +127,9 @@ def build_api(console: Console) -> FastAPI:
     api.include_router(staff.router)
     api.include_router(widget_page.router)
     widget_api.install(api)
+    api.include_router(programme.router)
+    api.include_router(programme_editor.router)
+    api.include_router(messages.router)
     _install_error_pages(api)
     return api
 

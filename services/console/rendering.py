@@ -33,6 +33,12 @@ def catalog(language: str) -> Translations:
     return Translations(compiled)
 
 
+@cache
+def translations(language: str) -> Translations:
+    """The language's catalog, compiled once per process: for words chosen in Python."""
+    return catalog(language)
+
+
 @pass_context
 def _money(context: Context, amount: Any, currency: str) -> str:
     formats: Formats = context["formats"]

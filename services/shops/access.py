@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import re
+from typing import Annotated, Final
 
 from fastapi import Depends, Path, Request
 from starlette.exceptions import HTTPException
@@ -16,6 +17,9 @@ from shared.events.fields import ShopId
 from shared.runtime import Runtime
 
 ShopPath = Annotated[ShopId, Path(description="The shop's id.")]
+# Who a platform key acts for (`console:u_…`): said by the caller, so only a platform key,
+# trusted with every shop anyway, may say it; from any other key it is ignored.
+ON_BEHALF_OF: Final = re.compile(r"[a-z]+:[A-Za-z0-9_-]{1,64}")
 
 
 async def caller(request: Request, given: GivenKey) -> Caller:
@@ -30,7 +34,16 @@ async def caller(request: Request, given: GivenKey) -> Caller:
         raise HTTPException(401, "the X-API-Key header is not a valid key")
     if not {"admin", "platform"} & set(key.scopes):
         raise HTTPException(403, "the key has no admin scope")
-    return Caller(prefix=key.prefix, shop_id=key.shop_id, scopes=key.scopes)
+    on_behalf_of = request.headers.get("x-on-behalf-of")
+    honoured = "platform" in key.scopes and bool(
+        on_behalf_of and ON_BEHALF_OF.fullmatch(on_behalf_of)
+    )
+    return Caller(
+        prefix=key.prefix,
+        shop_id=key.shop_id,
+        scopes=key.scopes,
+        on_behalf_of=on_behalf_of if honoured else None,
+    )
 
 
 Who = Annotated[Caller, Depends(caller)]
@@ -45,4 +58,7 @@ def reach(who: Caller, shop_id: str) -> None:
 def change_by(who: Caller, runtime: Runtime) -> handlers.Change:
     settings = runtime.settings
     lead = settings.effective_lead if isinstance(settings, ShopsSettings) else handlers.DEFAULT_LEAD
-    return handlers.Change(actor=who.prefix, now=runtime.clock.now(), lead=lead)
+    # The audit and published_by say `<key prefix> for console:u_…` when a platform key acts for
+    # someone.
+    actor = who.prefix if who.on_behalf_of is None else f"{who.prefix} for {who.on_behalf_of}"
+    return handlers.Change(actor=actor, now=runtime.clock.now(), lead=lead)

@@ -157,3 +157,4 @@ class Caller(_Body):
     prefix: str
     shop_id: str | None
     scopes: list[Scope]
+    on_behalf_of: str | None = None

@@ -48,7 +48,8 @@ def shop_pages(console: ConsoleService) -> list[str]:
 
 
 def url(path: str, shop: str, **ids: str) -> str:
-    defaults = {"user_id": "u_x", "invitation_id": "inv_x", "kid": "k_x"}
+    defaults = {"user_id": "u_x", "invitation_id": "inv_x", "kid": "k_x", "kind": "earn"}
+    defaults |= {"version": "1", "template": "points_earned", "language": "vi"}
     return path.format(shop=shop, **(defaults | ids))
 
 

@@ -114,3 +114,15 @@ async def test_without_a_platform_key_nothing_is_sent() -> None:
     with pytest.raises(UpstreamUnavailable, match="LOYALTY_CONSOLE_API_KEY"):
         await api.shop()
     assert seen == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"items": [{"name": "welcome", "triggers": ["customer.signed_up"]}]},
+        [{"name": "welcome", "triggers": ["customer.signed_up"]}],
+    ],
+)
+async def test_notifys_templates_are_read_from_its_items_or_a_bare_list(body: object) -> None:
+    api = shop_api(httpx.MockTransport(lambda _: httpx.Response(200, json=body)))
+    assert await api.templates() == [{"name": "welcome", "triggers": ["customer.signed_up"]}]

@@ -196,7 +196,10 @@ class ShopApi:
         return dict(await self._call("notify", "POST", path, json={"channel": channel}))
 
     async def templates(self) -> list[JsonObject]:
-        return list(await self._call("notify", "GET", "/v1/templates"))
+        answer = await self._call("notify", "GET", "/v1/templates")
+        # Notify answers {"items": [...]}; a bare list is read the same.
+        items = answer.get("items") if isinstance(answer, dict) else answer
+        return [dict(t) for t in items or [] if isinstance(t, dict)]
 
     async def template_preview(
         self, name: str, locale: str, draft: str | None = None

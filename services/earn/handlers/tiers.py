@@ -1,4 +1,4 @@
-"""Use cases of the earn service: decide with the domain, persist in the caller's transaction."""
+"""tier.changed: the multipliers earn applies to orders from each change's effective time on."""
 
 from __future__ import annotations
 
@@ -6,20 +6,17 @@ from collections.abc import Sequence
 
 import structlog
 
-from services.earn.adapters.tiers import TierSeen, record_tiers
+from services.earn.adapters.tiers import TierSeen
+from services.earn.unit_of_work import UnitOfWork
 from shared.consumer import Incoming, Rejection
-from shared.db import Connection
 
 log = structlog.get_logger(__name__)
 
-SOURCE = "loyalty/earn"
 
-
-async def record_tier_changes(conn: Connection, events: Sequence[Incoming]) -> list[Rejection]:
+async def record_tier_changes(uow: UnitOfWork, events: Sequence[Incoming]) -> list[Rejection]:
     """tier.changed tells earn the multiplier from its effective time on; tier.at_risk is not
     earn's concern."""
-    await record_tiers(
-        conn,
+    await uow.tiers.record(
         [
             TierSeen(
                 event_id=event.id,

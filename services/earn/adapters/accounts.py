@@ -1,12 +1,11 @@
-"""Redemptions, locked balances and ledger pages in PostgreSQL (earn schema)."""
+"""Earn's balances in PostgreSQL: points per (shop, customer), store credit per currency too.
+
+The one place an account's key is built: every read and lock of a balance goes through here.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
-from decimal import Decimal
-
-import asyncpg
 
 from services.earn.adapters.ledger import SCHEMA
 from shared.db import Connection
@@ -21,29 +20,17 @@ class Account:
 
 
 @dataclass(frozen=True, slots=True)
-class Redemption:
-    shop_id: str
-    redemption_id: str
+class CreditAccount:
+    """A customer's store credit in one currency, in minor units."""
+
     customer_id: str
-    reward_code: str
-    reward_name: str
-    reward_kind: str
-    points: int
-    value: Decimal | None
-    currency: str | None
-    sku: str | None
-    voucher_code: str
-    status: str
-    redeemed_entry_id: str
-    restored_entry_id: str | None
-    created_at: datetime
-    expires_at: datetime
-    cancelled_at: datetime | None = None
-    cancel_reason: str | None = None
+    currency: str
+    balance_minor: int
+    pending_minor: int
 
 
 _ACCOUNT = "customer_id, points_balance, points_pending, lifetime_earned"
-_REDEMPTION = ", ".join(Redemption.__dataclass_fields__)
+_CREDIT_ACCOUNT = "customer_id, currency, balance_minor, pending_minor"
 
 
 async def lock_account(conn: Connection, shop_id: str, customer_id: str) -> Account | None:
@@ -101,63 +88,17 @@ async def read_credit(
     return [(r["currency"], r["balance_minor"], r["pending_minor"]) for r in rows]
 
 
-async def insert_redemption(conn: Connection, r: Redemption) -> None:
-    fields = list(Redemption.__dataclass_fields__)
-    placeholders = ", ".join(f"${i}" for i in range(1, len(fields) + 1))
-    await conn.execute(
-        f"INSERT INTO {SCHEMA}.redemptions ({_REDEMPTION}) VALUES ({placeholders})",
-        *(getattr(r, f) for f in fields),
-    )
-
-
-async def read_redemption(
-    conn: Connection, shop_id: str, redemption_id: str, *, lock: bool = False
-) -> Redemption | None:
+async def lock_credit(
+    conn: Connection, shop_id: str, customer_id: str, currency: str
+) -> CreditAccount | None:
+    """The customer's store credit at the shop in `currency`, locked until the transaction
+    ends: every spend of that credit waits for the one before, so none sees credit already
+    spent."""
     row = await conn.fetchrow(
-        f"""SELECT {_REDEMPTION} FROM {SCHEMA}.redemptions
-            WHERE shop_id = $1 AND redemption_id = $2"""
-        + (" FOR UPDATE" if lock else ""),
-        shop_id,
-        redemption_id,
-    )
-    return None if row is None else Redemption(**dict(row))
-
-
-async def mark_cancelled(
-    conn: Connection,
-    shop_id: str,
-    redemption_id: str,
-    *,
-    restored_entry_id: str,
-    at: datetime,
-    reason: str,
-) -> None:
-    await conn.execute(
-        f"""UPDATE {SCHEMA}.redemptions
-            SET status = 'cancelled', restored_entry_id = $2, cancelled_at = $3,
-                cancel_reason = $4
-            WHERE shop_id = $5 AND redemption_id = $1""",
-        redemption_id,
-        restored_entry_id,
-        at,
-        reason,
-        shop_id,
-    )
-
-
-async def read_entries(
-    conn: Connection, shop_id: str, customer_id: str, *, before_seq: int | None, limit: int
-) -> list[asyncpg.Record]:
-    """A page of the customer's ledger at the shop, newest first: entries with seq below
-    `before_seq`."""
-    return await conn.fetch(
-        f"""SELECT seq, entry_id, kind, delta, balance_after, reason, order_id, balance_kind,
-                   currency, occurred_at, expires_at
-            FROM {SCHEMA}.ledger
-            WHERE shop_id = $4 AND customer_id = $1 AND ($2::bigint IS NULL OR seq < $2)
-            ORDER BY seq DESC LIMIT $3""",
+        f"""SELECT {_CREDIT_ACCOUNT} FROM {SCHEMA}.credit_accounts
+            WHERE shop_id = $3 AND customer_id = $1 AND currency = $2 FOR UPDATE""",
         customer_id,
-        before_seq,
-        limit,
+        currency,
         shop_id,
     )
+    return None if row is None else CreditAccount(**dict(row))
