@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 export LOYALTY_LOG_FORMAT ?= console
 
-.PHONY: setup asyncapi-parser ops-tools infra run test test-unit test-clocks lint typecheck schemas bench stop clean
+.PHONY: setup asyncapi-parser axe-core ops-tools infra run test test-unit test-clocks lint typecheck schemas bench stop clean
 
 setup:  ## Python environment from the lock file (installs uv when missing)
 	@command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -19,6 +19,15 @@ $(ASYNCAPI_PARSER): tools/asyncapi/package.json tools/asyncapi/package-lock.json
 	cd tools/asyncapi && npm ci
 	touch $@
 
+AXE_CORE := tools/axe/node_modules/.package-lock.json
+
+axe-core: $(AXE_CORE)  ## axe-core (Node.js 20+), which the browser tests inject into pages to check accessibility
+
+$(AXE_CORE): tools/axe/package.json tools/axe/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { echo "axe-core: Node.js 20+ and npm are needed" >&2; exit 1; }
+	cd tools/axe && npm ci
+	touch $@
+
 ops-tools:  ## promtool and docker compose, which the tests use to check deploy/; idempotent
 	bash deploy/local/ops-tools.sh
 
@@ -30,13 +39,13 @@ run: setup infra  ## every service (earn, tiering, notify, analytics) and a simu
 	.venv/bin/loyalty migrate
 	.venv/bin/loyalty demo
 
-test: setup asyncapi-parser ops-tools  ## the whole suite; infrastructure is found or started by the tests themselves
+test: setup asyncapi-parser axe-core ops-tools  ## the whole suite; infrastructure is found or started by the tests themselves
 	.venv/bin/pytest
 
 test-unit: setup asyncapi-parser
 	.venv/bin/pytest tests/unit
 
-test-clocks: setup asyncapi-parser ops-tools  ## the suite again at 05:00 and 22:30 in Ho Chi Minh City and a year ahead
+test-clocks: setup asyncapi-parser axe-core ops-tools  ## the suite again at 05:00 and 22:30 in Ho Chi Minh City and a year ahead
 	bash tests/shifted_clocks.sh
 
 lint:

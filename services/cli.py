@@ -16,10 +16,12 @@ from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
 from services.analytics.commands import add_analytics_commands
+from services.console.commands import add_console_commands
 from services.dlq.commands import add_dlq_commands
 from services.earn.commands import add_earn_commands
 from services.notify.commands import add_notify_commands
 from services.registry import SERVICES
+from services.shops.coalition_commands import add_coalition_commands
 from services.shops.commands import add_shops_commands
 from services.tiering.commands import add_tiering_commands
 from shared.kafka_connection import KafkaAccessRefused, KafkaConnection, check_access
@@ -69,7 +71,9 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="loyalty", description=__doc__)
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
 
-    run = sub.add_parser("run", help="run one service (earn, tiering, notify, analytics or shops)")
+    run = sub.add_parser(
+        "run", help="run one service (earn, tiering, notify, analytics, shops or console)"
+    )
     run.add_argument("service", choices=sorted(SERVICES))
     run.add_argument("--port", type=int, help="HTTP port (default: the service's own)")
     run.set_defaults(func=_run)
@@ -113,7 +117,7 @@ def _parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="every service and the simulated shop, until Ctrl-C")
     demo.add_argument("--rate", type=float, default=5.0, help="simulated events per second")
     demo.add_argument(
-        "--base-port", type=int, help="HTTP ports base, base+1... (default: 8001-8004)"
+        "--base-port", type=int, help="HTTP ports base, base+1... (default: 8001-8006)"
     )
     demo.set_defaults(func=_demo)
 
@@ -131,10 +135,12 @@ def _parser() -> argparse.ArgumentParser:
     prune.set_defaults(func=_prune)
 
     add_analytics_commands(sub)
+    add_console_commands(sub)
     add_dlq_commands(sub)
     add_earn_commands(sub)
     add_notify_commands(sub)
     add_shops_commands(sub)
+    add_coalition_commands(sub)
     add_tiering_commands(sub)
     return parser
 

@@ -13,8 +13,9 @@ import time
 from pathlib import Path
 
 from services.demo_shops import ACTOR, DEMO_SHOPS, DemoKeys, open_shops
+from services.demo_storefront import Storefront, StorefrontShop, demo_secrets, storefront_app
 from services.notify.settings import NotifySettings
-from services.processes import ServiceDidNotStart, ServiceProcess
+from services.processes import ServiceDidNotStart, ServiceProcess, free_port
 from services.registry import SERVICES
 from services.shops.commands import in_shops
 from services.shops.handlers import Change
@@ -29,6 +30,7 @@ READY_TIMEOUT_S = 90.0
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 MAIL_DIR = Path(".local") / "demo-mail"
 CUSTOMERS = 50  # simulated, the same at each shop
+STOREFRONT_PORT = 8010
 
 
 def run_demo(*, rate: float, base_port: int | None = None) -> int:
@@ -53,6 +55,14 @@ def run_demo(*, rate: float, base_port: int | None = None) -> int:
     shops = ShopsSettings()
     change = Change(actor=ACTOR, now=SystemClock().now(), lead=shops.effective_lead)
     keys = asyncio.run(in_shops(shops, open_shops, change, announces=True))
+    # The console reaches the other services with this run's platform key, where they run.
+    os.environ.setdefault("LOYALTY_CONSOLE_API_KEY", keys.platform)
+    if base_port:
+        for n, name in enumerate(SERVICES):
+            if name != "console":
+                os.environ[f"LOYALTY_CONSOLE_{name.upper()}_URL"] = (
+                    f"http://127.0.0.1:{base_port + n}"
+                )
     sink = _mail_sink(NotifySettings())
     children = {
         name: ServiceProcess(
@@ -62,12 +72,16 @@ def run_demo(*, rate: float, base_port: int | None = None) -> int:
         ).launch()
         for n, (name, entry) in enumerate(SERVICES.items())
     }
+    storefront: Storefront | None = None
     failed = False  # a Ctrl-C, even during start-up, is a clean stop; a dead service is not
     try:
         if _wait_until_ready(children):
             _until_in_force(keys)
             run_id = f"{int(time.time()):x}"
-            _announce(children, keys, run_id, sink)
+            storefront = _storefront(children["console"].url, run_id, base_port)
+            _announce(
+                children, keys, run_id, sink, _console_account(), storefront_url=storefront.url
+            )
             kafka = KafkaConnection.from_settings(settings)
             failed = not asyncio.run(_feed(kafka, rate, children, run_id))
         else:
@@ -75,12 +89,17 @@ def run_demo(*, rate: float, base_port: int | None = None) -> int:
     except KeyboardInterrupt:
         pass
     finally:
+        if storefront is not None:
+            storefront.stop()
         for child in children.values():
             child.stop(timeout=45)
         if sink is not None:
             sink.stop()
             print(f"Emails the demo sent: {sink.count()} in {sink.directory}", flush=True)
     return 1 if failed else 0
+
+
+DEMO_ACCOUNT = "demo@loyalty.example"
 
 
 class MailSink:
@@ -163,7 +182,13 @@ async def _feed(
 
 
 def _announce(
-    children: dict[str, ServiceProcess], keys: DemoKeys, run_id: str, sink: MailSink | None
+    children: dict[str, ServiceProcess],
+    keys: DemoKeys,
+    run_id: str,
+    sink: MailSink | None,
+    console_password: str,
+    *,
+    storefront_url: str,
 ) -> None:
     print(
         "\nAll services are up:",
@@ -171,12 +196,63 @@ def _announce(
             f"  {name:8} {child.url}/healthz  /readyz  /metrics  /docs/asyncapi"
             for name, child in children.items()
         ),
+        f"\nConsole  {children['console'].url}/sign-in   {DEMO_ACCOUNT} / {console_password}"
+        " (owner of both shops; a new password each run)",
+        "Storefront  "
+        + "   ".join(f"{storefront_url}/{shop.shop_id}" for shop in DEMO_SHOPS)
+        + "   (the member widget; ?customer=<id> for another customer)",
         *_shop_lines(children["earn"].url, keys, run_id, sink),
         _quiet_hours_note(NotifySettings()),
         "The simulated shops start now; Ctrl-C stops everything.\n",
         sep="\n",
         flush=True,
     )
+
+
+def _console_account() -> str:
+    """The demo's console account, owner of both shops: made the first time, given a new
+    password each run (earlier runs' sessions end). Its password."""
+    from services.console.commands import create_account, new_password
+    from services.console.domain.roles import Role
+    from services.console.settings import ConsoleSettings
+
+    password = new_password()
+    asyncio.run(
+        create_account(
+            ConsoleSettings(),
+            email=DEMO_ACCOUNT,
+            name="Demo",
+            password=password,
+            operator=False,
+            shops={shop.shop_id: Role.OWNER for shop in DEMO_SHOPS},
+            reset=True,
+        )
+    )
+    return password
+
+
+def _storefront(console_url: str, run_id: str, base_port: int | None) -> Storefront:
+    """The demo storefront on 8010 (any free port beside a --base-port run), its secrets made."""
+    port = free_port() if base_port else STOREFRONT_PORT
+    url = f"http://127.0.0.1:{port}"
+    settings = CommonSettings()
+    made = asyncio.run(
+        demo_secrets(
+            settings.database_url.get_secret_value(),
+            [shop.shop_id for shop in DEMO_SHOPS],
+            origin=url,
+            now=SystemClock().now(),
+        )
+    )
+    shops = {
+        shop.shop_id: StorefrontShop(
+            shop.shop_id, shop.messages()["sender_name"], shop.sample.locale[:2], made[shop.shop_id]
+        )
+        for shop in DEMO_SHOPS
+    }
+    storefront = Storefront(storefront_app(console_url, shops, run_id_customer(run_id, 0)), port)
+    storefront.start()
+    return storefront
 
 
 def _until_in_force(keys: DemoKeys) -> None:

@@ -10,6 +10,9 @@ from faststream.asgi import AsgiFastStream
 from services.analytics.bootstrap import bootstrap as analytics_bootstrap
 from services.analytics.bootstrap import definition as analytics_definition
 from services.analytics.settings import AnalyticsSettings
+from services.console.bootstrap import bootstrap as console_bootstrap
+from services.console.bootstrap import definition as console_definition
+from services.console.settings import ConsoleSettings
 from services.earn.bootstrap import bootstrap as earn_bootstrap
 from services.earn.bootstrap import definition as earn_definition
 from services.earn.settings import EarnSettings
@@ -39,4 +42,5 @@ SERVICES: dict[str, ServiceEntry] = {
     "notify": ServiceEntry(NotifySettings, notify_definition, notify_bootstrap),  # type: ignore[arg-type]
     "analytics": ServiceEntry(AnalyticsSettings, analytics_definition, analytics_bootstrap),  # type: ignore[arg-type]
     "shops": ServiceEntry(ShopsSettings, shops_definition, shops_bootstrap),  # type: ignore[arg-type]
+    "console": ServiceEntry(ConsoleSettings, console_definition, console_bootstrap),  # type: ignore[arg-type]
 }

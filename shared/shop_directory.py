@@ -168,15 +168,19 @@ class ShopDirectory:
         for callback in self._callbacks.get(row["kind"], ()):
             try:
                 callback(row["shop_id"], row["version"], row["effective_from"], row["toml"])
-            except Exception:
+            except Exception as exc:  # noqa: BLE001 - any refusal; the other versions apply
                 # The shops service validated the document: a refusal here is a version this
                 # service cannot run (an older release, say). Said loudly; the other shops and
                 # versions still apply, and the row stays in the table for the next start.
-                log.exception(
+                # The reason, not a traceback: a catch-up may meet many refused versions, and
+                # rendering a traceback for each held the event loop for about a second.
+                log.error(  # noqa: TRY400 - the reason is the message; see above
                     "shop_programme_refused",
                     shop_id=row["shop_id"],
                     kind=row["kind"],
                     version=row["version"],
+                    error_class=type(exc).__name__,
+                    error=str(exc),
                 )
 
     def membership_known(self, row: Any) -> None:

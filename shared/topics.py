@@ -22,13 +22,19 @@ OUTPUT_TOPICS = (
     "loyalty.memberships",
     "loyalty.notifications",
     "loyalty.shops",
+    "loyalty.console",
 )
 ALL_TOPICS = INPUT_TOPICS + OUTPUT_TOPICS
 
 # Settings a topic is created with, beyond the broker's defaults. loyalty.shops is the history
 # of every programme version and key: a service deployed later reads it from the start, so it
 # is never deleted by age (it stays small: a few events per shop and change).
-TOPIC_CONFIGS: dict[str, dict[str, str]] = {"loyalty.shops": {"retention.ms": "-1"}}
+# loyalty.console carries staff emails and invitation secrets: kept a week, long enough for
+# notify to be down a while.
+TOPIC_CONFIGS: dict[str, dict[str, str]] = {
+    "loyalty.shops": {"retention.ms": "-1"},
+    "loyalty.console": {"retention.ms": str(7 * 24 * 3600 * 1000)},
+}
 
 
 # What a dead letter adds to the record it holds: the x-dlq-* headers (the error message is

@@ -1,14 +1,22 @@
-"""Headless Chromium for the tests: open a page, take a screenshot, and read what it logged."""
+"""Headless Chromium for the tests: open a page and screenshot it, or drive it with Playwright."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
 import struct
 import subprocess
 import zlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from playwright.async_api import Browser, Page, async_playwright
+
+# Installed by `make axe-core` (tools/axe); injected into the page under test, never served.
+AXE = Path(__file__).resolve().parent.parent / "tools/axe/node_modules/axe-core/axe.min.js"
 
 CONSOLE = re.compile(r":CONSOLE(?::\d+)?\] (.*)")
 
@@ -98,3 +106,46 @@ def _unfilter(kind: int, line: bytearray, above: bytearray, bpp: int) -> bytearr
 
 def hex_rgb(colour: str) -> tuple[int, int, int]:
     return (int(colour[1:3], 16), int(colour[3:5], 16), int(colour[5:7], 16))
+
+
+@contextlib.asynccontextmanager
+async def chromium() -> AsyncIterator[Browser]:
+    """Debian's chromium under Playwright: no browser is downloaded (never `playwright install`)."""
+    binary = shutil.which("chromium")
+    assert binary, "chromium is missing: run deploy/local/ops-tools.sh chromium"
+    async with async_playwright() as playwright:
+        # Playwright adds --no-sandbox itself when it runs as root.
+        browser = await playwright.chromium.launch(executable_path=binary, headless=True)
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+@dataclass(frozen=True)
+class Violation:
+    rule: str
+    impact: str
+    help: str
+    targets: list[str]
+
+
+async def axe_check(
+    page: Page, *, impacts: frozenset[str] = frozenset({"serious", "critical"})
+) -> list[Violation]:
+    """axe-core's violations on the page as it stands, of the given impacts (serious or worse)."""
+    assert AXE.exists(), "axe-core is missing: run make axe-core"
+    # Evaluated through the DevTools protocol, which the page's CSP does not govern (a script
+    # tag would be refused by the console's `script-src 'self'`, as it should be).
+    await page.evaluate(f"{{ {AXE.read_text()}\n}}; true")
+    results: dict[str, Any] = await page.evaluate("() => axe.run(document)")
+    return [
+        Violation(
+            rule=v["id"],
+            impact=v["impact"],
+            help=v["help"],
+            targets=[str(node["target"]) for node in v["nodes"]],
+        )
+        for v in results["violations"]
+        if v["impact"] in impacts
+    ]

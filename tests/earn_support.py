@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from faststream.asgi import AsgiFastStream
 from infrastructure import Endpoints
 from pydantic import SecretStr
-from support import database_of_its_own, loyalty_command, running, unique
+from support import database_of_its_own, loyalty_command, own_groups, running, unique
 
 from services.earn.bootstrap import bootstrap
 from services.earn.programme import Programme
@@ -95,3 +95,16 @@ async def earn_command(database_url: str, kafka_bootstrap: str, programme: Path,
     )
     assert done.returncode == 0, done.stderr
     return done.stdout
+
+
+def earn_settings(infrastructure: Endpoints, url: str) -> EarnSettings:
+    """Settings of an earn service on the database at `url`, with groups of its own."""
+    return EarnSettings(
+        consumer_group_prefix=own_groups(),
+        kafka_bootstrap_servers=infrastructure.kafka_bootstrap,
+        database_url=SecretStr(url),
+        log_format="console",
+        batch_timeout_ms=20,
+        outbox_idle_poll_s=0.05,
+        http_port=None,
+    )

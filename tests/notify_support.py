@@ -35,6 +35,9 @@ from shared.events.catalog import TOPICS
 # so sessions sharing the database never send each other's messages.
 NOTIFY_SCOPE = unique("nt")
 
+# The platform key of the notify the tests start (LOYALTY_NOTIFY_API_KEY).
+NOTIFY_API_KEY = "test-notify-platform-key"
+
 # One worker pass at an explicit time (the `run_due` fixture).
 RunDue = Callable[..., Awaitable[Counter[str]]]
 

@@ -14,11 +14,11 @@ from datetime import date, datetime
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
+import asyncpg
 import structlog
 
 from services.earn.adapters import actions as store
 from services.earn.adapters.actions import AwardRow, CustomerSeen, Referral
-from services.earn.adapters.ledger import NewEntry, shop_scoped
 from services.earn.domain.actions import (
     Claim,
     birthday_after,
@@ -27,15 +27,18 @@ from services.earn.domain.actions import (
     period_of,
     within_limits,
 )
-from services.earn.domain.expiry import expires_at_for
+from services.earn.domain.ledger import award_entry
 from services.earn.entries import write_entries
 from services.earn.programme import ActionRule
 from services.earn.programme_book import ProgrammeBook, UnknownShop
 from shared.consumer import Incoming, Rejection
-from shared.db import Connection
+from shared.db import ACQUIRE_TIMEOUT_S, Connection
 from shared.events import CloudEvent
+from shared.holders import Holders, shop_scoped
 
 log = structlog.get_logger(__name__)
+
+_ALONE = Holders()  # no directory (tests, the bench): every shop holds its own accounts
 
 Per = Literal["day", "week", "month", "year", "lifetime"]
 
@@ -52,17 +55,23 @@ class Award:
     occurred_at: datetime
     source_event_id: str | None
     limit: tuple[str, int, Per] | None = None
+    at_shop: str | None = None  # the member shop, on a coalition's account
 
 
 def _award(
-    rule: ActionRule | None, action: str, award_id: str, event: CloudEvent[Any]
+    rule: ActionRule | None, action: str, award_id: str, event: CloudEvent[Any], holder: str
 ) -> list[Award]:
+    """The award of an action at a shop, to its holder's account: scoped by the holder, so an
+    action once per customer (a sign-up) earns once per coalition account, not per member."""
     if rule is None:
         return []
     shop, customer = event.data.shop_id, event.data.customer_id
     limit = (action, rule.limit, rule.per)
-    scoped = shop_scoped(shop, award_id)
-    return [Award(shop, scoped, action, customer, rule.points, event.time, event.id, limit)]
+    scoped = shop_scoped(holder, award_id)
+    at_shop = None if holder == shop else shop
+    return [
+        Award(holder, scoped, action, customer, rule.points, event.time, event.id, limit, at_shop)
+    ]
 
 
 async def grant(conn: Connection, awards: Sequence[Award], programmes: ProgrammeBook) -> int:
@@ -112,21 +121,18 @@ async def grant(conn: Connection, awards: Sequence[Award], programmes: Programme
     if refused:
         log.info("action_awards_over_limit", awards=len(refused))
     entries = [
-        NewEntry(
-            entry_id=row.award_id,
+        award_entry(
+            programme_of[row.award_id],
+            award_id=row.award_id,
             shop_id=row.shop_id,
             customer_id=row.customer_id,
-            kind="earned",
-            delta=row.points,
-            reason=row.action,
-            order_id=None,
+            action=row.action,
+            points=row.points,
             source_event_id=row.source_event_id,
-            occurred_at=row.occurred_at,
-            expires_at=expires_at_for(
-                (programme := programme_of[row.award_id]).expiry, row.occurred_at, programme.zone
-            ),
+            at=row.occurred_at,
+            at_shop=a.at_shop,
         )
-        for row in rows
+        for row, a in zip(rows, fresh, strict=True)
         if row.points > 0
     ]
     await write_entries(conn, entries)
@@ -137,25 +143,28 @@ async def grant(conn: Connection, awards: Sequence[Award], programmes: Programme
 
 
 async def apply_customers(
-    conn: Connection, events: Sequence[Incoming], *, programmes: ProgrammeBook
+    conn: Connection,
+    events: Sequence[Incoming],
+    *,
+    programmes: ProgrammeBook,
+    holders: Holders | None = None,
 ) -> list[Rejection]:
-    """Keep birthdays and time zones, award sign-ups, and note who referred whom."""
+    """Keep birthdays and time zones, award sign-ups, and note who referred whom; a customer
+    of a coalition's member shop is the coalition account's customer."""
     rejections: list[Rejection] = []
-    customers = _of_known_shops(events, programmes, rejections)
-    known = await store.customer_profiles(
-        conn, [(e.data.shop_id, e.data.customer_id) for e in customers]
-    )
+    customers = _of_known_shops(events, programmes, holders or _ALONE, rejections)
+    known = await store.customer_profiles(conn, [(h, e.data.customer_id) for e, h in customers])
     seen: dict[tuple[str, str], CustomerSeen] = {}
     awards: list[Award] = []
     referrers: list[tuple[str, str, str, str, datetime]] = []
-    for event in customers:
+    for event, holder in customers:
         data = event.data
-        key = (data.shop_id, data.customer_id)
+        key = (holder, data.customer_id)
         birthday, time_zone = known.get(key, (None, None))
         birthday, time_zone = data.birthday or birthday, data.time_zone or time_zone
         known[key] = (birthday, time_zone)
         seen[key] = CustomerSeen(
-            shop_id=data.shop_id,
+            shop_id=holder,
             customer_id=data.customer_id,
             birthday=data.birthday,
             time_zone=data.time_zone,
@@ -164,8 +173,8 @@ async def apply_customers(
             else None,
         )
         if event.type == "customer.signed_up":
-            signup = programmes.at(data.shop_id, event.time).actions.signup
-            awards += _award(signup, "signup", f"signup:{data.customer_id}", event)
+            signup = programmes.at(holder, event.time).actions.signup
+            awards += _award(signup, "signup", f"signup:{data.customer_id}", event, holder)
         if data.referrer_id is not None:
             referrers.append(
                 (data.shop_id, data.customer_id, data.referrer_id, event.id, event.time)
@@ -177,18 +186,24 @@ async def apply_customers(
 
 
 def _of_known_shops(
-    events: Sequence[Incoming], programmes: ProgrammeBook, rejections: list[Rejection]
-) -> list[CloudEvent[Any]]:
-    """The batch's events of shops with a programme; the others are refused (UnknownShop)."""
+    events: Sequence[Incoming],
+    programmes: ProgrammeBook,
+    holders: Holders,
+    rejections: list[Rejection],
+) -> list[tuple[CloudEvent[Any], str]]:
+    """The batch's events of shops whose holder has a programme, with that holder; the others,
+    and those naming a coalition as their shop, are refused (UnknownShop)."""
     kept = []
     for incoming in events:
         event = incoming.event
         if event is None:
             continue
-        if programmes.knows(event.data.shop_id):
-            kept.append(event)
+        shop = event.data.shop_id
+        holder = holders.at(shop, event.time)
+        if programmes.knows(holder) and not holders.is_coalition(shop):
+            kept.append((event, holder))
         else:
-            rejections.append(Rejection(incoming, UnknownShop(event.data.shop_id)))
+            rejections.append(Rejection(incoming, UnknownShop(shop)))
     return kept
 
 
@@ -203,23 +218,29 @@ def _first_birthday(birthday: date | None, time_zone: str | None, at: datetime) 
 
 
 async def apply_engagement(
-    conn: Connection, events: Sequence[Incoming], *, programmes: ProgrammeBook
+    conn: Connection,
+    events: Sequence[Incoming],
+    *,
+    programmes: ProgrammeBook,
+    holders: Holders | None = None,
 ) -> list[Rejection]:
-    """Reviews, social shares and newsletter subscriptions earn; a completed referral is
-    rewarded once the referred customer's first order is paid."""
+    """Reviews, social shares and newsletter subscriptions earn, into the holder's account; a
+    completed referral is rewarded once the referred customer's first order is paid."""
     rejections: list[Rejection] = []
     awards: list[Award] = []
     referrers: list[tuple[str, str, str, str, datetime]] = []
-    for event in _of_known_shops(events, programmes, rejections):
+    for event, holder in _of_known_shops(events, programmes, holders or _ALONE, rejections):
         data = event.data
-        actions = programmes.at(data.shop_id, event.time).actions
+        actions = programmes.at(holder, event.time).actions
         if event.type == "review.posted":
-            awards += _award(actions.review, "review", f"review:{data.review_id}", event)
+            review = f"review:{data.review_id}"
+            awards += _award(actions.review, "review", review, event, holder)
         elif event.type == "social.shared":
-            awards += _award(actions.social_share, "social_share", f"share:{data.share_id}", event)
+            share = f"share:{data.share_id}"
+            awards += _award(actions.social_share, "social_share", share, event, holder)
         elif event.type == "newsletter.subscribed":
             award_id = f"newsletter:{data.subscription_id}"
-            awards += _award(actions.newsletter, "newsletter", award_id, event)
+            awards += _award(actions.newsletter, "newsletter", award_id, event, holder)
         elif event.type == "referral.completed":
             referrers.append(
                 (data.shop_id, data.referred_id, data.referrer_id, event.id, event.time)
@@ -306,3 +327,19 @@ async def award_birthdays(
     await grant(conn, awards, programmes)
     await store.set_next_birthdays(conn, nexts)
     return len(due)
+
+
+async def run_birthdays(
+    pool: asyncpg.Pool, programmes: ProgrammeBook, *, now: datetime, chunk: int
+) -> int:
+    """Every birthday begun by `now`, chunk by chunk; the number of customers looked at."""
+    customers = 0
+    while True:
+        async with pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn, conn.transaction():
+            done = await award_birthdays(conn, programmes, now=now, limit=chunk)
+        customers += done
+        if done < chunk:
+            break
+    if customers:
+        log.info("birthday_pass_done", at=now.isoformat(), customers=customers)
+    return customers

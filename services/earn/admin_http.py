@@ -8,9 +8,10 @@ from typing import Any
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel
 
-from services.earn.adjustments import AdjustPoints, adjust, grant_in_bulk
+from services.earn.handlers import AdjustPoints, adjust_points, grant_points_in_bulk
 from services.earn.problems import problems
 from services.earn.requests import CustomerPath, IdempotencyKey, IdempotentRequests, require_key
+from services.earn.unit_of_work import UnitOfWork
 from services.earn.views import (
     AdjustmentRequest,
     BulkGrantReport,
@@ -18,14 +19,16 @@ from services.earn.views import (
     GrantOutcome,
     WrittenEntryView,
 )
-from shared.callers import CallerShop, require_scope
-from shared.db import Connection
+from shared.callers import CallerShop, require_own_account, require_scope
 
 
 def admin_routes(requests: IdempotentRequests) -> APIRouter:
-    """Routes under /v1/admin; every one needs a key with the admin scope."""
+    """Routes under /v1/admin; every one needs a key with the admin scope, and moves a
+    balance, which a coalition's member shop may not (403 `coalition_account`): the account
+    is the coalition's, whose key (or a platform key naming it) may."""
     admin = Depends(require_scope("admin"))
-    router = APIRouter(prefix="/v1/admin", dependencies=[admin], tags=["admin"])
+    own = Depends(require_own_account)
+    router = APIRouter(prefix="/v1/admin", dependencies=[admin, own], tags=["admin"])
     clock = requests.runtime.clock
 
     @router.post(
@@ -48,8 +51,8 @@ def admin_routes(requests: IdempotentRequests) -> APIRouter:
             shop_id, f"adjust:{key}", customer_id, body.points, body.reason, body.force
         )
 
-        async def action(conn: Connection) -> tuple[int, BaseModel]:
-            w = await adjust(conn, command, now=clock.now())
+        async def action(uow: UnitOfWork) -> tuple[int, BaseModel]:
+            w = await adjust_points(uow, command, now=clock.now())
             return 201, WrittenEntryView(
                 entry_id=w.entry.entry_id,
                 customer_id=customer_id,
@@ -70,10 +73,10 @@ def admin_routes(requests: IdempotentRequests) -> APIRouter:
         batch answers its first report and credits nobody twice."""
         body.check_one_per_customer()
 
-        async def action(conn: Connection) -> tuple[int, BaseModel]:
+        async def action(uow: UnitOfWork) -> tuple[int, BaseModel]:
             grants = [(g.customer_id, g.points) for g in body.grants]
-            written = await grant_in_bulk(
-                conn, shop_id, body.batch_id, grants, reason=body.reason, now=clock.now()
+            written = await grant_points_in_bulk(
+                uow, shop_id, body.batch_id, grants, reason=body.reason, now=clock.now()
             )
             results = [
                 GrantOutcome(

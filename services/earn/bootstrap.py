@@ -11,16 +11,15 @@ import structlog
 from faststream.asgi import AsgiFastStream
 from faststream.asgi.types import ASGIApp
 
-from services.earn.actions import apply_customers, apply_engagement
+from services.earn.actions import apply_customers, apply_engagement, run_birthdays
 from services.earn.adapters.ledger import SCHEMA
-from services.earn.expiry import run_birthdays, run_expiry
-from services.earn.handlers import record_tier_changes
+from services.earn.handlers import apply_orders, expire_due, record_tier_changes, release_due
 from services.earn.http import build_api
-from services.earn.orders import apply_orders, release
 from services.earn.programme import Programme, programme_from_text
 from services.earn.programme_book import ProgrammeBook
 from services.earn.programme_source import ProgrammeSource
 from services.earn.settings import EarnSettings
+from services.earn.unit_of_work import PostgresUnitOfWork, transactions
 from shared.clock import Clock, SystemClock
 from shared.consumer import Incoming, Rejection
 from shared.db import ACQUIRE_TIMEOUT_S, Connection
@@ -58,19 +57,24 @@ def definition(
         configured = () if settings.admin_api_key is None else (settings.admin_api_key,)
         directory = ShopDirectory(SCHEMA, configured_keys=configured)
     directory.on_programme("earn", _feeding(book))
+    holders = directory.holders
 
     async def orders(conn: Connection, events: Sequence[Incoming]) -> list[Rejection]:
-        return await apply_orders(conn, events, programmes=book, clock=clock, ahead_max=ahead_max)
+        uow = PostgresUnitOfWork(conn)
+        return await apply_orders(
+            uow, events, programmes=book, clock=clock, holders=holders, ahead_max=ahead_max
+        )
 
-    async def release_due(runtime: Runtime) -> None:
+    async def releases(runtime: Runtime) -> None:
         """Pending points whose return window has passed become available; replicas share
         the work (SKIP LOCKED), each order is released once."""
 
         async def work(pool: asyncpg.Pool) -> object:
             while True:
                 async with pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn, conn.transaction():
-                    done = await release(
-                        conn, book, due_by=clock.now(), limit=settings.release_chunk
+                    uow = PostgresUnitOfWork(conn)
+                    done = await release_due(
+                        uow, book, due_by=clock.now(), limit=settings.release_chunk
                     )
                 if done:
                     log.info("pending_points_released", orders=done)
@@ -82,17 +86,21 @@ def definition(
     def http_api(runtime: Runtime) -> ASGIApp:
         return build_api(runtime, programmes=book)
 
+    async def tiers(conn: Connection, events: Sequence[Incoming]) -> list[Rejection]:
+        return await record_tier_changes(PostgresUnitOfWork(conn), events)
+
     async def customers(conn: Connection, events: Sequence[Incoming]) -> list[Rejection]:
-        return await apply_customers(conn, events, programmes=book)
+        return await apply_customers(conn, events, programmes=book, holders=holders)
 
     async def engagement(conn: Connection, events: Sequence[Incoming]) -> list[Rejection]:
-        return await apply_engagement(conn, events, programmes=book)
+        return await apply_engagement(conn, events, programmes=book, holders=holders)
 
-    async def expire_due(runtime: Runtime) -> None:
+    async def expiry(runtime: Runtime) -> None:
         """Points past their date expire, and warnings go out; replicas share it."""
 
         async def work(pool: asyncpg.Pool) -> object:
-            return await run_expiry(pool, book, now=clock.now(), chunk=settings.scheduled_chunk)
+            now, chunk = clock.now(), settings.scheduled_chunk
+            return await expire_due(transactions(pool), book, now=now, chunk=chunk)
 
         await every(runtime, settings.expiry_interval_s, work, name="expiry")
 
@@ -104,19 +112,22 @@ def definition(
 
         await every(runtime, settings.birthday_interval_s, work, name="birthdays")
 
+    scheduled = (releases, expiry, birthdays_due)
     service = ServiceDefinition(
         name="earn",
         schema=SCHEMA,
         migrations=Path(__file__).parent / "migrations",
         handlers={
             "shop.orders": orders,
-            "loyalty.tiers": record_tier_changes,
+            "loyalty.tiers": tiers,
             "shop.customers": customers,
             "shop.engagement": engagement,
         },
         produces=("loyalty.points", "loyalty.memberships"),
         http_api=http_api,
-        background=(*watch, release_due, expire_due, birthdays_due),
+        # A pass never runs a shop under a programme version it has not read yet: the passes
+        # start once the directory has read loyalty.shops to its end, as the handlers do.
+        background=(*watch, *map(directory.after_catch_up, scheduled)),
     )
     return directory.attach(service)
 

@@ -9,12 +9,13 @@ from typing import Any
 
 import asyncpg
 
+from services.earn.actions import run_birthdays
 from services.earn.bootstrap import definition
-from services.earn.expiry import run_birthdays, run_expiry
-from services.earn.orders import release
+from services.earn.handlers import expire_due, release_due
 from services.earn.programme import Programme, load_programme
 from services.earn.programme_book import ProgrammeBook
 from services.earn.settings import EarnSettings
+from services.earn.unit_of_work import PostgresUnitOfWork, transactions
 from shared.clock import SystemClock
 from shared.commands import instant, run_once
 from shared.db import ACQUIRE_TIMEOUT_S
@@ -54,8 +55,8 @@ def _release(args: argparse.Namespace) -> int:
         done = 0
         while True:  # a chunk per transaction, as the service's own pass
             async with pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn, conn.transaction():
-                released = await release(
-                    conn,
+                released = await release_due(
+                    PostgresUnitOfWork(conn),
                     ProgrammeBook.fixed(programme),
                     due_by=at,
                     limit=settings.release_chunk,
@@ -71,7 +72,7 @@ def _expire(args: argparse.Namespace) -> int:
     async def work(pool: asyncpg.Pool, settings: EarnSettings, programme: Programme) -> str:
         at = args.at or SystemClock().now()
         book = ProgrammeBook.fixed(programme)
-        report = await run_expiry(pool, book, now=at, chunk=settings.scheduled_chunk)
+        report = await expire_due(transactions(pool), book, now=at, chunk=settings.scheduled_chunk)
         return (
             f"looked at {report.accounts} account(s): {report.expired_points} point(s) expired, "
             f"{report.warnings} warning(s) sent"

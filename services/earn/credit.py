@@ -3,11 +3,15 @@ No I/O."""
 
 from __future__ import annotations
 
-import secrets
 from decimal import Decimal
 from typing import Final
 
-from services.earn.refusals import Conflict
+from services.earn.domain.spending import (
+    CREDIT_ID_PREFIX,
+    check_spend,
+    random_id,
+    store_credit,
+)
 from shared.events import check_minor_units, minor_units
 
 MAX_SPEND_MINOR: Final = 10**15  # far beyond any checkout, well inside bigint
@@ -30,37 +34,13 @@ def to_minor(amount: Decimal, currency: str) -> int:
     return minor
 
 
-def from_minor(minor: int, currency: str) -> Decimal:
-    """Minor units as an amount of the currency, written with its decimal places (1250 USD
-    cents is 12.50)."""
-    return Decimal(minor).scaleb(-minor_units(currency))
-
-
 def check_credit(*, balance: int, pending: int, amount: int, currency: str) -> None:
     """Refuse a spend of `amount` minor units that the available credit does not cover: a
     negative credit (after a reversal of spent cashback) blocks every spend in its currency,
     and pending credit cannot be spent."""
-    if balance < 0:
-        raise Conflict(
-            f"store credit spends in {currency} are blocked while the credit is negative "
-            f"({_money(balance, currency)})",
-            code="negative_credit",
-        )
-    if balance < amount:
-        pending_note = (
-            f"; {_money(pending, currency)} pending cannot be spent yet" if pending > 0 else ""
-        )
-        raise Conflict(
-            f"insufficient store credit: the spend is {_money(amount, currency)}, "
-            f"{_money(balance, currency)} is available" + pending_note,
-            code="insufficient_credit",
-        )
+    check_spend(store_credit(currency), available=balance, pending=pending, amount=amount)
 
 
 def spend_id() -> str:
     """A new spend id: random, so that ids cannot be enumerated."""
-    return f"csp-{secrets.token_hex(12)}"
-
-
-def _money(minor: int, currency: str) -> str:
-    return f"{from_minor(minor, currency):f} {currency}"
+    return random_id(CREDIT_ID_PREFIX)

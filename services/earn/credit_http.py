@@ -7,8 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path
 from pydantic import BaseModel
 
-from services.earn.adapters.credit_spends import read_spend
-from services.earn.credit_spends import SpendCredit, cancel_spend, spend
+from services.earn.handlers import SpendCredit, cancel_credit_spend, spend_credit
 from services.earn.problems import problems
 from services.earn.refusals import NotFound
 from services.earn.requests import (
@@ -19,9 +18,10 @@ from services.earn.requests import (
     IdempotentRequests,
     require_key,
 )
+from services.earn.unit_of_work import PostgresUnitOfWork, UnitOfWork
 from services.earn.views import CancelRequest, CreditSpendRequest, CreditSpendView
-from shared.callers import CallerShop
-from shared.db import ACQUIRE_TIMEOUT_S, Connection
+from shared.callers import CallerAccount, CallerShop
+from shared.db import ACQUIRE_TIMEOUT_S
 
 SpendPath = Annotated[
     str, Path(min_length=1, max_length=128, pattern=r"^[!-~]+$", description="Spend id.")
@@ -45,17 +45,24 @@ def credit_routes(requests: IdempotentRequests) -> APIRouter:
         body: CreditSpendRequest,
         idempotency_key: IdempotencyKey = None,
         *,
-        shop_id: CallerShop,
+        account: CallerAccount,
     ) -> Any:
         """Pay with store credit: a `redeemed` store credit entry of the amount. Refused (409)
-        when the available credit in the currency does not cover it or is negative."""
+        when the available credit in the currency does not cover it or is negative. A member
+        shop of a coalition spends from the coalition's account."""
         key = require_key(idempotency_key)
+        shop_id = account.shop_id
         command = SpendCredit(
-            shop_id, customer_id, body.currency, body.amount_minor(), body.order_id
+            shop_id,
+            customer_id,
+            body.currency,
+            body.amount_minor(),
+            body.order_id,
+            account.holder_id,
         )
 
-        async def action(conn: Connection) -> tuple[int, BaseModel]:
-            done = await spend(conn, command, now=runtime.clock.now())
+        async def action(uow: UnitOfWork) -> tuple[int, BaseModel]:
+            done = await spend_credit(uow, command, now=runtime.clock.now())
             return 201, CreditSpendView.of(done)
 
         asked = {
@@ -74,7 +81,7 @@ def credit_routes(requests: IdempotentRequests) -> APIRouter:
     async def get_spend(spend_id: SpendPath, *, shop_id: CallerShop) -> CreditSpendView:
         """A store credit spend of the shop, and whether it was cancelled."""
         async with runtime.require_pool().acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
-            found = await read_spend(conn, shop_id, spend_id)
+            found = await PostgresUnitOfWork(conn).credit_spends.get(shop_id, spend_id)
         if found is None:
             raise NotFound(f"no store credit spend {spend_id!r}", code="unknown_spend")
         return CreditSpendView.of(found)
@@ -95,8 +102,8 @@ def credit_routes(requests: IdempotentRequests) -> APIRouter:
         reason = (body or CancelRequest()).reason
         pool = runtime.require_pool()
         async with pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn, conn.transaction():
-            cancelled = await cancel_spend(
-                conn, shop_id, spend_id, reason=reason, now=runtime.clock.now()
+            cancelled = await cancel_credit_spend(
+                PostgresUnitOfWork(conn), shop_id, spend_id, reason=reason, now=runtime.clock.now()
             )
         if runtime.relay is not None:
             runtime.relay.wake()

@@ -11,22 +11,18 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Any
 
+import asyncpg
 from fastapi import APIRouter, FastAPI, Path, Query
 from pydantic import BaseModel
 
-from services.earn.adapters.redemptions import (
-    known_customer,
-    read_account,
-    read_credit,
-    read_entries,
-)
-from services.earn.adapters.redemptions import read_redemption as find_redemption
+from services.earn.adapters.accounts import known_customer, read_account, read_credit
+from services.earn.adapters.ledger import read_entries
 from services.earn.admin_http import admin_routes
 from services.earn.credit_http import credit_routes
+from services.earn.handlers import RedeemReward, cancel_redemption, redeem_reward
 from services.earn.problems import install_handlers, problems
 from services.earn.programme import Programme
 from services.earn.programme_book import ProgrammeBook, UnknownShop
-from services.earn.redemptions import RedeemReward, cancel, redeem
 from services.earn.refusals import NotFound
 from services.earn.requests import (
     READ,
@@ -37,6 +33,7 @@ from services.earn.requests import (
     document_required_keys,
     require_key,
 )
+from services.earn.unit_of_work import PostgresUnitOfWork, UnitOfWork
 from services.earn.views import (
     BalanceView,
     CancelRequest,
@@ -49,8 +46,8 @@ from services.earn.views import (
     RedemptionView,
     RewardView,
 )
-from shared.callers import CallerShop
-from shared.db import ACQUIRE_TIMEOUT_S, Connection
+from shared.callers import Account, CallerAccount, CallerShop
+from shared.db import ACQUIRE_TIMEOUT_S
 from shared.events import CURRENCY_MINOR_UNITS
 from shared.runtime import Runtime, service_api
 
@@ -90,10 +87,12 @@ def account_routes(runtime: Runtime) -> APIRouter:
     router = APIRouter(prefix="/v1/customers", tags=["accounts"], dependencies=[READ])
 
     @router.get("/{customer_id}/balance", responses=problems(401, 403, 404, 422, 503))
-    async def get_balance(customer_id: CustomerPath, *, shop_id: CallerShop) -> BalanceView:
+    async def get_balance(customer_id: CustomerPath, *, caller: CallerAccount) -> BalanceView:
         """Available and pending points, lifetime earned, store credit per currency, and
         whether redemptions are blocked (a negative balance); all 0 for a customer earn knows
-        of at the shop (a sign-up, an order, a tier) but has never credited."""
+        of at the shop (a sign-up, an order, a tier) but has never credited. A member shop of
+        a coalition is answered the coalition's account, which all its members share."""
+        shop_id = caller.holder_id
         async with runtime.require_pool().acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
             account = await read_account(conn, shop_id, customer_id)
             credit = await read_credit(conn, shop_id, customer_id)
@@ -128,11 +127,14 @@ def account_routes(runtime: Runtime) -> APIRouter:
             ),
         ] = None,
         *,
-        shop_id: CallerShop,
+        account: CallerAccount,
     ) -> LedgerPage:
-        """The customer's ledger entries (points and store credit), newest first; pass
-        `next_cursor` back as `cursor` for the next page."""
+        """The customer's ledger entries (points and store credit), newest first, each with
+        the shop where it happened; pass `next_cursor` back as `cursor` for the next page. A
+        member shop of a coalition reads the coalition's account, with the order ids of the
+        other members' entries left out."""
         before = int(cursor) if cursor is not None else None
+        shop_id = account.holder_id
         async with runtime.require_pool().acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
             rows = await read_entries(
                 conn, shop_id, customer_id, before_seq=before, limit=limit + 1
@@ -142,7 +144,7 @@ def account_routes(runtime: Runtime) -> APIRouter:
             )
         if unknown:
             raise NotFound(f"earn knows no customer {customer_id!r}", code="unknown_customer")
-        items = [EntryView.model_validate(dict(r)) for r in rows[:limit]]
+        items = [_entry(r, account) for r in rows[:limit]]
         return LedgerPage(
             customer_id=customer_id,
             items=items,
@@ -158,16 +160,18 @@ def redemption_routes(requests: IdempotentRequests, programmes: ProgrammeBook) -
     router = APIRouter(prefix="/v1", tags=["rewards"])
 
     def programme_of(shop_id: str) -> Programme:
-        """The shop's programme in force now; 404 for a shop without one."""
+        """The programme in force now of the shop (or the coalition) holding the accounts; 404
+        for one without."""
         try:
             return programmes.at(shop_id, runtime.clock.now())
         except UnknownShop:
             raise NotFound(f"earn knows no shop {shop_id!r}", code="unknown_shop") from None
 
     @router.get("/rewards", dependencies=[READ], responses=problems(401, 403, 404, 422))
-    async def get_rewards(*, shop_id: CallerShop) -> Catalogue:
-        """The rewards the shop offers now: its programme's active rewards."""
-        rewards = programme_of(shop_id).rewards
+    async def get_rewards(*, account: CallerAccount) -> Catalogue:
+        """The rewards the shop offers now: its programme's active rewards (its coalition's,
+        while it is a member)."""
+        rewards = programme_of(account.holder_id).rewards
         return Catalogue(rewards=[RewardView.of(r) for r in rewards if r.active])
 
     @router.post(
@@ -182,18 +186,20 @@ def redemption_routes(requests: IdempotentRequests, programmes: ProgrammeBook) -
         body: RedeemRequest,
         idempotency_key: IdempotencyKey = None,
         *,
-        shop_id: CallerShop,
+        account: CallerAccount,
     ) -> Any:
         """Spend points on a reward: a `redeemed` ledger entry and a voucher code. Refused
-        (409) when the available points do not cover it or the balance is negative."""
+        (409) when the available points do not cover it or the balance is negative. A member
+        shop of a coalition spends from the coalition's account, on its catalogue."""
         key = require_key(idempotency_key)
+        shop_id, holder = account.shop_id, account.holder_id
         command = RedeemReward(
-            shop_id, customer_id, body.reward, body.currency, body.steps, body.points
+            shop_id, customer_id, body.reward, body.currency, body.steps, body.points, holder
         )
 
-        async def action(conn: Connection) -> tuple[int, BaseModel]:
+        async def action(uow: UnitOfWork) -> tuple[int, BaseModel]:
             now = runtime.clock.now()
-            done = await redeem(conn, command, programme=programme_of(shop_id), now=now)
+            done = await redeem_reward(uow, command, programme=programme_of(holder), now=now)
             return 201, RedemptionView.of(done.redemption)
 
         asked = {"customer_id": customer_id, **body.model_dump(mode="json")}
@@ -209,7 +215,7 @@ def redemption_routes(requests: IdempotentRequests, programmes: ProgrammeBook) -
     ) -> RedemptionView:
         """A redemption of the shop, its voucher, and whether it was cancelled."""
         async with runtime.require_pool().acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
-            found = await find_redemption(conn, shop_id, redemption_id)
+            found = await PostgresUnitOfWork(conn).redemptions.get(shop_id, redemption_id)
         if found is None:
             raise NotFound(f"no redemption {redemption_id!r}", code="unknown_redemption")
         return RedemptionView.of(found)
@@ -230,14 +236,26 @@ def redemption_routes(requests: IdempotentRequests, programmes: ProgrammeBook) -
         reason = (body or CancelRequest()).reason
         pool = runtime.require_pool()
         async with pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn, conn.transaction():
-            cancelled = await cancel(
-                conn, shop_id, redemption_id, reason=reason, now=runtime.clock.now()
+            cancelled = await cancel_redemption(
+                PostgresUnitOfWork(conn),
+                shop_id,
+                redemption_id,
+                reason=reason,
+                now=runtime.clock.now(),
             )
         if runtime.relay is not None:
             runtime.relay.wake()
         return RedemptionView.of(cancelled)
 
     return router
+
+
+def _entry(row: asyncpg.Record, account: Account) -> EntryView:
+    """An entry as the caller sees it: a member shop is not told other members' order ids."""
+    entry = EntryView.model_validate(dict(row))
+    if account.coalition_member and entry.shop != account.shop_id:
+        return entry.model_copy(update={"order_id": None})
+    return entry
 
 
 def _credit(currency: str, balance: int, pending: int) -> CreditView:

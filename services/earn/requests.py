@@ -14,8 +14,9 @@ from services.earn.adapters.idempotency import StoredResponse, claim, store
 from services.earn.problems import problem, refusal_body
 from services.earn.refusals import Refused
 from services.earn.rewards import fingerprint
+from services.earn.unit_of_work import PostgresUnitOfWork, UnitOfWork
 from shared.callers import require_scope
-from shared.db import ACQUIRE_TIMEOUT_S, Connection
+from shared.db import ACQUIRE_TIMEOUT_S
 from shared.problems import PROBLEM
 from shared.runtime import Runtime
 
@@ -39,7 +40,7 @@ IdempotencyKey = Annotated[
         "`idempotency_key_missing`.",
     ),
 ]
-Action = Callable[[Connection], Awaitable[tuple[int, BaseModel]]]
+Action = Callable[[UnitOfWork], Awaitable[tuple[int, BaseModel]]]
 
 
 class IdempotentRequests:
@@ -65,7 +66,7 @@ class IdempotentRequests:
                 return replay(stored)
             try:
                 async with conn.transaction():  # a savepoint: a refusal leaves no trace
-                    status, model = await action(conn)
+                    status, model = await action(PostgresUnitOfWork(conn))
                 response = JSONResponse(model.model_dump(mode="json"), status)
             except Refused as exc:
                 response = problem(exc.status, refusal_body(exc))

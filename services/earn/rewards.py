@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Final
 
+from services.earn.domain.spending import POINTS, check_spend
 from services.earn.programme import Reward
-from services.earn.refusals import Conflict, InvalidField
+from services.earn.refusals import InvalidField
 
 # Base32 without the characters people confuse when they read a code aloud or type it
 # (0/O, 1/I): 32 symbols, 5 bits each, so 16 of them carry 80 random bits.
@@ -84,18 +85,7 @@ def _currency(reward: Reward, currency: str | None) -> str:
 def check_funds(*, available: int, pending: int, cost: int) -> None:
     """Refuse a redemption that the available points do not cover: a negative balance (after
     a reversal of spent points) blocks every redemption, and pending points cannot be spent."""
-    if available < 0:
-        raise Conflict(
-            f"redemptions are blocked while the balance is negative ({available} points)",
-            code="negative_balance",
-        )
-    if available < cost:
-        pending_note = f"; {pending} pending points cannot be spent yet" if pending > 0 else ""
-        raise Conflict(
-            f"insufficient points: the reward costs {cost}, {available} are available"
-            + pending_note,
-            code="insufficient_points",
-        )
+    check_spend(POINTS, available=available, pending=pending, amount=cost)
 
 
 def voucher_code() -> str:
@@ -106,7 +96,7 @@ def voucher_code() -> str:
 
 def redemption_id() -> str:
     """A new redemption id: random, so that ids cannot be enumerated."""
-    return f"rdm-{secrets.token_hex(12)}"
+    return POINTS.new_id()
 
 
 def fingerprint(payload: dict[str, Any]) -> str:

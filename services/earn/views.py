@@ -17,9 +17,9 @@ from pydantic import (
 )
 from pydantic.json_schema import WithJsonSchema
 
-from services.earn.adapters.credit_spends import CreditSpend
-from services.earn.adapters.redemptions import Redemption
-from services.earn.credit import from_minor, to_minor
+from services.earn.adapters.spends import CreditSpend, Redemption
+from services.earn.credit import to_minor
+from services.earn.domain.spending import from_minor
 from services.earn.programme import Reward
 from services.earn.refusals import InvalidField
 from shared.api_inputs import NonBlankText
@@ -87,6 +87,9 @@ class BalanceView(_View):
 class EntryView(_View):
     seq: int = Field(description="Position in the ledger; later entries have higher values.")
     entry_id: str
+    shop: str = Field(
+        description="The shop where it happened: a member shop, on a coalition's account."
+    )
     kind: str = Field(description="earned, reversed, redeemed, restored, expired or adjusted.")
     delta: int
     balance_after: int

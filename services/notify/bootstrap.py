@@ -10,6 +10,7 @@ import asyncpg
 import structlog
 from faststream.asgi import AsgiFastStream
 from faststream.asgi.types import ASGIApp
+from pydantic import SecretStr
 
 from services.notify import handlers
 from services.notify.adapters.channel import Channel
@@ -60,10 +61,15 @@ def make_shop_messages(settings: NotifySettings) -> ShopMessageSettings:
     return ShopMessageSettings.from_settings(settings, make_renderer(settings))
 
 
-def make_shop_directory(shops: ShopMessageSettings) -> ShopDirectory:
-    """Notify's view of loyalty.shops: each published "messages" version feeds `shops`. A
-    version notify refuses is logged by the directory and changes nothing else."""
-    directory = ShopDirectory(SCHEMA)
+def make_shop_directory(
+    shops: ShopMessageSettings, configured_key: SecretStr | None = None
+) -> ShopDirectory:
+    """Notify's view of loyalty.shops: each published "messages" version feeds `shops`, its
+    keys open the customers' routes (`configured_key` too, as a platform key). A version
+    notify refuses is logged by the directory and changes nothing else."""
+    directory = ShopDirectory(
+        SCHEMA, configured_keys=() if configured_key is None else (configured_key,)
+    )
     directory.on_programme("messages", shops.add_version)
     return directory
 
@@ -118,7 +124,7 @@ def definition(
     `loyalty.shops` fills (a new book over the environment's settings when not given)."""
     clock = clock or SystemClock()
     shop_messages = shops or make_shop_messages(settings)
-    directory = make_shop_directory(shop_messages)
+    directory = make_shop_directory(shop_messages, settings.notify_api_key)
 
     async def deliver(runtime: Runtime) -> None:
         # Connections of its own: a busy schedule never makes the consumers wait for one.
@@ -142,7 +148,7 @@ def definition(
             await pool.close()
 
     def api(runtime: Runtime) -> ASGIApp:
-        return build_api(runtime, settings)
+        return build_api(runtime, settings, shop_messages)
 
     service = ServiceDefinition(
         name="notify",

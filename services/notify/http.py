@@ -1,4 +1,5 @@
-"""The notify HTTP API: one-click unsubscribe (RFC 8058) and the VAPID public key.
+"""The notify HTTP API: one-click unsubscribe (RFC 8058), the VAPID public key, and the
+customers' and templates' routes of the console (customers_http.py, templates_http.py).
 
 Errors are RFC 9457 problem documents (application/problem+json).
 """
@@ -15,8 +16,11 @@ from pydantic import BaseModel
 
 from services.notify.adapters import projections
 from services.notify.adapters.push import vapid_public_key
+from services.notify.customers_http import install_customer_routes
 from services.notify.domain.tokens import Unsubscribe, verify_unsubscribe
 from services.notify.settings import NotifySettings
+from services.notify.shop_messages import ShopMessageSettings
+from services.notify.templates_http import install_template_routes
 from shared.problems import install_problem_handlers, problems
 from shared.runtime import Runtime, service_api
 
@@ -42,13 +46,19 @@ class PublicKey(BaseModel):
     public_key: str
 
 
-def build_api(runtime: Runtime, settings: NotifySettings) -> FastAPI:
+def build_api(runtime: Runtime, settings: NotifySettings, shops: ShopMessageSettings) -> FastAPI:
     """The FastAPI app served for the paths the operational routes do not take."""
     api = service_api(
         "notify",
-        "One-click unsubscribe (RFC 8058) and the Web Push application server key.",
+        "One-click unsubscribe (RFC 8058), the Web Push application server key, and "
+        "customers: search, profile, messages, resend, unsubscribe; templates and their "
+        "previews. The customers' and templates' routes need "
+        "X-API-Key: the key of a shop (its own customers), or a platform key that names the "
+        "shop with X-Shop-Id (the shop `default` when absent).",
     )
     install_problem_handlers(api, invalid_field="the request does not match the API")
+    install_customer_routes(api, runtime)
+    install_template_routes(api, runtime, shops)
 
     def request_of(token: str) -> Unsubscribe:
         request = verify_unsubscribe(token, settings.require_secrets())

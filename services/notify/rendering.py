@@ -25,8 +25,18 @@ from jinja2 import (
 )
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from services.notify.domain import brand
+
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 TEXT_BLOCKS = ("subject", "body", "push_title", "push_body")
+# The brand of a shop without a [brand] section (services/notify/domain/brand.py).
+NEUTRAL_BRAND: Mapping[str, str | None] = {
+    "logo_url": None,
+    "primary_colour": brand.PRIMARY,
+    "on_primary_colour": brand.ON_PRIMARY,
+    "text_colour": brand.TEXT,
+    "shop_name": None,  # the logo's alternative text
+}
 
 
 class TemplateProblem(Exception):
@@ -62,16 +72,24 @@ class Renderer:
         self._max_chars = max_bytes
         self._default_locale = default_locale
         self._default_currency = default_currency
+        self._brand: dict[str, str | None] = dict(NEUTRAL_BRAND)
 
     def for_shop(
-        self, *, default_locale: str, default_currency: str, overrides: Mapping[str, str]
+        self,
+        *,
+        default_locale: str,
+        default_currency: str,
+        overrides: Mapping[str, str],
+        brand: Mapping[str, str | None] | None = None,
     ) -> Renderer:
-        """A renderer with a shop's defaults and its own sources for some templates (keyed
-        `<language>/<template>.<txt|html>`). Without overrides it shares this one's compiled
-        templates, so a thousand shops that keep the shipped ones compile them once."""
+        """A renderer with a shop's defaults, brand (`brand` in every template) and its own
+        sources for some templates (keyed `<language>/<template>.<txt|html>`). Without
+        overrides it shares this one's compiled templates, so a thousand shops that keep the
+        shipped ones compile them once."""
         shop = copy.copy(self)
         shop._default_locale = default_locale
         shop._default_currency = default_currency
+        shop._brand = dict(brand or NEUTRAL_BRAND)
         if overrides:
             loader = self._env.loader
             assert loader is not None  # every renderer's environment has one
@@ -104,7 +122,8 @@ class Renderer:
     def render(self, template: str, locale: str | None, values: Mapping[str, Any]) -> Rendered:
         language = self.language_of(locale)
         babel_locale = _babel_locale(locale, language)
-        context = {**values, **self._helpers(babel_locale, values), "language": language}
+        helpers = self._helpers(babel_locale, values)
+        context = {**values, **helpers, "language": language, "brand": self._brand}
         try:
             text = self._env.get_template(f"{language}/{template}.txt")
             blocks = {}

@@ -108,6 +108,10 @@ class NotifySettings(CommonSettings):
     public_base_url: str = "http://127.0.0.1:8003"
     unsubscribe_secret: SecretStr | None = None
 
+    # A platform key of the customers' routes (every shop), beside the keys the shops service
+    # makes; none by default.
+    notify_api_key: SecretStr | None = None
+
     @field_validator("storefront_url", "public_base_url")
     @classmethod
     def _absolute_url(cls, value: str, info: ValidationInfo) -> str:

@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 from email.utils import parseaddr
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from services.notify.domain import brand
 from services.notify.domain.messages import TEMPLATES
 from services.notify.preview import sample_values
 from services.notify.rendering import Renderer, TemplateProblem
@@ -38,6 +39,38 @@ class TemplateSources(BaseModel):
     html: str | None = Field(default=None, min_length=1, max_length=256 * 1024)
 
 
+Colour = Annotated[str, Field(pattern=r"^#[0-9A-Fa-f]{6}$", description="#RRGGBB")]
+
+
+class Brand(BaseModel):
+    """How the shop's emails look: its logo (https) and colours, neutral when left out."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    logo_url: str | None = Field(default=None, max_length=2000, pattern=r"^https://[^\s\"<>]+$")
+    primary_colour: Colour = brand.PRIMARY
+    on_primary_colour: Colour = brand.ON_PRIMARY
+    text_colour: Colour = brand.TEXT
+
+
+def brand_problems(shown: Brand) -> list[str]:
+    """Colours too close to be read (WCAG AA, 4.5:1): the button's text on its colour, and
+    the text on the emails' white page."""
+    problems = []
+    pairs = (
+        ("on_primary_colour", shown.on_primary_colour, "primary_colour", shown.primary_colour),
+        ("text_colour", shown.text_colour, "the white page", brand.BACKGROUND),
+    )
+    for setting, colour, against, other in pairs:
+        ratio = brand.contrast_ratio(colour, other)
+        if ratio < brand.MIN_CONTRAST:
+            problems.append(
+                f"brand.{setting}: its contrast with {against} is {ratio:.2f}:1; "
+                f"at least {brand.MIN_CONTRAST}:1 is needed to be read (WCAG AA)"
+            )
+    return problems
+
+
 class ShopMessages(BaseModel):
     """What one shop's messages look like and how often they may go."""
 
@@ -52,6 +85,7 @@ class ShopMessages(BaseModel):
     quiet_hours_end: time
     frequency_cap: int = Field(ge=1)
     frequency_window_days: int = Field(ge=1)
+    brand: Brand = Field(default_factory=Brand)
     # language ("en", "vi") -> template name -> the shop's sources
     templates: dict[str, dict[str, TemplateSources]] = Field(default_factory=dict)
 
@@ -120,12 +154,14 @@ def read_shop_messages(
         raw: dict[str, Any] = tomllib.loads(text, parse_float=Decimal)
     except tomllib.TOMLDecodeError as exc:
         raise ProgrammeError(f"{what}: not valid TOML: {exc}") from None
-    base = defaults.model_dump(exclude={"templates"})
+    base = defaults.model_dump(exclude={"templates", "brand"})
     return validate(
         ShopMessages,
         {**base, **raw},
         what=what,
-        checks=lambda messages: template_problems(messages, renderer),
+        checks=lambda messages: (
+            brand_problems(messages.brand) or template_problems(messages, renderer)
+        ),
     )
 
 
@@ -149,6 +185,7 @@ def template_problems(messages: ShopMessages, renderer: Renderer) -> list[str]:
         default_locale=messages.default_locale,
         default_currency=messages.default_currency,
         overrides=messages.overrides(),
+        brand=messages.brand.model_dump() | {"shop_name": messages.sender_name},
     )
     for language, names in messages.templates.items():
         # The layout is a part of every message: all of them are tried when it changes.
@@ -212,6 +249,11 @@ class ShopMessageSettings:
         """The shop's templates in effect at `at`."""
         return self._in_effect(shop_id, at).renderer
 
+    def draft_renderer(self, text: str) -> Renderer:
+        """The templates of a draft of a shop's document, read as a published version is;
+        ProgrammeError naming each setting when it would be refused."""
+        return self._renderer_of(self._read("draft", text, what="messages draft"))
+
     def put(self, shop_id: str, messages: ShopMessages) -> None:
         """Set a shop's settings for every time; refused (ProgrammeError) when templates fail."""
         problems = template_problems(messages, self._renderer)
@@ -256,6 +298,7 @@ class ShopMessageSettings:
             default_locale=messages.default_locale,
             default_currency=messages.default_currency,
             overrides=messages.overrides(),
+            brand=messages.brand.model_dump() | {"shop_name": messages.sender_name},
         )
 
 

@@ -20,10 +20,32 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+Template = Literal["vn-fashion", "us-shop"]
+
+
 class NewShop(_Body):
     shop_id: ShopId
-    template: Literal["vn-fashion", "us-shop"] = Field(description="A starter template.")
+    template: Template = Field(description="A starter template.")
     name: Label | None = None
+    coalition_id: ShopId | None = Field(
+        default=None, description="A coalition the shop is a member of from the start."
+    )
+
+
+class NewCoalition(_Body):
+    coalition_id: ShopId
+    template: Template = Field(
+        description="A starter template: the coalition's currency and first programmes."
+    )
+    name: Label | None = None
+
+
+class CoalitionChange(_Body):
+    coalition_id: ShopId | None = Field(description="The coalition to join; null to leave.")
+    effective_from: EventTime | None = Field(
+        default=None, description="When it applies (default: the lead after now)."
+    )
+    reason: Reason = ""
 
 
 class Draft(_Body):
@@ -135,3 +157,4 @@ class Caller(_Body):
     prefix: str
     shop_id: str | None
     scopes: list[Scope]
+    on_behalf_of: str | None = None

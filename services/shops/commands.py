@@ -51,6 +51,7 @@ def _shops(parser: argparse.ArgumentParser) -> None:
     create.add_argument("shop_id", metavar="SHOP")
     create.add_argument("--template", required=True, choices=handlers.templates())
     create.add_argument("--name", help="the shop's name (default: the template's)")
+    create.add_argument("--coalition", help="a coalition the shop is a member of from the start")
     create.set_defaults(func=_create_shop)
     listing = actions.add_parser("list", help="every shop")
     listing.set_defaults(func=_list_shops)
@@ -128,7 +129,7 @@ def _owner(parser: argparse.ArgumentParser) -> None:
     owner.add_argument("--platform", action="store_true", help="the platform operator's keys")
 
 
-def _json(found: BaseModel | list[Any]) -> str:
+def as_json(found: BaseModel | list[Any]) -> str:
     if isinstance(found, list):
         return json.dumps([f.model_dump(mode="json") for f in found], indent=2)
     return found.model_dump_json(indent=2)
@@ -137,23 +138,28 @@ def _json(found: BaseModel | list[Any]) -> str:
 def _create_shop(args: argparse.Namespace) -> int:
     async def work(conn: Connection, change: Change) -> str:
         made = await handlers.create_shop(
-            conn, change, shop_id=args.shop_id, template=args.template, name=args.name
+            conn,
+            change,
+            shop_id=args.shop_id,
+            template=args.template,
+            name=args.name,
+            coalition_id=args.coalition,
         )
-        return _json(made)
+        return as_json(made)
 
     return run_command(work, announces=True)
 
 
 def _list_shops(args: argparse.Namespace) -> int:
     async def work(conn: Connection, change: Change) -> str:
-        return _json(await handlers.list_shops(conn))
+        return as_json(await handlers.list_shops(conn))
 
     return run_command(work)
 
 
 def _audit(args: argparse.Namespace) -> int:
     async def work(conn: Connection, change: Change) -> str:
-        return _json(await handlers.audit_trail(conn, _shop_of(args), limit=args.limit))
+        return as_json(await handlers.audit_trail(conn, _shop_of(args), limit=args.limit))
 
     return run_command(work)
 
@@ -256,7 +262,7 @@ def _scopes(args: argparse.Namespace) -> list[Any]:
 def _create_key(args: argparse.Namespace) -> int:
     async def work(conn: Connection, change: Change) -> str:
         made = await handlers.create_key(conn, change, shop_id=_shop_of(args), scopes=_scopes(args))
-        return f"{_json(made)}\nthe secret is shown this once: keep it now"
+        return f"{as_json(made)}\nthe secret is shown this once: keep it now"
 
     return run_command(work, announces=True)
 
@@ -267,7 +273,7 @@ def _shop_of(args: argparse.Namespace) -> str | None:
 
 def _list_keys(args: argparse.Namespace) -> int:
     async def work(conn: Connection, change: Change) -> str:
-        return _json(await handlers.list_keys(conn, _shop_of(args)))
+        return as_json(await handlers.list_keys(conn, _shop_of(args)))
 
     return run_command(work)
 
@@ -275,7 +281,7 @@ def _list_keys(args: argparse.Namespace) -> int:
 def _rotate_key(args: argparse.Namespace) -> int:
     async def work(conn: Connection, change: Change) -> str:
         made = await handlers.rotate_key(conn, change, shop_id=_shop_of(args), key_id=args.key_id)
-        return f"{_json(made)}\nthe secret is shown this once: keep it now"
+        return f"{as_json(made)}\nthe secret is shown this once: keep it now"
 
     return run_command(work, announces=True)
 
@@ -283,7 +289,7 @@ def _rotate_key(args: argparse.Namespace) -> int:
 def _revoke_key(args: argparse.Namespace) -> int:
     async def work(conn: Connection, change: Change) -> str:
         key = await handlers.revoke_key(conn, change, shop_id=_shop_of(args), key_id=args.key_id)
-        return _json(key)
+        return as_json(key)
 
     return run_command(work, announces=True)
 

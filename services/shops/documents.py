@@ -95,3 +95,20 @@ def problems_in(error: ProgrammeError) -> list[str]:
     lines = str(error).splitlines()
     listed = [line.strip() for line in lines[1:] if line.strip()]
     return listed or [lines[0]]
+
+
+def check_earns_in(earn_text: str, currency: str, *, coalition_id: str) -> None:
+    """A shop joins a coalition only if the coalition's earn programme has a rate for the
+    shop's currency: its points move 1:1 into the coalition's currency."""
+    earn = read_document("earn", earn_text)
+    if currency not in earn.get("currencies", {}):
+        raise InvalidDocument(
+            f"the coalition {coalition_id!r} earns no points in {currency}",
+            [
+                (
+                    "coalition_id",
+                    f"the coalition's latest earn version has no currencies.{currency}: "
+                    "publish one with that rate before the shop joins",
+                )
+            ],
+        )

@@ -1,4 +1,5 @@
-"""Use cases of the shops service: shops from templates, programme versions, API keys.
+"""Use cases of the shops service: shops from templates, programme versions, API keys;
+those of coalitions are in services/shops/coalitions.py.
 
 Each change runs in one transaction that also writes its audit row and enqueues the event
 announcing it on loyalty.shops, so that no change goes unannounced or unaudited.
@@ -16,15 +17,16 @@ from typing import Final
 from services.earn.domain.orders import earning_of
 from services.earn.programme import Programme as EarnProgramme
 from services.shops.adapters import announcements, store
-from services.shops.documents import KINDS, check_document, check_reason
+from services.shops.documents import KINDS, check_document, check_earns_in, check_reason
 from services.shops.keys import new_secret
-from services.shops.records import ApiKey, AuditEntry, NewApiKey, Shop, Version
+from services.shops.records import ApiKey, AuditEntry, Membership, NewApiKey, Shop, Version
 from services.shops.refusals import Conflict, InvalidDocument, NotFound
 from shared.api_keys import key_sha256
 from shared.db import Connection
 from shared.errors import Bug
 from shared.events import OrderPaid
-from shared.events.shops import ProgrammeKind, Scope
+from shared.events.fields import EVENT_TIME_START
+from shared.events.shops import ProgrammeKind, Scope, ShopKind
 
 TEMPLATES: Final = Path(__file__).parent / "templates"
 # LOYALTY_SHOPS_EFFECTIVE_LEAD_S's default (services/shops/settings.py).
@@ -56,9 +58,18 @@ def validate_draft(kind: str, text: str) -> None:
 
 
 async def create_shop(
-    conn: Connection, change: Change, *, shop_id: str, template: str, name: str | None = None
+    conn: Connection,
+    change: Change,
+    *,
+    shop_id: str,
+    template: str,
+    name: str | None = None,
+    coalition_id: str | None = None,
+    kind: ShopKind = "shop",
 ) -> Shop:
-    """A shop with the template's currency, zone and locale, and version 1 of each programme."""
+    """A shop with the template's currency, zone and locale, and version 1 of each programme;
+    created in a coalition, a member from the first event time on (it has no earlier events).
+    A coalition (`kind`) is created the same way, and joins none."""
     if template not in templates():
         raise InvalidDocument(
             f"unknown template {template!r}", [("template", f"one of {', '.join(templates())}")]
@@ -71,11 +82,15 @@ async def create_shop(
         currency=about["currency"],
         time_zone=about["time_zone"],
         locale=about["locale"],
+        coalition_id=coalition_id,
         created_at=change.now,
+        kind=kind,
     )
     async with conn.transaction():
         if not await store.insert_shop(conn, shop):
             raise Conflict(f"the shop {shop_id!r} exists already")
+        if coalition_id is not None:
+            await coalition_to_join(conn, coalition_id, currency=shop.currency)
         await store.audit(
             conn,
             at=change.now,
@@ -84,15 +99,28 @@ async def create_shop(
             action="shop.created",
             template=template,
             name=shop.name,
+            kind=kind,
+            coalition_id=coalition_id,
         )
         await announcements.shop_created(conn, shop)
-        for kind in KINDS:
-            text = (folder / f"{kind}.toml").read_text(encoding="utf-8")
+        if coalition_id is not None:
+            # Before the programme versions, in the same transaction: a service that knows
+            # the shop's programmes knows its membership too.
+            await write_membership(
+                conn,
+                change,
+                shop_id=shop_id,
+                coalition_id=coalition_id,
+                starts=EVENT_TIME_START,
+                reason="created in the coalition",
+            )
+        for programme in KINDS:
+            text = (folder / f"{programme}.toml").read_text(encoding="utf-8")
             await _publish(
                 conn,
                 change,
                 shop_id=shop_id,
-                kind=kind,
+                kind=programme,
                 text=text,
                 starts=change.earliest,
                 reason=f"template {template}",
@@ -126,18 +154,7 @@ async def publish_version(
     check_document(kind, text)
     check_reason(reason)
     starts = effective_from or change.earliest
-    if starts < change.earliest:
-        lead_s = int(change.lead.total_seconds())
-        raise InvalidDocument(
-            f"a version may start {lead_s} s after its publication at the earliest",
-            [
-                (
-                    "effective_from",
-                    f"must be at least {lead_s} s after now ({change.earliest.isoformat()}): "
-                    "every service must hold the version before events of its time arrive",
-                )
-            ],
-        )
+    check_lead(change, starts)
     async with conn.transaction():
         return await _publish(
             conn, change, shop_id=shop_id, kind=kind, text=text, starts=starts, reason=reason
@@ -159,19 +176,7 @@ async def _publish(
         raise NotFound(f"no shop {shop_id!r}")
     number = await store.next_version(conn, shop_id, kind)
     before = await store.version(conn, shop_id, kind, number - 1)
-    if before is not None and starts < before.effective_from:
-        # Versions take effect in their order: a later version starting earlier would make
-        # version N apply before version N-1, and no one reading the list would expect that.
-        raise InvalidDocument(
-            f"version {number} may not start before version {number - 1}",
-            [
-                (
-                    "effective_from",
-                    f"must be at or after {before.effective_from.isoformat()}, when version "
-                    f"{number - 1} takes effect",
-                )
-            ],
-        )
+    check_order(starts, None if before is None else before.effective_from, number)
     version = Version(
         shop_id=shop_id,
         kind=kind,
@@ -199,6 +204,95 @@ async def _publish(
     )
     await announcements.programme_published(conn, version)
     return version
+
+
+def check_lead(change: Change, starts: datetime) -> None:
+    """A version (of a programme or a membership) starts the change's lead after now at the
+    earliest, so that every service holds it before events of its time arrive."""
+    if starts < change.earliest:
+        lead_s = int(change.lead.total_seconds())
+        raise InvalidDocument(
+            f"a version may start {lead_s} s after its publication at the earliest",
+            [
+                (
+                    "effective_from",
+                    f"must be at least {lead_s} s after now ({change.earliest.isoformat()}): "
+                    "every service must hold the version before events of its time arrive",
+                )
+            ],
+        )
+
+
+def check_order(starts: datetime, before: datetime | None, number: int) -> None:
+    """Versions take effect in their order: a later version starting earlier would make
+    version N apply before version N-1, and no one reading the list would expect that."""
+    if before is not None and starts < before:
+        raise InvalidDocument(
+            f"version {number} may not start before version {number - 1}",
+            [
+                (
+                    "effective_from",
+                    f"must be at or after {before.isoformat()}, when version "
+                    f"{number - 1} takes effect",
+                )
+            ],
+        )
+
+
+async def coalition_to_join(conn: Connection, coalition_id: str, *, currency: str) -> Shop:
+    """The coalition a shop of `currency` may join: 422 naming coalition_id when it is no
+    coalition, or when its latest earn version has no rate for the currency."""
+    found = await store.shop(conn, coalition_id)
+    if found is None or found.kind != "coalition":
+        raise InvalidDocument(
+            f"no coalition {coalition_id!r}", [("coalition_id", "must name a coalition")]
+        )
+    latest = await store.version(
+        conn, coalition_id, "earn", await store.next_version(conn, coalition_id, "earn") - 1
+    )
+    check_earns_in(latest.toml if latest else "", currency, coalition_id=coalition_id)
+    return found
+
+
+async def write_membership(
+    conn: Connection,
+    change: Change,
+    *,
+    shop_id: str,
+    coalition_id: str | None,
+    starts: datetime,
+    reason: str,
+) -> Membership:
+    """The shop's next membership version (the shop row locked by the caller): audited as
+    coalition.joined or coalition.left, and announced before anything later of the shop."""
+    number = await store.next_membership(conn, shop_id)
+    before = await store.membership(conn, shop_id, number - 1)
+    check_order(starts, None if before is None else before.effective_from, number)
+    membership = Membership(
+        shop_id=shop_id,
+        version=number,
+        coalition_id=coalition_id,
+        effective_from=starts,
+        published_by=change.actor,
+        published_at=change.now,
+        reason=reason,
+    )
+    await store.insert_membership(conn, membership)
+    await store.set_current_coalition(conn, shop_id, coalition_id)
+    left = None if before is None else before.coalition_id
+    await store.audit(
+        conn,
+        at=change.now,
+        actor=change.actor,
+        shop_id=shop_id,
+        action="coalition.joined" if coalition_id is not None else "coalition.left",
+        version=number,
+        coalition_id=coalition_id if coalition_id is not None else left,
+        effective_from=starts.isoformat(),
+        reason=reason,
+    )
+    await announcements.coalition_changed(conn, membership)
+    return membership
 
 
 def _changed_settings(before: Version | None, text: str) -> list[str]:

@@ -10,14 +10,14 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, Path, Query, Request
+from fastapi import FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from services.shops import handlers
+from services.shops.access import ShopPath, Who, change_by, reach
 from services.shops.bodies import (
-    Caller,
     Draft,
     KeyRequest,
     NewShop,
@@ -27,49 +27,17 @@ from services.shops.bodies import (
     Rollback,
     Validity,
 )
+from services.shops.coalition_http import coalition_routes
 from services.shops.records import ApiKey, AuditEntry, NewApiKey, Shop, Version
-from services.shops.refusals import InvalidDocument, NotFound, Refusal
-from services.shops.settings import ShopsSettings
-from shared.api_keys import GivenKey
-from shared.events.fields import Identifier, ShopId
+from services.shops.refusals import InvalidDocument, Refusal
+from shared.events.fields import Identifier
 from shared.events.shops import ProgrammeKind
 from shared.problems import install_problem_handlers, problem, problems
 from shared.runtime import Runtime, service_api
 
 RULE_BROKEN = "the request breaks a rule"
-ShopPath = Annotated[ShopId, Path(description="The shop's id.")]
 KeyPath = Annotated[Identifier, Path(description="The key's id (not its secret).")]
 KindPath = Annotated[ProgrammeKind, Path(description="earn, tiers or messages.")]
-
-
-async def caller(request: Request, given: GivenKey) -> Caller:
-    """The key's holder: 401 without a key or with an unknown or revoked one, 403 with a key
-    of another scope than admin or platform."""
-    if given is None:
-        raise HTTPException(401, "the X-API-Key header is required")
-    runtime: Runtime = request.app.state.runtime
-    async with runtime.require_pool().acquire() as conn:
-        key = await handlers.key_of(conn, given)
-    if key is None:
-        raise HTTPException(401, "the X-API-Key header is not a valid key")
-    if not {"admin", "platform"} & set(key.scopes):
-        raise HTTPException(403, "the key has no admin scope")
-    return Caller(prefix=key.prefix, shop_id=key.shop_id, scopes=key.scopes)
-
-
-Who = Annotated[Caller, Depends(caller)]
-
-
-def reach(who: Caller, shop_id: str) -> None:
-    """A shop's key reaches its own shop only: another is a 404, as if it did not exist."""
-    if who.shop_id is not None and who.shop_id != shop_id:
-        raise NotFound(f"no shop {shop_id!r}")
-
-
-def change_by(who: Caller, runtime: Runtime) -> handlers.Change:
-    settings = runtime.settings
-    lead = settings.effective_lead if isinstance(settings, ShopsSettings) else handlers.DEFAULT_LEAD
-    return handlers.Change(actor=who.prefix, now=runtime.clock.now(), lead=lead)
 
 
 def build_api(runtime: Runtime) -> FastAPI:
@@ -100,6 +68,7 @@ def build_api(runtime: Runtime) -> FastAPI:
     _shop_routes(api, runtime)
     _programme_routes(api, runtime)
     _key_routes(api, runtime)
+    coalition_routes(api, runtime)
     return api
 
 
@@ -107,7 +76,9 @@ def _shop_routes(api: FastAPI, runtime: Runtime) -> None:
     @api.post("/v1/shops", status_code=201, responses=problems(400, 401, 403, 409, 422, 503))
     async def create_shop(body: NewShop, who: Who) -> Shop:
         """Create a shop from a starter template (a platform key): its programmes start at
-        version 1."""
+        version 1. With `coalition_id`, the shop is the coalition's member from the start:
+        it must name a coalition whose latest earn version has a rate for the template's
+        currency, else a 422 naming `coalition_id`."""
         if who.shop_id is not None:
             raise HTTPException(403, "only a platform key creates shops")
         async with runtime.require_pool().acquire() as conn:
@@ -117,6 +88,7 @@ def _shop_routes(api: FastAPI, runtime: Runtime) -> None:
                 shop_id=body.shop_id,
                 template=body.template,
                 name=body.name,
+                coalition_id=body.coalition_id,
             )
 
     @api.get("/v1/shops", responses=problems(401, 403, 503))
@@ -128,7 +100,7 @@ def _shop_routes(api: FastAPI, runtime: Runtime) -> None:
 
     @api.get("/v1/shops/{shop}", responses=problems(401, 403, 404, 422, 503))
     async def get_shop(shop: ShopPath, who: Who) -> Shop:
-        """One shop: its currency, time zone and locale."""
+        """One shop: its currency, time zone, locale, kind and current coalition."""
         reach(who, shop)
         async with runtime.require_pool().acquire() as conn:
             return await handlers.find_shop(conn, shop)

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.events.shops import ProgrammeKind, Scope
+from shared.events.shops import ProgrammeKind, Scope, ShopKind
 
 
 class _Record(BaseModel):
@@ -20,8 +20,31 @@ class Shop(_Record):
     currency: str
     time_zone: str
     locale: str
-    coalition_id: str | None = None
+    coalition_id: str | None = Field(
+        default=None, description="The coalition the shop is in by its latest membership version."
+    )
     created_at: datetime
+    kind: ShopKind = Field(default="shop", description="'coalition': a group of shops.")
+
+
+class Membership(_Record):
+    """One immutable version of a shop's membership: in `coalition_id` (None: standing alone)
+    from `effective_from`."""
+
+    shop_id: str
+    version: int
+    coalition_id: str | None
+    effective_from: datetime
+    published_by: str
+    published_at: datetime
+    reason: str
+
+
+class Member(_Record):
+    """A shop of a coalition by its latest version, and since when."""
+
+    shop_id: str
+    since: datetime
 
 
 class Version(_Record):

@@ -79,6 +79,7 @@ def definition(
         schema=SCHEMA,
         clock=clock,
         ahead_max=timedelta(seconds=settings.event_ahead_max_s),
+        holders=directory.holders,
     )
     service = ServiceDefinition(
         name="tiering",
@@ -87,7 +88,11 @@ def definition(
         handlers={
             **dict.fromkeys(BASIS_TOPICS.values(), activity),
             MEMBERSHIPS: partial(
-                apply_memberships, programmes=programmes, schema=SCHEMA, clock=clock
+                apply_memberships,
+                programmes=programmes,
+                schema=SCHEMA,
+                clock=clock,
+                holders=directory.holders,
             ),
         },
         produces=("loyalty.tiers",),
@@ -98,6 +103,7 @@ def definition(
                 partial(
                     evaluate_periodically,
                     programmes=programmes,
+                    holders=directory.holders,
                     chunk=settings.tiering_evaluation_chunk,
                     interval_s=settings.tiering_evaluation_interval_s,
                     retention_days=settings.tiering_parked_retention_days,

@@ -19,6 +19,8 @@ from services.tiering.shops import TierProgrammes, UnknownShop
 from shared.callers import DEFAULT_SHOP
 from shared.clock import SystemClock
 from shared.commands import instant, run_once
+from shared.errors import RejectedMessage
+from shared.holders import Holders
 from shared.kafka_connection import KafkaConnection
 
 
@@ -53,9 +55,11 @@ def add_tiering_commands(sub: Any) -> None:
 def _evaluate(args: argparse.Namespace) -> int:
     async def work(pool: asyncpg.Pool, settings: TieringSettings, programme: Programme) -> str:
         only = None if args.customer is None else [(args.shop, c) for c in args.customer]
+        programmes, holders = await stored_shops(pool, programme)
         report = await run_evaluation(
             pool,
-            programmes=await stored_programmes(pool, programme),
+            programmes=programmes,
+            holders=holders,
             schema=SCHEMA,
             now=args.at or SystemClock().now(),
             chunk=settings.tiering_evaluation_chunk,
@@ -67,12 +71,27 @@ def _evaluate(args: argparse.Namespace) -> int:
     return _with_database(work)
 
 
+class InCoalition(RejectedMessage):
+    """A backfill of a coalition, or of a shop that was ever in one: its records are keyed by
+    the holder at their time, which the replay of one shop's records does not follow."""
+
+    def __init__(self, shop_id: str) -> None:
+        super().__init__(
+            f"shop {shop_id!r} is or was in a coalition: tiering backfills only shops that "
+            "never were",
+            error_class="InCoalition",
+        )
+
+
 def _backfill(args: argparse.Namespace) -> int:
     async def work(pool: asyncpg.Pool, settings: TieringSettings, programme: Programme) -> str:
+        programmes, holders = await stored_shops(pool, programme)
+        if holders.is_coalition(args.shop) or holders.versions(args.shop):
+            raise InCoalition(args.shop)
         report = await backfill(
             pool,
             kafka=KafkaConnection.from_settings(settings),
-            programmes=await stored_programmes(pool, programme),
+            programmes=programmes,
             shop_id=args.shop,
             clock=SystemClock(),
             customers=args.customer,
@@ -86,18 +105,20 @@ def _backfill(args: argparse.Namespace) -> int:
 
     try:
         return _with_database(work)
-    except (BackfillBusy, UnknownShop) as exc:
+    except (BackfillBusy, UnknownShop, InCoalition) as exc:
         print(exc, file=sys.stderr)
         return 1
 
 
-async def stored_programmes(pool: asyncpg.Pool, default: Programme) -> TierProgrammes:
-    """Every shop's tier programme versions the service has stored from loyalty.shops; the
-    programme file serves the shop `default` until a version is published for it."""
+async def stored_shops(pool: asyncpg.Pool, default: Programme) -> tuple[TierProgrammes, Holders]:
+    """Every shop's tier programme versions and memberships the service has stored from
+    loyalty.shops; the programme file serves the shop `default` until a version is published
+    for it."""
     programmes = TierProgrammes(default)
+    directory = shop_directory(programmes)
     async with pool.acquire() as conn:
-        await shop_directory(programmes).load(conn)
-    return programmes
+        await directory.load(conn)
+    return programmes, directory.holders
 
 
 def _with_database(

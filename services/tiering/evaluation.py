@@ -20,6 +20,7 @@ from services.tiering.adapters.contributions import forget_parked
 from services.tiering.domain.state import Member
 from services.tiering.handlers import evaluate_due
 from services.tiering.shops import TierProgrammes
+from shared.holders import Holders
 from shared.runtime import Runtime
 from shared.scheduled import every
 
@@ -42,15 +43,23 @@ async def run_evaluation(
     chunk: int,
     parked_retention_days: int,
     only: Sequence[Member] | None = None,
+    holders: Holders | None = None,
 ) -> EvaluationReport:
     """Evaluate every customer due at `now` (or only the (shop, customer) pairs listed) at
-    every shop with a programme, chunk by chunk."""
+    every shop with a programme, chunk by chunk; a coalition's members' own rows wait while
+    they are members (`holders`)."""
     started = time.perf_counter()
     customers = events = 0
     while True:
         async with pool.acquire() as conn, conn.transaction():
             done, enqueued = await evaluate_due(
-                conn, programmes=programmes, schema=schema, now=now, limit=chunk, only=only
+                conn,
+                programmes=programmes,
+                schema=schema,
+                now=now,
+                limit=chunk,
+                only=only,
+                holders=holders or Holders(),
             )
         customers, events = customers + done, events + enqueued
         if done < chunk:
@@ -79,6 +88,7 @@ async def evaluate_periodically(
     chunk: int,
     interval_s: float,
     retention_days: int,
+    holders: Holders | None = None,
 ) -> None:
     """The service's scheduler: one evaluation at start, then every `interval_s`."""
 
@@ -90,6 +100,7 @@ async def evaluate_periodically(
             now=runtime.clock.now(),
             chunk=chunk,
             parked_retention_days=retention_days,
+            holders=holders,
         )
 
     await every(runtime, interval_s, work, name="tier_evaluation")

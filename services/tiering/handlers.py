@@ -3,8 +3,9 @@
 Each batch locks its customers once, reads what the rules need in a few set-based statements,
 walks the events in order (each first catches its customer up to the event's time), then
 writes contributions, states, history and events back in one statement per table. A customer
-is a (shop, customer id) pair; each event is applied with its shop's programme in force at the
-event's time, and a customer is left as the programme of its last event says.
+is a (holder, customer id) pair: the holder is the shop, or its coalition while the shop is a
+member at the event's time (shared.holders); each event is applied with the holder's programme
+in force at the event's time, and a customer is left as the programme of its last event says.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any, Final
 
 import structlog
 
@@ -35,13 +37,26 @@ from services.tiering.domain.counting import Customer, count_movement
 from services.tiering.domain.lifecycle import Outcome, advance, next_due
 from services.tiering.domain.rules import Programme
 from services.tiering.domain.state import Floor, Member
-from services.tiering.movements import COUNTED, MEMBERSHIPS, membership_floor, movement_of, shop_of
+from services.tiering.movements import (
+    COUNTED,
+    MEMBERSHIPS,
+    at_shop_of,
+    membership_floor,
+    movement_of,
+    shop_of,
+)
 from services.tiering.shops import TierProgrammes, UnknownShop
 from shared.clock import Clock
 from shared.consumer import Incoming, Rejection
 from shared.db import Connection
 from shared.errors import RejectedMessage
+from shared.events import CloudEvent
 from shared.events.times import AHEAD_MAX, ahead_of_clock
+from shared.holders import Holders
+
+# The shops' own events: a coalition has none, so one naming a coalition as its shop is refused.
+SHOP_TOPICS: Final = frozenset({"shop.orders"})
+_ALONE: Final = Holders()  # without a directory (tests, backfill): every shop holds its own
 
 log = structlog.get_logger(__name__)
 
@@ -112,6 +127,16 @@ def _entry_tiers(programmes: Mapping[Member, Programme]) -> dict[Member, str]:
     return {m: p.entry.code for m, p in programmes.items()}
 
 
+def holder_of(incoming: Incoming, event: CloudEvent[Any], holders: Holders) -> str:
+    """Whose account an event moves: its shop's holder at the event's time. UnknownShop for a
+    shop event naming a coalition, which has no events of its own; on loyalty.* topics the
+    shop named is the holder already, and a coalition holds its own account."""
+    shop = shop_of(event)
+    if incoming.topic in SHOP_TOPICS and holders.is_coalition(shop):
+        raise UnknownShop(shop)
+    return holders.at(shop, event.time)
+
+
 async def apply_activity(
     conn: Connection,
     events: Sequence[Incoming],
@@ -120,8 +145,10 @@ async def apply_activity(
     schema: str,
     clock: Clock,
     ahead_max: timedelta = AHEAD_MAX,
+    holders: Holders = _ALONE,
 ) -> list[Rejection]:
-    """Orders (or points) move the qualifying totals; crossing a threshold upgrades at once.
+    """Orders (or points) move the qualifying totals of their holder's account; crossing a
+    threshold upgrades at once.
 
     An event's time counts, but never later than now; one more than `ahead_max` ahead of now
     is refused, and so is one of a shop without a tier programme. Events a backfill applied are
@@ -140,11 +167,12 @@ async def apply_activity(
         if event.type not in COUNTED:
             continue
         try:
-            programme = programmes.at(shop_of(event), event.time)
+            holder = holder_of(incoming, event, holders)
+            programme = programmes.at(holder, event.time)
         except UnknownShop as unknown:
             rejections.append(Rejection(incoming, unknown))
             continue
-        if (movement := movement_of(incoming, programme)) is not None:
+        if (movement := movement_of(incoming, programme, holder=holder)) is not None:
             items.append((incoming, movement, programme))
     if not items:
         return rejections
@@ -189,8 +217,12 @@ def _apply_one(
     incoming, movement, programme = item
     member = (movement.shop_id, movement.customer_id)
     stored = batch.stored[member]
+    where = at_shop_of(incoming.event) if incoming.event is not None else movement.shop_id
     batch.stored[member] = replace(
-        stored, position=Position(incoming.topic, incoming.partition, incoming.offset)
+        stored,
+        position=Position(incoming.topic, incoming.partition, incoming.offset),
+        # A coalition's account: the member shop its account-level events will name.
+        last_shop_id=where if where != movement.shop_id else stored.last_shop_id,
     )
     customer = Customer(batch.context.activity[member], batch.context.floors[member])
     batch.outcomes[member], refused = count_movement(
@@ -208,8 +240,10 @@ async def apply_memberships(
     programmes: TierProgrammes,
     schema: str,
     clock: Clock,
+    holders: Holders = _ALONE,
 ) -> list[Rejection]:
-    """membership.purchased grants its tier as a floor for the paid period."""
+    """membership.purchased grants its tier as a floor for the paid period, on the account of
+    the shop's holder."""
     floors: list[tuple[Member, Floor, datetime]] = []
     rejections = []
     for incoming in events:
@@ -217,7 +251,8 @@ async def apply_memberships(
         if event is None or event.type not in MEMBERSHIPS:
             continue
         try:
-            programme = programmes.at(shop_of(event), event.time)
+            holder = holder_of(incoming, event, holders)
+            programme = programmes.at(holder, event.time)
         except UnknownShop as unknown:
             rejections.append(Rejection(incoming, unknown))
             continue
@@ -225,7 +260,8 @@ async def apply_memberships(
         if isinstance(granted, RejectedMessage):
             rejections.append(Rejection(incoming, granted))
         elif granted is not None:
-            floors.append(granted)
+            (_, customer), floor, at = granted
+            floors.append(((holder, customer), floor, at))
     await set_floors(conn, floors, programmes=programmes, schema=schema, now=clock.now())
     return rejections
 
@@ -265,10 +301,14 @@ async def evaluate_due(
     now: datetime,
     limit: int,
     only: Sequence[Member] | None = None,
+    holders: Holders = _ALONE,
 ) -> tuple[int, int]:
     """One chunk of the scheduled evaluation, over every shop with a programme; returns
-    (customers evaluated, events enqueued)."""
-    stored = await claim_due(conn, schema, now=now, limit=limit, shops=programmes.shops, only=only)
+    (customers evaluated, events enqueued). A coalition's member shop is skipped while it is
+    a member: its customers' tiers are the coalition's now, and its own rows would only send
+    stale reviews in its name; they are caught up once it leaves."""
+    shops = [s for s in programmes.shops if not holders.member_now(s, now)]
+    stored = await claim_due(conn, schema, now=now, limit=limit, shops=shops, only=only)
     if not stored:
         return 0, 0
     chosen = {m: programmes.at(m[0], now) for m in stored}

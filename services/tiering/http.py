@@ -1,8 +1,10 @@
 """The tiering HTTP API: a customer's tier, progress and history; manual tiers for operators.
 
 Every route takes X-API-Key and answers for the key's shop (a platform key names it with
-X-Shop-Id): the `read` scope for the GET routes, `admin` for manual tiers. Errors are RFC 9457
-problem documents (application/problem+json).
+X-Shop-Id): the `read` scope for the GET routes, `admin` for manual tiers. A coalition's member
+shop answers with the coalition's account, which only the coalition's key (or a platform key
+naming the coalition) may give a manual tier. Errors are RFC 9457 problem documents
+(application/problem+json).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from services.tiering.views import (
     progress_view,
     tier_view,
 )
-from shared.callers import CallerShop, require_scope
+from shared.callers import Account, CallerAccount, require_own_account, require_scope
 from shared.problems import InvalidField, install_problem_handlers, problems
 from shared.runtime import Runtime, service_api
 from shared.shop_directory import ShopDirectory
@@ -39,6 +41,7 @@ CustomerPath = Annotated[
 # Module level: FastAPI resolves the (postponed) annotations of route functions here.
 READ = [Depends(require_scope("read"))]
 ADMIN = [Depends(require_scope("admin"))]
+OwnAccount = Annotated[Account, Depends(require_own_account)]
 
 
 def build_api(runtime: Runtime, *, programmes: TierProgrammes, directory: ShopDirectory) -> FastAPI:
@@ -51,6 +54,7 @@ def build_api(runtime: Runtime, *, programmes: TierProgrammes, directory: ShopDi
         "that names the shop with X-Shop-Id (the shop `default` when absent).",
     )
     api.state.shop_directory = directory
+    api.state.runtime = runtime  # its clock says when a shop's holder is asked for
     schema = runtime.definition.schema
 
     install_problem_handlers(api, invalid_field="the request breaks a rule of the programme")
@@ -88,20 +92,20 @@ def build_api(runtime: Runtime, *, programmes: TierProgrammes, directory: ShopDi
         responses=problems(401, 403, 404, 422, 503),
         dependencies=READ,
     )
-    async def get_tier(customer_id: CustomerPath, shop_id: CallerShop) -> TierView:
-        """The tier in force, its benefits and multiplier, floors, and what the window counts.
-        Needs the `read` scope."""
-        return await tier_of(shop_id, customer_id)
+    async def get_tier(customer_id: CustomerPath, account: CallerAccount) -> TierView:
+        """The tier in force, its benefits and multiplier, floors, and what the window counts
+        (a coalition member's: the coalition's). Needs the `read` scope."""
+        return await tier_of(account.holder_id, customer_id)
 
     @api.get(
         "/v1/customers/{customer_id}/progress",
         responses=problems(401, 403, 404, 422, 503),
         dependencies=READ,
     )
-    async def get_progress(customer_id: CustomerPath, shop_id: CallerShop) -> ProgressView:
+    async def get_progress(customer_id: CustomerPath, account: CallerAccount) -> ProgressView:
         """How much more reaches the next tier (and by when), and what keeps the current one.
         Needs the `read` scope."""
-        programme, found = await standing(shop_id, customer_id)
+        programme, found = await standing(account.holder_id, customer_id)
         return progress_view(programme, found.state, found.progress(programme, runtime.clock.now()))
 
     @api.get(
@@ -111,10 +115,11 @@ def build_api(runtime: Runtime, *, programmes: TierProgrammes, directory: ShopDi
     )
     async def get_history(
         customer_id: CustomerPath,
-        shop_id: CallerShop,
+        account: CallerAccount,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
     ) -> HistoryView:
         """Every change of the tier in force, newest first. Needs the `read` scope."""
+        shop_id = account.holder_id
         await standing(shop_id, customer_id)
         async with runtime.require_pool().acquire() as conn:
             entries = await read_history(conn, schema, shop_id, customer_id, limit=limit)
@@ -126,11 +131,13 @@ def build_api(runtime: Runtime, *, programmes: TierProgrammes, directory: ShopDi
         dependencies=ADMIN,
     )
     async def put_manual_tier(
-        customer_id: CustomerPath, body: ManualTierRequest, shop_id: CallerShop
+        customer_id: CustomerPath, body: ManualTierRequest, account: OwnAccount
     ) -> TierView:
         """Hold a tier at least until `ends_at` (a floor over what qualification gives);
         replaces an earlier manual tier of this customer at the shop. Needs the `admin`
-        scope."""
+        scope; a coalition member's key gets a 403 `coalition_account`: the account is the
+        coalition's."""
+        shop_id = account.holder_id
         now = runtime.clock.now()
         programme = programme_of(shop_id)
         starts_at = body.starts_at or now

@@ -15,6 +15,7 @@ from shared.callers import DEFAULT_SHOP
 from shared.consumer import Incoming
 from shared.errors import RejectedMessage
 from shared.events import CloudEvent
+from shared.holders import shop_scoped
 
 # kind, source key, unit (None: the source's own), amount (None: everything left)
 _Reading = tuple[MovementKind, str, str | None, Decimal | None]
@@ -59,11 +60,23 @@ def shop_of(event: CloudEvent[Any]) -> str:
     return shop
 
 
-def movement_of(incoming: Incoming, programme: Programme) -> Movement | None:
+def at_shop_of(event: CloudEvent[Any]) -> str:
+    """The shop where an event happened: a coalition's events name the member shop in
+    `data.at_shop`; every other event's shop is where it happened."""
+    at_shop: str | None = getattr(event.data, "at_shop", None)
+    return at_shop or shop_of(event)
+
+
+def movement_of(
+    incoming: Incoming, programme: Programme, *, holder: str | None = None
+) -> Movement | None:
     """order.paid adds the order's total, order.refunded takes the refund back, order.cancelled
     what is left; with basis points, points.earned adds and points.reversed takes back. Other
     events (order.placed, redemptions, expiry, adjustments, store credit) do not move the
-    totals."""
+    totals.
+
+    `holder`: whose totals move (the event's shop when None). For a coalition's account, the
+    source's key is scoped by the member shop, so that two members' order ids never meet."""
     event = incoming.event
     read = None if event is None else _READERS[programme.basis].get(event.type)
     if event is None or read is None:
@@ -72,9 +85,13 @@ def movement_of(incoming: Incoming, programme: Programme) -> Movement | None:
         return None
     kind, key, unit, amount = read(event.data)
     at: datetime = event.time
+    holder = holder or shop_of(event)
+    where = at_shop_of(event)
+    if where != holder:
+        key = shop_scoped(where, key)
     return Movement(
         event_id=event.id,
-        shop_id=shop_of(event),
+        shop_id=holder,
         customer_id=event.subject,
         key=key,
         kind=kind,

@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field, TypeAdapter, ValidationError, create_mode
 from pydantic_core import ErrorDetails
 
 from shared.errors import Bug, RejectedMessage
-from shared.events import inputs, outputs, shops
+from shared.events import console, inputs, outputs, shops
 from shared.events.envelope import CloudEvent
 
 __all__ = [
@@ -82,6 +82,10 @@ TOPICS: Final = _frozen(
             "programme.published": shops.ProgrammePublished,
             "api_key.created": shops.ApiKeyCreated,
             "api_key.revoked": shops.ApiKeyRevoked,
+        },
+        "loyalty.console": {
+            "staff.invited": console.StaffInvited,
+            "message.test_requested": console.MessageTestRequested,
         },
     }
 )

@@ -20,19 +20,19 @@ from infrastructure import Endpoints
 
 
 def free_base_port() -> int:
-    """Five consecutive free ports (one per service), so the test never meets another run's
+    """Six consecutive free ports (one per service), so the test never meets another run's
     services."""
     for _ in range(50):
         base = random.randrange(20_000, 40_000)
         with contextlib.ExitStack() as stack:
             try:
-                for offset in range(5):
+                for offset in range(6):
                     sock = stack.enter_context(socket.socket())
                     sock.bind(("127.0.0.1", base + offset))
             except OSError:
                 continue
             return base
-    raise AssertionError("no five consecutive free ports")
+    raise AssertionError("no six consecutive free ports")
 
 
 def free_port() -> int:
@@ -58,10 +58,28 @@ def consumed(port: int) -> dict[str, int]:
 
 
 CUSTOMERS = re.compile(r"the same customers \((sim-[0-9a-f]+-)0000 ")
+CONSOLE = re.compile(r"^Console  (http://\S+)/sign-in   (\S+) / (\S+) ", re.M)
 SHOP_KEY = re.compile(r"^  ([\w-]+) \((\w+)\), read\+redeem key (lk_\S+)$", re.M)
 # Each template's earn rate: one point per this much of the order's base.
 PER_POINT = {"vn-fashion": ("VND", 10_000), "us-shop": ("USD", 1)}
 SENDERS = {"vn-fashion": b"khachhang@thoitrang.example", "us-shop": b"rewards@usshop.example"}
+
+
+def console_sign_in(output: str) -> tuple[int, str]:
+    """Sign in with the account the demo printed: the answer's status and where it leads.
+    The cookies are Secure, which httpx keeps only over https: they are sent by hand."""
+    found = CONSOLE.search(output)
+    assert found is not None, output[-3000:]
+    url, email, password = found.groups()
+    form = httpx.get(f"{url}/sign-in", timeout=5)
+    token = form.text.split('name="csrf_token" value="')[1].split('"')[0]
+    answer = httpx.post(
+        f"{url}/sign-in",
+        data={"email": email, "password": password, "csrf_token": token},
+        headers={"Cookie": f"__Host-console_sign_in={token}"},
+        timeout=10,
+    )
+    return answer.status_code, answer.headers.get("location", "")
 
 
 def orders_at_both_shops(database_url: str, prefix: str) -> list[asyncpg.Record]:
@@ -94,6 +112,7 @@ def test_demo_runs_every_service_healthy_fed_by_the_shop_and_stops_on_ctrl_c(
         "notify": base + 2,
         "analytics": base + 3,
         "shops": base + 4,
+        "console": base + 5,
     }
     # notify's SMTP address, where nothing answers: the demo keeps the emails there itself.
     mail = tmp_path / "mail"
@@ -158,6 +177,7 @@ def test_demo_runs_every_service_healthy_fed_by_the_shop_and_stops_on_ctrl_c(
             n: httpx.get(f"http://127.0.0.1:{p}/healthz", timeout=2).status_code
             for n, p in ports.items()
         }
+        signed_in = console_sign_in(output)
     finally:
         demo.send_signal(signal.SIGINT)
         demo.wait(timeout=90)
@@ -177,7 +197,9 @@ def test_demo_runs_every_service_healthy_fed_by_the_shop_and_stops_on_ctrl_c(
         assert answer.status_code == 200, (shop, answer.text)
         points = answer.json()["points"]
         assert points["available"] + points["pending"] > 0, (shop, points)
-    assert health == {"earn": 200, "tiering": 200, "notify": 200, "analytics": 200, "shops": 200}
+    assert health == dict.fromkeys(ports, 200)
+    # The printed demo account signs in to the console and owns both shops.
+    assert signed_in == (303, "/shops"), output[-3000:]
     assert seen["earn"]["shop.orders"] > 0
     assert seen["tiering"]["shop.orders"] > 0
     assert seen["notify"]["shop.customers"] > 0

@@ -13,7 +13,14 @@ from aiokafka import AIOKafkaProducer
 from analytics_support import ANALYTICS_KEY, analytics_settings
 from faststream.asgi import AsgiFastStream
 from infrastructure import Endpoints
-from notify_support import NOTIFY_SCOPE, PushReceiver, RunDue, SmtpInbox, vapid_private_key
+from notify_support import (
+    NOTIFY_API_KEY,
+    NOTIFY_SCOPE,
+    PushReceiver,
+    RunDue,
+    SmtpInbox,
+    vapid_private_key,
+)
 from pydantic import SecretStr
 from release_support import release_database as restored_release
 from support import own_groups, running, unique
@@ -141,6 +148,7 @@ def notify_settings(
         push_ca_file=push_receiver.cert_path,
         public_base_url="https://notify.shop.example",
         unsubscribe_secret=SecretStr("s" * 40),
+        notify_api_key=SecretStr(NOTIFY_API_KEY),
         worker_enabled=False,  # tests send with explicit times through run_due
         worker_scope=NOTIFY_SCOPE,
     )

@@ -20,8 +20,8 @@ from earn_support import earn_of_its_own
 from infrastructure import Endpoints
 from support import TopicTail, encoded, eventually, order_paid, unique
 
-from services.earn.adapters.actions import FIRST_ORDERS
-from services.earn.expiry import run_birthdays
+from services.earn.actions import run_birthdays
+from services.earn.adapters.actions import first_orders
 from services.earn.programme import Programme, parse_programme
 from services.earn.programme_book import ProgrammeBook
 from shared.clock import FixedClock
@@ -249,17 +249,21 @@ def scans_of(plan: Any, relation: str) -> list[str]:
     return found
 
 
+@pytest.mark.parametrize(
+    "orders",
+    [[("default", "o")], [("default", "o"), ("other", "o")]],
+    ids=["one shop", "two shops"],
+)
 async def test_paid_orders_find_their_customers_by_key_not_by_reading_them_all(
-    earn: Earn,
+    earn: Earn, orders: list[tuple[str, str]]
 ) -> None:
     """The first-order lookup must be able to use the customers' key: when it could not
     (its ids compared in another collation), every batch read the whole table."""
+    sql, args = first_orders(orders)
     async with earn.db.acquire() as conn:
         await conn.execute("SET enable_seqscan = off")  # a scan only where no index can serve
         try:
-            plan = json.loads(
-                await conn.fetchval(f"EXPLAIN (FORMAT JSON) {FIRST_ORDERS}", ["default"], ["o"])
-            )
+            plan = json.loads(await conn.fetchval(f"EXPLAIN (FORMAT JSON) {sql}", *args))
         finally:
             await conn.execute("RESET enable_seqscan")
 

@@ -20,11 +20,12 @@ from earn_support import earn_command, earn_of_its_own
 from infrastructure import Endpoints
 from support import TopicTail, encoded, eventually, order_paid, unique
 
-from services.earn.adapters.ledger import NewEntry
+from services.earn.domain.ledger import NewEntry
 from services.earn.entries import write_entries
-from services.earn.expiry import run_expiry
+from services.earn.handlers import expire_due
 from services.earn.programme import Programme, parse_programme
 from services.earn.programme_book import ProgrammeBook
+from services.earn.unit_of_work import transactions
 from shared.clock import FixedClock
 
 T0 = datetime(2026, 3, 2, 3, 0, tzinfo=UTC)
@@ -102,23 +103,34 @@ async def test_earnings_expire_oldest_first_after_a_warning_sent_once(earn: Earn
 
     async with TopicTail(earn.infrastructure.kafka_bootstrap, "loyalty.points") as points:
         # 20 days before the first earning's date: all of it was spent, nothing to warn of.
-        await run_expiry(
-            earn.db,
+        await expire_due(
+            transactions(earn.db),
             ProgrammeBook.fixed(PROGRAMME),
             now=T0.replace(year=2027) - timedelta(20),
             chunk=10,
         )
         # 20 days before the second's: 30 of its 50 points are left.
         warn_at = second.replace(year=2027) - timedelta(days=20)
-        await run_expiry(earn.db, ProgrammeBook.fixed(PROGRAMME), now=warn_at, chunk=10)
-        await run_expiry(
-            earn.db, ProgrammeBook.fixed(PROGRAMME), now=warn_at + timedelta(hours=1), chunk=10
+        await expire_due(
+            transactions(earn.db), ProgrammeBook.fixed(PROGRAMME), now=warn_at, chunk=10
         )
-        await run_expiry(
-            earn.db, ProgrammeBook.fixed(PROGRAMME), now=second.replace(year=2027), chunk=10
+        await expire_due(
+            transactions(earn.db),
+            ProgrammeBook.fixed(PROGRAMME),
+            now=warn_at + timedelta(hours=1),
+            chunk=10,
         )
-        await run_expiry(
-            earn.db, ProgrammeBook.fixed(PROGRAMME), now=second.replace(year=2027, day=20), chunk=10
+        await expire_due(
+            transactions(earn.db),
+            ProgrammeBook.fixed(PROGRAMME),
+            now=second.replace(year=2027),
+            chunk=10,
+        )
+        await expire_due(
+            transactions(earn.db),
+            ProgrammeBook.fixed(PROGRAMME),
+            now=second.replace(year=2027, day=20),
+            chunk=10,
         )
         published = await points.collect(expiry_events_of(customer), count=2)
         published += await points.settle(expiry_events_of(customer), seconds=0.5)
@@ -148,7 +160,10 @@ async def test_concurrent_passes_expire_each_account_once(earn: Earn) -> None:
     )
 
     await asyncio.gather(
-        *(run_expiry(earn.db, ProgrammeBook.fixed(PROGRAMME), now=T0, chunk=3) for _ in range(4))
+        *(
+            expire_due(transactions(earn.db), ProgrammeBook.fixed(PROGRAMME), now=T0, chunk=3)
+            for _ in range(4)
+        )
     )
 
     rows = await earn.db.fetch(
@@ -172,7 +187,7 @@ async def test_points_given_after_a_pass_make_the_account_due_again(earn: Earn) 
         NewEntry(f"spend:{customer}", customer, "redeemed", -4, "reward", None, None, past),
     )  # fmt: skip
     due = "SELECT expiry_check_at <= $2 FROM earn.accounts WHERE customer_id = $1"
-    await run_expiry(earn.db, ProgrammeBook.fixed(PROGRAMME), now=T0, chunk=10)
+    await expire_due(transactions(earn.db), ProgrammeBook.fixed(PROGRAMME), now=T0, chunk=10)
     due_after_pass = await earn.db.fetchval(due, customer, T0 + timedelta(days=3650))
     later = T0 + timedelta(days=10)
     await earn.write(
@@ -180,7 +195,7 @@ async def test_points_given_after_a_pass_make_the_account_due_again(earn: Earn) 
                  expires_at=later),
     )  # fmt: skip
     due_after_points = await earn.db.fetchval(due, customer, T0 - timedelta(days=3650))
-    await run_expiry(earn.db, ProgrammeBook.fixed(PROGRAMME), now=later, chunk=10)
+    await expire_due(transactions(earn.db), ProgrammeBook.fixed(PROGRAMME), now=later, chunk=10)
 
     assert due_after_pass is False  # nothing left to expire: never due by itself
     assert due_after_points is True
@@ -207,8 +222,11 @@ async def test_expire_command_expires_a_whole_balance_after_months_without_an_or
     inactive: Programme = parse_programme(
         {"currencies": VND, "expiry": {"mode": "inactivity", "months": 6, "warn_days": 0}}
     )
-    early = await run_expiry(
-        earn.db, ProgrammeBook.fixed(inactive), now=T0.replace(month=9, day=1), chunk=500
+    early = await expire_due(
+        transactions(earn.db),
+        ProgrammeBook.fixed(inactive),
+        now=T0.replace(month=9, day=1),
+        chunk=500,
     )
     assert early.expired_points == 0
 

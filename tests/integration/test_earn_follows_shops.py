@@ -15,13 +15,12 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
 from diagnosis import started, stopped
+from earn_support import earn_settings
 from infrastructure import Endpoints
-from pydantic import SecretStr
 from shops_support import ShopsService, shops_service
-from support import database_of_its_own, encoded, eventually, own_groups, running, unique
+from support import database_of_its_own, encoded, eventually, running, unique
 
 from services.earn.bootstrap import bootstrap
-from services.earn.settings import EarnSettings
 from shared.events import CloudEvent, make_event
 from shared.events.catalog import TOPICS
 
@@ -133,15 +132,3 @@ async def test_a_version_published_while_earn_was_down_applies_to_its_backlog(
             await again.stop()
 
     assert points == 10 + 50
-
-
-def earn_settings(infrastructure: Endpoints, url: str) -> EarnSettings:
-    return EarnSettings(
-        consumer_group_prefix=own_groups(),
-        kafka_bootstrap_servers=infrastructure.kafka_bootstrap,
-        database_url=SecretStr(url),
-        log_format="console",
-        batch_timeout_ms=20,
-        outbox_idle_poll_s=0.05,
-        http_port=None,
-    )

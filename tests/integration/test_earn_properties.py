@@ -23,12 +23,12 @@ from pydantic import SecretStr
 from support import consumer_record, database_of_its_own, encoded, unique
 
 from services.earn.bootstrap import definition
-from services.earn.orders import release
+from services.earn.handlers import RedeemReward, redeem_reward, release_due
 from services.earn.programme import Programme, parse_programme
 from services.earn.programme_book import ProgrammeBook
-from services.earn.redemptions import RedeemReward, redeem
 from services.earn.refusals import Conflict, NotFound
 from services.earn.settings import EarnSettings
+from services.earn.unit_of_work import PostgresUnitOfWork
 from shared.clock import FixedClock
 from shared.consumer import BatchConsumer
 from shared.db import apply_migrations
@@ -182,7 +182,8 @@ async def play(ledger: Ledger, customer: str, events: list[Step], *, redeem: boo
         if isinstance(item, int):
             ledger.clock.set(ledger.clock.now() + timedelta(days=item))
             async with ledger.pool.acquire() as conn, conn.transaction():
-                await release(conn, ProgrammeBook.fixed(PROGRAMME), due_by=ledger.clock.now())
+                uow = PostgresUnitOfWork(conn)
+                await release_due(uow, ProgrammeBook.fixed(PROGRAMME), due_by=ledger.clock.now())
             continue
         ledger.clock.set(max(ledger.clock.now(), item.time))
         record = consumer_record(encoded(item), offset=offset, key=customer.encode())
@@ -195,7 +196,8 @@ async def spend_points(ledger: Ledger, customer: str) -> None:
             command = RedeemReward(
                 shop_id="default", customer_id=customer, reward="one-dollar", currency="USD"
             )
-            await redeem(conn, command, programme=PROGRAMME, now=ledger.clock.now())
+            uow = PostgresUnitOfWork(conn)
+            await redeem_reward(uow, command, programme=PROGRAMME, now=ledger.clock.now())
     except (Conflict, NotFound):  # not enough points, or no account yet: refused, nothing taken
         return
 

@@ -23,11 +23,11 @@ from pydantic import SecretStr
 from support import TopicTail, consumer_record, database_of_its_own, encoded, eventually, unique
 
 from services.earn.bootstrap import definition
-from services.earn.expiry import run_expiry
-from services.earn.orders import release
+from services.earn.handlers import expire_due, release_due
 from services.earn.programme import Programme, parse_programme
 from services.earn.programme_book import ProgrammeBook
 from services.earn.settings import EarnSettings
+from services.earn.unit_of_work import PostgresUnitOfWork, transactions
 from shared.clock import FixedClock
 from shared.consumer import BatchConsumer
 from shared.db import apply_migrations
@@ -488,12 +488,12 @@ async def test_scheduled_passes_work_each_shop_under_its_own_programme(
             # A pass that knows only the file (`loyalty earn release`) leaves other shops' orders.
             async with earn.pool.acquire() as conn, conn.transaction():
                 file_only = ProgrammeBook.fixed(rate(1))
-                assert await release(conn, file_only, due_by=later) == 0
-                assert await release(conn, programmes, due_by=later) == 1
+                assert await release_due(PostgresUnitOfWork(conn), file_only, due_by=later) == 0
+                assert await release_due(PostgresUnitOfWork(conn), programmes, due_by=later) == 1
             assert await balances(earn.pool, customer) == {VN: 25, US: 60}
 
             # VN's points expire a month after their release; US's never do.
-            report = await run_expiry(earn.pool, programmes, now=later, chunk=10)
+            report = await expire_due(transactions(earn.pool), programmes, now=later, chunk=10)
             assert (report.accounts, report.expired_points) == (1, 25)
             assert await balances(earn.pool, customer) == {VN: 0, US: 60}
         finally:

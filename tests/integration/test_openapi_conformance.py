@@ -27,6 +27,7 @@ from earn_api_support import ADMIN_KEY, programme
 from earn_support import earn_of_its_own
 from faststream.asgi import AsgiFastStream
 from infrastructure import Endpoints
+from notify_support import NOTIFY_API_KEY
 from pydantic import SecretStr
 from shops_support import ShopsService, shops_settings
 from support import database_of_its_own, own_groups, running
@@ -135,7 +136,7 @@ async def test_notify_api_conforms_to_its_openapi_document(
     notify: tuple[AsgiFastStream, Runtime],
 ) -> None:
     async with served(notify[0]) as url:
-        assert_clean(*await schemathesis(url))
+        assert_clean(*await schemathesis(url, f"X-API-Key: {NOTIFY_API_KEY}"))
 
 
 @pytest.mark.timeout(RUN_TIMEOUT_S + 120)

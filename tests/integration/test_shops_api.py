@@ -293,6 +293,42 @@ async def test_every_change_is_audited_with_who_and_what(shops: ShopsService) ->
     assert entries[-1]["actor"] == shops.platform_key[:12]  # the shop was created by it
 
 
+async def test_a_platform_key_acting_for_someone_is_audited_as_such_and_a_shop_key_is_not(
+    shops: ShopsService,
+) -> None:
+    shop = unique("shop")
+    await shops.new_shop(shop)
+    admin_key = await shops.new_key(shop, ["admin"])
+    on_behalf = {"X-On-Behalf-Of": "console:u_abc123"}
+    by_platform = await shops.api.post(
+        VERSIONS.format(shop, "earn"),
+        json={"toml": EARN_DRAFT, "reason": "by the console"},
+        headers={**shops.platform, **on_behalf},
+    )
+    by_admin = await shops.api.post(
+        f"/v1/shops/{shop}/programmes/earn/rollback",
+        json={"version": 1},
+        headers={**shops.as_key(admin_key), **on_behalf},
+    )
+    malformed = await shops.api.post(
+        f"/v1/shops/{shop}/programmes/earn/rollback",
+        json={"version": 2},
+        headers={**shops.platform, "X-On-Behalf-Of": "console:u 1; drop"},
+    )
+    assert by_platform.status_code == 201, by_platform.text
+    assert by_platform.json()["published_by"] == f"{shops.platform_key[:12]} for console:u_abc123"
+    assert by_admin.status_code == 201, by_admin.text
+    assert by_admin.json()["published_by"] == admin_key[:12]
+    assert malformed.json()["published_by"] == shops.platform_key[:12]
+    trail = await shops.api.get(f"/v1/shops/{shop}/audit", headers=shops.platform)
+    actors = [e["actor"] for e in trail.json() if e["action"] == "programme.published"]
+    assert actors[:3] == [
+        shops.platform_key[:12],
+        admin_key[:12],
+        f"{shops.platform_key[:12]} for console:u_abc123",
+    ]
+
+
 async def test_the_database_refuses_to_change_a_published_version(shops: ShopsService) -> None:
     shop = unique("shop")
     await shops.new_shop(shop)

@@ -24,15 +24,18 @@ from services.tiering.bootstrap import bootstrap as tiering_bootstrap
 from services.tiering.settings import TieringSettings
 
 TIERING_TABLES = ("customers", "contributions", "parked_movements", "floors", "tier_history")
+# Columns this release adds to the release's rows: the shop, and a coalition's last member shop.
+ADDED = frozenset({"shop_id", "last_shop_id"})
 
 
 async def tiering_rows(conn: asyncpg.Connection) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of tiering's customer tables, without the shop column, in a stable order."""
+    """Every row of tiering's customer tables, without the columns added since, in a stable
+    order."""
     rows = {}
     for table in TIERING_TABLES:
         fetched = await conn.fetch(f"SELECT * FROM tiering.{table}")
         rows[table] = sorted(
-            (tuple(v for k, v in r.items() if k != "shop_id") for r in fetched), key=repr
+            (tuple(v for k, v in r.items() if k not in ADDED) for r in fetched), key=repr
         )
     return rows
 
@@ -49,12 +52,16 @@ async def test_tiering_keeps_every_tier_of_the_release_at_shop_default(
             t: [r["shop_id"] for r in await conn.fetch(f"SELECT DISTINCT shop_id FROM tiering.{t}")]
             for t in TIERING_TABLES
         }
+        last_shops = await conn.fetchval(
+            "SELECT count(*) FROM tiering.customers WHERE last_shop_id IS NOT NULL"
+        )
     finally:
         await conn.close()
 
     assert after == before
     assert len(after["customers"]) > 100 and len(after["tier_history"]) > 50
     assert shops == {t: ["default"] for t in TIERING_TABLES}
+    assert last_shops == 0  # no coalition's account among them
 
 
 @pytest.mark.timeout(120)

@@ -19,7 +19,7 @@ from shared.events.binding import STRUCTURED_CONTENT_TYPE
 from shared.events.catalog import TOPICS
 
 PARSER_DIR = Path(__file__).resolve().parents[2] / "tools" / "asyncapi"
-SERVICES = ("analytics", "earn", "notify", "shops", "tiering")
+SERVICES = ("analytics", "console", "earn", "notify", "shops", "tiering")
 
 
 def _parser_diagnostics(*paths: Path) -> dict[str, list[dict[str, Any]]]:

@@ -8,9 +8,10 @@ from datetime import UTC, datetime, timedelta, timezone
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.earn.adapters.ledger import NewEntry, WrittenEntry, shop_scoped
-from services.earn.entries import EVENT_TYPES, entry_message
+from services.earn.adapters.ledger import EVENT_TYPES, entry_message
+from services.earn.domain.ledger import NewEntry, WrittenEntry
 from shared.events import encode_event, event_model, parse_event
+from shared.holders import shop_scoped
 
 # The sign each kind of entry carries; "restored" is a cancelled redemption's way back.
 SIGNS = {
@@ -56,6 +57,7 @@ def written_entries(draw: st.DrawFn) -> WrittenEntry:
         currency=draw(st.sampled_from(["VND", "USD", "KWD"])) if credit else None,
         expires_at=draw(st.none() | times) if kind == "earned" and not credit else None,
         shop_id=draw(st.just("default") | identifiers),
+        at_shop=draw(st.none() | identifiers),
     )
     return WrittenEntry(entry, balance_after=draw(st.integers(-(10**12), 10**12)))
 
@@ -87,6 +89,27 @@ def test_an_entry_event_parses_back_to_the_entry(written: WrittenEntry) -> None:
     assert event.data.currency == entry.currency
     assert event.data.expires_at == entry.expires_at
     assert event.data.shop_id == entry.shop_id
+    assert event.data.at_shop == entry.at_shop
+
+
+def test_an_entry_of_a_shops_own_account_names_no_at_shop() -> None:
+    """Events of accounts outside coalitions stay byte for byte what they were."""
+    entry = NewEntry(
+        entry_id="e-1",
+        customer_id="c-1",
+        kind="earned",
+        delta=5,
+        reason="order.paid",
+        order_id="o-1",
+        source_event_id="p-1",
+        occurred_at=datetime(2026, 1, 1, tzinfo=UTC),
+        shop_id="a",
+    )
+    value = entry_message(WrittenEntry(entry, balance_after=5)).value
+
+    assert b"at_shop" not in value
+    entry.at_shop, entry.shop_id = "a", "c"
+    assert b'"shop_id":"c","at_shop":"a"' in entry_message(WrittenEntry(entry, 5)).value
 
 
 def test_ids_unique_within_a_shop_are_unique_across_shops_and_the_default_shop_keeps_its() -> None:

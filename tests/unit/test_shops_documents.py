@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from services.shops.documents import KINDS, check_document
+from services.shops.documents import KINDS, check_document, check_earns_in
 from services.shops.handlers import templates
 from services.shops.refusals import InvalidDocument
 
@@ -47,3 +47,12 @@ def test_a_document_that_is_not_toml_or_of_no_kind_is_refused() -> None:
     assert "not valid TOML" in not_toml.value.problems[0][1]
     with pytest.raises(InvalidDocument):
         check_document("rewards", "a = 1")
+
+
+def test_a_shop_joins_only_a_coalition_that_earns_in_its_currency() -> None:
+    vnd = (TEMPLATES / "vn-fashion" / "earn.toml").read_text()
+    check_earns_in(vnd, "VND", coalition_id="c")
+    with pytest.raises(InvalidDocument) as refused:
+        check_earns_in(vnd, "USD", coalition_id="c")
+    assert [at for at, _ in refused.value.problems] == ["coalition_id"]
+    assert "currencies.USD" in refused.value.problems[0][1]

@@ -8,6 +8,7 @@ from datetime import date, datetime
 from typing import Any
 
 from services.earn.adapters.ledger import SCHEMA
+from services.earn.adapters.pairs import pair_in
 from services.earn.domain.actions import CounterKey
 from shared.db import Connection
 
@@ -149,20 +150,24 @@ async def record_referrers(
 
 # Customers whose first order is known already are left out before the upsert: a first order
 # is never unset, and an upsert that finds its row locks it (a write-ahead log record) even
-# when its WHERE then changes nothing. They are looked up by the customers' key in its own
-# collation: compared in the orders' collation ("C"), the key's index could not serve, and
-# PostgreSQL read every customer for each batch.
-FIRST_ORDERS = f"""
+# when its WHERE then changes nothing. They are looked up by the customers' key, whose ids
+# compare in the orders' collation ("C", migration 0015): compared in two collations, the key
+# could not serve, and PostgreSQL read and sorted every customer for each batch.
+def first_orders(orders: Sequence[tuple[str, str]]) -> tuple[str, list[Any]]:
+    """The statement that records the first orders among these (shop, order id), and its
+    arguments."""
+    where, args = pair_in("o.shop_id", "o.order_id", orders)
+    sql = f"""
     INSERT INTO {SCHEMA}.customers AS c (shop_id, customer_id, first_order_id,
                                          first_order_event_id, first_paid_at)
     SELECT * FROM (
         SELECT DISTINCT ON (o.shop_id, o.customer_id)
                o.shop_id, o.customer_id, o.order_id, o.paid_event_id, o.paid_at
         FROM {SCHEMA}.orders o
-        WHERE (o.shop_id, o.order_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))
+        WHERE {where}
           AND NOT EXISTS (SELECT 1 FROM {SCHEMA}.customers k
                           WHERE k.shop_id = o.shop_id
-                            AND k.customer_id = o.customer_id COLLATE "default"
+                            AND k.customer_id = o.customer_id
                             AND k.first_order_id IS NOT NULL)
         ORDER BY o.shop_id, o.customer_id, o.paid_at, o.order_id) o
     ON CONFLICT (shop_id, customer_id) DO UPDATE
@@ -172,6 +177,7 @@ FIRST_ORDERS = f"""
            updated_at = now()
        WHERE c.first_order_id IS NULL
     RETURNING {_REFERRAL}"""
+    return sql, args
 
 
 async def record_first_orders(
@@ -182,8 +188,8 @@ async def record_first_orders(
     known already)."""
     if not orders:
         return []
-    shops, ids = [shop for shop, _ in orders], [order for _, order in orders]
-    return _complete(await conn.fetch(FIRST_ORDERS, shops, ids))
+    sql, args = first_orders(orders)
+    return _complete(await conn.fetch(sql, *args))
 
 
 async def mark_referrals_rewarded(conn: Connection, referred: Sequence[tuple[str, str]]) -> None:

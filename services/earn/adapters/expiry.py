@@ -18,6 +18,7 @@ class DueAccount:
     customer_id: str
     balance: int
     last_order_at: datetime | None
+    last_shop_id: str | None = None  # a coalition's account: its last member shop with activity
 
 
 async def take_due_accounts(
@@ -25,12 +26,20 @@ async def take_due_accounts(
 ) -> list[DueAccount]:
     """Claim accounts of `shops` with points that the pass must look at by `now`, in account
     order (the order every balance write locks accounts in);
-    replicas skip each other's (SKIP LOCKED)."""
+    replicas skip each other's (SKIP LOCKED). A coalition's account's last order is the last
+    one a member shop paid into it; a shop's own account's, the last that earned into it."""
     rows = await conn.fetch(
-        f"""SELECT a.shop_id, a.customer_id, a.points_balance,
-                   (SELECT max(o.paid_at) FROM {SCHEMA}.orders o
-                    WHERE o.shop_id = a.shop_id AND o.customer_id = a.customer_id)
-                   AS last_order_at
+        f"""SELECT a.shop_id, a.customer_id, a.points_balance, a.last_shop_id,
+                   greatest(
+                       (SELECT max(o.paid_at) FROM {SCHEMA}.orders o
+                        WHERE o.shop_id = a.shop_id AND o.customer_id = a.customer_id
+                          AND o.holder_id IS NULL),
+                       -- a coalition's account: the orders its members paid into it
+                       (SELECT max(o.paid_at) FROM {SCHEMA}.orders o
+                        WHERE o.shop_id IN (SELECT m.shop_id FROM {SCHEMA}.shop_memberships m
+                                            WHERE m.coalition_id = a.shop_id)
+                          AND o.customer_id = a.customer_id AND o.holder_id = a.shop_id)
+                   ) AS last_order_at
             FROM {SCHEMA}.accounts a
             WHERE a.expiry_check_at <= $1 AND a.points_balance > 0
               AND a.shop_id = ANY($3::text[])
@@ -42,7 +51,13 @@ async def take_due_accounts(
         list(shops),
     )
     return [
-        DueAccount(r["shop_id"], r["customer_id"], r["points_balance"], r["last_order_at"])
+        DueAccount(
+            r["shop_id"],
+            r["customer_id"],
+            r["points_balance"],
+            r["last_order_at"],
+            r["last_shop_id"],
+        )
         for r in rows
     ]
 

@@ -4,55 +4,20 @@ and memberships, in PostgreSQL."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 from pydantic_core import to_json
 
 from services.earn.adapters.ledger import SCHEMA
+from services.earn.adapters.pairs import pair_in
+from services.earn.domain.memberships import MembershipRow
+from services.earn.domain.order_batch import CampaignKey, CardKey, NewOrder, OrderRow, UsageKey
 from shared.db import Connection
 
-
-@dataclass(slots=True)  # not frozen: one per order, and frozen makes __init__ 3 times slower
-class NewOrder:
-    shop_id: str
-    order_id: str
-    customer_id: str
-    currency: str
-    paid_event_id: str
-    paid_at: datetime
-    paid_total: Decimal
-    base_amount: Decimal
-    points: int
-    credit_minor: int
-    breakdown: dict[str, Any]
-    punches: list[str]
-    release_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class OrderRow:
-    shop_id: str
-    order_id: str
-    customer_id: str
-    currency: str
-    paid_event_id: str
-    paid_at: datetime
-    paid_total: Decimal
-    points: int
-    credit_minor: int
-    punches: list[str]
-    refunded: Decimal
-    points_reversed: int
-    credit_reversed: int
-    status: str
-    release_at: datetime
-
-
 _ROW = """shop_id, order_id, customer_id, currency, paid_event_id, paid_at, paid_total, points,
-          credit_minor, punches, refunded, points_reversed, credit_reversed, status, release_at"""
+          credit_minor, punches, refunded, points_reversed, credit_reversed, status, release_at,
+          holder_id"""
 
 
 def _order(row: Any) -> OrderRow:
@@ -61,14 +26,10 @@ def _order(row: Any) -> OrderRow:
 
 async def known_orders(conn: Connection, orders: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
     """Which of these (shop, order id) earn has recorded."""
-    # The pairs, not each list: `shop_id = ANY(shops) AND order_id = ANY(ids)` may probe the
-    # key for every combination of the two lists, which a batch spread over many shops makes
-    # many times the number of pairs.
+    where, args = pair_in("shop_id", "order_id", orders)
     rows = await conn.fetch(
-        f"""SELECT shop_id, order_id FROM {SCHEMA}.orders
-            WHERE (shop_id, order_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))""",
-        [shop for shop, _ in orders],
-        [order for _, order in orders],
+        f"SELECT shop_id, order_id FROM {SCHEMA}.orders WHERE {where}",
+        *args,
     )
     asked = set(orders)
     return {key for r in rows if (key := (r["shop_id"], r["order_id"])) in asked}
@@ -120,14 +81,25 @@ async def insert_orders(
     if punches:
         columns.append("punches")
         records = [(*r, o.punches) for r, o in zip(records, orders, strict=True)]
+    # Likewise the holder: NULL (the shop itself) unless a coalition's account earned.
+    if any(o.holder_id != o.shop_id for o in orders):
+        columns.append("holder_id")
+        records = [
+            (*r, None if o.holder_id == o.shop_id else o.holder_id)
+            for r, o in zip(records, orders, strict=True)
+        ]
     await conn.copy_records_to_table("orders", schema_name=SCHEMA, columns=columns, records=records)
     waiting = [o for o in orders if (o.shop_id, o.order_id) not in available]
     await add_pending_points(
-        conn, [(o.shop_id, o.customer_id, o.points) for o in waiting if o.points > 0]
+        conn, [(o.holder_id, o.customer_id, o.points) for o in waiting if o.points > 0]
     )
     await move_pending_credit(
         conn,
-        [(o.shop_id, o.customer_id, o.currency, o.credit_minor) for o in waiting if o.credit_minor],
+        [
+            (o.holder_id, o.customer_id, o.currency, o.credit_minor)
+            for o in waiting
+            if o.credit_minor
+        ],
     )
 
 
@@ -194,24 +166,51 @@ async def move_pending_points(conn: Connection, moves: Sequence[tuple[str, str, 
     )
 
 
-async def lock_order(conn: Connection, shop_id: str, order_id: str) -> OrderRow | None:
-    row = await conn.fetchrow(
-        f"""SELECT {_ROW} FROM {SCHEMA}.orders WHERE shop_id = $1 AND order_id = $2
-            FOR UPDATE""",
-        shop_id,
-        order_id,
+async def lock_many(
+    conn: Connection, keys: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], OrderRow]:
+    """These orders (shop, order id) that are recorded, locked until the transaction ends, in
+    key order (no two batches wait on each other in a cycle)."""
+    if not keys:
+        return {}
+    asked = sorted(set(keys))
+    rows = await conn.fetch(
+        f"""SELECT {_ROW} FROM {SCHEMA}.orders
+            WHERE (shop_id, order_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))
+            ORDER BY shop_id, order_id FOR UPDATE""",
+        [shop for shop, _ in asked],
+        [order for _, order in asked],
     )
-    return None if row is None else _order(row)
+    return {(r["shop_id"], r["order_id"]): _order(r) for r in rows}
 
 
-async def update_order(conn: Connection, order: OrderRow, **changes: Any) -> None:
-    sets = ", ".join(f"{k} = ${i}" for i, k in enumerate(changes, start=3))
+async def save_many(
+    conn: Connection, orders: Sequence[OrderRow], completed_at: dict[tuple[str, str], datetime]
+) -> None:
+    """Write what changes may change of these orders; `completed_at` for those completed."""
+    if not orders:
+        return
     await conn.execute(
-        f"""UPDATE {SCHEMA}.orders SET {sets}, updated_at = now()
-            WHERE shop_id = $1 AND order_id = $2""",
-        order.shop_id,
-        order.order_id,
-        *changes.values(),
+        f"""UPDATE {SCHEMA}.orders o
+            SET refunded = u.refunded, points_reversed = u.points_reversed,
+                credit_reversed = u.credit_reversed, status = u.status,
+                release_at = u.release_at,
+                punches = CASE WHEN u.punched THEN o.punches ELSE '{{}}' END,
+                completed_at = coalesce(u.completed_at, o.completed_at), updated_at = now()
+            FROM unnest($1::text[], $2::text[], $3::numeric[], $4::bigint[], $5::bigint[],
+                        $6::text[], $7::timestamptz[], $8::boolean[], $9::timestamptz[])
+                 AS u(shop_id, order_id, refunded, points_reversed, credit_reversed, status,
+                      release_at, punched, completed_at)
+            WHERE o.shop_id = u.shop_id AND o.order_id = u.order_id""",
+        [o.shop_id for o in orders],
+        [o.order_id for o in orders],
+        [o.refunded for o in orders],
+        [o.points_reversed for o in orders],
+        [o.credit_reversed for o in orders],
+        [o.status for o in orders],
+        [o.release_at for o in orders],
+        [bool(o.punches) for o in orders],  # punches are only ever taken back, all at once
+        [completed_at.get((o.shop_id, o.order_id)) for o in orders],
     )
 
 
@@ -247,26 +246,21 @@ async def take_for_release(
     return sorted((_order(r) for r in rows), key=lambda o: (o.release_at, o.shop_id, o.order_id))
 
 
-async def park(
-    conn: Connection,
-    *,
-    event_id: str,
-    shop_id: str,
-    order_id: str,
-    event_type: str,
-    at: datetime,
-    event: str,
+async def park_many(
+    conn: Connection, waiting: Sequence[tuple[str, str, str, str, datetime, str]]
 ) -> None:
+    """Events (event id, shop, order id, type, occurred at, the event's JSON) that wait for
+    their order's payment; each once."""
+    if not waiting:
+        return
     await conn.execute(
         f"""INSERT INTO {SCHEMA}.waiting_events (event_id, shop_id, order_id, event_type,
                 occurred_at, event)
-            VALUES ($1, $2, $3, $4, $5, $6::jsonb) ON CONFLICT (event_id) DO NOTHING""",
-        event_id,
-        shop_id,
-        order_id,
-        event_type,
-        at,
-        event,
+            SELECT e, s, o, t, at, ev::jsonb
+            FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[],
+                        $6::text[]) AS u(e, s, o, t, at, ev)
+            ON CONFLICT (event_id) DO NOTHING""",
+        *([w[i] for w in waiting] for i in range(6)),
     )
 
 
@@ -286,136 +280,159 @@ async def unpark(conn: Connection, orders: Sequence[tuple[str, str]]) -> list[st
     return [r["event"] for r in sorted(rows, key=lambda r: (r["occurred_at"], r["event_id"]))]
 
 
-async def use_campaign(
-    conn: Connection, shop_id: str, campaign: str, customer_id: str
-) -> tuple[int, int]:
-    """Lock the shop's campaign's counters; the bonus points the customer and everyone have
-    had."""
+async def lock_campaigns(
+    conn: Connection, totals: set[CampaignKey], usage: set[UsageKey]
+) -> tuple[dict[CampaignKey, int], dict[UsageKey, int]]:
+    """Lock the capped campaigns' totals (in key order: no two batches wait on each other in
+    a cycle) until the transaction ends; the bonus points everyone and each customer have had."""
+    if not totals:
+        return {}, {}
+    keys = sorted(totals)
+    shops, codes = [k[0] for k in keys], [k[1] for k in keys]
     await conn.execute(
-        f"""INSERT INTO {SCHEMA}.campaign_totals (shop_id, campaign, points) VALUES ($1, $2, 0)
+        f"""INSERT INTO {SCHEMA}.campaign_totals (shop_id, campaign, points)
+            SELECT s, c, 0 FROM unnest($1::text[], $2::text[]) AS u(s, c)
             ON CONFLICT DO NOTHING""",
-        shop_id,
-        campaign,
+        shops,
+        codes,
     )
-    total = await conn.fetchval(
-        f"""SELECT points FROM {SCHEMA}.campaign_totals
-            WHERE shop_id = $1 AND campaign = $2 FOR UPDATE""",
-        shop_id,
-        campaign,
+    rows = await conn.fetch(
+        f"""SELECT shop_id, campaign, points FROM {SCHEMA}.campaign_totals
+            WHERE (shop_id, campaign) IN (SELECT * FROM unnest($1::text[], $2::text[]))
+            ORDER BY shop_id, campaign FOR UPDATE""",
+        shops,
+        codes,
     )
-    mine = await conn.fetchval(
-        f"""SELECT points FROM {SCHEMA}.campaign_usage
-            WHERE shop_id = $1 AND campaign = $2 AND customer_id = $3""",
-        shop_id,
-        campaign,
-        customer_id,
+    used = await conn.fetch(
+        f"""SELECT shop_id, campaign, customer_id, points FROM {SCHEMA}.campaign_usage
+            WHERE (shop_id, campaign, customer_id)
+                  IN (SELECT * FROM unnest($1::text[], $2::text[], $3::text[]))""",
+        [k[0] for k in usage],
+        [k[1] for k in usage],
+        [k[2] for k in usage],
     )
-    return int(mine or 0), int(total)
+    return (
+        {(r["shop_id"], r["campaign"]): int(r["points"]) for r in rows},
+        {(r["shop_id"], r["campaign"], r["customer_id"]): int(r["points"]) for r in used},
+    )
 
 
-async def record_campaign(
-    conn: Connection, shop_id: str, campaign: str, customer_id: str, points: int
-) -> None:
+async def record_campaigns(conn: Connection, granted: dict[UsageKey, int]) -> None:
+    """Count the bonus points granted, per campaign and customer, in the locked totals."""
+    if not granted:
+        return
+    keys = sorted(granted)
     await conn.execute(
-        f"""WITH t AS (UPDATE {SCHEMA}.campaign_totals SET points = points + $3
-                       WHERE shop_id = $4 AND campaign = $1)
+        f"""WITH g AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[])
+                       AS g(s, c, cu, p)),
+                 t AS (UPDATE {SCHEMA}.campaign_totals ct SET points = ct.points + x.p
+                       FROM (SELECT s, c, sum(p) AS p FROM g GROUP BY s, c) x
+                       WHERE ct.shop_id = x.s AND ct.campaign = x.c)
             INSERT INTO {SCHEMA}.campaign_usage AS u (shop_id, campaign, customer_id, points)
-            VALUES ($4, $1, $2, $3)
-            ON CONFLICT (shop_id, campaign, customer_id) DO UPDATE SET points = u.points + $3""",
-        campaign,
-        customer_id,
-        points,
-        shop_id,
+            SELECT s, c, cu, p FROM g
+            ON CONFLICT (shop_id, campaign, customer_id)
+            DO UPDATE SET points = u.points + excluded.points""",
+        [k[0] for k in keys],
+        [k[1] for k in keys],
+        [k[2] for k in keys],
+        [granted[k] for k in keys],
     )
 
 
-async def punch(conn: Connection, shop_id: str, card: str, customer_id: str, by: int) -> int:
-    """Add (or take back) punches; the count after."""
-    value = await conn.fetchval(
+async def punch_many(conn: Connection, adds: dict[CardKey, int]) -> dict[CardKey, int]:
+    """Add punches per (shop, card, customer), in key order; each count before them."""
+    if not adds:
+        return {}
+    keys = sorted(adds)
+    rows = await conn.fetch(
         f"""INSERT INTO {SCHEMA}.punch_cards AS p (shop_id, card, customer_id, punches)
-            VALUES ($4, $1, $2, greatest($3, 0))
+            SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[])
             ON CONFLICT (shop_id, card, customer_id)
-            DO UPDATE SET punches = greatest(p.punches + $3, 0)
-            RETURNING punches""",
-        card,
-        customer_id,
-        by,
-        shop_id,
+            DO UPDATE SET punches = greatest(p.punches + excluded.punches, 0)
+            RETURNING shop_id, card, customer_id, punches""",
+        [k[0] for k in keys],
+        [k[1] for k in keys],
+        [k[2] for k in keys],
+        [adds[k] for k in keys],
     )
-    return int(value)
+    return {
+        key: int(r["punches"]) - adds[key]
+        for r in rows
+        if (key := (r["shop_id"], r["card"], r["customer_id"])) in adds
+    }
 
 
-async def record_membership(
+async def unpunch_many(conn: Connection, takes: dict[CardKey, int]) -> None:
+    """Take punches back per (shop, card, customer), never below zero, in key order."""
+    if not takes:
+        return
+    keys = sorted(takes)
+    await conn.execute(
+        f"""UPDATE {SCHEMA}.punch_cards p SET punches = greatest(p.punches - u.n, 0)
+            FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) AS u(s, c, cu, n)
+            WHERE p.shop_id = u.s AND p.card = u.c AND p.customer_id = u.cu""",
+        [k[0] for k in keys],
+        [k[1] for k in keys],
+        [k[2] for k in keys],
+        [takes[k] for k in keys],
+    )
+
+
+async def record_memberships(
     conn: Connection,
-    *,
-    shop_id: str,
-    order_id: str,
-    sku: str,
-    customer_id: str,
-    tier: str,
-    starts_at: datetime,
-    ends_at: datetime,
-    quantity: int,
-) -> bool:
-    """False when this order's membership was recorded before."""
-    value = await conn.fetchval(
+    sales: Sequence[tuple[str, str, str, str, str, datetime, datetime, int]],
+) -> set[tuple[str, str, str]]:
+    """Record memberships (shop, order, sku, customer, tier, starts, ends, quantity); the
+    (shop, order, sku) of those not recorded before."""
+    if not sales:
+        return set()
+    rows = await conn.fetch(
         f"""INSERT INTO {SCHEMA}.memberships (shop_id, order_id, sku, customer_id, tier,
                 starts_at, ends_at, quantity)
-            VALUES ($8, $1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING RETURNING 1""",
-        order_id,
-        sku,
-        customer_id,
-        tier,
-        starts_at,
-        ends_at,
-        quantity,
-        shop_id,
+            SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                                 $6::timestamptz[], $7::timestamptz[], $8::bigint[])
+            ON CONFLICT DO NOTHING RETURNING shop_id, order_id, sku""",
+        *([sale[i] for sale in sales] for i in range(8)),
     )
-    return value is not None
+    return {(r["shop_id"], r["order_id"], r["sku"]) for r in rows}
 
 
-@dataclass(frozen=True, slots=True)
-class MembershipRow:
-    sku: str
-    customer_id: str
-    tier: str
-    starts_at: datetime
-    ends_at: datetime
-    quantity: int  # units of the SKU the order bought
-    refunded_quantity: int  # units refunds have given back so far
-    cancelled_at: datetime | None
-
-
-async def memberships_of(conn: Connection, shop_id: str, order_id: str) -> list[MembershipRow]:
-    """The memberships an order of the shop paid for, by sku."""
+async def memberships_of(
+    conn: Connection, orders: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], list[MembershipRow]]:
+    """The memberships these orders (shop, order id) paid for, by sku."""
+    if not orders:
+        return {}
+    asked = sorted(set(orders))
     rows = await conn.fetch(
-        f"""SELECT {", ".join(MembershipRow.__slots__)} FROM {SCHEMA}.memberships
-            WHERE shop_id = $1 AND order_id = $2 ORDER BY sku""",
-        shop_id,
-        order_id,
+        f"""SELECT shop_id, order_id, {", ".join(MembershipRow.__slots__)}
+            FROM {SCHEMA}.memberships
+            WHERE (shop_id, order_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))
+            ORDER BY shop_id, order_id, sku""",
+        [shop for shop, _ in asked],
+        [order for _, order in asked],
     )
-    return [MembershipRow(**dict(r)) for r in rows]
+    found: dict[tuple[str, str], list[MembershipRow]] = {}
+    for r in rows:
+        row = MembershipRow(**{k: r[k] for k in MembershipRow.__slots__})
+        found.setdefault((r["shop_id"], r["order_id"]), []).append(row)
+    return found
 
 
 async def refund_memberships(
-    conn: Connection,
-    shop_id: str,
-    order_id: str,
-    refunds: Sequence[tuple[str, int, datetime | None]],
+    conn: Connection, refunds: Sequence[tuple[str, str, str, int, datetime | None]]
 ) -> None:
-    """Record, per sku, the units refunded so far and, when it ended, the cancellation time."""
+    """Record, per (shop, order, sku), the units refunded so far and, when it ended, the
+    cancellation time."""
     if not refunds:
         return
     await conn.execute(
         f"""UPDATE {SCHEMA}.memberships m
             SET refunded_quantity = u.units, cancelled_at = coalesce(m.cancelled_at, u.at)
-            FROM unnest($2::text[], $3::bigint[], $4::timestamptz[]) AS u(sku, units, at)
-            WHERE m.shop_id = $5 AND m.order_id = $1 AND m.sku = u.sku""",
-        order_id,
-        [r[0] for r in refunds],
-        [r[1] for r in refunds],
-        [r[2] for r in refunds],
-        shop_id,
+            FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::timestamptz[])
+                 AS u(shop_id, order_id, sku, units, at)
+            WHERE m.shop_id = u.shop_id AND m.order_id = u.order_id AND m.sku = u.sku""",
+        *([r[i] for r in refunds] for i in range(5)),
     )
 
 
@@ -425,13 +442,11 @@ async def points_held(
     """Per (shop, customer), the most their balance, lifetime total or pending points can reach from
     what is recorded now: the larger of balance and lifetime total, plus pending points."""
     asked = set(customers)
-    # The pairs, not each list, as in known_orders.
+    where, args = pair_in("shop_id", "customer_id", asked)
     rows = await conn.fetch(
         f"""SELECT shop_id, customer_id,
                    GREATEST(points_balance, lifetime_earned)::numeric + points_pending AS held
-            FROM {SCHEMA}.accounts
-            WHERE (shop_id, customer_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))""",
-        [shop for shop, _ in asked],
-        [customer for _, customer in asked],
+            FROM {SCHEMA}.accounts WHERE {where}""",
+        *args,
     )
     return {key: int(r["held"]) for r in rows if (key := (r["shop_id"], r["customer_id"])) in asked}

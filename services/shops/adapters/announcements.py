@@ -8,7 +8,7 @@ from typing import Final
 from pydantic import BaseModel
 
 from services.shops.adapters.store import SCHEMA
-from services.shops.records import ApiKey, Shop, Version
+from services.shops.records import ApiKey, Membership, Shop, Version
 from shared.db import Connection
 from shared.events import encode_event, make_event
 from shared.events.shops import (
@@ -16,6 +16,7 @@ from shared.events.shops import (
     ApiKeyCreated,
     ApiKeyRevoked,
     ProgrammePublished,
+    ShopCoalitionChanged,
     ShopCreated,
 )
 from shared.outbox import OutboxMessage, enqueue
@@ -41,8 +42,27 @@ async def shop_created(conn: Connection, shop: Shop) -> None:
         time_zone=shop.time_zone,
         locale=shop.locale,
         coalition_id=shop.coalition_id,
+        kind=shop.kind,
     )
     await announce(conn, "shop.created", data, shop_id=shop.shop_id, at=shop.created_at)
+
+
+async def coalition_changed(conn: Connection, membership: Membership) -> None:
+    data = ShopCoalitionChanged(
+        shop_id=membership.shop_id,
+        version=membership.version,
+        coalition_id=membership.coalition_id,
+        effective_from=membership.effective_from,
+        changed_by=membership.published_by,
+        reason=membership.reason,
+    )
+    await announce(
+        conn,
+        "shop.coalition_changed",
+        data,
+        shop_id=membership.shop_id,
+        at=membership.published_at,
+    )
 
 
 async def programme_published(conn: Connection, version: Version) -> None:

@@ -1,4 +1,5 @@
-"""SQL of the shops schema: shops, programme versions, API keys and the audit trail."""
+"""SQL of the shops schema: shops, programme versions, memberships of coalitions, API keys and
+the audit trail."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import json
 from datetime import datetime
 from typing import Any, Final
 
-from services.shops.records import ApiKey, AuditEntry, Shop, Version
+from services.shops.records import ApiKey, AuditEntry, Member, Membership, Shop, Version
 from shared.db import Connection
 
 SCHEMA: Final = "shops"
@@ -14,14 +15,17 @@ _KEY_COLUMNS: Final = "key_id, shop_id, prefix, scopes, created_at, created_by, 
 _VERSION_COLUMNS: Final = (
     "shop_id, kind, version, effective_from, toml, published_by, published_at, reason"
 )
+_MEMBERSHIP_COLUMNS: Final = (
+    "shop_id, version, coalition_id, effective_from, published_by, published_at, reason"
+)
 
 
 async def insert_shop(conn: Connection, shop: Shop) -> bool:
     """False when a shop of that id exists already."""
     status = await conn.execute(
         f"""INSERT INTO {SCHEMA}.shops
-                (shop_id, name, currency, time_zone, locale, coalition_id, created_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (shop_id) DO NOTHING""",
+                (shop_id, name, currency, time_zone, locale, coalition_id, created_at, kind)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (shop_id) DO NOTHING""",
         shop.shop_id,
         shop.name,
         shop.currency,
@@ -29,6 +33,7 @@ async def insert_shop(conn: Connection, shop: Shop) -> bool:
         shop.locale,
         shop.coalition_id,
         shop.created_at,
+        shop.kind,
     )
     return bool(status == "INSERT 0 1")
 
@@ -90,6 +95,68 @@ async def version(conn: Connection, shop_id: str, kind: str, number: int) -> Ver
         number,
     )
     return None if row is None else Version(**dict(row))
+
+
+async def next_membership(conn: Connection, shop_id: str) -> int:
+    found = await conn.fetchval(
+        f"SELECT max(version) FROM {SCHEMA}.coalition_memberships WHERE shop_id = $1", shop_id
+    )
+    return int(found or 0) + 1
+
+
+async def membership(conn: Connection, shop_id: str, number: int) -> Membership | None:
+    row = await conn.fetchrow(
+        f"""SELECT {_MEMBERSHIP_COLUMNS} FROM {SCHEMA}.coalition_memberships
+            WHERE shop_id = $1 AND version = $2""",
+        shop_id,
+        number,
+    )
+    return None if row is None else Membership(**dict(row))
+
+
+async def insert_membership(conn: Connection, m: Membership) -> None:
+    await conn.execute(
+        f"""INSERT INTO {SCHEMA}.coalition_memberships ({_MEMBERSHIP_COLUMNS})
+            VALUES ($1, $2, $3, $4, $5, $6, $7)""",
+        m.shop_id,
+        m.version,
+        m.coalition_id,
+        m.effective_from,
+        m.published_by,
+        m.published_at,
+        m.reason,
+    )
+
+
+async def set_current_coalition(conn: Connection, shop_id: str, coalition_id: str | None) -> None:
+    """shops.coalition_id: the coalition of the shop's latest membership version."""
+    await conn.execute(
+        f"UPDATE {SCHEMA}.shops SET coalition_id = $2 WHERE shop_id = $1", shop_id, coalition_id
+    )
+
+
+async def memberships(conn: Connection, shop_id: str) -> list[Membership]:
+    rows = await conn.fetch(
+        f"""SELECT {_MEMBERSHIP_COLUMNS} FROM {SCHEMA}.coalition_memberships
+            WHERE shop_id = $1 ORDER BY version""",
+        shop_id,
+    )
+    return [Membership(**dict(r)) for r in rows]
+
+
+async def members(conn: Connection, coalition_id: str) -> list[Member]:
+    """The shops whose latest membership version names the coalition, by shop."""
+    rows = await conn.fetch(
+        f"""SELECT shop_id, effective_from AS since FROM (
+                SELECT DISTINCT ON (shop_id) shop_id, coalition_id, effective_from
+                FROM {SCHEMA}.coalition_memberships
+                WHERE shop_id IN (SELECT shop_id FROM {SCHEMA}.coalition_memberships
+                                  WHERE coalition_id = $1)
+                ORDER BY shop_id, version DESC
+            ) latest WHERE coalition_id = $1 ORDER BY shop_id""",
+        coalition_id,
+    )
+    return [Member(**dict(r)) for r in rows]
 
 
 async def insert_key(conn: Connection, key: ApiKey, *, sha256: str) -> None:

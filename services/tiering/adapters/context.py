@@ -75,8 +75,26 @@ async def persist(
     identified = [(change_id(c), c) for c in changes]
     new = await record_changes(conn, schema, identified)
     published = [(i, c) for i, c in identified if i in new]
-    messages = [tier_changed(programmes[c.shop_id, c.customer_id], c, i) for i, c in published]
-    messages += [tier_at_risk(programmes[w.shop_id, w.customer_id], w, now=now) for w in warnings]
+    # A coalition's account names the member shop of its last activity (at_shop).
+    at_shop = {(r.state.shop_id, r.state.customer_id): r.last_shop_id for r in customers}
+    messages = [
+        tier_changed(
+            programmes[c.shop_id, c.customer_id],
+            c,
+            i,
+            at_shop=at_shop.get((c.shop_id, c.customer_id)),
+        )
+        for i, c in published
+    ]
+    messages += [
+        tier_at_risk(
+            programmes[w.shop_id, w.customer_id],
+            w,
+            now=now,
+            at_shop=at_shop.get((w.shop_id, w.customer_id)),
+        )
+        for w in warnings
+    ]
     await enqueue(conn, schema, messages)
     for event_id, change in published:
         shared_metrics.TIER_CHANGES.labels("tiering", change.direction, change.to_tier).inc()

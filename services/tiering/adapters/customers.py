@@ -13,7 +13,7 @@ from shared.db import Connection
 
 _COLUMNS = """shop_id, customer_id, tier, tier_since, earned_tier, earned_at, review_at,
     below_since, warned_deadline, evaluated_until, next_check_at, source_topic, source_partition,
-    source_offset"""
+    source_offset, last_shop_id"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +30,8 @@ class StoredCustomer:
     state: TierState
     position: Position | None
     next_check_at: datetime | None = None
+    # A coalition's account: the member shop of its last activity (None for any other).
+    last_shop_id: str | None = None
 
 
 async def lock_customers(
@@ -109,14 +111,14 @@ async def save_customers(conn: Connection, schema: str, rows: Sequence[StoredCus
                 warned_deadline = u.warned_deadline, evaluated_until = u.evaluated_until,
                 next_check_at = u.next_check_at, source_topic = u.source_topic,
                 source_partition = u.source_partition, source_offset = u.source_offset,
-                updated_at = now()
+                last_shop_id = COALESCE(u.last_shop_id, c.last_shop_id), updated_at = now()
             FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[],
                         $5::timestamptz[], $6::timestamptz[], $7::timestamptz[],
                         $8::timestamptz[], $9::timestamptz[], $10::timestamptz[],
-                        $11::text[], $12::integer[], $13::bigint[], $14::text[])
+                        $11::text[], $12::integer[], $13::bigint[], $14::text[], $15::text[])
                  AS u(customer_id, tier, tier_since, earned_tier, earned_at, review_at,
                       below_since, warned_deadline, evaluated_until, next_check_at,
-                      source_topic, source_partition, source_offset, shop_id)
+                      source_topic, source_partition, source_offset, shop_id, last_shop_id)
             WHERE c.shop_id = u.shop_id AND c.customer_id = u.customer_id""",
         [s.customer_id for s in states],
         [s.tier for s in states],
@@ -132,6 +134,7 @@ async def save_customers(conn: Connection, schema: str, rows: Sequence[StoredCus
         [r.position.partition if r.position else None for r in rows],
         [r.position.offset if r.position else None for r in rows],
         [s.shop_id for s in states],
+        [r.last_shop_id for r in rows],
     )
 
 
@@ -151,4 +154,4 @@ def stored(row: asyncpg.Record) -> StoredCustomer:
     position = None
     if row["source_topic"] is not None:
         position = Position(row["source_topic"], row["source_partition"], row["source_offset"])
-    return StoredCustomer(state, position, row["next_check_at"])
+    return StoredCustomer(state, position, row["next_check_at"], row["last_shop_id"])

@@ -48,11 +48,14 @@ def at_risk_id(warning: AtRisk) -> str:
     return str(uuid.uuid5(_IDS, name))
 
 
-def tier_changed(programme: Programme, change: TierChange, event_id: str) -> OutboxMessage:
+def tier_changed(
+    programme: Programme, change: TierChange, event_id: str, *, at_shop: str | None = None
+) -> OutboxMessage:
     to = programme.tier(change.to_tier)
     spend = programme.basis is Basis.SPEND
     data = TierChanged(
         shop_id=change.shop_id,
+        at_shop=at_shop,
         customer_id=change.customer_id,
         from_tier=change.from_tier,
         to_tier=change.to_tier,
@@ -77,10 +80,13 @@ def tier_changed(programme: Programme, change: TierChange, event_id: str) -> Out
     return OutboxMessage(TOPIC, change.customer_id.encode(), encode_event(event))
 
 
-def tier_at_risk(programme: Programme, warning: AtRisk, *, now: datetime) -> OutboxMessage:
+def tier_at_risk(
+    programme: Programme, warning: AtRisk, *, now: datetime, at_shop: str | None = None
+) -> OutboxMessage:
     spend = programme.basis is Basis.SPEND
     data = TierAtRisk(
         shop_id=warning.shop_id,
+        at_shop=at_shop,
         customer_id=warning.customer_id,
         tier=warning.tier,
         needed_amount=warning.needed,

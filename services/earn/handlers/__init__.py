@@ -1,0 +1,40 @@
+"""Use cases of the earn service: decide with the domain, persist in the caller's transaction.
+
+Each takes the transaction's unit of work (services/earn/unit_of_work.py), so it runs as well
+against the in-memory one of the unit tests. Every use case is importable from here, grouped
+by what triggers it: messages (orders, tiers), requests (the API), schedules (the passes).
+"""
+
+from services.earn.handlers.orders import apply_orders, release_due
+from services.earn.handlers.requests import (
+    AdjustPoints,
+    Redeemed,
+    RedeemReward,
+    SpendCredit,
+    adjust_points,
+    cancel_credit_spend,
+    cancel_redemption,
+    grant_points_in_bulk,
+    redeem_reward,
+    spend_credit,
+)
+from services.earn.handlers.schedules import ExpiryReport, expire_due
+from services.earn.handlers.tiers import record_tier_changes
+
+__all__ = [
+    "AdjustPoints",
+    "ExpiryReport",
+    "RedeemReward",
+    "Redeemed",
+    "SpendCredit",
+    "adjust_points",
+    "apply_orders",
+    "cancel_credit_spend",
+    "cancel_redemption",
+    "expire_due",
+    "grant_points_in_bulk",
+    "record_tier_changes",
+    "redeem_reward",
+    "release_due",
+    "spend_credit",
+]

@@ -1,0 +1,426 @@
+"""What earn's use cases read and write, as one transaction's repositories.
+
+A unit of work is the view of a transaction that is already open: the batch consumer's for
+messages, the idempotent request's for the API, a scheduled pass's own. It never commits;
+whoever opened the transaction does. `PostgresUnitOfWork` is the real one, over one connection;
+tests/earn_fakes.py holds one in memory, so the rules run against it in milliseconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from datetime import datetime
+from decimal import Decimal
+from typing import Protocol, TypeVar
+
+import asyncpg
+
+from services.earn.actions import referrals_after_orders
+from services.earn.adapters import accounts, expiry, orders, spends
+from services.earn.adapters.accounts import Account, CreditAccount
+from services.earn.adapters.expiry import DueAccount
+from services.earn.adapters.ledger import SCHEMA
+from services.earn.adapters.orders import take_for_release
+from services.earn.adapters.spends import CreditSpend, Redemption
+from services.earn.adapters.tiers import TierSeen, multipliers_at, record_tiers
+from services.earn.domain.expiry import LedgerLine
+from services.earn.domain.ledger import NewEntry, WrittenEntry
+from services.earn.domain.memberships import MembershipRecord, MembershipRefund, MembershipRow
+from services.earn.domain.order_batch import (
+    CampaignKey,
+    CardKey,
+    CustomerKey,
+    NewOrder,
+    OrderKey,
+    OrderRow,
+    UsageKey,
+    Waiting,
+)
+from services.earn.entries import write_entries
+from services.earn.programme_book import ProgrammeBook
+from shared.db import ACQUIRE_TIMEOUT_S, Connection
+from shared.outbox import OutboxMessage, enqueue
+
+T = TypeVar("T")
+
+
+class Accounts(Protocol):
+    """The balances: points per (shop, customer), store credit per currency as well."""
+
+    async def lock_points(self, shop_id: str, customer_id: str) -> Account | None:
+        """The points account, locked until the transaction ends."""
+
+    async def lock_credit(
+        self, shop_id: str, customer_id: str, currency: str
+    ) -> CreditAccount | None:
+        """The store credit in one currency, locked until the transaction ends."""
+
+    async def read_points(self, shop_id: str, customer_id: str) -> Account | None: ...
+
+    async def read_credit(self, shop_id: str, customer_id: str) -> list[tuple[str, int, int]]:
+        """(currency, balance, pending) per currency held, in currency order."""
+
+    async def held(self, customers: Sequence[CustomerKey]) -> dict[CustomerKey, int]:
+        """Per (shop, customer), the most their balance, lifetime total or pending points can
+        reach from what is recorded now."""
+
+    async def move_pending(
+        self, points: Sequence[tuple[str, str, int]], credit: Sequence[tuple[str, str, str, int]]
+    ) -> None:
+        """Add (or take) pending points (shop, customer, points) of accounts that exist, and
+        pending store credit (shop, customer, currency, minor units)."""
+
+
+class Orders(Protocol):
+    async def known(self, keys: Sequence[OrderKey]) -> set[OrderKey]:
+        """Which of these orders are recorded."""
+
+    async def add(self, orders: Sequence[NewOrder], *, available: set[OrderKey]) -> None:
+        """Record paid orders: those in `available` as available, the others pending with
+        their points and credit pending."""
+
+    async def lock_many(self, keys: Sequence[OrderKey]) -> dict[OrderKey, OrderRow]:
+        """The recorded ones of these orders, locked until the transaction ends."""
+
+    async def save_many(
+        self, orders: Sequence[OrderRow], completed_at: dict[OrderKey, datetime]
+    ) -> None: ...
+
+    async def park_many(self, waiting: Sequence[Waiting]) -> None:
+        """Events that wait for their order's payment."""
+
+    async def unpark(self, keys: Sequence[OrderKey]) -> list[str]:
+        """The events waiting for these orders, oldest first, taken off the waiting list."""
+
+    async def take_for_release(
+        self,
+        *,
+        orders: Sequence[OrderKey] | None,
+        shops: Sequence[str] | None,
+        due_by: datetime,
+        limit: int,
+    ) -> list[OrderRow]:
+        """Pending orders due by `due_by` (among `orders`, or of `shops`, when given), marked
+        available; those another transaction holds are skipped."""
+
+
+class Counters(Protocol):
+    async def lock_campaigns(
+        self, totals: set[CampaignKey], usage: set[UsageKey]
+    ) -> tuple[dict[CampaignKey, int], dict[UsageKey, int]]:
+        """Lock the campaigns' totals until the transaction ends; the points everyone and each
+        customer have had."""
+
+    async def record_campaigns(self, granted: dict[UsageKey, int]) -> None: ...
+
+    async def punch(self, adds: dict[CardKey, int]) -> dict[CardKey, int]:
+        """Add punches; each card's count before them."""
+
+    async def unpunch(self, takes: dict[CardKey, int]) -> None:
+        """Take punches back, never below zero."""
+
+
+class Memberships(Protocol):
+    async def add(self, bought: Sequence[MembershipRecord]) -> set[tuple[str, str, str]]:
+        """Record memberships; the (shop, order, sku) of those not recorded before."""
+
+    async def of_orders(self, keys: Sequence[OrderKey]) -> dict[OrderKey, list[MembershipRow]]:
+        """The memberships these orders paid for, by sku."""
+
+    async def refund(self, refunds: Sequence[MembershipRefund]) -> None:
+        """Per (shop, order, sku): the units refunded so far and when it ended, if it did."""
+
+
+class Outbox(Protocol):
+    async def add(self, messages: Sequence[OutboxMessage]) -> None:
+        """Send these messages once the transaction commits."""
+
+
+class Expiry(Protocol):
+    """The expiry pass's view of the accounts: which are due, their points lines, the
+    warnings sent, when to look again."""
+
+    async def take_due(
+        self, *, now: datetime, limit: int, shops: Sequence[str]
+    ) -> list[DueAccount]:
+        """A chunk of accounts due, claimed: another pass skips them."""
+
+    async def lines(self, keys: Sequence[CustomerKey]) -> dict[CustomerKey, list[LedgerLine]]:
+        """The points entries of each account, oldest first."""
+
+    async def warnings_sent(self, keys: Sequence[CustomerKey]) -> dict[CustomerKey, set[str]]: ...
+
+    async def record_warnings(
+        self, warnings: Sequence[tuple[str, str, str, int, datetime]], *, sent_at: datetime
+    ) -> set[tuple[str, str]]:
+        """Record warnings (shop, id, customer, points, expires at); those new, (shop, id)."""
+
+    async def schedule_checks(self, checks: Sequence[tuple[str, str, datetime]]) -> None: ...
+
+
+class Inbox(Protocol):
+    async def forget(self, event_ids: Sequence[str]) -> None:
+        """These events leave the inbox: a replay of them is applied anew."""
+
+
+class Referrals(Protocol):
+    """Referral rewards, still applied over the connection by services/earn/actions.py."""
+
+    async def after_orders(self, paid: Sequence[OrderKey], programmes: ProgrammeBook) -> None:
+        """A referred customer's first paid order completes their referral."""
+
+
+class Ledger(Protocol):
+    async def write(self, entries: Sequence[NewEntry]) -> list[WrittenEntry]:
+        """Append the entries, move their balances, and send one loyalty.points event each."""
+
+
+class Spends(Protocol[T]):
+    """Records of balance spent (redemptions, store credit spends), by shop and id."""
+
+    async def add(self, record: T) -> None: ...
+
+    async def get(self, shop_id: str, spend_id: str, *, lock: bool = False) -> T | None: ...
+
+    async def mark_cancelled(
+        self, shop_id: str, spend_id: str, *, restored_entry_id: str, at: datetime, reason: str
+    ) -> None: ...
+
+
+class Tiers(Protocol):
+    async def record(self, seen: Sequence[TierSeen]) -> None:
+        """The customers' tiers and multipliers from their effective times on."""
+
+    async def multipliers_at(self, paid: Sequence[tuple[str, str, datetime]]) -> list[Decimal]:
+        """For each (shop, customer, paid at): the tier multiplier in force just before."""
+
+
+class UnitOfWork(Protocol):
+    # Read-only members: an implementation may hold more precise repositories (the fake's).
+    @property
+    def accounts(self) -> Accounts: ...
+    @property
+    def ledger(self) -> Ledger: ...
+    @property
+    def tiers(self) -> Tiers: ...
+    @property
+    def orders(self) -> Orders: ...
+    @property
+    def counters(self) -> Counters: ...
+    @property
+    def memberships(self) -> Memberships: ...
+    @property
+    def outbox(self) -> Outbox: ...
+    @property
+    def inbox(self) -> Inbox: ...
+    @property
+    def expiry(self) -> Expiry: ...
+    @property
+    def referrals(self) -> Referrals: ...
+    @property
+    def redemptions(self) -> Spends[Redemption]: ...
+    @property
+    def credit_spends(self) -> Spends[CreditSpend]: ...
+
+
+class PostgresUnitOfWork:
+    """The repositories over one connection, inside the caller's transaction."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.accounts: Accounts = _Accounts(conn)
+        self.ledger: Ledger = _Ledger(conn)
+        self.tiers: Tiers = _Tiers(conn)
+        self.orders: Orders = _Orders(conn)
+        self.counters: Counters = _Counters(conn)
+        self.memberships: Memberships = _Memberships(conn)
+        self.outbox: Outbox = _Outbox(conn)
+        self.inbox: Inbox = _Inbox(conn)
+        self.expiry: Expiry = _Expiry(conn)
+        self.referrals: Referrals = _Referrals(conn)
+        self.redemptions: Spends[Redemption] = spends.redemptions(conn)
+        self.credit_spends: Spends[CreditSpend] = spends.credit_spends(conn)
+
+
+class _Accounts:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    async def lock_points(self, shop_id: str, customer_id: str) -> Account | None:
+        return await accounts.lock_account(self._conn, shop_id, customer_id)
+
+    async def lock_credit(
+        self, shop_id: str, customer_id: str, currency: str
+    ) -> CreditAccount | None:
+        return await accounts.lock_credit(self._conn, shop_id, customer_id, currency)
+
+    async def read_points(self, shop_id: str, customer_id: str) -> Account | None:
+        return await accounts.read_account(self._conn, shop_id, customer_id)
+
+    async def read_credit(self, shop_id: str, customer_id: str) -> list[tuple[str, int, int]]:
+        return await accounts.read_credit(self._conn, shop_id, customer_id)
+
+    async def held(self, customers: Sequence[CustomerKey]) -> dict[CustomerKey, int]:
+        return await orders.points_held(self._conn, customers)
+
+    async def move_pending(
+        self, points: Sequence[tuple[str, str, int]], credit: Sequence[tuple[str, str, str, int]]
+    ) -> None:
+        await orders.move_pending_points(self._conn, points)
+        await orders.move_pending_credit(self._conn, credit)
+
+
+class _Ledger:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    async def write(self, entries: Sequence[NewEntry]) -> list[WrittenEntry]:
+        return await write_entries(self._conn, entries)
+
+
+class _Tiers:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    async def record(self, seen: Sequence[TierSeen]) -> None:
+        await record_tiers(self._conn, seen)
+
+    async def multipliers_at(self, paid: Sequence[tuple[str, str, datetime]]) -> list[Decimal]:
+        return await multipliers_at(self._conn, paid)
+
+
+class _Orders:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    async def known(self, keys: Sequence[OrderKey]) -> set[OrderKey]:
+        return await orders.known_orders(self._conn, keys)
+
+    async def add(self, new: Sequence[NewOrder], *, available: set[OrderKey]) -> None:
+        await orders.insert_orders(self._conn, new, available=available)
+
+    async def lock_many(self, keys: Sequence[OrderKey]) -> dict[OrderKey, OrderRow]:
+        return await orders.lock_many(self._conn, keys)
+
+    async def save_many(
+        self, rows: Sequence[OrderRow], completed_at: dict[OrderKey, datetime]
+    ) -> None:
+        await orders.save_many(self._conn, rows, completed_at)
+
+    async def park_many(self, waiting: Sequence[Waiting]) -> None:
+        await orders.park_many(self._conn, waiting)
+
+    async def unpark(self, keys: Sequence[OrderKey]) -> list[str]:
+        return await orders.unpark(self._conn, keys)
+
+    async def take_for_release(
+        self,
+        *,
+        orders: Sequence[OrderKey] | None,
+        shops: Sequence[str] | None,
+        due_by: datetime,
+        limit: int,
+    ) -> list[OrderRow]:
+        return await take_for_release(
+            self._conn, orders=orders, shops=shops, due_by=due_by, limit=limit
+        )
+
+
+class _Counters:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    async def lock_campaigns(
+        self, totals: set[CampaignKey], usage: set[UsageKey]
+    ) -> tuple[dict[CampaignKey, int], dict[UsageKey, int]]:
+        return await orders.lock_campaigns(self._conn, totals, usage)
+
+    async def record_campaigns(self, granted: dict[UsageKey, int]) -> None:
+        await orders.record_campaigns(self._conn, granted)
+
+    async def punch(self, adds: dict[CardKey, int]) -> dict[CardKey, int]:
+        return await orders.punch_many(self._conn, adds)
+
+    async def unpunch(self, takes: dict[CardKey, int]) -> None:
+        await orders.unpunch_many(self._conn, takes)
+
+
+class _Memberships:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    async def add(self, bought: Sequence[MembershipRecord]) -> set[tuple[str, str, str]]:
+        return await orders.record_memberships(self._conn, bought)
+
+    async def of_orders(self, keys: Sequence[OrderKey]) -> dict[OrderKey, list[MembershipRow]]:
+        return await orders.memberships_of(self._conn, keys)
+
+    async def refund(self, refunds: Sequence[MembershipRefund]) -> None:
+        await orders.refund_memberships(self._conn, refunds)
+
+
+class _Outbox:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    async def add(self, messages: Sequence[OutboxMessage]) -> None:
+        await enqueue(self._conn, SCHEMA, messages)
+
+
+# A new transaction's unit of work, for work that commits chunk by chunk (the scheduled passes).
+Transactions = Callable[[], AbstractAsyncContextManager[UnitOfWork]]
+
+
+def transactions(pool: asyncpg.Pool) -> Transactions:
+    """Units of work each in a transaction of its own on a connection of the pool, committed
+    when the block ends without an error."""
+
+    @asynccontextmanager
+    async def begin() -> AsyncIterator[UnitOfWork]:
+        async with pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn, conn.transaction():
+            yield PostgresUnitOfWork(conn)
+
+    return begin
+
+
+class _Expiry:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    async def take_due(
+        self, *, now: datetime, limit: int, shops: Sequence[str]
+    ) -> list[DueAccount]:
+        return await expiry.take_due_accounts(self._conn, now=now, limit=limit, shops=shops)
+
+    async def lines(self, keys: Sequence[CustomerKey]) -> dict[CustomerKey, list[LedgerLine]]:
+        return await expiry.points_lines(self._conn, keys)
+
+    async def warnings_sent(self, keys: Sequence[CustomerKey]) -> dict[CustomerKey, set[str]]:
+        return await expiry.warnings_sent(self._conn, keys)
+
+    async def record_warnings(
+        self, warnings: Sequence[tuple[str, str, str, int, datetime]], *, sent_at: datetime
+    ) -> set[tuple[str, str]]:
+        return await expiry.record_warnings(self._conn, warnings, sent_at=sent_at)
+
+    async def schedule_checks(self, checks: Sequence[tuple[str, str, datetime]]) -> None:
+        await expiry.schedule_checks(self._conn, checks)
+
+
+class _Inbox:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    async def forget(self, event_ids: Sequence[str]) -> None:
+        if event_ids:
+            await self._conn.execute(
+                f"DELETE FROM {SCHEMA}.inbox WHERE event_id = ANY($1::text[])", list(event_ids)
+            )
+
+
+class _Referrals:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    async def after_orders(self, paid: Sequence[OrderKey], programmes: ProgrammeBook) -> None:
+        await referrals_after_orders(self._conn, paid, programmes=programmes)

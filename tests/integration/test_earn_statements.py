@@ -1,0 +1,180 @@
+"""How many SQL statements earn's shop.orders handler sends per batch, on the real database: a
+batch of order.paid costs the same few statements whatever its size, and the change path stays
+under its ceilings. Any restructuring of earn must keep these counts."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from earn_support import caught_up_directory
+from infrastructure import Endpoints
+from pydantic import SecretStr
+from support import database_of_its_own, encoded, unique
+
+import services.earn
+from services.earn.bootstrap import definition
+from services.earn.programme import Programme, parse_programme
+from services.earn.settings import EarnSettings
+from shared.clock import FixedClock
+from shared.consumer import BatchHandler, Incoming
+from shared.db import apply_migrations
+from shared.events import CloudEvent, make_event
+from shared.events.catalog import TOPICS
+from shared.runtime import MESSAGING_MIGRATIONS
+
+EARN_MIGRATIONS = Path(services.earn.__file__).parent / "migrations"
+T0 = datetime(2027, 3, 1, 12, 0, tzinfo=UTC)
+USD = {"USD": {"per_amount": Decimal(1), "points": 1}}
+PLAIN = parse_programme({"currencies": USD})
+WINDOW = parse_programme(
+    {"currencies": USD, "pending": {"return_window_days": 2, "completion_timeout_days": 3}}
+)
+WINDOW_CASHBACK = parse_programme(
+    {
+        "currencies": USD,
+        "pending": {"return_window_days": 2, "completion_timeout_days": 3},
+        "cashback": {"percent": {"USD": Decimal(3)}},
+    }
+)
+
+
+class CountingConnection(asyncpg.Connection):
+    """A connection that counts the round trips it makes: query loggers see every execute and
+    fetch, but not COPY, which is counted here."""
+
+    copies = 0
+
+    async def copy_records_to_table(self, *args: Any, **kwargs: Any) -> Any:
+        self.copies += 1
+        return await super().copy_records_to_table(*args, **kwargs)
+
+
+@dataclass
+class Counted:
+    conn: CountingConnection
+    queries: list[str]
+
+    @property
+    def statements(self) -> int:
+        return len(self.queries) + self.conn.copies
+
+    def reset(self) -> None:
+        self.queries.clear()
+        self.conn.copies = 0
+
+
+@pytest.fixture(scope="module")
+async def database(infrastructure: Endpoints) -> AsyncIterator[str]:
+    async with database_of_its_own(infrastructure.database_url, "loyalty_statements") as url:
+        conn = await asyncpg.connect(url)
+        try:
+            components = [("messaging", MESSAGING_MIGRATIONS), ("earn", EARN_MIGRATIONS)]
+            await apply_migrations(conn, "earn", components)
+        finally:
+            await conn.close()
+        yield url
+
+
+@pytest.fixture
+async def counted(database: str) -> AsyncIterator[Counted]:
+    conn = await asyncpg.connect(database, connection_class=CountingConnection)
+    queries: list[str] = []
+    conn.add_query_logger(lambda record: queries.append(record.query))
+    try:
+        yield Counted(conn, queries)
+    finally:
+        await conn.close()
+
+
+def handler_of(programme: Programme, url: str) -> BatchHandler:
+    service = definition(
+        EarnSettings(database_url=SecretStr(url)),
+        clock=FixedClock(T0 + timedelta(days=1)),
+        programme=programme,
+        directory=caught_up_directory(),
+    )
+    return service.handlers["shop.orders"]
+
+
+def incoming(event: CloudEvent[Any], offset: int) -> Incoming:
+    return Incoming("shop.orders", 0, offset, event.subject.encode(), encoded(event), (), event)
+
+
+def paid(order_id: str, customer_id: str) -> CloudEvent[Any]:
+    money = {"amount": "25.00", "currency": "USD"}
+    line = {"sku": "s", "name": "s", "category": "c", "quantity": 1, "unit_price": "25.00"}
+    data = {
+        "order_id": order_id,
+        "customer_id": customer_id,
+        "currency": "USD",
+        "items": [line],
+        "totals": {"total": money},
+    }
+    return _event("order.paid", data)
+
+
+def changed(type_: str, order_id: str, customer_id: str) -> CloudEvent[Any]:
+    data: dict[str, Any] = {"order_id": order_id, "customer_id": customer_id}
+    if type_ == "order.refunded":
+        data |= {"refund": {"amount": "5.00", "currency": "USD"}, "full": False}
+    return _event(type_, data)
+
+
+def _event(type_: str, data: dict[str, Any]) -> CloudEvent[Any]:
+    model = TOPICS["shop.orders"][type_].model_validate(data)
+    return make_event(type_, source="tests/shop", subject=data["customer_id"], data=model, time=T0)
+
+
+async def statements_of(
+    counted: Counted, handler: BatchHandler, events: Sequence[CloudEvent[Any]]
+) -> int:
+    """The statements the handler sends for one batch, inside the caller's transaction."""
+    async with counted.conn.transaction():
+        await asyncio.sleep(0)  # query loggers are called soon after, not during, the query
+        counted.reset()
+        refused = await handler(counted.conn, [incoming(e, i) for i, e in enumerate(events)])
+        await asyncio.sleep(0)
+        sent = counted.statements
+    assert list(refused) == []
+    return sent
+
+
+def orders(n: int) -> list[tuple[str, str]]:
+    return [(unique("o"), unique("c")) for _ in range(n)]
+
+
+@pytest.mark.parametrize(("programme", "expected"), [(PLAIN, 9), (WINDOW, 7), (WINDOW_CASHBACK, 8)])
+async def test_a_batch_of_payments_costs_the_same_statements_whatever_its_size(
+    counted: Counted, database: str, programme: Programme, expected: int
+) -> None:
+    handler = handler_of(programme, database)
+    # The first batch on a connection also reads the types of its arguments, once.
+    await statements_of(counted, handler, [paid(o, c) for o, c in orders(2)])
+    for n in (1, 200):
+        sent = await statements_of(counted, handler, [paid(o, c) for o, c in orders(n)])
+        assert sent == expected, f"{n} payments"
+
+
+# 50 changes cost what one does: the orders locked and read once, each table written once (the
+# per-event path this replaced sent 251, 301 and 101).
+CHANGE_CEILINGS = {"order.refunded": 10, "order.cancelled": 10, "order.completed": 6}
+
+
+@pytest.mark.parametrize("type_", sorted(CHANGE_CEILINGS))
+async def test_a_batch_of_changes_costs_a_few_statements_whatever_its_size(
+    counted: Counted, database: str, type_: str
+) -> None:
+    handler = handler_of(PLAIN, database)
+    await statements_of(counted, handler, [paid(o, c) for o, c in orders(2)])
+    known = orders(50)
+    await statements_of(counted, handler, [paid(o, c) for o, c in known])
+    sent = await statements_of(counted, handler, [changed(type_, o, c) for o, c in known])
+    assert 0 < sent <= CHANGE_CEILINGS[type_]
