@@ -8,14 +8,16 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
 from services.earn.adapters.accounts import Account, CreditAccount
+from services.earn.adapters.customers import BirthdayDue, CustomerSeen
 from services.earn.adapters.expiry import DueAccount
 from services.earn.adapters.spends import CreditSpend, Redemption
 from services.earn.adapters.tiers import TierSeen
+from services.earn.domain.actions import AwardRow, CounterKey, Referral
 from services.earn.domain.expiry import LedgerLine
 from services.earn.domain.ledger import NewEntry, WrittenEntry
 from services.earn.domain.memberships import MembershipRecord, MembershipRefund, MembershipRow
@@ -29,7 +31,6 @@ from services.earn.domain.order_batch import (
     UsageKey,
     Waiting,
 )
-from services.earn.programme_book import ProgrammeBook
 from shared.outbox import OutboxMessage
 
 T = TypeVar("T", Redemption, CreditSpend)
@@ -369,13 +370,122 @@ class FakeInbox:
 
 
 @dataclass
-class FakeReferrals:
-    """The orders whose referrals were looked at: the rewards themselves need PostgreSQL."""
+class CustomerRow:
+    birthday: date | None = None
+    time_zone: str | None = None
+    next_birthday_at: datetime | None = None
+    referrer_id: str | None = None
+    referral_event_id: str | None = None
+    referral_at: datetime | None = None
+    first_order_id: str | None = None
+    first_order_event_id: str | None = None
+    first_paid_at: datetime | None = None
+    referral_rewarded: bool = False
 
-    looked_at: list[OrderKey] = field(default_factory=list)
 
-    async def after_orders(self, paid: Sequence[OrderKey], programmes: ProgrammeBook) -> None:
-        self.looked_at += paid
+@dataclass
+class FakeCustomers:
+    """The customers projection by (holder, customer); first orders are read from the orders
+    recorded, as the SQL reads them."""
+
+    orders: FakeOrders
+    rows: dict[CustomerKey, CustomerRow] = field(default_factory=dict)
+
+    async def profiles(
+        self, keys: Sequence[CustomerKey]
+    ) -> dict[CustomerKey, tuple[date | None, str | None]]:
+        return {k: (r.birthday, r.time_zone) for k in keys if (r := self.rows.get(k)) is not None}
+
+    async def record(self, seen: Sequence[CustomerSeen]) -> None:
+        for s in seen:
+            row = self.rows.setdefault((s.shop_id, s.customer_id), CustomerRow())
+            row.birthday = s.birthday or row.birthday
+            row.time_zone = s.time_zone or row.time_zone
+            row.next_birthday_at = s.next_birthday_at or row.next_birthday_at
+
+    async def record_referrers(
+        self, referrals: Sequence[tuple[str, str, str, str, datetime]]
+    ) -> list[Referral]:
+        touched = []
+        for shop, referred, referrer, event_id, at in referrals:
+            row = self.rows.setdefault((shop, referred), CustomerRow())
+            if row.referrer_id is None:  # the first referrer known wins
+                row.referrer_id, row.referral_event_id, row.referral_at = referrer, event_id, at
+                touched.append((shop, referred))
+        return self._complete(touched)
+
+    async def record_first_orders(self, paid: Sequence[OrderKey]) -> list[Referral]:
+        first: dict[CustomerKey, OrderRow] = {}
+        for key in paid:
+            o = self.orders.rows[key]
+            account = (o.shop_id, o.customer_id)
+            was = first.get(account)
+            if was is None or (o.paid_at, o.order_id) < (was.paid_at, was.order_id):
+                first[account] = o
+        touched = []
+        for account, o in first.items():
+            row = self.rows.setdefault(account, CustomerRow())
+            if row.first_order_id is None:
+                row.first_order_id, row.first_order_event_id = o.order_id, o.paid_event_id
+                row.first_paid_at = o.paid_at
+                touched.append(account)
+        return self._complete(touched)
+
+    def _complete(self, keys: Sequence[CustomerKey]) -> list[Referral]:
+        return [
+            Referral(shop, customer, r.referrer_id, r.referral_event_id, r.referral_at,
+                     r.first_order_id, r.first_order_event_id, r.first_paid_at)
+            for shop, customer in keys
+            if (r := self.rows[(shop, customer)]).referrer_id is not None
+            and r.referral_event_id is not None and r.referral_at is not None
+            and r.first_order_id is not None and r.first_order_event_id is not None
+            and r.first_paid_at is not None and not r.referral_rewarded
+        ]  # fmt: skip
+
+    async def mark_rewarded(self, referred: Sequence[CustomerKey]) -> None:
+        for key in referred:
+            self.rows[key].referral_rewarded = True
+
+    async def take_birthdays(
+        self, *, now: datetime, limit: int, shops: Sequence[str]
+    ) -> list[BirthdayDue]:
+        due = sorted(
+            (r.next_birthday_at, shop, customer, r.birthday, r.time_zone)
+            for (shop, customer), r in self.rows.items()
+            if r.next_birthday_at is not None and r.next_birthday_at <= now and shop in shops
+        )[:limit]
+        return [
+            BirthdayDue(shop, customer, birthday, zone, at)
+            for at, shop, customer, birthday, zone in due
+            if birthday is not None and zone is not None
+        ]
+
+    async def set_next_birthdays(self, nexts: Sequence[tuple[str, str, datetime]]) -> None:
+        for shop, customer, at in nexts:
+            self.rows[(shop, customer)].next_birthday_at = at
+
+
+@dataclass
+class FakeAwards:
+    decisions: dict[tuple[str, str], AwardRow] = field(default_factory=dict)
+    counters: dict[CounterKey, int] = field(default_factory=dict)
+
+    async def decided(self, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+        return {k for k in keys if k in self.decisions}
+
+    async def lock_counters(self, keys: Sequence[CounterKey]) -> dict[CounterKey, int]:
+        for key in keys:
+            self.counters.setdefault(key, 0)
+        return {k: self.counters[k] for k in keys}
+
+    async def save_counters(self, used: dict[CounterKey, int]) -> None:
+        self.counters.update(used)
+
+    async def record(self, rows: Sequence[AwardRow]) -> None:
+        for row in rows:
+            if (row.shop_id, row.award_id) in self.decisions:
+                raise DuplicateKey("action_awards")
+            self.decisions[(row.shop_id, row.award_id)] = row
 
 
 class FakeUnitOfWork:
@@ -391,7 +501,8 @@ class FakeUnitOfWork:
         self.outbox = FakeOutbox()
         self.inbox = FakeInbox()
         self.expiry = FakeExpiry(self.ledger)
-        self.referrals = FakeReferrals()
+        self.customers = FakeCustomers(self.orders)
+        self.awards = FakeAwards()
         self.redemptions: FakeSpends[Redemption] = FakeSpends("redemption_id")
         self.credit_spends: FakeSpends[CreditSpend] = FakeSpends("spend_id")
 

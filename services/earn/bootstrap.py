@@ -11,9 +11,16 @@ import structlog
 from faststream.asgi import AsgiFastStream
 from faststream.asgi.types import ASGIApp
 
-from services.earn.actions import apply_customers, apply_engagement, run_birthdays
 from services.earn.adapters.ledger import SCHEMA
-from services.earn.handlers import apply_orders, expire_due, record_tier_changes, release_due
+from services.earn.handlers import (
+    apply_customers,
+    apply_engagement,
+    apply_orders,
+    award_birthdays,
+    expire_due,
+    record_tier_changes,
+    release_due,
+)
 from services.earn.http import build_api
 from services.earn.programme import Programme, programme_from_text
 from services.earn.programme_book import ProgrammeBook
@@ -90,10 +97,12 @@ def definition(
         return await record_tier_changes(PostgresUnitOfWork(conn), events)
 
     async def customers(conn: Connection, events: Sequence[Incoming]) -> list[Rejection]:
-        return await apply_customers(conn, events, programmes=book, holders=holders)
+        uow = PostgresUnitOfWork(conn)
+        return await apply_customers(uow, events, programmes=book, holders=holders)
 
     async def engagement(conn: Connection, events: Sequence[Incoming]) -> list[Rejection]:
-        return await apply_engagement(conn, events, programmes=book, holders=holders)
+        uow = PostgresUnitOfWork(conn)
+        return await apply_engagement(uow, events, programmes=book, holders=holders)
 
     async def expiry(runtime: Runtime) -> None:
         """Points past their date expire, and warnings go out; replicas share it."""
@@ -108,7 +117,8 @@ def definition(
         """Birthdays begun in each customer's time zone earn; replicas share it."""
 
         async def work(pool: asyncpg.Pool) -> object:
-            return await run_birthdays(pool, book, now=clock.now(), chunk=settings.scheduled_chunk)
+            now, chunk = clock.now(), settings.scheduled_chunk
+            return await award_birthdays(transactions(pool), book, now=now, chunk=chunk)
 
         await every(runtime, settings.birthday_interval_s, work, name="birthdays")
 

@@ -9,9 +9,8 @@ from typing import Any
 
 import asyncpg
 
-from services.earn.actions import run_birthdays
 from services.earn.bootstrap import definition
-from services.earn.handlers import expire_due, release_due
+from services.earn.handlers import award_birthdays, expire_due, release_due
 from services.earn.programme import Programme, load_programme
 from services.earn.programme_book import ProgrammeBook
 from services.earn.settings import EarnSettings
@@ -85,7 +84,9 @@ def _birthdays(args: argparse.Namespace) -> int:
     async def work(pool: asyncpg.Pool, settings: EarnSettings, programme: Programme) -> str:
         at = args.at or SystemClock().now()
         book = ProgrammeBook.fixed(programme)
-        done = await run_birthdays(pool, book, now=at, chunk=settings.scheduled_chunk)
+        done = await award_birthdays(
+            transactions(pool), book, now=at, chunk=settings.scheduled_chunk
+        )
         return f"awarded the birthdays of {done} customer(s)"
 
     return _with_database(work)

@@ -10,20 +10,21 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Protocol, TypeVar
 
 import asyncpg
 
-from services.earn.actions import referrals_after_orders
-from services.earn.adapters import accounts, expiry, orders, spends
+from services.earn.adapters import accounts, customers, expiry, orders, spends
 from services.earn.adapters.accounts import Account, CreditAccount
+from services.earn.adapters.customers import BirthdayDue, CustomerSeen
 from services.earn.adapters.expiry import DueAccount
 from services.earn.adapters.ledger import SCHEMA
 from services.earn.adapters.orders import take_for_release
 from services.earn.adapters.spends import CreditSpend, Redemption
 from services.earn.adapters.tiers import TierSeen, multipliers_at, record_tiers
+from services.earn.domain.actions import AwardRow, CounterKey, Referral
 from services.earn.domain.expiry import LedgerLine
 from services.earn.domain.ledger import NewEntry, WrittenEntry
 from services.earn.domain.memberships import MembershipRecord, MembershipRefund, MembershipRow
@@ -38,7 +39,6 @@ from services.earn.domain.order_batch import (
     Waiting,
 )
 from services.earn.entries import write_entries
-from services.earn.programme_book import ProgrammeBook
 from shared.db import ACQUIRE_TIMEOUT_S, Connection
 from shared.outbox import OutboxMessage, enqueue
 
@@ -164,11 +164,51 @@ class Inbox(Protocol):
         """These events leave the inbox: a replay of them is applied anew."""
 
 
-class Referrals(Protocol):
-    """Referral rewards, still applied over the connection by services/earn/actions.py."""
+class Customers(Protocol):
+    """Earn's view of the customers of each account holder: birthdays and time zones, who
+    referred them, their first paid order."""
 
-    async def after_orders(self, paid: Sequence[OrderKey], programmes: ProgrammeBook) -> None:
-        """A referred customer's first paid order completes their referral."""
+    async def profiles(
+        self, keys: Sequence[CustomerKey]
+    ) -> dict[CustomerKey, tuple[date | None, str | None]]:
+        """The birthday and time zone known of each customer."""
+
+    async def record(self, seen: Sequence[CustomerSeen]) -> None:
+        """One row per customer; None leaves a field as it was."""
+
+    async def record_referrers(
+        self, referrals: Sequence[tuple[str, str, str, str, datetime]]
+    ) -> list[Referral]:
+        """Note (holder, referred, referrer, event id, time), the first referrer known winning;
+        the referrals this completes (the first order was paid already)."""
+
+    async def record_first_orders(self, paid: Sequence[OrderKey]) -> list[Referral]:
+        """Note the first paid order of customers who had none on the account, from these
+        orders just recorded; the referrals this completes (the referrer was known already)."""
+
+    async def mark_rewarded(self, referred: Sequence[CustomerKey]) -> None: ...
+
+    async def take_birthdays(
+        self, *, now: datetime, limit: int, shops: Sequence[str]
+    ) -> list[BirthdayDue]:
+        """A chunk of customers whose birthday has begun, claimed: another pass skips them."""
+
+    async def set_next_birthdays(self, nexts: Sequence[tuple[str, str, datetime]]) -> None: ...
+
+
+class Awards(Protocol):
+    """Action awards decided, and the limit counters they count against."""
+
+    async def decided(self, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Which (holder, award id) were decided already, granted or refused."""
+
+    async def lock_counters(self, keys: Sequence[CounterKey]) -> dict[CounterKey, int]:
+        """The limit counters, created when missing and locked until the transaction ends; what
+        each has granted so far."""
+
+    async def save_counters(self, used: dict[CounterKey, int]) -> None: ...
+
+    async def record(self, rows: Sequence[AwardRow]) -> None: ...
 
 
 class Ledger(Protocol):
@@ -217,7 +257,9 @@ class UnitOfWork(Protocol):
     @property
     def expiry(self) -> Expiry: ...
     @property
-    def referrals(self) -> Referrals: ...
+    def customers(self) -> Customers: ...
+    @property
+    def awards(self) -> Awards: ...
     @property
     def redemptions(self) -> Spends[Redemption]: ...
     @property
@@ -237,7 +279,8 @@ class PostgresUnitOfWork:
         self.outbox: Outbox = _Outbox(conn)
         self.inbox: Inbox = _Inbox(conn)
         self.expiry: Expiry = _Expiry(conn)
-        self.referrals: Referrals = _Referrals(conn)
+        self.customers: Customers = _Customers(conn)
+        self.awards: Awards = _Awards(conn)
         self.redemptions: Spends[Redemption] = spends.redemptions(conn)
         self.credit_spends: Spends[CreditSpend] = spends.credit_spends(conn)
 
@@ -418,9 +461,50 @@ class _Inbox:
             )
 
 
-class _Referrals:
+class _Customers:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
-    async def after_orders(self, paid: Sequence[OrderKey], programmes: ProgrammeBook) -> None:
-        await referrals_after_orders(self._conn, paid, programmes=programmes)
+    async def profiles(
+        self, keys: Sequence[CustomerKey]
+    ) -> dict[CustomerKey, tuple[date | None, str | None]]:
+        return await customers.customer_profiles(self._conn, keys)
+
+    async def record(self, seen: Sequence[CustomerSeen]) -> None:
+        await customers.record_customers(self._conn, seen)
+
+    async def record_referrers(
+        self, referrals: Sequence[tuple[str, str, str, str, datetime]]
+    ) -> list[Referral]:
+        return await customers.record_referrers(self._conn, referrals)
+
+    async def record_first_orders(self, paid: Sequence[OrderKey]) -> list[Referral]:
+        return await customers.record_first_orders(self._conn, paid)
+
+    async def mark_rewarded(self, referred: Sequence[CustomerKey]) -> None:
+        await customers.mark_referrals_rewarded(self._conn, referred)
+
+    async def take_birthdays(
+        self, *, now: datetime, limit: int, shops: Sequence[str]
+    ) -> list[BirthdayDue]:
+        return await customers.take_birthdays(self._conn, now=now, limit=limit, shops=shops)
+
+    async def set_next_birthdays(self, nexts: Sequence[tuple[str, str, datetime]]) -> None:
+        await customers.set_next_birthdays(self._conn, nexts)
+
+
+class _Awards:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    async def decided(self, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+        return await customers.decided_awards(self._conn, keys)
+
+    async def lock_counters(self, keys: Sequence[CounterKey]) -> dict[CounterKey, int]:
+        return await customers.lock_counters(self._conn, keys)
+
+    async def save_counters(self, used: dict[CounterKey, int]) -> None:
+        await customers.save_counters(self._conn, used)
+
+    async def record(self, rows: Sequence[AwardRow]) -> None:
+        await customers.record_awards(self._conn, rows)

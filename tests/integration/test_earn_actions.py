@@ -20,10 +20,11 @@ from earn_support import earn_of_its_own
 from infrastructure import Endpoints
 from support import TopicTail, encoded, eventually, order_paid, unique
 
-from services.earn.actions import run_birthdays
-from services.earn.adapters.actions import first_orders
+from services.earn.adapters.customers import first_orders
+from services.earn.handlers import award_birthdays
 from services.earn.programme import Programme, parse_programme
 from services.earn.programme_book import ProgrammeBook
+from services.earn.unit_of_work import transactions
 from shared.clock import FixedClock
 from shared.events import CloudEvent, make_event
 from shared.events.catalog import TOPICS
@@ -284,7 +285,9 @@ async def test_birthdays_are_awarded_once_a_year_by_concurrent_passes(earn: Earn
     # 10 December 00:30 in Ho Chi Minh City is still 9 December in New York.
     first = datetime(2026, 12, 9, 17, 30, tzinfo=UTC)
     passes = [
-        run_birthdays(earn.db, ProgrammeBook.fixed(earn.programme), now=first, chunk=1)
+        award_birthdays(
+            transactions(earn.db), ProgrammeBook.fixed(earn.programme), now=first, chunk=1
+        )
         for _ in range(3)
     ]
     await asyncio.gather(*passes)
@@ -294,7 +297,9 @@ async def test_birthdays_are_awarded_once_a_year_by_concurrent_passes(earn: Earn
     later = datetime(2026, 12, 10, 6, 0, tzinfo=UTC)  # 01:00 in New York
     await asyncio.gather(
         *(
-            run_birthdays(earn.db, ProgrammeBook.fixed(earn.programme), now=later, chunk=2)
+            award_birthdays(
+                transactions(earn.db), ProgrammeBook.fixed(earn.programme), now=later, chunk=2
+            )
             for _ in range(2)
         )
     )
@@ -302,15 +307,15 @@ async def test_birthdays_are_awarded_once_a_year_by_concurrent_passes(earn: Earn
     assert await birthday_entries(earn, hcm) == [(f"birthday:{hcm}:2026", 100)]
 
     # 29 February is celebrated on 28 February in 2027.
-    await run_birthdays(
-        earn.db,
+    await award_birthdays(
+        transactions(earn.db),
         ProgrammeBook.fixed(earn.programme),
         now=datetime(2027, 2, 27, 23, tzinfo=UTC),
         chunk=50,
     )
     assert await birthday_entries(earn, leap) == []
-    await run_birthdays(
-        earn.db,
+    await award_birthdays(
+        transactions(earn.db),
         ProgrammeBook.fixed(earn.programme),
         now=datetime(2027, 2, 28, 0, 1, tzinfo=UTC),
         chunk=50,

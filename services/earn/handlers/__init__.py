@@ -2,9 +2,11 @@
 
 Each takes the transaction's unit of work (services/earn/unit_of_work.py), so it runs as well
 against the in-memory one of the unit tests. Every use case is importable from here, grouped
-by what triggers it: messages (orders, tiers), requests (the API), schedules (the passes).
+by what triggers it: messages (orders, tiers, customers, engagement), requests (the API),
+schedules (the passes).
 """
 
+from services.earn.handlers.actions import apply_customers, apply_engagement
 from services.earn.handlers.orders import apply_orders, release_due
 from services.earn.handlers.requests import (
     AdjustPoints,
@@ -18,7 +20,7 @@ from services.earn.handlers.requests import (
     redeem_reward,
     spend_credit,
 )
-from services.earn.handlers.schedules import ExpiryReport, expire_due
+from services.earn.handlers.schedules import ExpiryReport, award_birthdays, expire_due
 from services.earn.handlers.tiers import record_tier_changes
 
 __all__ = [
@@ -28,7 +30,10 @@ __all__ = [
     "Redeemed",
     "SpendCredit",
     "adjust_points",
+    "apply_customers",
+    "apply_engagement",
     "apply_orders",
+    "award_birthdays",
     "cancel_credit_spend",
     "cancel_redemption",
     "expire_due",

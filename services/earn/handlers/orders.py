@@ -24,6 +24,7 @@ from services.earn.domain.order_batch import (
     settle,
 )
 from services.earn.domain.order_changes import Changes, release
+from services.earn.handlers.actions import reward_referrals
 from services.earn.programme_book import ProgrammeBook
 from services.earn.unit_of_work import UnitOfWork
 from shared.clock import Clock
@@ -87,9 +88,12 @@ async def apply_orders(
     if bought:
         holders_of = {(o.shop_id, o.order_id): o.holder_id for o, _ in orders}
         await uow.outbox.add(purchased_messages(bought, recorded, holders_of))
-    await uow.ledger.write(entries)
     keys = [(o.shop_id, o.order_id) for o, _ in orders]
-    await uow.referrals.after_orders(keys, programmes)
+    # A referred customer's first paid order completes their referral: both sides' awards join
+    # the batch's one ledger write (no statement more unless a referral completes).
+    referrals = await uow.customers.record_first_orders(keys)
+    entries += await reward_referrals(uow, referrals, programmes)
+    await uow.ledger.write(entries)
     changed = await _apply_changes(uow, batch.changes, keys, programmes, now)
     return batch.rejections + paid.rejections + changed
 

@@ -1,14 +1,17 @@
-"""The expiry pass: points past their date expire and warnings go out, a chunk per transaction."""
+"""The scheduled passes, a chunk per transaction: points past their date expire and warnings
+go out; birthdays begun are awarded."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import structlog
 
 from services.earn.adapters.expiry import DueAccount
 from services.earn.adapters.ledger import SOURCE, TOPIC
+from services.earn.domain.actions import Award, birthday_after, local_year
 from services.earn.domain.expiry import (
     ExpiringAccount,
     ExpiryPlan,
@@ -17,6 +20,7 @@ from services.earn.domain.expiry import (
     plan_expiry,
 )
 from services.earn.domain.ledger import expired_entry
+from services.earn.handlers.actions import grant_awards
 from services.earn.programme_book import ProgrammeBook
 from services.earn.unit_of_work import Transactions, UnitOfWork
 from shared.events import PointsExpiring, encode_event, make_event
@@ -139,3 +143,45 @@ def _expiry_warning(
         ),
     )
     return OutboxMessage(TOPIC, customer.encode(), encode_event(event))
+
+
+async def award_birthdays(
+    transactions: Transactions, programmes: ProgrammeBook, *, now: datetime, chunk: int
+) -> int:
+    """Every birthday begun by `now`, chunk by chunk, each chunk committed on its own; the
+    number of customers looked at."""
+    customers = 0
+    while True:
+        async with transactions() as uow:
+            done = await _birthday_chunk(uow, programmes, now=now, limit=chunk)
+        customers += done
+        if done < chunk:
+            break
+    if customers:
+        log.info("birthday_pass_done", at=now.isoformat(), customers=customers)
+    return customers
+
+
+async def _birthday_chunk(
+    uow: UnitOfWork, programmes: ProgrammeBook, *, now: datetime, limit: int
+) -> int:
+    """Award the birthdays begun by `now` (local midnight in each customer's zone), a chunk of
+    customers of the shops the book knows claimed with SKIP LOCKED; `birthday:<customer>:<year>`
+    is given at most once per account, under its holder's programme when the birthday began."""
+    due = await uow.customers.take_birthdays(now=now, limit=limit, shops=programmes.shops())
+    awards = []
+    nexts = []
+    for d in due:
+        zone = ZoneInfo(d.time_zone)
+        points = programmes.at(d.shop_id, d.due_at).actions.birthday
+        if points is not None:
+            award_id = shop_scoped(
+                d.shop_id, f"birthday:{d.customer_id}:{local_year(d.due_at, zone)}"
+            )
+            awards.append(
+                Award(d.shop_id, award_id, "birthday", d.customer_id, points, d.due_at, None)
+            )
+        nexts.append((d.shop_id, d.customer_id, birthday_after(d.birthday, zone, d.due_at, now)))
+    await uow.ledger.write(await grant_awards(uow, awards, programmes))
+    await uow.customers.set_next_birthdays(nexts)
+    return len(due)

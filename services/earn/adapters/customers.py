@@ -1,4 +1,5 @@
-"""Earn's projection of customers, action awards and their limit counters, in PostgreSQL."""
+"""Earn's projection of customers (birthdays, referrals, first orders), action awards and
+their limit counters, in PostgreSQL."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 
 from services.earn.adapters.ledger import SCHEMA
 from services.earn.adapters.pairs import pair_in
-from services.earn.domain.actions import CounterKey
+from services.earn.domain.actions import AwardRow, CounterKey, Referral
 from shared.db import Connection
 
 
@@ -22,31 +23,6 @@ class CustomerSeen:
     birthday: date | None
     time_zone: str | None
     next_birthday_at: datetime | None
-
-
-@dataclass(frozen=True, slots=True)
-class Referral:
-    """A referral whose two halves (the referrer, the first paid order) are both known."""
-
-    shop_id: str
-    referred_id: str
-    referrer_id: str
-    referral_event_id: str
-    referral_at: datetime
-    first_order_id: str
-    first_order_event_id: str
-    first_paid_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class AwardRow:
-    shop_id: str
-    award_id: str
-    action: str
-    customer_id: str
-    points: int  # 0 when its limit refused it
-    occurred_at: datetime
-    source_event_id: str | None
 
 
 async def record_customers(conn: Connection, seen: Sequence[CustomerSeen]) -> None:
@@ -116,8 +92,8 @@ def _complete(rows: Sequence[Any]) -> list[Referral]:
 async def record_referrers(
     conn: Connection, referrals: Sequence[tuple[str, str, str, str, datetime]]
 ) -> list[Referral]:
-    """Record (shop, referred, referrer, event id, time); the first referrer known wins. Returns the
-    referrals this completes: the referred customer has paid an order already.
+    """Record (shop, referred, referrer, event id, time); the first referrer known wins.
+    Returns the referrals this completes: the referred customer has paid an order already.
 
     Both this and `record_first_orders` write the referred customer's row: the row lock makes
     whichever commits second see the other's half, so a referral is completed exactly once."""
@@ -325,11 +301,3 @@ async def set_next_birthdays(conn: Connection, nexts: Sequence[tuple[str, str, d
         [n[1] for n in nexts],
         [n[2] for n in nexts],
     )
-
-
-async def existing_entries(conn: Connection, entry_ids: Sequence[str]) -> set[str]:
-    rows = await conn.fetch(
-        f"SELECT entry_id FROM {SCHEMA}.ledger WHERE entry_id = ANY($1::text[])",
-        list(entry_ids),
-    )
-    return {r["entry_id"] for r in rows}
