@@ -418,7 +418,7 @@ class FakeCustomers:
         first: dict[CustomerKey, OrderRow] = {}
         for key in paid:
             o = self.orders.rows[key]
-            account = (o.shop_id, o.customer_id)
+            account = (o.holder, o.customer_id)
             was = first.get(account)
             if was is None or (o.paid_at, o.order_id) < (was.paid_at, was.order_id):
                 first[account] = o

@@ -43,13 +43,13 @@ from shared.events.catalog import TOPICS
 
 COALITION, A, B, N = unique("c"), unique("a"), unique("b"), unique("n")
 VN_EARN = Path("services/shops/templates/vn-fashion/earn.toml").read_text(encoding="utf-8")
-# The coalition's own programme: 3 points per 10,000 ₫ (the members' templates give 1), and
-# no return window, so its points are available at payment.
+# The coalition's own programme: 3 points per 10,000 ₫ (the members' templates give 1), no
+# return window, so its points are available at payment, and referrals rewarded.
 C_EARN = (
     VN_EARN.replace("points = 1\n", "points = 3\n", 1)
     .replace("return_window_days = 7", "return_window_days = 0", 1)
     .replace("completion_timeout_days = 30", "completion_timeout_days = 0", 1)
-)
+) + "\n[actions.referral]\nreferrer_points = 200\nreferred_points = 100\n"
 assert C_EARN.count("= 0\n") >= 2
 
 
@@ -66,7 +66,7 @@ def at(shop_id: str, event: CloudEvent[Any]) -> CloudEvent[Any]:
     return event.model_copy(update={"data": event.data.model_copy(update={"shop_id": shop_id})})
 
 
-def signed_up(shop_id: str, customer: str) -> CloudEvent[Any]:
+def signed_up(shop_id: str, customer: str, **more: Any) -> CloudEvent[Any]:
     data = TOPICS["shop.customers"]["customer.signed_up"].model_validate(
         {
             "shop_id": shop_id,
@@ -75,6 +75,7 @@ def signed_up(shop_id: str, customer: str) -> CloudEvent[Any]:
             "name": "Someone",
             "locale": "vi-VN",
             "time_zone": "Asia/Ho_Chi_Minh",
+            **more,
         }
     )
     return make_event(
@@ -239,6 +240,35 @@ async def test_a_welcome_bonus_is_granted_once_across_the_members(
     found = await eventually(lambda: balances(world.db, customer), lambda b: len(b) == 2)
 
     assert found == {COALITION: (50, 0), N: (50, 0)}
+
+
+async def test_a_referral_at_one_member_completed_by_an_order_at_another_is_rewarded_once(
+    world: World, producer: AIOKafkaProducer
+) -> None:
+    referrer, referred = unique("c"), unique("c")
+    await send(producer, "shop.customers", signed_up(A, referred, referrer_id=referrer))
+    await eventually(lambda: balances(world.db, referred), lambda b: b == {COALITION: (50, 0)})
+    first = at(B, order_paid(referred, total="100000"))
+    await send(producer, "shop.orders", first, at(A, order_paid(referred, total="100000")))
+
+    awards = await eventually(
+        lambda: world.db.fetch(
+            """SELECT shop_id, customer_id, delta, at_shop, source_event_id FROM earn.ledger
+               WHERE reason = 'referral' AND customer_id = ANY($1::text[])
+               ORDER BY customer_id = $2 DESC""",
+            [referrer, referred],
+            referrer,
+        ),
+        lambda rows: len(rows) == 2,
+    )
+    assert [tuple(r) for r in awards] == [
+        (COALITION, referrer, 200, B, first.id),
+        (COALITION, referred, 100, B, first.id),
+    ]
+    rows = await world.db.fetch(
+        "SELECT shop_id, referral_rewarded FROM earn.customers WHERE customer_id = $1", referred
+    )
+    assert [tuple(r) for r in rows] == [(COALITION, True)]
 
 
 async def test_the_shared_balance_is_the_coalitions_to_adjust(world: World) -> None:

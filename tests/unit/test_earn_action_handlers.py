@@ -1,6 +1,7 @@
 """Points for actions over the in-memory unit of work: sign-ups and reviews within their limits,
 referrals rewarded once on both sides whichever half comes last (the first paid order joins the
-orders pass), birthdays once a year."""
+orders pass), a coalition's referrals on its account naming the member shop, birthdays once a
+year."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from shared.clock import FixedClock
 from shared.consumer import Incoming
 from shared.events import CloudEvent, make_event
 from shared.events.catalog import TOPICS
-from shared.holders import Holders
+from shared.holders import Holders, Membership, shop_scoped
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # Wednesday 2 December 2026, 10:00 in Ho Chi Minh City.
@@ -41,6 +42,13 @@ PROGRAMME = parse_programme(
 BOOK = ProgrammeBook(lambda: PROGRAMME)
 for _shop in ("default", "a", "c"):
     BOOK.add_version(_shop, EPOCH, PROGRAMME)
+
+
+def coalition() -> Holders:
+    """Shop a is a member of coalition c."""
+    found = Holders()
+    found.add(Membership("a", 1, "c", EPOCH))
+    return found
 
 
 def event(type_: str, customer: str, at: datetime = T0, **data: Any) -> CloudEvent[Any]:
@@ -186,6 +194,22 @@ async def test_the_referrer_limit_leaves_the_referred_customers_reward() -> None
         "referral:n2:referred": 100,
     }
     assert uow.awards.decisions[("default", "referral:n2:referrer")].points == 0
+
+
+async def test_a_coalition_members_referral_is_the_coalition_accounts_naming_the_member() -> None:
+    uow = FakeUnitOfWork()
+    await customers(uow, signed_up("new", referrer_id="old", shop_id="a"), holders=coalition())
+    paid = order_paid("new", total="100000", at=T0)
+    paid = paid.model_copy(update={"data": paid.data.model_copy(update={"shop_id": "a"})})
+    await orders(uow, paid, holders=coalition())
+
+    rewarded = [e for e in entries(uow) if "referral:" in e[1]]
+    assert rewarded == [
+        ("c", shop_scoped("c", "referral:new:referrer"), "old", 200, "a"),
+        ("c", shop_scoped("c", "referral:new:referred"), "new", 100, "a"),
+    ]
+    assert ("a", "new") not in uow.customers.rows
+    assert uow.customers.rows[("c", "new")].referral_rewarded
 
 
 async def test_a_birthday_is_awarded_once_a_year_in_the_customers_zone() -> None:

@@ -1,5 +1,5 @@
 """Earn's projection of customers (birthdays, referrals, first orders), action awards and
-their limit counters, in PostgreSQL."""
+their limit counters, in PostgreSQL, keyed by the holder of the accounts."""
 
 from __future__ import annotations
 
@@ -92,7 +92,7 @@ def _complete(rows: Sequence[Any]) -> list[Referral]:
 async def record_referrers(
     conn: Connection, referrals: Sequence[tuple[str, str, str, str, datetime]]
 ) -> list[Referral]:
-    """Record (shop, referred, referrer, event id, time); the first referrer known wins.
+    """Record (holder, referred, referrer, event id, time); the first referrer known wins.
     Returns the referrals this completes: the referred customer has paid an order already.
 
     Both this and `record_first_orders` write the referred customer's row: the row lock makes
@@ -128,7 +128,8 @@ async def record_referrers(
 # is never unset, and an upsert that finds its row locks it (a write-ahead log record) even
 # when its WHERE then changes nothing. They are looked up by the customers' key, whose ids
 # compare in the orders' collation ("C", migration 0015): compared in two collations, the key
-# could not serve, and PostgreSQL read and sorted every customer for each batch.
+# could not serve, and PostgreSQL read and sorted every customer for each batch. An order of a
+# coalition's member is the first order on the coalition's account (holder_id; NULL: its shop).
 def first_orders(orders: Sequence[tuple[str, str]]) -> tuple[str, list[Any]]:
     """The statement that records the first orders among these (shop, order id), and its
     arguments."""
@@ -137,15 +138,16 @@ def first_orders(orders: Sequence[tuple[str, str]]) -> tuple[str, list[Any]]:
     INSERT INTO {SCHEMA}.customers AS c (shop_id, customer_id, first_order_id,
                                          first_order_event_id, first_paid_at)
     SELECT * FROM (
-        SELECT DISTINCT ON (o.shop_id, o.customer_id)
-               o.shop_id, o.customer_id, o.order_id, o.paid_event_id, o.paid_at
+        SELECT DISTINCT ON (coalesce(o.holder_id, o.shop_id), o.customer_id)
+               coalesce(o.holder_id, o.shop_id), o.customer_id, o.order_id, o.paid_event_id,
+               o.paid_at
         FROM {SCHEMA}.orders o
         WHERE {where}
           AND NOT EXISTS (SELECT 1 FROM {SCHEMA}.customers k
-                          WHERE k.shop_id = o.shop_id
+                          WHERE k.shop_id = coalesce(o.holder_id, o.shop_id)
                             AND k.customer_id = o.customer_id
                             AND k.first_order_id IS NOT NULL)
-        ORDER BY o.shop_id, o.customer_id, o.paid_at, o.order_id) o
+        ORDER BY coalesce(o.holder_id, o.shop_id), o.customer_id, o.paid_at, o.order_id) o
     ON CONFLICT (shop_id, customer_id) DO UPDATE
        SET first_order_id = excluded.first_order_id,
            first_order_event_id = excluded.first_order_event_id,
@@ -159,9 +161,9 @@ def first_orders(orders: Sequence[tuple[str, str]]) -> tuple[str, list[Any]]:
 async def record_first_orders(
     conn: Connection, orders: Sequence[tuple[str, str]]
 ) -> list[Referral]:
-    """Note the first paid order of customers who had none at the shop, from these orders
-    (shop, order id) just recorded; returns the referrals this completes (the referrer was
-    known already)."""
+    """Note the first paid order of customers who had none on the account the order earned
+    into (its shop's, or its coalition's), from these orders (shop, order id) just recorded;
+    returns the referrals this completes (the referrer was known already)."""
     if not orders:
         return []
     sql, args = first_orders(orders)

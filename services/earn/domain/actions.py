@@ -49,7 +49,8 @@ class AwardRow:
 
 @dataclass(frozen=True, slots=True)
 class Referral:
-    """A referral whose two halves (the referrer, the first paid order) are both known."""
+    """A referral whose two halves (the referrer, the first paid order) are both known, on
+    the account of its holder (`shop_id`: the shop, or its coalition)."""
 
     shop_id: str
     referred_id: str
@@ -83,11 +84,14 @@ def award_of(
 
 
 def referral_awards(
-    referrals: Sequence[Referral], programme_at: Callable[[str, datetime], Programme]
+    referrals: Sequence[Referral],
+    programme_at: Callable[[str, datetime], Programme],
+    at_shops: dict[tuple[str, str], str] | None = None,
 ) -> list[Award]:
-    """Both sides of completed referrals, under the shop's programme when the referral
+    """Both sides of completed referrals, under the holder's programme when the referral
     completed (the later of its two halves): the referrer within the referral limit, the
-    referred customer always."""
+    referred customer always. `at_shops` names the member shop where a referral of a
+    coalition's account completed, by (holder, referred customer)."""
     awards = []
     for r in referrals:
         by_order = r.first_paid_at >= r.referral_at
@@ -96,14 +100,16 @@ def referral_awards(
         if rule is None:
             continue
         source = r.first_order_event_id if by_order else r.referral_event_id
+        member = (at_shops or {}).get((r.shop_id, r.referred_id))
+        at_shop = None if member in (None, r.shop_id) else member
         referrer = shop_scoped(r.shop_id, f"referral:{r.referred_id}:referrer")
         referred = shop_scoped(r.shop_id, f"referral:{r.referred_id}:referred")
         limit: tuple[str, int, Per] = ("referral", rule.limit, rule.per)
         awards += [
             Award(r.shop_id, referrer, "referral", r.referrer_id, rule.referrer_points, at,
-                  source, limit),
+                  source, limit, at_shop),
             Award(r.shop_id, referred, "referral", r.referred_id, rule.referred_points, at,
-                  source),
+                  source, None, at_shop),
         ]  # fmt: skip
     return awards
 

@@ -38,7 +38,7 @@ log = structlog.get_logger(__name__)
 
 _ALONE = Holders()  # no directory (tests, the bench): every shop holds its own accounts
 
-# (shop, referred, referrer, event id, time)
+# (holder, referred, referrer, event id, time), and the member shop where it happened
 _Referrer = tuple[str, str, str, str, datetime]
 
 
@@ -57,6 +57,7 @@ async def apply_customers(
     seen: dict[tuple[str, str], CustomerSeen] = {}
     awards: list[Award] = []
     referrers: list[_Referrer] = []
+    at_shops: dict[tuple[str, str], str] = {}
     for event, holder in customers:
         data = event.data
         key = (holder, data.customer_id)
@@ -79,13 +80,12 @@ async def apply_customers(
                 holder=holder, customer_id=data.customer_id, at=event.time, event_id=event.id,
             )  # fmt: skip
         if data.referrer_id is not None:
-            referrers.append(
-                (data.shop_id, data.customer_id, data.referrer_id, event.id, event.time)
-            )
+            referrers.append((holder, data.customer_id, data.referrer_id, event.id, event.time))
+            at_shops.setdefault(key, data.shop_id)
     await uow.customers.record(list(seen.values()))
     entries = await grant_awards(uow, awards, programmes)
     completed = await uow.customers.record_referrers(referrers)
-    entries += await reward_referrals(uow, completed, programmes)
+    entries += await reward_referrals(uow, completed, programmes, at_shops)
     await uow.ledger.write(entries)
     return rejections
 
@@ -102,13 +102,13 @@ async def apply_engagement(
     rejections: list[Rejection] = []
     awards: list[Award] = []
     referrers: list[_Referrer] = []
+    at_shops: dict[tuple[str, str], str] = {}
     for event, holder in _of_known_shops(events, programmes, holders or _ALONE, rejections):
         data = event.data
         actions = programmes.at(holder, event.time).actions
         if event.type == "referral.completed":
-            referrers.append(
-                (data.shop_id, data.referred_id, data.referrer_id, event.id, event.time)
-            )
+            referrers.append((holder, data.referred_id, data.referrer_id, event.id, event.time))
+            at_shops.setdefault((holder, data.referred_id), data.shop_id)
             continue
         if event.type == "review.posted":
             rule, action, award_id = actions.review, "review", f"review:{data.review_id}"
@@ -125,7 +125,7 @@ async def apply_engagement(
         )  # fmt: skip
     entries = await grant_awards(uow, awards, programmes)
     completed = await uow.customers.record_referrers(referrers)
-    entries += await reward_referrals(uow, completed, programmes)
+    entries += await reward_referrals(uow, completed, programmes, at_shops)
     await uow.ledger.write(entries)
     return rejections
 
@@ -154,12 +154,15 @@ async def reward_referrals(
     uow: UnitOfWork,
     referrals: Sequence[Referral],
     programmes: ProgrammeBook,
+    at_shops: dict[tuple[str, str], str] | None = None,
 ) -> list[NewEntry]:
     """Both sides of these completed referrals earn (see `referral_awards`), and the referrals
     are marked rewarded; the ledger entries, for the caller to write. No statement without."""
     if not referrals:
         return []
-    entries = await grant_awards(uow, referral_awards(referrals, programmes.at), programmes)
+    entries = await grant_awards(
+        uow, referral_awards(referrals, programmes.at, at_shops), programmes
+    )
     await uow.customers.mark_rewarded([(r.shop_id, r.referred_id) for r in referrals])
     return entries
 

@@ -92,7 +92,14 @@ async def apply_orders(
     # A referred customer's first paid order completes their referral: both sides' awards join
     # the batch's one ledger write (no statement more unless a referral completes).
     referrals = await uow.customers.record_first_orders(keys)
-    entries += await reward_referrals(uow, referrals, programmes)
+    if referrals:
+        first = {(r.shop_id, r.referred_id): r.first_order_id for r in referrals}
+        at_shops = {
+            key: o.shop_id
+            for o, _ in orders
+            if first.get(key := (o.holder_id, o.customer_id)) == o.order_id
+        }
+        entries += await reward_referrals(uow, referrals, programmes, at_shops)
     await uow.ledger.write(entries)
     changed = await _apply_changes(uow, batch.changes, keys, programmes, now)
     return batch.rejections + paid.rejections + changed
