@@ -45,6 +45,13 @@ WINDOW_CASHBACK = parse_programme(
     }
 )
 
+REFERRALS = parse_programme(
+    {
+        "currencies": USD,
+        "actions": {"referral": {"referrer_points": 20, "referred_points": 10, "limit": 5}},
+    }
+)
+
 
 class CountingConnection(asyncpg.Connection):
     """A connection that counts the round trips it makes: query loggers see every execute and
@@ -178,3 +185,31 @@ async def test_a_batch_of_changes_costs_a_few_statements_whatever_its_size(
     await statements_of(counted, handler, [paid(o, c) for o, c in known])
     sent = await statements_of(counted, handler, [changed(type_, o, c) for o, c in known])
     assert 0 < sent <= CHANGE_CEILINGS[type_]
+
+
+# Deciding the awards (decided, counters created and locked, counters saved, awards recorded)
+# and marking the referrals rewarded; the awards' entries join the batch's one ledger write.
+REFERRALS_COMPLETED = 9 + 6
+
+
+async def test_first_payments_completing_referrals_cost_a_few_statements_whatever_their_number(
+    counted: Counted, database: str
+) -> None:
+    handler = handler_of(REFERRALS, database)
+    await statements_of(counted, handler, [paid(o, c) for o, c in orders(2)])
+    for n in (1, 50):
+        known = orders(n)
+        await counted.conn.execute(
+            """INSERT INTO earn.customers (shop_id, customer_id, referrer_id, referral_event_id,
+                                           referral_at)
+               SELECT 'default', c, 'r-' || c, 'e-' || c, $2 FROM unnest($1::text[]) AS c""",
+            [c for _, c in known],
+            T0 - timedelta(days=1),
+        )
+        sent = await statements_of(counted, handler, [paid(o, c) for o, c in known])
+        rewarded = await counted.conn.fetchval(
+            """SELECT count(*) FROM earn.ledger
+               WHERE reason = 'referral' AND customer_id = ANY($1::text[])""",
+            [c for _, c in known] + [f"r-{c}" for _, c in known],
+        )
+        assert (sent, rewarded) == (REFERRALS_COMPLETED, 2 * n), f"{n} referrals"
