@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Final
@@ -13,7 +15,6 @@ from pydantic import BaseModel
 from services.earn.adapters.idempotency import StoredResponse, claim, store
 from services.earn.problems import problem, refusal_body
 from services.earn.refusals import Refused
-from services.earn.rewards import fingerprint
 from services.earn.unit_of_work import PostgresUnitOfWork, UnitOfWork
 from shared.callers import require_scope
 from shared.db import ACQUIRE_TIMEOUT_S
@@ -110,3 +111,9 @@ def document_required_keys(openapi: dict[str, Any]) -> dict[str, Any]:
                     parameter["required"] = True
                     parameter["schema"] = {"type": "string", "pattern": _KEY.pattern}
     return openapi
+
+
+def fingerprint(payload: dict[str, Any]) -> str:
+    """What an idempotent request asked for, independent of key order and spacing."""
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()

@@ -18,7 +18,7 @@ from pydantic import (
 from pydantic.json_schema import WithJsonSchema
 
 from services.earn.adapters.spends import CreditSpend, Redemption
-from services.earn.credit import to_minor
+from services.earn.domain.money import to_minor
 from services.earn.domain.spending import from_minor
 from services.earn.programme import Reward
 from services.earn.refusals import InvalidField

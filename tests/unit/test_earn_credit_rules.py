@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from services.earn.credit import MAX_SPEND_MINOR, check_credit, spend_id, to_minor
+from services.earn.domain.money import MAX_SPEND_MINOR, check_credit, spend_id, to_minor
 from services.earn.domain.spending import from_minor
 from services.earn.refusals import Conflict, InvalidField
 from services.earn.views import CreditSpendRequest

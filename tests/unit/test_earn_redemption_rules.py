@@ -9,17 +9,17 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from services.earn.programme import Reward
-from services.earn.refusals import Conflict, InvalidField
-from services.earn.rewards import (
+from services.earn.domain.money import (
     VOUCHER_ALPHABET,
     Price,
     check_funds,
-    fingerprint,
     price,
     redemption_id,
     voucher_code,
 )
+from services.earn.programme import Reward
+from services.earn.refusals import Conflict, InvalidField
+from services.earn.requests import fingerprint
 from services.earn.views import AdjustmentRequest, BulkGrantRequest
 
 

@@ -15,6 +15,7 @@ from services.earn.domain.ledger import (
     WrittenEntry,
     adjusted_entry,
 )
+from services.earn.domain.money import price, voucher_code
 from services.earn.domain.spending import (
     POINTS,
     SpendKind,
@@ -25,7 +26,6 @@ from services.earn.domain.spending import (
 )
 from services.earn.programme import Programme
 from services.earn.refusals import Conflict, InvalidField, NotFound
-from services.earn.rewards import price, voucher_code
 from services.earn.unit_of_work import Spends, UnitOfWork
 
 log = structlog.get_logger(__name__)

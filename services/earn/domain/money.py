@@ -1,23 +1,30 @@
-"""What a redemption costs and gives, whether the balance allows it, and its codes: no I/O."""
+"""What a redemption costs and gives, amounts of store credit in minor units, whether a balance
+allows a spend, and the codes and ids spends get: no I/O."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import secrets
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Final
+from typing import Final
 
-from services.earn.domain.spending import POINTS, check_spend
+from services.earn.domain.spending import (
+    CREDIT_ID_PREFIX,
+    POINTS,
+    check_spend,
+    random_id,
+    store_credit,
+)
 from services.earn.programme import Reward
 from services.earn.refusals import InvalidField
+from shared.events import check_minor_units, minor_units
 
 # Base32 without the characters people confuse when they read a code aloud or type it
 # (0/O, 1/I): 32 symbols, 5 bits each, so 16 of them carry 80 random bits.
 VOUCHER_ALPHABET: Final = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
 VOUCHER_LENGTH: Final = 16
 MAX_STEPS: Final = 1_000_000
+MAX_SPEND_MINOR: Final = 10**15  # far beyond any checkout, well inside bigint
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +106,30 @@ def redemption_id() -> str:
     return POINTS.new_id()
 
 
-def fingerprint(payload: dict[str, Any]) -> str:
-    """What an idempotent request asked for, independent of key order and spacing."""
-    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+def to_minor(amount: Decimal, currency: str) -> int:
+    """The amount in minor units of `currency` ("12.50" USD is 1250, "50000" VND is 50000).
+
+    Raises ValueError when the amount is not positive, is finer than the currency's minor
+    unit, or is too large (over MAX_SPEND_MINOR minor units).
+    """
+    if not amount > 0:
+        msg = "must be more than 0"
+        raise ValueError(msg)
+    check_minor_units(amount, currency)
+    minor = int(amount.scaleb(minor_units(currency)))
+    if minor > MAX_SPEND_MINOR:
+        msg = f"must be at most {MAX_SPEND_MINOR} minor units of {currency}"
+        raise ValueError(msg)
+    return minor
+
+
+def check_credit(*, balance: int, pending: int, amount: int, currency: str) -> None:
+    """Refuse a spend of `amount` minor units that the available credit does not cover: a
+    negative credit (after a reversal of spent cashback) blocks every spend in its currency,
+    and pending credit cannot be spent."""
+    check_spend(store_credit(currency), available=balance, pending=pending, amount=amount)
+
+
+def spend_id() -> str:
+    """A new store credit spend id: random, so that ids cannot be enumerated."""
+    return random_id(CREDIT_ID_PREFIX)
