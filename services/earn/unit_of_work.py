@@ -20,7 +20,7 @@ from services.earn.adapters import accounts, customers, expiry, orders, spends
 from services.earn.adapters.accounts import Account, CreditAccount
 from services.earn.adapters.customers import BirthdayDue, CustomerSeen
 from services.earn.adapters.expiry import DueAccount
-from services.earn.adapters.ledger import SCHEMA
+from services.earn.adapters.ledger import SCHEMA, write_entries
 from services.earn.adapters.orders import take_for_release
 from services.earn.adapters.spends import CreditSpend, Redemption
 from services.earn.adapters.tiers import TierSeen, multipliers_at, record_tiers
@@ -38,7 +38,6 @@ from services.earn.domain.order_batch import (
     UsageKey,
     Waiting,
 )
-from services.earn.entries import write_entries
 from shared.db import ACQUIRE_TIMEOUT_S, Connection
 from shared.outbox import OutboxMessage, enqueue
 

@@ -20,8 +20,8 @@ from earn_support import earn_command, earn_of_its_own
 from infrastructure import Endpoints
 from support import TopicTail, encoded, eventually, order_paid, unique
 
+from services.earn.adapters.ledger import write_entries
 from services.earn.domain.ledger import NewEntry
-from services.earn.entries import write_entries
 from services.earn.handlers import expire_due
 from services.earn.programme import Programme, parse_programme
 from services.earn.programme_book import ProgrammeBook

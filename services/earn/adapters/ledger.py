@@ -1,8 +1,12 @@
 """The points ledger in PostgreSQL: balances and append-only entries, written set-based, and
-the loyalty.points event of each entry."""
+the loyalty.points event of each entry, enqueued in the same transaction.
+
+Every ledger entry is written through `write_entries` (the unit of work's ledger), whatever
+caused it (orders, actions, redemptions, adjustments, expiry), so each has its event."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from typing import Final
 
@@ -10,8 +14,9 @@ import asyncpg
 from pydantic_core import to_json
 
 from services.earn.domain.ledger import Account, NewEntry, WrittenEntry
+from shared import metrics
 from shared.db import Connection
-from shared.outbox import OutboxMessage
+from shared.outbox import OutboxMessage, enqueue
 
 SCHEMA = "earn"
 SOURCE: Final = "loyalty/earn"
@@ -25,6 +30,30 @@ EVENT_TYPES: Final = {
     "expired": "points.expired",
     "adjusted": "points.adjusted",
 }
+
+
+async def write_entries(conn: Connection, entries: Sequence[NewEntry]) -> list[WrittenEntry]:
+    """Append the entries, move the balances and enqueue one event per entry."""
+    written = await append_entries(conn, entries)
+    await enqueue(conn, SCHEMA, [entry_message(w) for w in written])
+    _count(written)
+    return written
+
+
+def _count(written: Sequence[WrittenEntry]) -> None:
+    by_kind: Counter[tuple[str, str]] = Counter()
+    for w in written:
+        if w.entry.currency is None:  # points only; store credit is money
+            by_kind[(w.entry.kind, w.entry.reason)] += w.entry.delta
+    for (kind, reason), delta in by_kind.items():
+        if kind == "earned":
+            metrics.POINTS_ISSUED.labels("earn", reason).inc(delta)
+        elif kind == "reversed":
+            metrics.POINTS_REVERSED.labels("earn", reason).inc(-delta)
+        elif kind == "redeemed":
+            metrics.POINTS_REDEEMED.labels("earn").inc(-delta)
+        elif kind == "expired":
+            metrics.POINTS_EXPIRED.labels("earn").inc(-delta)
 
 
 async def append_entries(conn: Connection, entries: Sequence[NewEntry]) -> list[WrittenEntry]:
