@@ -12,6 +12,7 @@ from faststream.asgi import AsgiFastStream
 from faststream.asgi.types import ASGIApp
 
 from services.earn.adapters.ledger import SCHEMA
+from services.earn.adapters.unit_of_work import PostgresUnitOfWork, transactions
 from services.earn.handlers import (
     apply_customers,
     apply_engagement,
@@ -26,7 +27,6 @@ from services.earn.programme import Programme, programme_from_text
 from services.earn.programme_book import ProgrammeBook
 from services.earn.programme_source import ProgrammeSource
 from services.earn.settings import EarnSettings
-from services.earn.unit_of_work import PostgresUnitOfWork, transactions
 from shared.clock import Clock, SystemClock
 from shared.consumer import Incoming, Rejection
 from shared.db import ACQUIRE_TIMEOUT_S, Connection

@@ -9,12 +9,12 @@ from typing import Any
 
 import asyncpg
 
+from services.earn.adapters.unit_of_work import PostgresUnitOfWork, transactions
 from services.earn.bootstrap import definition
 from services.earn.handlers import award_birthdays, expire_due, release_due
 from services.earn.programme import Programme, load_programme
 from services.earn.programme_book import ProgrammeBook
 from services.earn.settings import EarnSettings
-from services.earn.unit_of_work import PostgresUnitOfWork, transactions
 from shared.clock import SystemClock
 from shared.commands import instant, run_once
 from shared.db import ACQUIRE_TIMEOUT_S

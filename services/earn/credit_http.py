@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path
 from pydantic import BaseModel
 
+from services.earn.adapters.unit_of_work import PostgresUnitOfWork
 from services.earn.handlers import SpendCredit, cancel_credit_spend, spend_credit
 from services.earn.problems import problems
 from services.earn.refusals import NotFound
@@ -18,7 +19,7 @@ from services.earn.requests import (
     IdempotentRequests,
     require_key,
 )
-from services.earn.unit_of_work import PostgresUnitOfWork, UnitOfWork
+from services.earn.unit_of_work import UnitOfWork
 from services.earn.views import CancelRequest, CreditSpendRequest, CreditSpendView
 from shared.callers import CallerAccount, CallerShop
 from shared.db import ACQUIRE_TIMEOUT_S

@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 from services.earn.adapters.accounts import known_customer, read_account, read_credit
 from services.earn.adapters.ledger import read_entries
+from services.earn.adapters.unit_of_work import PostgresUnitOfWork
 from services.earn.admin_http import admin_routes
 from services.earn.credit_http import credit_routes
 from services.earn.handlers import RedeemReward, cancel_redemption, redeem_reward
@@ -33,7 +34,7 @@ from services.earn.requests import (
     document_required_keys,
     require_key,
 )
-from services.earn.unit_of_work import PostgresUnitOfWork, UnitOfWork
+from services.earn.unit_of_work import UnitOfWork
 from services.earn.views import (
     BalanceView,
     CancelRequest,

@@ -13,9 +13,10 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
 from services.earn.adapters.idempotency import StoredResponse, claim, store
+from services.earn.adapters.unit_of_work import PostgresUnitOfWork
 from services.earn.problems import problem, refusal_body
 from services.earn.refusals import Refused
-from services.earn.unit_of_work import PostgresUnitOfWork, UnitOfWork
+from services.earn.unit_of_work import UnitOfWork
 from shared.callers import require_scope
 from shared.db import ACQUIRE_TIMEOUT_S
 from shared.problems import PROBLEM

@@ -21,10 +21,10 @@ from infrastructure import Endpoints
 from support import TopicTail, encoded, eventually, order_paid, unique
 
 from services.earn.adapters.customers import first_orders
+from services.earn.adapters.unit_of_work import transactions
 from services.earn.handlers import award_birthdays
 from services.earn.programme import Programme, parse_programme
 from services.earn.programme_book import ProgrammeBook
-from services.earn.unit_of_work import transactions
 from shared.clock import FixedClock
 from shared.events import CloudEvent, make_event
 from shared.events.catalog import TOPICS

@@ -32,11 +32,11 @@ from support import (
     unique,
 )
 
+from services.earn.adapters.unit_of_work import transactions
 from services.earn.bootstrap import bootstrap
 from services.earn.handlers import expire_due
 from services.earn.programme import programme_from_text
 from services.earn.programme_book import ProgrammeBook
-from services.earn.unit_of_work import transactions
 from services.shops import coalitions, handlers
 from shared.events import CloudEvent, make_event
 from shared.events.catalog import TOPICS

@@ -21,11 +21,11 @@ from infrastructure import Endpoints
 from support import TopicTail, encoded, eventually, order_paid, unique
 
 from services.earn.adapters.ledger import write_entries
+from services.earn.adapters.unit_of_work import transactions
 from services.earn.domain.ledger import NewEntry
 from services.earn.handlers import expire_due
 from services.earn.programme import Programme, parse_programme
 from services.earn.programme_book import ProgrammeBook
-from services.earn.unit_of_work import transactions
 from shared.clock import FixedClock
 
 T0 = datetime(2026, 3, 2, 3, 0, tzinfo=UTC)

@@ -22,13 +22,13 @@ from infrastructure import Endpoints
 from pydantic import SecretStr
 from support import consumer_record, database_of_its_own, encoded, unique
 
+from services.earn.adapters.unit_of_work import PostgresUnitOfWork
 from services.earn.bootstrap import definition
 from services.earn.handlers import RedeemReward, redeem_reward, release_due
 from services.earn.programme import Programme, parse_programme
 from services.earn.programme_book import ProgrammeBook
 from services.earn.refusals import Conflict, NotFound
 from services.earn.settings import EarnSettings
-from services.earn.unit_of_work import PostgresUnitOfWork
 from shared.clock import FixedClock
 from shared.consumer import BatchConsumer
 from shared.db import apply_migrations

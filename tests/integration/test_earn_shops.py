@@ -22,12 +22,12 @@ from infrastructure import Endpoints
 from pydantic import SecretStr
 from support import TopicTail, consumer_record, database_of_its_own, encoded, eventually, unique
 
+from services.earn.adapters.unit_of_work import PostgresUnitOfWork, transactions
 from services.earn.bootstrap import definition
 from services.earn.handlers import expire_due, release_due
 from services.earn.programme import Programme, parse_programme
 from services.earn.programme_book import ProgrammeBook
 from services.earn.settings import EarnSettings
-from services.earn.unit_of_work import PostgresUnitOfWork, transactions
 from shared.clock import FixedClock
 from shared.consumer import BatchConsumer
 from shared.db import apply_migrations
