@@ -5,9 +5,11 @@ The one place an account's key is built: every read and lock of a balance goes t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from services.earn.adapters.ledger import SCHEMA
+from services.earn.adapters.pairs import pair_in
 from shared.db import Connection
 
 
@@ -102,3 +104,82 @@ async def lock_credit(
         shop_id,
     )
     return None if row is None else CreditAccount(**dict(row))
+
+
+async def add_pending_points(conn: Connection, moves: Sequence[tuple[str, str, int]]) -> None:
+    """Pending points (shop, customer, points) of new orders; the customer's account at the
+    shop is created when it has none."""
+    totals: dict[tuple[str, str], int] = {}
+    for shop, customer, points in moves:
+        totals[(shop, customer)] = totals.get((shop, customer), 0) + points
+    accounts = sorted(totals)
+    if not accounts:
+        return
+    await conn.execute(
+        f"""INSERT INTO {SCHEMA}.accounts AS a (shop_id, customer_id, points_pending)
+            SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[])
+            ON CONFLICT (shop_id, customer_id) DO UPDATE
+               SET points_pending = a.points_pending + excluded.points_pending,
+                   updated_at = now()""",
+        [a[0] for a in accounts],
+        [a[1] for a in accounts],
+        [totals[a] for a in accounts],
+    )
+
+
+async def move_pending_credit(conn: Connection, moves: Sequence[tuple[str, str, str, int]]) -> None:
+    """Add (or take) pending store credit: (shop, customer, currency, minor units)."""
+    if not moves:
+        return
+    totals: dict[tuple[str, str, str], int] = {}
+    for shop, customer, currency, minor in moves:
+        key = (shop, customer, currency)
+        totals[key] = totals.get(key, 0) + minor
+    keys = sorted(totals)
+    await conn.execute(
+        f"""INSERT INTO {SCHEMA}.credit_accounts AS a
+                   (shop_id, customer_id, currency, pending_minor)
+            SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[])
+            ON CONFLICT (shop_id, customer_id, currency) DO UPDATE
+               SET pending_minor = a.pending_minor + excluded.pending_minor, updated_at = now()""",
+        [k[0] for k in keys],
+        [k[1] for k in keys],
+        [k[2] for k in keys],
+        [totals[k] for k in keys],
+    )
+
+
+async def move_pending_points(conn: Connection, moves: Sequence[tuple[str, str, int]]) -> None:
+    """Add (or take) pending points (shop, customer, points) of customers who have an account
+    at the shop already."""
+    totals: dict[tuple[str, str], int] = {}
+    for shop, customer, delta in moves:
+        totals[(shop, customer)] = totals.get((shop, customer), 0) + delta
+    accounts = sorted(k for k, d in totals.items() if d)
+    if not accounts:
+        return
+    await conn.execute(
+        f"""UPDATE {SCHEMA}.accounts a SET points_pending = a.points_pending + u.d,
+                updated_at = now()
+            FROM unnest($1::text[], $2::text[], $3::bigint[]) AS u(s, c, d)
+            WHERE a.shop_id = u.s AND a.customer_id = u.c""",
+        [a[0] for a in accounts],
+        [a[1] for a in accounts],
+        [totals[a] for a in accounts],
+    )
+
+
+async def points_held(
+    conn: Connection, customers: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], int]:
+    """Per (shop, customer), the most their balance, lifetime total or pending points can reach from
+    what is recorded now: the larger of balance and lifetime total, plus pending points."""
+    asked = set(customers)
+    where, args = pair_in("shop_id", "customer_id", asked)
+    rows = await conn.fetch(
+        f"""SELECT shop_id, customer_id,
+                   GREATEST(points_balance, lifetime_earned)::numeric + points_pending AS held
+            FROM {SCHEMA}.accounts WHERE {where}""",
+        *args,
+    )
+    return {key: int(r["held"]) for r in rows if (key := (r["shop_id"], r["customer_id"])) in asked}

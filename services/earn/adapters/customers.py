@@ -1,5 +1,5 @@
-"""Earn's projection of customers (birthdays, referrals, first orders), action awards and
-their limit counters, in PostgreSQL, keyed by the holder of the accounts."""
+"""Earn's projection of customers (birthdays, referrals, first orders) and the action awards
+decided, in PostgreSQL, keyed by the holder of the accounts."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 
 from services.earn.adapters.ledger import SCHEMA
 from services.earn.adapters.pairs import pair_in
-from services.earn.domain.actions import AwardRow, CounterKey, Referral
+from services.earn.domain.actions import AwardRow, Referral
 from shared.db import Connection
 
 
@@ -193,47 +193,6 @@ async def decided_awards(
         [award for _, award in asked],
     )
     return {key for r in rows if (key := (r["shop_id"], r["award_id"])) in asked}
-
-
-async def lock_counters(conn: Connection, keys: Sequence[CounterKey]) -> dict[CounterKey, int]:
-    """Create and lock the limit counters (shop, action, customer, period), in key order (no
-    deadlock between batches); what each has granted so far."""
-    if not keys:
-        return {}
-    ordered = sorted(set(keys))
-    columns = [[k[i] for k in ordered] for i in range(4)]
-    await conn.execute(
-        f"""INSERT INTO {SCHEMA}.action_counts (shop_id, action, customer_id, period, used)
-            SELECT s, a, c, p, 0
-            FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS u(s, a, c, p)
-            ORDER BY s, a, c, p
-            ON CONFLICT DO NOTHING""",
-        *columns,
-    )
-    rows = await conn.fetch(
-        f"""SELECT n.shop_id, n.action, n.customer_id, n.period, n.used
-            FROM {SCHEMA}.action_counts n
-            JOIN unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS u(s, a, c, p)
-              ON (n.shop_id, n.action, n.customer_id, n.period) = (u.s, u.a, u.c, u.p)
-            ORDER BY n.shop_id, n.action, n.customer_id, n.period
-            FOR UPDATE OF n""",
-        *columns,
-    )
-    return {(r["shop_id"], r["action"], r["customer_id"], r["period"]): r["used"] for r in rows}
-
-
-async def save_counters(conn: Connection, used: dict[CounterKey, int]) -> None:
-    if not used:
-        return
-    keys = sorted(used)
-    await conn.execute(
-        f"""UPDATE {SCHEMA}.action_counts n SET used = u.used
-            FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[])
-                 AS u(s, a, c, p, used)
-            WHERE (n.shop_id, n.action, n.customer_id, n.period) = (u.s, u.a, u.c, u.p)""",
-        *([k[i] for k in keys] for i in range(4)),
-        [used[k] for k in keys],
-    )
 
 
 async def record_awards(conn: Connection, awards: Sequence[AwardRow]) -> None:

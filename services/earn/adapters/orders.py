@@ -1,5 +1,4 @@
-"""Earn's record of paid orders, events waiting for their order, campaign caps, punch cards
-and memberships, in PostgreSQL."""
+"""Earn's record of paid orders and of the events waiting for their order, in PostgreSQL."""
 
 from __future__ import annotations
 
@@ -9,10 +8,10 @@ from typing import Any
 
 from pydantic_core import to_json
 
+from services.earn.adapters.accounts import add_pending_points, move_pending_credit
 from services.earn.adapters.ledger import SCHEMA
 from services.earn.adapters.pairs import pair_in
-from services.earn.domain.memberships import MembershipRow
-from services.earn.domain.order_batch import CampaignKey, CardKey, NewOrder, OrderRow, UsageKey
+from services.earn.domain.order_batch import NewOrder, OrderRow
 from shared.db import Connection
 
 _ROW = """shop_id, order_id, customer_id, currency, paid_event_id, paid_at, paid_total, points,
@@ -100,69 +99,6 @@ async def insert_orders(
             for o in waiting
             if o.credit_minor
         ],
-    )
-
-
-async def add_pending_points(conn: Connection, moves: Sequence[tuple[str, str, int]]) -> None:
-    """Pending points (shop, customer, points) of new orders; the customer's account at the
-    shop is created when it has none."""
-    totals: dict[tuple[str, str], int] = {}
-    for shop, customer, points in moves:
-        totals[(shop, customer)] = totals.get((shop, customer), 0) + points
-    accounts = sorted(totals)
-    if not accounts:
-        return
-    await conn.execute(
-        f"""INSERT INTO {SCHEMA}.accounts AS a (shop_id, customer_id, points_pending)
-            SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[])
-            ON CONFLICT (shop_id, customer_id) DO UPDATE
-               SET points_pending = a.points_pending + excluded.points_pending,
-                   updated_at = now()""",
-        [a[0] for a in accounts],
-        [a[1] for a in accounts],
-        [totals[a] for a in accounts],
-    )
-
-
-async def move_pending_credit(conn: Connection, moves: Sequence[tuple[str, str, str, int]]) -> None:
-    """Add (or take) pending store credit: (shop, customer, currency, minor units)."""
-    if not moves:
-        return
-    totals: dict[tuple[str, str, str], int] = {}
-    for shop, customer, currency, minor in moves:
-        key = (shop, customer, currency)
-        totals[key] = totals.get(key, 0) + minor
-    keys = sorted(totals)
-    await conn.execute(
-        f"""INSERT INTO {SCHEMA}.credit_accounts AS a
-                   (shop_id, customer_id, currency, pending_minor)
-            SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[])
-            ON CONFLICT (shop_id, customer_id, currency) DO UPDATE
-               SET pending_minor = a.pending_minor + excluded.pending_minor, updated_at = now()""",
-        [k[0] for k in keys],
-        [k[1] for k in keys],
-        [k[2] for k in keys],
-        [totals[k] for k in keys],
-    )
-
-
-async def move_pending_points(conn: Connection, moves: Sequence[tuple[str, str, int]]) -> None:
-    """Add (or take) pending points (shop, customer, points) of customers who have an account
-    at the shop already."""
-    totals: dict[tuple[str, str], int] = {}
-    for shop, customer, delta in moves:
-        totals[(shop, customer)] = totals.get((shop, customer), 0) + delta
-    accounts = sorted(k for k, d in totals.items() if d)
-    if not accounts:
-        return
-    await conn.execute(
-        f"""UPDATE {SCHEMA}.accounts a SET points_pending = a.points_pending + u.d,
-                updated_at = now()
-            FROM unnest($1::text[], $2::text[], $3::bigint[]) AS u(s, c, d)
-            WHERE a.shop_id = u.s AND a.customer_id = u.c""",
-        [a[0] for a in accounts],
-        [a[1] for a in accounts],
-        [totals[a] for a in accounts],
     )
 
 
@@ -278,175 +214,3 @@ async def unpark(conn: Connection, orders: Sequence[tuple[str, str]]) -> list[st
         [order for _, order in orders],
     )
     return [r["event"] for r in sorted(rows, key=lambda r: (r["occurred_at"], r["event_id"]))]
-
-
-async def lock_campaigns(
-    conn: Connection, totals: set[CampaignKey], usage: set[UsageKey]
-) -> tuple[dict[CampaignKey, int], dict[UsageKey, int]]:
-    """Lock the capped campaigns' totals (in key order: no two batches wait on each other in
-    a cycle) until the transaction ends; the bonus points everyone and each customer have had."""
-    if not totals:
-        return {}, {}
-    keys = sorted(totals)
-    shops, codes = [k[0] for k in keys], [k[1] for k in keys]
-    await conn.execute(
-        f"""INSERT INTO {SCHEMA}.campaign_totals (shop_id, campaign, points)
-            SELECT s, c, 0 FROM unnest($1::text[], $2::text[]) AS u(s, c)
-            ON CONFLICT DO NOTHING""",
-        shops,
-        codes,
-    )
-    rows = await conn.fetch(
-        f"""SELECT shop_id, campaign, points FROM {SCHEMA}.campaign_totals
-            WHERE (shop_id, campaign) IN (SELECT * FROM unnest($1::text[], $2::text[]))
-            ORDER BY shop_id, campaign FOR UPDATE""",
-        shops,
-        codes,
-    )
-    used = await conn.fetch(
-        f"""SELECT shop_id, campaign, customer_id, points FROM {SCHEMA}.campaign_usage
-            WHERE (shop_id, campaign, customer_id)
-                  IN (SELECT * FROM unnest($1::text[], $2::text[], $3::text[]))""",
-        [k[0] for k in usage],
-        [k[1] for k in usage],
-        [k[2] for k in usage],
-    )
-    return (
-        {(r["shop_id"], r["campaign"]): int(r["points"]) for r in rows},
-        {(r["shop_id"], r["campaign"], r["customer_id"]): int(r["points"]) for r in used},
-    )
-
-
-async def record_campaigns(conn: Connection, granted: dict[UsageKey, int]) -> None:
-    """Count the bonus points granted, per campaign and customer, in the locked totals."""
-    if not granted:
-        return
-    keys = sorted(granted)
-    await conn.execute(
-        f"""WITH g AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[])
-                       AS g(s, c, cu, p)),
-                 t AS (UPDATE {SCHEMA}.campaign_totals ct SET points = ct.points + x.p
-                       FROM (SELECT s, c, sum(p) AS p FROM g GROUP BY s, c) x
-                       WHERE ct.shop_id = x.s AND ct.campaign = x.c)
-            INSERT INTO {SCHEMA}.campaign_usage AS u (shop_id, campaign, customer_id, points)
-            SELECT s, c, cu, p FROM g
-            ON CONFLICT (shop_id, campaign, customer_id)
-            DO UPDATE SET points = u.points + excluded.points""",
-        [k[0] for k in keys],
-        [k[1] for k in keys],
-        [k[2] for k in keys],
-        [granted[k] for k in keys],
-    )
-
-
-async def punch_many(conn: Connection, adds: dict[CardKey, int]) -> dict[CardKey, int]:
-    """Add punches per (shop, card, customer), in key order; each count before them."""
-    if not adds:
-        return {}
-    keys = sorted(adds)
-    rows = await conn.fetch(
-        f"""INSERT INTO {SCHEMA}.punch_cards AS p (shop_id, card, customer_id, punches)
-            SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[])
-            ON CONFLICT (shop_id, card, customer_id)
-            DO UPDATE SET punches = greatest(p.punches + excluded.punches, 0)
-            RETURNING shop_id, card, customer_id, punches""",
-        [k[0] for k in keys],
-        [k[1] for k in keys],
-        [k[2] for k in keys],
-        [adds[k] for k in keys],
-    )
-    return {
-        key: int(r["punches"]) - adds[key]
-        for r in rows
-        if (key := (r["shop_id"], r["card"], r["customer_id"])) in adds
-    }
-
-
-async def unpunch_many(conn: Connection, takes: dict[CardKey, int]) -> None:
-    """Take punches back per (shop, card, customer), never below zero, in key order."""
-    if not takes:
-        return
-    keys = sorted(takes)
-    await conn.execute(
-        f"""UPDATE {SCHEMA}.punch_cards p SET punches = greatest(p.punches - u.n, 0)
-            FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) AS u(s, c, cu, n)
-            WHERE p.shop_id = u.s AND p.card = u.c AND p.customer_id = u.cu""",
-        [k[0] for k in keys],
-        [k[1] for k in keys],
-        [k[2] for k in keys],
-        [takes[k] for k in keys],
-    )
-
-
-async def record_memberships(
-    conn: Connection,
-    sales: Sequence[tuple[str, str, str, str, str, datetime, datetime, int]],
-) -> set[tuple[str, str, str]]:
-    """Record memberships (shop, order, sku, customer, tier, starts, ends, quantity); the
-    (shop, order, sku) of those not recorded before."""
-    if not sales:
-        return set()
-    rows = await conn.fetch(
-        f"""INSERT INTO {SCHEMA}.memberships (shop_id, order_id, sku, customer_id, tier,
-                starts_at, ends_at, quantity)
-            SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
-                                 $6::timestamptz[], $7::timestamptz[], $8::bigint[])
-            ON CONFLICT DO NOTHING RETURNING shop_id, order_id, sku""",
-        *([sale[i] for sale in sales] for i in range(8)),
-    )
-    return {(r["shop_id"], r["order_id"], r["sku"]) for r in rows}
-
-
-async def memberships_of(
-    conn: Connection, orders: Sequence[tuple[str, str]]
-) -> dict[tuple[str, str], list[MembershipRow]]:
-    """The memberships these orders (shop, order id) paid for, by sku."""
-    if not orders:
-        return {}
-    asked = sorted(set(orders))
-    rows = await conn.fetch(
-        f"""SELECT shop_id, order_id, {", ".join(MembershipRow.__slots__)}
-            FROM {SCHEMA}.memberships
-            WHERE (shop_id, order_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))
-            ORDER BY shop_id, order_id, sku""",
-        [shop for shop, _ in asked],
-        [order for _, order in asked],
-    )
-    found: dict[tuple[str, str], list[MembershipRow]] = {}
-    for r in rows:
-        row = MembershipRow(**{k: r[k] for k in MembershipRow.__slots__})
-        found.setdefault((r["shop_id"], r["order_id"]), []).append(row)
-    return found
-
-
-async def refund_memberships(
-    conn: Connection, refunds: Sequence[tuple[str, str, str, int, datetime | None]]
-) -> None:
-    """Record, per (shop, order, sku), the units refunded so far and, when it ended, the
-    cancellation time."""
-    if not refunds:
-        return
-    await conn.execute(
-        f"""UPDATE {SCHEMA}.memberships m
-            SET refunded_quantity = u.units, cancelled_at = coalesce(m.cancelled_at, u.at)
-            FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::timestamptz[])
-                 AS u(shop_id, order_id, sku, units, at)
-            WHERE m.shop_id = u.shop_id AND m.order_id = u.order_id AND m.sku = u.sku""",
-        *([r[i] for r in refunds] for i in range(5)),
-    )
-
-
-async def points_held(
-    conn: Connection, customers: Sequence[tuple[str, str]]
-) -> dict[tuple[str, str], int]:
-    """Per (shop, customer), the most their balance, lifetime total or pending points can reach from
-    what is recorded now: the larger of balance and lifetime total, plus pending points."""
-    asked = set(customers)
-    where, args = pair_in("shop_id", "customer_id", asked)
-    rows = await conn.fetch(
-        f"""SELECT shop_id, customer_id,
-                   GREATEST(points_balance, lifetime_earned)::numeric + points_pending AS held
-            FROM {SCHEMA}.accounts WHERE {where}""",
-        *args,
-    )
-    return {key: int(r["held"]) for r in rows if (key := (r["shop_id"], r["customer_id"])) in asked}

@@ -10,7 +10,15 @@ from decimal import Decimal
 
 import asyncpg
 
-from services.earn.adapters import accounts, customers, expiry, orders, spends
+from services.earn.adapters import (
+    accounts,
+    counters,
+    customers,
+    expiry,
+    memberships,
+    orders,
+    spends,
+)
 from services.earn.adapters.accounts import Account, CreditAccount
 from services.earn.adapters.customers import BirthdayDue, CustomerSeen
 from services.earn.adapters.expiry import DueAccount
@@ -90,13 +98,13 @@ class _Accounts:
         return await accounts.read_credit(self._conn, shop_id, customer_id)
 
     async def held(self, customers: Sequence[CustomerKey]) -> dict[CustomerKey, int]:
-        return await orders.points_held(self._conn, customers)
+        return await accounts.points_held(self._conn, customers)
 
     async def move_pending(
         self, points: Sequence[tuple[str, str, int]], credit: Sequence[tuple[str, str, str, int]]
     ) -> None:
-        await orders.move_pending_points(self._conn, points)
-        await orders.move_pending_credit(self._conn, credit)
+        await accounts.move_pending_points(self._conn, points)
+        await accounts.move_pending_credit(self._conn, credit)
 
 
 class _Ledger:
@@ -162,16 +170,16 @@ class _Counters:
     async def lock_campaigns(
         self, totals: set[CampaignKey], usage: set[UsageKey]
     ) -> tuple[dict[CampaignKey, int], dict[UsageKey, int]]:
-        return await orders.lock_campaigns(self._conn, totals, usage)
+        return await counters.lock_campaigns(self._conn, totals, usage)
 
     async def record_campaigns(self, granted: dict[UsageKey, int]) -> None:
-        await orders.record_campaigns(self._conn, granted)
+        await counters.record_campaigns(self._conn, granted)
 
     async def punch(self, adds: dict[CardKey, int]) -> dict[CardKey, int]:
-        return await orders.punch_many(self._conn, adds)
+        return await counters.punch_many(self._conn, adds)
 
     async def unpunch(self, takes: dict[CardKey, int]) -> None:
-        await orders.unpunch_many(self._conn, takes)
+        await counters.unpunch_many(self._conn, takes)
 
 
 class _Memberships:
@@ -179,13 +187,13 @@ class _Memberships:
         self._conn = conn
 
     async def add(self, bought: Sequence[MembershipRecord]) -> set[tuple[str, str, str]]:
-        return await orders.record_memberships(self._conn, bought)
+        return await memberships.record_memberships(self._conn, bought)
 
     async def of_orders(self, keys: Sequence[OrderKey]) -> dict[OrderKey, list[MembershipRow]]:
-        return await orders.memberships_of(self._conn, keys)
+        return await memberships.memberships_of(self._conn, keys)
 
     async def refund(self, refunds: Sequence[MembershipRefund]) -> None:
-        await orders.refund_memberships(self._conn, refunds)
+        await memberships.refund_memberships(self._conn, refunds)
 
 
 class _Outbox:
@@ -283,10 +291,10 @@ class _Awards:
         return await customers.decided_awards(self._conn, keys)
 
     async def lock_counters(self, keys: Sequence[CounterKey]) -> dict[CounterKey, int]:
-        return await customers.lock_counters(self._conn, keys)
+        return await counters.lock_counters(self._conn, keys)
 
     async def save_counters(self, used: dict[CounterKey, int]) -> None:
-        await customers.save_counters(self._conn, used)
+        await counters.save_counters(self._conn, used)
 
     async def record(self, rows: Sequence[AwardRow]) -> None:
         await customers.record_awards(self._conn, rows)
