@@ -7,16 +7,14 @@ schedules (the passes).
 """
 
 from services.earn.handlers.actions import apply_customers, apply_engagement
+from services.earn.handlers.adjustments import AdjustPoints, adjust_points, grant_points_in_bulk
 from services.earn.handlers.orders import apply_orders, release_due
 from services.earn.handlers.requests import (
-    AdjustPoints,
     Redeemed,
     RedeemReward,
     SpendCredit,
-    adjust_points,
     cancel_credit_spend,
     cancel_redemption,
-    grant_points_in_bulk,
     redeem_reward,
     spend_credit,
 )

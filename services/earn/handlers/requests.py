@@ -1,8 +1,9 @@
-"""What the API asks of earn: spends of points or store credit (one mechanism), adjustments."""
+"""What the API asks of earn: spends of points or store credit, and their cancellations, by one
+mechanism."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Final, TypeVar
@@ -13,7 +14,6 @@ from services.earn.adapters.spends import CreditSpend, Redemption
 from services.earn.domain.ledger import (
     NewEntry,
     WrittenEntry,
-    adjusted_entry,
 )
 from services.earn.domain.money import price, voucher_code
 from services.earn.domain.spending import (
@@ -191,68 +191,6 @@ async def cancel_credit_spend(
     if done:
         log.info("store_credit_spend_cancelled", customer_id=found.customer_id, spend_id=spend_id)
     return found
-
-
-@dataclass(frozen=True, slots=True)
-class AdjustPoints:
-    """Grant (positive) or deduct (negative) points; `force` lets a deduction go below zero.
-    `entry_id` is unique within the shop."""
-
-    shop_id: str
-    entry_id: str
-    customer_id: str
-    points: int
-    reason: str
-    force: bool = False
-
-
-async def adjust_points(uow: UnitOfWork, command: AdjustPoints, *, now: datetime) -> WrittenEntry:
-    """Write one `adjusted` entry. A deduction needs a known customer, and is refused when it
-    would take the balance below zero unless forced (a forced one blocks redemptions until
-    the balance is positive again)."""
-    account = await uow.accounts.lock_points(command.shop_id, command.customer_id)
-    if command.points < 0:
-        if account is None:
-            raise NotFound(
-                f"customer {command.customer_id!r} has no points", code="unknown_customer"
-            )
-        after = account.points_balance + command.points
-        if after < 0 and not command.force:
-            raise Conflict(
-                f"the deduction would leave {after} points; set force to record it anyway",
-                code="insufficient_points",
-            )
-    entry = adjusted_entry(
-        command.shop_id,
-        command.entry_id,
-        command.customer_id,
-        command.points,
-        reason=command.reason,
-        at=now,
-    )
-    (written,) = await uow.ledger.write([entry])
-    log.info("points_adjusted", customer_id=command.customer_id, delta=command.points)
-    return written
-
-
-async def grant_points_in_bulk(
-    uow: UnitOfWork,
-    shop_id: str,
-    batch_id: str,
-    grants: Sequence[tuple[str, int]],
-    *,
-    reason: str,
-    now: datetime,
-) -> list[WrittenEntry]:
-    """Credit every (customer, points) of a batch at the shop; each entry id is derived from
-    the batch id and the customer, so the batch can never credit a customer twice."""
-    entries = [
-        adjusted_entry(shop_id, f"grant:{batch_id}:{c}", c, points, reason=reason, at=now)
-        for c, points in grants
-    ]
-    written = await uow.ledger.write(entries)
-    log.info("points_granted_in_bulk", batch_id=batch_id, customers=len(written))
-    return written
 
 
 @dataclass(frozen=True, slots=True)
