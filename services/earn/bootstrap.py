@@ -13,6 +13,7 @@ from faststream.asgi.types import ASGIApp
 
 from services.earn.actions import apply_customers, apply_engagement, run_birthdays
 from services.earn.adapters.ledger import SCHEMA
+from services.earn.coalitions import sweep_members
 from services.earn.handlers import apply_orders, expire_due, record_tier_changes, release_due
 from services.earn.http import build_api
 from services.earn.programme import Programme, programme_from_text
@@ -112,7 +113,16 @@ def definition(
 
         await every(runtime, settings.birthday_interval_s, work, name="birthdays")
 
-    scheduled = (releases, expiry, birthdays_due)
+    async def sweep(runtime: Runtime) -> None:
+        """Member shops' own balances are carried into their coalition's; replicas share it."""
+
+        async def work(pool: asyncpg.Pool) -> object:
+            now, chunk = clock.now(), settings.scheduled_chunk
+            return await sweep_members(pool, holders, book, now=now, chunk=chunk)
+
+        await every(runtime, settings.coalition_sweep_interval_s, work, name="coalition_sweep")
+
+    scheduled = (releases, expiry, birthdays_due, sweep)
     service = ServiceDefinition(
         name="earn",
         schema=SCHEMA,
