@@ -77,8 +77,7 @@ def carried_points(account: ShopPoints, coalition_id: str, *, at: datetime) -> l
     entries = []
     for n, (points, expires_at) in enumerate(parts):
         local = f"{JOINED}:{account.customer_id}:{account.last_seq}:{n}"
-        entries += _pair(account.shop_id, account.customer_id, coalition_id, local, points, at=at)
-        entries[-1].expires_at = expires_at
+        entries += _pair(account, coalition_id, local, points, at=at, expires_at=expires_at)
     return entries
 
 
@@ -87,12 +86,7 @@ def carried_credit(credit: ShopCredit, coalition_id: str, *, at: datetime) -> li
     if credit.balance_minor == 0:
         return []
     local = f"{JOINED}-credit:{credit.customer_id}:{credit.currency}:{credit.last_seq}"
-    entries = _pair(
-        credit.shop_id, credit.customer_id, coalition_id, local, credit.balance_minor, at=at
-    )
-    for e in entries:
-        e.balance_kind, e.currency = "store_credit", credit.currency
-    return entries
+    return _pair(credit, coalition_id, local, credit.balance_minor, at=at)
 
 
 def missing_currencies(
@@ -104,25 +98,37 @@ def missing_currencies(
 
 
 def _pair(
-    shop_id: str, customer_id: str, coalition_id: str, local: str, amount: int, *, at: datetime
+    account: ShopPoints | ShopCredit,
+    coalition_id: str,
+    local: str,
+    amount: int,
+    *,
+    at: datetime,
+    expires_at: datetime | None = None,
 ) -> list[NewEntry]:
-    """Minus `amount` at the shop's account, plus at the coalition's, naming the shop."""
+    """Minus `amount` at the shop's account, plus at the coalition's, naming the shop; the
+    plus keeps the lot's date, if any."""
+    currency = account.currency if isinstance(account, ShopCredit) else None
 
-    def entry(holder: str, delta: int, side: str, at_shop: str | None) -> NewEntry:
+    def entry(holder: str, delta: int, side: str) -> NewEntry:
+        into = side == "in"
         return NewEntry(
-            entry_id=shop_scoped(shop_id, f"{local}:{side}"),
+            entry_id=shop_scoped(account.shop_id, f"{local}:{side}"),
             shop_id=holder,
-            customer_id=customer_id,
+            customer_id=account.customer_id,
             kind="adjusted",
             delta=delta,
             reason=JOINED,
             order_id=None,
             source_event_id=None,
             occurred_at=at,
-            at_shop=at_shop,
+            balance_kind="points" if currency is None else "store_credit",
+            currency=currency,
+            expires_at=expires_at if into else None,
+            at_shop=account.shop_id if into else None,
         )
 
-    return [entry(shop_id, -amount, "out", None), entry(coalition_id, amount, "in", shop_id)]
+    return [entry(account.shop_id, -amount, "out"), entry(coalition_id, amount, "in")]
 
 
 def _since_last_sweep(lines: Sequence[LedgerLine]) -> Sequence[LedgerLine]:
