@@ -68,6 +68,10 @@ class Holders:
             if shop != coalition_id and self.at(shop, when) == coalition_id
         )
 
+    def coalitions_at(self, when: datetime) -> dict[str, str]:
+        """Each shop that is a member of a coalition at `when`, with that coalition."""
+        return {shop: holder for shop in self._versions if (holder := self.at(shop, when)) != shop}
+
     def member_now(self, shop_id: str, now: datetime) -> bool:
         """Whether `shop_id` is a member of a coalition at `now`."""
         return self.at(shop_id, now) != shop_id

@@ -47,6 +47,8 @@ class FakeAccounts:
     # (shop, customer, currency) -> [balance, pending]
     credit: dict[tuple[str, str, str], list[int]] = field(default_factory=dict)
     locked: list[tuple[str, ...]] = field(default_factory=list)
+    # (shop, customer) or (shop, customer, currency) -> seq of its last ledger entry
+    last_seq: dict[tuple[str, ...], int] = field(default_factory=dict)
 
     async def lock_points(self, shop_id: str, customer_id: str) -> Account | None:
         self.locked.append((shop_id, customer_id))
@@ -86,6 +88,24 @@ class FakeAccounts:
         for shop, customer, currency, minor in credit:
             self.credit.setdefault((shop, customer, currency), [0, 0])[1] += minor
 
+    async def take_points_to_carry(
+        self, shops: Sequence[str], *, limit: int
+    ) -> list[tuple[str, str, int, int]]:
+        return [
+            (shop, customer, held[0], self.last_seq.get((shop, customer), 0))
+            for (shop, customer), held in sorted(self.points.items())
+            if shop in shops and held[0] != 0
+        ][:limit]
+
+    async def take_credit_to_carry(
+        self, shops: Sequence[str], currencies: Sequence[str], *, limit: int
+    ) -> list[tuple[str, str, str, int, int]]:
+        return [
+            (shop, customer, currency, held[0], self.last_seq.get((shop, customer, currency), 0))
+            for (shop, customer, currency), held in sorted(self.credit.items())
+            if shop in shops and currency in currencies and held[0] != 0
+        ][:limit]
+
 
 @dataclass
 class FakeLedger:
@@ -99,16 +119,19 @@ class FakeLedger:
             entries
         ):
             raise DuplicateKey("ledger entry_id")
-        written = []
+        written: list[WrittenEntry] = []
         for e in entries:
+            key: tuple[str, ...] = (e.shop_id, e.customer_id)
             if e.currency is None:
                 held = self.accounts.points.setdefault((e.shop_id, e.customer_id), [0, 0, 0])
                 held[2] += e.delta if e.kind == "earned" else 0
             else:
+                key = (*key, e.currency)
                 held = self.accounts.credit.setdefault(
                     (e.shop_id, e.customer_id, e.currency), [0, 0]
                 )
             held[0] += e.delta
+            self.accounts.last_seq[key] = len(self.entries) + len(written) + 1
             written.append(WrittenEntry(e, held[0]))
             self.events[e.entry_id] += 1
         self.entries += written

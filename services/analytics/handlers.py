@@ -42,6 +42,9 @@ POINT_KINDS = {
     "points.expired": "expired",
     "points.adjusted": "adjusted",
 }
+# A member shop's balance carried into its coalition's account (earn's coalition sweep): a
+# move between accounts, outstanding but neither issued nor taken back.
+CARRIED_REASON = "coalition.joined"
 
 
 def _events(batch: Sequence[Incoming]) -> Iterator[CloudEvent[Any]]:
@@ -100,8 +103,9 @@ def _fold_order(fact: OrderFact, data: Any, at: datetime) -> None:
 async def record_points(
     conn: Connection, batch: Sequence[Incoming], *, schema: str
 ) -> Sequence[Rejection]:
-    """Points entries (warnings of expiry carry none; store credit is not points); their
-    customers are members from then."""
+    """Points entries (warnings of expiry carry none; store credit is not points), those
+    carried into a coalition's account as kind `carried`; their customers are members from
+    then."""
     rows: list[tuple[str, str, str, str, int, datetime, str | None]] = []
     joined: dict[CustomerKey, datetime] = {}
     for event in _events(batch):
@@ -117,7 +121,7 @@ async def record_points(
                 data.entry_id,
                 data.shop_id,
                 data.customer_id,
-                kind,
+                "carried" if data.reason == CARRIED_REASON else kind,
                 data.delta,
                 event.time,
                 data.at_shop,

@@ -21,12 +21,14 @@ from services.earn.handlers import (
     expire_due,
     record_tier_changes,
     release_due,
+    sweep_members,
 )
 from services.earn.http import build_api
 from services.earn.programme import Programme, programme_from_text
 from services.earn.programme_book import ProgrammeBook
 from services.earn.programme_source import ProgrammeSource
 from services.earn.settings import EarnSettings
+from services.earn.unit_of_work import Transactions
 from shared.clock import Clock, SystemClock
 from shared.consumer import Incoming, Rejection
 from shared.db import ACQUIRE_TIMEOUT_S, Connection
@@ -104,25 +106,34 @@ def definition(
         uow = PostgresUnitOfWork(conn)
         return await apply_engagement(uow, events, programmes=book, holders=holders)
 
-    async def expiry(runtime: Runtime) -> None:
-        """Points past their date expire, and warnings go out; replicas share it."""
-
-        async def work(pool: asyncpg.Pool) -> object:
-            now, chunk = clock.now(), settings.scheduled_chunk
-            return await expire_due(transactions(pool), book, now=now, chunk=chunk)
-
-        await every(runtime, settings.expiry_interval_s, work, name="expiry")
-
-    async def birthdays_due(runtime: Runtime) -> None:
-        """Birthdays begun in each customer's time zone earn; replicas share it."""
-
-        async def work(pool: asyncpg.Pool) -> object:
-            now, chunk = clock.now(), settings.scheduled_chunk
-            return await award_birthdays(transactions(pool), book, now=now, chunk=chunk)
-
-        await every(runtime, settings.birthday_interval_s, work, name="birthdays")
-
-    scheduled = (releases, expiry, birthdays_due)
+    chunk = settings.scheduled_chunk
+    scheduled = (
+        releases,
+        # Points past their date expire, and warnings go out.
+        _chunked(
+            settings.expiry_interval_s,
+            "expiry",
+            clock,
+            chunk,
+            lambda uows, now, n: expire_due(uows, book, now=now, chunk=n),
+        ),
+        # Birthdays begun in each customer's time zone earn.
+        _chunked(
+            settings.birthday_interval_s,
+            "birthdays",
+            clock,
+            chunk,
+            lambda uows, now, n: award_birthdays(uows, book, now=now, chunk=n),
+        ),
+        # Member shops' own balances are carried into their coalition's.
+        _chunked(
+            settings.coalition_sweep_interval_s,
+            "coalition_sweep",
+            clock,
+            chunk,
+            lambda uows, now, n: sweep_members(uows, holders, book, now=now, chunk=n),
+        ),
+    )
     service = ServiceDefinition(
         name="earn",
         schema=SCHEMA,
@@ -140,6 +151,25 @@ def definition(
         background=(*watch, *map(directory.after_catch_up, scheduled)),
     )
     return directory.attach(service)
+
+
+def _chunked(
+    interval_s: float,
+    name: str,
+    clock: Clock,
+    chunk: int,
+    run: Callable[[Transactions, datetime, int], Awaitable[object]],
+) -> Callable[[Runtime], Awaitable[None]]:
+    """A pass run every `interval_s` as of the clock's now, a transaction per chunk; replicas
+    share it (each claims its rows with SKIP LOCKED)."""
+
+    async def scheduled(runtime: Runtime) -> None:
+        async def work(pool: asyncpg.Pool) -> object:
+            return await run(transactions(pool), clock.now(), chunk)
+
+        await every(runtime, interval_s, work, name=name)
+
+    return scheduled
 
 
 def _feeding(book: ProgrammeBook) -> Callable[[str, int, datetime, str], None]:

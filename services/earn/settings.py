@@ -23,6 +23,11 @@ class EarnSettings(CommonSettings):
     birthday_interval_s: float = Field(
         default=600.0, gt=0, description="How often birthdays begun are awarded."
     )
+    coalition_sweep_interval_s: float = Field(
+        default=600.0,
+        gt=0,
+        description="How often member shops' own balances are carried into their coalition's.",
+    )
     scheduled_chunk: int = Field(
         default=500, ge=1, le=100_000, description="Accounts or customers per transaction."
     )

@@ -65,6 +65,18 @@ class Accounts(Protocol):
         """Add (or take) pending points (shop, customer, points) of accounts that exist, and
         pending store credit (shop, customer, currency, minor units)."""
 
+    async def take_points_to_carry(
+        self, shops: Sequence[str], *, limit: int
+    ) -> list[tuple[str, str, int, int]]:
+        """A chunk of the points accounts of `shops` with a balance other than zero, claimed:
+        another pass skips them. Each as (shop, customer, balance, seq of its last entry)."""
+
+    async def take_credit_to_carry(
+        self, shops: Sequence[str], currencies: Sequence[str], *, limit: int
+    ) -> list[tuple[str, str, str, int, int]]:
+        """The same of store credit in `currencies`: (shop, customer, currency, balance, seq of
+        its last entry)."""
+
 
 class Orders(Protocol):
     async def known(self, keys: Sequence[OrderKey]) -> set[OrderKey]:

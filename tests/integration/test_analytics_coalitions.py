@@ -365,3 +365,71 @@ async def test_a_coalitions_key_sees_the_coalitions_report_and_a_members_key_doe
     assert as_coalition.json()["programme"]["customers"] == 2  # Ann once, and Ben
     assert as_member.json()["programme"]["customers"] == 1
     assert member_asks == 404
+
+
+def carried(member: Member, customer: str, day: str, delta: int) -> list[CloudEvent[Any]]:
+    """The pair of entries by which earn's coalition sweep carries a balance of the member's own
+    account into the coalition's."""
+    pair = []
+    for holder, sign, at_shop in ((member.id, -1, None), (member.coalition, 1, member.id)):
+        data = {
+            "entry_id": unique("joined"),
+            "customer_id": customer,
+            "shop_id": holder,
+            "delta": sign * delta,
+            "balance_after": max(sign * delta, 0),
+            "reason": "coalition.joined",
+        } | ({} if at_shop is None else {"at_shop": at_shop})
+        pair.append(event_of("points.adjusted", customer, data, at(day)))
+    return pair
+
+
+@pytest.mark.timeout(150)
+async def test_points_carried_into_the_coalition_are_outstanding_but_neither_issued_nor_taken_back(
+    service: tuple[httpx.AsyncClient, str], producer: AIOKafkaProducer
+) -> None:
+    api, url = service
+    coalition = unique("coalition")
+    n = Member(coalition)
+    await join(producer, url, coalition, [n.id])
+    cam = unique("c")
+    await publish(
+        producer,
+        [
+            n.signed_up(cam, "1985-09-01"),
+            *carried(n, cam, "1986-02-01", 40),
+            n.points("earned", cam, "1986-03-01", 10),
+        ],
+    )
+    await eventually(lambda: stored(url, coalition, [n.id]), lambda found: found["points"] == 2)
+
+    kinds = await eventually(
+        lambda: _kinds_of(url, cam),
+        lambda found: len(found) == 3,
+    )
+    reports = {}
+    for name, params in (("n", {"shop": n.id}), ("coalition", {"shop": coalition})):
+        response = await api.get("/v1/report", params={**PERIOD, **params})
+        assert response.status_code == 200, response.text
+        reports[name] = response.json()
+
+    assert kinds == [("carried", -40), ("carried", 40), ("earned", 10)]
+    for report in reports.values():
+        programme = report["programme"]
+        assert [
+            programme[k]
+            for k in ("points_issued", "points_reversed", "points_redeemed", "outstanding_points")
+        ] == [10, 0, 0, 50]
+        assert {p["month"]: p["issued"] for p in report["points_by_month"]} == {"1986-03": 10}
+
+
+async def _kinds_of(url: str, customer: str) -> list[tuple[str, int]]:
+    conn = await asyncpg.connect(url)
+    try:
+        rows = await conn.fetch(
+            "SELECT kind, delta FROM analytics.points WHERE customer_id = $1 ORDER BY at, delta",
+            customer,
+        )
+    finally:
+        await conn.close()
+    return [(r["kind"], r["delta"]) for r in rows]

@@ -1,6 +1,6 @@
-"""Earn's scheduled passes (release of pending points, expiry, birthdays) start only once the
-shop directory has caught up with loyalty.shops: a pass never runs a shop under a programme
-version it has not read yet."""
+"""Earn's scheduled passes (release of pending points, expiry, birthdays, the coalition sweep)
+start only once the shop directory has caught up with loyalty.shops: a pass never runs a shop
+under a programme version it has not read yet."""
 
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ async def test_the_scheduled_passes_wait_for_the_directory_catch_up() -> None:
     running = [asyncio.ensure_future(p(runtime)) for p in passes]
 
     await asyncio.sleep(0.05)
-    assert len(running) == 3
+    assert len(running) == 4
     assert watched.started == 0
     assert not any(task.done() for task in running)
 
@@ -53,4 +53,4 @@ async def test_the_scheduled_passes_wait_for_the_directory_catch_up() -> None:
     for task in running:
         with pytest.raises(PassStarted):
             await asyncio.wait_for(task, timeout=5)
-    assert watched.started == 3
+    assert watched.started == 4

@@ -110,3 +110,12 @@ def test_shop_scoped_ids_keep_the_default_shops_and_prefix_the_others() -> None:
     assert shop_scoped("default", "o-1") == "o-1"
     assert shop_scoped("a", "o-1") == "shop:1:a:o-1"
     assert shop_scoped("a:1", "o") != shop_scoped("a", "1:o")
+
+
+def test_coalitions_at_names_each_member_shop_with_its_coalition_then() -> None:
+    holders = holders_of([*joined_left_rejoined(), Membership("b", 1, "d", JOIN)])
+
+    assert holders.coalitions_at(JOIN - SECOND) == {}
+    assert holders.coalitions_at(JOIN) == {"a": "c", "b": "d"}
+    assert holders.coalitions_at(LEAVE) == {"b": "d"}
+    assert holders.coalitions_at(REJOIN) == {"a": "c", "b": "d"}

@@ -12,6 +12,8 @@ import asyncpg
 from services.analytics.adapters.customers import NET, Scope
 from shared.db import Connection
 
+# Points carried into a coalition's account (kind `carried`) are neither issued nor taken
+# back: they only count in the balance outstanding.
 ISSUED = "pt.kind = 'earned' OR (pt.kind = 'adjusted' AND pt.delta > 0)"
 TAKEN_BACK = "pt.kind = 'reversed' OR (pt.kind = 'adjusted' AND pt.delta < 0)"
 COHORT = "date_trunc('month', p.acquired_at AT TIME ZONE $5)::date"  # the month acquired
@@ -137,7 +139,7 @@ async def read_points_by_month(conn: Connection, scope: Scope) -> list[asyncpg.R
                    COALESCE(-sum(pt.delta) FILTER (WHERE pt.kind = 'redeemed'), 0) AS redeemed,
                    COALESCE(-sum(pt.delta) FILTER (WHERE pt.kind = 'expired'), 0) AS expired
             FROM pop p JOIN {scope.schema}.points pt ON {scope.points_of()}
-            WHERE pt.at >= $1 AND pt.at < $2
+            WHERE pt.at >= $1 AND pt.at < $2 AND pt.kind <> 'carried'
             GROUP BY 1 ORDER BY 1""",
         scope.starts_at,
         scope.ends_at,

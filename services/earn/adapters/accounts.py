@@ -183,3 +183,52 @@ async def points_held(
         *args,
     )
     return {key: int(r["held"]) for r in rows if (key := (r["shop_id"], r["customer_id"])) in asked}
+
+
+async def take_points_to_carry(
+    conn: Connection, shops: Sequence[str], *, limit: int
+) -> list[tuple[str, str, int, int]]:
+    """Claim points accounts of `shops` with a balance other than zero, in account order (the
+    order every balance write locks accounts in); replicas skip each other's (SKIP LOCKED).
+    Each as (shop, customer, balance, seq of its last points entry)."""
+    rows = await conn.fetch(
+        f"""SELECT a.shop_id, a.customer_id, a.points_balance,
+                   (SELECT max(l.seq) FROM {SCHEMA}.ledger l
+                    WHERE l.shop_id = a.shop_id AND l.customer_id = a.customer_id
+                      AND l.balance_kind = 'points') AS last_seq
+            FROM {SCHEMA}.accounts a
+            WHERE a.shop_id = ANY($1::text[]) AND a.points_balance <> 0
+            ORDER BY a.shop_id, a.customer_id
+            LIMIT $2
+            FOR UPDATE OF a SKIP LOCKED""",
+        list(shops),
+        limit,
+    )
+    return [(r["shop_id"], r["customer_id"], r["points_balance"], r["last_seq"] or 0) for r in rows]
+
+
+async def take_credit_to_carry(
+    conn: Connection, shops: Sequence[str], currencies: Sequence[str], *, limit: int
+) -> list[tuple[str, str, str, int, int]]:
+    """Claim store credit of `shops` in `currencies` other than zero, as
+    `take_points_to_carry` does: (shop, customer, currency, balance, seq of its last entry)."""
+    rows = await conn.fetch(
+        f"""SELECT a.shop_id, a.customer_id, a.currency, a.balance_minor,
+                   (SELECT max(l.seq) FROM {SCHEMA}.ledger l
+                    WHERE l.shop_id = a.shop_id AND l.customer_id = a.customer_id
+                      AND l.balance_kind = 'store_credit' AND l.currency = a.currency)
+                       AS last_seq
+            FROM {SCHEMA}.credit_accounts a
+            WHERE a.shop_id = ANY($1::text[]) AND a.currency = ANY($2::text[])
+              AND a.balance_minor <> 0
+            ORDER BY a.shop_id, a.customer_id, a.currency
+            LIMIT $3
+            FOR UPDATE OF a SKIP LOCKED""",
+        list(shops),
+        list(currencies),
+        limit,
+    )
+    return [
+        (r["shop_id"], r["customer_id"], r["currency"], r["balance_minor"], r["last_seq"] or 0)
+        for r in rows
+    ]

@@ -106,6 +106,16 @@ class _Accounts:
         await accounts.move_pending_points(self._conn, points)
         await accounts.move_pending_credit(self._conn, credit)
 
+    async def take_points_to_carry(
+        self, shops: Sequence[str], *, limit: int
+    ) -> list[tuple[str, str, int, int]]:
+        return await accounts.take_points_to_carry(self._conn, shops, limit=limit)
+
+    async def take_credit_to_carry(
+        self, shops: Sequence[str], currencies: Sequence[str], *, limit: int
+    ) -> list[tuple[str, str, str, int, int]]:
+        return await accounts.take_credit_to_carry(self._conn, shops, currencies, limit=limit)
+
 
 class _Ledger:
     def __init__(self, conn: Connection) -> None:

@@ -8,6 +8,7 @@ schedules (the passes).
 
 from services.earn.handlers.actions import apply_customers, apply_engagement
 from services.earn.handlers.adjustments import AdjustPoints, adjust_points, grant_points_in_bulk
+from services.earn.handlers.coalitions import SweepReport, sweep_members
 from services.earn.handlers.orders import apply_orders, release_due
 from services.earn.handlers.requests import (
     Redeemed,
@@ -27,6 +28,7 @@ __all__ = [
     "RedeemReward",
     "Redeemed",
     "SpendCredit",
+    "SweepReport",
     "adjust_points",
     "apply_customers",
     "apply_engagement",
@@ -40,4 +42,5 @@ __all__ = [
     "redeem_reward",
     "release_due",
     "spend_credit",
+    "sweep_members",
 ]
