@@ -58,6 +58,18 @@ def session_key(cookie: str) -> str:
     return hashlib.sha256(cookie.encode()).hexdigest()
 
 
+def check_password(password: str) -> None:
+    """Refuse a new password shorter than the console allows."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise AccountRefused(f"a password has at least {MIN_PASSWORD_LENGTH} characters")
+
+
+def check_language(language: str) -> None:
+    """Refuse a language the console has no pages in."""
+    if language not in LANGUAGES:
+        raise AccountRefused(f"the language is one of {', '.join(LANGUAGES)}")
+
+
 def new_user_id() -> str:
     return "u_" + base64.b32encode(secrets.token_bytes(15)).decode().lower().rstrip("=")[:22]
 
@@ -85,10 +97,8 @@ async def create_user(
     added_by: str | None = None,
 ) -> User:
     """A new account, with a role in each of the given shops, in one transaction."""
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise AccountRefused(f"a password has at least {MIN_PASSWORD_LENGTH} characters")
-    if locale not in LANGUAGES:
-        raise AccountRefused(f"the language is one of {', '.join(LANGUAGES)}")
+    check_password(password)
+    check_language(locale)
     hashed = await passwords.hash(password)
     user_id = new_user_id()
     async with pool.acquire() as conn, conn.transaction():
@@ -140,8 +150,7 @@ async def set_up_account(
             platform_operator=platform_operator,
             shops=shops,
         )
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise AccountRefused(f"a password has at least {MIN_PASSWORD_LENGTH} characters")
+    check_password(password)
     user, hashed = found[0], await passwords.hash(password)
     async with pool.acquire() as conn, conn.transaction():
         await accounts.set_password_hash(conn, user.user_id, hashed)
@@ -219,8 +228,7 @@ async def change_password(
 ) -> None:
     """The current password proves it is the user; every session of theirs ends, this one too
     (a session stolen before the change is worth nothing after it)."""
-    if len(new) < MIN_PASSWORD_LENGTH:
-        raise AccountRefused(f"a password has at least {MIN_PASSWORD_LENGTH} characters")
+    check_password(new)
     async with pool.acquire() as conn:
         user = await accounts.user_by_id(conn, user_id)
         found = None if user is None else await accounts.user_by_email(conn, user.email)
@@ -236,7 +244,6 @@ async def change_password(
 
 
 async def choose_language(pool: asyncpg.Pool, *, user_id: str, language: str) -> None:
-    if language not in LANGUAGES:
-        raise AccountRefused(f"the language is one of {', '.join(LANGUAGES)}")
+    check_language(language)
     async with pool.acquire() as conn:
         await accounts.set_locale(conn, user_id, language)

@@ -14,9 +14,9 @@ import asyncpg
 
 from services.console.adapters import accounts, invitations, sessions
 from services.console.adapters.accounts import Membership, User
-from services.console.adapters.passwords import MIN_PASSWORD_LENGTH, Passwords
+from services.console.adapters.passwords import Passwords
 from services.console.domain.roles import Role
-from services.console.handlers import AccountRefused, new_user_id, session_key
+from services.console.handlers import AccountRefused, check_password, new_user_id, session_key
 from shared.db import Connection
 from shared.events.console import StaffInvited
 
@@ -112,8 +112,7 @@ async def accept_invitation(
             raise AccountRefused("the password of the existing account is not right")
         user = found[0]
     else:
-        if len(password) < MIN_PASSWORD_LENGTH:
-            raise AccountRefused(f"a password has at least {MIN_PASSWORD_LENGTH} characters")
+        check_password(password)
         if not name.strip():
             raise AccountRefused("a name is needed")
         user = User(new_user_id(), invitation.email, name.strip(), "vi", False, disabled=False)
