@@ -87,7 +87,7 @@ def check_spend(kind: SpendKind, *, available: int, pending: int, amount: int) -
     raise Conflict(message + note, code=code)
 
 
-def debit_entry(
+def spend_entry(
     kind: SpendKind,
     spend_id: str,
     *,
@@ -98,43 +98,20 @@ def debit_entry(
     order_id: str | None,
     at: datetime,
     at_shop: str | None = None,
+    restored: bool = False,
 ) -> NewEntry:
-    """The `redeemed` entry that takes a spend's amount."""
+    """The `redeemed` entry that takes a spend's amount; with `restored`, the `restored` entry
+    that gives a cancelled spend's amount back."""
+    if restored:
+        entry_id, entry_kind, delta = f"{kind.restore_prefix}{spend_id}", "restored", amount
+    else:
+        entry_id, entry_kind, delta = f"{kind.debit_prefix}{spend_id}", "redeemed", -amount
     return NewEntry(
-        entry_id=f"{kind.debit_prefix}{spend_id}",
+        entry_id=entry_id,
         shop_id=shop_id,
         customer_id=customer_id,
-        kind="redeemed",
-        delta=-amount,
-        reason=reason,
-        order_id=order_id,
-        source_event_id=None,
-        occurred_at=at,
-        balance_kind=kind.balance_kind,
-        currency=kind.currency,
-        at_shop=at_shop,
-    )
-
-
-def restore_entry(
-    kind: SpendKind,
-    spend_id: str,
-    *,
-    shop_id: str,
-    customer_id: str,
-    amount: int,
-    reason: str,
-    order_id: str | None,
-    at: datetime,
-    at_shop: str | None = None,
-) -> NewEntry:
-    """The `restored` entry that gives a cancelled spend's amount back."""
-    return NewEntry(
-        entry_id=f"{kind.restore_prefix}{spend_id}",
-        shop_id=shop_id,
-        customer_id=customer_id,
-        kind="restored",
-        delta=amount,
+        kind=entry_kind,
+        delta=delta,
         reason=reason,
         order_id=order_id,
         source_event_id=None,

@@ -20,8 +20,7 @@ from services.earn.domain.spending import (
     POINTS,
     SpendKind,
     check_spend,
-    debit_entry,
-    restore_entry,
+    spend_entry,
     store_credit,
 )
 from services.earn.programme import Programme
@@ -153,10 +152,10 @@ async def cancel_redemption(
     cancelled redemption changes nothing and answers it as it is."""
 
     def restore(found: Redemption) -> NewEntry:
-        return restore_entry(
+        return spend_entry(
             POINTS, redemption_id, shop_id=found.holder, customer_id=found.customer_id,
             amount=found.points, reason=f"cancelled:{found.reward_code}", order_id=None, at=now,
-            at_shop=_Where(shop_id, found.holder_id).at_shop,
+            at_shop=_Where(shop_id, found.holder_id).at_shop, restored=True,
         )  # fmt: skip
 
     missing = NotFound(f"no redemption {redemption_id!r}", code="unknown_redemption")
@@ -176,11 +175,11 @@ async def cancel_credit_spend(
     changes nothing and answers it as it is."""
 
     def restore(found: CreditSpend) -> NewEntry:
-        return restore_entry(
+        return spend_entry(
             store_credit(found.currency), spend_id, shop_id=found.holder,
             customer_id=found.customer_id, amount=found.amount_minor,
             reason=f"cancelled:{CHECKOUT}", order_id=found.order_id, at=now,
-            at_shop=_Where(shop_id, found.holder_id).at_shop,
+            at_shop=_Where(shop_id, found.holder_id).at_shop, restored=True,
         )  # fmt: skip
 
     missing = NotFound(f"no store credit spend {spend_id!r}", code="unknown_spend")
@@ -241,7 +240,7 @@ async def _spend(
         raise await _unheld(uow, kind, shop_id, customer_id)
     check_spend(kind, available=held[0], pending=held[1], amount=amount)
     spend_id = kind.new_id()
-    entry = debit_entry(
+    entry = spend_entry(
         kind, spend_id, shop_id=shop_id, customer_id=customer_id, amount=amount,
         reason=reason, order_id=order_id, at=now, at_shop=where.at_shop,
     )  # fmt: skip
