@@ -83,10 +83,7 @@ async def apply_customers(
             referrers.append((holder, data.customer_id, data.referrer_id, event.id, event.time))
             at_shops.setdefault(key, data.shop_id)
     await uow.customers.record(list(seen.values()))
-    entries = await grant_awards(uow, awards, programmes)
-    completed = await uow.customers.record_referrers(referrers)
-    entries += await reward_referrals(uow, completed, programmes, at_shops)
-    await uow.ledger.write(entries)
+    await _award_and_refer(uow, awards, referrers, programmes, at_shops)
     return rejections
 
 
@@ -123,11 +120,23 @@ async def apply_engagement(
             rule, action, award_id, shop=data.shop_id, holder=holder,
             customer_id=data.customer_id, at=event.time, event_id=event.id,
         )  # fmt: skip
+    await _award_and_refer(uow, awards, referrers, programmes, at_shops)
+    return rejections
+
+
+async def _award_and_refer(
+    uow: UnitOfWork,
+    awards: Sequence[Award],
+    referrers: Sequence[_Referrer],
+    programmes: ProgrammeBook,
+    at_shops: dict[tuple[str, str], str],
+) -> None:
+    """Grant the awards, note who referred whom and reward the referrals that completes, all
+    in one write of the ledger."""
     entries = await grant_awards(uow, awards, programmes)
     completed = await uow.customers.record_referrers(referrers)
     entries += await reward_referrals(uow, completed, programmes, at_shops)
     await uow.ledger.write(entries)
-    return rejections
 
 
 async def grant_awards(
