@@ -6,22 +6,18 @@ shop directory's tables and a real PostgreSQL."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
-from analytics_support import ANALYTICS_KEY
+from analytics_support import ShopEvents, analytics_service, at, publish
 from infrastructure import Endpoints
 from notify_support import event_of
-from pydantic import SecretStr
 from shops_support import ShopsService, shops_service
-from support import database_of_its_own, encoded, eventually, own_groups, running, unique
+from support import encoded, eventually, unique
 
-from services.analytics.bootstrap import bootstrap
-from services.analytics.settings import AnalyticsSettings
 from shared.events import CloudEvent, make_event
 from shared.events.fields import EVENT_TIME_START
 from shared.events.shops import ShopCoalitionChanged
@@ -35,122 +31,14 @@ JOIN_ATTEMPTS = 3
 @pytest.fixture
 async def service(infrastructure: Endpoints) -> AsyncIterator[tuple[httpx.AsyncClient, str]]:
     """An analytics service with a database of its own, and that database's URL."""
-    async with database_of_its_own(infrastructure.database_url, "loyalty_analytics_coal") as url:
-        settings = AnalyticsSettings(
-            consumer_group_prefix=own_groups(),
-            kafka_bootstrap_servers=infrastructure.kafka_bootstrap,
-            database_url=SecretStr(url),
-            log_format="console",
-            batch_timeout_ms=20,
-            outbox_idle_poll_s=0.05,
-            analytics_time_zone="UTC",
-            analytics_currency="VND",
-            analytics_api_key=SecretStr(ANALYTICS_KEY),
-        )
-        app, runtime = bootstrap(settings)
-        transport = httpx.ASGITransport(app=app)
-        async with (
-            running(app, runtime),
-            httpx.AsyncClient(
-                transport=transport,
-                base_url="http://analytics",
-                headers={"X-API-Key": ANALYTICS_KEY},
-            ) as api,
-        ):
-            yield api, url
+    async with analytics_service(infrastructure, "loyalty_analytics_coal") as running_service:
+        yield running_service
 
 
 @pytest.fixture(scope="module")
 async def shops(infrastructure: Endpoints) -> AsyncIterator[ShopsService]:
     async with shops_service(infrastructure) as running_shops:
         yield running_shops
-
-
-def at(day: str) -> datetime:
-    return datetime.fromisoformat(day).replace(hour=3, tzinfo=UTC)
-
-
-class Member:
-    """Builds the events of one member shop of `coalition`."""
-
-    def __init__(self, coalition: str) -> None:
-        self.id = unique("shop")
-        self.coalition = coalition
-
-    def signed_up(self, customer: str, day: str) -> CloudEvent[Any]:
-        data = {
-            "customer_id": customer,
-            "email": f"{customer}@mail.example",
-            "name": "Phạm Minh Châu",
-            "locale": "vi-VN",
-            "time_zone": "Asia/Ho_Chi_Minh",
-            "consent": {"email": True, "push": False},
-            "shop_id": self.id,
-        }
-        return event_of("customer.signed_up", customer, data, at(day))
-
-    def paid(self, customer: str, day: str, total: int) -> CloudEvent[Any]:
-        data = {
-            "order_id": unique("o"),
-            "customer_id": customer,
-            "currency": "VND",
-            "items": [
-                {
-                    "sku": "TEA",
-                    "name": "Tea",
-                    "category": "home",
-                    "quantity": 1,
-                    "unit_price": str(total),
-                }
-            ],
-            "totals": {"total": {"amount": str(total), "currency": "VND"}},
-            "shop_id": self.id,
-        }
-        return event_of("order.paid", customer, data, at(day))
-
-    def points(self, kind: str, customer: str, day: str, delta: int) -> CloudEvent[Any]:
-        """An entry of the coalition's account, made at this shop."""
-        data = {
-            "entry_id": unique("entry"),
-            "customer_id": customer,
-            "shop_id": self.coalition,
-            "at_shop": self.id,
-            "delta": delta,
-            "balance_after": max(delta, 0),
-            "reason": kind,
-        }
-        return event_of(f"points.{kind}", customer, data, at(day))
-
-    def tier(self, customer: str, day: str, tier: str) -> CloudEvent[Any]:
-        """The coalition account's tier, reached at this shop."""
-        data = {
-            "customer_id": customer,
-            "shop_id": self.coalition,
-            "at_shop": self.id,
-            "from_tier": None,
-            "to_tier": tier,
-            "direction": "up",
-            "reason": "qualified",
-            "qualifying_amount": "10000000",
-            "basis": "spend",
-            "currency": "VND",
-            "effective_at": at(day).isoformat(),
-        }
-        return event_of("tier.changed", customer, data, at(day))
-
-
-TOPIC_OF = {
-    "customer": "shop.customers",
-    "order": "shop.orders",
-    "points": "loyalty.points",
-    "tier": "loyalty.tiers",
-}
-
-
-async def publish(producer: AIOKafkaProducer, events: list[CloudEvent[Any]]) -> None:
-    for event in events:  # one key per customer: every shop's events in one partition, in order
-        topic = TOPIC_OF[event.type.partition(".")[0]]
-        await producer.send_and_wait(topic, encoded(event), key=event.subject.encode())
 
 
 async def join(producer: AIOKafkaProducer, url: str, coalition: str, shops: list[str]) -> None:
@@ -241,7 +129,7 @@ async def test_each_member_shop_counts_its_orders_and_the_points_made_there_with
 ) -> None:
     api, url = service
     coalition = unique("coalition")
-    a, b = Member(coalition), Member(coalition)
+    a, b = ShopEvents(coalition), ShopEvents(coalition)
     await join(producer, url, coalition, [a.id, b.id])
     ann, ben = unique("c"), unique("c")
     # Ann shops at both members: she earns at A, earns at B (where the coalition's gold comes),
@@ -338,7 +226,7 @@ async def test_a_coalitions_key_sees_the_coalitions_report_and_a_members_key_doe
 ) -> None:
     api, url = service
     coalition = unique("coalition")
-    a, b = Member(coalition), Member(coalition)
+    a, b = ShopEvents(coalition), ShopEvents(coalition)
     for shop in (coalition, a.id, b.id):  # the shops service makes keys of known ids only
         await shops.new_shop(shop)
     coalition_key = await shops.new_key(coalition, ["read"])
@@ -367,7 +255,7 @@ async def test_a_coalitions_key_sees_the_coalitions_report_and_a_members_key_doe
     assert member_asks == 404
 
 
-def carried(member: Member, customer: str, day: str, delta: int) -> list[CloudEvent[Any]]:
+def carried(member: ShopEvents, customer: str, day: str, delta: int) -> list[CloudEvent[Any]]:
     """The pair of entries by which earn's coalition sweep carries a balance of the member's own
     account into the coalition's."""
     pair = []
@@ -390,7 +278,7 @@ async def test_points_carried_into_the_coalition_are_outstanding_but_neither_iss
 ) -> None:
     api, url = service
     coalition = unique("coalition")
-    n = Member(coalition)
+    n = ShopEvents(coalition)
     await join(producer, url, coalition, [n.id])
     cam = unique("c")
     await publish(

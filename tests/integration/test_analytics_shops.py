@@ -5,21 +5,17 @@ count each (shop, customer) pair once."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import asyncpg
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
-from analytics_support import ANALYTICS_KEY
+from analytics_support import ShopEvents, analytics_service, at, publish
 from infrastructure import Endpoints
-from notify_support import event_of
-from pydantic import SecretStr
-from support import database_of_its_own, encoded, eventually, own_groups, running, unique
+from support import eventually, unique
 
-from services.analytics.bootstrap import bootstrap
-from services.analytics.settings import AnalyticsSettings
 from shared.events import CloudEvent
 
 # A period long past: in a database of its own, no customer of another test is acquired
@@ -30,137 +26,8 @@ PERIOD = {"from": "1986-01-01", "to": "1987-01-01"}
 @pytest.fixture
 async def service(infrastructure: Endpoints) -> AsyncIterator[tuple[httpx.AsyncClient, str]]:
     """An analytics service with a database of its own, and that database's URL."""
-    async with database_of_its_own(infrastructure.database_url, "loyalty_analytics_shops") as url:
-        settings = AnalyticsSettings(
-            consumer_group_prefix=own_groups(),
-            kafka_bootstrap_servers=infrastructure.kafka_bootstrap,
-            database_url=SecretStr(url),
-            log_format="console",
-            batch_timeout_ms=20,
-            outbox_idle_poll_s=0.05,
-            analytics_time_zone="UTC",
-            analytics_currency="VND",
-            analytics_api_key=SecretStr(ANALYTICS_KEY),
-        )
-        app, runtime = bootstrap(settings)
-        transport = httpx.ASGITransport(app=app)
-        async with (
-            running(app, runtime),
-            httpx.AsyncClient(
-                transport=transport,
-                base_url="http://analytics",
-                headers={"X-API-Key": ANALYTICS_KEY},
-            ) as api,
-        ):
-            yield api, url
-
-
-def at(day: str) -> datetime:
-    return datetime.fromisoformat(day).replace(hour=3, tzinfo=UTC)
-
-
-class Shop:
-    """Builds the events of one shop."""
-
-    def __init__(self) -> None:
-        self.id = unique("shop")
-
-    def signed_up(self, customer: str, day: str) -> CloudEvent[Any]:
-        data = {
-            "customer_id": customer,
-            "email": f"{customer}@mail.example",
-            "name": "Phạm Minh Châu",
-            "locale": "vi-VN",
-            "time_zone": "Asia/Ho_Chi_Minh",
-            "consent": {"email": True, "push": False},
-            "shop_id": self.id,
-        }
-        return event_of("customer.signed_up", customer, data, at(day))
-
-    def paid(self, customer: str, day: str, total: int) -> CloudEvent[Any]:
-        data = {
-            "order_id": unique("o"),
-            "customer_id": customer,
-            "currency": "VND",
-            "items": [
-                {
-                    "sku": "TEA",
-                    "name": "Tea",
-                    "category": "home",
-                    "quantity": 1,
-                    "unit_price": str(total),
-                }
-            ],
-            "totals": {"total": {"amount": str(total), "currency": "VND"}},
-            "shop_id": self.id,
-        }
-        return event_of("order.paid", customer, data, at(day))
-
-    def points(self, kind: str, customer: str, day: str, delta: int) -> CloudEvent[Any]:
-        data = {
-            "entry_id": unique("entry"),
-            "customer_id": customer,
-            "shop_id": self.id,
-            "delta": delta,
-            "balance_after": max(delta, 0),
-            "reason": kind,
-        }
-        return event_of(f"points.{kind}", customer, data, at(day))
-
-    def tier(self, customer: str, day: str, tier: str) -> CloudEvent[Any]:
-        data = {
-            "customer_id": customer,
-            "shop_id": self.id,
-            "from_tier": None,
-            "to_tier": tier,
-            "direction": "up",
-            "reason": "qualified",
-            "qualifying_amount": "10000000",
-            "basis": "spend",
-            "currency": "VND",
-            "effective_at": at(day).isoformat(),
-        }
-        return event_of("tier.changed", customer, data, at(day))
-
-    def sent(self, customer: str, day: str, trigger: str) -> CloudEvent[Any]:
-        data = {
-            "notification_id": unique("n"),
-            "customer_id": customer,
-            "shop_id": self.id,
-            "trigger": trigger,
-            "channel": "email",
-            "template": trigger,
-        }
-        return event_of("notification.sent", customer, data, at(day))
-
-    def membership(self, kind: str, customer: str, cancelled: str | None = None) -> Any:
-        data = {
-            "customer_id": customer,
-            "shop_id": self.id,
-            "tier": "vip",
-            "starts_at": at("1986-02-01").isoformat(),
-            "ends_at": at("1987-02-01").isoformat(),
-            "order_id": f"membership-{customer}",
-        }
-        if cancelled is not None:
-            data["cancelled_at"] = at(cancelled).isoformat()
-        return event_of(f"membership.{kind}", customer, data, at(cancelled or "1986-02-01"))
-
-
-TOPIC_OF = {
-    "customer": "shop.customers",
-    "order": "shop.orders",
-    "points": "loyalty.points",
-    "tier": "loyalty.tiers",
-    "notification": "loyalty.notifications",
-    "membership": "loyalty.memberships",
-}
-
-
-async def publish(producer: AIOKafkaProducer, events: list[CloudEvent[Any]]) -> None:
-    for event in events:  # one key per customer: both shops' events in one partition, in order
-        topic = TOPIC_OF[event.type.partition(".")[0]]
-        await producer.send_and_wait(topic, encoded(event), key=event.subject.encode())
+    async with analytics_service(infrastructure, "loyalty_analytics_shops") as running_service:
+        yield running_service
 
 
 def interleave(*streams: list[CloudEvent[Any]]) -> list[CloudEvent[Any]]:
@@ -168,7 +35,7 @@ def interleave(*streams: list[CloudEvent[Any]]) -> list[CloudEvent[Any]]:
     return [s[i] for i in range(longest) for s in streams if i < len(s)]
 
 
-async def stored(url: str, *shops: Shop) -> dict[str, int]:
+async def stored(url: str, *shops: ShopEvents) -> dict[str, int]:
     """The facts kept of the shops' events (other tests publish on the same topics meanwhile)."""
     conn = await asyncpg.connect(url)
     try:
@@ -199,7 +66,7 @@ async def test_the_same_customer_ids_at_two_shops_are_separate_customers_in_ever
     service: tuple[httpx.AsyncClient, str], producer: AIOKafkaProducer
 ) -> None:
     api, url = service
-    a, b = Shop(), Shop()
+    a, b = ShopEvents(), ShopEvents()
     ann, ben = unique("c"), unique("c")
     # Ann: churns at A (no order for a year), stays at B (gold there). Ben: stays at A, where
     # a win-back message converts; signs up at B in the period, gets a message, never orders.
@@ -322,7 +189,7 @@ async def test_a_tier_of_another_shop_is_not_found_for_a_shop(
     service: tuple[httpx.AsyncClient, str], producer: AIOKafkaProducer
 ) -> None:
     api, url = service
-    a, b = Shop(), Shop()
+    a, b = ShopEvents(), ShopEvents()
     customer = unique("c")
     await publish(
         producer,
