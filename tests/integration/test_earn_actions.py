@@ -16,6 +16,7 @@ from typing import Any
 import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
+from earn_actions_support import T0, event, signed_up
 from earn_support import earn_of_its_own
 from infrastructure import Endpoints
 from support import TopicTail, encoded, eventually, order_paid, unique
@@ -26,11 +27,7 @@ from services.earn.handlers import award_birthdays
 from services.earn.programme import Programme, parse_programme
 from services.earn.programme_book import ProgrammeBook
 from shared.clock import FixedClock
-from shared.events import CloudEvent, make_event
-from shared.events.catalog import TOPICS
-
-# Wednesday 2 December 2026, 10:00 in Ho Chi Minh City.
-T0 = datetime(2026, 12, 2, 3, 0, tzinfo=UTC)
+from shared.events import CloudEvent
 
 PROGRAMME = parse_programme(
     {
@@ -62,8 +59,8 @@ class Earn:
     programme: Programme
 
     async def publish(self, topic: str, *events: CloudEvent[Any]) -> None:
-        for event in events:
-            await self.producer.send_and_wait(topic, encoded(event), key=event.subject.encode())
+        for one in events:
+            await self.producer.send_and_wait(topic, encoded(one), key=one.subject.encode())
 
     async def entries(self, customer: str) -> list[tuple[str, str, int]]:
         rows = await self.db.fetch(
@@ -87,23 +84,6 @@ async def earn(infrastructure: Endpoints, producer: AIOKafkaProducer) -> AsyncIt
             yield Earn(pool, producer, infrastructure.kafka_bootstrap, PROGRAMME)
         finally:
             await pool.close()
-
-
-def event(type_: str, customer: str, at: datetime = T0, **data: Any) -> CloudEvent[Any]:
-    topic = "shop.customers" if type_.startswith("customer.") else "shop.engagement"
-    model = TOPICS[topic][type_]
-    return make_event(
-        type_,
-        source="tests/shop",
-        subject=customer,
-        data=model.model_validate({"customer_id": customer, **data}),
-        time=at,
-    )
-
-
-def signed_up(customer: str, at: datetime = T0, **data: Any) -> CloudEvent[Any]:
-    profile = {"email": "a@example.com", "name": "An", "locale": "vi-VN"}
-    return event("customer.signed_up", customer, at, **({"time_zone": "UTC"} | profile | data))
 
 
 def review(customer: str, review_id: str, at: datetime = T0) -> CloudEvent[Any]:
