@@ -3,22 +3,27 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 import httpx
+from aiokafka import AIOKafkaProducer
 from infrastructure import Endpoints
 from pydantic import SecretStr
-from support import own_groups, running
+from support import encoded, eventually, own_groups, running
 
 from services.shops import handlers
 from services.shops.bootstrap import bootstrap
 from services.shops.settings import ShopsSettings
-from shared.events.shops import Scope
+from shared.events import make_event
+from shared.events.fields import EVENT_TIME_START
+from shared.events.shops import Scope, ShopCoalitionChanged
 from shared.runtime import Runtime
+
+JOIN_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -77,3 +82,35 @@ async def shops_service(infrastructure: Endpoints, **settings: Any) -> AsyncIter
         service = ShopsService(runtime, api, "")
         key = await service.new_key(None, ["platform"])
         yield ShopsService(runtime, api, key)
+
+
+async def join_coalition(
+    producer: AIOKafkaProducer,
+    coalition: str,
+    shops: list[str],
+    recorded: Callable[[], Awaitable[set[str]]],
+) -> None:
+    """Each shop a member of `coalition` since always, on loyalty.shops, until `recorded` (the
+    shops a service's directory holds) names them all. A version is recorded once however often
+    it is told; told again when a rebalance of the shared broker's groups (which start at the
+    topic's end) skipped it."""
+    for attempt in range(1, JOIN_ATTEMPTS + 1):
+        for shop in set(shops) - await recorded():
+            joined = ShopCoalitionChanged(
+                shop_id=shop,
+                version=1,
+                coalition_id=coalition,
+                effective_from=EVENT_TIME_START,
+                changed_by="tests",
+            )
+            event = make_event(
+                "shop.coalition_changed", source="tests/shops", subject=shop, data=joined
+            )
+            await producer.send_and_wait("loyalty.shops", encoded(event), key=shop.encode())
+        try:
+            await eventually(recorded, lambda found: found == set(shops), timeout=20)
+        except AssertionError:
+            if attempt == JOIN_ATTEMPTS:
+                raise
+        else:
+            return

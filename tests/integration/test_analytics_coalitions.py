@@ -15,17 +15,14 @@ from aiokafka import AIOKafkaProducer
 from analytics_support import ShopEvents, analytics_service, at, publish
 from infrastructure import Endpoints
 from notify_support import event_of
-from shops_support import ShopsService, shops_service
-from support import encoded, eventually, unique
+from shops_support import ShopsService, join_coalition, shops_service
+from support import eventually, unique
 
-from shared.events import CloudEvent, make_event
-from shared.events.fields import EVENT_TIME_START
-from shared.events.shops import ShopCoalitionChanged
+from shared.events import CloudEvent
 
 # A period long past: in a database of its own, no customer of another test is acquired
 # before its end, so that even the platform's figures are this test's alone.
 PERIOD = {"from": "1986-01-01", "to": "1987-01-01"}
-JOIN_ATTEMPTS = 3
 
 
 @pytest.fixture
@@ -42,9 +39,8 @@ async def shops(infrastructure: Endpoints) -> AsyncIterator[ShopsService]:
 
 
 async def join(producer: AIOKafkaProducer, url: str, coalition: str, shops: list[str]) -> None:
-    """Each shop a member of `coalition` since always, on loyalty.shops, until analytics'
-    directory has recorded it (told again when a rebalance of the shared broker's groups, which
-    start at the topic's end, skipped it; a version is recorded once however often told)."""
+    """Each shop a member of `coalition` since always, until analytics' directory has recorded
+    it."""
 
     async def recorded() -> set[str]:
         conn = await asyncpg.connect(url)
@@ -56,26 +52,7 @@ async def join(producer: AIOKafkaProducer, url: str, coalition: str, shops: list
             await conn.close()
         return {r["shop_id"] for r in rows}
 
-    for attempt in range(1, JOIN_ATTEMPTS + 1):
-        for shop in set(shops) - await recorded():
-            joined = ShopCoalitionChanged(
-                shop_id=shop,
-                version=1,
-                coalition_id=coalition,
-                effective_from=EVENT_TIME_START,
-                changed_by="tests",
-            )
-            event = make_event(
-                "shop.coalition_changed", source="tests/shops", subject=shop, data=joined
-            )
-            await producer.send_and_wait("loyalty.shops", encoded(event), key=shop.encode())
-        try:
-            await eventually(recorded, lambda found: found == set(shops), timeout=20)
-        except AssertionError:
-            if attempt == JOIN_ATTEMPTS:
-                raise
-        else:
-            return
+    await join_coalition(producer, coalition, shops, recorded)
 
 
 async def stored(url: str, coalition: str, shops: list[str]) -> dict[str, int]:

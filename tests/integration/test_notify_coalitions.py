@@ -12,20 +12,17 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from faststream.asgi import AsgiFastStream
 from notify_support import Captured, RunDue, SmtpInbox, event_of, notify_customer, signed_up
+from shops_support import join_coalition
 from support import encoded, eventually, unique
 
 from services.notify.adapters.projections import SCHEMA
 from services.notify.bootstrap import make_shop_messages
 from services.notify.settings import NotifySettings
 from services.notify.shop_messages import ShopMessageSettings
-from shared.events import CloudEvent, make_event
-from shared.events.fields import EVENT_TIME_START
-from shared.events.shops import ShopCoalitionChanged
+from shared.events import CloudEvent
 from shared.holders import Holders
 from shared.runtime import Runtime
 from shared.shop_directory import ShopDirectory
-
-JOIN_ATTEMPTS = 3
 
 # 10:00 in Ho Chi Minh City: outside every shop's quiet hours.
 T0 = datetime(2031, 10, 5, 3, 0, tzinfo=UTC)
@@ -86,27 +83,7 @@ async def holders(
         )
         return {r["shop_id"] for r in rows}
 
-    # A version is recorded once however often it is told; told again when a rebalance of the
-    # shared broker's groups (which start at the topic's end) skipped it.
-    for attempt in range(1, JOIN_ATTEMPTS + 1):
-        for shop in set(members) - await recorded():
-            joined = ShopCoalitionChanged(
-                shop_id=shop,
-                version=1,
-                coalition_id=coalition_id,
-                effective_from=EVENT_TIME_START,
-                changed_by="tests",
-            )
-            event = make_event(
-                "shop.coalition_changed", source="tests/shops", subject=shop, data=joined
-            )
-            await producer.send_and_wait("loyalty.shops", encoded(event), key=shop.encode())
-        try:
-            await eventually(recorded, lambda found: found == set(members), timeout=20)
-            break
-        except AssertionError:
-            if attempt == JOIN_ATTEMPTS:
-                raise
+    await join_coalition(producer, coalition_id, members, recorded)
     directory = ShopDirectory(SCHEMA)
     async with db.acquire() as conn:
         await directory.load(conn)
