@@ -1,4 +1,5 @@
-"""An earn service of a test's own: its programme, its clock, a database of its own."""
+"""An earn service of a test's own: its programme, its clock, a database of its own; or only
+such a database, migrated, for tests of earn's SQL."""
 
 from __future__ import annotations
 
@@ -9,19 +10,38 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI
 from faststream.asgi import AsgiFastStream
 from infrastructure import Endpoints
 from pydantic import SecretStr
 from support import database_of_its_own, loyalty_command, own_groups, running, unique
 
+import services.earn
 from services.earn.bootstrap import bootstrap
 from services.earn.programme import Programme
 from services.earn.programme_book import ProgrammeBook
 from services.earn.settings import EarnSettings
 from shared.clock import Clock
-from shared.runtime import Runtime
+from shared.db import apply_migrations
+from shared.runtime import MESSAGING_MIGRATIONS, Runtime
 from shared.shop_directory import ShopDirectory
+
+EARN_MIGRATIONS = Path(services.earn.__file__).parent / "migrations"
+
+
+@contextlib.asynccontextmanager
+async def earn_database(infrastructure: Endpoints, name: str) -> AsyncIterator[str]:
+    """A database of its own named after `name`, with earn's schema and the messaging tables;
+    its URL."""
+    async with database_of_its_own(infrastructure.database_url, name) as url:
+        conn = await asyncpg.connect(url)
+        try:
+            components = [("messaging", MESSAGING_MIGRATIONS), ("earn", EARN_MIGRATIONS)]
+            await apply_migrations(conn, "earn", components)
+        finally:
+            await conn.close()
+        yield url
 
 
 @dataclass(frozen=True)

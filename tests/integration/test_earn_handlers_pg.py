@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -24,29 +23,19 @@ from earn_actions_support import (
     signed_up,
 )
 from earn_fakes import FakeUnitOfWork
+from earn_support import earn_database
 from infrastructure import Endpoints
-from support import database_of_its_own, order_paid
+from support import order_paid
 
-import services.earn
 from services.earn.adapters.unit_of_work import PostgresUnitOfWork
 from services.earn.handlers import award_birthdays
 from services.earn.unit_of_work import UnitOfWork
-from shared.db import apply_migrations
 from shared.events import CloudEvent
-from shared.runtime import MESSAGING_MIGRATIONS
-
-EARN_MIGRATIONS = Path(services.earn.__file__).parent / "migrations"
 
 
 @pytest.fixture(scope="module")
 async def database(infrastructure: Endpoints) -> AsyncIterator[str]:
-    async with database_of_its_own(infrastructure.database_url, "loyalty_uow") as url:
-        conn = await asyncpg.connect(url)
-        try:
-            components = [("messaging", MESSAGING_MIGRATIONS), ("earn", EARN_MIGRATIONS)]
-            await apply_migrations(conn, "earn", components)
-        finally:
-            await conn.close()
+    async with earn_database(infrastructure, "loyalty_uow") as url:
         yield url
 
 

@@ -9,28 +9,23 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
-from earn_support import caught_up_directory
+from earn_support import caught_up_directory, earn_database
 from infrastructure import Endpoints
 from pydantic import SecretStr
-from support import database_of_its_own, encoded, unique
+from support import encoded, unique
 
-import services.earn
 from services.earn.bootstrap import definition
 from services.earn.programme import Programme, parse_programme
 from services.earn.settings import EarnSettings
 from shared.clock import FixedClock
 from shared.consumer import BatchHandler, Incoming
-from shared.db import apply_migrations
 from shared.events import CloudEvent, make_event
 from shared.events.catalog import TOPICS
-from shared.runtime import MESSAGING_MIGRATIONS
 
-EARN_MIGRATIONS = Path(services.earn.__file__).parent / "migrations"
 T0 = datetime(2027, 3, 1, 12, 0, tzinfo=UTC)
 USD = {"USD": {"per_amount": Decimal(1), "points": 1}}
 PLAIN = parse_programme({"currencies": USD})
@@ -80,13 +75,7 @@ class Counted:
 
 @pytest.fixture(scope="module")
 async def database(infrastructure: Endpoints) -> AsyncIterator[str]:
-    async with database_of_its_own(infrastructure.database_url, "loyalty_statements") as url:
-        conn = await asyncpg.connect(url)
-        try:
-            components = [("messaging", MESSAGING_MIGRATIONS), ("earn", EARN_MIGRATIONS)]
-            await apply_migrations(conn, "earn", components)
-        finally:
-            await conn.close()
+    async with earn_database(infrastructure, "loyalty_statements") as url:
         yield url
 
 
