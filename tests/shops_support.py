@@ -57,6 +57,24 @@ class ShopsService:
         assert response.status_code == 201, response.text
         return dict(response.json())
 
+    async def new_coalition(
+        self, coalition_id: str, *members: str, template: str = "vn-fashion"
+    ) -> None:
+        """A coalition from `template`, and `members` new shops of it from the start."""
+        made = await self.api.post(
+            "/v1/coalitions",
+            json={"coalition_id": coalition_id, "template": template},
+            headers=self.platform,
+        )
+        assert made.status_code == 201, made.text
+        for shop in members:
+            created = await self.api.post(
+                "/v1/shops",
+                json={"shop_id": shop, "template": template, "coalition_id": coalition_id},
+                headers=self.platform,
+            )
+            assert created.status_code == 201, created.text
+
 
 def shops_settings(infrastructure: Endpoints, **settings: Any) -> ShopsSettings:
     defaults: dict[str, Any] = {

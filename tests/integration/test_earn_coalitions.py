@@ -124,19 +124,7 @@ async def world(infrastructure: Endpoints) -> AsyncIterator[World]:
             httpx.AsyncClient(transport=transport, base_url="http://earn") as api,
             asyncpg.create_pool(url, min_size=1, max_size=2) as db,
         ):
-            made = await shops.api.post(
-                "/v1/coalitions",
-                json={"coalition_id": COALITION, "template": "vn-fashion"},
-                headers=shops.platform,
-            )
-            assert made.status_code == 201, made.text
-            for shop in (A, B):
-                created = await shops.api.post(
-                    "/v1/shops",
-                    json={"shop_id": shop, "template": "vn-fashion", "coalition_id": COALITION},
-                    headers=shops.platform,
-                )
-                assert created.status_code == 201, created.text
+            await shops.new_coalition(COALITION, A, B)
             await shops.new_shop(N, "vn-fashion")
             version = await shops.api.post(
                 f"/v1/shops/{COALITION}/programmes/earn/versions",

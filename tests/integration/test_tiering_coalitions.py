@@ -88,19 +88,7 @@ async def world(infrastructure: Endpoints) -> AsyncIterator[World]:
         running(app, runtime),  # its groups begin at the topics' ends: started first
         httpx.AsyncClient(transport=transport, base_url="http://tiering") as api,
     ):
-        made = await shops.api.post(
-            "/v1/coalitions",
-            json={"coalition_id": COALITION, "template": "vn-fashion"},
-            headers=shops.platform,
-        )
-        assert made.status_code == 201, made.text
-        for shop in (A, B):
-            created = await shops.api.post(
-                "/v1/shops",
-                json={"shop_id": shop, "template": "vn-fashion", "coalition_id": COALITION},
-                headers=shops.platform,
-            )
-            assert created.status_code == 201, created.text
+        await shops.new_coalition(COALITION, A, B)
         await shops.new_shop(N, "vn-fashion")
         a_key, c_key = await new_key(shops, A), await new_key(shops, COALITION)
         n_key = await new_key(shops, N)
