@@ -55,6 +55,12 @@ def reach(who: Caller, shop_id: str) -> None:
         raise NotFound(f"no shop {shop_id!r}")
 
 
+def platform_only(who: Caller, what: str) -> None:
+    """Only a platform key does `what` ("creates shops"): a shop's key is refused (403)."""
+    if who.shop_id is not None:
+        raise HTTPException(403, f"only a platform key {what}")
+
+
 def change_by(who: Caller, runtime: Runtime) -> handlers.Change:
     settings = runtime.settings
     lead = settings.effective_lead if isinstance(settings, ShopsSettings) else handlers.DEFAULT_LEAD

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 from pydantic import ConfigDict
-from starlette.exceptions import HTTPException
 
 from services.shops import coalitions
-from services.shops.access import ShopPath, Who, change_by, reach
-from services.shops.bodies import Caller, CoalitionChange, NewCoalition
+from services.shops.access import ShopPath, Who, change_by, platform_only, reach
+from services.shops.bodies import CoalitionChange, NewCoalition
 from services.shops.records import Member, Membership, Shop
 from shared.problems import problems
 from shared.runtime import Runtime
@@ -25,17 +24,12 @@ class Coalition(Shop):
     members: list[Member]
 
 
-def _platform_only(who: Caller, what: str) -> None:
-    if who.shop_id is not None:
-        raise HTTPException(403, f"only a platform key {what}")
-
-
 def coalition_routes(api: FastAPI, runtime: Runtime) -> None:
     @api.post("/v1/coalitions", status_code=201, responses=problems(400, 401, 403, 409, 422, 503))
     async def create_coalition(body: NewCoalition, who: Who) -> Shop:
         """Create a coalition from a starter template (a platform key): its programmes, which
         its members' shared accounts run, start at version 1."""
-        _platform_only(who, "creates coalitions")
+        platform_only(who, "creates coalitions")
         async with runtime.require_pool().acquire() as conn:
             return await coalitions.create_coalition(
                 conn,
@@ -70,7 +64,7 @@ def coalition_routes(api: FastAPI, runtime: Runtime) -> None:
         or than the shop's previous version; a coalition in `shop`; `coalition_id` naming no
         coalition, or one whose latest earn version has no rate for the shop's currency; the
         shop's coalition already; leaving without the shop's own earn and tiers versions."""
-        _platform_only(who, "changes a shop's coalition")
+        platform_only(who, "changes a shop's coalition")
         async with runtime.require_pool().acquire() as conn:
             return await coalitions.set_coalition(
                 conn,

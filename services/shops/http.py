@@ -13,10 +13,9 @@ from typing import Annotated
 from fastapi import FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from starlette.exceptions import HTTPException
 
 from services.shops import handlers
-from services.shops.access import ShopPath, Who, change_by, reach
+from services.shops.access import ShopPath, Who, change_by, platform_only, reach
 from services.shops.bodies import (
     Draft,
     KeyRequest,
@@ -79,8 +78,7 @@ def _shop_routes(api: FastAPI, runtime: Runtime) -> None:
         version 1. With `coalition_id`, the shop is the coalition's member from the start:
         it must name a coalition whose latest earn version has a rate for the template's
         currency, else a 422 naming `coalition_id`."""
-        if who.shop_id is not None:
-            raise HTTPException(403, "only a platform key creates shops")
+        platform_only(who, "creates shops")
         async with runtime.require_pool().acquire() as conn:
             return await handlers.create_shop(
                 conn,
