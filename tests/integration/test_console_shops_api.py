@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
-from console_support import ConsoleService, console_service, signed_in
+from console_support import CONSOLE_URLS, ConsoleService, console_service, signed_in
 from infrastructure import Endpoints
 from shops_support import ShopsService, shops_settings
 from support import running, unique
@@ -22,14 +22,6 @@ from services.console.adapters.upstream import (
 )
 from services.console.domain.roles import Role
 from services.shops.bootstrap import bootstrap as shops_bootstrap
-
-URLS = {
-    "earn": "http://earn",
-    "tiering": "http://tiering",
-    "notify": "http://notify",
-    "analytics": "http://analytics",
-    "shops": "http://shops",
-}
 
 
 @dataclass(frozen=True)
@@ -53,7 +45,7 @@ async def stack(infrastructure: Endpoints) -> AsyncIterator[Stack]:
         shop_id = unique("vn")
         await shops.new_shop(shop_id, "vn-fashion")
         upstream = Upstream(
-            URLS, api_key=shops.platform_key, timeout_s=2, transports={"shops": transport}
+            CONSOLE_URLS, api_key=shops.platform_key, timeout_s=2, transports={"shops": transport}
         )
         async with console_service(infrastructure, upstream=upstream) as console:
             yield Stack(shops, console, upstream, shop_id)
