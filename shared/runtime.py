@@ -73,6 +73,8 @@ class Runtime:
     pool: asyncpg.Pool | None = None
     relay: OutboxRelay | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    # Rounds of each scheduled pass finished since start (shared/scheduled.py), by name.
+    rounds: dict[str, int] = field(default_factory=dict)
     # Until the database and the broker first answered: what the start waits for, and why.
     started: bool = False
     waiting_for: str | None = None

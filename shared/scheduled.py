@@ -27,6 +27,7 @@ async def every(
     while True:
         try:
             await work(runtime.require_pool())
+            runtime.rounds[name] = runtime.rounds.get(name, 0) + 1
             if runtime.relay is not None:
                 runtime.relay.wake()
         except Exception as exc:

@@ -15,7 +15,14 @@ from fastapi import FastAPI
 from faststream.asgi import AsgiFastStream
 from infrastructure import Endpoints
 from pydantic import SecretStr
-from support import database_of_its_own, loyalty_command, own_groups, running, unique
+from support import (
+    database_of_its_own,
+    eventually,
+    loyalty_command,
+    own_groups,
+    running,
+    unique,
+)
 
 import services.earn
 from services.earn.bootstrap import bootstrap
@@ -56,6 +63,15 @@ class OwnEarn:
         api: FastAPI = self.app.api  # type: ignore[attr-defined] # shared/runtime.py _ServiceApp
         directory: ShopDirectory = api.state.shop_directory
         return directory
+
+    async def passes_started(self) -> None:
+        """Until each scheduled pass has finished its round at start: a test that then writes
+        rows of its own never races the start's expiry or sweep for their locks."""
+        passes = ("release", "expiry", "birthdays", "coalition_sweep")
+        await eventually(
+            lambda: asyncio.sleep(0, dict(self.runtime.rounds)),
+            lambda rounds: all(rounds.get(name, 0) >= 1 for name in passes),
+        )
 
 
 def caught_up_directory() -> ShopDirectory:

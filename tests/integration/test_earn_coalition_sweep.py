@@ -102,7 +102,9 @@ async def world(infrastructure: Endpoints, producer: AIOKafkaProducer) -> AsyncI
     for shop, programme in ((C, VND), (N, VND), (U, USD), (M, VND)):
         book.add_version(shop, SINCE, programme)
     # Later than the orders the tests pay, so that their points are released at once. The
-    # service's own passes run once at start, on nothing; the tests run theirs.
+    # service's own passes run once at start, on nothing (the tests begin once they have:
+    # a start pass holding an account's lock would make the tests' sweep skip it); the tests
+    # run theirs.
     async with earn_of_its_own(
         infrastructure,
         "sweep",
@@ -111,6 +113,7 @@ async def world(infrastructure: Endpoints, producer: AIOKafkaProducer) -> AsyncI
         coalition_sweep_interval_s=3600,
         expiry_interval_s=3600,
     ) as own:
+        await own.passes_started()
         pool = await asyncpg.create_pool(own.database_url, min_size=1, max_size=4)
         try:
             yield World(pool, own.database_url, book, producer, infrastructure)
