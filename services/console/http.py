@@ -19,6 +19,7 @@ from services.console.auth import CsrfRefused, Forbidden, NotFound, SignInNeeded
 from services.console.context import Console
 from services.console.pages import (
     account,
+    home,
     messages,
     programme,
     programme_editor,
@@ -124,6 +125,7 @@ def build_api(console: Console) -> FastAPI:
     api.include_router(sign_in.router)
     api.include_router(account.router)
     api.include_router(shops.router)
+    api.include_router(home.router)
     api.include_router(staff.router)
     api.include_router(widget_page.router)
     widget_api.install(api)

@@ -4,8 +4,6 @@ that identifies nobody shows nothing personal, and the panel fits a phone and pa
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import html
 import uuid
 from collections.abc import AsyncIterator
@@ -15,8 +13,7 @@ from typing import Any
 import httpx
 import jwt
 import pytest
-import uvicorn
-from browser import axe_check, chromium
+from browser import axe_check, chromium, served
 from console_support import ConsoleService, console_service
 from earn_api_support import ADMIN_KEY, EarnApi, earn_api
 from infrastructure import Endpoints
@@ -33,23 +30,6 @@ from services.console.domain.widget_tokens import AUDIENCE
 
 SHOP = "default"  # the shop of earn's own test programme
 URLS = {name: f"http://{name}.invalid" for name in ("tiering", "notify", "analytics", "shops")}
-
-
-@contextlib.asynccontextmanager
-async def served(app: Any) -> AsyncIterator[str]:
-    """An ASGI app, already started, on an HTTP port of its own; its base URL."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, lifespan="off", log_level="warning")
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    try:
-        while not server.started:
-            if task.done():
-                task.result()
-            await asyncio.sleep(0.02)
-        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        await task
 
 
 def storefront(console_url: str) -> Starlette:
