@@ -20,6 +20,7 @@ from services.console.context import Console
 from services.console.pages import (
     account,
     messages,
+    operations,
     programme,
     programme_editor,
     shops,
@@ -130,6 +131,7 @@ def build_api(console: Console) -> FastAPI:
     api.include_router(programme.router)
     api.include_router(programme_editor.router)
     api.include_router(messages.router)
+    api.include_router(operations.router)
     _install_error_pages(api)
     return api
 
