@@ -175,8 +175,19 @@ class DeadLetterReader:
 
     async def at(self, positions: Iterable[tuple[str, int, int]]) -> list[DeadLetter]:
         """The records at these positions that exist (never were or expired ones are left out)."""
-        found = [await self.one(*position) for position in sorted(set(positions))]
-        return [d for d in found if d is not None]
+        wanted = sorted(set(positions))
+        known = set(await self.partitions({topic for topic, _, _ in wanted}))
+        tps = sorted({tp for t, p, _ in wanted if (tp := TopicPartition(t, p)) in known})
+        if not tps:
+            return []
+        starts = await self._consumer.beginning_offsets(tps)
+        ends = await self._consumer.end_offsets(tps)
+        found: list[DeadLetter] = []
+        for topic, partition, offset in wanted:
+            tp = TopicPartition(topic, partition)
+            if tp in starts and starts[tp] <= offset < ends[tp]:
+                found += await self._read_ranges({tp: (offset, offset + 1)})
+        return found
 
     async def _read_ranges(self, ranges: dict[TopicPartition, tuple[int, int]]) -> list[DeadLetter]:
         if not ranges:
