@@ -1,5 +1,6 @@
 """The operations page on the real broker and database: a shop's dead letters, dead-lettered by
-a real earn, shown with their reason to that shop only, and replayed once after the fix."""
+a real earn, shown with their reason to that shop only (one that is not JSON names no shop: to
+platform operators only), and replayed once after the fix."""
 
 from __future__ import annotations
 
@@ -55,12 +56,18 @@ async def replay(client: httpx.AsyncClient, shop: str, position: str) -> httpx.R
 async def test_a_shops_dead_letter_shows_to_that_shop_only_and_replays_once_after_the_fix(
     infrastructure: Endpoints, producer: AIOKafkaProducer
 ) -> None:
-    customer, stranger = unique("c"), unique("c")
+    customer, stranger, garbled = unique("c"), unique("c"), unique("c")
     other_shop = unique("ops")
     # The shop `default` has no rate for EUR: NoEarnRate. The other shop has no programme.
     order = order_paid(customer, total="30", currency="EUR")
     foreign = of_shop(order_paid(stranger, total="30", currency="USD"), other_shop)
     expected = {(customer, "NoEarnRate"), (stranger, "UnknownShop")}
+
+    def ours_to_see(record: Any) -> bool:
+        # Concurrent sessions' services may dead-letter these too: ours are known by reason
+        # (any dead letter of the garbled record names no shop).
+        return refused(record) in expected or record.key == garbled.encode()
+
     prefix = unique("ops")
     consumed = list(earn_definition(EarnSettings()).handlers)
     await start_service_groups_at_end(
@@ -76,19 +83,24 @@ async def test_a_shops_dead_letter_shows_to_that_shop_only_and_replays_once_afte
     ):
         await producer.send_and_wait("shop.orders", encoded(order), key=customer.encode())
         await producer.send_and_wait("shop.orders", encoded(foreign), key=stranger.encode())
-        # Concurrent sessions' services may dead-letter these too: ours are known by reason.
+        await producer.send_and_wait("shop.orders", b"{not json", key=garbled.encode())
         dead: dict[str, Any] = {}
-        while len(dead) < len(expected):
-            for record in await tail.collect(lambda r: refused(r) in expected, count=1):
+        while len(dead) < len(expected) + 1:
+            for record in await tail.collect(ours_to_see, count=1):
                 dead.setdefault(refused(record)[0], record)
-    ours, theirs = dead[customer], dead[stranger]
+    ours, theirs, shopless = dead[customer], dead[stranger], dead[garbled]
     ours_at = f"shop.orders.dlq/{ours.partition}/{ours.offset}"
     theirs_at = f"shop.orders.dlq/{theirs.partition}/{theirs.offset}"
+    shopless_at = f"shop.orders.dlq/{shopless.partition}/{shopless.offset}"
 
     async with console_service(infrastructure) as console:
         owner = await console.make_user({"default": Role.OWNER}, locale="en")
         support = await console.make_user({"default": Role.SUPPORT}, locale="en")
         other_owner = await console.make_user({other_shop: Role.OWNER}, locale="en")
+        operator = await console.make_user(operator=True, locale="en")
+        async with console.client() as client:
+            await signed_in(client, operator)
+            operators_page = await page_of(client, "default")
         async with console.client() as client:
             await signed_in(client, other_owner)
             their_page = await page_of(client, other_shop)
@@ -128,6 +140,12 @@ async def test_a_shops_dead_letter_shows_to_that_shop_only_and_replays_once_afte
     assert "NoEarnRate" in before.text
     assert "EUR" in before.text  # the error message names what is missing
     assert theirs_at not in before.text
+    assert shopless_at not in before.text
+    assert ours_at in operators_page.text
+    assert shopless_at in operators_page.text
+    assert "not JSON: no shop" in operators_page.text
+    assert shopless_at not in their_page.text
+    assert shopless_at not in support_page.text
     assert theirs_at in their_page.text
     assert "UnknownShop" in their_page.text
     assert ours_at not in their_page.text
