@@ -41,6 +41,7 @@ from shared.consumer import Incoming, Rejection
 from shared.db import Connection
 from shared.errors import Bug, RejectedMessage
 from shared.events.console import MessageTestRequested, StaffInvited
+from shared.retry import is_transient
 
 log = structlog.get_logger(__name__)
 
@@ -124,9 +125,22 @@ class StaffMailer:
                     conn, now, lease, settings.worker_batch, settings.staff_mail_scope
                 )
             for mail in claimed:
-                outcomes[f"staff_{await self.send(pool, mail, now)}"] += 1
+                outcomes[f"staff_{await self._send_alone(pool, mail, now)}"] += 1
             if len(claimed) < settings.worker_batch:
                 return outcomes
+
+    async def _send_alone(
+        self, pool: asyncpg.Pool, claimed: ClaimedStaffMail, now: datetime
+    ) -> str:
+        try:
+            return await self.send(pool, claimed, now)
+        except Exception as exc:
+            if is_transient(exc):
+                raise  # the database is away: end the pass; the lease brings the row back
+            # One mail's bug must not hold up the others: its lease runs out, it is tried
+            # again and, after max_attempts, recorded as failed.
+            log.exception("staff_mail_crashed", **_fields(claimed))
+            return "crashed"
 
     async def send(self, pool: asyncpg.Pool, claimed: ClaimedStaffMail, now: datetime) -> str:
         """Render, send and record one claimed mail; returns the outcome."""

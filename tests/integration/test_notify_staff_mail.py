@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,11 +19,12 @@ from aiokafka import AIOKafkaProducer
 from console_support import ConsoleService, console_service, csrf_of, signed_in
 from faststream.asgi import AsgiFastStream
 from infrastructure import Endpoints
-from notify_support import NOTIFY_SCOPE, RunDue, SmtpInbox
+from notify_support import NOTIFY_SCOPE, Captured, RunDue, SmtpInbox
 from support import TopicTail, encoded, eventually, unique
 
 from services.console.domain.roles import Role
 from services.notify.adapters.email import staff_message_id
+from services.notify.settings import NotifySettings
 from shared.events import make_event
 from shared.events.console import MessageTestRequested, StaffInvited
 from shared.runtime import Runtime
@@ -236,3 +237,58 @@ async def test_an_invitation_whose_link_leads_elsewhere_is_dead_lettered_unsent(
     assert "LOYALTY_CONSOLE_PUBLIC_URL" in headers["x-dlq-error-message"]
     assert "phish" not in headers["x-dlq-error-message"]
     assert await staff_rows(db, shop) == []
+
+
+@pytest.fixture
+def moody_smtp() -> Iterator[SmtpInbox]:
+    """An SMTP server of the test's own: 451 to the first message, 550 to `refused@`."""
+    tries: list[Captured] = []
+
+    def accept(message: Captured) -> bool:
+        tries.append(message)
+        return len(tries) > 1
+
+    inbox = SmtpInbox(
+        before_accept=accept, refuse_rcpt=lambda address: address.startswith("refused@")
+    ).start()
+    try:
+        yield inbox
+    finally:
+        inbox.stop()
+
+
+async def test_staff_mail_refused_for_now_is_sent_later_and_refused_for_good_is_failed(
+    notify: tuple[AsgiFastStream, Runtime],
+    notify_settings: NotifySettings,
+    run_due: RunDue,
+    moody_smtp: SmtpInbox,
+    db: asyncpg.Pool,
+    producer: AIOKafkaProducer,
+) -> None:
+    shop = scoped_shop()
+    later = requested_test(shop, f"{unique('staff')}@mail.example")
+    never = requested_test(shop, "refused@mail.example")
+    for event in (later, never):
+        await producer.send_and_wait("loyalty.console", encoded(event), key=shop.encode())
+    await eventually(lambda: staff_rows(db, shop), lambda rows: len(rows) == 2)
+    settings = notify_settings.model_copy(update={"smtp_port": moody_smtp.port})
+    at = soon()
+
+    first = await run_due(at, settings)
+    waiting = {r["event_id"]: r for r in await staff_rows(db, shop)}
+    second = await run_due(at + timedelta(seconds=settings.retry_base_s), settings)
+    rows = {r["event_id"]: r for r in await staff_rows(db, shop)}
+
+    assert (first["staff_retry"], first["staff_failed"]) == (1, 1)
+    assert waiting[later.id]["status"] == "pending"
+    assert waiting[later.id]["due_at"] == at + timedelta(seconds=settings.retry_base_s)
+    assert "451" in waiting[later.id]["error"]
+    assert second["staff_sent"] == 1
+    assert second["staff_failed"] == 0  # failed for good: not tried again
+    assert [m.message_id for m in moody_smtp.to(later.data.to_email)] == [
+        staff_message_id(later.id, "Loyalty Shop <loyalty@shop.example>")
+    ]
+    assert (rows[later.id]["status"], rows[later.id]["attempts"]) == ("sent", 2)
+    assert rows[never.id]["status"] == "failed"
+    assert "550" in rows[never.id]["error"]
+    assert "refused@" not in rows[never.id]["error"]
