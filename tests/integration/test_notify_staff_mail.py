@@ -20,6 +20,7 @@ from console_support import ConsoleService, console_service, csrf_of, signed_in
 from faststream.asgi import AsgiFastStream
 from infrastructure import Endpoints
 from notify_support import NOTIFY_SCOPE, Captured, RunDue, SmtpInbox
+from prometheus_client import REGISTRY
 from support import TopicTail, encoded, eventually, unique
 
 from services.console.domain.roles import Role
@@ -68,6 +69,12 @@ async def staff_rows(db: asyncpg.Pool, shop: str) -> list[asyncpg.Record]:
     )
 
 
+def invitations_sent() -> float:
+    labels = {"service": "notify", "trigger": "staff_invitation", "channel": "email"}
+    found = REGISTRY.get_sample_value("loyalty_notifications_total", labels | {"outcome": "sent"})
+    return found or 0.0
+
+
 def soon() -> datetime:
     """A worker pass just after now: the console's events are due when notify keeps them."""
     return datetime.now(UTC) + timedelta(seconds=5)
@@ -96,6 +103,7 @@ async def test_an_invitation_arrives_once_with_its_link_in_the_chosen_language(
 ) -> None:
     shop = scoped_shop()
     invitee = f"{unique('invitee')}@mail.example"
+    counted_before = invitations_sent()
     with structlog.testing.capture_logs() as logs:
         async with staff_browser(console, shop) as (client, token, owner_email):
             form = {"csrf_token": token, "email": invitee, "role": "marketer", "language": "vi"}
@@ -122,6 +130,7 @@ async def test_an_invitation_arrives_once_with_its_link_in_the_chosen_language(
 
     assert first["staff_sent"] == 1
     assert second["staff_sent"] == 1  # the marker only: the invitation is not sent again
+    assert invitations_sent() == counted_before + 1
     assert len(smtp.to(owner_email)) == 1
     assert mail.message["Subject"] == (
         f"Staff Member mời bạn vào trang quản trị khách hàng thân thiết của {shop}"
