@@ -82,7 +82,7 @@ async def sign_in(page: Page, demo: Demo) -> None:
     await page.fill("#email", demo.email)
     await page.fill("#password", demo.password)
     async with page.expect_navigation():
-        await page.click("form button[type=submit]")
+        await page.click('form[action="/sign-in"] button[type=submit]')
     if "/sign-in" in page.url:
         raise NotCaptured("the console refused the account: is the password this run's?")
 
