@@ -21,6 +21,7 @@ from services.console.pages import (
     account,
     home,
     messages,
+    operations,
     programme,
     programme_editor,
     shops,
@@ -132,6 +133,7 @@ def build_api(console: Console) -> FastAPI:
     api.include_router(programme.router)
     api.include_router(programme_editor.router)
     api.include_router(messages.router)
+    api.include_router(operations.router)
     _install_error_pages(api)
     return api
 
