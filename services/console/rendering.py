@@ -1,5 +1,5 @@
 """The pages' Jinja2 environment: autoescaped, translated (vi/en from the .po catalogs, compiled
-in memory at start), with the money, points, datetime and date filters of formats.py."""
+in memory at start), with the money, points, percent, datetime and date filters of formats.py."""
 
 from __future__ import annotations
 
@@ -52,6 +52,12 @@ def _points(context: Context, value: int) -> str:
 
 
 @pass_context
+def _percent(context: Context, value: Any) -> str:
+    formats: Formats = context["formats"]
+    return formats.percent(value)
+
+
+@pass_context
 def _datetime(context: Context, moment: Any) -> str:
     formats: Formats = context["formats"]
     return formats.datetime(moment)
@@ -74,7 +80,9 @@ def environment(language: str) -> Environment:
         auto_reload=False,
     )
     env.install_gettext_translations(catalog(language), newstyle=True)  # type: ignore[attr-defined]
-    env.filters.update(money=_money, points=_points, datetime=_datetime, date=_date)
+    env.filters.update(
+        money=_money, points=_points, percent=_percent, datetime=_datetime, date=_date
+    )
     return env
 
 
