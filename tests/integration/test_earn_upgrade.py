@@ -3,23 +3,27 @@ rows become shop `default`, balances stay equal to the ledger, and new events ap
 
 from __future__ import annotations
 
+import shutil
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import asyncpg
-from earn_support import caught_up_directory
+from earn_support import EARN_MIGRATIONS, caught_up_directory
 from infrastructure import Endpoints
 from pydantic import SecretStr
 from release_support import migrate, release_database
-from support import consumer_record, encoded, order_paid
+from support import consumer_record, database_of_its_own, encoded, order_paid
 
 from services.earn.bootstrap import definition
 from services.earn.programme import load_programme
 from services.earn.settings import EarnSettings
 from shared.clock import FixedClock
 from shared.consumer import BatchConsumer
+from shared.db import apply_migrations
 from shared.events import CloudEvent, make_event
 from shared.events.catalog import TOPICS
+from shared.runtime import MESSAGING_MIGRATIONS
 
 # --- earn ---------------------------------------------------------------------------------
 
@@ -162,16 +166,89 @@ async def test_both_releases_write_during_a_rolling_upgrade_then_the_keys_are_sw
                 == balance + 5 + 25
             )
             assert key_while_expanded == "PRIMARY KEY (customer_id)"
-            assert await db.fetchval(PRIMARY_KEY) == "PRIMARY KEY (shop_id, customer_id)"
+            assert await db.fetchval(PRIMARY_KEY) == "PRIMARY KEY (customer_id, shop_id)"
             assert "(contract)" not in expanded
             for part in (
                 "earn/0014_keyed_by_shop.sql (contract)",
+                "earn/0017_ids_lead_keys.sql (contract)",
                 "tiering/0003_shops.sql (contract)",
                 "notify/0003_shops.sql (contract)",
                 "analytics/0002_facts_by_shop.sql (contract)",
             ):
                 assert part in contracted, contracted
                 assert part.removesuffix(" (contract)") in expanded, expanded
+        finally:
+            await db.close()
+
+
+# What earn's indexes on its hot tables are, by name, once every contract part ran.
+INDEXES = """SELECT indexrelid::regclass::text AS name, pg_get_indexdef(indexrelid) AS definition
+             FROM pg_index
+             WHERE indrelid IN ('earn.accounts'::regclass, 'earn.orders'::regclass,
+                                'earn.customers'::regclass, 'earn.ledger'::regclass,
+                                'earn.customer_tiers'::regclass)"""
+
+
+async def test_a_database_keyed_by_shop_first_upgrades_while_both_releases_write(
+    infrastructure: Endpoints, tmp_path: Path
+) -> None:
+    """From the release keyed (shop_id, id) (earn migrations up to 0016) to keys led by the id:
+    its balance write names ON CONFLICT (shop_id, customer_id), which finds a key while both
+    orders exist and after the swap; nothing is lost or counted twice."""
+    shops_release = tmp_path / "migrations"
+    shops_release.mkdir()
+    for migration in sorted(EARN_MIGRATIONS.glob("*.sql")):
+        if migration.name < "0017":
+            shutil.copy(migration, shops_release / migration.name)
+    components = [("messaging", MESSAGING_MIGRATIONS), ("earn", shops_release)]
+    async with database_of_its_own(infrastructure.database_url, "earn_keys") as url:
+        db = await asyncpg.connect(url)
+        try:
+            await apply_migrations(db, "earn", components)
+            now = datetime.now(UTC)
+            await deliver(url, now, order_paid("c-1", total="259000", currency="VND", at=now))
+
+            components[1] = ("earn", EARN_MIGRATIONS)
+            expanded = await apply_migrations(db, "earn", components, contract=False)
+            # A replica of either release writes on the expanded schema...
+            await deliver(url, now, order_paid("c-1", total="259000", currency="VND", at=now))
+            key_while_expanded = await db.fetchval(PRIMARY_KEY)
+            contracted = await apply_migrations(db, "earn", components)
+            # ...and after the keys were swapped.
+            await deliver(url, now, order_paid("c-1", total="259000", currency="VND", at=now))
+
+            assert expanded == ["earn/0017_ids_lead_keys.sql"]
+            assert contracted == ["earn/0017_ids_lead_keys.sql (contract)"]
+            assert key_while_expanded == "PRIMARY KEY (shop_id, customer_id)"
+            assert await db.fetchval(PRIMARY_KEY) == "PRIMARY KEY (customer_id, shop_id)"
+            assert (
+                await db.fetchval(
+                    "SELECT points_balance FROM earn.accounts WHERE customer_id = 'c-1'"
+                )
+                == 3 * 25
+            )
+            assert await db.fetchval("SELECT count(*) FROM earn.ledger") == 3
+            indexes = {r["name"]: r["definition"] for r in await db.fetch(INDEXES)}
+            assert {name: d.split(" USING btree ")[1] for name, d in indexes.items()} == {
+                "earn.accounts_pkey": "(customer_id, shop_id)",
+                "earn.accounts_of_shop": "(shop_id, customer_id)",
+                "earn.accounts_expiry_due": "(expiry_check_at)",
+                "earn.orders_pkey": "(order_id, shop_id)",
+                "earn.orders_by_customer": "(customer_id, shop_id, paid_at)",
+                "earn.orders_due": "(release_at) WHERE (status = 'pending'::text)",
+                "earn.customers_pkey": "(customer_id, shop_id)",
+                "earn.customers_birthdays_due": (
+                    "(next_birthday_at) WHERE (next_birthday_at IS NOT NULL)"
+                ),
+                "earn.ledger_pkey": "(entry_id)",
+                "earn.ledger_by_customer": "(customer_id, shop_id, seq)",
+                "earn.ledger_expiring": "(expires_at) WHERE (expires_at IS NOT NULL)",
+                "earn.customer_tiers_pkey": "(event_id)",
+                "earn.customer_tiers_seq_key": "(seq)",
+                "earn.customer_tiers_in_force": (
+                    "(customer_id, shop_id, effective_at DESC, seq DESC)"
+                ),
+            }
         finally:
             await db.close()
 
