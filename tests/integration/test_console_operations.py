@@ -1,6 +1,7 @@
 """The operations page on the real broker and database: a shop's dead letters, dead-lettered by
 a real earn, shown with their reason to that shop only (one that is not JSON names no shop: to
-platform operators only), and replayed once after the fix."""
+platform operators only), and replayed once after the fix. The page reads the console's index,
+which its background pass fills from the .dlq topics: the test waits for that pass."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import asyncio
 from decimal import Decimal
 from typing import Any
 
+import asyncpg
 import httpx
 from aiokafka import AIOKafkaProducer
 from console_support import console_service, csrf_of, signed_in
@@ -44,6 +46,20 @@ def refused(record: Any) -> tuple[str, str]:
 
 async def page_of(client: httpx.AsyncClient, shop: str) -> httpx.Response:
     return await client.get(f"/shops/{shop}/operations", params={"topic": "shop.orders"})
+
+
+async def indexed(pool: asyncpg.Pool, *positions: str) -> None:
+    """Wait until the console's indexer has copied these dead letters into its table."""
+
+    async def found() -> set[str]:
+        rows = await pool.fetch(
+            """SELECT dlq_topic || '/' || partition || '/' || "offset" FROM console.dead_letters
+               WHERE dlq_topic || '/' || partition || '/' || "offset" = ANY($1::text[])""",
+            list(positions),
+        )
+        return {r[0] for r in rows}
+
+    await eventually(found, lambda seen: seen == set(positions), timeout=60)
 
 
 async def replay(client: httpx.AsyncClient, shop: str, position: str) -> httpx.Response:
@@ -93,7 +109,8 @@ async def test_a_shops_dead_letter_shows_to_that_shop_only_and_replays_once_afte
     theirs_at = f"shop.orders.dlq/{theirs.partition}/{theirs.offset}"
     shopless_at = f"shop.orders.dlq/{shopless.partition}/{shopless.offset}"
 
-    async with console_service(infrastructure) as console:
+    async with console_service(infrastructure, console_dead_letters_index_s=0.2) as console:
+        await indexed(console.pool, ours_at, theirs_at, shopless_at)
         owner = await console.make_user({"default": Role.OWNER}, locale="en")
         support = await console.make_user({"default": Role.SUPPORT}, locale="en")
         other_owner = await console.make_user({other_shop: Role.OWNER}, locale="en")
