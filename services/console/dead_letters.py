@@ -92,7 +92,7 @@ SELECT d.dlq_topic, d.partition, d."offset", d.topic, d.dead_lettered_at, d.serv
 FROM console.dead_letters d
 WHERE (d.shop_id = $1 OR ($2 AND d.shop_id IS NULL)) AND d.dlq_topic = ANY($3::text[])
   AND ($4::text IS NULL OR d.error_class = $4)
-ORDER BY d.dead_lettered_at DESC, d.dlq_topic, d.partition, d."offset" DESC
+ORDER BY d.record_timestamp DESC, d.dlq_topic DESC, d.partition DESC, d."offset" DESC
 LIMIT $5
 """
 _REPLAYED = """EXISTS (SELECT 1 FROM dlq.replays r WHERE r.dlq_topic = d.dlq_topic

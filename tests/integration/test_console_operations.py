@@ -9,10 +9,9 @@ import asyncio
 from decimal import Decimal
 from typing import Any
 
-import asyncpg
 import httpx
 from aiokafka import AIOKafkaProducer
-from console_support import console_service, csrf_of, signed_in
+from console_support import console_service, csrf_of, indexed, signed_in
 from earn_support import earn_of_its_own
 from infrastructure import Endpoints
 from support import (
@@ -46,20 +45,6 @@ def refused(record: Any) -> tuple[str, str]:
 
 async def page_of(client: httpx.AsyncClient, shop: str) -> httpx.Response:
     return await client.get(f"/shops/{shop}/operations", params={"topic": "shop.orders"})
-
-
-async def indexed(pool: asyncpg.Pool, *positions: str) -> None:
-    """Wait until the console's indexer has copied these dead letters into its table."""
-
-    async def found() -> set[str]:
-        rows = await pool.fetch(
-            """SELECT dlq_topic || '/' || partition || '/' || "offset" FROM console.dead_letters
-               WHERE dlq_topic || '/' || partition || '/' || "offset" = ANY($1::text[])""",
-            list(positions),
-        )
-        return {r[0] for r in rows}
-
-    await eventually(found, lambda seen: seen == set(positions), timeout=60)
 
 
 async def replay(client: httpx.AsyncClient, shop: str, position: str) -> httpx.Response:

@@ -18,7 +18,9 @@ CREATE TABLE dead_letters (
     key bytea,
     PRIMARY KEY (dlq_topic, partition, "offset")
 );
-CREATE INDEX dead_letters_by_shop ON dead_letters (shop_id, dead_lettered_at DESC);
+-- The page lists a shop's newest first by the record's timestamp, as Kafka wrote it to the .dlq
+-- topic: the x-dlq-time header is the dead-lettering service's clock, which may stand elsewhere.
+CREATE INDEX dead_letters_by_shop ON dead_letters (shop_id, record_timestamp DESC);
 
 -- Where the indexer goes on from in each partition, advanced in the transaction that inserts.
 CREATE TABLE dead_letter_offsets (
