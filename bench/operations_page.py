@@ -76,8 +76,8 @@ async def from_index(server: str, database: str, dead_letters: int, requests: in
             await apply_migrations(conn, "console", [("console", MIGRATIONS)])
             await conn.executemany(
                 """INSERT INTO console.dead_letters VALUES
-                   ($1, $2, $3, 0, $4, 'shop.orders', 'earn', $5, 'no earn rate for EUR', $6,
-                    NULL)""",
+                   ($1, $2, $3, $7, $4, 'shop.orders', 'earn', $5, 'no earn rate for EUR',
+                    $6, NULL)""",
                 list(_rows(dead_letters)),
             )
             await conn.execute("ANALYZE console.dead_letters")
@@ -105,6 +105,7 @@ def _rows(count: int) -> list[tuple[object, ...]]:
             shops[n % len(shops)],
             ("NoEarnRate", "UnknownShop", "InvalidEvent")[n % 3],
             start + timedelta(seconds=n),
+            int((start + timedelta(seconds=n)).timestamp() * 1000),
         )
         for n in range(count)
     ]
