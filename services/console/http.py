@@ -19,6 +19,7 @@ from services.console.auth import CsrfRefused, Forbidden, NotFound, SignInNeeded
 from services.console.context import Console
 from services.console.pages import (
     account,
+    customers,
     messages,
     programme,
     programme_editor,
@@ -130,6 +131,7 @@ def build_api(console: Console) -> FastAPI:
     api.include_router(programme.router)
     api.include_router(programme_editor.router)
     api.include_router(messages.router)
+    api.include_router(customers.router)
     _install_error_pages(api)
     return api
 
