@@ -19,6 +19,7 @@ from services.console.auth import CsrfRefused, Forbidden, NotFound, SignInNeeded
 from services.console.context import Console
 from services.console.pages import (
     account,
+    customer_actions,
     customers,
     messages,
     programme,
@@ -132,6 +133,7 @@ def build_api(console: Console) -> FastAPI:
     api.include_router(programme_editor.router)
     api.include_router(messages.router)
     api.include_router(customers.router)
+    api.include_router(customer_actions.router)
     _install_error_pages(api)
     return api
 

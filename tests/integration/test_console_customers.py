@@ -5,13 +5,15 @@ service, and another shop's customer a 404."""
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-from console_support import ConsoleService, console_service, signed_in
+from console_support import ConsoleService, console_service, csrf_of, signed_in
 from earn_api_support import ADMIN_KEY, EarnApi, earn_api
 from faststream.asgi import AsgiFastStream
 from infrastructure import Endpoints
@@ -39,6 +41,7 @@ class Stack:
     earn: EarnApi
     tiering: httpx.AsyncClient
     notify: Runtime
+    notify_api: httpx.AsyncClient
     console: ConsoleService
 
     async def sign_up(self, name: str, *, shop: str = SHOP) -> str:
@@ -88,6 +91,7 @@ async def stack(infrastructure: Endpoints, notify_settings: NotifySettings) -> A
         running(tiering_app, tiering_runtime),
         running(notify_app, notify_runtime),
         asgi_client(tiering_app, "http://tiering") as tiering,
+        asgi_client(notify_app, "http://notify") as notify_api,
     ):
         upstream = Upstream(
             {
@@ -106,7 +110,7 @@ async def stack(infrastructure: Endpoints, notify_settings: NotifySettings) -> A
             },
         )
         async with console_service(infrastructure, upstream=upstream) as console:
-            yield Stack(earn, tiering, notify_runtime, console)
+            yield Stack(earn, tiering, notify_runtime, notify_api, console)
         await upstream.aclose()
 
 
@@ -201,3 +205,154 @@ async def test_a_shop_the_user_is_not_staff_of_is_not_found(stack: Stack) -> Non
         page = await client.get(f"/shops/{SHOP}/customers/{customer}")
         search = await client.get(f"/shops/{SHOP}/customers", params={"q": "hoang"})
     assert (page.status_code, search.status_code) == (404, 404)
+
+
+# --- actions ---
+
+_KEY = re.compile(r'name="idempotency_key" value="([^"]+)"')
+
+
+async def form_of(client: httpx.AsyncClient, customer: str) -> tuple[str, str]:
+    """The customer page's CSRF token and the Idempotency-Key rendered into its forms."""
+    page = await client.get(f"/shops/{SHOP}/customers/{customer}")
+    assert page.status_code == 200, page.text
+    found = _KEY.search(page.text)
+    assert found is not None, "the page has no action form"
+    return csrf_of(page.text), found.group(1)
+
+
+@contextlib.asynccontextmanager
+async def marketer(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
+    """A marketer of SHOP, signed in: marketers act on customers as owners and support do."""
+    user = await stack.console.make_user({SHOP: Role.MARKETER})
+    async with stack.console.client() as client:
+        await signed_in(client, user)
+        yield client
+
+
+async def test_a_double_submitted_adjustment_is_one_ledger_entry(stack: Stack) -> None:
+    customer = await stack.sign_up("Vũ Thị Thu")
+    await stack.earn.grant(customer, 100)
+    async with marketer(stack) as client:
+        token, key = await form_of(client, customer)
+        form = {"csrf_token": token, "idempotency_key": key, "points": "250", "reason": "goodwill"}
+        first = await client.post(f"/shops/{SHOP}/customers/{customer}/adjustments", data=form)
+        second = await client.post(f"/shops/{SHOP}/customers/{customer}/adjustments", data=form)
+        page = await client.get(first.headers["location"])
+
+    adjusted = await stack.earn.db.fetchval(
+        "SELECT count(*) FROM earn.ledger WHERE customer_id = $1 AND reason = 'goodwill'",
+        customer,
+    )
+    assert (first.status_code, second.status_code) == (303, 303)
+    assert adjusted == 1
+    assert await stack.earn.balance(customer) == 350
+    assert '<dd id="balance">350</dd>' in page.text
+    assert "The points were adjusted." in page.text
+
+
+async def test_a_refused_deduction_is_shown_beside_its_form_and_changes_nothing(
+    stack: Stack,
+) -> None:
+    customer = await stack.sign_up("Đỗ Quang Huy")
+    await stack.earn.grant(customer, 30)
+    async with marketer(stack) as client:
+        token, key = await form_of(client, customer)
+        refused = await client.post(
+            f"/shops/{SHOP}/customers/{customer}/adjustments",
+            data={"csrf_token": token, "idempotency_key": key, "points": "-500", "reason": "x"},
+        )
+    assert refused.status_code == 409
+    assert "Refused:" in refused.text
+    assert 'value="-500"' in refused.text  # the form keeps what was typed
+    assert await stack.earn.balance(customer) == 30
+
+
+async def test_a_manual_tier_is_held_until_the_end_of_the_chosen_day(stack: Stack) -> None:
+    customer = await stack.sign_up("Bùi Ngọc Lan")
+    ends_on = (datetime.now(UTC) + timedelta(days=40)).date()
+    async with marketer(stack) as client:
+        token, _key = await form_of(client, customer)
+        answer = await client.post(
+            f"/shops/{SHOP}/customers/{customer}/manual-tier",
+            data={
+                "csrf_token": token,
+                "tier": "platinum",
+                "ends_on": ends_on.isoformat(),
+                "reason": "VIP event",
+            },
+        )
+        unknown = await client.post(
+            f"/shops/{SHOP}/customers/{customer}/manual-tier",
+            data={
+                "csrf_token": token,
+                "tier": "diamond",
+                "ends_on": ends_on.isoformat(),
+                "reason": "VIP event",
+            },
+        )
+    tier = (await stack.tiering.get(f"/v1/customers/{customer}/tier")).json()
+    assert answer.status_code == 303, answer.text
+    assert tier["tier"] == "platinum"
+    [floor] = tier["floors"]
+    # The end of that day on the shop's wall clock (Ho Chi Minh City: the default).
+    assert datetime.fromisoformat(floor["ends_at"]) == datetime.combine(
+        ends_on + timedelta(days=1), datetime.min.time(), ZoneInfo("Asia/Ho_Chi_Minh")
+    )
+    assert unknown.status_code == 422
+    assert 'id="tier-tier-error"' in unknown.text  # beside the tier's field
+    assert "unknown tier" in unknown.text
+
+
+async def test_a_message_is_resent_once_per_key_and_a_channel_unsubscribed(stack: Stack) -> None:
+    customer = await stack.sign_up("Ngô Bảo Châu")
+    messages = (await stack.notify_api.get(f"/v1/customers/{customer}/messages")).json()
+    [welcome] = messages["items"]
+    async with marketer(stack) as client:
+        token, key = await form_of(client, customer)
+        resend = f"/shops/{SHOP}/customers/{customer}/messages/{welcome['message_id']}/resend"
+        form = {"csrf_token": token, "idempotency_key": key}
+        resent = [await client.post(resend, data=form) for _ in range(2)]
+        unsubscribed = await client.post(
+            f"/shops/{SHOP}/customers/{customer}/unsubscribe",
+            data={"csrf_token": token, "channel": "email"},
+        )
+        page = await client.get(f"/shops/{SHOP}/customers/{customer}")
+    after = (await stack.notify_api.get(f"/v1/customers/{customer}/messages")).json()
+    profile = (await stack.notify_api.get(f"/v1/customers/{customer}")).json()
+    assert [r.status_code for r in resent] == [303, 303]
+    assert len(after["items"]) == 2  # the welcome and one resend
+    assert unsubscribed.status_code == 303
+    assert profile["unsubscribed"]["email_at"] is not None
+    assert "unsubscribed on" in page.text
+
+
+async def test_read_only_staff_see_no_action_and_may_take_none(stack: Stack) -> None:
+    customer = await stack.sign_up("Lý Thường Kiệt")
+    await stack.earn.grant(customer, 100)
+    user = await stack.console.make_user({SHOP: Role.READ_ONLY})
+    base = f"/shops/{SHOP}/customers/{customer}"
+    async with stack.console.client() as client:
+        await signed_in(client, user)
+        page = await client.get(base)
+        token = csrf_of(page.text)
+        answers = [
+            await client.post(
+                f"{base}/adjustments",
+                data={"csrf_token": token, "idempotency_key": "k1", "points": "5", "reason": "r"},
+            ),
+            await client.post(
+                f"{base}/manual-tier",
+                data={"csrf_token": token, "tier": "gold", "ends_on": "2099-01-01", "reason": "r"},
+            ),
+            await client.post(
+                f"{base}/messages/1/resend", data={"csrf_token": token, "idempotency_key": "k2"}
+            ),
+            await client.post(
+                f"{base}/unsubscribe", data={"csrf_token": token, "channel": "email"}
+            ),
+        ]
+    assert page.status_code == 200
+    assert "idempotency_key" not in page.text
+    assert [a.status_code for a in answers] == [403, 403, 403, 403]
+    assert await stack.earn.balance(customer) == 100
