@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 export LOYALTY_LOG_FORMAT ?= console
 
-.PHONY: setup asyncapi-parser axe-core ops-tools infra run test test-unit test-clocks lint typecheck schemas bench stop clean
+.PHONY: setup asyncapi-parser axe-core ops-tools infra run test test-unit test-clocks lint typecheck schemas bench screenshots stop clean
 
 setup:  ## Python environment from the lock file (installs uv when missing)
 	@command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -60,6 +60,11 @@ schemas:  ## regenerate the committed JSON Schemas of the events
 
 bench: setup infra  ## benchmarks (not tests): print figures, write bench/results/latest.json
 	$(PY) -m bench.earn
+
+# The demo's password comes from the output of `make run` saved (`make run | tee .local/run.log`,
+# then RUN_LOG=.local/run.log) or from PASSWORD=<the printed one>; chromium from ops-tools.
+screenshots: setup  ## docs/images/ of the console and the widget, from a running `make run`
+	$(PY) -m tools.screenshots $(if $(RUN_LOG),--run-log $(RUN_LOG)) $(if $(PASSWORD),--password '$(PASSWORD)')
 
 stop:  ## stop the local Kafka broker and PostgreSQL
 	bash deploy/local/kafka.sh stop

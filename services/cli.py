@@ -122,7 +122,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=_demo)
 
     prune = sub.add_parser(
-        "prune", help="delete inbox rows and idempotency keys older than a window"
+        "prune", help="delete inbox rows, idempotency keys and staff mail older than a window"
     )
     _services_argument(prune)
     prune.add_argument(

@@ -63,6 +63,10 @@ def run_demo(*, rate: float, base_port: int | None = None) -> int:
                 os.environ[f"LOYALTY_CONSOLE_{name.upper()}_URL"] = (
                     f"http://127.0.0.1:{base_port + n}"
                 )
+            else:  # the invitations' links (notify mails only links to this address)
+                os.environ.setdefault(
+                    "LOYALTY_CONSOLE_PUBLIC_URL", f"http://127.0.0.1:{base_port + n}"
+                )
     sink = _mail_sink(NotifySettings())
     children = {
         name: ServiceProcess(

@@ -34,10 +34,13 @@ class Prunable:
 
 
 def prunables(schemas: list[str]) -> list[Prunable]:
-    """Every service's inbox, and earn's idempotency keys."""
+    """Every service's inbox, earn's idempotency keys, and notify's staff mail (its rows hold
+    staff addresses; a staff mail is one per event id, like an inbox row)."""
     found = [Prunable(schema, "inbox", "received_at") for schema in schemas]
     if "earn" in schemas:
         found.append(Prunable("earn", "idempotency_keys", "created_at"))
+    if "notify" in schemas:
+        found.append(Prunable("notify", "staff_mail", "created_at"))
     return found
 
 

@@ -12,7 +12,7 @@ from faststream.asgi import AsgiFastStream
 from faststream.asgi.types import ASGIApp
 from pydantic import SecretStr
 
-from services.notify import handlers
+from services.notify import handlers, staff_mail
 from services.notify.adapters.channel import Channel
 from services.notify.adapters.email import SmtpChannel
 from services.notify.adapters.projections import SCHEMA
@@ -23,6 +23,7 @@ from services.notify.http import build_api
 from services.notify.rendering import Renderer
 from services.notify.settings import NotifySettings
 from services.notify.shop_messages import ShopMessageSettings
+from services.notify.staff_mail import STAFF_TEMPLATES, StaffMailer
 from services.notify.worker import Worker
 from shared.clock import Clock, SystemClock
 from shared.db import create_pool
@@ -50,7 +51,7 @@ def make_renderer(settings: NotifySettings) -> Renderer:
         default_locale=settings.default_locale,
         default_currency=settings.default_currency,
     )
-    missing = renderer.missing(TEMPLATES)
+    missing = renderer.missing((*TEMPLATES, *STAFF_TEMPLATES))
     if missing:
         raise ValueError(f"notify templates are missing: {', '.join(missing)}")
     return renderer
@@ -112,7 +113,8 @@ def make_worker(
         on_commit=on_commit,
         holders=holders or Holders(),
     )
-    return Worker(pool=pool, clock=clock, deliverer=deliverer)
+    staff = StaffMailer(settings, deliverer.shops, deliverer.channels["email"])
+    return Worker(pool=pool, clock=clock, deliverer=deliverer, staff=staff)
 
 
 def definition(
@@ -161,6 +163,7 @@ def definition(
             "shop.engagement": journal_handler(SCHEMA),
             "loyalty.points": partial(handlers.on_points, clock=clock),
             "loyalty.tiers": partial(handlers.on_tiers, clock=clock),
+            "loyalty.console": partial(staff_mail.on_console, clock=clock, settings=settings),
         },
         produces=("loyalty.notifications",),
         http_api=api,

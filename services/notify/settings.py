@@ -108,11 +108,18 @@ class NotifySettings(CommonSettings):
     public_base_url: str = "http://127.0.0.1:8003"
     unsubscribe_secret: SecretStr | None = None
 
+    # The console's address, as the console knows it (the same variable,
+    # LOYALTY_CONSOLE_PUBLIC_URL): an invitation's link must lead there, and the mail names it.
+    console_public_url: str = "http://127.0.0.1:8006"
+    # Send only the staff mail of shops whose id starts with this ('' sends all): as
+    # worker_scope, for deployments (or test sessions) that share one database.
+    staff_mail_scope: str = Field(default="", max_length=64)
+
     # A platform key of the customers' routes (every shop), beside the keys the shops service
     # makes; none by default.
     notify_api_key: SecretStr | None = None
 
-    @field_validator("storefront_url", "public_base_url")
+    @field_validator("storefront_url", "public_base_url", "console_public_url")
     @classmethod
     def _absolute_url(cls, value: str, info: ValidationInfo) -> str:
         if not value.startswith(("https://", "http://")):

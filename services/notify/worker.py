@@ -12,6 +12,7 @@ import structlog
 
 from services.notify.adapters import recurring, schedule
 from services.notify.delivery import Deliverer
+from services.notify.staff_mail import StaffMailer
 from shared import metrics
 from shared.clock import Clock
 from shared.db import Connection
@@ -29,10 +30,20 @@ class Worker:
     pool: asyncpg.Pool
     clock: Clock
     deliverer: Deliverer
+    # Mail to shops' staff (invitations, test sends), sent after each pass over customers'.
+    staff: StaffMailer | None = None
     last_sweep: datetime | None = field(default=None)
 
     async def run_due(self, at: datetime | None = None) -> Counter[str]:
-        """Process everything due at `at` (default: now) once; returns outcomes counted.
+        """Process everything due at `at` (default: now) once, customers' messages then staff
+        mail (counted as `staff_<outcome>`); returns outcomes counted."""
+        outcomes = await self._run_scheduled(at)
+        if self.staff is not None:
+            outcomes.update(await self.staff.run_due(self.pool, at or self.clock.now()))
+        return outcomes
+
+    async def _run_scheduled(self, at: datetime | None) -> Counter[str]:
+        """Customers' messages due at `at` (default: now).
 
         Claims follow one another without waiting for the last messages of a claim: once every
         customer of a claim holds a slot, the next claim is taken, and its customers take the

@@ -30,6 +30,8 @@ async def test_run_due_at_a_given_time_sends_what_is_due_and_publishes_the_outco
         "LOYALTY_SMTP_PORT": str(inbox.port),
         "LOYALTY_UNSUBSCRIBE_SECRET": "c" * 40,
         "LOYALTY_WORKER_SCOPE": scope,
+        # Its run-due passes send no other session's staff mail.
+        "LOYALTY_STAFF_MAIL_SCOPE": scope,
     }
     service = spawn("notify", None, *env.items(), ("LOYALTY_WORKER_ENABLED", "false"))
     db = await asyncpg.connect(infrastructure.database_url)

@@ -43,6 +43,8 @@ async def test_sigkill_mid_schedule_then_restart_sends_each_message_exactly_once
         "LOYALTY_MAIL_FROM": "Loyalty <loyalty@shop.example>",
         "LOYALTY_UNSUBSCRIBE_SECRET": "e" * 40,
         "LOYALTY_WORKER_SCOPE": scope,
+        # Its run-due passes send no other session's staff mail.
+        "LOYALTY_STAFF_MAIL_SCOPE": scope,
         "LOYALTY_WORKER_BATCH": "5",
         # One message at a time: the kill lands inside exactly one SMTP transaction, while the
         # rest of the claimed batch waits, unsent, under its lease.
@@ -137,6 +139,7 @@ async def test_sigkill_of_the_service_mid_schedule_then_restart_sends_each_messa
         ("LOYALTY_MAIL_FROM", "Loyalty <loyalty@shop.example>"),
         ("LOYALTY_UNSUBSCRIBE_SECRET", "e" * 40),
         ("LOYALTY_WORKER_SCOPE", scope),
+        ("LOYALTY_STAFF_MAIL_SCOPE", scope),
         ("LOYALTY_WORKER_BATCH", "5"),
         ("LOYALTY_WORKER_CONCURRENCY", "1"),
         ("LOYALTY_WORKER_IDLE_S", "0.2"),

@@ -151,6 +151,7 @@ def notify_settings(
         notify_api_key=SecretStr(NOTIFY_API_KEY),
         worker_enabled=False,  # tests send with explicit times through run_due
         worker_scope=NOTIFY_SCOPE,
+        staff_mail_scope=NOTIFY_SCOPE,  # staff mail of this session's shops only
     )
 
 

@@ -79,6 +79,8 @@ async def test_the_programme_page_lists_each_kinds_version_in_force(
     assert "per_amount = 10000" in earn.text
     assert one.status_code == 200
     assert "Vàng" in one.text
+    # Like every page reading another service: how long it waited, for the benchmark.
+    assert one.headers["server-timing"].startswith("shops;dur=")
     assert missing.status_code == 404
 
 

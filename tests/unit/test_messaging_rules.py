@@ -154,9 +154,9 @@ def test_pruning_refuses_a_window_within_kafkas_retention(
     assert "refused: a window of 3 day(s) is shorter than 8 days" in capsys.readouterr().out
 
 
-def test_pruning_covers_every_inbox_and_earns_idempotency_keys() -> None:
+def test_pruning_covers_every_inbox_earns_idempotency_keys_and_notifys_staff_mail() -> None:
     names = [p.name for p in prunables(["earn", "notify"])]
-    assert names == ["earn.inbox", "notify.inbox", "earn.idempotency_keys"]
+    assert names == ["earn.inbox", "notify.inbox", "earn.idempotency_keys", "notify.staff_mail"]
 
 
 @given(key=st.binary(min_size=0, max_size=300), count=st.integers(min_value=1, max_value=64))

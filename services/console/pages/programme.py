@@ -195,7 +195,14 @@ async def show_version(
         "changes": _changes(previous, shown),
     }
     status = 404 if shown == "missing" else 200
-    return render(request, "programme_version.html", context, formats=formats, status_code=status)
+    return render(
+        request,
+        "programme_version.html",
+        context,
+        formats=formats,
+        status_code=status,
+        headers=server_timing(access),
+    )
 
 
 def _changes(previous: JsonObject | str | None, shown: JsonObject | str | None) -> str | None:

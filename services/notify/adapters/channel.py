@@ -46,14 +46,14 @@ class Envelope:
 
     message_id: str
     shop_id: str
-    customer_id: str
+    customer_id: str | None  # None: mail to a shop's staff, not to a customer
     trigger: str
     category: str
     rendered: Rendered
     email: str | None
     name: str | None
     push_subscription: dict[str, Any] | None
-    unsubscribe_url: str
+    unsubscribe_url: str | None  # None: not a mail one unsubscribes from (staff mail)
     link: str
     mail_from: str  # the shop's sender, `Name <address>`
 

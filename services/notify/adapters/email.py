@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import ssl
 import time
 import uuid
@@ -45,6 +46,15 @@ def message_id_for(scheduled_id: int, mail_from: str) -> str:
     return f"<notify-{scheduled_id}@{domain}>"
 
 
+def staff_message_id(event_id: str, mail_from: str) -> str:
+    """Staff mail's Message-ID, from the console event's id: a redelivered event, or a send
+    tried again after a crash, carries the same one. Hashed, as an event id may hold any
+    character."""
+    domain = parseaddr(mail_from)[1].rpartition("@")[2] or "localhost"
+    digest = hashlib.sha256(event_id.encode()).hexdigest()[:32]
+    return f"<notify-staff-{digest}@{domain}>"
+
+
 @dataclass(frozen=True, slots=True)
 class OutgoingEmail:
     """A message as it goes over SMTP: envelope sender, recipient and the message's bytes."""
@@ -57,7 +67,8 @@ class OutgoingEmail:
 def build_email(
     envelope: Envelope, *, mail_from: str, clock: Clock, mailto: str | None
 ) -> OutgoingEmail:
-    """A multipart/alternative message (text, then HTML) with one-click unsubscribe.
+    """A multipart/alternative message (text, then HTML) with one-click unsubscribe when the
+    envelope has an unsubscribe link.
 
     Built with the email package's MIME classes and its RFC 2047 header encoding, at a third
     of the cost per message of `EmailMessage`, whose header registry parses every header.
@@ -67,16 +78,14 @@ def build_email(
     recipient = ascii_address(envelope.email)
     from_name, sender = parseaddr(mail_from)
     sender = ascii_address(sender)
-    unsubscribe = f"<{envelope.unsubscribe_url}>"
-    if mailto:
-        unsubscribe += f", <mailto:{mailto}?subject=unsubscribe>"
-    headers = {
-        "Date": format_datetime(clock.now()),
-        "Message-ID": envelope.message_id,
-        "List-Unsubscribe": unsubscribe,
-        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",  # RFC 8058
-        "Content-Language": envelope.rendered.language,
-    }
+    headers = {"Date": format_datetime(clock.now()), "Message-ID": envelope.message_id}
+    if envelope.unsubscribe_url is not None:
+        unsubscribe = f"<{envelope.unsubscribe_url}>"
+        if mailto:
+            unsubscribe += f", <mailto:{mailto}?subject=unsubscribe>"
+        headers["List-Unsubscribe"] = unsubscribe
+        headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"  # RFC 8058
+    headers["Content-Language"] = envelope.rendered.language
     for name, value in headers.items():
         if "\r" in value or "\n" in value:
             raise PermanentDelivery(f"a line break in the {name} header")
