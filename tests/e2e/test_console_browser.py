@@ -135,10 +135,13 @@ async def kafka_producer(bootstrap: str) -> AsyncIterator[AIOKafkaProducer]:
         await producer.stop()
 
 
-async def until(check: Callable[[], Awaitable[bool]], timeout: float = 20.0) -> None:
+async def until(
+    check: Callable[[], Awaitable[bool]], seen: list[str], timeout: float = 60.0
+) -> None:
+    """Until the check passes; what it saw last (`seen`) is the failure's message."""
     deadline = time.monotonic() + timeout
     while not await check():
-        assert time.monotonic() < deadline, "not within the timeout"
+        assert time.monotonic() < deadline, f"not within {timeout} s: {seen[-1:]}"
         await asyncio.sleep(0.2)
 
 
@@ -202,21 +205,27 @@ async def test_marketer_changes_the_earning_rate_and_the_next_order_earns_under_
             async with kafka_producer(infrastructure.kafka_bootstrap) as producer:
                 await producer.send_and_wait("shop.orders", encoded(paid), key=customer.encode())
 
+            balances: list[str] = []
+
             async def earned() -> bool:
                 answer = await api.get(
                     f"{earn.url}/v1/customers/{customer}/balance", headers={"X-Shop-Id": shop}
                 )
+                balances.append(answer.text)
                 return answer.status_code == 200 and answer.json()["points"]["available"] > 0
 
-            await until(earned)
+            await until(earned, balances)
 
         customer_page = f"{console.url}/shops/{shop}/customers/{customer}"
 
+        pages: list[str] = []
+
         async def progress_shown() -> bool:
             await page.goto(customer_page)
+            pages.append(await page.locator("main").inner_text())
             return await page.locator("#tier-progress").is_visible()
 
-        await until(progress_shown)
+        await until(progress_shown, pages)
         # 1,000,000 ₫ at 1 point per 5,000 ₫: 200 points, not the 100 of the old rate.
         assert await page.locator("#balance").text_content() == "200"
         ledger = page.get_by_role("row").filter(has_text="tích điểm")
