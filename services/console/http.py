@@ -21,7 +21,9 @@ from services.console.pages import (
     account,
     customer_actions,
     customers,
+    home,
     messages,
+    operations,
     programme,
     programme_editor,
     shops,
@@ -126,6 +128,7 @@ def build_api(console: Console) -> FastAPI:
     api.include_router(sign_in.router)
     api.include_router(account.router)
     api.include_router(shops.router)
+    api.include_router(home.router)
     api.include_router(staff.router)
     api.include_router(widget_page.router)
     widget_api.install(api)
@@ -134,6 +137,7 @@ def build_api(console: Console) -> FastAPI:
     api.include_router(messages.router)
     api.include_router(customers.router)
     api.include_router(customer_actions.router)
+    api.include_router(operations.router)
     _install_error_pages(api)
     return api
 

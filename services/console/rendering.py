@@ -1,5 +1,5 @@
 """The pages' Jinja2 environment: autoescaped, translated (vi/en from the .po catalogs, compiled
-in memory at start), with the money, points, datetime and date filters of formats.py."""
+in memory at start), with the money, points, percent, datetime and date filters of formats.py."""
 
 from __future__ import annotations
 
@@ -58,6 +58,12 @@ def _minor_money(context: Context, minor: int, currency: str) -> str:
     return formats.minor_money(minor, currency)
 
 
+@pass_context
+def _percent(context: Context, value: Any) -> str:
+    formats: Formats = context["formats"]
+    return formats.percent(value)
+
+
 def _instant(value: Any) -> Any:
     """The APIs' JSON gives times as RFC 3339 text: read as an aware datetime."""
     return dt.datetime.fromisoformat(value) if isinstance(value, str) else value
@@ -87,7 +93,12 @@ def environment(language: str) -> Environment:
     )
     env.install_gettext_translations(catalog(language), newstyle=True)  # type: ignore[attr-defined]
     env.filters.update(
-        money=_money, minor_money=_minor_money, points=_points, datetime=_datetime, date=_date
+        money=_money,
+        minor_money=_minor_money,
+        points=_points,
+        percent=_percent,
+        datetime=_datetime,
+        date=_date,
     )
     return env
 

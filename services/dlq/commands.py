@@ -8,7 +8,7 @@ import json
 import sys
 from typing import Any
 
-from services.dlq.records import DeadLetter, DeadLetterReader, dlq_topics
+from services.dlq.records import DeadLetter, DeadLetterReader, dlq_topics, parse_position
 from shared.kafka_connection import KafkaConnection
 from shared.logs import configure_logging
 from shared.settings import CommonSettings
@@ -35,6 +35,15 @@ def add_dlq_commands(sub: Any) -> None:
     replay.add_argument("--error-class", help="only this error class, e.g. NoEarnRate")
     replay.add_argument("--service", help="only those dead-lettered by this service")
     replay.add_argument("--key", help="only this message key (a customer id)")
+    replay.add_argument(
+        "--shop", help="only this shop's (the body's data.shop_id; none named: default)"
+    )
+    replay.add_argument(
+        "--position",
+        action="append",
+        type=_position,
+        help="only this one, topic/partition/offset as `list` shows it (repeatable)",
+    )
     replay.add_argument("--dry-run", action="store_true", help="say what would be replayed")
     replay.set_defaults(func=_replay)
 
@@ -95,7 +104,18 @@ def _replay(args: argparse.Namespace) -> int:
 
     settings = CommonSettings()
     configure_logging(fmt=settings.log_format, level=settings.log_level, service="dlq")
-    selection = Selection(dlq_topics(args.topic), args.error_class, args.service, args.key)
+    positions = None if args.position is None else frozenset(args.position)
+    topics = dlq_topics(args.topic)
+    if args.topic is None and positions is not None:
+        topics = sorted({topic for topic, _, _ in positions})
+    selection = Selection(
+        topics,
+        args.error_class,
+        args.service,
+        args.key,
+        shop=args.shop,
+        positions=positions,
+    )
     # disable=None: drawn on a terminal, silent in pipes and logs.
     bar = tqdm(unit="msg", desc="replaying", disable=None, file=sys.stderr)
 
@@ -149,6 +169,13 @@ async def _replayed_or_none(
             return await replayed_positions(conn, topics)
     finally:
         await pool.close()
+
+
+def _position(text: str) -> tuple[str, int, int]:
+    try:
+        return parse_position(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not topic/partition/offset: {text!r}") from None
 
 
 def _text(raw: bytes) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -10,6 +11,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from shared.callers import DEFAULT_SHOP
 from shared.correlation import header_value
 from shared.kafka_connection import KafkaConnection, check_access, kafka_connection
 from shared.topics import ALL_TOPICS, dlq
@@ -63,6 +65,20 @@ class DeadLetter:
         stamp = header_value(self.headers, "x-dlq-time")
         return stamp or datetime.fromtimestamp(self.timestamp_ms / 1000, UTC).isoformat()
 
+    @property
+    def shop_id(self) -> str | None:
+        """The shop of the body's `data.shop_id` (a binary-mode CloudEvent's body is its data);
+        a JSON body naming none is the shop `default`'s, as the contracts default it; a body
+        that is not JSON has no shop (None)."""
+        try:
+            body = json.loads(self.value)
+        except ValueError:
+            return None
+        binary = header_value(self.headers, "ce_specversion") is not None
+        data = body if binary else body.get("data") if isinstance(body, dict) else None
+        shop = data.get("shop_id") if isinstance(data, dict) else None
+        return shop if isinstance(shop, str) and shop else DEFAULT_SHOP
+
     def replay_headers(self) -> list[Header]:
         """The original headers, without the dead-letter ones, plus where this replay came from."""
         kept = [
@@ -78,6 +94,14 @@ def dlq_topics(topic: str | None) -> list[str]:
     if topic is None:
         return [dlq(t) for t in ALL_TOPICS]
     return [topic if topic.endswith(".dlq") else dlq(topic)]
+
+
+def parse_position(text: str) -> tuple[str, int, int]:
+    """`topic/partition/offset` (topic with or without .dlq) as a position; ValueError if not."""
+    topic, partition, offset = text.rsplit("/", 2)
+    if not topic:
+        raise ValueError(f"no topic in {text!r}")
+    return dlq_topics(topic)[0], int(partition), int(offset)
 
 
 def _from_record(record: Any) -> DeadLetter:
@@ -148,6 +172,22 @@ class DeadLetterReader:
             return None
         found = await self._read_ranges({tp: (offset, offset + 1)})
         return found[0] if found else None
+
+    async def at(self, positions: Iterable[tuple[str, int, int]]) -> list[DeadLetter]:
+        """The records at these positions that exist (never were or expired ones are left out)."""
+        wanted = sorted(set(positions))
+        known = set(await self.partitions({topic for topic, _, _ in wanted}))
+        tps = sorted({tp for t, p, _ in wanted if (tp := TopicPartition(t, p)) in known})
+        if not tps:
+            return []
+        starts = await self._consumer.beginning_offsets(tps)
+        ends = await self._consumer.end_offsets(tps)
+        found: list[DeadLetter] = []
+        for topic, partition, offset in wanted:
+            tp = TopicPartition(topic, partition)
+            if tp in starts and starts[tp] <= offset < ends[tp]:
+                found += await self._read_ranges({tp: (offset, offset + 1)})
+        return found
 
     async def _read_ranges(self, ranges: dict[TopicPartition, tuple[int, int]]) -> list[DeadLetter]:
         if not ranges:

@@ -32,21 +32,46 @@ class ReplayBusy(LoyaltyError):
     """Another replay holds the lock; two at once could publish the same dead letter twice."""
 
 
+Position = tuple[str, int, int]
+
+
 @dataclass(frozen=True)
 class Selection:
-    """Which dead letters to consider; None means any."""
+    """Which dead letters to consider; None means any. `shop` is the body's `data.shop_id`
+    (DeadLetter.shop_id); a body that is not JSON has no shop and matches a `shop` only with
+    `shopless` (a platform operator's choice). `positions` are (dlq topic, partition, offset)."""
 
     topics: list[str]
     error_class: str | None = None
     service: str | None = None
     key: str | None = None
+    shop: str | None = None
+    shopless: bool = False
+    positions: frozenset[Position] | None = None
 
     def matches(self, dead: DeadLetter) -> bool:
         return (
             (self.error_class is None or dead.error_class == self.error_class)
             and (self.service is None or dead.service == self.service)
             and (self.key is None or dead.key == self.key.encode())
+            and self._shop_matches(dead)
+            and (
+                self.positions is None
+                or (dead.dlq_topic, dead.partition, dead.offset) in self.positions
+            )
         )
+
+    def _shop_matches(self, dead: DeadLetter) -> bool:
+        if self.shop is None:
+            return True
+        shop = dead.shop_id
+        return shop == self.shop or (shop is None and self.shopless)
+
+    async def read(self, reader: DeadLetterReader) -> list[DeadLetter]:
+        """The records of the selection's topics; only those at its positions when it has any."""
+        if self.positions is None:
+            return await reader.read(self.topics)
+        return await reader.at(p for p in self.positions if p[0] in self.topics)
 
 
 @dataclass
@@ -84,7 +109,7 @@ async def replay(
 ) -> ReplayReport:
     """Replay the selected dead letters not replayed before; a dry run only reports them."""
     async with DeadLetterReader(kafka) as reader:
-        found = await reader.read(selection.topics)
+        found = await selection.read(reader)
     report = ReplayReport()
     pool = await create_pool(database_url, min_size=1, max_size=2)
     try:

@@ -123,6 +123,9 @@ async def test_dead_letter_replayed_twice_after_the_fix_yields_exactly_one_entry
         )
         listing = loyalty(own_database, "dlq", "list", "--topic", "shop.orders", "--limit", "500")
         shown = loyalty(own_database, "dlq", "inspect", "shop.orders", *position.split("/")[1:])
+        by_position = ("dlq", "replay", "--position", position, "--dry-run")
+        ours = loyalty(own_database, *by_position, "--shop", "default")
+        others = loyalty(own_database, *by_position, "--shop", "another-shop")
     finally:
         await db.close()
         await fixed.stop()
@@ -136,3 +139,7 @@ async def test_dead_letter_replayed_twice_after_the_fix_yields_exactly_one_entry
     assert line.split()[-2:] == ["NoEarnRate", "yes"]
     assert "x-dlq-error-class: NoEarnRate" in shown
     assert f'"id": "{order.id}"' in shown
+    # The order names no shop: it is the shop `default`'s, and no other shop's.
+    assert "would replay 0 dead letter(s)" in ours
+    assert "skipped 1 replayed before" in ours
+    assert "skipped 0 replayed before" in others

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, TypeAlias
 from urllib.parse import quote
 
@@ -70,9 +70,10 @@ class Upstream:
             )
         return self._clients[service]
 
-    async def request(
+    async def send(
         self, service: str, method: str, path: str, headers: dict[str, str], **kwargs: Any
-    ) -> Any:
+    ) -> httpx.Response:
+        """The answer, when it is not a refusal nor a failure."""
         if self._api_key is None:
             raise UpstreamUnavailable("the console has no platform key (LOYALTY_CONSOLE_API_KEY)")
         try:
@@ -86,7 +87,7 @@ class Upstream:
             raise UpstreamUnavailable(f"{service} answered {answer.status_code}")
         if answer.status_code >= 400:
             raise _problem(answer)
-        return answer.json()
+        return answer
 
     async def aclose(self) -> None:
         clients, self._clients = list(self._clients.values()), {}
@@ -128,6 +129,9 @@ class ShopApi:
         self._upstream = upstream
 
     async def _call(self, service: str, method: str, path: str, **kwargs: Any) -> Any:
+        return (await self._send(service, method, path, **kwargs)).json()
+
+    async def _send(self, service: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
         headers = {
             "X-Shop-Id": self.shop_id,
             "X-On-Behalf-Of": f"console:{self.acting_user}",
@@ -135,7 +139,7 @@ class ShopApi:
         }
         started = time.perf_counter()
         try:
-            return await self._upstream.request(service, method, path, headers, **kwargs)
+            return await self._upstream.send(service, method, path, headers, **kwargs)
         finally:
             self.timings.append((service, time.perf_counter() - started))
 
@@ -175,10 +179,23 @@ class ShopApi:
         return dict(await self._call("shops", "POST", path, json=body))
 
     # --- analytics ---
-    async def overview(self) -> JsonObject:
-        return dict(
-            await self._call("analytics", "GET", "/v1/overview", params={"shop": self.shop_id})
-        )
+    async def overview(
+        self, time_zone: str | None = None, currency: str | None = None
+    ) -> JsonObject:
+        """Today's and this month's figures in the zone's days (analytics' defaults unless
+        given)."""
+        params = {"shop": self.shop_id}
+        if time_zone is not None:
+            params["time_zone"] = time_zone
+        if currency is not None:
+            params["currency"] = currency
+        return dict(await self._call("analytics", "GET", "/v1/overview", params=params))
+
+    async def report_html(self, start: date, end: date) -> str:
+        """Analytics' report of the local days [start, end) as one self-contained HTML page."""
+        params = {"shop": self.shop_id, "from": start.isoformat(), "to": end.isoformat()}
+        answer = await self._send("analytics", "GET", "/v1/report.html", params=params)
+        return answer.text
 
     # --- notify ---
     async def search(self, q: str) -> JsonObject:
