@@ -15,7 +15,7 @@ import httpx
 import jwt
 import pytest
 from aiokafka import AIOKafkaProducer
-from browser import axe_check, chromium, served
+from browser import axe_check, chromium
 from console_support import PASSWORD, ConsoleService, console_service
 from earn_api_support import ADMIN_KEY, EarnApi, earn_api
 from infrastructure import Endpoints
@@ -24,7 +24,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.routing import Route
-from support import unique
+from support import served, unique
 
 from services.console import widget
 from services.console.adapters.upstream import Upstream
