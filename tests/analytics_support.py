@@ -8,15 +8,18 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
 import httpx
 from aiokafka import AIOKafkaProducer
 from infrastructure import Endpoints
 from notify_support import event_of
 from pydantic import SecretStr
+from shops_support import join_coalition
 from support import database_of_its_own, encoded, own_groups, running, unique
 
 from services.analytics.bootstrap import bootstrap
 from services.analytics.settings import AnalyticsSettings
+from shared.clock import Clock
 from shared.events import CloudEvent
 
 # The analytics platform key the tests configure (LOYALTY_ANALYTICS_API_KEY).
@@ -37,11 +40,17 @@ def analytics_settings(infrastructure: Endpoints) -> AnalyticsSettings:
 
 @asynccontextmanager
 async def analytics_service(
-    infrastructure: Endpoints, database: str
+    infrastructure: Endpoints,
+    database: str,
+    *,
+    clock: Clock | None = None,
+    **overrides: Any,
 ) -> AsyncIterator[tuple[httpx.AsyncClient, str]]:
-    """An analytics service (UTC, VND) with a database of its own named after `database`, its
-    API client and that database's URL."""
+    """An analytics service (UTC, VND unless `overrides` say otherwise; the system clock unless
+    one is given) with a database of its own named after `database`, its API client and that
+    database's URL."""
     async with database_of_its_own(infrastructure.database_url, database) as url:
+        defaults: dict[str, Any] = {"analytics_time_zone": "UTC", "analytics_currency": "VND"}
         settings = AnalyticsSettings(
             consumer_group_prefix=own_groups(),
             kafka_bootstrap_servers=infrastructure.kafka_bootstrap,
@@ -49,11 +58,10 @@ async def analytics_service(
             log_format="console",
             batch_timeout_ms=20,
             outbox_idle_poll_s=0.05,
-            analytics_time_zone="UTC",
-            analytics_currency="VND",
             analytics_api_key=SecretStr(ANALYTICS_KEY),
+            **{**defaults, **overrides},
         )
-        app, runtime = bootstrap(settings)
+        app, runtime = bootstrap(settings, clock=clock)
         transport = httpx.ASGITransport(app=app)
         async with (
             running(app, runtime),
@@ -141,6 +149,12 @@ class ShopEvents:
         return event_of("tier.changed", customer, data, at(day))
 
     def sent(self, customer: str, day: str, trigger: str) -> CloudEvent[Any]:
+        return self.notified("sent", customer, day, trigger)
+
+    def notified(
+        self, outcome: str, customer: str, day: str, trigger: str, **details: str
+    ) -> CloudEvent[Any]:
+        """notification.<outcome>, with its `reason` (suppressed) or `error` (failed)."""
         data = {
             "notification_id": unique("n"),
             "customer_id": customer,
@@ -148,8 +162,9 @@ class ShopEvents:
             "trigger": trigger,
             "channel": "email",
             "template": trigger,
+            **details,
         }
-        return event_of("notification.sent", customer, data, at(day))
+        return event_of(f"notification.{outcome}", customer, data, at(day))
 
     def membership(self, kind: str, customer: str, cancelled: str | None = None) -> Any:
         data = {
@@ -173,6 +188,23 @@ TOPIC_OF = {
     "notification": "loyalty.notifications",
     "membership": "loyalty.memberships",
 }
+
+
+async def join(producer: AIOKafkaProducer, url: str, coalition: str, shops: list[str]) -> None:
+    """Each shop a member of `coalition` since always, until the directory of the analytics
+    service over the database at `url` has recorded it."""
+
+    async def recorded() -> set[str]:
+        conn = await asyncpg.connect(url)
+        try:
+            rows = await conn.fetch(
+                "SELECT shop_id FROM analytics.shop_memberships WHERE shop_id = ANY($1)", shops
+            )
+        finally:
+            await conn.close()
+        return {r["shop_id"] for r in rows}
+
+    await join_coalition(producer, coalition, shops, recorded)
 
 
 async def publish(producer: AIOKafkaProducer, events: list[CloudEvent[Any]]) -> None:

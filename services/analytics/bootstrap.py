@@ -17,7 +17,8 @@ from services.analytics.handlers import (
     record_points,
     record_tiers,
 )
-from services.analytics.http import build_api
+from services.analytics.http import build_api, overview_source
+from services.analytics.overviews import refresh_periodically
 from services.analytics.settings import AnalyticsSettings
 from shared.clock import Clock, SystemClock
 from shared.runtime import Runtime, ServiceDefinition, build_app
@@ -35,6 +36,13 @@ def definition(settings: AnalyticsSettings) -> ServiceDefinition:
     def http_api(runtime: Runtime) -> ASGIApp:
         return build_api(runtime, settings=settings)
 
+    async def refresh_overviews(runtime: Runtime) -> None:
+        await refresh_periodically(
+            runtime,
+            source=overview_source(runtime, settings),
+            every_s=settings.analytics_overview_every_s,
+        )
+
     service = ServiceDefinition(
         name="analytics",
         schema=SCHEMA,
@@ -48,6 +56,8 @@ def definition(settings: AnalyticsSettings) -> ServiceDefinition:
             "loyalty.notifications": partial(record_notifications, schema=SCHEMA),
         },
         http_api=http_api,
+        # Overviews read the shops' coalitions: none is computed before the catch-up.
+        background=(directory.after_catch_up(refresh_overviews),),
     )
     return directory.attach(service)
 

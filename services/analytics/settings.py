@@ -32,6 +32,8 @@ class AnalyticsSettings(CommonSettings):
     # A platform key of the report routes (every shop, and the whole platform), beside the keys
     # the shops service makes; none by default.
     analytics_api_key: SecretStr | None = None
+    # An overview requested in the last day is recomputed once it is older than this.
+    analytics_overview_every_s: float = Field(default=60, ge=1, le=86400)
 
     @field_validator("analytics_time_zone")
     @classmethod

@@ -10,7 +10,12 @@ from zoneinfo import ZoneInfo
 
 from babel import Locale
 from babel.dates import format_date, format_datetime
-from babel.numbers import format_currency, format_decimal
+from babel.numbers import (
+    format_currency,
+    format_decimal,
+    format_percent,
+    get_currency_precision,
+)
 
 LANGUAGES = ("vi", "en")
 DEFAULT_LANGUAGE = "vi"
@@ -36,8 +41,17 @@ class Formats:
         """'1.250.000 ₫' at a Vietnamese shop, '$12.50' at an American one."""
         return format_currency(Decimal(amount), currency, locale=babel_locale(self.shop_locale))
 
+    def minor_money(self, minor: int, currency: str) -> str:
+        """An amount in minor units (cents; dong, which has none) as money."""
+        return self.money(Decimal(minor).scaleb(-get_currency_precision(currency)), currency)
+
     def points(self, value: int) -> str:
         return format_decimal(value, locale=babel_locale(self.shop_locale))
+
+    def percent(self, value: Decimal | str) -> str:
+        """A percentage as analytics gives it ("92.40") in the shop's locale: '92,4 %'."""
+        share = Decimal(value) / 100
+        return format_percent(share, format="#,##0.#%", locale=babel_locale(self.shop_locale))
 
     def datetime(self, moment: dt.datetime) -> str:
         """The moment on the shop's wall clock; an aware time is required (naive is a bug)."""

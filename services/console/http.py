@@ -19,6 +19,9 @@ from services.console.auth import CsrfRefused, Forbidden, NotFound, SignInNeeded
 from services.console.context import Console
 from services.console.pages import (
     account,
+    customer_actions,
+    customers,
+    home,
     messages,
     operations,
     programme,
@@ -125,12 +128,15 @@ def build_api(console: Console) -> FastAPI:
     api.include_router(sign_in.router)
     api.include_router(account.router)
     api.include_router(shops.router)
+    api.include_router(home.router)
     api.include_router(staff.router)
     api.include_router(widget_page.router)
     widget_api.install(api)
     api.include_router(programme.router)
     api.include_router(programme_editor.router)
     api.include_router(messages.router)
+    api.include_router(customers.router)
+    api.include_router(customer_actions.router)
     api.include_router(operations.router)
     _install_error_pages(api)
     return api

@@ -12,10 +12,10 @@ import asyncpg
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
-from analytics_support import ShopEvents, analytics_service, at, publish
+from analytics_support import ShopEvents, analytics_service, at, join, publish
 from infrastructure import Endpoints
 from notify_support import event_of
-from shops_support import ShopsService, join_coalition, shops_service
+from shops_support import ShopsService, shops_service
 from support import eventually, unique
 
 from shared.events import CloudEvent
@@ -36,23 +36,6 @@ async def service(infrastructure: Endpoints) -> AsyncIterator[tuple[httpx.AsyncC
 async def shops(infrastructure: Endpoints) -> AsyncIterator[ShopsService]:
     async with shops_service(infrastructure) as running_shops:
         yield running_shops
-
-
-async def join(producer: AIOKafkaProducer, url: str, coalition: str, shops: list[str]) -> None:
-    """Each shop a member of `coalition` since always, until analytics' directory has recorded
-    it."""
-
-    async def recorded() -> set[str]:
-        conn = await asyncpg.connect(url)
-        try:
-            rows = await conn.fetch(
-                "SELECT shop_id FROM analytics.shop_memberships WHERE shop_id = ANY($1)", shops
-            )
-        finally:
-            await conn.close()
-        return {r["shop_id"] for r in rows}
-
-    await join_coalition(producer, coalition, shops, recorded)
 
 
 async def stored(url: str, coalition: str, shops: list[str]) -> dict[str, int]:

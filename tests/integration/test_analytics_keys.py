@@ -36,7 +36,7 @@ async def routes(analytics: httpx.AsyncClient) -> list[str]:
 
 
 # The routes the tests below run over: every route of the document (checked first).
-ROUTES = ["/v1/report", "/v1/report.html"]
+ROUTES = ["/v1/overview", "/v1/report", "/v1/report.html"]
 
 
 async def test_the_parametrised_routes_are_every_route_of_the_document(

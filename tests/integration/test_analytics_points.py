@@ -3,7 +3,8 @@ money in minor units, and would swell points issued and the liability."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -11,6 +12,7 @@ import httpx
 from aiokafka import AIOKafkaProducer
 from support import encoded, eventually, unique
 
+from services.analytics.adapters.customers import Scope
 from shared.events import PointsEarned, make_event
 
 
@@ -49,3 +51,50 @@ async def test_store_credit_entries_make_a_member_but_no_points(
         await db.fetchval("SELECT count(*) FROM analytics.members WHERE customer_id = $1", customer)
         == 1
     )
+
+
+def scans_of(plan: Any, relation: str) -> list[tuple[str, str | None]]:
+    """The scans of `relation` in an EXPLAIN (FORMAT JSON) plan: (kind, index)."""
+    found = []
+    if isinstance(plan, dict):
+        if plan.get("Relation Name") == relation and "Scan" in plan.get("Node Type", ""):
+            found.append((plan["Node Type"], plan.get("Index Name")))
+        for value in plan.values():
+            found += scans_of(value, relation)
+    elif isinstance(plan, list):
+        for value in plan:
+            found += scans_of(value, relation)
+    return found
+
+
+async def test_a_segments_points_at_their_shop_are_read_from_the_index_alone(
+    analytics: httpx.AsyncClient, db: asyncpg.Pool
+) -> None:
+    """The report joins its customers to their points by account and by the shop where each
+    entry happened (at_shop): the index by customer must hold at_shop, or PostgreSQL reads
+    the table for it, and chose a scan of every points row instead."""
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    scope = Scope(
+        schema="analytics", starts_at=at, ends_at=at, time_zone="UTC", currency="VND",
+        shop=None, tier=None, cohort_start=None, cohort_end=None,
+        churn_after=timedelta(days=90), attribution=timedelta(days=7),
+    )  # fmt: skip
+    async with db.acquire() as conn, conn.transaction():
+        await conn.execute(
+            "CREATE TEMP TABLE pop ON COMMIT DROP AS "
+            "SELECT 's'::text AS shop_id, 'c'::text AS customer_id, 's'::text AS holder_id"
+        )
+        # Neither a scan of the table nor a bitmap of the index: then PostgreSQL plans an
+        # index-only scan exactly when the index holds every column the join reads.
+        await conn.execute("SET LOCAL enable_seqscan = off")
+        await conn.execute("SET LOCAL enable_bitmapscan = off")
+        plan = json.loads(
+            await conn.fetchval(
+                f"""EXPLAIN (FORMAT JSON) SELECT sum(pt.delta) FILTER (WHERE pt.kind = 'earned')
+                    FROM pop p JOIN analytics.points pt ON {scope.points_of()}
+                    WHERE pt.at < $1""",
+                at,
+            )
+        )
+
+    assert scans_of(plan, "points") == [("Index Only Scan", "points_by_customer")]

@@ -71,7 +71,15 @@ REPORT: tuple[dict[str, Any], dict[str, Any], None] = (
     {"from": "2025-01-01", "to": "2025-02-01", "shop": "s", "tier": "gold"},
     None,
 )
-ANALYTICS_ROUTES = {"GET /v1/report": REPORT, "GET /v1/report.html": REPORT}
+ANALYTICS_ROUTES = {
+    "GET /v1/overview": (
+        {},
+        {"shop": "s", "time_zone": "Asia/Ho_Chi_Minh", "currency": "VND"},
+        None,
+    ),
+    "GET /v1/report": REPORT,
+    "GET /v1/report.html": REPORT,
+}
 
 
 @pytest.fixture(scope="module")

@@ -5,8 +5,6 @@ same console's operations page passes axe in both languages and works with the k
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import html
 import uuid
 from collections.abc import AsyncIterator
@@ -16,7 +14,6 @@ from typing import Any
 import httpx
 import jwt
 import pytest
-import uvicorn
 from aiokafka import AIOKafkaProducer
 from browser import axe_check, chromium
 from console_support import PASSWORD, ConsoleService, console_service, indexed
@@ -27,7 +24,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.routing import Route
-from support import unique
+from support import served, unique
 
 from services.console import widget
 from services.console.adapters.upstream import Upstream
@@ -36,23 +33,6 @@ from services.console.domain.widget_tokens import AUDIENCE
 
 SHOP = "default"  # the shop of earn's own test programme
 URLS = {name: f"http://{name}.invalid" for name in ("tiering", "notify", "analytics", "shops")}
-
-
-@contextlib.asynccontextmanager
-async def served(app: Any) -> AsyncIterator[str]:
-    """An ASGI app, already started, on an HTTP port of its own; its base URL."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, lifespan="off", log_level="warning")
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    try:
-        while not server.started:
-            if task.done():
-                task.result()
-            await asyncio.sleep(0.02)
-        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        await task
 
 
 def storefront(console_url: str) -> Starlette:

@@ -37,6 +37,12 @@ def test_dollars_have_cents_at_an_american_shop() -> None:
     assert US_SHOP_EN_READER.points(12_345) == "12,345"
 
 
+def test_a_percentage_has_one_decimal_at_most_in_the_shops_locale() -> None:
+    assert VN_SHOP_EN_READER.percent("92.40") == "92,4%"
+    assert US_SHOP_EN_READER.percent(Decimal("92.46")) == "92.5%"
+    assert US_SHOP_EN_READER.percent("100.00") == "100%"
+
+
 def test_a_moment_is_shown_on_the_shops_wall_clock() -> None:
     moment = datetime(2026, 12, 7, 2, 30, tzinfo=UTC)
     assert plain(VN_SHOP_VI_READER.datetime(moment)) == "09:30:00 7 thg 12, 2026"

@@ -6,6 +6,7 @@ entries of the coalition's account made at that shop."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 import asyncpg
 
@@ -133,8 +134,16 @@ async def read_tiers_by_month(
 
 
 async def read_points_by_month(conn: Connection, scope: Scope) -> list[asyncpg.Record]:
+    return await read_points_by(conn, scope, "month")
+
+
+async def read_points_by(
+    conn: Connection, scope: Scope, unit: Literal["month", "day"]
+) -> list[asyncpg.Record]:
+    """Points issued, redeemed and expired in the period per local month or day (`unit`, the
+    column's name too), the periods without any left out."""
     return await conn.fetch(
-        f"""SELECT date_trunc('month', pt.at AT TIME ZONE $3)::date AS month,
+        f"""SELECT date_trunc('{unit}', pt.at AT TIME ZONE $3)::date AS {unit},
                    COALESCE(sum(pt.delta) FILTER (WHERE {ISSUED}), 0) AS issued,
                    COALESCE(-sum(pt.delta) FILTER (WHERE pt.kind = 'redeemed'), 0) AS redeemed,
                    COALESCE(-sum(pt.delta) FILTER (WHERE pt.kind = 'expired'), 0) AS expired

@@ -12,8 +12,9 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, TypeAlias
+from urllib.parse import quote
 
 import httpx
 
@@ -69,9 +70,10 @@ class Upstream:
             )
         return self._clients[service]
 
-    async def request(
+    async def send(
         self, service: str, method: str, path: str, headers: dict[str, str], **kwargs: Any
-    ) -> Any:
+    ) -> httpx.Response:
+        """The answer, when it is not a refusal nor a failure."""
         if self._api_key is None:
             raise UpstreamUnavailable("the console has no platform key (LOYALTY_CONSOLE_API_KEY)")
         try:
@@ -85,12 +87,17 @@ class Upstream:
             raise UpstreamUnavailable(f"{service} answered {answer.status_code}")
         if answer.status_code >= 400:
             raise _problem(answer)
-        return answer.json()
+        return answer
 
     async def aclose(self) -> None:
         clients, self._clients = list(self._clients.values()), {}
         for client in clients:
             await client.aclose()
+
+
+def _segment(value: str) -> str:
+    """An id as one path segment: a customer id may hold '/', '?' or '#'."""
+    return quote(value, safe="")
 
 
 def _problem(answer: httpx.Response) -> UpstreamProblem:
@@ -122,6 +129,9 @@ class ShopApi:
         self._upstream = upstream
 
     async def _call(self, service: str, method: str, path: str, **kwargs: Any) -> Any:
+        return (await self._send(service, method, path, **kwargs)).json()
+
+    async def _send(self, service: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
         headers = {
             "X-Shop-Id": self.shop_id,
             "X-On-Behalf-Of": f"console:{self.acting_user}",
@@ -129,7 +139,7 @@ class ShopApi:
         }
         started = time.perf_counter()
         try:
-            return await self._upstream.request(service, method, path, headers, **kwargs)
+            return await self._upstream.send(service, method, path, headers, **kwargs)
         finally:
             self.timings.append((service, time.perf_counter() - started))
 
@@ -169,30 +179,43 @@ class ShopApi:
         return dict(await self._call("shops", "POST", path, json=body))
 
     # --- analytics ---
-    async def overview(self) -> JsonObject:
-        return dict(
-            await self._call("analytics", "GET", "/v1/overview", params={"shop": self.shop_id})
-        )
+    async def overview(
+        self, time_zone: str | None = None, currency: str | None = None
+    ) -> JsonObject:
+        """Today's and this month's figures in the zone's days (analytics' defaults unless
+        given)."""
+        params = {"shop": self.shop_id}
+        if time_zone is not None:
+            params["time_zone"] = time_zone
+        if currency is not None:
+            params["currency"] = currency
+        return dict(await self._call("analytics", "GET", "/v1/overview", params=params))
+
+    async def report_html(self, start: date, end: date) -> str:
+        """Analytics' report of the local days [start, end) as one self-contained HTML page."""
+        params = {"shop": self.shop_id, "from": start.isoformat(), "to": end.isoformat()}
+        answer = await self._send("analytics", "GET", "/v1/report.html", params=params)
+        return answer.text
 
     # --- notify ---
     async def search(self, q: str) -> JsonObject:
         return dict(await self._call("notify", "GET", "/v1/customers", params={"q": q}))
 
     async def profile(self, customer_id: str) -> JsonObject:
-        return dict(await self._call("notify", "GET", f"/v1/customers/{customer_id}"))
+        return dict(await self._call("notify", "GET", f"/v1/customers/{_segment(customer_id)}"))
 
     async def messages(self, customer_id: str, cursor: str | None = None) -> JsonObject:
         params = {} if cursor is None else {"cursor": cursor}
-        path = f"/v1/customers/{customer_id}/messages"
+        path = f"/v1/customers/{_segment(customer_id)}/messages"
         return dict(await self._call("notify", "GET", path, params=params))
 
     async def resend(self, customer_id: str, message_id: str, key: str) -> JsonObject:
-        path = f"/v1/customers/{customer_id}/messages/{message_id}/resend"
+        path = f"/v1/customers/{_segment(customer_id)}/messages/{message_id}/resend"
         headers = {"Idempotency-Key": key}
         return dict(await self._call("notify", "POST", path, headers=headers))
 
     async def unsubscribe(self, customer_id: str, channel: str) -> JsonObject:
-        path = f"/v1/customers/{customer_id}/unsubscribe"
+        path = f"/v1/customers/{_segment(customer_id)}/unsubscribe"
         return dict(await self._call("notify", "POST", path, json={"channel": channel}))
 
     async def templates(self) -> list[JsonObject]:
@@ -212,11 +235,13 @@ class ShopApi:
 
     # --- earn ---
     async def balance(self, customer_id: str) -> JsonObject:
-        return dict(await self._call("earn", "GET", f"/v1/customers/{customer_id}/balance"))
+        return dict(
+            await self._call("earn", "GET", f"/v1/customers/{_segment(customer_id)}/balance")
+        )
 
     async def ledger(self, customer_id: str, cursor: str | None = None) -> JsonObject:
         params = {} if cursor is None else {"cursor": cursor}
-        path = f"/v1/customers/{customer_id}/ledger"
+        path = f"/v1/customers/{_segment(customer_id)}/ledger"
         return dict(await self._call("earn", "GET", path, params=params))
 
     async def rewards(self) -> JsonObject:
@@ -225,7 +250,7 @@ class ShopApi:
     async def redeem(
         self, customer_id: str, reward: str, currency: str | None, key: str
     ) -> JsonObject:
-        path = f"/v1/customers/{customer_id}/redemptions"
+        path = f"/v1/customers/{_segment(customer_id)}/redemptions"
         # Earn refuses a currency for rewards without a money value: send one only when chosen.
         body = {"reward": reward} | ({} if currency is None else {"currency": currency})
         headers = {"Idempotency-Key": key}
@@ -234,26 +259,30 @@ class ShopApi:
     async def adjust(
         self, customer_id: str, points: int, reason: str, force: bool, key: str
     ) -> JsonObject:
-        path = f"/v1/admin/customers/{customer_id}/adjustments"
+        path = f"/v1/admin/customers/{_segment(customer_id)}/adjustments"
         body = {"points": points, "reason": reason, "force": force}
         headers = {"Idempotency-Key": key}
         return dict(await self._call("earn", "POST", path, json=body, headers=headers))
 
     # --- tiering ---
     async def tier(self, customer_id: str) -> JsonObject:
-        return dict(await self._call("tiering", "GET", f"/v1/customers/{customer_id}/tier"))
+        return dict(
+            await self._call("tiering", "GET", f"/v1/customers/{_segment(customer_id)}/tier")
+        )
 
     async def progress(self, customer_id: str) -> JsonObject:
-        return dict(await self._call("tiering", "GET", f"/v1/customers/{customer_id}/progress"))
+        return dict(
+            await self._call("tiering", "GET", f"/v1/customers/{_segment(customer_id)}/progress")
+        )
 
     async def history(self, customer_id: str) -> JsonObject:
-        path = f"/v1/customers/{customer_id}/tier-history"
+        path = f"/v1/customers/{_segment(customer_id)}/tier-history"
         return dict(await self._call("tiering", "GET", path))
 
     async def manual_tier(
         self, customer_id: str, tier: str, ends_at: datetime, reason: str
     ) -> JsonObject:
-        path = f"/v1/customers/{customer_id}/manual-tier"
+        path = f"/v1/customers/{_segment(customer_id)}/manual-tier"
         body = {"tier": tier, "ends_at": ends_at.isoformat(), "reason": reason}
         return dict(await self._call("tiering", "PUT", path, json=body))
 

@@ -1,4 +1,4 @@
-"""The shop picker and a shop's home page."""
+"""The shop picker, and the shop's settings and Server-Timing every shop page uses."""
 
 from __future__ import annotations
 
@@ -36,18 +36,6 @@ async def go_to_shop(
 ) -> Response:
     """The operator's form naming any shop; for anyone else the shop's page answers 404."""
     return RedirectResponse(f"/shops/{shop}/", status_code=303)
-
-
-@router.get("/shops/{shop}/")
-async def home(request: Request, access: Viewer) -> Response:
-    shop, formats = await shop_settings(request, access)
-    return render(
-        request,
-        "home.html",
-        {"access": access, "shop": shop, "shop_id": access.shop},
-        formats=formats,
-        headers=server_timing(access),
-    )
 
 
 async def shop_settings(request: Request, access: ShopAccess) -> tuple[JsonObject | None, Formats]:

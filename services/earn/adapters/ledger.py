@@ -138,34 +138,42 @@ async def _move_points(conn: Connection, entries: Sequence[NewEntry]) -> dict[Ac
         if e.at_shop is not None:
             last_shop[key] = e.at_shop
     customers = sorted(totals)
+    shops = {shop for shop, _ in customers}
+    # One shop's batch (the common case) sends its shop once, not once per account: the shop
+    # column then costs PostgreSQL neither an array to unnest nor a value per returned row.
+    one_shop = shops.pop() if len(shops) == 1 else None
+    if one_shop is not None:
+        shop, unnested, named, returned = "$5::text", "", "", ""
+    else:
+        shop, unnested, named, returned = "s", "$5::text[], ", "s, ", "shop_id, "
     rows = await conn.fetch(
         f"""INSERT INTO {SCHEMA}.accounts AS a
                    (shop_id, customer_id, points_balance, lifetime_earned, expiry_check_at,
                     last_shop_id)
-            SELECT s, c, d, e, CASE WHEN added THEN '-infinity'::timestamptz ELSE 'infinity' END,
-                   at
-            FROM unnest($5::text[], $1::text[], $2::bigint[], $3::bigint[], $4::boolean[],
+            SELECT {shop}, c, d, e,
+                   CASE WHEN added THEN '-infinity'::timestamptz ELSE 'infinity' END, at
+            FROM unnest({unnested}$1::text[], $2::bigint[], $3::bigint[], $4::boolean[],
                         $6::text[])
-                 AS u(s, c, d, e, added, at)
+                 AS u({named}c, d, e, added, at)
             ON CONFLICT (shop_id, customer_id) DO UPDATE
                SET points_balance = a.points_balance + excluded.points_balance,
                    lifetime_earned = a.lifetime_earned + excluded.lifetime_earned,
                    expiry_check_at = least(a.expiry_check_at, excluded.expiry_check_at),
                    last_shop_id = coalesce(excluded.last_shop_id, a.last_shop_id),
                    updated_at = now()
-            RETURNING shop_id, customer_id, points_balance""",
+            RETURNING {returned}customer_id, points_balance""",
         [c for _, c in customers],
         [totals[k][0] for k in customers],
         [totals[k][1] for k in customers],
         [totals[k][2] for k in customers],
-        [s for s, _ in customers],
+        one_shop if one_shop is not None else [s for s, _ in customers],
         [last_shop.get(k) for k in customers],
     )
-    return {
-        (r["shop_id"], r["customer_id"], None): r["points_balance"]
-        - totals[(r["shop_id"], r["customer_id"])][0]
-        for r in rows
-    }
+    before: dict[Account, int] = {}
+    for r in rows:
+        key = (r["shop_id"] if one_shop is None else one_shop, r["customer_id"])
+        before[(*key, None)] = r["points_balance"] - totals[key][0]
+    return before
 
 
 async def _move_credit(conn: Connection, entries: Sequence[NewEntry]) -> dict[Account, int]:

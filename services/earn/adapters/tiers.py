@@ -51,19 +51,22 @@ async def multipliers_at(
     if not paid:
         return []
     # Only orders whose customer had a tier by then come back: most have none, and a row each
-    # to say so cost a record decoded per order.
+    # to say so cost a record decoded per order. One shop's batch (the common case) sends its
+    # shop once, as a value the lookup compares with, rather than an array to unnest.
+    shops = {shop for shop, _, _ in paid}
+    one_shop = len(shops) == 1
     rows = await conn.fetch(
         f"""SELECT o.n, t.multiplier
-            FROM unnest($3::text[], $1::text[], $2::timestamptz[])
-                 WITH ORDINALITY AS o(shop_id, customer_id, at, n)
+            FROM unnest({"" if one_shop else "$3::text[], "}$1::text[], $2::timestamptz[])
+                 WITH ORDINALITY AS o({"" if one_shop else "shop_id, "}customer_id, at, n)
             JOIN LATERAL (
                 SELECT multiplier FROM {SCHEMA}.customer_tiers c
-                WHERE c.shop_id = o.shop_id AND c.customer_id = o.customer_id
-                  AND c.effective_at < o.at
+                WHERE c.shop_id = {"$3::text" if one_shop else "o.shop_id"}
+                  AND c.customer_id = o.customer_id AND c.effective_at < o.at
                 ORDER BY c.effective_at DESC, c.seq DESC LIMIT 1) t ON true""",
         [customer for _, customer, _ in paid],
         [at for _, _, at in paid],
-        [shop for shop, _, _ in paid],
+        shops.pop() if one_shop else [shop for shop, _, _ in paid],
     )
     multipliers = [ONE] * len(paid)
     for row in rows:
