@@ -135,13 +135,19 @@ class DeadLetterReader:
 
     def __init__(self, kafka: KafkaConnection | str) -> None:
         self._kafka = kafka_connection(kafka)
+
+    async def __aenter__(self) -> DeadLetterReader:
+        # The consumer is made only once the access check passed, and stopped if its start
+        # fails or is cancelled (a pass timing out, the service stopping): none is left open.
+        await check_access(self._kafka)
         self._consumer = AIOKafkaConsumer(
             **self._kafka.client_options(), enable_auto_commit=False, request_timeout_ms=15_000
         )
-
-    async def __aenter__(self) -> DeadLetterReader:
-        await check_access(self._kafka)
-        await self._consumer.start()
+        try:
+            await self._consumer.start()
+        except BaseException:
+            await self._consumer.stop()
+            raise
         return self
 
     async def __aexit__(self, *exc: object) -> None:
