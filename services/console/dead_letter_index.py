@@ -152,8 +152,21 @@ async def keep_indexing(runtime: Runtime, settings: ConsoleSettings) -> None:
     is taken by passes run one after the other."""
     kafka = KafkaConnection.from_settings(settings)
 
-    async def work(pool: asyncpg.Pool) -> None:
+    async def catch_up(pool: asyncpg.Pool) -> None:
         while (done := await index_dead_letters(pool, kafka)).more:
             log.info("dead_letter_index_behind", indexed=done.indexed)
+
+    async def work(pool: asyncpg.Pool) -> None:
+        # aiokafka closes a connection it is setting up only on its own errors: a pass cancelled
+        # there (the service stopping) would leave the socket open. So a stop lets the pass in
+        # flight end first; the runtime waits for it up to its graceful timeout.
+        passing = asyncio.ensure_future(catch_up(pool))
+        try:
+            await asyncio.shield(passing)
+        except asyncio.CancelledError:
+            await asyncio.wait([passing])
+            if not passing.cancelled() and (failure := passing.exception()) is not None:
+                log.warning("dead_letter_index_failed_at_stop", error=repr(failure))
+            raise
 
     await every(runtime, settings.console_dead_letters_index_s, work, name=ROUNDS)

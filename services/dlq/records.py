@@ -156,8 +156,8 @@ class DeadLetterReader:
     async def partitions(self, topics: Iterable[str] | None) -> list[TopicPartition]:
         """The partitions of these topics that exist; None: of every `*.dlq` topic there is."""
         admin = AIOKafkaAdminClient(**self._kafka.client_options(), request_timeout_ms=15_000)
-        await admin.start()
         try:
+            await admin.start()
             existing = set(await admin.list_topics())
             if topics is None:
                 topics = sorted(t for t in existing if t.endswith(DLQ_SUFFIX))
