@@ -15,7 +15,7 @@ import httpx
 from infrastructure import Endpoints
 from pydantic import SecretStr
 from shops_support import ShopsService, shops_settings
-from support import own_groups, running
+from support import eventually, own_groups, running
 
 from services.console import handlers
 from services.console.adapters.accounts import User
@@ -176,3 +176,17 @@ async def console_with_shops(
         )
         async with console_service(infrastructure, upstream=upstream) as console:
             yield ShopsStack(shops, console, upstream, transport)
+
+
+async def indexed(pool: asyncpg.Pool, *positions: str) -> None:
+    """Wait until the console's indexer has copied these dead letters into its table."""
+
+    async def found() -> set[str]:
+        rows = await pool.fetch(
+            """SELECT dlq_topic || '/' || partition || '/' || "offset" FROM console.dead_letters
+               WHERE dlq_topic || '/' || partition || '/' || "offset" = ANY($1::text[])""",
+            list(positions),
+        )
+        return {r[0] for r in rows}
+
+    await eventually(found, lambda seen: seen == set(positions), timeout=60)

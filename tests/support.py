@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+import uvicorn
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from diagnosis import services_state, started, stopped
 from faststream.asgi import AsgiFastStream
@@ -359,3 +360,20 @@ async def database_of_its_own(database_url: str, prefix: str) -> AsyncIterator[s
                     raise
                 await asyncio.sleep(0.5)
         await admin.close()
+
+
+@contextlib.asynccontextmanager
+async def served(app: Any) -> AsyncIterator[str]:
+    """An ASGI app, already started, on an HTTP port of its own; its base URL."""
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, lifespan="off", log_level="warning")
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    try:
+        while not server.started:
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.02)
+        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        await task

@@ -13,6 +13,7 @@ from faststream.asgi.types import ASGIApp
 from services.console.adapters.accounts import SCHEMA
 from services.console.adapters.upstream import Upstream
 from services.console.context import make_console, make_upstream
+from services.console.dead_letter_index import keep_indexing
 from services.console.http import build_api
 from services.console.settings import ConsoleSettings
 from shared.clock import Clock, SystemClock
@@ -41,6 +42,9 @@ def definition(settings: ConsoleSettings, *, upstream: Upstream | None = None) -
         finally:
             await upstream.aclose()
 
+    async def index_dead_letters(runtime: Runtime) -> None:
+        await keep_indexing(runtime, settings)
+
     return ServiceDefinition(
         name="console",
         schema=SCHEMA,
@@ -48,7 +52,7 @@ def definition(settings: ConsoleSettings, *, upstream: Upstream | None = None) -
         handlers={},
         produces=("loyalty.console",),
         http_api=http_api,
-        background=(close_upstream,),
+        background=(close_upstream, index_dead_letters),
     )
 
 

@@ -1,7 +1,7 @@
-"""Use cases of the operations page: a shop's dead letters, read on demand, and their replay.
+"""Use cases of the operations page: a shop's dead letters, read from the index, and their replay.
 
-The dead letters are read from Kafka when the page is asked for, the newest few of each
-partition of every `*.dlq` topic within a time limit (no index of our own). Replay goes
+The page reads `console.dead_letters`, which the background indexer
+(services.console.dead_letter_index) fills from every `*.dlq` topic: no Kafka. Replay goes
 through the `loyalty dlq` tool's own code (services.dlq.replay) and its log, `dlq.replays`:
 the console is a second front end of the same tool, so a record replayed here or by the
 command line is replayed once.
@@ -9,27 +9,19 @@ command line is replayed once.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import asyncpg
 from aiokafka.errors import KafkaError
 
-from services.dlq.records import DeadLetter, DeadLetterReader, dlq_topics
+from services.dlq.records import DeadLetter, dlq_topics
 from services.dlq.replay import SCHEMA, Position, ReplayReport, Selection, replay
-from services.dlq.replay import replayed_positions as logged_replays
-from shared.db import Connection
 from shared.errors import TransientFailure
 from shared.kafka_connection import KafkaConnection
 
-# What reaching Kafka may raise: the page then says the dead letters are unavailable.
+# What reaching Kafka may raise: the replay stops, the indexer's pass waits for the next.
 KAFKA_FAILURES = (KafkaError, OSError, TimeoutError, TransientFailure)
-
-
-class DeadLettersUnavailable(Exception):
-    """Kafka did not answer in time, or refused us: the page says so instead of failing."""
 
 
 class NotTheShops(Exception):
@@ -94,54 +86,62 @@ def dead_lettered_at(dead: DeadLetter) -> datetime:
     return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
+_ROWS = """
+SELECT d.dlq_topic, d.partition, d."offset", d.topic, d.dead_lettered_at, d.service,
+       d.error_class, d.error_message, d.shop_id, {replayed} AS replayed
+FROM console.dead_letters d
+WHERE (d.shop_id = $1 OR ($2 AND d.shop_id IS NULL)) AND d.dlq_topic = ANY($3::text[])
+  AND ($4::text IS NULL OR d.error_class = $4)
+ORDER BY d.record_timestamp DESC, d.dlq_topic DESC, d.partition DESC, d."offset" DESC
+LIMIT $5
+"""
+_REPLAYED = """EXISTS (SELECT 1 FROM dlq.replays r WHERE r.dlq_topic = d.dlq_topic
+    AND r.dlq_partition = d.partition AND r.dlq_offset = d."offset"
+    AND r.record_timestamp = d.record_timestamp)"""
+_CLASSES = """
+SELECT DISTINCT error_class FROM console.dead_letters
+WHERE (shop_id = $1 OR ($2 AND shop_id IS NULL)) AND dlq_topic = ANY($3::text[])
+ORDER BY error_class
+"""
+
+
 async def read_dead_letters(
-    kafka: KafkaConnection,
     pool: asyncpg.Pool,
     scope: Scope,
     *,
     topic: str | None,
     error_class: str | None,
-    newest: int,
-    timeout_s: float,
     shown: int,
 ) -> ShopDeadLetters:
-    """The newest `newest` records of each partition, those of the scope, within `timeout_s`."""
-    selection = scope.selection(topic)
-    try:
-        async with asyncio.timeout(timeout_s), DeadLetterReader(kafka) as reader:
-            found = await reader.read(selection.topics, newest=newest)
-    except KAFKA_FAILURES as failure:
-        raise DeadLettersUnavailable(type(failure).__name__) from failure
-    ours = [d for d in found if selection.matches(d)]
-    classes = sorted({d.error_class for d in ours})
-    if error_class is not None:
-        ours = [d for d in ours if d.error_class == error_class]
-    ours.sort(key=lambda d: (d.timestamp_ms, d.position), reverse=True)
+    """The scope's newest `shown` dead letters from the index (no Kafka), with whether each
+    was replayed (the tool's log, `dlq.replays`, absent until a first replay)."""
+    topics = scope.selection(topic).topics
     async with pool.acquire() as conn:
-        done = await replayed_positions(conn, selection.topics)
-    rows = [_row(d, replayed=d.identity in done) for d in ours[:shown]]
-    return ShopDeadLetters(rows, classes, more=len(ours) > shown)
+        logged = await conn.fetchval("SELECT to_regclass($1)", f"{SCHEMA}.replays") is not None
+        rows = await conn.fetch(
+            _ROWS.format(replayed=_REPLAYED if logged else "false"),
+            scope.shop,
+            scope.shopless,
+            topics,
+            error_class,
+            shown + 1,
+        )
+        classes = await conn.fetch(_CLASSES, scope.shop, scope.shopless, topics)
+    return ShopDeadLetters(
+        [_row(r) for r in rows[:shown]], [c[0] for c in classes], more=len(rows) > shown
+    )
 
 
-async def replayed_positions(
-    conn: Connection, topics: Sequence[str]
-) -> set[tuple[str, int, int, int]]:
-    """The tool's log of replays; empty while nothing was ever replayed (no table yet)."""
-    if await conn.fetchval("SELECT to_regclass($1)", f"{SCHEMA}.replays") is None:
-        return set()
-    return await logged_replays(conn, topics)
-
-
-def _row(dead: DeadLetter, *, replayed: bool) -> DeadLetterRow:
+def _row(row: asyncpg.Record) -> DeadLetterRow:
     return DeadLetterRow(
-        position=dead.position,
-        topic=dead.original_topic,
-        at=dead_lettered_at(dead),
-        service=dead.service,
-        error_class=dead.error_class,
-        error_message=dead.error_message,
-        shop_id=dead.shop_id,
-        replayed=replayed,
+        position=f"{row['dlq_topic']}/{row['partition']}/{row['offset']}",
+        topic=row["topic"],
+        at=row["dead_lettered_at"],
+        service=row["service"],
+        error_class=row["error_class"],
+        error_message=row["error_message"],
+        shop_id=row["shop_id"],
+        replayed=row["replayed"],
     )
 
 

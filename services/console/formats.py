@@ -10,7 +10,12 @@ from zoneinfo import ZoneInfo
 
 from babel import Locale
 from babel.dates import format_date, format_datetime
-from babel.numbers import format_currency, format_decimal, format_percent
+from babel.numbers import (
+    format_currency,
+    format_decimal,
+    format_percent,
+    get_currency_precision,
+)
 
 LANGUAGES = ("vi", "en")
 DEFAULT_LANGUAGE = "vi"
@@ -35,6 +40,10 @@ class Formats:
     def money(self, amount: Decimal | int | str, currency: str) -> str:
         """'1.250.000 ₫' at a Vietnamese shop, '$12.50' at an American one."""
         return format_currency(Decimal(amount), currency, locale=babel_locale(self.shop_locale))
+
+    def minor_money(self, minor: int, currency: str) -> str:
+        """An amount in minor units (cents; dong, which has none) as money."""
+        return self.money(Decimal(minor).scaleb(-get_currency_precision(currency)), currency)
 
     def points(self, value: int) -> str:
         return format_decimal(value, locale=babel_locale(self.shop_locale))

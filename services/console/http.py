@@ -19,6 +19,8 @@ from services.console.auth import CsrfRefused, Forbidden, NotFound, SignInNeeded
 from services.console.context import Console
 from services.console.pages import (
     account,
+    customer_actions,
+    customers,
     home,
     messages,
     operations,
@@ -133,6 +135,8 @@ def build_api(console: Console) -> FastAPI:
     api.include_router(programme.router)
     api.include_router(programme_editor.router)
     api.include_router(messages.router)
+    api.include_router(customers.router)
+    api.include_router(customer_actions.router)
     api.include_router(operations.router)
     _install_error_pages(api)
     return api

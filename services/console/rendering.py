@@ -3,6 +3,7 @@ in memory at start), with the money, points, percent, datetime and date filters 
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 from collections.abc import Mapping
 from functools import cache
@@ -52,21 +53,32 @@ def _points(context: Context, value: int) -> str:
 
 
 @pass_context
+def _minor_money(context: Context, minor: int, currency: str) -> str:
+    formats: Formats = context["formats"]
+    return formats.minor_money(minor, currency)
+
+
+@pass_context
 def _percent(context: Context, value: Any) -> str:
     formats: Formats = context["formats"]
     return formats.percent(value)
 
 
+def _instant(value: Any) -> Any:
+    """The APIs' JSON gives times as RFC 3339 text: read as an aware datetime."""
+    return dt.datetime.fromisoformat(value) if isinstance(value, str) else value
+
+
 @pass_context
 def _datetime(context: Context, moment: Any) -> str:
     formats: Formats = context["formats"]
-    return formats.datetime(moment)
+    return formats.datetime(_instant(moment))
 
 
 @pass_context
 def _date(context: Context, day: Any) -> str:
     formats: Formats = context["formats"]
-    return formats.date(day)
+    return formats.date(_instant(day))
 
 
 @cache
@@ -81,7 +93,12 @@ def environment(language: str) -> Environment:
     )
     env.install_gettext_translations(catalog(language), newstyle=True)  # type: ignore[attr-defined]
     env.filters.update(
-        money=_money, points=_points, percent=_percent, datetime=_datetime, date=_date
+        money=_money,
+        minor_money=_minor_money,
+        points=_points,
+        percent=_percent,
+        datetime=_datetime,
+        date=_date,
     )
     return env
 

@@ -35,10 +35,9 @@ class ConsoleSettings(CommonSettings):
     console_login_failures_per_address: int = Field(default=30, ge=1)
     console_login_window_s: int = Field(default=900, ge=1)
     console_invitation_ttl_h: float = Field(default=72, gt=0, le=24 * 30)
-    # The operations page reads dead letters from Kafka when asked: the newest N of each
-    # partition of every .dlq topic, within a time limit; it shows at most `_shown` of them.
-    console_dead_letters_newest: int = Field(default=500, ge=1, le=10_000)
-    console_dead_letters_timeout_s: float = Field(default=5.0, gt=0, le=60)
+    # The operations page reads dead letters from console.dead_letters, which a background
+    # pass fills from every .dlq topic this often; it shows at most `_shown` of them.
+    console_dead_letters_index_s: float = Field(default=10.0, gt=0, le=3600)
     console_dead_letters_shown: int = Field(default=200, ge=1, le=5_000)
     console_dead_letters_replay_timeout_s: float = Field(default=60.0, gt=0, le=600)
 

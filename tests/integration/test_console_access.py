@@ -50,6 +50,7 @@ def shop_pages(console: ConsoleService) -> list[str]:
 def url(path: str, shop: str, **ids: str) -> str:
     defaults = {"user_id": "u_x", "invitation_id": "inv_x", "kid": "k_x", "kind": "earn"}
     defaults |= {"version": "1", "template": "points_earned", "language": "vi"}
+    defaults |= {"customer_id": "c-x", "message_id": "1"}
     return path.format(shop=shop, **(defaults | ids))
 
 

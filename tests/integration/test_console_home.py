@@ -17,7 +17,7 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 from analytics_support import ShopEvents, analytics_service, publish
-from browser import axe_check, chromium, served
+from browser import axe_check, chromium
 from console_support import (
     CONSOLE_URLS,
     PASSWORD,
@@ -28,7 +28,7 @@ from console_support import (
 from infrastructure import Endpoints
 from playwright.async_api import ConsoleMessage
 from shops_support import ShopsService, shops_settings
-from support import eventually, running, unique
+from support import eventually, running, served, unique
 
 from services.console.adapters.upstream import Upstream
 from services.console.domain.roles import Role

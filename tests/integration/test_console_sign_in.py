@@ -5,6 +5,7 @@ expiry, sign-out, rehashing, disabled accounts."""
 from __future__ import annotations
 
 import hashlib
+import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from http.cookies import SimpleCookie
@@ -161,16 +162,37 @@ async def test_many_failures_from_one_address_hold_every_email_from_it(
     console: ConsoleService,
 ) -> None:
     user = await console.make_user({"shop-a": Role.OWNER})
+    guesses = [f"guess-{uuid.uuid4().hex[:12]}@shop.example" for _ in range(30)]
     async with console.client() as client:
-        failures = [
-            await attempt(client, f"guess-{n}@shop.example", "wrong password!") for n in range(30)
-        ]
+        failures = [await attempt(client, guess, "wrong password!") for guess in guesses]
         held = await attempt(client, user.email, PASSWORD)
     async with console.client() as other_address:
         elsewhere = await attempt(other_address, user.email, PASSWORD)
     assert set(failures) == {401}
     assert held == 429
     assert elsewhere == 303
+
+
+async def test_failures_counted_at_a_later_clock_do_not_hold_after_the_clock_steps_back(
+    console: ConsoleService,
+) -> None:
+    """A clock corrected backwards (or a database shared with a run whose clock stood ahead)
+    leaves windows that start in the future: they hold nothing, and the next failure opens a
+    window at the present time."""
+    user = await console.make_user({"shop-a": Role.OWNER})
+    present = console.clock.now()
+    console.clock.set(present + timedelta(days=365))
+    async with console.client() as client:
+        ahead = [await attempt(client, user.email, "wrong password!") for _ in range(5)]
+        held_ahead = await attempt(client, user.email, PASSWORD)
+    console.clock.set(present)
+    async with console.client() as client:
+        after_step_back = [await attempt(client, user.email, "wrong password!") for _ in range(4)]
+        signed = await attempt(client, user.email, PASSWORD)
+    assert ahead == [401] * 5
+    assert held_ahead == 429
+    assert after_step_back == [401] * 4
+    assert signed == 303
 
 
 async def test_a_success_forgets_the_emails_earlier_failures(console: ConsoleService) -> None:

@@ -12,16 +12,13 @@ The run is bounded and deterministic (Schemathesis's deterministic generation);
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import sys
 import tempfile
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from analytics_support import ANALYTICS_KEY
 from earn_api_support import ADMIN_KEY, programme
 from earn_support import earn_of_its_own
@@ -30,7 +27,7 @@ from infrastructure import Endpoints
 from notify_support import NOTIFY_API_KEY
 from pydantic import SecretStr
 from shops_support import ShopsService, shops_settings
-from support import database_of_its_own, own_groups, running
+from support import database_of_its_own, own_groups, running, served
 from tiering_tools import ADMIN_API_KEY, tiering_settings
 
 from services.analytics.bootstrap import bootstrap as analytics_bootstrap
@@ -48,24 +45,6 @@ SEED = os.environ.get("LOYALTY_SCHEMATHESIS_SEED")
 RUN_TIMEOUT_S = 60.0 + 25.0 * EXAMPLES
 SCHEMATHESIS = Path(sys.executable).with_name("st")
 SETTINGS = Path(__file__).parents[1] / "openapi_conformance"
-
-
-@contextlib.asynccontextmanager
-async def served(app: AsgiFastStream) -> AsyncIterator[str]:
-    """The started service app on an HTTP port of its own; its base URL."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, lifespan="off", log_level="warning")
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    try:
-        while not server.started:
-            if task.done():
-                task.result()
-            await asyncio.sleep(0.02)
-        port = server.servers[0].sockets[0].getsockname()[1]
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
 
 
 async def schemathesis(base_url: str, *headers: str) -> tuple[int, str]:

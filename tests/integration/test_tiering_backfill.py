@@ -77,6 +77,17 @@ async def test_backfill_replay_gives_the_same_tiers_as_live_processing(
             return bool(t == total)
 
         await eventually(partial(net_total, db, customer), reached)
+
+    # The cancelled order's net is 0 before any of its events is applied, too: wait until
+    # all three are (its 9,000,000 added, and all of it removed again).
+    async def added(customer: str) -> Any:
+        return await db.fetchval(
+            "SELECT coalesce(sum(added), 0) FROM tiering.contributions WHERE customer_id = $1",
+            customer,
+        )
+
+    await eventually(partial(added, cancelled), lambda total: total == 9_000_000)
+    await eventually(partial(net_total, db, cancelled), lambda total: total == 0)
     live = await snapshot(db, customers)
     only = [arg for c in customers for arg in ("--customer", c)]
 

@@ -15,8 +15,8 @@ import httpx
 import jwt
 import pytest
 from aiokafka import AIOKafkaProducer
-from browser import axe_check, chromium, served
-from console_support import PASSWORD, ConsoleService, console_service
+from browser import axe_check, chromium
+from console_support import PASSWORD, ConsoleService, console_service, indexed
 from earn_api_support import ADMIN_KEY, EarnApi, earn_api
 from infrastructure import Endpoints
 from playwright.async_api import Browser, ConsoleMessage, Page
@@ -24,7 +24,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.routing import Route
-from support import unique
+from support import served, unique
 
 from services.console import widget
 from services.console.adapters.upstream import Upstream
@@ -105,7 +105,9 @@ async def stack(infrastructure: Endpoints) -> AsyncIterator[Stack]:
             transports={"earn": transport},
         )
         async with (
-            console_service(infrastructure, upstream=upstream) as console,
+            console_service(
+                infrastructure, upstream=upstream, console_dead_letters_index_s=0.2
+            ) as console,
             served(console.app) as console_url,
             served(storefront(console_url)) as shop_url,
             chromium() as browser,
@@ -201,6 +203,7 @@ async def test_the_operations_page_passes_axe_in_both_languages_and_works_with_t
         key=unique("c").encode(),
         headers=headers,
     )
+    await indexed(stack.console.pool, f"shop.orders.dlq/{sent.partition}/{sent.offset}")
     owner = await stack.console.make_user({SHOP: Role.OWNER}, locale="vi")
     filtered = f"{stack.console_url}/shops/{SHOP}/operations?" + str(
         httpx.QueryParams(topic="shop.orders", error_class=error_class)

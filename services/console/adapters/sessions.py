@@ -64,24 +64,30 @@ async def delete_sessions_of(conn: Connection, user_id: str) -> None:
 
 
 async def failures(conn: Connection, bucket: str, *, now: datetime, window: timedelta) -> int:
-    """The failures counted in the bucket's current window (0 once the window is over)."""
+    """The failures counted in the bucket's current window: 0 once the window is over, and 0
+    when the window starts after `now` (the clock was stepped back), so a clock correction
+    never holds an email or an address for longer than one window."""
     count = await conn.fetchval(
         f"""SELECT failures FROM {SCHEMA}.login_throttle
-            WHERE bucket = $1 AND window_start > $2""",
+            WHERE bucket = $1 AND window_start > $2 AND window_start <= $3""",
         bucket,
         now - window,
+        now,
     )
     return int(count or 0)
 
 
 async def count_failure(conn: Connection, bucket: str, *, now: datetime, window: timedelta) -> int:
-    """One more failure in the bucket, in a new window when the last one is over."""
+    """One more failure in the bucket, in a new window when the last one is over or starts
+    after `now`."""
     count = await conn.fetchval(
         f"""INSERT INTO {SCHEMA}.login_throttle AS t (bucket, window_start, failures)
             VALUES ($1, $2, 1)
             ON CONFLICT (bucket) DO UPDATE SET
-                window_start = CASE WHEN t.window_start <= $3 THEN $2 ELSE t.window_start END,
-                failures = CASE WHEN t.window_start <= $3 THEN 1 ELSE t.failures + 1 END
+                window_start = CASE WHEN t.window_start <= $3 OR t.window_start > $2
+                                    THEN $2 ELSE t.window_start END,
+                failures = CASE WHEN t.window_start <= $3 OR t.window_start > $2
+                                THEN 1 ELSE t.failures + 1 END
             RETURNING failures""",
         bucket,
         now,

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, TypeAlias
+from urllib.parse import quote
 
 import httpx
 
@@ -92,6 +93,11 @@ class Upstream:
         clients, self._clients = list(self._clients.values()), {}
         for client in clients:
             await client.aclose()
+
+
+def _segment(value: str) -> str:
+    """An id as one path segment: a customer id may hold '/', '?' or '#'."""
+    return quote(value, safe="")
 
 
 def _problem(answer: httpx.Response) -> UpstreamProblem:
@@ -196,20 +202,20 @@ class ShopApi:
         return dict(await self._call("notify", "GET", "/v1/customers", params={"q": q}))
 
     async def profile(self, customer_id: str) -> JsonObject:
-        return dict(await self._call("notify", "GET", f"/v1/customers/{customer_id}"))
+        return dict(await self._call("notify", "GET", f"/v1/customers/{_segment(customer_id)}"))
 
     async def messages(self, customer_id: str, cursor: str | None = None) -> JsonObject:
         params = {} if cursor is None else {"cursor": cursor}
-        path = f"/v1/customers/{customer_id}/messages"
+        path = f"/v1/customers/{_segment(customer_id)}/messages"
         return dict(await self._call("notify", "GET", path, params=params))
 
     async def resend(self, customer_id: str, message_id: str, key: str) -> JsonObject:
-        path = f"/v1/customers/{customer_id}/messages/{message_id}/resend"
+        path = f"/v1/customers/{_segment(customer_id)}/messages/{message_id}/resend"
         headers = {"Idempotency-Key": key}
         return dict(await self._call("notify", "POST", path, headers=headers))
 
     async def unsubscribe(self, customer_id: str, channel: str) -> JsonObject:
-        path = f"/v1/customers/{customer_id}/unsubscribe"
+        path = f"/v1/customers/{_segment(customer_id)}/unsubscribe"
         return dict(await self._call("notify", "POST", path, json={"channel": channel}))
 
     async def templates(self) -> list[JsonObject]:
@@ -229,11 +235,13 @@ class ShopApi:
 
     # --- earn ---
     async def balance(self, customer_id: str) -> JsonObject:
-        return dict(await self._call("earn", "GET", f"/v1/customers/{customer_id}/balance"))
+        return dict(
+            await self._call("earn", "GET", f"/v1/customers/{_segment(customer_id)}/balance")
+        )
 
     async def ledger(self, customer_id: str, cursor: str | None = None) -> JsonObject:
         params = {} if cursor is None else {"cursor": cursor}
-        path = f"/v1/customers/{customer_id}/ledger"
+        path = f"/v1/customers/{_segment(customer_id)}/ledger"
         return dict(await self._call("earn", "GET", path, params=params))
 
     async def rewards(self) -> JsonObject:
@@ -242,7 +250,7 @@ class ShopApi:
     async def redeem(
         self, customer_id: str, reward: str, currency: str | None, key: str
     ) -> JsonObject:
-        path = f"/v1/customers/{customer_id}/redemptions"
+        path = f"/v1/customers/{_segment(customer_id)}/redemptions"
         # Earn refuses a currency for rewards without a money value: send one only when chosen.
         body = {"reward": reward} | ({} if currency is None else {"currency": currency})
         headers = {"Idempotency-Key": key}
@@ -251,26 +259,30 @@ class ShopApi:
     async def adjust(
         self, customer_id: str, points: int, reason: str, force: bool, key: str
     ) -> JsonObject:
-        path = f"/v1/admin/customers/{customer_id}/adjustments"
+        path = f"/v1/admin/customers/{_segment(customer_id)}/adjustments"
         body = {"points": points, "reason": reason, "force": force}
         headers = {"Idempotency-Key": key}
         return dict(await self._call("earn", "POST", path, json=body, headers=headers))
 
     # --- tiering ---
     async def tier(self, customer_id: str) -> JsonObject:
-        return dict(await self._call("tiering", "GET", f"/v1/customers/{customer_id}/tier"))
+        return dict(
+            await self._call("tiering", "GET", f"/v1/customers/{_segment(customer_id)}/tier")
+        )
 
     async def progress(self, customer_id: str) -> JsonObject:
-        return dict(await self._call("tiering", "GET", f"/v1/customers/{customer_id}/progress"))
+        return dict(
+            await self._call("tiering", "GET", f"/v1/customers/{_segment(customer_id)}/progress")
+        )
 
     async def history(self, customer_id: str) -> JsonObject:
-        path = f"/v1/customers/{customer_id}/tier-history"
+        path = f"/v1/customers/{_segment(customer_id)}/tier-history"
         return dict(await self._call("tiering", "GET", path))
 
     async def manual_tier(
         self, customer_id: str, tier: str, ends_at: datetime, reason: str
     ) -> JsonObject:
-        path = f"/v1/customers/{customer_id}/manual-tier"
+        path = f"/v1/customers/{_segment(customer_id)}/manual-tier"
         body = {"tier": tier, "ends_at": ends_at.isoformat(), "reason": reason}
         return dict(await self._call("tiering", "PUT", path, json=body))
 

@@ -32,7 +32,8 @@ _EVERYONE = frozenset({Capability.VIEW, Capability.PREVIEW_MESSAGES})
 
 MATRIX: dict[Role, frozenset[Capability]] = {
     Role.OWNER: frozenset(Capability),
-    Role.MARKETER: _EVERYONE | {Capability.EDIT_PROGRAMME, Capability.TEST_SEND},
+    Role.MARKETER: _EVERYONE
+    | {Capability.EDIT_PROGRAMME, Capability.TEST_SEND, Capability.ACT_ON_CUSTOMERS},
     Role.SUPPORT: _EVERYONE | {Capability.ACT_ON_CUSTOMERS, Capability.SEE_DEAD_LETTERS},
     Role.READ_ONLY: _EVERYONE,
 }

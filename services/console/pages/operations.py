@@ -13,7 +13,7 @@ from services.console import dead_letters
 from services.console.adapters import accounts
 from services.console.auth import NotFound, ShopAccess, require
 from services.console.context import Console, console_of
-from services.console.dead_letters import DeadLettersUnavailable, NotTheShops, Scope
+from services.console.dead_letters import NotTheShops, Scope
 from services.console.domain.roles import Capability
 from services.console.pages.shops import server_timing, shop_settings
 from services.console.rendering import render
@@ -51,18 +51,14 @@ async def _page(
     status_code: int = 200,
 ) -> Response:
     console = console_of(request)
-    settings = console.settings
-    read = dead_letters.read_dead_letters(
-        _kafka(console),
+    reading = dead_letters.read_dead_letters(
         console.pool,
         _scope(access),
         topic=topic if topic in ALL_TOPICS else None,
         error_class=error_class,
-        newest=settings.console_dead_letters_newest,
-        timeout_s=settings.console_dead_letters_timeout_s,
-        shown=settings.console_dead_letters_shown,
+        shown=console.settings.console_dead_letters_shown,
     )
-    (shop, formats), found = await asyncio.gather(shop_settings(request, access), _found(read))
+    (shop, formats), found = await asyncio.gather(shop_settings(request, access), reading)
     context = {
         "access": access,
         "shop": shop,
@@ -80,16 +76,6 @@ async def _page(
         status_code=status_code,
         headers=server_timing(access),
     )
-
-
-async def _found(
-    read: Coroutine[Any, Any, dead_letters.ShopDeadLetters],
-) -> dead_letters.ShopDeadLetters | None:
-    """The dead letters; None when Kafka does not answer in time (the page says so)."""
-    try:
-        return await read
-    except DeadLettersUnavailable:
-        return None
 
 
 @router.get("/shops/{shop}/operations")
