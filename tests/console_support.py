@@ -190,3 +190,24 @@ async def indexed(pool: asyncpg.Pool, *positions: str) -> None:
         return {r[0] for r in rows}
 
     await eventually(found, lambda seen: seen == set(positions), timeout=60)
+
+
+# RFC 9110 token, and a number for `dur` (W3C Server Timing: metric-name *(";" param)).
+_TOKEN = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
+_PARAM = re.compile(rf"^\s*({_TOKEN})\s*=\s*({_TOKEN}|\"[^\"]*\")\s*$")
+_NUMBER = re.compile(r"^\d+(\.\d+)?$")
+
+
+def server_timing(header: str) -> dict[str, list[float]]:
+    """Each metric's durations in a well-formed Server-Timing header (AssertionError if not)."""
+    metrics: dict[str, list[float]] = {}
+    for metric in header.split(","):
+        name, *params = (part.strip() for part in metric.split(";"))
+        assert re.fullmatch(_TOKEN, name), f"metric name {name!r} is no token in {header!r}"
+        for param in params:
+            matched = _PARAM.match(param)
+            assert matched, f"parameter {param!r} is malformed in {header!r}"
+            if matched.group(1) == "dur":
+                assert _NUMBER.match(matched.group(2)), f"dur {param!r} is no number"
+                metrics.setdefault(name, []).append(float(matched.group(2)))
+    return metrics

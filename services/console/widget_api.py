@@ -71,12 +71,16 @@ def refusal_answer(refusal: WidgetRefusal) -> JSONResponse:
     return JSONResponse({"code": refusal.code}, status_code=refusal.status, headers=headers)
 
 
-async def identify(request: Request, console: Console, shop_id: str) -> WidgetCustomer:
+async def identify(request: Request, console: Console, api: ShopApi) -> WidgetCustomer:
+    """The customer the bearer token names; the read of the shop's secrets counts as `db` in
+    the answer's Server-Timing."""
+    shop_id = api.shop_id
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise WidgetRefusal(401, "token_invalid")
-    async with console.pool.acquire() as conn:
-        secrets = await active_secrets(conn, shop_id)
+    with api.timed("db"):
+        async with console.pool.acquire() as conn:
+            secrets = await active_secrets(conn, shop_id)
     try:
         return verify(token.strip(), shop_id=shop_id, secrets=secrets, now=console.now())
     except TokenInvalid as refused:
@@ -92,17 +96,21 @@ def shop_api(console: Console, shop_id: str) -> ShopApi:
 @router.get("/theme")
 async def theme(request: Request, shop_id: str) -> JSONResponse:
     """What the signed-out view and the formats need: the shop's name, currency and locale."""
-    shop = await _upstream(shop_api(console_of(request), shop_id).shop())
+    api = shop_api(console_of(request), shop_id)
+    shop = await _upstream(api.shop())
     body = {key: shop.get(key) for key in ("shop_id", "name", "currency", "locale")}
-    return JSONResponse(body, headers={"Cache-Control": "public, max-age=60"})
+    return JSONResponse(
+        body, headers={"Cache-Control": "public, max-age=60", **api.server_timing()}
+    )
 
 
 @router.get("/me")
 async def me(request: Request, shop_id: str) -> JSONResponse:
     """The customer's panel in one answer: balance, tier and progress, rewards, recent entries."""
     console = console_of(request)
-    customer = await identify(request, console, shop_id)
-    api, who = shop_api(console, shop_id), customer.customer_id
+    api = shop_api(console, shop_id)
+    customer = await identify(request, console, api)
+    who = customer.customer_id
     balance, rewards, ledger, tier, progress = await asyncio.gather(
         _upstream(api.balance(who)),
         _upstream(api.rewards()),
@@ -120,7 +128,7 @@ async def me(request: Request, shop_id: str) -> JSONResponse:
             "rewards": affordable(balance, rewards),
             "recent": list(ledger.get("items", []))[:RECENT],
         },
-        headers=PERSONAL,
+        headers={**PERSONAL, **api.server_timing()},
     )
 
 
@@ -133,13 +141,14 @@ async def redeem(
 ) -> JSONResponse:
     """A redemption through earn, with the element's key: a retry answers the first result."""
     console = console_of(request)
-    customer = await identify(request, console, shop_id)
+    api = shop_api(console, shop_id)
+    customer = await identify(request, console, api)
     if not idempotency_key:
         raise WidgetRefusal(400, "idempotency_key_missing")
-    api = shop_api(console, shop_id)
     key = KEY_PREFIX + idempotency_key
     redemption = await _upstream(api.redeem(customer.customer_id, body.reward, body.currency, key))
-    return JSONResponse(redemption, status_code=201, headers=PERSONAL)
+    headers = {**PERSONAL, **api.server_timing()}
+    return JSONResponse(redemption, status_code=201, headers=headers)
 
 
 def affordable(balance: dict[str, Any], rewards: dict[str, Any]) -> list[dict[str, Any]]:

@@ -12,7 +12,7 @@ from datetime import timedelta
 import httpx
 import jwt
 import pytest
-from console_support import ConsoleService, console_service
+from console_support import ConsoleService, console_service, server_timing
 from earn_api_support import ADMIN_KEY, EarnApi, earn_api
 from infrastructure import Endpoints
 from support import unique
@@ -89,6 +89,8 @@ async def test_the_panel_shows_the_balance_affordable_rewards_and_recent_entries
     assert [e["delta"] for e in body["recent"]] == [120]
     assert body["tier"] is None  # tiering does not answer here: the panel goes on without it
     assert panel.headers["cache-control"] == "no-store"
+    # The secrets' read, and every service asked (tiering too, though it did not answer).
+    assert set(server_timing(panel.headers["server-timing"])) == {"db", "earn", "tiering"}
 
 
 @pytest.mark.parametrize("case", ["forged", "expired", "none"])
@@ -141,6 +143,7 @@ async def test_one_key_redeems_once_however_many_times_it_is_sent(stack: Stack) 
     assert [a.status_code for a in (first, second, again)] == [201, 201, 201], first.text
     codes = {a.json()["voucher_code"] for a in (first, second, again)}
     assert len(codes) == 1
+    assert set(server_timing(again.headers["server-timing"])) == {"db", "earn"}
     assert await stack.earn.balance(customer) == 200
     assert await stack.earn.ledger_sum(customer) == 200
     assert missing.status_code == 400

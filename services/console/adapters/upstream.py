@@ -10,7 +10,8 @@ unavailable instead of failing).
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, TypeAlias
@@ -119,7 +120,8 @@ def _problem(answer: httpx.Response) -> UpstreamProblem:
 class ShopApi:
     """The earn, tiering, notify, analytics and shops APIs bound to one shop and one user.
 
-    `timings` keeps each call's service and duration, for the page's Server-Timing header.
+    `timings` keeps each call's service and duration (and any other wait the caller times
+    with `timed`), for the answer's Server-Timing header.
     """
 
     def __init__(self, shop_id: str, acting_user: str, upstream: Upstream) -> None:
@@ -137,11 +139,24 @@ class ShopApi:
             "X-On-Behalf-Of": f"console:{self.acting_user}",
             **kwargs.pop("headers", {}),
         }
+        with self.timed(service):
+            return await self._upstream.send(service, method, path, headers, **kwargs)
+
+    @contextmanager
+    def timed(self, name: str) -> Iterator[None]:
+        """Count the block's time under `name` (a token: letters, digits, '-', '.', '_')."""
         started = time.perf_counter()
         try:
-            return await self._upstream.send(service, method, path, headers, **kwargs)
+            yield
         finally:
-            self.timings.append((service, time.perf_counter() - started))
+            self.timings.append((name, time.perf_counter() - started))
+
+    def server_timing(self) -> dict[str, str]:
+        """The Server-Timing header of the waits so far (milliseconds), or none."""
+        if not self.timings:
+            return {}
+        parts = [f"{name};dur={seconds * 1000:.1f}" for name, seconds in self.timings]
+        return {"Server-Timing": ", ".join(parts)}
 
     # --- shops ---
     async def shop(self) -> JsonObject:

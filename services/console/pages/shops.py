@@ -51,7 +51,4 @@ async def shop_settings(request: Request, access: ShopAccess) -> tuple[JsonObjec
 
 def server_timing(access: ShopAccess) -> dict[str, str]:
     """How long the page waited for each service (Server-Timing, in milliseconds)."""
-    if not access.api.timings:
-        return {}
-    parts = [f"{service};dur={seconds * 1000:.1f}" for service, seconds in access.api.timings]
-    return {"Server-Timing": ", ".join(parts)}
+    return access.api.server_timing()
