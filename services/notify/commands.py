@@ -19,12 +19,16 @@ from services.notify.bootstrap import (
 from services.notify.domain.messages import TEMPLATES
 from services.notify.preview import write_preview
 from services.notify.settings import NotifySettings
+from services.notify.staff_mail import STAFF_TEMPLATES
 from shared.clock import FixedClock, SystemClock
 from shared.db import create_pool
 from shared.kafka_connection import KafkaConnection, check_access
 from shared.logs import configure_logging
 from shared.outbox import OutboxRelay
 from shared.runtime import prepare_database
+
+# Every template notify sends: customers' messages and staff mail.
+PREVIEWED = (*TEMPLATES, *STAFF_TEMPLATES)
 
 
 def add_notify_commands(sub: Any) -> None:
@@ -37,7 +41,7 @@ def add_notify_commands(sub: Any) -> None:
     run_due.set_defaults(func=_run_due)
 
     preview = commands.add_parser("preview", help="render a template with sample data to files")
-    preview.add_argument("template", choices=[*TEMPLATES, "all"])
+    preview.add_argument("template", choices=[*PREVIEWED, "all"])
     preview.add_argument("--locale", default="vi-VN", help="BCP 47 locale, e.g. vi-VN or en-US")
     preview.add_argument("--out", type=Path, default=Path("preview"), help="output directory")
     preview.set_defaults(func=_preview)
@@ -88,7 +92,7 @@ async def run_due_once(settings: NotifySettings, at: datetime | None) -> Counter
 
 def _preview(args: argparse.Namespace) -> int:
     renderer = make_renderer(NotifySettings())
-    templates = TEMPLATES if args.template == "all" else (args.template,)
+    templates = PREVIEWED if args.template == "all" else (args.template,)
     for template in templates:
         for path in write_preview(renderer, template, args.locale, args.out):
             print(path)

@@ -1,4 +1,4 @@
-"""Sample data for every template, rendered to files so that people can look at a message."""
+"""Sample data for every template (customers' and staff mail's), rendered to files to look at."""
 
 from __future__ import annotations
 
@@ -62,8 +62,26 @@ _COMMON = {
 }
 
 
+# Staff mail: what staff_mail renders it with (its payload and the console's address), no
+# customer's values.
+STAFF_SAMPLES: dict[str, dict[str, Any]] = {
+    "staff_invitation": {
+        "invitation_id": "inv_preview",
+        "shop_name": "Trà Bát Tràng",
+        "invited_by_name": "Trần Thị Bình",
+        "role": "marketer",
+        "accept_url": "https://console.shop.example/invitations/preview-link-0123456789",
+        "expires_at": "2026-12-31T00:00:00+00:00",
+        "console_url": "https://console.shop.example",
+    },
+}
+
+
 def sample_values(template: str) -> dict[str, Any]:
-    """What a message of `template` is rendered with: a customer's values and the trigger's."""
+    """What a message of `template` is rendered with: a customer's values and the trigger's,
+    or a staff mail's own."""
+    if template in STAFF_SAMPLES:
+        return dict(STAFF_SAMPLES[template])
     return {**_COMMON, **SAMPLES[template]}
 
 

@@ -14,6 +14,9 @@ from infrastructure import Endpoints
 from notify_support import SmtpInbox, signed_up
 from support import TopicTail, encoded, eventually, loyalty_command, unique
 
+from services.notify.domain.messages import TEMPLATES
+from services.notify.staff_mail import STAFF_TEMPLATES
+
 T0 = datetime(2031, 11, 2, 3, 0, tzinfo=UTC)  # 10:00 in Ho Chi Minh City
 
 
@@ -81,17 +84,21 @@ async def test_run_due_at_a_given_time_sends_what_is_due_and_publishes_the_outco
     assert json.loads(published[0].value)["type"] == "notification.sent"
 
 
-def test_preview_writes_every_part_of_a_template_in_the_asked_locale(tmp_path: Path) -> None:
-    result = loyalty(
-        "notify", "preview", "cart_reminder", "--locale", "vi-VN", "--out", str(tmp_path)
-    )
-
-    assert result.returncode == 0, result.stderr[-2000:]
-    names = sorted(p.name for p in tmp_path.iterdir())
-    assert names == [
-        "cart_reminder.vi-VN.html",
-        "cart_reminder.vi-VN.push.json",
-        "cart_reminder.vi-VN.subject.txt",
-        "cart_reminder.vi-VN.txt",
+def test_preview_writes_every_part_of_every_template_in_vi_and_en(tmp_path: Path) -> None:
+    results = [
+        loyalty("notify", "preview", "all", "--locale", locale, "--out", str(tmp_path))
+        for locale in ("vi-VN", "en-US")
     ]
+
+    for result in results:
+        assert result.returncode == 0, result.stderr[-2000:]
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == sorted(
+        f"{template}.{locale}.{part}"
+        for template in (*TEMPLATES, *STAFF_TEMPLATES)
+        for locale in ("vi-VN", "en-US")
+        for part in ("html", "push.json", "subject.txt", "txt")
+    )
     assert "1.234.567\xa0₫" in (tmp_path / "cart_reminder.vi-VN.txt").read_text()
+    assert "Nhận lời mời" in (tmp_path / "staff_invitation.vi-VN.txt").read_text()
+    assert "Accept the invitation" in (tmp_path / "staff_invitation.en-US.txt").read_text()

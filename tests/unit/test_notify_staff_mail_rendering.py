@@ -11,6 +11,7 @@ import pytest
 from services.notify.adapters.channel import Envelope
 from services.notify.adapters.email import build_email, staff_message_id
 from services.notify.adapters.staff_mail import StaffMail
+from services.notify.preview import STAFF_SAMPLES
 from services.notify.rendering import Renderer
 from services.notify.settings import NotifySettings
 from services.notify.shop_messages import ShopMessageSettings
@@ -97,6 +98,8 @@ def test_an_invitation_is_kept_with_its_link_for_the_invited_address() -> None:
         "lan@mail.example",
     )
     assert mail.payload["accept_url"] == f"{CONSOLE}/invitations/{SECRET}"
+    # `loyalty notify preview staff_invitation` renders with what a real invitation has.
+    assert set(STAFF_SAMPLES["staff_invitation"]) == {*mail.payload, "console_url"}
 
 
 @pytest.mark.parametrize(
