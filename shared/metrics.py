@@ -100,8 +100,9 @@ PARTITIONS_SET_ASIDE = Gauge(
 )
 SCHEDULER_BACKLOG = Gauge(
     "loyalty_scheduler_backlog",
-    "Scheduled messages whose time has come and which are not sent yet.",
-    ["service"],
+    "Messages whose time has come and which are not sent yet, by queue: customers' scheduled"
+    " messages or staff mail.",
+    ["service", "queue"],
 )
 NOTIFICATION_CHANNEL_UNAVAILABLE = Gauge(
     "loyalty_notification_channel_unavailable",
@@ -110,8 +111,8 @@ NOTIFICATION_CHANNEL_UNAVAILABLE = Gauge(
 )
 SCHEDULER_OLDEST_DUE_AGE = Gauge(
     "loyalty_scheduler_oldest_due_age_seconds",
-    "How long the oldest due scheduled message has waited past its time; 0 when none.",
-    ["service"],
+    "How long the oldest due message of the queue has waited past its time; 0 when none.",
+    ["service", "queue"],
 )
 POINTS_REVERSED = Counter(
     "loyalty_points_reversed",

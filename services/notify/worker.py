@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 import asyncpg
 import structlog
 
-from services.notify.adapters import recurring, schedule
+from services.notify.adapters import recurring, schedule, staff_mail
 from services.notify.delivery import Deliverer
 from services.notify.staff_mail import StaffMailer
 from shared import metrics
@@ -85,12 +85,19 @@ class Worker:
             return "crashed"
 
     async def measure(self) -> None:
-        """The scheduler gauges: what is due and not sent, and the oldest one's delay."""
+        """The scheduler gauges of each queue (customers' `scheduled` messages, `staff_mail`):
+        what is due and not sent, and the oldest one's delay."""
         now = self.clock.now()
         async with self.pool.acquire() as conn:
-            due, oldest = await schedule.backlog(conn, now, self.deliverer.settings.worker_scope)
-        metrics.SCHEDULER_BACKLOG.labels("notify").set(due)
-        metrics.SCHEDULER_OLDEST_DUE_AGE.labels("notify").set(oldest)
+            queues = {
+                "scheduled": await schedule.backlog(conn, now, self.deliverer.settings.worker_scope)
+            }
+            if self.staff is not None:
+                scope = self.staff.settings.staff_mail_scope
+                queues["staff_mail"] = await staff_mail.backlog(conn, now, scope)
+        for queue, (due, oldest) in queues.items():
+            metrics.SCHEDULER_BACKLOG.labels("notify", queue).set(due)
+            metrics.SCHEDULER_OLDEST_DUE_AGE.labels("notify", queue).set(oldest)
 
     async def sweep(self, now: datetime) -> None:
         """Plan birthdays and win-backs at most every SWEEP_EVERY (always for run-due)."""

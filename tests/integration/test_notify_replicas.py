@@ -106,7 +106,9 @@ async def test_the_background_loop_sends_what_comes_due_and_reports_the_backlog(
 
     assert early == 0
     assert len(smtp.to(f"{customer}@mail.example")) == 1
-    assert REGISTRY.get_sample_value("loyalty_scheduler_backlog", {"service": "notify"}) == 0
+    for queue in ("scheduled", "staff_mail"):
+        labels = {"service": "notify", "queue": queue}
+        assert REGISTRY.get_sample_value("loyalty_scheduler_backlog", labels) == 0
 
 
 async def _received(smtp: SmtpInbox, customer: str) -> int:

@@ -25,7 +25,9 @@ from support import TopicTail, encoded, eventually, unique
 
 from services.console.domain.roles import Role
 from services.notify.adapters.email import staff_message_id
+from services.notify.bootstrap import make_worker
 from services.notify.settings import NotifySettings
+from shared.clock import FixedClock
 from shared.events import make_event
 from shared.events.console import MessageTestRequested, StaffInvited
 from shared.runtime import Runtime
@@ -73,6 +75,27 @@ def invitations_sent() -> float:
     labels = {"service": "notify", "trigger": "staff_invitation", "channel": "email"}
     found = REGISTRY.get_sample_value("loyalty_notifications_total", labels | {"outcome": "sent"})
     return found or 0.0
+
+
+async def backlog_gauges(
+    notify: tuple[AsgiFastStream, Runtime], settings: NotifySettings, shop: str, at: datetime
+) -> dict[str, tuple[float | None, float | None]]:
+    """Each queue's (due, oldest overdue seconds) gauges as a worker of the shop sets them."""
+    scoped = settings.model_copy(update={"worker_scope": shop, "staff_mail_scope": shop})
+    worker = make_worker(notify[1].require_pool(), scoped, FixedClock(at))
+    try:
+        await worker.measure()
+    finally:
+        for channel in worker.deliverer.channels.values():
+            await channel.close()
+    return {
+        queue: (
+            REGISTRY.get_sample_value("loyalty_scheduler_backlog", labels),
+            REGISTRY.get_sample_value("loyalty_scheduler_oldest_due_age_seconds", labels),
+        )
+        for queue in ("scheduled", "staff_mail")
+        for labels in [{"service": "notify", "queue": queue}]
+    }
 
 
 def soon() -> datetime:
@@ -282,12 +305,21 @@ async def test_staff_mail_refused_for_now_is_sent_later_and_refused_for_good_is_
     await eventually(lambda: staff_rows(db, shop), lambda rows: len(rows) == 2)
     settings = notify_settings.model_copy(update={"smtp_port": moody_smtp.port})
     at = soon()
+    oldest = min(r["due_at"] for r in await staff_rows(db, shop))
+    retry_at = at + timedelta(seconds=settings.retry_base_s)
 
+    stuck = await backlog_gauges(notify, settings, shop, at)
     first = await run_due(at, settings)
     waiting = {r["event_id"]: r for r in await staff_rows(db, shop)}
-    second = await run_due(at + timedelta(seconds=settings.retry_base_s), settings)
+    retry_due = await backlog_gauges(notify, settings, shop, retry_at)
+    second = await run_due(retry_at, settings)
+    drained = await backlog_gauges(notify, settings, shop, retry_at)
     rows = {r["event_id"]: r for r in await staff_rows(db, shop)}
 
+    # Staff mail waiting shows in its own queue's gauges; the failed one is not counted.
+    assert stuck == {"scheduled": (0, 0), "staff_mail": (2, (at - oldest).total_seconds())}
+    assert retry_due["staff_mail"] == (1, 0)
+    assert drained["staff_mail"] == (0, 0)
     assert (first["staff_retry"], first["staff_failed"]) == (1, 1)
     assert waiting[later.id]["status"] == "pending"
     assert waiting[later.id]["due_at"] == at + timedelta(seconds=settings.retry_base_s)

@@ -83,6 +83,20 @@ async def claim_due(
     return [_claimed(row) for row in rows]
 
 
+async def backlog(conn: Connection, now: datetime, scope: str = "") -> tuple[int, float]:
+    """Due staff mail of shops in `scope` not sent yet, and how long the oldest has waited past
+    its time (seconds), as schedule.backlog counts customers' messages."""
+    row = await conn.fetchrow(
+        f"""SELECT count(*) AS n, min(due_at) AS oldest FROM {SCHEMA}.staff_mail
+            WHERE status IN ('pending', 'sending') AND due_at <= $1 AND shop_id LIKE $2""",
+        now,
+        scope_pattern(scope),
+    )
+    if row is None or row["oldest"] is None:
+        return 0, 0.0
+    return int(row["n"]), (now - row["oldest"]).total_seconds()
+
+
 def _claimed(row: asyncpg.Record) -> ClaimedStaffMail:
     mail = StaffMail(
         event_id=row["event_id"],
