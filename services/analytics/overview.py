@@ -35,6 +35,10 @@ class Messages(Figures):
 class PeriodFigures(Figures):
     start: date = Field(description="First local day of the period.")
     end: date = Field(description="Day after its last (exclusive): tomorrow.")
+    new_customers: int = Field(
+        description="Customers acquired in the period (signed up, or first ordered without a"
+        " sign-up): the report's N."
+    )
     points_issued: int
     points_redeemed: int
     points_expired: int
@@ -107,6 +111,9 @@ async def build_overview(
         month_row = await activity.read_programme(conn, scope)
         today_row = await activity.read_programme(conn, day_scope)
         retention = retention_of(await customers.read_retention(conn, scope), units)
+        # The report's count of new customers, from today's start (of the day's retention, only
+        # that count holds: `stats` is the month's).
+        today_new = int((await customers.read_retention(conn, day_scope))["new"])
         month_messages = await activity.read_message_outcomes(conn, scope)
         today_messages = await activity.read_message_outcomes(conn, day_scope)
         tier_rows = await activity.read_tiers_by_month(conn, scope, [scope.ends_at])
@@ -123,11 +130,16 @@ async def build_overview(
         point_value=point_value,
         points_outstanding_value=programme.liability_value,
         today=PeriodFigures(
-            start=today, end=tomorrow, **_points(today_row), messages=totals(today_messages)
+            start=today,
+            end=tomorrow,
+            new_customers=today_new,
+            **_points(today_row),
+            messages=totals(today_messages),
         ),
         month=MonthFigures(
             start=month.start,
             end=tomorrow,
+            new_customers=retention.new_customers,
             **_points(month_row),
             messages=totals(month_messages),
             retention_rate=retention.retention_rate,

@@ -12,6 +12,7 @@ from typing import Final
 
 import asyncpg
 import structlog
+from pydantic import ValidationError
 
 from services.analytics.adapters import overview_cache as cache
 from services.analytics.adapters.overview_cache import OverviewKey
@@ -53,23 +54,34 @@ class OverviewSource:
 
 
 async def answer(pool: asyncpg.Pool, source: OverviewSource, key: OverviewKey) -> Overview:
-    """The stored overview, or one computed now and stored when there is none."""
+    """The stored overview, or one computed now and stored when there is none (or when it is
+    of another release's shape)."""
     async with pool.acquire() as conn:
-        if (
-            found := await cache.read_marking(conn, source.schema, key, source.clock.now())
-        ) is not None:
-            return Overview.model_validate_json(found)
+        found = await cache.read_marking(conn, source.schema, key, source.clock.now())
+        if (stored := readable(found)) is not None:
+            return stored
         await cache.lock(conn, key)
         try:
             # Another request may have computed it while this one waited for the lock.
             found = await cache.read_marking(conn, source.schema, key, source.clock.now())
-            if found is not None:
-                return Overview.model_validate_json(found)
+            if (stored := readable(found)) is not None:
+                return stored
             overview = await source.compute(conn, key)
             await cache.store(conn, source.schema, key, overview.model_dump_json(), overview.as_of)
             return overview
         finally:
             await cache.unlock(conn, key)
+
+
+def readable(body: str | None) -> Overview | None:
+    """A stored overview, or None when it was stored with fewer or other figures (by an
+    earlier release): it is then computed again."""
+    if body is None:
+        return None
+    try:
+        return Overview.model_validate_json(body)
+    except ValidationError:
+        return None
 
 
 async def refresh_due(pool: asyncpg.Pool, source: OverviewSource, *, every_s: float) -> int:

@@ -109,6 +109,7 @@ def assert_agrees(overview: Any, today: Any, month: Any) -> None:
     for period, report in (("today", today), ("month", month)):
         figures, programme = overview[period], report["programme"]
         assert (figures["start"], figures["end"]) == (report["query"]["start"], "1991-05-18")
+        assert figures["new_customers"] == report["retention"]["new_customers"]
         assert figures["points_issued"] == programme["points_issued"]
         assert figures["points_redeemed"] == programme["points_redeemed"]
         assert figures["points_expired"] == programme["points_expired"]
@@ -150,6 +151,8 @@ async def test_the_overview_equals_the_reports_figures_of_today_and_of_the_month
     )
     assert_agrees(overview, today, month)
     assert overview["customers"] == 3
+    # Cam signed up today; Ben earlier this month.
+    assert (overview["today"]["new_customers"], overview["month"]["new_customers"]) == (1, 2)
     assert overview["points_outstanding"] == 120
     assert Decimal(overview["points_outstanding_value"]) == 120 * Decimal(100)
     # The figures themselves, so that two equally wrong answers cannot pass.
@@ -272,6 +275,21 @@ async def test_a_computed_overview_is_answered_until_a_refresh_recomputes_it_onc
     refreshed = await get(api, "/v1/overview", **usd)
     assert refreshed["customers"] == 4
     assert refreshed["as_of"] == (NOW + timedelta(seconds=90)).isoformat().replace("+00:00", "Z")
+
+    # A row an earlier release stored, without a figure this one has, is computed again.
+    conn = await asyncpg.connect(url)
+    try:
+        stripped = await conn.execute(
+            "UPDATE analytics.overviews SET body = body #- '{today,new_customers}'"
+            " WHERE shop_id = $1 AND currency = 'USD'",
+            shop.id,
+        )
+    finally:
+        await conn.close()
+    assert stripped == "UPDATE 1"
+    again = await get(api, "/v1/overview", **usd)
+    assert again["today"] == refreshed["today"]
+    assert again["today"]["new_customers"] == 2  # Cam and Dan
 
 
 async def test_an_unknown_zone_or_currency_is_a_422_naming_it(
