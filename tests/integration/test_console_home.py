@@ -165,6 +165,9 @@ async def test_the_home_page_shows_the_overview_in_the_shops_locale_with_its_tie
     for label, key in (("Điểm đã cộng", "points_issued"), ("Điểm đã đổi", "points_redeemed")):
         assert f"{label}</th><td>{dotted(today[key])}</td><td>{dotted(month[key])}</td>" in page
     assert today["points_redeemed"] == 100
+    # Cam signed up today, Ben earlier this month (Ann before it).
+    assert (today["new_customers"], month["new_customers"]) == (1, 2)
+    assert "Khách hàng mới</th><td>1</td><td>2</td>" in page
     no_consent = [m["messages"]["suppressed_by_reason"]["no_consent"] for m in (today, month)]
     assert no_consent == [1, 1]
     assert "Chưa đồng ý nhận tin</th><td>1</td><td>1</td>" in page
@@ -238,5 +241,6 @@ async def test_the_home_page_passes_axe_in_both_languages_and_logs_nothing(stack
         assert await page.get_by_role(
             "heading", name="Today and this month at a glance"
         ).is_visible()
+        assert await page.get_by_role("rowheader", name="New customers").is_visible()
         assert await axe_check(page) == []
     assert logged == []
