@@ -36,10 +36,11 @@ async def read_programme(conn: Connection, scope: Scope) -> asyncpg.Record:
                    COALESCE(-sum(pt.delta) FILTER (WHERE pt.at >= $1 AND ({TAKEN_BACK})), 0)
                        AS reversed,
                    COALESCE(sum(pt.delta), 0) AS outstanding
-            FROM pop p JOIN {s}.points pt ON {scope.points_of()}
+            FROM pop p JOIN {s}.points pt ON {scope.points_of("$3")}
             WHERE pt.at < $2""",
         scope.starts_at,
         scope.ends_at,
+        *scope.holder_args(),
     )
     assert row is not None
     return row
@@ -49,10 +50,11 @@ async def read_message_outcomes(conn: Connection, scope: Scope) -> list[asyncpg.
     return await conn.fetch(
         f"""SELECT n.trigger, n.outcome, n.reason, count(*) AS messages
             FROM pop p JOIN {scope.table("notifications")} n USING (shop_id, customer_id)
-            WHERE n.at >= $1 AND n.at < $2
+            WHERE n.at >= $1 AND n.at < $2 {scope.notifications_of("$3")}
             GROUP BY 1, 2, 3""",
         scope.starts_at,
         scope.ends_at,
+        *([] if scope.shop is None else [scope.shop]),
     )
 
 
@@ -63,7 +65,8 @@ async def read_conversions(conn: Connection, scope: Scope) -> list[asyncpg.Recor
         f"""WITH sent AS (
                 SELECT n.notification_id, n.shop_id, n.customer_id, n.trigger, n.at
                 FROM pop p JOIN {scope.table("notifications")} n USING (shop_id, customer_id)
-                WHERE n.outcome = 'sent' AND n.at >= $3 AND n.at < $4),
+                WHERE n.outcome = 'sent' AND n.at >= $3 AND n.at < $4
+                      {scope.notifications_of("$2")}),
             attributed AS (
                 SELECT DISTINCT ON (o.shop_id, o.order_id)
                        sent.notification_id, sent.trigger, {NET} AS net
@@ -147,10 +150,11 @@ async def read_points_by(
                    COALESCE(sum(pt.delta) FILTER (WHERE {ISSUED}), 0) AS issued,
                    COALESCE(-sum(pt.delta) FILTER (WHERE pt.kind = 'redeemed'), 0) AS redeemed,
                    COALESCE(-sum(pt.delta) FILTER (WHERE pt.kind = 'expired'), 0) AS expired
-            FROM pop p JOIN {scope.schema}.points pt ON {scope.points_of()}
+            FROM pop p JOIN {scope.schema}.points pt ON {scope.points_of("$4")}
             WHERE pt.at >= $1 AND pt.at < $2 AND pt.kind <> 'carried'
             GROUP BY 1 ORDER BY 1""",
         scope.starts_at,
         scope.ends_at,
         scope.time_zone,
+        *scope.holder_args(),
     )
