@@ -4,6 +4,8 @@ whichever analytics process claims them first."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -12,7 +14,6 @@ from typing import Final
 
 import asyncpg
 import structlog
-from pydantic import ValidationError
 
 from services.analytics.adapters import overview_cache as cache
 from services.analytics.adapters.overview_cache import OverviewKey
@@ -29,6 +30,13 @@ log = structlog.get_logger(__name__)
 KEPT_FRESH_FOR: Final = timedelta(days=1)
 # The refresher looks for due rows this often at most (more often when the interval is shorter).
 ROUND_S: Final = 10.0
+# The shape of the overview this release computes: its fields, as its JSON schema gives them.
+# A release reads and writes only rows of its own shape, so during a rolling upgrade the
+# previous release never answers a body with a field it does not know, and a release never
+# answers one that lacks a field it has.
+SHAPE: Final = hashlib.sha256(
+    json.dumps(Overview.model_json_schema(), sort_keys=True).encode()
+).hexdigest()[:16]
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,34 +62,26 @@ class OverviewSource:
 
 
 async def answer(pool: asyncpg.Pool, source: OverviewSource, key: OverviewKey) -> Overview:
-    """The stored overview, or one computed now and stored when there is none (or when it is
-    of another release's shape)."""
+    """The stored overview, or one computed now and stored when there is none."""
+    schema = source.schema
     async with pool.acquire() as conn:
-        found = await cache.read_marking(conn, source.schema, key, source.clock.now())
-        if (stored := readable(found)) is not None:
-            return stored
+        if (
+            found := await cache.read_marking(conn, schema, SHAPE, key, source.clock.now())
+        ) is not None:
+            return Overview.model_validate_json(found)
         await cache.lock(conn, key)
         try:
             # Another request may have computed it while this one waited for the lock.
-            found = await cache.read_marking(conn, source.schema, key, source.clock.now())
-            if (stored := readable(found)) is not None:
-                return stored
+            found = await cache.read_marking(conn, schema, SHAPE, key, source.clock.now())
+            if found is not None:
+                return Overview.model_validate_json(found)
             overview = await source.compute(conn, key)
-            await cache.store(conn, source.schema, key, overview.model_dump_json(), overview.as_of)
+            await cache.store(
+                conn, schema, SHAPE, key, overview.model_dump_json(), computed_at=overview.as_of
+            )
             return overview
         finally:
             await cache.unlock(conn, key)
-
-
-def readable(body: str | None) -> Overview | None:
-    """A stored overview, or None when it was stored with fewer or other figures (by an
-    earlier release): it is then computed again."""
-    if body is None:
-        return None
-    try:
-        return Overview.model_validate_json(body)
-    except ValidationError:
-        return None
 
 
 async def refresh_due(pool: asyncpg.Pool, source: OverviewSource, *, every_s: float) -> int:
@@ -94,6 +94,7 @@ async def refresh_due(pool: asyncpg.Pool, source: OverviewSource, *, every_s: fl
             key = await cache.claim_due(
                 claiming,
                 source.schema,
+                SHAPE,
                 requested_since=now - KEPT_FRESH_FOR,
                 computed_before=now - timedelta(seconds=every_s),
             )
@@ -103,7 +104,12 @@ async def refresh_due(pool: asyncpg.Pool, source: OverviewSource, *, every_s: fl
             async with pool.acquire() as conn:
                 overview = await source.compute(conn, key)
             await cache.store(
-                claiming, source.schema, key, overview.model_dump_json(), overview.as_of
+                claiming,
+                source.schema,
+                SHAPE,
+                key,
+                overview.model_dump_json(),
+                computed_at=overview.as_of,
             )
         refreshed += 1
 

@@ -17,7 +17,7 @@ from analytics_support import ShopEvents, analytics_service, join, publish
 from infrastructure import Endpoints
 from support import eventually, unique
 
-from services.analytics.overviews import OverviewSource, refresh_due
+from services.analytics.overviews import SHAPE, OverviewSource, refresh_due
 from shared.clock import FixedClock
 
 ZONE = "Asia/Ho_Chi_Minh"
@@ -266,7 +266,7 @@ async def test_a_computed_overview_is_answered_until_a_refresh_recomputes_it_onc
             refresh_due(pool, source, every_s=60), refresh_due(pool, source, every_s=60)
         )
         due = await pool.fetchval(
-            "SELECT count(*) FROM analytics.overviews WHERE computed_at = $1",
+            "SELECT count(*) FROM analytics.overviews_by_shape WHERE computed_at = $1",
             NOW + timedelta(seconds=90),
         )
     finally:
@@ -276,20 +276,37 @@ async def test_a_computed_overview_is_answered_until_a_refresh_recomputes_it_onc
     assert refreshed["customers"] == 4
     assert refreshed["as_of"] == (NOW + timedelta(seconds=90)).isoformat().replace("+00:00", "Z")
 
-    # A row an earlier release stored, without a figure this one has, is computed again.
+    # A row of another shape (another release's overview, here one without a figure this one
+    # has) is neither answered nor overwritten: each release keeps its own.
     conn = await asyncpg.connect(url)
     try:
-        stripped = await conn.execute(
-            "UPDATE analytics.overviews SET body = body #- '{today,new_customers}'"
-            " WHERE shop_id = $1 AND currency = 'USD'",
+        copied = await conn.execute(
+            """INSERT INTO analytics.overviews_by_shape
+                   (shape, shop_id, time_zone, currency, computed_at, requested_at, body)
+               SELECT 'earlier', shop_id, time_zone, currency, computed_at, requested_at,
+                      body #- '{today,new_customers}'
+               FROM analytics.overviews_by_shape
+               WHERE shape = $2 AND shop_id = $1 AND currency = 'USD'""",
+            shop.id,
+            SHAPE,
+        )
+        await conn.execute(
+            "DELETE FROM analytics.overviews_by_shape WHERE shape = $2 AND shop_id = $1",
+            shop.id,
+            SHAPE,
+        )
+        again = await get(api, "/v1/overview", **usd)
+        earlier = await conn.fetchval(
+            """SELECT body #> '{today}' ? 'new_customers' FROM analytics.overviews_by_shape
+               WHERE shape = 'earlier' AND shop_id = $1""",
             shop.id,
         )
     finally:
         await conn.close()
-    assert stripped == "UPDATE 1"
-    again = await get(api, "/v1/overview", **usd)
+    assert copied == "INSERT 0 1"
     assert again["today"] == refreshed["today"]
     assert again["today"]["new_customers"] == 2  # Cam and Dan
+    assert earlier is False
 
 
 async def test_an_unknown_zone_or_currency_is_a_422_naming_it(

@@ -205,12 +205,10 @@ async def unpark(conn: Connection, orders: Sequence[tuple[str, str]]) -> list[st
     waiting list."""
     if not orders:
         return []
+    condition, args = pair_in("shop_id", "order_id", orders)
     rows = await conn.fetch(
-        f"""DELETE FROM {SCHEMA}.waiting_events w
-            USING unnest($1::text[], $2::text[]) AS u(s, id)
-            WHERE w.shop_id = u.s AND w.order_id = u.id
-            RETURNING w.event::text AS event, w.occurred_at, w.event_id""",
-        [shop for shop, _ in orders],
-        [order for _, order in orders],
+        f"""DELETE FROM {SCHEMA}.waiting_events WHERE {condition}
+            RETURNING event::text AS event, occurred_at, event_id""",
+        *args,
     )
     return [r["event"] for r in sorted(rows, key=lambda r: (r["occurred_at"], r["event_id"]))]
