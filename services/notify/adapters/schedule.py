@@ -292,9 +292,17 @@ async def ordered_since(conn: Connection, member: Member, since: datetime) -> bo
 
 async def backlog(conn: Connection, now: datetime, scope: str = "") -> tuple[int, float]:
     """Due messages not sent yet, and how long the oldest has waited past its time (seconds)."""
+    return await queue_backlog(conn, "scheduled", "customer_id", now, scope)
+
+
+async def queue_backlog(
+    conn: Connection, table: str, scoped_by: str, now: datetime, scope: str
+) -> tuple[int, float]:
+    """A queue's due rows not sent yet (those whose `scoped_by` starts with `scope`), and how
+    long the oldest has waited past its time (seconds): the scheduler's backlog gauges."""
     row = await conn.fetchrow(
-        f"""SELECT count(*) AS n, min(due_at) AS oldest FROM {SCHEMA}.scheduled
-            WHERE status IN ('pending', 'sending') AND due_at <= $1 AND customer_id LIKE $2""",
+        f"""SELECT count(*) AS n, min(due_at) AS oldest FROM {SCHEMA}.{table}
+            WHERE status IN ('pending', 'sending') AND due_at <= $1 AND {scoped_by} LIKE $2""",
         now,
         scope_pattern(scope),
     )

@@ -11,7 +11,7 @@ from typing import Any
 import asyncpg
 
 from services.notify.adapters.projections import SCHEMA
-from services.notify.adapters.schedule import scope_pattern
+from services.notify.adapters.schedule import queue_backlog, scope_pattern
 from shared.db import Connection
 
 
@@ -86,15 +86,7 @@ async def claim_due(
 async def backlog(conn: Connection, now: datetime, scope: str = "") -> tuple[int, float]:
     """Due staff mail of shops in `scope` not sent yet, and how long the oldest has waited past
     its time (seconds), as schedule.backlog counts customers' messages."""
-    row = await conn.fetchrow(
-        f"""SELECT count(*) AS n, min(due_at) AS oldest FROM {SCHEMA}.staff_mail
-            WHERE status IN ('pending', 'sending') AND due_at <= $1 AND shop_id LIKE $2""",
-        now,
-        scope_pattern(scope),
-    )
-    if row is None or row["oldest"] is None:
-        return 0, 0.0
-    return int(row["n"]), (now - row["oldest"]).total_seconds()
+    return await queue_backlog(conn, "staff_mail", "shop_id", now, scope)
 
 
 def _claimed(row: asyncpg.Record) -> ClaimedStaffMail:
