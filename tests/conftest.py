@@ -46,8 +46,8 @@ def infrastructure() -> Iterator[Endpoints]:
         if database_url == found.database_url and fresh_database_wanted(os.environ):
             _NOTES.append(
                 f"warning: the tests used {redact_url(database_url)} itself, as its role may "
-                f"not create databases; rows of earlier runs may meet this run's "
-                f"({FRESH_DATABASE_ENV}=0 says this on purpose)"
+                f"not create databases, so rows of earlier runs may meet this run's: grant it "
+                f"CREATEDB, or set {FRESH_DATABASE_ENV}=0 to use the given database on purpose"
             )
         endpoints = dataclasses.replace(found, database_url=database_url)
         # Subprocesses started by e2e tests (the services) find the same infrastructure.
