@@ -59,6 +59,11 @@ class ServiceDefinition:
     # Long-running work of the service besides consuming (a scheduler, say): each callable is
     # started as a task once the service is up, and cancelled and awaited on shutdown.
     background: tuple[Callable[[Runtime], Awaitable[None]], ...] = ()
+    # Work started with the service, before its consumers subscribe: once `Runtime.connected`
+    # is set it runs while they join their groups (which takes seconds), so that what the
+    # handlers wait for (the shop directory's catch-up) is ready by the first batch. Cancelled
+    # and awaited on shutdown, as the background work is.
+    starting: tuple[Callable[[Runtime], Awaitable[None]], ...] = ()
 
 
 @dataclass
@@ -80,6 +85,9 @@ class Runtime:
     waiting_for: str | None = None
     startup_error: str | None = None
     _migrated: bool = False
+    # Set once the database is migrated and the broker answers, just before the consumers
+    # subscribe.
+    connected: asyncio.Event = field(default_factory=asyncio.Event)
 
     def require_pool(self) -> asyncpg.Pool:
         if self.pool is None:
@@ -167,6 +175,8 @@ def build_app(
         # Readiness gauges from the first moment, while the start may still wait for a
         # dependency; the start itself runs where the broker's would (_ServiceApp).
         monitor.start()
+        for work in definition.starting:
+            runtime.tasks.append(asyncio.create_task(_background(work, runtime)))
 
     async def after_startup() -> None:
         for work in definition.background:
@@ -351,6 +361,7 @@ async def _start_infrastructure(runtime: Runtime) -> None:
     for consumer in runtime.consumers:
         consumer.bind(runtime.pool, relay.wake)
     runtime.relay = relay
+    runtime.connected.set()
 
 
 @get(include_in_schema=False)

@@ -111,8 +111,9 @@ class ShopDirectory:
 
     def attach(self, service: ServiceDefinition) -> ServiceDefinition:
         """`service` with the directory wired in: `record_changes` consumes loyalty.shops,
-        `follow` runs in the background, the HTTP API finds the directory in
-        `app.state.shop_directory`, and the input handlers apply nothing before the catch-up."""
+        `follow` starts with the service (its catch-up runs while the consumers join their
+        groups), the HTTP API finds the directory in `app.state.shop_directory`, and the input
+        handlers apply nothing before the catch-up."""
         handlers: dict[str, BatchHandler] = {
             topic: self._after_catch_up(handler) for topic, handler in service.handlers.items()
         }
@@ -122,7 +123,7 @@ class ShopDirectory:
             service,
             handlers=handlers,
             http_api=None if http_api is None else self._serving(http_api),
-            background=(self.follow, *service.background),
+            starting=(self.follow, *service.starting),
         )
 
     def after_catch_up(
@@ -272,9 +273,10 @@ class ShopDirectory:
         log.info("shop_directory_caught_up", schema=self.schema, records=sum(ends.values()))
 
     async def follow(self, runtime: Runtime) -> None:
-        """Background work of a service (ServiceDefinition.background): catch up with
-        loyalty.shops, then listen, load every row and read each notified change; after a
-        lost connection, all of it again."""
+        """Work of a service from its start (ServiceDefinition.starting): once it is connected,
+        catch up with loyalty.shops while its consumers join their groups, then listen, load
+        every row and read each notified change; after a lost connection, all of it again."""
+        await runtime.connected.wait()
         backoff = Backoff(base=0.5, cap=runtime.settings.retry_max_backoff_s)
         kafka = KafkaConnection.from_settings(runtime.settings)
         while not self.caught_up.is_set():

@@ -81,7 +81,7 @@ async def probe(
         schema=schema,
         migrations=tmp_path,  # the shared tables only
         handlers={"loyalty.shops": directory.record_changes},
-        background=(directory.follow,),
+        starting=(directory.follow,),
         http_api=lambda _runtime: probe_api(directory),
     )
     settings = CommonSettings(
