@@ -39,6 +39,29 @@ async def verify(conn: asyncpg.Connection, expected: Counter[str]) -> dict[str, 
     }
 
 
+async def verify_by_customer(conn: asyncpg.Connection, expected: Counter[str]) -> bool:
+    """verify, over any release's schema (with or without shops): per customer id, the ledger
+    sum and the balances equal the expected points, and no event made two entries."""
+    ledger = {
+        r["customer_id"]: (r["points"], r["entries"] - r["sources"])
+        for r in await conn.fetch(
+            """SELECT customer_id, sum(delta) AS points, count(*) AS entries,
+                      count(DISTINCT source_event_id) AS sources
+               FROM earn.ledger GROUP BY customer_id"""
+        )
+    }
+    balances = {
+        r["customer_id"]: r["points"]
+        for r in await conn.fetch(
+            """SELECT customer_id, sum(points_balance) AS points FROM earn.accounts
+               GROUP BY customer_id"""
+        )
+    }
+    return set(ledger) == set(expected) and all(
+        ledger[c] == (points, 0) and balances.get(c) == points for c, points in expected.items()
+    )
+
+
 async def verify_at_shops(
     conn: asyncpg.Connection, expected: Counter[tuple[str, str]]
 ) -> dict[str, Any]:

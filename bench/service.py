@@ -11,9 +11,12 @@ from services.processes import ServiceProcess
 LOGS = Path(__file__).resolve().parent.parent / ".local" / "bench-logs"
 
 
-def bench_service(service: str, env: dict[str, str]) -> ServiceProcess:
+def bench_service(
+    service: str, env: dict[str, str], *, checkout: Path | None = None
+) -> ServiceProcess:
+    """The service of this checkout, or of `checkout` (bench.compare's baseline)."""
     quiet = {"LOYALTY_LOG_FORMAT": "json", "LOYALTY_LOG_LEVEL": "warning"}
-    return ServiceProcess(service, env={**env, **quiet}, log_dir=LOGS)
+    return ServiceProcess(service, env={**env, **quiet}, log_dir=LOGS, checkout=checkout)
 
 
 def service_env(kafka: str, database: str, group: str, batch: int) -> dict[str, str]:
@@ -25,10 +28,12 @@ def service_env(kafka: str, database: str, group: str, batch: int) -> dict[str, 
     }
 
 
-async def launch_replicas(service: str, env: dict[str, str], replicas: int) -> list[ServiceProcess]:
+async def launch_replicas(
+    service: str, env: dict[str, str], replicas: int, *, checkout: Path | None = None
+) -> list[ServiceProcess]:
     """Start `replicas` processes at once (each consumes as soon as it can) and wait until all
     are ready."""
-    services = [bench_service(service, env).launch() for _ in range(replicas)]
+    services = [bench_service(service, env, checkout=checkout).launch() for _ in range(replicas)]
     try:
         for process in services:
             await asyncio.to_thread(wait_ready, process)

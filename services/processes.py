@@ -38,6 +38,7 @@ class ServiceProcess:
         env: Mapping[str, str] | None = None,
         log_dir: Path | None = None,
         own_session: bool = False,
+        checkout: Path | None = None,
     ) -> None:
         self.service = service
         self.port = port or free_port()
@@ -47,12 +48,18 @@ class ServiceProcess:
         # A session of its own keeps the terminal's Ctrl-C away from the child: the parent
         # then stops it in order with SIGTERM.
         self._own_session = own_session
+        # Another checkout's code (an earlier release, for a benchmark's baseline): run with
+        # that checkout's own environment (`<checkout>/.venv`), from its directory.
+        self._checkout = checkout
+        if checkout is not None:
+            self._env["PYTHONPATH"] = str(checkout)
         self.process: subprocess.Popen[bytes] | None = None
 
     def launch(self) -> Self:
         """Start the process without waiting for it to be ready."""
+        python = sys.executable if self._checkout is None else self._checkout / ".venv/bin/python"
         command = [
-            sys.executable,
+            str(python),
             "-m",
             "services.cli",
             "run",
@@ -62,7 +69,7 @@ class ServiceProcess:
         ]
         if self.log_path is None:
             self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-                command, env=self._env, start_new_session=self._own_session
+                command, env=self._env, start_new_session=self._own_session, cwd=self._checkout
             )
             return self
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -73,6 +80,7 @@ class ServiceProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=self._own_session,
+                cwd=self._checkout,
             )
         return self
 
