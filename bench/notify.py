@@ -64,7 +64,7 @@ from shared.topics import ALL_TOPICS, ensure_topics, start_group_at_end, topics_
 
 DATABASE = "loyalty_bench_notify"
 MAIL_DOMAIN = "shop.example"
-NOTIFY_ID = re.compile(r"<notify-(\d+)@")
+NOTIFY_ID = re.compile(r"<notify-([0-9a-f-]{36})@")
 CART_LINES = [  # total 1,412,567 VND
     {
         "sku": sku,
@@ -328,9 +328,9 @@ async def _wait_settled(
 async def _verify(conn: asyncpg.Connection, accepted: list[Accepted], load: Load) -> dict[str, Any]:
     """One accepted message per cart, to the cart's customer; no Message-ID twice."""
     carts = {
-        r["id"]: r["cart_id"]
+        r["message_id"]: r["cart_id"]
         for r in await conn.fetch(
-            """SELECT id, payload->>'cart_id' AS cart_id FROM notify.scheduled
+            """SELECT message_id::text, payload->>'cart_id' AS cart_id FROM notify.scheduled
                WHERE trigger = 'cart.abandoned'"""
         )
     }
@@ -346,7 +346,7 @@ async def _verify(conn: asyncpg.Connection, accepted: list[Accepted], load: Load
     wrong_recipient = unexpected = 0
     for message_id, rcpt_tos in {a.message_id: a.rcpt_tos for a in accepted}.items():
         match = NOTIFY_ID.match(message_id)
-        cart = carts.get(int(match.group(1))) if match else None
+        cart = carts.get(match.group(1)) if match else None
         if cart not in load.recipient:
             unexpected += 1
             continue

@@ -179,7 +179,7 @@ class Deliverer:
         rendered = renderer.render(message.template, customer["locale"], values)
         subscription = customer["push_subscription"]
         return Envelope(
-            message_id=message_id_for(message.id, shop.mail_from),
+            message_id=message_id_for(message.message_id, shop.mail_from),
             shop_id=message.shop_id,
             customer_id=message.customer_id,
             trigger=message.trigger,

@@ -284,7 +284,10 @@ SuppressionReason = Literal[
 class NotificationOutcome(Contract):
     """What became of one message to one customer on one channel."""
 
-    notification_id: Identifier
+    notification_id: Identifier = Field(
+        description="The message: 'n-' and a UUID, the same for each of its outcomes and unique "
+        "across deployments; the event's id is 'notify:<that UUID>:<outcome>'."
+    )
     customer_id: CustomerId
     shop_id: ShopId = Field(default="default", description="The shop whose programme this is.")
     trigger: Slug = Field(description="What asked for the message, such as 'cart.abandoned'.")

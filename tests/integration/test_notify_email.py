@@ -127,6 +127,18 @@ async def test_cart_reminder_email_has_name_items_localised_money_and_one_click_
         ("notification.sent", "cart.abandoned", None),
         ("notification.suppressed", "cart.abandoned", "unsubscribed"),
     ]
+    # Every id names the message by its UUID, never by the database's row number, so that a
+    # recreated database beside the same topic cannot reuse one.
+    ids = await db.fetch(
+        "SELECT trigger, message_id, status FROM notify.scheduled WHERE customer_id = $1"
+        " AND status IN ('sent', 'suppressed') ORDER BY id",
+        customer,
+    )
+    bodies = [json.loads(r.value) for r in published]
+    assert [(b["id"], b["data"]["notification_id"]) for b in bodies] == [
+        (f"notify:{r['message_id']}:{r['status']}", f"n-{r['message_id']}") for r in ids
+    ]
+    assert reminder.message_id == f"<notify-{ids[1]['message_id']}@shop.example>"
 
 
 async def test_order_placed_before_the_reminder_is_due_cancels_it(

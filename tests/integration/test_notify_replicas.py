@@ -134,7 +134,8 @@ async def test_a_customer_in_consecutive_claims_is_served_in_order_and_never_bus
     await producer.flush()
     rows = await eventually(
         lambda: db.fetch(
-            "SELECT id, category, due_at FROM notify.scheduled WHERE customer_id = $1", customer
+            "SELECT id, message_id, category, due_at FROM notify.scheduled WHERE customer_id = $1",
+            customer,
         ),
         lambda found: len(found) >= 3,
     )
@@ -160,4 +161,4 @@ async def test_a_customer_in_consecutive_claims_is_served_in_order_and_never_bus
         rows, key=lambda r: (r["category"] != "transactional", r["due_at"], r["id"])
     )
     sent = [m.message_id for m in smtp.to(email)]
-    assert sent == [f"<notify-{r['id']}@shop.example>" for r in claim_order]
+    assert sent == [f"<notify-{r['message_id']}@shop.example>" for r in claim_order]

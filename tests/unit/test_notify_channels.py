@@ -6,6 +6,7 @@ import ssl
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from email.message import EmailMessage
+from uuid import UUID
 
 import aiosmtplib
 import pytest
@@ -22,11 +23,13 @@ from services.notify.adapters.push import _check, push_topic
 from services.notify.rendering import Rendered
 from shared.clock import FixedClock
 
+MESSAGE = UUID("0b8f0c1e-5d0a-4c5e-9a53-3f0e6f1d2a47")
+
 
 def envelope(**changes: object) -> Envelope:
     rendered = Rendered("vi", "Chào An", "Xin chào An", "<p>Xin chào An</p>", "t", "b")
     base: dict[str, object] = {
-        "message_id": message_id_for(42, "Shop <loyalty@shop.example>"),
+        "message_id": message_id_for(MESSAGE, "Shop <loyalty@shop.example>"),
         "shop_id": "default",
         "customer_id": "c-1",
         "trigger": "cart.abandoned",
@@ -53,7 +56,7 @@ def sent(envelope: Envelope, mail_from: str = "Shop <loyalty@shop.example>") -> 
 
 def test_email_has_both_parts_a_stable_message_id_and_one_click_unsubscribe() -> None:
     message = sent(envelope())
-    assert message["Message-ID"] == "<notify-42@shop.example>"
+    assert message["Message-ID"] == f"<notify-{MESSAGE}@shop.example>"
     assert message["From"] == "Shop <loyalty@shop.example>"
     assert message["To"] == "An <an@mail.example>"
     assert message["Subject"] == "Chào An"

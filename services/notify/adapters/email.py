@@ -39,11 +39,12 @@ _CLOSING = 421  # "service not available, closing transmission channel"
 UNAVAILABLE_HOLD_S = 30.0
 
 
-def message_id_for(scheduled_id: int, mail_from: str) -> str:
+def message_id_for(message_id: uuid.UUID, mail_from: str) -> str:
     """The same scheduled message always carries the same Message-ID, so a resend after a crash
-    can be recognised by mail clients and by anyone reading the logs."""
+    can be recognised by mail clients and by anyone reading the logs; from the message's UUID,
+    so that it stays unique (RFC 5322 3.6.4) when notify's database is recreated."""
     domain = parseaddr(mail_from)[1].rpartition("@")[2] or "localhost"
-    return f"<notify-{scheduled_id}@{domain}>"
+    return f"<notify-{message_id}@{domain}>"
 
 
 def staff_message_id(event_id: str, mail_from: str) -> str:

@@ -36,7 +36,7 @@ def _wrap(kind: str, message: Claimed, data: BaseModel, now: datetime) -> Outbox
         f"notification.{kind}",
         source=SOURCE,
         subject=message.customer_id,
-        id=f"notify:{message.id}:{kind}",
+        id=f"notify:{message.message_id}:{kind}",
         time=now,
         data=data,
     )

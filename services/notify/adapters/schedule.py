@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 import asyncpg
 
@@ -21,6 +22,7 @@ class Claimed:
     """A scheduled row this worker holds (status 'sending', under a lease)."""
 
     id: int
+    message_id: UUID
     dedup_key: str
     shop_id: str
     customer_id: str
@@ -35,7 +37,8 @@ class Claimed:
 
     @property
     def notification_id(self) -> str:
-        return f"n-{self.id}"
+        """Unique beyond this database: `id` restarts with a new one, `message_id` does not."""
+        return f"n-{self.message_id}"
 
     @property
     def member(self) -> Member:
@@ -45,6 +48,7 @@ class Claimed:
 def claimed_row(row: asyncpg.Record) -> Claimed:
     return Claimed(
         id=row["id"],
+        message_id=row["message_id"],
         dedup_key=row["dedup_key"],
         shop_id=row["shop_id"],
         customer_id=row["customer_id"],
