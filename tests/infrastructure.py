@@ -56,7 +56,7 @@ SOURCE_ENVIRONMENT: Final = "environment"
 SOURCE_TESTCONTAINERS: Final = "testcontainers"
 SOURCE_LOCAL: Final = "local"
 
-_FALSE_WORDS: Final = frozenset({"0", "false", "no", "off"})
+FALSE_WORDS: Final = frozenset({"0", "false", "no", "off"})
 
 T = TypeVar("T")
 
@@ -130,7 +130,7 @@ def combine_sources(kafka_source: str, database_source: str) -> str:
 
 def use_testcontainers(env: Mapping[str, str]) -> bool:
     """False when LOYALTY_USE_TESTCONTAINERS turns them off (0/false/no/off)."""
-    return env.get(TESTCONTAINERS_ENV, "").strip().lower() not in _FALSE_WORDS
+    return env.get(TESTCONTAINERS_ENV, "").strip().lower() not in FALSE_WORDS
 
 
 def _setting(env: Mapping[str, str], name: str) -> str | None:
@@ -141,7 +141,7 @@ def _setting(env: Mapping[str, str], name: str) -> str | None:
 # --- probes ----------------------------------------------------------------------------------
 
 
-def _run_async(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
+def run_async(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
     """Run a coroutine to completion on a fresh event loop in a worker thread.
 
     A worker thread keeps the caller's event loop (pytest-asyncio's, a service's) untouched,
@@ -192,7 +192,7 @@ def kafka_problem(bootstrap: str, timeout_s: float = PROBE_TIMEOUT_S) -> str | N
     """None when a Kafka broker answers a metadata request at bootstrap, else what went wrong."""
     try:
         with _quiet_logger("aiokafka"):
-            _run_async(lambda: _kafka_metadata(bootstrap, timeout_s))
+            run_async(lambda: _kafka_metadata(bootstrap, timeout_s))
     except Exception as exc:
         return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     return None
@@ -201,7 +201,7 @@ def kafka_problem(bootstrap: str, timeout_s: float = PROBE_TIMEOUT_S) -> str | N
 def database_problem(url: str, timeout_s: float = PROBE_TIMEOUT_S) -> str | None:
     """None when PostgreSQL at url accepts a connection and a query, else what went wrong."""
     try:
-        _run_async(lambda: _database_query(url, timeout_s))
+        run_async(lambda: _database_query(url, timeout_s))
     except Exception as exc:
         message = str(exc).replace(url, redact_url(url))
         return f"{type(exc).__name__}: {message}" if message else type(exc).__name__

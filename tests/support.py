@@ -13,13 +13,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import uvicorn
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from diagnosis import services_state, started, stopped
 from faststream.asgi import AsgiFastStream
+from session_database import with_database
 
 from shared.events import CloudEvent, encode_event, make_event
 from shared.events.catalog import TOPICS
@@ -346,9 +346,8 @@ async def database_of_its_own(database_url: str, prefix: str) -> AsyncIterator[s
     name = unique(prefix).replace("-", "_")
     admin = await asyncpg.connect(database_url)
     await admin.execute(f"CREATE DATABASE {name}")
-    parts = urlsplit(database_url)
     try:
-        yield urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
+        yield with_database(database_url, name)
     finally:
         # FORCE cannot end an autovacuum worker of the superuser: wait for it and try again.
         for attempt in range(20):
