@@ -25,6 +25,7 @@ from services.earn.domain.order_batch import (
     CampaignKey,
     CardKey,
     CustomerKey,
+    FirstOrder,
     NewOrder,
     OrderKey,
     OrderRow,
@@ -408,10 +409,8 @@ class CustomerRow:
 
 @dataclass
 class FakeCustomers:
-    """The customers projection by (holder, customer); first orders are read from the orders
-    recorded, as the SQL reads them."""
+    """The customers projection by (holder, customer)."""
 
-    orders: FakeOrders
     rows: dict[CustomerKey, CustomerRow] = field(default_factory=dict)
 
     async def profiles(
@@ -437,21 +436,14 @@ class FakeCustomers:
                 touched.append((shop, referred))
         return self._complete(touched)
 
-    async def record_first_orders(self, paid: Sequence[OrderKey]) -> list[Referral]:
-        first: dict[CustomerKey, OrderRow] = {}
-        for key in paid:
-            o = self.orders.rows[key]
-            account = (o.holder, o.customer_id)
-            was = first.get(account)
-            if was is None or (o.paid_at, o.order_id) < (was.paid_at, was.order_id):
-                first[account] = o
+    async def record_first_orders(self, orders: Sequence[FirstOrder]) -> list[Referral]:
         touched = []
-        for account, o in first.items():
-            row = self.rows.setdefault(account, CustomerRow())
+        for holder, customer, order_id, event_id, paid_at in orders:
+            row = self.rows.setdefault((holder, customer), CustomerRow())
             if row.first_order_id is None:
-                row.first_order_id, row.first_order_event_id = o.order_id, o.paid_event_id
-                row.first_paid_at = o.paid_at
-                touched.append(account)
+                row.first_order_id, row.first_order_event_id = order_id, event_id
+                row.first_paid_at = paid_at
+                touched.append((holder, customer))
         return self._complete(touched)
 
     def _complete(self, keys: Sequence[CustomerKey]) -> list[Referral]:
@@ -524,7 +516,7 @@ class FakeUnitOfWork:
         self.outbox = FakeOutbox()
         self.inbox = FakeInbox()
         self.expiry = FakeExpiry(self.ledger)
-        self.customers = FakeCustomers(self.orders)
+        self.customers = FakeCustomers()
         self.awards = FakeAwards()
         self.redemptions: FakeSpends[Redemption] = FakeSpends("redemption_id")
         self.credit_spends: FakeSpends[CreditSpend] = FakeSpends("spend_id")

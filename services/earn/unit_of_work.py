@@ -28,6 +28,7 @@ from services.earn.domain.order_batch import (
     CampaignKey,
     CardKey,
     CustomerKey,
+    FirstOrder,
     NewOrder,
     OrderKey,
     OrderRow,
@@ -188,9 +189,9 @@ class Customers(Protocol):
         """Note (holder, referred, referrer, event id, time), the first referrer known winning;
         the referrals this completes (the first order was paid already)."""
 
-    async def record_first_orders(self, paid: Sequence[OrderKey]) -> list[Referral]:
-        """Note the first paid order of customers who had none on the account, from these
-        orders just recorded; the referrals this completes (the referrer was known already)."""
+    async def record_first_orders(self, orders: Sequence[FirstOrder]) -> list[Referral]:
+        """Note these first orders (`order_batch.first_orders`) of customers who had none on
+        the account; the referrals this completes (the referrer was known already)."""
 
     async def mark_rewarded(self, referred: Sequence[CustomerKey]) -> None: ...
 

@@ -11,6 +11,7 @@ from typing import Any
 from earn_fakes import FakeUnitOfWork
 from support import encoded
 
+from services.earn.domain.order_batch import NewOrder, first_orders
 from services.earn.domain.orders import LEDGER_MAX
 from services.earn.handlers import apply_orders
 from services.earn.programme import parse_programme
@@ -117,3 +118,27 @@ async def test_every_third_punch_earns_even_inside_one_batch() -> None:
     rewards = [b.get("punch_card:coffee", 0) for b in breakdowns(uow)]
     assert rewards == [0, 0, 7, 0, 0]
     assert uow.counters.punches == {("default", "coffee", "c-1"): 5}
+
+
+def new_order(holder: str, customer: str, order_id: str, minutes: int) -> NewOrder:
+    return NewOrder(
+        shop_id="s-1", order_id=order_id, customer_id=customer, currency="USD",
+        paid_event_id=f"e-{order_id}", paid_at=T0 + timedelta(minutes=minutes),
+        paid_total=Decimal(5), base_amount=Decimal(5), points=5, credit_minor=0, breakdown={},
+        punches=[], release_at=T0, holder_id=holder,
+    )  # fmt: skip
+
+
+def test_each_accounts_first_order_is_its_earliest_by_time_then_id_in_account_order() -> None:
+    orders = [
+        new_order("s-1", "b", "o-3", 5),
+        new_order("s-1", "a", "o-2", 1),
+        new_order("coalition", "b", "o-9", 0),
+        new_order("s-1", "b", "o-1", 5),  # same time as o-3: the smaller id
+        new_order("s-1", "a", "o-0", 2),
+    ]
+    assert first_orders(orders) == [
+        ("coalition", "b", "o-9", "e-o-9", T0),
+        ("s-1", "a", "o-2", "e-o-2", T0 + timedelta(minutes=1)),
+        ("s-1", "b", "o-1", "e-o-1", T0 + timedelta(minutes=5)),
+    ]

@@ -34,6 +34,7 @@ from services.earn.domain.order_batch import (
     CampaignKey,
     CardKey,
     CustomerKey,
+    FirstOrder,
     NewOrder,
     OrderKey,
     OrderRow,
@@ -278,8 +279,8 @@ class _Customers:
     ) -> list[Referral]:
         return await customers.record_referrers(self._conn, referrals)
 
-    async def record_first_orders(self, paid: Sequence[OrderKey]) -> list[Referral]:
-        return await customers.record_first_orders(self._conn, paid)
+    async def record_first_orders(self, orders: Sequence[FirstOrder]) -> list[Referral]:
+        return await customers.record_first_orders(self._conn, orders)
 
     async def mark_rewarded(self, referred: Sequence[CustomerKey]) -> None:
         await customers.mark_referrals_rewarded(self._conn, referred)

@@ -37,6 +37,8 @@ CardKey = tuple[str, str, str]  # (holder, card code, customer id)
 PaidEvent = tuple[Incoming, CloudEvent[Any], str]
 # An event waiting for its order: (event id, shop, order id, type, occurred at, event JSON).
 Waiting = tuple[str, str, str, str, datetime, str]
+# A customer's first order on an account: (holder, customer id, order id, paid event id, paid at).
+FirstOrder = tuple[str, str, str, str, datetime]
 
 
 @dataclass(slots=True)  # not frozen: one per order, and frozen makes __init__ 3 times slower
@@ -289,6 +291,18 @@ def _settle(
             breakdown[f"punch_card:{card.code}"] = card.reward_points
             points += card.reward_points
     return points, breakdown, punches
+
+
+def first_orders(orders: Sequence[NewOrder]) -> list[FirstOrder]:
+    """Each account's earliest of these orders (by payment time, then order id), in account
+    order: its customer's first order there, unless one was recorded before."""
+    first: dict[CustomerKey, NewOrder] = {}
+    for o in orders:
+        key = (o.holder_id, o.customer_id)
+        seen = first.get(key)
+        if seen is None or (o.paid_at, o.order_id) < (seen.paid_at, seen.order_id):
+            first[key] = o
+    return [(h, c, o.order_id, o.paid_event_id, o.paid_at) for (h, c), o in sorted(first.items())]
 
 
 def most_points(earning: Earning) -> int:

@@ -20,6 +20,7 @@ from services.earn.domain.order_batch import (
     admit,
     at_shop,
     decide_paid,
+    first_orders,
     first_payments,
     settle,
 )
@@ -91,7 +92,7 @@ async def apply_orders(
     keys = [(o.shop_id, o.order_id) for o, _ in orders]
     # A referred customer's first paid order completes their referral: both sides' awards join
     # the batch's one ledger write (no statement more unless a referral completes).
-    referrals = await uow.customers.record_first_orders(keys)
+    referrals = await uow.customers.record_first_orders(first_orders([o for o, _ in orders]))
     if referrals:
         first = {(r.shop_id, r.referred_id): r.first_order_id for r in referrals}
         at_shops = {
