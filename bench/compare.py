@@ -9,9 +9,10 @@ then `uv sync --frozen` there); its earn runs from its directory with its `.venv
 database its own migrations build. The rounds alternate which side goes first, so a machine
 that slows down during the run slows both. Per drain: the events per second from the first
 ledger entry to the last relayed (as bench.earn's drain), the steady rate between 10% and 90%
-of the entries, how long the first and last 10% took, and the CPU per event of earn, PostgreSQL
-and the broker. Every drain is checked: per customer, the ledger sum and the balance equal the
-expected points, no entry twice. Prints the means and their ratios (this checkout over the
+of the entries, how long the first and last 10% took, the CPU per event of earn, PostgreSQL
+and the broker, and the records consumed again at a rebalance (`redelivered`). Every drain is
+checked: per customer, the ledger sum and the balance equal the expected points, no entry
+twice. Prints the means and their ratios (this checkout over the
 baseline) and writes bench/results/compare-latest.json.
 """
 
@@ -26,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from bench import infra, loadgen
 from bench.earn import WAL_POSITION
@@ -45,6 +48,7 @@ FIGURES = (
     "database_cpu_us",
     "broker_cpu_us",
     "wal_bytes",
+    "redelivered",
 )
 SIDES = ("baseline", "this")
 
@@ -61,6 +65,9 @@ class Drain:
     broker_cpu_us: float
     wal_bytes: float
     correct: bool
+    # shop.orders records consumed again (at a rebalance) and found in the inbox: work that
+    # adds CPU but no entry.
+    redelivered: float = 0.0
 
 
 def phases(
@@ -130,6 +137,7 @@ async def drain(
             await conn.fetchval("SELECT extract(epoch FROM min(recorded_at)) FROM earn.ledger")
         )
         correct = await verify_by_customer(conn, load.expected_points)
+        redelivered = sum([await duplicates_of(s.url) for s in services])
     finally:
         await conn.close()
         for service in services:
@@ -142,6 +150,22 @@ async def drain(
         broker_cpu_us=broker_cpu * 1e6 / total,
         wal_bytes=float(wal) / total,
         correct=correct,
+        redelivered=redelivered,
+    )
+
+
+async def duplicates_of(url: str) -> float:
+    """The shop.orders records a service found in its inbox already, from its metrics."""
+    async with httpx.AsyncClient(timeout=10) as client:
+        text = (await client.get(f"{url}/metrics")).text
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        if family.name == "loyalty_messages_consumed"
+        for sample in family.samples
+        if sample.name.endswith("_total")
+        and sample.labels.get("topic") == "shop.orders"
+        and sample.labels.get("outcome") == "duplicate"
     )
 
 
@@ -179,7 +203,8 @@ def _line(run: Drain) -> str:
     return (
         f"{run.eps:8.0f} events/s  steady {run.steady_eps:8.0f}  head {run.head_s:5.2f} s  "
         f"tail {run.tail_s:5.2f} s  earn {run.cpu_us:6.1f} µs  pg {run.database_cpu_us:5.1f} µs  "
-        f"broker {run.broker_cpu_us:5.1f} µs  {'ok' if run.correct else 'WRONG'}"
+        f"broker {run.broker_cpu_us:5.1f} µs  again {run.redelivered:5.0f}  "
+        f"{'ok' if run.correct else 'WRONG'}"
     )
 
 

@@ -25,7 +25,19 @@ def test_phases_split_the_drain_at_a_tenth_and_nine_tenths() -> None:
 
 
 def _drain(side: str, value: float) -> Drain:
-    return Drain(side, value, value, value, value, value, value, value, value, correct=True)
+    return Drain(
+        side,
+        value,
+        value,
+        value,
+        value,
+        value,
+        value,
+        value,
+        value,
+        correct=True,
+        redelivered=value,
+    )
 
 
 def test_summary_gives_each_sides_mean_and_this_over_the_baseline() -> None:
